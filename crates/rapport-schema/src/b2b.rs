@@ -1,0 +1,329 @@
+//! The standard "B2B …" schemas, their identity descriptors and relationships (B2B-DOMAIN a.1–a.4).
+
+use std::collections::BTreeMap;
+
+use rapport_model::{EntityKind, FieldPath, NamespaceCode};
+use serde::Serialize;
+
+use crate::library::{self, FieldDef};
+
+/// An identity descriptor: this field's values are identities of that namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdentityDescriptor {
+    /// The field holding the identity value.
+    pub path: FieldPath,
+    /// The namespace of the values.
+    pub namespace: NamespaceCode,
+    /// True for the schema's primary identity.
+    pub primary: bool,
+}
+
+/// A many-to-one relationship from a field of one schema to the primary identity of another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Relationship {
+    /// The entity holding the reference.
+    pub source: EntityKind,
+    /// The referencing field (may cross an array, as `personComponents[*]…`).
+    pub source_path: FieldPath,
+    /// The referenced entity.
+    pub destination: EntityKind,
+    /// The referenced field: the destination's primary identity.
+    pub destination_path: FieldPath,
+    /// The namespace of the referenced identity.
+    pub namespace: NamespaceCode,
+    /// The label seen from the source ("Account").
+    pub name_from_source: &'static str,
+    /// The label seen from the destination ("People").
+    pub name_from_destination: &'static str,
+}
+
+/// A schema: one class plus field groups, with identity descriptors.
+#[derive(Debug, Clone, Serialize)]
+pub struct Schema {
+    /// The title, e.g. `B2B Person`.
+    pub name: String,
+    /// The entity class.
+    pub entity: EntityKind,
+    /// The XDM class `$id`.
+    pub class_id: String,
+    /// The `$id`s of the attached field groups.
+    pub field_groups: Vec<String>,
+    /// Primary and secondary identity descriptors.
+    pub identities: Vec<IdentityDescriptor>,
+    /// True when the schema takes part in profiles (the generator enables every B2B schema).
+    pub profile_enabled: bool,
+    #[serde(skip)]
+    fields: BTreeMap<FieldPath, FieldDef>,
+}
+
+impl Schema {
+    fn new(name: &str, entity: EntityKind, class_id: &str, field_groups: &[&str], identities: &[(&str, &str)]) -> Self {
+        let field_groups: Vec<String> = field_groups.iter().map(|id| (*id).to_owned()).collect();
+        let mut fields = BTreeMap::new();
+        for id in std::iter::once(class_id).chain(field_groups.iter().map(String::as_str)) {
+            let group = library::group(id).unwrap_or_else(|| panic!("standard group {id} is in the library"));
+            for field in &group.fields {
+                fields.entry(field.path.clone()).or_insert_with(|| field.clone());
+            }
+        }
+        let identities = identities
+            .iter()
+            .enumerate()
+            .map(|(i, (path, ns))| IdentityDescriptor {
+                path: FieldPath::parse(path).expect("standard identity paths are valid"),
+                namespace: NamespaceCode::new(*ns),
+                primary: i == 0,
+            })
+            .collect();
+        Self {
+            name: name.to_owned(),
+            entity,
+            class_id: class_id.to_owned(),
+            field_groups,
+            identities,
+            profile_enabled: true,
+            fields,
+        }
+    }
+
+    /// The primary identity descriptor.
+    pub fn primary(&self) -> &IdentityDescriptor {
+        self.identities.iter().find(|d| d.primary).expect("every standard schema has a primary identity")
+    }
+
+    /// The field at `path`, if the schema has it.
+    pub fn field(&self, path: &FieldPath) -> Option<&FieldDef> {
+        self.fields.get(path)
+    }
+
+    /// Every field of the schema, in path order.
+    pub fn fields(&self) -> impl Iterator<Item = &FieldDef> {
+        self.fields.values()
+    }
+
+    /// The closest existing field path to `path`, for "did you mean" hints.
+    pub fn suggest(&self, path: &str) -> Option<String> {
+        let last = path.rsplit('.').next().unwrap_or(path);
+        self.fields
+            .keys()
+            .map(|candidate| {
+                let text = candidate.to_string();
+                let whole = strsim::normalized_levenshtein(path, &text);
+                let leaf = candidate.segments().last().map(|s| strsim::normalized_levenshtein(last, s)).unwrap_or(0.0);
+                (whole.max(leaf), text)
+            })
+            .filter(|(score, _)| *score >= 0.7)
+            .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
+            .map(|(_, text)| text)
+    }
+}
+
+/// The schemas and relationships of one sandbox.
+#[derive(Debug, Clone, Serialize)]
+pub struct SchemaSet {
+    /// The schemas.
+    pub schemas: Vec<Schema>,
+    /// The many-to-one relationships between them.
+    pub relationships: Vec<Relationship>,
+}
+
+impl SchemaSet {
+    /// The schema of an entity class (the union schema, since there is one schema per B2B class).
+    pub fn for_entity(&self, entity: EntityKind) -> Option<&Schema> {
+        self.schemas.iter().find(|s| s.entity == entity)
+    }
+
+    /// The schema with this name.
+    pub fn by_name(&self, name: &str) -> Option<&Schema> {
+        self.schemas.iter().find(|s| s.name == name)
+    }
+}
+
+const PROFILE: &str = "https://ns.adobe.com/xdm/context/profile";
+const ACCOUNT: &str = "https://ns.adobe.com/xdm/context/account";
+const OPPORTUNITY: &str = "https://ns.adobe.com/xdm/context/opportunity";
+const OPPORTUNITY_PERSON: &str = "https://ns.adobe.com/xdm/classes/opportunity-person";
+const ACCOUNT_PERSON: &str = "https://ns.adobe.com/xdm/classes/account-person";
+const CAMPAIGN: &str = "https://ns.adobe.com/xdm/classes/campaign";
+const CAMPAIGN_MEMBER: &str = "https://ns.adobe.com/xdm/context/campaign-member";
+const MARKETING_LIST: &str = "https://ns.adobe.com/xdm/classes/marketing-list";
+const MARKETING_LIST_MEMBER: &str = "https://ns.adobe.com/xdm/classes/marketing-list-member";
+const AUDIT: &str = "https://ns.adobe.com/xdm/common/external-source-system-audit-details";
+const EXTERNAL_KEY: &str = "extSourceSystemAudit.externalKey.sourceKey";
+
+/// The standard B2B schemas, as the auto-generation utility creates them (B2B-DOMAIN a.1, a.3, a.4).
+pub fn generate_b2b() -> SchemaSet {
+    use EntityKind as E;
+    let schemas = vec![
+        Schema::new(
+            "B2B Person",
+            E::Person,
+            PROFILE,
+            &[
+                "https://ns.adobe.com/xdm/mixins/b2b-person-details",
+                "https://ns.adobe.com/xdm/mixins/b2b-person-components",
+                "https://ns.adobe.com/xdm/context/identitymap",
+                "https://ns.adobe.com/xdm/mixins/profile-consents",
+            ],
+            &[("b2b.personKey.sourceKey", "b2b_person"), (EXTERNAL_KEY, "b2b_person"), ("workEmail.address", "Email")],
+        ),
+        Schema::new(
+            "B2B Account",
+            E::Account,
+            ACCOUNT,
+            &["https://ns.adobe.com/xdm/mixins/account-details"],
+            &[("accountKey.sourceKey", "b2b_account"), (EXTERNAL_KEY, "b2b_account")],
+        ),
+        Schema::new(
+            "B2B Opportunity",
+            E::Opportunity,
+            OPPORTUNITY,
+            &["https://ns.adobe.com/xdm/mixins/opportunity-details"],
+            &[("opportunityKey.sourceKey", "b2b_opportunity"), (EXTERNAL_KEY, "b2b_opportunity")],
+        ),
+        Schema::new(
+            "B2B Opportunity Person Relation",
+            E::OpportunityPerson,
+            OPPORTUNITY_PERSON,
+            &[],
+            &[
+                ("opportunityPersonKey.sourceKey", "b2b_opportunity_person_relation"),
+                (EXTERNAL_KEY, "b2b_opportunity_person_relation"),
+            ],
+        ),
+        Schema::new(
+            "B2B Account Person Relation",
+            E::AccountPerson,
+            ACCOUNT_PERSON,
+            &["https://ns.adobe.com/xdm/context/identitymap"],
+            &[("accountPersonKey.sourceKey", "b2b_account_person_relation")],
+        ),
+        Schema::new(
+            "B2B Campaign",
+            E::Campaign,
+            CAMPAIGN,
+            &["https://ns.adobe.com/xdm/mixins/campaign-details", AUDIT],
+            &[("campaignKey.sourceKey", "b2b_campaign"), (EXTERNAL_KEY, "b2b_campaign")],
+        ),
+        Schema::new(
+            "B2B Campaign Member",
+            E::CampaignMember,
+            CAMPAIGN_MEMBER,
+            &["https://ns.adobe.com/xdm/context/campaign-member-details", AUDIT],
+            &[("campaignMemberKey.sourceKey", "b2b_campaign_member"), (EXTERNAL_KEY, "b2b_campaign_member")],
+        ),
+        Schema::new(
+            "B2B Marketing List",
+            E::MarketingList,
+            MARKETING_LIST,
+            &[],
+            &[("marketingListKey.sourceKey", "b2b_marketing_list")],
+        ),
+        Schema::new(
+            "B2B Marketing List Member",
+            E::MarketingListMember,
+            MARKETING_LIST_MEMBER,
+            &[],
+            &[("marketingListMemberKey.sourceKey", "b2b_marketing_list_member")],
+        ),
+    ];
+    let rel = |source, source_path: &str, destination, destination_path: &str, ns: &str, from_src, from_dst| {
+        Relationship {
+            source,
+            source_path: FieldPath::parse(source_path).expect("standard relationship paths are valid"),
+            destination,
+            destination_path: FieldPath::parse(destination_path).expect("standard relationship paths are valid"),
+            namespace: NamespaceCode::new(ns),
+            name_from_source: from_src,
+            name_from_destination: from_dst,
+        }
+    };
+    let person_key = "b2b.personKey.sourceKey";
+    let account_key = "accountKey.sourceKey";
+    let relationships = vec![
+        rel(
+            E::Person,
+            "personComponents[*].sourceAccountKey.sourceKey",
+            E::Account,
+            account_key,
+            "b2b_account",
+            "Account",
+            "People",
+        ),
+        rel(E::Opportunity, account_key, E::Account, account_key, "b2b_account", "Account", "Opportunities"),
+        rel(E::OpportunityPerson, "personKey.sourceKey", E::Person, person_key, "b2b_person", "Person", "Opportunities"),
+        rel(
+            E::OpportunityPerson,
+            "opportunityKey.sourceKey",
+            E::Opportunity,
+            "opportunityKey.sourceKey",
+            "b2b_opportunity",
+            "Opportunity",
+            "People",
+        ),
+        rel(E::CampaignMember, "personKey.sourceKey", E::Person, person_key, "b2b_person", "Person", "Campaigns"),
+        rel(
+            E::CampaignMember,
+            "campaignKey.sourceKey",
+            E::Campaign,
+            "campaignKey.sourceKey",
+            "b2b_campaign",
+            "Campaign",
+            "People",
+        ),
+        rel(
+            E::MarketingListMember,
+            "personKey.sourceKey",
+            E::Person,
+            person_key,
+            "b2b_person",
+            "Person",
+            "Marketing Lists",
+        ),
+        rel(
+            E::MarketingListMember,
+            "marketingListKey.sourceKey",
+            E::MarketingList,
+            "marketingListKey.sourceKey",
+            "b2b_marketing_list",
+            "Marketing List",
+            "People",
+        ),
+        rel(E::AccountPerson, "personKey.sourceKey", E::Person, person_key, "b2b_person", "People", "Account"),
+        rel(E::AccountPerson, account_key, E::Account, account_key, "b2b_account", "Account", "People"),
+        rel(E::Account, "accountParentKey.sourceKey", E::Account, account_key, "b2b_account", "Parent Account", "Child Accounts"),
+    ];
+    SchemaSet { schemas, relationships }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_identity_and_relationship_path_exists_in_its_schema() {
+        let set = generate_b2b();
+        assert_eq!(set.schemas.len(), 9);
+        for schema in &set.schemas {
+            for identity in &schema.identities {
+                assert!(schema.field(&identity.path).is_some(), "{}: {}", schema.name, identity.path);
+            }
+        }
+        for rel in &set.relationships {
+            let source = set.for_entity(rel.source).unwrap();
+            let destination = set.for_entity(rel.destination).unwrap();
+            assert!(source.field(&rel.source_path).is_some(), "{} {}", source.name, rel.source_path);
+            assert_eq!(&destination.primary().path, &rel.destination_path);
+        }
+    }
+
+    #[test]
+    fn suggests_close_field_names() {
+        let set = generate_b2b();
+        let person = set.for_entity(EntityKind::Person).unwrap();
+        assert_eq!(
+            person.suggest("extendedWorkDetails.departmnt").as_deref(),
+            Some("extendedWorkDetails.departments")
+        );
+    }
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Derive Rapport's standard field library from the published XDM JSON Schemas.
+
+Usage: python3 scripts/derive-field-library.py ../shared/reference/xdm > crates/rapport-schema/library/xdm-fields.json
+
+Walks every class and field group under the given folder, resolves $ref / allOf / definitions / items,
+drops the `xdm:` prefix from property names (records and PQL use the bare names) and writes one flat list of
+(path, type, format, enum) per class or field group. The output is Rapport's own format; the XDM files are
+only read, never copied. Rerun it when the reference snapshot changes; a Rust test checks the output against
+the reference when ../shared is present.
+"""
+import json
+import os
+import sys
+
+root = sys.argv[1]
+docs = {}
+wanted = set()
+for base, _, files in os.walk(root):
+    for name in files:
+        if name.endswith(".schema.json"):
+            with open(os.path.join(base, name)) as f:
+                doc = json.load(f)
+            docs[doc["$id"]] = doc
+            rel = os.path.relpath(os.path.join(base, name), root)
+            if rel.startswith(("classes/", "fieldgroups/", "extensions/")) and "/datatypes/" not in rel:
+                wanted.add(doc["$id"])
+
+
+def strip(name):
+    for prefix in ("xdm:", "marketo:"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def resolve(node, doc):
+    """Returns (schema node, its document) after following a $ref."""
+    ref = node.get("$ref")
+    if not ref:
+        return node, doc
+    if ref.startswith("#/definitions/"):
+        return doc["definitions"][ref[len("#/definitions/"):]], doc
+    if "#/definitions/" in ref:
+        base, name = ref.split("#/definitions/")
+        target = docs.get(base)
+        if target is not None:
+            return target["definitions"][name], target
+    target = docs.get(ref)
+    if target is None:
+        raise SystemExit(f"unresolved $ref {ref}")
+    return target, target
+
+
+def properties(node, doc, seen):
+    """Merged properties of an object node, following allOf and $ref."""
+    node, doc = resolve(node, doc)
+    out = {}
+    for part in node.get("allOf", []):
+        part_node, part_doc = resolve(part, doc)
+        if part_node.get("$id") in seen:
+            continue
+        for name, parts in properties(part_node, part_doc, seen).items():
+            out.setdefault(name, []).extend(parts)
+    for name, prop in node.get("properties", {}).items():
+        out.setdefault(name, []).append((prop, doc))
+    return out
+
+
+def walk(prefix, parts, fields, depth):
+    """Flattens one property, given every (schema node, document) that declares it (objects merge)."""
+    parts = [resolve(node, doc) for node, doc in parts]
+    if len(parts) > 1 and all(p.get("type") in (None, "object") for p, _ in parts):
+        fields.append({"path": prefix, "type": "object"})
+        merged = {}
+        for p, d in parts:
+            for name, sub in properties(p, d, set()).items():
+                merged.setdefault(name, []).extend(sub)
+        for name, sub in merged.items():
+            walk(f"{prefix}.{strip(name)}", sub, fields, depth + 1)
+        return
+    node, doc = parts[-1]
+    if depth > 12:
+        return
+    kind = node.get("type")
+    if kind == "array":
+        items, items_doc = resolve(node.get("items", {}), doc)
+        item_type = items.get("type", "object")
+        if item_type == "object" and (items.get("properties") or items.get("allOf")):
+            fields.append({"path": prefix, "type": "array<object>"})
+            for name, sub in properties(items, items_doc, set()).items():
+                walk(f"{prefix}.{strip(name)}", sub, fields, depth + 1)
+        else:
+            fields.append({"path": prefix, "type": f"array<{items.get('meta:xdmType', item_type)}>"})
+        return
+    props = properties(node, doc, set()) if kind in (None, "object") else {}
+    if kind == "object" and not props:
+        fields.append({"path": prefix, "type": "map" if "additionalProperties" in node else "object"})
+        return
+    if props:
+        if prefix:
+            fields.append({"path": prefix, "type": "object"})
+        for name, sub in props.items():
+            walk(f"{prefix}.{strip(name)}" if prefix else strip(name), sub, fields, depth + 1)
+        return
+    field = {"path": prefix, "type": node.get("meta:xdmType", kind or "object")}
+    if "format" in node:
+        field["format"] = node["format"]
+    if "enum" in node:
+        field["enum"] = node["enum"]
+    fields.append(field)
+
+
+library = {}
+for schema_id, doc in sorted(docs.items()):
+    if schema_id not in wanted:
+        continue
+    fields = []
+    for name, parts in properties(doc, doc, set()).items():
+        walk(strip(name), parts, fields, 0)
+    extends = doc.get("meta:extends", [])
+    library[schema_id] = {
+        "title": doc.get("title"),
+        "kind": "class" if doc.get("meta:abstract") is True and "meta:intendedToExtend" not in doc else "fieldgroup",
+        "extends": extends,
+        "intendedToExtend": doc.get("meta:intendedToExtend", []),
+        "fields": fields,
+    }
+json.dump(library, sys.stdout, indent=1, ensure_ascii=False)
+print()
