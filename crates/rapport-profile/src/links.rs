@@ -1,0 +1,281 @@
+//! Relationships between merged profiles: the navigations PQL uses (`accounts`, `opportunities`, `people`,
+//! `account`, `parentAccount`), resolved from the standard B2B relationships (B2B-DOMAIN a.3) into adjacency
+//! lists of profile numbers.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rapport_model::{EntityKind, FieldPath, Identity, Record};
+use serde::Serialize;
+
+/// One merged profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    /// Its primary identity.
+    pub primary: Identity,
+    /// Every identity of its graph.
+    pub identities: Vec<Identity>,
+    /// The merged record.
+    pub record: Record,
+}
+
+/// The profiles of one entity class, numbered by position, with an index by identity.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileSet {
+    /// The profiles.
+    pub profiles: Vec<Profile>,
+    index: HashMap<Identity, u32>,
+}
+
+impl ProfileSet {
+    /// Indexes the profiles by every identity they hold.
+    pub fn new(profiles: Vec<Profile>) -> Self {
+        let mut index = HashMap::with_capacity(profiles.len() * 2);
+        for (i, profile) in profiles.iter().enumerate() {
+            let number = u32::try_from(i).expect("fewer than 2^32 profiles");
+            for identity in &profile.identities {
+                index.insert(identity.clone(), number);
+            }
+            index.insert(profile.primary.clone(), number);
+        }
+        Self { profiles, index }
+    }
+
+    /// The number of the profile holding `identity`.
+    pub fn find(&self, identity: &Identity) -> Option<u32> {
+        self.index.get(identity).copied()
+    }
+
+    /// The number of profiles.
+    pub fn len(&self) -> usize {
+        self.profiles.len()
+    }
+
+    /// True when there are no profiles.
+    pub fn is_empty(&self) -> bool {
+        self.profiles.is_empty()
+    }
+}
+
+/// A named navigation from one entity class to another, resolved for every source profile.
+#[derive(Debug, Clone)]
+pub struct Navigation {
+    /// The class navigated from.
+    pub from: EntityKind,
+    /// The name used in PQL.
+    pub name: &'static str,
+    /// The class navigated to.
+    pub to: EntityKind,
+    /// For each source profile, the sorted, distinct target profile numbers.
+    pub targets: Vec<Vec<u32>>,
+}
+
+/// Every profile of every class, and the navigations between them.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileGraph {
+    /// Profiles by class.
+    pub sets: BTreeMap<EntityKind, ProfileSet>,
+    /// The navigations.
+    pub navigations: Vec<Navigation>,
+}
+
+/// The navigations Rapport knows, as (from, name, to). Their resolution is in [`ProfileGraph::link`].
+pub const NAVIGATIONS: &[(EntityKind, &str, EntityKind)] = &[
+    (EntityKind::Person, "accounts", EntityKind::Account),
+    (EntityKind::Person, "opportunities", EntityKind::Opportunity),
+    (EntityKind::Account, "people", EntityKind::Person),
+    (EntityKind::Account, "opportunities", EntityKind::Opportunity),
+    (EntityKind::Account, "parentAccount", EntityKind::Account),
+    (EntityKind::Opportunity, "account", EntityKind::Account),
+    (EntityKind::Opportunity, "people", EntityKind::Person),
+];
+
+fn path(text: &str) -> FieldPath {
+    FieldPath::parse(text).expect("navigation paths are valid")
+}
+
+/// For each profile of `from`, the profiles of `to` named by the string values at `paths` (in namespace `ns`).
+fn references(graph: &ProfileGraph, from: EntityKind, paths: &[&str], ns: &str, to: EntityKind) -> Vec<Vec<u32>> {
+    let empty = ProfileSet::default();
+    let source = graph.sets.get(&from).unwrap_or(&empty);
+    let target = graph.sets.get(&to).unwrap_or(&empty);
+    let paths: Vec<FieldPath> = paths.iter().map(|p| path(p)).collect();
+    source
+        .profiles
+        .iter()
+        .map(|profile| {
+            let mut found: Vec<u32> = paths
+                .iter()
+                .flat_map(|p| p.values(&profile.record))
+                .filter_map(|value| value.as_str())
+                .filter_map(|key| target.find(&Identity::new(ns, key.trim())))
+                .collect();
+            found.sort_unstable();
+            found.dedup();
+            found
+        })
+        .collect()
+}
+
+/// Pairs (a, b) through a relation class whose records point at both ends (opportunity-person, account-person).
+fn through(
+    graph: &ProfileGraph,
+    relation: EntityKind,
+    (a_path, a_ns, a): (&str, &str, EntityKind),
+    (b_path, b_ns, b): (&str, &str, EntityKind),
+) -> Vec<(u32, u32)> {
+    let a_refs = references(graph, relation, &[a_path], a_ns, a);
+    let b_refs = references(graph, relation, &[b_path], b_ns, b);
+    let mut pairs = Vec::new();
+    for (a_list, b_list) in a_refs.iter().zip(&b_refs) {
+        for &x in a_list {
+            for &y in b_list {
+                pairs.push((x, y));
+            }
+        }
+    }
+    pairs
+}
+
+fn adjacency(len: usize, pairs: impl IntoIterator<Item = (u32, u32)>) -> Vec<Vec<u32>> {
+    let mut out = vec![Vec::new(); len];
+    for (from, to) in pairs {
+        out[from as usize].push(to);
+    }
+    for list in &mut out {
+        list.sort_unstable();
+        list.dedup();
+    }
+    out
+}
+
+fn pairs_of(lists: &[Vec<u32>]) -> impl Iterator<Item = (u32, u32)> + '_ {
+    lists.iter().enumerate().flat_map(|(i, list)| list.iter().map(move |&t| (i as u32, t)))
+}
+
+impl ProfileGraph {
+    /// Builds the graph from the profile sets of each class and resolves every navigation.
+    pub fn link(sets: BTreeMap<EntityKind, ProfileSet>) -> Self {
+        use EntityKind as E;
+        let mut graph = Self { sets, navigations: Vec::new() };
+        let len = |e: EntityKind| graph.sets.get(&e).map_or(0, ProfileSet::len);
+        let (persons, accounts, opportunities) = (len(E::Person), len(E::Account), len(E::Opportunity));
+
+        // Person → Account: the per-source account keys on the person (relationship #1), plus account-person
+        // relation records (#9, #10).
+        let direct = references(&graph, E::Person, &["personComponents.sourceAccountKey.sourceKey"], "b2b_account", E::Account);
+        let related = through(
+            &graph,
+            E::AccountPerson,
+            ("personKey.sourceKey", "b2b_person", E::Person),
+            ("accountKey.sourceKey", "b2b_account", E::Account),
+        );
+        let person_accounts = adjacency(persons, pairs_of(&direct).chain(related));
+        let account_people = adjacency(accounts, pairs_of(&person_accounts).map(|(p, a)| (a, p)));
+
+        // Opportunity → Account (#2).
+        let opportunity_account =
+            references(&graph, E::Opportunity, &["accountKey.sourceKey"], "b2b_account", E::Account);
+        let account_opportunities = adjacency(accounts, pairs_of(&opportunity_account).map(|(o, a)| (a, o)));
+
+        // Person ↔ Opportunity through opportunity-person relations (#3, #4).
+        let person_opportunity = through(
+            &graph,
+            E::OpportunityPerson,
+            ("personKey.sourceKey", "b2b_person", E::Person),
+            ("opportunityKey.sourceKey", "b2b_opportunity", E::Opportunity),
+        );
+        let person_opportunities = adjacency(persons, person_opportunity.iter().copied());
+        let opportunity_people = adjacency(opportunities, person_opportunity.iter().map(|&(p, o)| (o, p)));
+
+        // Account → parent Account (#11).
+        let parent = references(&graph, E::Account, &["accountParentKey.sourceKey"], "b2b_account", E::Account);
+
+        let resolved = [
+            person_accounts,
+            person_opportunities,
+            account_people,
+            account_opportunities,
+            parent,
+            opportunity_account,
+            opportunity_people,
+        ];
+        graph.navigations = NAVIGATIONS
+            .iter()
+            .zip(resolved)
+            .map(|(&(from, name, to), targets)| Navigation { from, name, to, targets })
+            .collect();
+        graph
+    }
+
+    /// The navigation `name` from class `from`.
+    pub fn navigation(&self, from: EntityKind, name: &str) -> Option<&Navigation> {
+        self.navigations.iter().find(|n| n.from == from && n.name == name)
+    }
+
+    /// The profiles of a class (empty when there are none).
+    pub fn set(&self, entity: EntityKind) -> &ProfileSet {
+        static EMPTY: std::sync::OnceLock<ProfileSet> = std::sync::OnceLock::new();
+        self.sets.get(&entity).unwrap_or_else(|| EMPTY.get_or_init(ProfileSet::default))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn profile(primary: (&str, &str), record: serde_json::Value) -> Profile {
+        let primary = Identity::new(primary.0, primary.1);
+        Profile { identities: vec![primary.clone()], primary, record: record.as_object().unwrap().clone() }
+    }
+
+    #[test]
+    fn resolves_every_navigation_both_ways() {
+        use EntityKind as E;
+        let mut sets = BTreeMap::new();
+        sets.insert(
+            E::Person,
+            ProfileSet::new(vec![
+                profile(("b2b_person", "p0"), json!({"personComponents": [{"sourceAccountKey": {"sourceKey": "a0"}}, {"sourceAccountKey": {"sourceKey": "missing"}}]})),
+                profile(("b2b_person", "p1"), json!({})),
+            ]),
+        );
+        sets.insert(
+            E::Account,
+            ProfileSet::new(vec![
+                profile(("b2b_account", "a0"), json!({"accountParentKey": {"sourceKey": "a1"}})),
+                profile(("b2b_account", "a1"), json!({})),
+            ]),
+        );
+        sets.insert(
+            E::Opportunity,
+            ProfileSet::new(vec![
+                profile(("b2b_opportunity", "o0"), json!({"accountKey": {"sourceKey": "a0"}})),
+                profile(("b2b_opportunity", "o1"), json!({"accountKey": {"sourceKey": " a0 "}})),
+            ]),
+        );
+        sets.insert(
+            E::OpportunityPerson,
+            ProfileSet::new(vec![profile(
+                ("b2b_opportunity_person_relation", "r0"),
+                json!({"personKey": {"sourceKey": "p1"}, "opportunityKey": {"sourceKey": "o1"}}),
+            )]),
+        );
+        sets.insert(
+            E::AccountPerson,
+            ProfileSet::new(vec![profile(
+                ("b2b_account_person_relation", "ap0"),
+                json!({"personKey": {"sourceKey": "p1"}, "accountKey": {"sourceKey": "a1"}}),
+            )]),
+        );
+        let graph = ProfileGraph::link(sets);
+        let nav = |from, name| graph.navigation(from, name).unwrap().targets.clone();
+        assert_eq!(nav(E::Person, "accounts"), vec![vec![0], vec![1]]);
+        assert_eq!(nav(E::Account, "people"), vec![vec![0], vec![1]]);
+        assert_eq!(nav(E::Account, "opportunities"), vec![vec![0, 1], vec![]]);
+        assert_eq!(nav(E::Opportunity, "account"), vec![vec![0], vec![0]]);
+        assert_eq!(nav(E::Person, "opportunities"), vec![vec![], vec![1]]);
+        assert_eq!(nav(E::Opportunity, "people"), vec![vec![], vec![1]]);
+        assert_eq!(nav(E::Account, "parentAccount"), vec![vec![1], vec![]]);
+    }
+}

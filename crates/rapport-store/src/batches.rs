@@ -1,0 +1,358 @@
+//! Datasets, batches, fragments and rejected rows.
+
+use rapport_model::{EntityKind, Identity, Record, RowError};
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use crate::{now, Error, Result, Store};
+
+/// One record to store as a fragment of its entity.
+#[derive(Debug, Clone)]
+pub struct NewFragment {
+    /// The record's primary identity (normalized).
+    pub primary: Identity,
+    /// Every identity the record carries, the primary one included (normalized, deduplicated).
+    pub identities: Vec<Identity>,
+    /// When the source last modified the record (RFC 3339), or empty when unknown.
+    pub updated_at: String,
+    /// The XDM record.
+    pub record: Record,
+}
+
+/// A batch to commit: all of it or nothing.
+#[derive(Debug, Clone)]
+pub struct NewBatch {
+    /// The dataset name; created on first use.
+    pub dataset: String,
+    /// The entity class of the dataset.
+    pub entity: EntityKind,
+    /// What produced the batch, e.g. `salesforce:Contact`.
+    pub source: String,
+    /// The input files as the user named them.
+    pub files: Vec<String>,
+    /// Data rows read from the input.
+    pub rows_read: u64,
+    /// The accepted records.
+    pub fragments: Vec<NewFragment>,
+    /// The rejected rows.
+    pub rejected: Vec<RowError>,
+}
+
+/// A committed batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchSummary {
+    /// The batch id.
+    pub id: i64,
+    /// The dataset name.
+    pub dataset: String,
+    /// What produced it.
+    pub source: String,
+    /// The input files.
+    pub files: Vec<String>,
+    /// `success` (a batch is only ever visible once committed whole).
+    pub state: String,
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Rows stored as fragments.
+    pub rows_ingested: u64,
+    /// Rows rejected.
+    pub rows_rejected: u64,
+    /// Commit time.
+    pub created_at: String,
+}
+
+/// A stored fragment, as the identity and profile layers read it.
+#[derive(Debug, Clone)]
+pub struct StoredFragment {
+    /// The fragment's row id (increases with ingestion order).
+    pub id: i64,
+    /// The dataset it belongs to.
+    pub dataset: String,
+    /// The primary identity.
+    pub primary: Identity,
+    /// Every identity of the record.
+    pub identities: Vec<Identity>,
+    /// The batch that last wrote it.
+    pub batch_id: i64,
+    /// Source modification time (RFC 3339) or empty.
+    pub updated_at: String,
+    /// The record.
+    pub record: Record,
+}
+
+impl Store {
+    /// The id of the dataset, creating it for `entity` (with that entity's registered schema) if needed.
+    fn ensure_dataset(tx: &rusqlite::Transaction<'_>, name: &str, entity: EntityKind) -> Result<i64> {
+        if let Some(id) =
+            tx.query_row("SELECT id FROM datasets WHERE name = ?1", [name], |row| row.get(0)).optional()?
+        {
+            return Ok(id);
+        }
+        let schema: String = tx
+            .query_row("SELECT name FROM schemas WHERE entity = ?1", [entity.name()], |row| row.get(0))
+            .optional()?
+            .ok_or_else(|| Error::NotFound { kind: "schema for entity", name: entity.name().to_owned() })?;
+        tx.execute(
+            "INSERT INTO datasets (name, entity, schema_name) VALUES (?1, ?2, ?3)",
+            params![name, entity.name(), schema],
+        )?;
+        Ok(tx.last_insert_rowid())
+    }
+
+    /// Commits a batch in one transaction: its batch row, fragments (a fragment with the same primary identity
+    /// in the same dataset is replaced unless the stored one is newer), identities and rejected rows.
+    pub fn write_batch(&mut self, batch: &NewBatch) -> Result<BatchSummary> {
+        let tx = self.conn.transaction()?;
+        let dataset_id = Self::ensure_dataset(&tx, &batch.dataset, batch.entity)?;
+        let created_at = now();
+        let files = serde_json::to_string(&batch.files)?;
+        tx.execute(
+            "INSERT INTO batches (dataset_id, source, files, state, rows_read, rows_ingested, rows_rejected, created_at)
+             VALUES (?1, ?2, ?3, 'success', ?4, ?5, ?6, ?7)",
+            params![
+                dataset_id,
+                batch.source,
+                files,
+                batch.rows_read,
+                batch.fragments.len() as u64,
+                batch.rejected.len() as u64,
+                created_at
+            ],
+        )?;
+        let batch_id = tx.last_insert_rowid();
+        {
+            let mut upsert = tx.prepare(
+                "INSERT INTO fragments (dataset_id, entity, primary_ns, primary_value, batch_id, updated_at, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (dataset_id, primary_ns, primary_value) DO UPDATE SET
+                    batch_id = excluded.batch_id, updated_at = excluded.updated_at, record = excluded.record
+                 WHERE excluded.updated_at >= fragments.updated_at
+                 RETURNING id",
+            )?;
+            let mut clear = tx.prepare("DELETE FROM fragment_identities WHERE fragment_id = ?1")?;
+            let mut identity =
+                tx.prepare("INSERT OR IGNORE INTO fragment_identities (fragment_id, ns, value) VALUES (?1, ?2, ?3)")?;
+            for fragment in &batch.fragments {
+                let record = serde_json::to_string(&fragment.record)?;
+                let id: Option<i64> = upsert
+                    .query_row(
+                        params![
+                            dataset_id,
+                            batch.entity.name(),
+                            fragment.primary.namespace.as_str(),
+                            fragment.primary.value,
+                            batch_id,
+                            fragment.updated_at,
+                            record
+                        ],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                // None: the stored fragment is newer than this row, which is then ignored.
+                let Some(id) = id else { continue };
+                clear.execute([id])?;
+                for ident in &fragment.identities {
+                    identity.execute(params![id, ident.namespace.as_str(), ident.value])?;
+                }
+            }
+            let mut reject = tx.prepare(
+                "INSERT INTO rejected_rows (batch_id, file, line, field, code, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for row in &batch.rejected {
+                reject.execute(params![batch_id, row.file, row.line, row.field, row.code.name(), row.message])?;
+            }
+        }
+        tx.commit()?;
+        Ok(BatchSummary {
+            id: batch_id,
+            dataset: batch.dataset.clone(),
+            source: batch.source.clone(),
+            files: batch.files.clone(),
+            state: "success".to_owned(),
+            rows_read: batch.rows_read,
+            rows_ingested: batch.fragments.len() as u64,
+            rows_rejected: batch.rejected.len() as u64,
+            created_at,
+        })
+    }
+
+    /// Every committed batch, oldest first.
+    pub fn batches(&self) -> Result<Vec<BatchSummary>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT b.id, d.name, b.source, b.files, b.state, b.rows_read, b.rows_ingested, b.rows_rejected, b.created_at
+             FROM batches b JOIN datasets d ON d.id = b.dataset_id ORDER BY b.id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, u64>(5)?,
+                row.get::<_, u64>(6)?,
+                row.get::<_, u64>(7)?,
+                row.get::<_, String>(8)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, dataset, source, files, state, rows_read, rows_ingested, rows_rejected, created_at) = row?;
+            Ok(BatchSummary {
+                id,
+                dataset,
+                source,
+                files: serde_json::from_str(&files)?,
+                state,
+                rows_read,
+                rows_ingested,
+                rows_rejected,
+                created_at,
+            })
+        })
+        .collect()
+    }
+
+    /// The rejected rows of a batch, in file and line order.
+    pub fn rejected_rows(&self, batch_id: i64) -> Result<Vec<RowError>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT file, line, field, code, message FROM rejected_rows WHERE batch_id = ?1 ORDER BY file, line",
+        )?;
+        let rows = stmt.query_map([batch_id], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, u64>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (file, line, field, code, message) = row?;
+            Ok(RowError { file, line, field, code: serde_json::from_value(serde_json::Value::String(code))?, message })
+        })
+        .collect()
+    }
+
+    /// Every fragment of an entity class, in ingestion order, with its identities.
+    pub fn fragments(&self, entity: EntityKind) -> Result<Vec<StoredFragment>> {
+        let mut identities: std::collections::HashMap<i64, Vec<Identity>> = std::collections::HashMap::new();
+        {
+            let mut stmt = self.conn.prepare(
+                "SELECT fi.fragment_id, fi.ns, fi.value FROM fragment_identities fi
+                 JOIN fragments f ON f.id = fi.fragment_id WHERE f.entity = ?1",
+            )?;
+            let rows = stmt.query_map([entity.name()], |row| {
+                Ok((row.get::<_, i64>(0)?, Identity::new(row.get::<_, String>(1)?, row.get::<_, String>(2)?)))
+            })?;
+            for row in rows {
+                let (id, identity) = row?;
+                identities.entry(id).or_default().push(identity);
+            }
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT f.id, d.name, f.primary_ns, f.primary_value, f.batch_id, f.updated_at, f.record
+             FROM fragments f JOIN datasets d ON d.id = f.dataset_id WHERE f.entity = ?1 ORDER BY f.id",
+        )?;
+        let rows = stmt.query_map([entity.name()], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                Identity::new(row.get::<_, String>(2)?, row.get::<_, String>(3)?),
+                row.get::<_, i64>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, String>(6)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, dataset, primary, batch_id, updated_at, record) = row?;
+            let mut ids = identities.remove(&id).unwrap_or_default();
+            ids.sort();
+            Ok(StoredFragment { id, dataset, primary, identities: ids, batch_id, updated_at, record: serde_json::from_str(&record)? })
+        })
+        .collect()
+    }
+
+    /// The number of fragments per entity class.
+    pub fn fragment_counts(&self) -> Result<Vec<(EntityKind, u64)>> {
+        let mut stmt = self.conn.prepare("SELECT entity, COUNT(*) FROM fragments GROUP BY entity ORDER BY entity")?;
+        let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (entity, count) = row?;
+            if let Ok(kind) = entity.parse() {
+                out.push((kind, count));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::store;
+    use rapport_model::RowErrorCode;
+    use serde_json::json;
+
+    fn fragment(key: &str, email: &str, updated: &str, title: &str) -> NewFragment {
+        let record = json!({"b2b": {"personKey": {"sourceKey": key}}, "workEmail": {"address": email},
+            "extendedWorkDetails": {"jobTitle": title}});
+        NewFragment {
+            primary: Identity::new("b2b_person", key),
+            identities: vec![Identity::new("b2b_person", key), Identity::new("Email", email)],
+            updated_at: updated.to_owned(),
+            record: record.as_object().unwrap().clone(),
+        }
+    }
+
+    fn batch(fragments: Vec<NewFragment>, rejected: Vec<RowError>) -> NewBatch {
+        NewBatch {
+            dataset: "salesforce.contact".into(),
+            entity: EntityKind::Person,
+            source: "salesforce:Contact".into(),
+            files: vec!["Contact.csv".into()],
+            rows_read: (fragments.len() + rejected.len()) as u64,
+            fragments,
+            rejected,
+        }
+    }
+
+    #[test]
+    fn a_batch_is_stored_whole_and_reingesting_does_not_duplicate() {
+        let (_dir, mut store) = store();
+        let bad = RowError {
+            file: "Contact.csv".into(),
+            line: 3,
+            field: Some("Id".into()),
+            code: RowErrorCode::MissingId,
+            message: "the id is empty".into(),
+        };
+        let rows = vec![fragment("a@o.Salesforce", "a@x.com", "2024-01-01T00:00:00.000Z", "VP")];
+        let first = store.write_batch(&batch(rows.clone(), vec![bad.clone()])).unwrap();
+        assert_eq!((first.rows_read, first.rows_ingested, first.rows_rejected), (2, 1, 1));
+        store.write_batch(&batch(rows, vec![])).unwrap();
+        let fragments = store.fragments(EntityKind::Person).unwrap();
+        assert_eq!(fragments.len(), 1);
+        assert_eq!(fragments[0].identities.len(), 2);
+        assert_eq!(store.rejected_rows(first.id).unwrap(), vec![bad]);
+        assert_eq!(store.batches().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_older_row_does_not_overwrite_a_newer_fragment() {
+        let (_dir, mut store) = store();
+        store.write_batch(&batch(vec![fragment("a@o.Salesforce", "a@x.com", "2024-05-01T00:00:00.000Z", "new")], vec![])).unwrap();
+        store.write_batch(&batch(vec![fragment("a@o.Salesforce", "a@x.com", "2024-01-01T00:00:00.000Z", "old")], vec![])).unwrap();
+        let fragments = store.fragments(EntityKind::Person).unwrap();
+        assert_eq!(fragments[0].record["extendedWorkDetails"]["jobTitle"], "new");
+    }
+
+    #[test]
+    fn a_batch_for_an_unregistered_entity_fails_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let err = store.write_batch(&batch(vec![fragment("a@o.Salesforce", "a@x.com", "", "x")], vec![])).unwrap_err();
+        assert!(err.to_string().contains("schema for entity `person` does not exist"), "{err}");
+        assert!(store.batches().unwrap().is_empty());
+    }
+}

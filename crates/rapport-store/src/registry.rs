@@ -1,0 +1,113 @@
+//! The schema registry: schemas, relationships and identity namespaces.
+
+use rapport_model::EntityKind;
+use rapport_schema::{Namespace, SchemaSet};
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use crate::{Result, Store};
+
+/// What a registration created (everything else existed already and was left alone).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RegistryChanges {
+    /// Namespaces created.
+    pub namespaces_created: Vec<String>,
+    /// Schemas created.
+    pub schemas_created: Vec<String>,
+    /// Relationships created, as `Source.path -> Destination`.
+    pub relationships_created: Vec<String>,
+}
+
+impl RegistryChanges {
+    /// True when nothing was created.
+    pub fn is_empty(&self) -> bool {
+        self.namespaces_created.is_empty() && self.schemas_created.is_empty() && self.relationships_created.is_empty()
+    }
+}
+
+impl Store {
+    /// Registers namespaces, schemas and relationships that do not exist yet (by code, name and source path),
+    /// in one transaction. Running it twice changes nothing the second time.
+    pub fn register(&mut self, set: &SchemaSet, namespaces: &[Namespace]) -> Result<RegistryChanges> {
+        let tx = self.conn.transaction()?;
+        let mut changes = RegistryChanges::default();
+        for ns in namespaces {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO namespaces (code, definition) VALUES (?1, ?2)",
+                params![ns.code.as_str(), serde_json::to_string(ns)?],
+            )?;
+            if inserted == 1 {
+                changes.namespaces_created.push(ns.code.to_string());
+            }
+        }
+        for schema in &set.schemas {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO schemas (name, entity, definition) VALUES (?1, ?2, ?3)",
+                params![schema.name, schema.entity.name(), serde_json::to_string(schema)?],
+            )?;
+            if inserted == 1 {
+                changes.schemas_created.push(schema.name.clone());
+            }
+        }
+        for rel in &set.relationships {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO relationships (source, source_path, destination, definition) VALUES (?1, ?2, ?3, ?4)",
+                params![rel.source.name(), rel.source_path.to_string(), rel.destination.name(), serde_json::to_string(rel)?],
+            )?;
+            if inserted == 1 {
+                changes.relationships_created.push(format!("{}.{} -> {}", rel.source, rel.source_path, rel.destination));
+            }
+        }
+        tx.commit()?;
+        Ok(changes)
+    }
+
+    /// The registered schemas as stored JSON documents, in name order.
+    pub fn schema_documents(&self) -> Result<Vec<serde_json::Value>> {
+        let mut stmt = self.conn.prepare("SELECT definition FROM schemas ORDER BY name")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        rows.map(|text| Ok(serde_json::from_str(&text?)?)).collect()
+    }
+
+    /// The registered relationships as stored JSON documents.
+    pub fn relationship_documents(&self) -> Result<Vec<serde_json::Value>> {
+        let mut stmt = self.conn.prepare("SELECT definition FROM relationships ORDER BY source, source_path")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        rows.map(|text| Ok(serde_json::from_str(&text?)?)).collect()
+    }
+
+    /// The name of the schema registered for an entity class, if any.
+    pub fn schema_for_entity(&self, entity: EntityKind) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT name FROM schemas WHERE entity = ?1", [entity.name()], |row| row.get(0))
+            .optional()?)
+    }
+
+    /// The registered namespaces, in code order.
+    pub fn namespaces(&self) -> Result<Vec<Namespace>> {
+        let mut stmt = self.conn.prepare("SELECT definition FROM namespaces ORDER BY code")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        rows.map(|text| Ok(serde_json::from_str(&text?)?)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rapport_schema::{b2b::generate_b2b, namespace};
+
+    #[test]
+    fn registering_twice_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let first = store.register(&generate_b2b(), &namespace::standard()).unwrap();
+        assert_eq!(first.schemas_created.len(), 9);
+        assert_eq!(first.relationships_created.len(), 11);
+        assert_eq!(first.namespaces_created.len(), namespace::standard().len());
+        let second = store.register(&generate_b2b(), &namespace::standard()).unwrap();
+        assert!(second.is_empty(), "{second:?}");
+        assert_eq!(store.schema_for_entity(EntityKind::Person).unwrap().as_deref(), Some("B2B Person"));
+        assert_eq!(store.schema_documents().unwrap().len(), 9);
+    }
+}
