@@ -1,0 +1,150 @@
+//! Audience binding and evaluation over small hand-built B2B graphs, with memberships worked out by hand.
+
+use std::collections::BTreeMap;
+
+use rapport_model::{EntityKind, Identity};
+use rapport_profile::{Profile, ProfileGraph, ProfileSet};
+use rapport_schema::b2b::generate_b2b;
+use rapport_segment::{compile, evaluate, evaluate_one};
+use serde_json::{json, Value};
+
+const BODEA: &str = "extendedWorkDetails.departments.includes(\"Sales\") and exists A from accounts where (exists O from A.opportunities where O.isClosed = false)";
+
+fn profile(ns: &str, key: &str, record: Value) -> Profile {
+    let primary = Identity::new(ns, key);
+    Profile { identities: vec![primary.clone()], primary, record: record.as_object().unwrap().clone() }
+}
+
+fn person(key: &str, departments: &[&str], accounts: &[&str], score: f64) -> Profile {
+    let components: Vec<Value> = accounts.iter().map(|a| json!({"sourceAccountKey": {"sourceKey": a}})).collect();
+    profile(
+        "b2b_person",
+        key,
+        json!({"b2b": {"personKey": {"sourceKey": key}, "personScore": score},
+               "extendedWorkDetails": {"departments": departments},
+               "personComponents": components,
+               "workEmail": {"address": format!("{key}@acme.com")}}),
+    )
+}
+
+fn opportunity(key: &str, account: &str, closed: bool, amount: f64) -> Profile {
+    profile(
+        "b2b_opportunity",
+        key,
+        json!({"opportunityKey": {"sourceKey": key}, "accountKey": {"sourceKey": account},
+               "isClosed": closed, "opportunityAmount": {"amount": amount}}),
+    )
+}
+
+/// p0 Sales @a0 (a0 has an open opp) → member; p1 Sales @a1 (only closed) → not; p2 Marketing @a0 → not;
+/// p3 Sales @a1 and @a2 (a2 open) → member; p4 Sales, no account → not; p5 ["IT","Sales"] @a0 → member.
+fn graph() -> ProfileGraph {
+    let mut sets = BTreeMap::new();
+    sets.insert(
+        EntityKind::Person,
+        ProfileSet::new(vec![
+            person("p0", &["Sales"], &["a0"], 90.0),
+            person("p1", &["Sales"], &["a1"], 10.0),
+            person("p2", &["Marketing"], &["a0"], 85.0),
+            person("p3", &["Sales"], &["a1", "a2"], 50.0),
+            person("p4", &["Sales"], &[], 99.0),
+            person("p5", &["IT", "Sales"], &["a0"], 81.0),
+        ]),
+    );
+    sets.insert(
+        EntityKind::Account,
+        ProfileSet::new(vec![
+            profile("b2b_account", "a0", json!({"accountKey": {"sourceKey": "a0"}, "accountName": "Acme"})),
+            profile("b2b_account", "a1", json!({"accountKey": {"sourceKey": "a1"}, "accountName": "Globex"})),
+            profile("b2b_account", "a2", json!({"accountKey": {"sourceKey": "a2"}, "accountName": "Initech"})),
+        ]),
+    );
+    sets.insert(
+        EntityKind::Opportunity,
+        ProfileSet::new(vec![
+            opportunity("o0", "a0", false, 2_000_000.0),
+            opportunity("o1", "a1", true, 5.0),
+            opportunity("o2", "a2", false, 10.0),
+            opportunity("o3", "a1", true, 7.0),
+        ]),
+    );
+    ProfileGraph::link(sets)
+}
+
+fn members(text: &str) -> Vec<u32> {
+    let plan = compile(text, EntityKind::Person, &generate_b2b()).unwrap_or_else(|e| panic!("{}", e.render()));
+    let graph = graph();
+    let batch: Vec<u32> = evaluate(&plan, &graph).iter().collect();
+    let single: Vec<u32> = (0..6).filter(|&i| evaluate_one(&plan, &graph, i)).collect();
+    assert_eq!(batch, single, "batch and single-profile evaluation disagree for {text}");
+    batch
+}
+
+#[test]
+fn the_bodea_audience_selects_sales_people_of_accounts_with_open_opportunities() {
+    assert_eq!(members(BODEA), vec![0, 3, 5]);
+}
+
+#[test]
+fn the_bodea_plan_prints_as_text() {
+    let plan = compile(BODEA, EntityKind::Person, &generate_b2b()).unwrap();
+    assert_eq!(
+        plan.to_string(),
+        "Audience of person\n  And\n    Filter extendedWorkDetails.departments.includes(\"Sales\")\n    Exists accounts (person -> account)\n      Exists opportunities (account -> opportunity)\n        Filter (isClosed = false)\n"
+    );
+}
+
+#[test]
+fn chained_bindings_and_forall_and_row_conditions() {
+    // Same audience with a chained binding.
+    assert_eq!(
+        members("extendedWorkDetails.departments.includes(\"Sales\") and exists A from accounts where true, O from A.opportunities where O.isClosed = false"),
+        vec![0, 3, 5]
+    );
+    // Every related account has only closed opportunities: p1 (a1) and p4 (no account: vacuous).
+    assert_eq!(
+        members("forall A from accounts where (forall O from A.opportunities where O.isClosed = true)"),
+        vec![1, 4]
+    );
+    assert_eq!(members("b2b.personScore > 80"), vec![0, 2, 4, 5]);
+    assert_eq!(members("not (b2b.personScore > 80) or workEmail.address = \"p4@acme.com\""), vec![1, 3, 4]);
+    assert_eq!(members("workEmail.address like \"p_@acme%\" and b2b.personScore in [10, 50]"), vec![1, 3]);
+    assert_eq!(members("exists A from accounts where A.accountName.startsWith(\"glo\", false)"), vec![1, 3]);
+    assert_eq!(members("extendedWorkDetails.departments.count() = 2"), vec![5]);
+    assert_eq!(
+        members("exists A from accounts where (exists O from A.opportunities where O.opportunityAmount.amount >= 1000000)"),
+        vec![0, 2, 5]
+    );
+    assert_eq!(
+        members("exists C from personComponents where C.sourceAccountKey.sourceKey = \"a2\""),
+        vec![3]
+    );
+}
+
+fn error(text: &str) -> (String, Option<String>, (usize, usize)) {
+    let err = compile(text, EntityKind::Person, &generate_b2b()).unwrap_err();
+    (err.diagnostic.message.clone(), err.diagnostic.hint.clone(), (err.diagnostic.span.start, err.diagnostic.span.end))
+}
+
+#[test]
+fn unknown_fields_get_a_span_and_a_suggestion() {
+    let (message, hint, span) = error("extendedWorkDetails.departmnt.includes(\"Sales\")");
+    assert_eq!(message, "unknown field `extendedWorkDetails.departmnt` on B2B Person (person)");
+    assert_eq!(hint.as_deref(), Some("did you mean `extendedWorkDetails.departments`?"));
+    assert_eq!(span, (0, 29));
+}
+
+#[test]
+fn type_mismatches_and_correlated_conditions_are_refused() {
+    let (message, hint, span) = error("exists A from accounts where (exists O from A.opportunities where O.isClosed = \"no\")");
+    assert_eq!(message, "`isClosed` is a boolean field and cannot be compared with \"no\"");
+    assert_eq!(hint.as_deref(), Some("write `isClosed = true` or `isClosed = false`"));
+    assert_eq!(span, (79, 83));
+    let (message, _, _) = error("exists A from accounts where A.accountName = workEmail.address");
+    assert!(message.contains("names a field of the audience's profile inside a quantifier over account"), "{message}");
+    let (message, hint, _) = error("accounts.count() > 1");
+    assert_eq!(message, "`accounts` is a relationship of person, not a field");
+    assert!(hint.unwrap().contains("exists X from accounts"));
+    let (message, _, _) = error("person.birthDate occurs last week");
+    assert_eq!(message, "`occurs` is valid PQL but Rapport does not evaluate it yet");
+}
