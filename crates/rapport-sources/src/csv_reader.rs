@@ -1,0 +1,100 @@
+//! Strict CSV reading: a header row, then rows that must have exactly as many fields as the header.
+//!
+//! A row that cannot be read (wrong field count, invalid UTF-8) is reported at its 1-based line and reading
+//! goes on with the next row; only a failure to open or read the file, or a missing header, stops the file.
+//! A UTF-8 byte-order mark (Excel and Dynamics exports start with one) is skipped.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use csv::{ErrorKind, StringRecord};
+
+use crate::Error;
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// One read attempt.
+pub(crate) enum Row {
+    /// A row was read into the caller's record; `line` is where it starts.
+    Read { line: u64 },
+    /// A row was skipped because it is not valid CSV.
+    Unparsable { line: u64, message: String },
+}
+
+/// An open CSV export with its header read.
+pub(crate) struct CsvFile {
+    reader: csv::Reader<BufReader<File>>,
+    bom_len: u64,
+    headers: Vec<String>,
+    file: String,
+}
+
+impl CsvFile {
+    /// Opens `path` and reads its header. `file` is the display name used in errors.
+    pub(crate) fn open(path: &Path, file: &str) -> Result<Self, Error> {
+        let handle = File::open(path).map_err(|source| Error::Open { file: file.to_owned(), source })?;
+        let mut buffered = BufReader::new(handle);
+        let starts_with_bom =
+            buffered.fill_buf().map_err(|source| Error::Read { file: file.to_owned(), source })?.starts_with(UTF8_BOM);
+        let bom_len = if starts_with_bom {
+            buffered.consume(UTF8_BOM.len());
+            UTF8_BOM.len() as u64
+        } else {
+            0
+        };
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(buffered);
+        let headers = match reader.headers() {
+            Ok(headers) => headers.iter().map(str::to_owned).collect::<Vec<_>>(),
+            Err(err) => {
+                return Err(match err.into_kind() {
+                    ErrorKind::Io(source) => Error::Read { file: file.to_owned(), source },
+                    other => Error::BadHeader { file: file.to_owned(), reason: describe(&other) },
+                })
+            }
+        };
+        if headers.iter().all(|name| name.trim().is_empty()) {
+            return Err(Error::NoHeader { file: file.to_owned() });
+        }
+        Ok(Self { reader, bom_len, headers, file: file.to_owned() })
+    }
+
+    /// The header's column names, as written.
+    pub(crate) fn headers(&self) -> &[String] {
+        &self.headers
+    }
+
+    /// Reads the next row into `record`; `None` at the end of the file.
+    pub(crate) fn next_row(&mut self, record: &mut StringRecord) -> Result<Option<Row>, Error> {
+        match self.reader.read_record(record) {
+            Ok(false) => Ok(None),
+            Ok(true) => {
+                let line = record.position().map_or_else(|| self.reader.position().line(), |pos| pos.line());
+                Ok(Some(Row::Read { line }))
+            }
+            Err(err) => {
+                let line = err.position().map_or_else(|| self.reader.position().line(), |pos| pos.line());
+                match err.into_kind() {
+                    ErrorKind::Io(source) => Err(Error::Read { file: self.file.clone(), source }),
+                    other => Ok(Some(Row::Unparsable { line, message: describe(&other) })),
+                }
+            }
+        }
+    }
+
+    /// Bytes consumed so far, byte-order mark included.
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.bom_len + self.reader.position().byte()
+    }
+}
+
+/// A readable sentence for a CSV error.
+fn describe(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("the row has {len} fields but the header has {expected_len}")
+        }
+        ErrorKind::Utf8 { err, .. } => format!("field {} is not valid UTF-8", err.field() + 1),
+        other => format!("the row is not valid CSV: {other:?}"),
+    }
+}

@@ -1,0 +1,300 @@
+//! CRM source connectors: read Salesforce, Microsoft Dynamics and Marketo export files (CSV) and map each row
+//! to an XDM record following the documented mapping templates (`shared/reference/B2B-DOMAIN.md`, section c).
+//!
+//! Layout:
+//! - [`salesforce`], [`dynamics`], [`marketo`]: one mapping table per export table, written as data, with the
+//!   few calculated fields a system needs.
+//! - `mapping`: the rule set the tables are written in (key quadruple, guarded reference, typed copy, constant,
+//!   calculated field) and the plan that binds a table to a file's header and maps rows.
+//! - `formats`: how each system writes dates, date-times, booleans and numbers.
+//! - `csv_reader`: strict CSV reading with per-row errors.
+//!
+//! The flow is [`recognise`] (which table is this file?) → [`read_file`] → [`FileBatch`]: mapped records,
+//! rejected rows (file, line, column, code, message) and the columns the mapping does not read. Rejecting a row
+//! never stops the file; only whole-file problems (cannot open, no header, no id column) are an [`Error`].
+//!
+//! This crate depends only on `rapport-model`. It never touches storage: validation against the schemas,
+//! identity resolution and persistence happen in the crates that call it. It does not normalize values either
+//! (emails are copied as given; the identity layer normalizes them).
+
+use std::fmt;
+use std::path::Path;
+
+use rapport_model::{EntityKind, MappedRecord, RowError, RowErrorCode, SourceSystem};
+use tracing::{debug, instrument};
+
+mod csv_reader;
+pub mod dynamics;
+mod formats;
+mod mapping;
+pub mod marketo;
+pub mod salesforce;
+
+use mapping::Rule;
+
+/// Errors that stop a whole file. Row-level problems are [`RowError`]s in the [`FileBatch`] instead.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file could not be opened.
+    #[error("cannot open {file}: {source}")]
+    Open {
+        /// The file's display name.
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Reading failed part-way through the file.
+    #[error("cannot read {file}: {source}")]
+    Read {
+        /// The file's display name.
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is empty: there is no header row.
+    #[error("{file} has no header row (the file is empty)")]
+    NoHeader {
+        /// The file's display name.
+        file: String,
+    },
+    /// The header row cannot be read.
+    #[error("the header row of {file} cannot be read: {reason}")]
+    BadHeader {
+        /// The file's display name.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A column the mapping requires (the record id) is not in the header.
+    #[error("{file} has no `{column}` column, which the {system} {table} mapping requires")]
+    MissingColumn {
+        /// The file's display name.
+        file: String,
+        /// The source system.
+        system: SourceSystem,
+        /// The table name.
+        table: &'static str,
+        /// The missing column.
+        column: &'static str,
+    },
+    /// No instance id was given, so no source key can be built.
+    #[error("cannot read {file}: the {system} instance id is empty (source keys need the org or munchkin id)")]
+    NoInstance {
+        /// The file's display name.
+        file: String,
+        /// The source system.
+        system: SourceSystem,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One export table of a source system and the XDM entity it maps to.
+#[derive(Clone, Copy)]
+pub struct SourceTable {
+    /// The system the table comes from.
+    pub system: SourceSystem,
+    /// The table's name in that system (`Contact`, `contacts`, `leads`, ...).
+    pub name: &'static str,
+    /// The XDM entity each row becomes.
+    pub entity: EntityKind,
+    file_stems: &'static [&'static str],
+    id_column: &'static str,
+    rules: &'static [Rule],
+}
+
+impl SourceTable {
+    pub(crate) const fn new(
+        system: SourceSystem,
+        name: &'static str,
+        entity: EntityKind,
+        file_stems: &'static [&'static str],
+        id_column: &'static str,
+        rules: &'static [Rule],
+    ) -> Self {
+        Self { system, name, entity, file_stems, id_column, rules }
+    }
+
+    /// The file names (without `.csv`, lower case) recognised as this table.
+    pub fn file_stems(&self) -> &'static [&'static str] {
+        self.file_stems
+    }
+
+    /// The column holding the record id; it must be in the header and non-empty on every row.
+    pub fn id_column(&self) -> &'static str {
+        self.id_column
+    }
+
+    /// The source columns the mapping reads, in mapping order, without repeats.
+    pub fn columns(&self) -> Vec<&'static str> {
+        let mut columns: Vec<&'static str> = Vec::new();
+        for column in self.rules.iter().filter_map(Rule::column) {
+            if !columns.contains(&column) {
+                columns.push(column);
+            }
+        }
+        columns
+    }
+
+    /// The XDM paths the mapping can write, in mapping order, without repeats (`personComponents.*` paths
+    /// name fields of the array's single element).
+    pub fn targets(&self) -> Vec<&'static str> {
+        let mut targets: Vec<&'static str> = Vec::new();
+        for target in self.rules.iter().flat_map(|rule| rule.targets().iter().copied()) {
+            if !targets.contains(&target) {
+                targets.push(target);
+            }
+        }
+        targets
+    }
+}
+
+impl fmt::Debug for SourceTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceTable")
+            .field("system", &self.system)
+            .field("name", &self.name)
+            .field("entity", &self.entity)
+            .finish_non_exhaustive()
+    }
+}
+
+// Tables are identified by system and name; the rules are static data of that table.
+impl PartialEq for SourceTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.system == other.system && self.name == other.name
+    }
+}
+
+impl Eq for SourceTable {}
+
+impl fmt::Display for SourceTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.system.source_type(), self.name)
+    }
+}
+
+/// The known tables of a system.
+pub fn tables(system: SourceSystem) -> &'static [SourceTable] {
+    match system {
+        SourceSystem::Salesforce => &salesforce::TABLES,
+        SourceSystem::Dynamics => &dynamics::TABLES,
+        SourceSystem::Marketo => &marketo::TABLES,
+    }
+}
+
+/// Which table of `system` a file holds, by its name: `Account.csv`, `contact.CSV`, ... (case-insensitive;
+/// the extension must be `.csv`). See each system's module for the names.
+pub fn recognise(system: SourceSystem, path: &Path) -> Option<SourceTable> {
+    let extension = path.extension()?.to_str()?;
+    if !extension.eq_ignore_ascii_case("csv") {
+        return None;
+    }
+    let stem = path.file_stem()?.to_str()?.to_lowercase();
+    tables(system).iter().find(|table| table.file_stems.contains(&stem.as_str())).copied()
+}
+
+/// How to read a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// The instance the file was exported from: the CRM org id (Salesforce, Dynamics) or the Marketo munchkin
+    /// id. It is part of every source key (`{id}@{instance}.{System}`).
+    pub instance_id: String,
+}
+
+/// What reading one file produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileBatch {
+    /// The table the file was read as.
+    pub table: SourceTable,
+    /// The file's display name.
+    pub file: String,
+    /// Data rows read (mapped plus rejected; the header is not counted).
+    pub rows_read: u64,
+    /// The mapped records, in file order.
+    pub records: Vec<MappedRecord>,
+    /// The rejected rows, in file order: one error per row.
+    pub rejected: Vec<RowError>,
+    /// Header columns the mapping does not read, in header order. They are not loaded; the caller reports them.
+    pub unmapped_columns: Vec<String>,
+}
+
+/// How often progress is reported while reading.
+const PROGRESS_EVERY_BYTES: u64 = 256 * 1024;
+
+/// Reads `path` as `table`, mapping every row to an XDM record.
+///
+/// `display_name` names the file in errors and rejected rows. `progress` is called with the number of bytes
+/// read so far, at least every 256 KiB and once at the end.
+///
+/// Rows that cannot be read or mapped are rejected (see [`FileBatch::rejected`]) and the rest of the file
+/// still loads. The whole file fails only when it cannot be opened or read, has no header, or its header lacks
+/// the table's id column.
+#[instrument(level = "debug", skip_all, fields(system = %table.system, table = table.name, file = display_name))]
+pub fn read_file(
+    table: &SourceTable,
+    path: &Path,
+    display_name: &str,
+    options: &ReadOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<FileBatch> {
+    let instance = options.instance_id.trim();
+    if instance.is_empty() {
+        return Err(Error::NoInstance { file: display_name.to_owned(), system: table.system });
+    }
+    let mut csv = csv_reader::CsvFile::open(path, display_name)?;
+    let plan = mapping::Plan::new(table.system, table.id_column, table.rules, csv.headers()).map_err(|column| {
+        Error::MissingColumn { file: display_name.to_owned(), system: table.system, table: table.name, column }
+    })?;
+
+    let mut batch = FileBatch {
+        table: *table,
+        file: display_name.to_owned(),
+        rows_read: 0,
+        records: Vec::new(),
+        rejected: Vec::new(),
+        unmapped_columns: plan.unmapped().to_vec(),
+    };
+    let reject = |line, field: Option<&String>, code, message| RowError {
+        file: display_name.to_owned(),
+        line,
+        field: field.cloned(),
+        code,
+        message,
+    };
+
+    let mut record = csv::StringRecord::new();
+    let mut reported = 0;
+    while let Some(row) = csv.next_row(&mut record)? {
+        batch.rows_read += 1;
+        match row {
+            csv_reader::Row::Unparsable { line, message } => {
+                batch.rejected.push(reject(line, None, RowErrorCode::Unparsable, message));
+            }
+            csv_reader::Row::Read { line } => match plan.map_row(instance, |index| record.get(index)) {
+                Ok(mapped) => batch.records.push(MappedRecord { line, record: mapped }),
+                Err(fault) => {
+                    let column = csv.headers().get(fault.index);
+                    batch.rejected.push(reject(line, column, fault.fault.code, fault.fault.message));
+                }
+            },
+        }
+        let bytes = csv.bytes_read();
+        if bytes - reported >= PROGRESS_EVERY_BYTES {
+            progress(bytes);
+            reported = bytes;
+        }
+    }
+    progress(csv.bytes_read());
+
+    debug!(
+        rows = batch.rows_read,
+        mapped = batch.records.len(),
+        rejected = batch.rejected.len(),
+        unmapped_columns = batch.unmapped_columns.len(),
+        "file read"
+    );
+    Ok(batch)
+}
