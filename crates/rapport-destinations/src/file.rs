@@ -124,9 +124,9 @@ mod tests {
         assert_eq!(files.iter().map(|f| f.rows).collect::<Vec<_>>(), [2, 2, 1]);
         let first = std::fs::read_to_string(&files[0].path).unwrap();
         assert_eq!(first, "id,name\np0,\"Smith, \"\"J0\"\"\"\np1,\"Smith, \"\"J1\"\"\"\n");
-        let leftovers = std::fs::read_dir(dir.path()).unwrap().filter(|e| {
-            e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp")
-        });
+        let leftovers = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"));
         assert_eq!(leftovers.count(), 0);
     }
 

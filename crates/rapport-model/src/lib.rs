@@ -242,10 +242,7 @@ impl fmt::Display for EntityKind {
 impl FromStr for EntityKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.name() == s)
-            .ok_or_else(|| Error::UnknownEntity(s.to_owned()))
+        Self::ALL.into_iter().find(|kind| kind.name() == s).ok_or_else(|| Error::UnknownEntity(s.to_owned()))
     }
 }
 
@@ -476,6 +473,9 @@ mod tests {
             SourceSystem::Salesforce.source_key("0015g00000ABCdE", "00D4W000000FgYJUA0"),
             "0015g00000ABCdE@00D4W000000FgYJUA0.Salesforce"
         );
-        assert_eq!(SourceSystem::Marketo.source_key("1234567.mkto_org", "123-ABC-456"), "1234567.mkto_org@123-ABC-456.Marketo");
+        assert_eq!(
+            SourceSystem::Marketo.source_key("1234567.mkto_org", "123-ABC-456"),
+            "1234567.mkto_org@123-ABC-456.Marketo"
+        );
     }
 }

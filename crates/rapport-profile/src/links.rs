@@ -19,11 +19,16 @@ pub struct Profile {
 }
 
 /// The profiles of one entity class, numbered by position, with an index by identity.
+///
+/// Profiles at positions `stored()..` are placeholders: entities that other records reference by key but whose
+/// own record has not arrived (or was rejected). They carry an empty record, so relationships resolve by key
+/// whatever the arrival order, but they are never members of an audience of their own class.
 #[derive(Debug, Clone, Default)]
 pub struct ProfileSet {
-    /// The profiles.
+    /// The profiles, stored ones first, then placeholders.
     pub profiles: Vec<Profile>,
     index: HashMap<Identity, u32>,
+    stored: usize,
 }
 
 impl ProfileSet {
@@ -37,7 +42,24 @@ impl ProfileSet {
             }
             index.insert(profile.primary.clone(), number);
         }
-        Self { profiles, index }
+        let stored = profiles.len();
+        Self { profiles, index, stored }
+    }
+
+    /// The number of stored (non-placeholder) profiles; placeholders follow them.
+    pub fn stored(&self) -> usize {
+        self.stored
+    }
+
+    /// Adds a placeholder for an entity known only by a reference, unless a profile holds the identity already.
+    pub fn add_placeholder(&mut self, identity: Identity) -> u32 {
+        if let Some(&id) = self.index.get(&identity) {
+            return id;
+        }
+        let id = u32::try_from(self.profiles.len()).expect("fewer than 2^32 profiles");
+        self.index.insert(identity.clone(), id);
+        self.profiles.push(Profile { identities: vec![identity.clone()], primary: identity, record: Record::new() });
+        id
     }
 
     /// The number of the profile holding `identity`.
@@ -45,7 +67,7 @@ impl ProfileSet {
         self.index.get(identity).copied()
     }
 
-    /// The number of profiles.
+    /// The number of profiles, placeholders included.
     pub fn len(&self) -> usize {
         self.profiles.len()
     }
@@ -136,6 +158,41 @@ fn through(
     pairs
 }
 
+/// The references whose targets get placeholders: (source class, paths, namespace, target class). People are
+/// left out on purpose: a person known only from a relation record is not a profile anyone can target.
+const PLACEHOLDER_REFERENCES: &[(EntityKind, &[&str], &str, EntityKind)] = &[
+    (EntityKind::Person, &["personComponents.sourceAccountKey.sourceKey"], "b2b_account", EntityKind::Account),
+    (EntityKind::Opportunity, &["accountKey.sourceKey"], "b2b_account", EntityKind::Account),
+    (EntityKind::AccountPerson, &["accountKey.sourceKey"], "b2b_account", EntityKind::Account),
+    (EntityKind::Account, &["accountParentKey.sourceKey"], "b2b_account", EntityKind::Account),
+    (EntityKind::OpportunityPerson, &["opportunityKey.sourceKey"], "b2b_opportunity", EntityKind::Opportunity),
+];
+
+fn add_placeholders(sets: &mut BTreeMap<EntityKind, ProfileSet>) {
+    for &(source, paths, ns, target) in PLACEHOLDER_REFERENCES {
+        let mut missing = std::collections::BTreeSet::new();
+        if let Some(set) = sets.get(&source) {
+            let target_set = sets.get(&target);
+            for profile in &set.profiles {
+                for value in paths.iter().flat_map(|p| path(p).values(&profile.record)) {
+                    let Some(key) = value.as_str().map(str::trim).filter(|k| !k.is_empty()) else { continue };
+                    let identity = Identity::new(ns, key);
+                    if target_set.and_then(|t| t.find(&identity)).is_none() {
+                        missing.insert(identity);
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
+            continue;
+        }
+        let target_set = sets.entry(target).or_default();
+        for identity in missing {
+            target_set.add_placeholder(identity);
+        }
+    }
+}
+
 fn adjacency(len: usize, pairs: impl IntoIterator<Item = (u32, u32)>) -> Vec<Vec<u32>> {
     let mut out = vec![Vec::new(); len];
     for (from, to) in pairs {
@@ -153,16 +210,19 @@ fn pairs_of(lists: &[Vec<u32>]) -> impl Iterator<Item = (u32, u32)> + '_ {
 }
 
 impl ProfileGraph {
-    /// Builds the graph from the profile sets of each class and resolves every navigation.
-    pub fn link(sets: BTreeMap<EntityKind, ProfileSet>) -> Self {
+    /// Builds the graph from the profile sets of each class and resolves every navigation. Accounts and
+    /// opportunities referenced by key but without a record of their own get placeholders first.
+    pub fn link(mut sets: BTreeMap<EntityKind, ProfileSet>) -> Self {
         use EntityKind as E;
+        add_placeholders(&mut sets);
         let mut graph = Self { sets, navigations: Vec::new() };
         let len = |e: EntityKind| graph.sets.get(&e).map_or(0, ProfileSet::len);
         let (persons, accounts, opportunities) = (len(E::Person), len(E::Account), len(E::Opportunity));
 
         // Person → Account: the per-source account keys on the person (relationship #1), plus account-person
         // relation records (#9, #10).
-        let direct = references(&graph, E::Person, &["personComponents.sourceAccountKey.sourceKey"], "b2b_account", E::Account);
+        let direct =
+            references(&graph, E::Person, &["personComponents.sourceAccountKey.sourceKey"], "b2b_account", E::Account);
         let related = through(
             &graph,
             E::AccountPerson,
@@ -270,12 +330,15 @@ mod tests {
         );
         let graph = ProfileGraph::link(sets);
         let nav = |from, name| graph.navigation(from, name).unwrap().targets.clone();
-        assert_eq!(nav(E::Person, "accounts"), vec![vec![0], vec![1]]);
-        assert_eq!(nav(E::Account, "people"), vec![vec![0], vec![1]]);
-        assert_eq!(nav(E::Account, "opportunities"), vec![vec![0, 1], vec![]]);
+        // "missing" has no account record: it becomes placeholder account 2.
+        assert_eq!((graph.set(E::Account).stored(), graph.set(E::Account).len()), (2, 3));
+        assert_eq!(graph.set(E::Account).profiles[2].primary, Identity::new("b2b_account", "missing"));
+        assert_eq!(nav(E::Person, "accounts"), vec![vec![0, 2], vec![1]]);
+        assert_eq!(nav(E::Account, "people"), vec![vec![0], vec![1], vec![0]]);
+        assert_eq!(nav(E::Account, "opportunities"), vec![vec![0, 1], vec![], vec![]]);
         assert_eq!(nav(E::Opportunity, "account"), vec![vec![0], vec![0]]);
         assert_eq!(nav(E::Person, "opportunities"), vec![vec![], vec![1]]);
         assert_eq!(nav(E::Opportunity, "people"), vec![vec![], vec![1]]);
-        assert_eq!(nav(E::Account, "parentAccount"), vec![vec![1], vec![]]);
+        assert_eq!(nav(E::Account, "parentAccount"), vec![vec![1], vec![], vec![]]);
     }
 }

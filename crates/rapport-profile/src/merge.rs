@@ -44,18 +44,18 @@ fn is_component_array(key: &str) -> bool {
 pub fn merge(fragments: &[FragmentView<'_>], policy: &MergePolicy) -> Record {
     let mut ordered: Vec<(usize, &FragmentView<'_>)> = match policy {
         MergePolicy::TimestampOrdered => fragments.iter().enumerate().collect(),
-        MergePolicy::DataSetPrecedence { order } => fragments
-            .iter()
-            .filter_map(|f| order.iter().position(|d| d == f.dataset).map(|rank| (rank, f)))
-            .collect(),
+        MergePolicy::DataSetPrecedence { order } => {
+            fragments.iter().filter_map(|f| order.iter().position(|d| d == f.dataset).map(|rank| (rank, f))).collect()
+        }
     };
     match policy {
         // Oldest first, so that later fragments overwrite earlier ones.
-        MergePolicy::TimestampOrdered => ordered.sort_by(|a, b| (a.1.updated_at, a.1.seq).cmp(&(b.1.updated_at, b.1.seq))),
+        MergePolicy::TimestampOrdered => {
+            ordered.sort_by(|a, b| (a.1.updated_at, a.1.seq).cmp(&(b.1.updated_at, b.1.seq)))
+        }
         // Lowest priority first; within a dataset, older first.
-        MergePolicy::DataSetPrecedence { .. } => ordered.sort_by(|a, b| {
-            b.0.cmp(&a.0).then_with(|| (a.1.updated_at, a.1.seq).cmp(&(b.1.updated_at, b.1.seq)))
-        }),
+        MergePolicy::DataSetPrecedence { .. } => ordered
+            .sort_by(|a, b| b.0.cmp(&a.0).then_with(|| (a.1.updated_at, a.1.seq).cmp(&(b.1.updated_at, b.1.seq)))),
     }
     let mut merged = Record::new();
     for (_, fragment) in ordered {

@@ -1,7 +1,7 @@
 //! Integration tests of the Bodea generator, and of the end-to-end oracle on a hand-made data set.
 
-// The oracle is meant to move to `crates/rapport/tests/support/` (see `support/mod.rs`).
-#[path = "support/bodea_oracle.rs"]
+// The oracle lives with the end-to-end test in crates/rapport/tests/support/.
+#[path = "../../rapport/tests/support/bodea_oracle.rs"]
 mod oracle;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};

@@ -227,8 +227,8 @@ pub fn generate_b2b() -> SchemaSet {
             &[("marketingListMemberKey.sourceKey", "b2b_marketing_list_member")],
         ),
     ];
-    let rel = |source, source_path: &str, destination, destination_path: &str, ns: &str, from_src, from_dst| {
-        Relationship {
+    let rel =
+        |source, source_path: &str, destination, destination_path: &str, ns: &str, from_src, from_dst| Relationship {
             source,
             source_path: FieldPath::parse(source_path).expect("standard relationship paths are valid"),
             destination,
@@ -236,8 +236,7 @@ pub fn generate_b2b() -> SchemaSet {
             namespace: NamespaceCode::new(ns),
             name_from_source: from_src,
             name_from_destination: from_dst,
-        }
-    };
+        };
     let person_key = "b2b.personKey.sourceKey";
     let account_key = "accountKey.sourceKey";
     let relationships = vec![
@@ -251,7 +250,15 @@ pub fn generate_b2b() -> SchemaSet {
             "People",
         ),
         rel(E::Opportunity, account_key, E::Account, account_key, "b2b_account", "Account", "Opportunities"),
-        rel(E::OpportunityPerson, "personKey.sourceKey", E::Person, person_key, "b2b_person", "Person", "Opportunities"),
+        rel(
+            E::OpportunityPerson,
+            "personKey.sourceKey",
+            E::Person,
+            person_key,
+            "b2b_person",
+            "Person",
+            "Opportunities",
+        ),
         rel(
             E::OpportunityPerson,
             "opportunityKey.sourceKey",
@@ -291,7 +298,15 @@ pub fn generate_b2b() -> SchemaSet {
         ),
         rel(E::AccountPerson, "personKey.sourceKey", E::Person, person_key, "b2b_person", "People", "Account"),
         rel(E::AccountPerson, account_key, E::Account, account_key, "b2b_account", "Account", "People"),
-        rel(E::Account, "accountParentKey.sourceKey", E::Account, account_key, "b2b_account", "Parent Account", "Child Accounts"),
+        rel(
+            E::Account,
+            "accountParentKey.sourceKey",
+            E::Account,
+            account_key,
+            "b2b_account",
+            "Parent Account",
+            "Child Accounts",
+        ),
     ];
     SchemaSet { schemas, relationships }
 }
@@ -321,9 +336,6 @@ mod tests {
     fn suggests_close_field_names() {
         let set = generate_b2b();
         let person = set.for_entity(EntityKind::Person).unwrap();
-        assert_eq!(
-            person.suggest("extendedWorkDetails.departmnt").as_deref(),
-            Some("extendedWorkDetails.departments")
-        );
+        assert_eq!(person.suggest("extendedWorkDetails.departmnt").as_deref(), Some("extendedWorkDetails.departments"));
     }
 }

@@ -118,12 +118,7 @@ pub fn standard() -> Vec<Namespace> {
             N::Trim,
         ),
         Namespace::standard("b2b_account_person_relation", "B2B Account Person Relation", T::B2bAccountPerson, N::Trim),
-        Namespace::standard(
-            "b2b_demandbase_account_intent",
-            "B2B Demandbase Account Intent",
-            T::NonPeople,
-            N::Trim,
-        ),
+        Namespace::standard("b2b_demandbase_account_intent", "B2B Demandbase Account Intent", T::NonPeople, N::Trim),
         Namespace::standard("b2b_bombora_account_intent", "B2B Bombora Account Intent", T::NonPeople, N::Trim),
         Namespace::standard("Email", "Email", T::Email, N::TrimLowercase),
         Namespace::standard("Phone", "Phone", T::Phone, N::Trim),

@@ -110,16 +110,19 @@ impl<'a> Binder<'a> {
 
     fn related_chain(&self, quantifier: Quantifier, bindings: &[Binding], scope: &Scope<'a>) -> Result<Cond> {
         let (first, rest) = bindings.split_first().expect("the parser never yields an empty binding list");
-        let (name, to) = self.related(&first.source, scope).ok_or_else(|| {
-            Diagnostic::new(first.source.span, "a chained binding must range over a relationship")
-                .with_hint(format!("relationships of {}: {}", scope.entity, navigation_names(scope.entity).join(", ")))
-        })?;
+        let (name, to) =
+            self.related(&first.source, scope).ok_or_else(|| {
+                Diagnostic::new(first.source.span, "a chained binding must range over a relationship").with_hint(
+                    format!("relationships of {}: {}", scope.entity, navigation_names(scope.entity).join(", ")),
+                )
+            })?;
         if quantifier == Quantifier::Forall && !rest.is_empty() {
             return Err(unsupported(first.span.to(rest[rest.len() - 1].span), "a chained `forall`"));
         }
-        let schema = self.schemas.for_entity(to).ok_or_else(|| {
-            Diagnostic::new(first.source.span, format!("no schema is registered for {to}"))
-        })?;
+        let schema = self
+            .schemas
+            .for_entity(to)
+            .ok_or_else(|| Diagnostic::new(first.source.span, format!("no schema is registered for {to}")))?;
         let mut outer = scope.outer.clone();
         outer.extend(scope.var.clone());
         let inner = Scope { entity: to, schema, var: Some(first.var.name.clone()), outer };

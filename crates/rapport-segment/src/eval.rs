@@ -14,8 +14,15 @@ use crate::plan::{Cond, Plan};
 use crate::row;
 
 /// Every member of the audience: profile numbers of the plan's class.
+///
+/// Placeholders (entities known only by reference) are never members.
 pub fn evaluate(plan: &Plan, graph: &ProfileGraph) -> RoaringBitmap {
-    cond_bitmap(&plan.root, plan.entity, graph)
+    let mut members = cond_bitmap(&plan.root, plan.entity, graph);
+    let stored = graph.set(plan.entity).stored();
+    if stored < graph.set(plan.entity).len() {
+        members.remove_range(u32::try_from(stored).expect("fewer than 2^32 profiles")..);
+    }
+    members
 }
 
 fn universe(len: usize) -> RoaringBitmap {
@@ -68,7 +75,7 @@ fn cond_bitmap(cond: &Cond, entity: rapport_model::EntityKind, graph: &ProfileGr
 
 /// Whether one profile (number `id` of the plan's class) is a member, evaluated on its own.
 pub fn evaluate_one(plan: &Plan, graph: &ProfileGraph, id: u32) -> bool {
-    cond_one(&plan.root, plan.entity, graph, id)
+    (id as usize) < graph.set(plan.entity).stored() && cond_one(&plan.root, plan.entity, graph, id)
 }
 
 fn cond_one(cond: &Cond, entity: rapport_model::EntityKind, graph: &ProfileGraph, id: u32) -> bool {

@@ -288,7 +288,9 @@ impl fmt::Display for RowExpr {
                 write!(f, "({a} {op} {b})")
             }
             RowExpr::Neg(e) => write!(f, "-{e}"),
-            RowExpr::In { expr, list, negated } => write!(f, "({expr} {} {list})", if *negated { "notIn" } else { "in" }),
+            RowExpr::In { expr, list, negated } => {
+                write!(f, "({expr} {} {list})", if *negated { "notIn" } else { "in" })
+            }
             RowExpr::Like { expr, pattern } => write!(f, "({expr} like {})", Value::from(pattern.as_str())),
             RowExpr::Call(func, args) => {
                 let (name, _) = func.signature();

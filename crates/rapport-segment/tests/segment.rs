@@ -1,5 +1,7 @@
 //! Audience binding and evaluation over small hand-built B2B graphs, with memberships worked out by hand.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
 use std::collections::BTreeMap;
 
 use rapport_model::{EntityKind, Identity};
@@ -112,13 +114,12 @@ fn chained_bindings_and_forall_and_row_conditions() {
     assert_eq!(members("exists A from accounts where A.accountName.startsWith(\"glo\", false)"), vec![1, 3]);
     assert_eq!(members("extendedWorkDetails.departments.count() = 2"), vec![5]);
     assert_eq!(
-        members("exists A from accounts where (exists O from A.opportunities where O.opportunityAmount.amount >= 1000000)"),
+        members(
+            "exists A from accounts where (exists O from A.opportunities where O.opportunityAmount.amount >= 1000000)"
+        ),
         vec![0, 2, 5]
     );
-    assert_eq!(
-        members("exists C from personComponents where C.sourceAccountKey.sourceKey = \"a2\""),
-        vec![3]
-    );
+    assert_eq!(members("exists C from personComponents where C.sourceAccountKey.sourceKey = \"a2\""), vec![3]);
 }
 
 fn error(text: &str) -> (String, Option<String>, (usize, usize)) {
@@ -136,7 +137,8 @@ fn unknown_fields_get_a_span_and_a_suggestion() {
 
 #[test]
 fn type_mismatches_and_correlated_conditions_are_refused() {
-    let (message, hint, span) = error("exists A from accounts where (exists O from A.opportunities where O.isClosed = \"no\")");
+    let (message, hint, span) =
+        error("exists A from accounts where (exists O from A.opportunities where O.isClosed = \"no\")");
     assert_eq!(message, "`isClosed` is a boolean field and cannot be compared with \"no\"");
     assert_eq!(hint.as_deref(), Some("write `isClosed = true` or `isClosed = false`"));
     assert_eq!(span, (79, 83));
@@ -147,4 +149,19 @@ fn type_mismatches_and_correlated_conditions_are_refused() {
     assert!(hint.unwrap().contains("exists X from accounts"));
     let (message, _, _) = error("person.birthDate occurs last week");
     assert_eq!(message, "`occurs` is valid PQL but Rapport does not evaluate it yet");
+}
+
+#[test]
+fn accounts_known_only_by_reference_still_relate_people_to_opportunities() {
+    // p0 points at account "ghost", whose own record never arrived; an open opportunity points at it too.
+    let mut sets = BTreeMap::new();
+    sets.insert(EntityKind::Person, ProfileSet::new(vec![person("p0", &["Sales"], &["ghost"], 1.0)]));
+    sets.insert(EntityKind::Opportunity, ProfileSet::new(vec![opportunity("o0", "ghost", false, 1.0)]));
+    let graph = ProfileGraph::link(sets);
+    let plan = compile(BODEA, EntityKind::Person, &generate_b2b()).unwrap();
+    assert_eq!(evaluate(&plan, &graph).iter().collect::<Vec<_>>(), vec![0]);
+    // The placeholder account is never a member of an account-level condition's own audience.
+    let accounts = compile("accountName.isNull()", EntityKind::Account, &generate_b2b()).unwrap();
+    assert_eq!(evaluate(&accounts, &graph).len(), 0);
+    assert!(!evaluate_one(&accounts, &graph, 0));
 }

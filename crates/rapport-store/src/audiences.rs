@@ -49,7 +49,14 @@ impl Store {
         if inserted == 0 {
             return Err(Error::AlreadyExists { kind: "audience", name: name.to_owned() });
         }
-        Ok(AudienceRecord { name: name.to_owned(), entity, pql: pql.to_owned(), created_at, evaluated_at: None, size: None })
+        Ok(AudienceRecord {
+            name: name.to_owned(),
+            entity,
+            pql: pql.to_owned(),
+            created_at,
+            evaluated_at: None,
+            size: None,
+        })
     }
 
     /// The audience with this name.
@@ -66,8 +73,9 @@ impl Store {
 
     /// Every audience, by name.
     pub fn audiences(&self) -> Result<Vec<AudienceRecord>> {
-        let mut stmt =
-            self.conn.prepare("SELECT name, entity, pql, created_at, evaluated_at, size FROM audiences ORDER BY name")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, entity, pql, created_at, evaluated_at, size FROM audiences ORDER BY name")?;
         let rows = stmt.query_map([], audience_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
@@ -84,10 +92,10 @@ impl Store {
         };
         let mut change = MembershipChange { size: members.len() as u64, ..MembershipChange::default() };
         {
-            let mut enter = tx.prepare(
-                "INSERT INTO memberships (audience, member, status, since) VALUES (?1, ?2, 'realized', ?3)",
-            )?;
-            let mut stay = tx.prepare("UPDATE memberships SET status = 'existing' WHERE audience = ?1 AND member = ?2")?;
+            let mut enter = tx
+                .prepare("INSERT INTO memberships (audience, member, status, since) VALUES (?1, ?2, 'realized', ?3)")?;
+            let mut stay =
+                tx.prepare("UPDATE memberships SET status = 'existing' WHERE audience = ?1 AND member = ?2")?;
             let mut leave = tx.prepare("DELETE FROM memberships WHERE audience = ?1 AND member = ?2")?;
             let mut history =
                 tx.prepare("INSERT INTO membership_history (audience, member, event, at) VALUES (?1, ?2, ?3, ?4)")?;

@@ -267,7 +267,15 @@ impl Store {
             let (id, dataset, primary, batch_id, updated_at, record) = row?;
             let mut ids = identities.remove(&id).unwrap_or_default();
             ids.sort();
-            Ok(StoredFragment { id, dataset, primary, identities: ids, batch_id, updated_at, record: serde_json::from_str(&record)? })
+            Ok(StoredFragment {
+                id,
+                dataset,
+                primary,
+                identities: ids,
+                batch_id,
+                updated_at,
+                record: serde_json::from_str(&record)?,
+            })
         })
         .collect()
     }
@@ -341,8 +349,12 @@ mod tests {
     #[test]
     fn an_older_row_does_not_overwrite_a_newer_fragment() {
         let (_dir, mut store) = store();
-        store.write_batch(&batch(vec![fragment("a@o.Salesforce", "a@x.com", "2024-05-01T00:00:00.000Z", "new")], vec![])).unwrap();
-        store.write_batch(&batch(vec![fragment("a@o.Salesforce", "a@x.com", "2024-01-01T00:00:00.000Z", "old")], vec![])).unwrap();
+        store
+            .write_batch(&batch(vec![fragment("a@o.Salesforce", "a@x.com", "2024-05-01T00:00:00.000Z", "new")], vec![]))
+            .unwrap();
+        store
+            .write_batch(&batch(vec![fragment("a@o.Salesforce", "a@x.com", "2024-01-01T00:00:00.000Z", "old")], vec![]))
+            .unwrap();
         let fragments = store.fragments(EntityKind::Person).unwrap();
         assert_eq!(fragments[0].record["extendedWorkDetails"]["jobTitle"], "new");
     }

@@ -125,7 +125,9 @@ impl Store {
             "SELECT ns, value FROM profile_identities WHERE entity = ?1 AND profile_id = ?2 ORDER BY ns, value",
         )?;
         let identities = stmt
-            .query_map(params![entity.name(), id], |row| Ok(Identity::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?
+            .query_map(params![entity.name(), id], |row| {
+                Ok(Identity::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(StoredProfile { id, primary, identities, fragment_count, record: serde_json::from_str(&record)? }))
     }
@@ -135,7 +137,8 @@ impl Store {
         let mut out = Vec::new();
         for entity in EntityKind::ALL {
             let profiles: u64 =
-                self.conn.query_row("SELECT COUNT(*) FROM profiles WHERE entity = ?1", [entity.name()], |r| r.get(0))?;
+                self.conn
+                    .query_row("SELECT COUNT(*) FROM profiles WHERE entity = ?1", [entity.name()], |r| r.get(0))?;
             let identities: u64 = self.conn.query_row(
                 "SELECT COUNT(*) FROM profile_identities WHERE entity = ?1",
                 [entity.name()],

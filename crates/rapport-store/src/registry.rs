@@ -55,7 +55,9 @@ impl Store {
                 params![rel.source.name(), rel.source_path.to_string(), rel.destination.name(), serde_json::to_string(rel)?],
             )?;
             if inserted == 1 {
-                changes.relationships_created.push(format!("{}.{} -> {}", rel.source, rel.source_path, rel.destination));
+                changes
+                    .relationships_created
+                    .push(format!("{}.{} -> {}", rel.source, rel.source_path, rel.destination));
             }
         }
         tx.commit()?;

@@ -1,0 +1,122 @@
+//! Rapport's engine: runs the data flow end to end on one store.
+//!
+//! - [`ingest`]: source files → connector mapping → schema validation → identities → one atomic batch per file.
+//! - [`unify`]: fragments → identity graphs → merged profiles (timestamp-ordered), per entity class.
+//! - [`audience`]: PQL audiences: create (parse + bind), evaluate (batch, over the linked profiles), members.
+//! - [`activate`]: audience members → file destinations.
+//!
+//! The engine is synchronous and owns one [`Store`]; the CLI calls it directly and the server (later) from
+//! blocking tasks. It never installs a tracing subscriber and never draws progress bars itself: callers pass an
+//! [`Observer`].
+
+pub mod activate;
+pub mod audience;
+pub mod ingest;
+pub mod unify;
+
+use std::path::Path;
+
+use rapport_schema::SchemaSet;
+use rapport_store::{RegistryChanges, Store};
+
+pub use activate::ActivationReport;
+pub use audience::{Evaluation, Member};
+pub use ingest::{FileReport, IngestReport};
+pub use unify::UnifyReport;
+
+/// Errors of the engine. User faults (bad input, unknown names) are kept apart from internal ones.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] rapport_store::Error),
+    /// A source file could not be read at all.
+    #[error(transparent)]
+    Source(#[from] rapport_sources::Error),
+    /// A destination failed.
+    #[error(transparent)]
+    Destination(#[from] rapport_destinations::Error),
+    /// An input path was not recognised as an export table of the system.
+    #[error("{path}: not a known {system} export file (expected one of: {expected})")]
+    UnknownFile {
+        /// The path.
+        path: String,
+        /// The system.
+        system: rapport_model::SourceSystem,
+        /// The file names the connector knows.
+        expected: String,
+    },
+    /// An input path does not exist or cannot be listed.
+    #[error("{path}: {source}")]
+    Input {
+        /// The path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The schemas have not been generated yet.
+    #[error("no schema is registered for {0}; run `rapport schema generate-b2b` first")]
+    NoSchema(rapport_model::EntityKind),
+    /// A PQL text does not parse or bind.
+    #[error("{}", .0.render())]
+    Segment(rapport_segment::Error),
+}
+
+impl From<rapport_segment::Error> for Error {
+    fn from(err: rapport_segment::Error) -> Self {
+        Error::Segment(err)
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Receives progress of long steps (a CLI draws bars with it; tests ignore it).
+pub trait Observer {
+    /// A step starts; `total` is its size in its own unit (bytes, rows), 0 when unknown.
+    fn start(&self, label: &str, total: u64);
+    /// The current step reached `done` units.
+    fn progress(&self, done: u64);
+    /// The current step ended.
+    fn finish(&self);
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn start(&self, _: &str, _: u64) {}
+    fn progress(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// The engine over one data directory.
+#[derive(Debug)]
+pub struct Engine {
+    store: Store,
+    schemas: SchemaSet,
+}
+
+impl Engine {
+    /// Opens the store in `data_dir` (creating it if needed).
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        Ok(Self { store: Store::open(data_dir)?, schemas: rapport_schema::b2b::generate_b2b() })
+    }
+
+    /// The underlying store, for read-only reports.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The standard schema set.
+    pub fn schemas(&self) -> &SchemaSet {
+        &self.schemas
+    }
+
+    /// Creates the standard B2B schemas, namespaces and relationships that do not exist yet.
+    pub fn generate_b2b_schemas(&mut self) -> Result<RegistryChanges> {
+        Ok(self.store.register(&self.schemas, &rapport_schema::namespace::standard())?)
+    }
+}

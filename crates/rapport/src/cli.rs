@@ -1,0 +1,234 @@
+//! The command line, as clap definitions. The forms listed in the README are a contract scripts rely on.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Rapport: a real-time B2B customer data platform.
+#[derive(Debug, Parser)]
+#[command(name = "rapport", version, about, long_about = None)]
+pub struct Cli {
+    /// The data directory (created if missing).
+    #[arg(long, global = true, env = "RAPPORT_DATA_DIR", default_value = "rapport-data")]
+    pub data_dir: PathBuf,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the Bodea journey end to end: sample data, schemas, ingestion, profiles, audience, file export.
+    Demo(DemoArgs),
+    /// Generates sample data.
+    #[command(subcommand)]
+    Generate(GenerateCommand),
+    /// Schemas and the B2B schema generator.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+    /// Identity namespaces.
+    #[command(subcommand)]
+    Namespace(NamespaceCommand),
+    /// Ingests export files of a CRM or marketing system (a folder of export files, or files), then rebuilds
+    /// profiles.
+    Ingest(IngestArgs),
+    /// Batches and their rejected rows.
+    #[command(subcommand)]
+    Batch(BatchCommand),
+    /// Looks up a merged profile by any of its identities.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Audiences written in PQL.
+    #[command(subcommand)]
+    Audience(AudienceCommand),
+    /// Exports an audience's members to a destination.
+    Activate(ActivateArgs),
+}
+
+/// `rapport demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of people in the sample data.
+    #[arg(long, default_value_t = 10_000)]
+    pub persons: u64,
+    /// Seed of the sample data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rapport generate …`.
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Bodea's Salesforce, Dynamics and Marketo exports, deterministic per seed and realistically dirty.
+    Bodea {
+        /// The output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of people.
+        #[arg(long, default_value_t = 10_000)]
+        persons: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `rapport schema …`.
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Creates the standard B2B schemas, namespaces and relationships (idempotent).
+    GenerateB2b {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the registered schemas.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows one schema: class, field groups, identities and relationships.
+    Show {
+        /// The schema name, e.g. "B2B Person".
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `rapport namespace …`.
+#[derive(Debug, Subcommand)]
+pub enum NamespaceCommand {
+    /// Lists the registered namespaces.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `rapport ingest …`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The source system: salesforce, dynamics or marketo.
+    pub system: rapport_model::SourceSystem,
+    /// Export files, or folders holding them (recognised by file name).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The instance the files come from (CRM org id or Marketo munchkin id); part of every source key.
+    #[arg(long, default_value = "default")]
+    pub instance: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rapport batch …`.
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// Lists every batch.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows one batch.
+    Show {
+        /// The batch id.
+        id: i64,
+        /// Also list its rejected rows.
+        #[arg(long)]
+        errors: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `rapport profile …`.
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Finds the merged profile holding an identity.
+    Get {
+        /// The namespace code, e.g. Email or b2b_person.
+        namespace: String,
+        /// The identity value (normalized by the namespace's rule).
+        value: String,
+        /// The entity class.
+        #[arg(long, default_value = "person")]
+        entity: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `rapport audience …`.
+#[derive(Debug, Subcommand)]
+pub enum AudienceCommand {
+    /// Saves an audience of people defined in PQL.
+    Create {
+        /// The audience name.
+        name: String,
+        /// The PQL definition.
+        #[arg(long)]
+        pql: String,
+    },
+    /// Lists the audiences.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The exact number of people a PQL definition selects now, without saving it.
+    Estimate {
+        /// The PQL definition.
+        #[arg(long)]
+        pql: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluates an audience over every profile and records its membership.
+    Evaluate {
+        /// The audience name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the current members of an audience.
+    Members {
+        /// The audience name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `rapport activate …`.
+#[derive(Debug, Args)]
+pub struct ActivateArgs {
+    /// The audience name.
+    pub name: String,
+    /// The destination, as `file:DIR`.
+    #[arg(long)]
+    pub to: String,
+    /// The file format.
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

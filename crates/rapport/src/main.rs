@@ -1,0 +1,337 @@
+//! The `rapport` binary: parses the command line, installs logging, and calls the engine.
+//!
+//! Errors are printed as their whole chain (`{:#}`) and exit with status 1; PQL errors show the offending
+//! text with a caret under the span.
+
+mod cli;
+mod demo;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use rapport_engine::Engine;
+use rapport_model::{EntityKind, Identity};
+use serde::Serialize;
+
+use cli::{
+    AudienceCommand, BatchCommand, Cli, Command, GenerateCommand, NamespaceCommand, ProfileCommand, SchemaCommand,
+};
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RAPPORT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn open(cli: &Cli) -> Result<Engine> {
+    Engine::open(&cli.data_dir).with_context(|| format!("opening data directory {}", cli.data_dir.display()))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let bars = progress::Bars::default();
+    match &cli.command {
+        Command::Demo(args) => demo::run(&cli.data_dir, args, &bars),
+        Command::Generate(GenerateCommand::Bodea { out, persons, seed, json }) => {
+            let options = rapport_sample::GenerateOptions { persons: *persons, seed: *seed };
+            let report = rapport_sample::generate_bodea(out, &options)
+                .with_context(|| format!("generating sample data in {}", out.display()))?;
+            if *json {
+                return print_json(&report);
+            }
+            for file in &report.files {
+                println!("{:>9} rows  {}", file.rows, out.join(&file.path).display());
+            }
+            println!("{} malformed rows injected on purpose (they must be rejected)", report.injected_errors.len());
+            Ok(())
+        }
+        Command::Schema(command) => schema(&cli, command),
+        Command::Namespace(NamespaceCommand::List { json }) => {
+            let namespaces = open(&cli)?.store().namespaces()?;
+            if *json {
+                return print_json(&namespaces);
+            }
+            for ns in namespaces {
+                println!("{:<34} {:<34} {:?}", ns.code, ns.name, ns.id_type);
+            }
+            Ok(())
+        }
+        Command::Ingest(args) => {
+            let mut engine = open(&cli)?;
+            let report = engine.ingest(args.system, &args.paths, &args.instance, &bars)?;
+            let profiles = engine.unify(&bars)?;
+            if args.json {
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    ingest: &'a rapport_engine::IngestReport,
+                    profiles: &'a rapport_engine::UnifyReport,
+                }
+                return print_json(&Out { ingest: &report, profiles: &profiles });
+            }
+            for file in &report.files {
+                println!(
+                    "batch {:>4}  {:<40} read {:>8}  ingested {:>8}  rejected {:>6}",
+                    file.batch_id, file.file, file.rows_read, file.rows_ingested, file.rows_rejected
+                );
+                for row in file.rejected.iter().take(5) {
+                    println!("    {row}");
+                }
+                if file.rejected.len() > 5 {
+                    println!("    … {} more (rapport batch show {} --errors)", file.rejected.len() - 5, file.batch_id);
+                }
+                if !file.unmapped_columns.is_empty() {
+                    println!("    columns not mapped: {}", file.unmapped_columns.join(", "));
+                }
+            }
+            for skipped in &report.skipped {
+                println!("skipped (not a {} export table): {skipped}", args.system);
+            }
+            for e in &profiles.entities {
+                println!("{:<22} {:>9} profiles from {:>9} fragments", e.entity.name(), e.profiles, e.fragments);
+            }
+            Ok(())
+        }
+        Command::Batch(command) => batch(&cli, command),
+        Command::Profile(ProfileCommand::Get { namespace, value, entity, json }) => {
+            let engine = open(&cli)?;
+            let entity: EntityKind = entity.parse()?;
+            let ns = rapport_schema::namespace::standard_by_code(namespace)
+                .with_context(|| format!("unknown namespace `{namespace}`"))?;
+            let identity = ns.identity(value).unwrap_or_else(|| Identity::new(namespace.as_str(), value.as_str()));
+            let Some(profile) = engine.store().profile_by_identity(entity, &identity)? else {
+                bail!("no {entity} profile holds the identity {identity}");
+            };
+            if *json {
+                return print_json(&profile);
+            }
+            println!("{entity} profile {} ({} fragments)", profile.primary, profile.fragment_count);
+            for identity in &profile.identities {
+                println!("  identity {identity}");
+            }
+            println!("{}", serde_json::to_string_pretty(&profile.record)?);
+            Ok(())
+        }
+        Command::Audience(command) => audience(&cli, command),
+        Command::Activate(args) => {
+            let Some(dir) = args.to.strip_prefix("file:") else {
+                bail!("unsupported destination `{}`: only `file:DIR` is available so far", args.to);
+            };
+            if args.format != "csv" {
+                bail!("unsupported format `{}`: only `csv` is available so far", args.format);
+            }
+            let mut engine = open(&cli)?;
+            let report = engine.activate_to_files(&args.name, &PathBuf::from(dir), &Default::default())?;
+            if args.json {
+                return print_json(&report);
+            }
+            for file in &report.files {
+                println!("{} members → {}", file.rows, file.path.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn schema(cli: &Cli, command: &SchemaCommand) -> Result<()> {
+    let mut engine = open(cli)?;
+    match command {
+        SchemaCommand::GenerateB2b { json } => {
+            let changes = engine.generate_b2b_schemas()?;
+            if *json {
+                return print_json(&changes);
+            }
+            if changes.is_empty() {
+                println!("the B2B schemas, namespaces and relationships exist already; nothing changed");
+            } else {
+                println!(
+                    "created {} namespaces, {} schemas, {} relationships",
+                    changes.namespaces_created.len(),
+                    changes.schemas_created.len(),
+                    changes.relationships_created.len()
+                );
+                for name in &changes.schemas_created {
+                    println!("  {name}");
+                }
+            }
+            Ok(())
+        }
+        SchemaCommand::List { json } => {
+            let docs = engine.store().schema_documents()?;
+            if *json {
+                return print_json(&docs);
+            }
+            for doc in docs {
+                println!(
+                    "{:<34} {}",
+                    doc["name"].as_str().unwrap_or_default(),
+                    doc["class_id"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        SchemaCommand::Show { name, json } => {
+            let docs = engine.store().schema_documents()?;
+            let Some(doc) = docs.into_iter().find(|d| d["name"] == name.as_str()) else {
+                bail!("schema `{name}` does not exist (run `rapport schema list`)");
+            };
+            let entity = doc["entity"].clone();
+            let relationships: Vec<_> = engine
+                .store()
+                .relationship_documents()?
+                .into_iter()
+                .filter(|r| r["source"] == entity || r["destination"] == entity)
+                .collect();
+            if *json {
+                return print_json(&serde_json::json!({"schema": doc, "relationships": relationships}));
+            }
+            println!(
+                "{}  (class {})",
+                doc["name"].as_str().unwrap_or_default(),
+                doc["class_id"].as_str().unwrap_or_default()
+            );
+            println!("field groups:");
+            for group in doc["field_groups"].as_array().into_iter().flatten() {
+                println!("  {}", group.as_str().unwrap_or_default());
+            }
+            println!("identities:");
+            for identity in doc["identities"].as_array().into_iter().flatten() {
+                let kind = if identity["primary"] == true { "primary" } else { "secondary" };
+                println!(
+                    "  {:<9} {} → {}",
+                    kind,
+                    identity["path"].as_str().unwrap_or_default(),
+                    identity["namespace"].as_str().unwrap_or_default()
+                );
+            }
+            println!("relationships:");
+            for r in relationships {
+                println!(
+                    "  {}.{} → {} ({} / {})",
+                    r["source"].as_str().unwrap_or_default(),
+                    r["source_path"].as_str().unwrap_or_default(),
+                    r["destination"].as_str().unwrap_or_default(),
+                    r["name_from_source"].as_str().unwrap_or_default(),
+                    r["name_from_destination"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn batch(cli: &Cli, command: &BatchCommand) -> Result<()> {
+    let engine = open(cli)?;
+    match command {
+        BatchCommand::List { json } => {
+            let batches = engine.store().batches()?;
+            if *json {
+                return print_json(&batches);
+            }
+            for b in batches {
+                println!(
+                    "{:>5}  {:<8} {:<30} read {:>8} ingested {:>8} rejected {:>6}  {}",
+                    b.id,
+                    b.state,
+                    b.dataset,
+                    b.rows_read,
+                    b.rows_ingested,
+                    b.rows_rejected,
+                    b.files.join(", ")
+                );
+            }
+            Ok(())
+        }
+        BatchCommand::Show { id, errors, json } => {
+            let Some(summary) = engine.store().batches()?.into_iter().find(|b| b.id == *id) else {
+                bail!("batch {id} does not exist (run `rapport batch list`)");
+            };
+            let rejected = if *errors { engine.store().rejected_rows(*id)? } else { Vec::new() };
+            if *json {
+                return print_json(&serde_json::json!({"batch": summary, "errors": rejected}));
+            }
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            for row in rejected {
+                println!("{row}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn audience(cli: &Cli, command: &AudienceCommand) -> Result<()> {
+    let mut engine = open(cli)?;
+    match command {
+        AudienceCommand::Create { name, pql } => {
+            let record = engine.create_audience(name, pql)?;
+            println!("audience `{}` created for {}", record.name, record.entity);
+            Ok(())
+        }
+        AudienceCommand::List { json } => {
+            let audiences = engine.store().audiences()?;
+            if *json {
+                return print_json(&audiences);
+            }
+            for a in audiences {
+                let size = a.size.map_or_else(|| "not evaluated".to_owned(), |s| format!("{s} members"));
+                println!("{:<36} {:<16} {}", a.name, size, a.pql);
+            }
+            Ok(())
+        }
+        AudienceCommand::Estimate { pql, json } => {
+            let size = engine.estimate(pql)?;
+            if *json {
+                return print_json(&serde_json::json!({"size": size, "exact": true}));
+            }
+            println!("{size} people (exact)");
+            Ok(())
+        }
+        AudienceCommand::Evaluate { name, json } => {
+            let evaluation = engine.evaluate_audience(name)?;
+            if *json {
+                return print_json(&evaluation);
+            }
+            println!(
+                "{}: {} members of {} people ({} entered, {} stayed, {} exited)",
+                evaluation.audience,
+                evaluation.size,
+                evaluation.profiles,
+                evaluation.change.entered,
+                evaluation.change.stayed,
+                evaluation.change.exited
+            );
+            Ok(())
+        }
+        AudienceCommand::Members { name, json } => {
+            let members = engine.audience_members(name)?;
+            if *json {
+                return print_json(&members);
+            }
+            for m in members {
+                println!(
+                    "{}\t{}\t{} {}\t{}",
+                    m.primary,
+                    m.email.unwrap_or_default(),
+                    m.first_name.unwrap_or_default(),
+                    m.last_name.unwrap_or_default(),
+                    m.account_name.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+    }
+}

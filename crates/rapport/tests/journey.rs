@@ -1,0 +1,199 @@
+//! The Bodea journey through the `rapport` binary, checked against an oracle that reads the generated CSV files
+//! itself (`support/bodea_oracle.rs`, which shares no code with Rapport).
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use rapport_sample::{DYNAMICS_ORG_ID, MARKETO_MUNCHKIN_ID, SALESFORCE_ORG_ID};
+use serde_json::Value;
+use support::bodea_oracle;
+
+const BODEA_PQL: &str = "extendedWorkDetails.departments.includes(\"Sales\") and exists A from accounts where (exists O from A.opportunities where O.isClosed = false)";
+
+fn rapport(data_dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("RAPPORT_DATA_DIR")
+        .output()
+        .expect("the rapport binary runs");
+    assert!(
+        output.status.success(),
+        "rapport {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("not JSON ({e}):\n{}", String::from_utf8_lossy(&output.stdout));
+    })
+}
+
+/// Each member's person keys (`b2b_person` identities), as the oracle represents members.
+fn member_keys(members: &Value) -> BTreeSet<BTreeSet<String>> {
+    members
+        .as_array()
+        .expect("members are an array")
+        .iter()
+        .map(|m| {
+            m["identities"]
+                .as_array()
+                .expect("identities")
+                .iter()
+                .filter_map(|i| i.as_str()?.strip_prefix("b2b_person:").map(str::to_owned))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn issue_2_the_bodea_audience_matches_an_independent_oracle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exports = tmp.path().join("exports");
+    let data = tmp.path().join("data");
+    let generated = json(&rapport(
+        &data,
+        &["generate", "bodea", "--out", exports.to_str().unwrap(), "--persons", "3000", "--seed", "7", "--json"],
+    ));
+
+    // Ingesting before the schemas exist is refused with a hint, and nothing is stored.
+    let refused = Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["ingest", "salesforce", exports.join("salesforce").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("run `rapport schema generate-b2b` first"));
+
+    let created = json(&rapport(&data, &["schema", "generate-b2b", "--json"]));
+    assert_eq!(created["schemas_created"].as_array().unwrap().len(), 9);
+    let again = json(&rapport(&data, &["schema", "generate-b2b", "--json"]));
+    assert_eq!(again["schemas_created"].as_array().unwrap().len(), 0, "generating twice changes nothing");
+
+    // Every injected malformed row is rejected at its exact file and line, and nothing else is.
+    let mut rejected: BTreeSet<(String, u64)> = BTreeSet::new();
+    let mut read = 0;
+    let mut ingested = 0;
+    for (system, instance) in
+        [("salesforce", SALESFORCE_ORG_ID), ("dynamics", DYNAMICS_ORG_ID), ("marketo", MARKETO_MUNCHKIN_ID)]
+    {
+        let folder = exports.join(system);
+        let report =
+            json(&rapport(&data, &["ingest", system, folder.to_str().unwrap(), "--instance", instance, "--json"]));
+        for file in report["ingest"]["files"].as_array().unwrap() {
+            read += file["rows_read"].as_u64().unwrap();
+            ingested += file["rows_ingested"].as_u64().unwrap();
+            let name = Path::new(file["file"].as_str().unwrap())
+                .strip_prefix(&exports)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            for row in file["rejected"].as_array().unwrap() {
+                rejected.insert((name.clone(), row["line"].as_u64().unwrap()));
+            }
+        }
+    }
+    let injected: BTreeSet<(String, u64)> = generated["injected_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["file"].as_str().unwrap().to_owned(), e["line"].as_u64().unwrap()))
+        .collect();
+    assert!(!injected.is_empty());
+    assert_eq!(rejected, injected);
+    let written: u64 = generated["files"].as_array().unwrap().iter().map(|f| f["rows"].as_u64().unwrap()).sum();
+    assert_eq!(read, written, "every data row is read");
+    assert_eq!(ingested + injected.len() as u64, written, "every good row is kept");
+
+    rapport(&data, &["audience", "create", "bodea", "--pql", BODEA_PQL]);
+    let evaluation = json(&rapport(&data, &["audience", "evaluate", "bodea", "--json"]));
+    let members = json(&rapport(&data, &["audience", "members", "bodea", "--json"]));
+
+    let expected = bodea_oracle::bodea_audience(&exports, SALESFORCE_ORG_ID, DYNAMICS_ORG_ID, MARKETO_MUNCHKIN_ID);
+    let persons = bodea_oracle::person_count(&exports, SALESFORCE_ORG_ID, DYNAMICS_ORG_ID, MARKETO_MUNCHKIN_ID);
+    assert!(expected.len() > 50, "the sample data must make a non-trivial audience ({})", expected.len());
+    assert!(expected.iter().any(|m| m.len() > 1), "some members are stitched from several systems");
+    let got = member_keys(&members);
+    let missing: Vec<_> = expected.difference(&got).take(5).collect();
+    let extra: Vec<_> = got.difference(&expected).take(5).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}\nextra {extra:?}");
+    assert_eq!(evaluation["size"].as_u64().unwrap(), expected.len() as u64);
+    assert_eq!(evaluation["profiles"].as_u64().unwrap(), persons as u64);
+
+    // The estimate of the same definition is exact.
+    let estimate = json(&rapport(&data, &["audience", "estimate", "--pql", BODEA_PQL, "--json"]));
+    assert_eq!(estimate["size"].as_u64().unwrap(), expected.len() as u64);
+
+    // Activation writes one CSV with a header and one row per member.
+    let out = tmp.path().join("out");
+    let activation =
+        json(&rapport(&data, &["activate", "bodea", "--to", &format!("file:{}", out.display()), "--json"]));
+    let files = activation["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1);
+    let mut reader = csv::Reader::from_path(files[0]["path"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["primaryIdentity", "email", "firstName", "lastName", "accountName"]
+    );
+    let primaries: BTreeSet<String> = reader.records().map(|r| r.unwrap()[0].to_owned()).collect();
+    let member_primaries: BTreeSet<String> =
+        members.as_array().unwrap().iter().map(|m| m["primary"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(primaries, member_primaries);
+    assert_eq!(primaries.len(), expected.len());
+
+    // Ingesting the same files again duplicates nothing and changes no membership.
+    rapport(
+        &data,
+        &["ingest", "marketo", exports.join("marketo").to_str().unwrap(), "--instance", MARKETO_MUNCHKIN_ID],
+    );
+    let second = json(&rapport(&data, &["audience", "evaluate", "bodea", "--json"]));
+    assert_eq!(second["size"], evaluation["size"]);
+    assert_eq!(second["change"]["entered"], 0);
+    assert_eq!(second["change"]["exited"], 0);
+    assert_eq!(second["profiles"], evaluation["profiles"]);
+}
+
+#[test]
+fn issue_2_the_demo_runs_the_journey_and_reports_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("demo");
+    let summary = json(&rapport(&data, &["demo", "--persons", "800", "--seed", "3", "--json"]));
+    let exports = data.join("bodea-exports");
+    let expected = bodea_oracle::bodea_audience(&exports, SALESFORCE_ORG_ID, DYNAMICS_ORG_ID, MARKETO_MUNCHKIN_ID);
+    assert_eq!(summary["audience"]["size"].as_u64().unwrap(), expected.len() as u64);
+    let steps: Vec<&str> = summary["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert!(steps.contains(&"ingest salesforce") && steps.contains(&"evaluate audience"), "{steps:?}");
+    assert!(Path::new(summary["file"].as_str().unwrap()).is_file());
+    // A second run on the same data directory is idempotent.
+    let again = json(&rapport(&data, &["demo", "--persons", "800", "--seed", "3", "--json"]));
+    assert_eq!(again["audience"]["size"], summary["audience"]["size"]);
+    assert_eq!(again["profiles"], summary["profiles"]);
+}
+
+#[test]
+fn issue_2_a_pql_error_points_at_the_span_with_a_hint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    rapport(&data, &["schema", "generate-b2b"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["audience", "create", "x", "--pql", "extendedWorkDetails.departmnt.includes(\"Sales\")"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown field `extendedWorkDetails.departmnt` on B2B Person"), "{stderr}");
+    assert!(stderr.contains("did you mean `extendedWorkDetails.departments`?"), "{stderr}");
+    assert!(stderr.contains("^^^^^^^^^^^^^^^^^^^^^^^^^^^^^"), "{stderr}");
+}
