@@ -1,6 +1,6 @@
 //! Destinations: where audiences go.
 //!
-//! - [`file`]: CSV files in a local folder, named as the batch file destinations name them, split at
+//! - [`mod@file`]: CSV files in a local folder, named as the batch file destinations name them, split at
 //!   5,000,000 rows and written atomically (a temporary name, then a rename), so a reader never sees half a file.
 //!
 //! Destinations know rows and columns, not profiles: the engine chooses the attributes. No storage, no HTTP

@@ -127,8 +127,9 @@ pub fn standard() -> Vec<Namespace> {
 }
 
 /// The standard namespace with this code.
-pub fn standard_by_code(code: &str) -> Option<Namespace> {
-    standard().into_iter().find(|ns| ns.code.as_str() == code)
+pub fn standard_by_code(code: &str) -> Option<&'static Namespace> {
+    static STANDARD: std::sync::OnceLock<Vec<Namespace>> = std::sync::OnceLock::new();
+    STANDARD.get_or_init(standard).iter().find(|ns| ns.code.as_str() == code)
 }
 
 #[cfg(test)]

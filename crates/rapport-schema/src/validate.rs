@@ -213,12 +213,13 @@ mod tests {
             got,
             vec![
                 ("b2b.personKey.sourceKey", ValidationRule::Required),
-                ("workEmail.address", ValidationRule::Format),
+                ("extSourceSystemAudit.lastUpdatedDate", ValidationRule::Format),
                 ("extendedWorkDetails.departments[1]", ValidationRule::Type),
                 ("extendedWorkDetails.departmnt", ValidationRule::UnknownField),
-                ("extSourceSystemAudit.lastUpdatedDate", ValidationRule::Format),
                 ("person.gender", ValidationRule::Enum),
-            ]
+                ("workEmail.address", ValidationRule::Format),
+            ],
+            "the primary identity first, then fields in path order"
         );
         assert!(errors[3].message.contains("did you mean `extendedWorkDetails.departments`"), "{}", errors[3].message);
     }

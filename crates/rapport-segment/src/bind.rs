@@ -199,7 +199,9 @@ impl<'a> Binder<'a> {
                     ),
                 )
                 .with_hint(format!(
-                    "name the related {}'s fields through its variable (`{var}.{}`); conditions that mix two entities are not supported yet",
+                    "a quantifier's `where` extends to the end of the text: to test the profile, wrap the quantifier \
+                     in parentheses, `(exists … where (…)) and {}`; to test the related {}, write `{var}.{}`",
+                    path_text(path),
                     scope.entity,
                     path_text(path)
                 )));

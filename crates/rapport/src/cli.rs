@@ -45,6 +45,12 @@ pub enum Command {
     Audience(AudienceCommand),
     /// Exports an audience's members to a destination.
     Activate(ActivateArgs),
+    /// Counts of what the data directory holds: batches, fragments and profiles per entity, audiences.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `rapport demo`.

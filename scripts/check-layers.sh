@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Checks the crate layering of docs/ARCHITECTURE.md with `cargo tree`: lower layers never depend on upper ones,
+# only rapport-store opens databases, only the binary installs a tracing subscriber.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+deps() { # normal (non-dev) dependencies of a crate, one name per line
+  cargo tree --locked -p "$1" -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u
+}
+
+fail=0
+check() { # crate, then forbidden dependency names
+  local crate=$1; shift
+  local have; have=$(deps "$crate")
+  for forbidden in "$@"; do
+    if grep -qx "$forbidden" <<<"$have"; then
+      echo "layering: $crate must not depend on $forbidden" >&2
+      fail=1
+    fi
+  done
+}
+
+internal=(rapport-model rapport-schema rapport-store rapport-sources rapport-identity rapport-profile rapport-pql
+  rapport-segment rapport-destinations rapport-engine rapport-sample rapport)
+without() { local skip=$1; for c in "${internal[@]}"; do [ "$c" != "$skip" ] && echo "$c"; done; }
+
+check rapport-model $(without rapport-model) rusqlite tokio-postgres axum
+check rapport-pql $(without rapport-pql) rusqlite tokio-postgres axum
+check rapport-sample $(without rapport-sample)
+check rapport-sources rapport-schema rapport-store rapport-identity rapport-profile rapport-pql rapport-segment \
+  rapport-destinations rapport-engine rapport rusqlite axum
+check rapport-destinations rapport-schema rapport-store rapport-sources rapport-identity rapport-profile rapport-pql \
+  rapport-segment rapport-engine rapport rusqlite axum
+check rapport-schema rapport-store rapport-sources rapport-identity rapport-profile rapport-pql rapport-segment \
+  rapport-destinations rapport-engine rapport rusqlite axum
+check rapport-identity rapport-sources rapport-profile rapport-pql rapport-segment rapport-destinations \
+  rapport-engine rapport rusqlite axum
+check rapport-profile rapport-sources rapport-pql rapport-segment rapport-destinations rapport-engine rapport rusqlite axum
+check rapport-segment rapport-store rapport-sources rapport-destinations rapport-engine rapport rusqlite axum
+check rapport-store rapport-sources rapport-identity rapport-profile rapport-pql rapport-segment \
+  rapport-destinations rapport-engine rapport axum
+check rapport-engine rapport axum
+
+# Direct dependencies on infrastructure crates, allowed in one crate each.
+direct() { cargo tree --locked -p "$1" -e normal --depth 1 --prefix none --format '{p}' | awk '{print $1}' | sort -u; }
+for crate in "${internal[@]}"; do
+  have=$(direct "$crate")
+  for pair in rusqlite:rapport-store tokio-postgres:rapport-store tracing-subscriber:rapport axum:rapport-server; do
+    dep=${pair%%:*} owner=${pair#*:}
+    if [ "$crate" != "$owner" ] && grep -qx "$dep" <<<"$have"; then
+      echo "layering: only $owner may depend on $dep directly, not $crate" >&2
+      fail=1
+    fi
+  done
+done
+[ "$fail" = 0 ] && echo "layering: ok"
+exit "$fail"
