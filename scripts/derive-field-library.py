@@ -104,10 +104,9 @@ def walk(prefix, parts, fields, depth):
             walk(f"{prefix}.{strip(name)}" if prefix else strip(name), sub, fields, depth + 1)
         return
     field = {"path": prefix, "type": node.get("meta:xdmType", kind or "object")}
-    if "format" in node:
-        field["format"] = node["format"]
-    if "enum" in node:
-        field["enum"] = node["enum"]
+    for key in ("format", "enum", "minimum", "maximum", "minLength", "maxLength", "pattern"):
+        if key in node:
+            field[key] = node[key]
     fields.append(field)
 
 

@@ -15,7 +15,7 @@ pub mod namespace;
 pub mod validate;
 
 pub use b2b::{IdentityDescriptor, Relationship, Schema, SchemaSet};
-pub use library::{FieldDef, FieldType, Format};
+pub use library::{Constraints, FieldDef, FieldType, Format};
 pub use namespace::{IdentityType, Namespace, Normalization};
 pub use validate::{ValidationError, ValidationRule};
 

@@ -100,6 +100,23 @@ pub struct FieldDef {
     pub format: Option<Format>,
     /// Allowed values, when the field is an enum.
     pub allowed: Option<Vec<serde_json::Value>>,
+    /// Value constraints (JSON Schema `minimum`, `maximum`, `minLength`, `maxLength`, `pattern`).
+    pub constraints: Constraints,
+}
+
+/// JSON Schema value constraints of a field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Constraints {
+    /// Smallest allowed number.
+    pub minimum: Option<f64>,
+    /// Largest allowed number.
+    pub maximum: Option<f64>,
+    /// Fewest allowed characters.
+    pub min_length: Option<u64>,
+    /// Most allowed characters.
+    pub max_length: Option<u64>,
+    /// A regular expression the string must match (recorded; not checked yet).
+    pub pattern: Option<String>,
 }
 
 /// A class or field group of the library.
@@ -130,6 +147,13 @@ struct RawField {
     format: Option<String>,
     #[serde(rename = "enum")]
     allowed: Option<Vec<serde_json::Value>>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    #[serde(rename = "minLength")]
+    min_length: Option<u64>,
+    #[serde(rename = "maxLength")]
+    max_length: Option<u64>,
+    pattern: Option<String>,
 }
 
 /// The standard library of classes and field groups, keyed by `$id`.
@@ -164,7 +188,14 @@ fn load(text: &str) -> Result<BTreeMap<String, Group>> {
                 (Some(_), _) => format = Some(Format::Other),
                 (None, _) => {}
             }
-            fields.push(FieldDef { path, ty, format, allowed: field.allowed });
+            let constraints = Constraints {
+                minimum: field.minimum,
+                maximum: field.maximum,
+                min_length: field.min_length,
+                max_length: field.max_length,
+                pattern: field.pattern,
+            };
+            fields.push(FieldDef { path, ty, format, allowed: field.allowed, constraints });
         }
         out.insert(id.clone(), Group { id, title: group.title, is_class: group.kind == "class", fields });
     }
