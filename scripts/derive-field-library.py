@@ -4,7 +4,8 @@
 Usage: python3 scripts/derive-field-library.py ../shared/reference/xdm > crates/rapport-schema/library/xdm-fields.json
 
 Walks every class and field group under the given folder, resolves $ref / allOf / definitions / items,
-drops the `xdm:` prefix from property names (records and PQL use the bare names) and writes one flat list of
+drops the `xdm:` prefix from property names (records and PQL use the bare names) and writes other
+namespace prefixes as a leading `_ns` segment (`schema:latitude` → `_schema.latitude`) and writes one flat list of
 (path, type, format, enum) per class or field group. The output is Rapport's own format; the XDM files are
 only read, never copied. Rerun it when the reference snapshot changes; a Rust test checks the output against
 the reference when ../shared is present.
@@ -28,9 +29,16 @@ for base, _, files in os.walk(root):
 
 
 def strip(name):
-    for prefix in ("xdm:", "marketo:"):
-        if name.startswith(prefix):
-            return name[len(prefix):]
+    """The data path of a property: `xdm:x` is written `x`; any other namespace prefix `ns:x` is written
+    `_ns.x` (as AEP writes `schema:latitude` as `_schema.latitude` and `marketo:URL` as `_marketo.URL`), and the
+    JSON-LD `@id` is written `_id` (the mapping tables target `workAddress._id`)."""
+    if name.startswith("xdm:"):
+        return name[len("xdm:"):]
+    if name == "@id":
+        return "_id"
+    prefix, sep, rest = name.partition(":")
+    if sep and prefix and "/" not in prefix:
+        return f"_{prefix}.{rest}"
     return name
 
 

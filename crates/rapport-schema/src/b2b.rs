@@ -54,6 +54,38 @@ pub struct Schema {
     pub profile_enabled: bool,
     #[serde(skip)]
     fields: BTreeMap<FieldPath, FieldDef>,
+    #[serde(skip)]
+    tree: FieldNode,
+}
+
+/// The schema's fields as a tree keyed by field name, so that validation walks a record without building
+/// paths. Element fields of an array of objects hang directly under the array's node. Children sit in an
+/// FxHash map: on validation, SipHash took a quarter of the time and binary search over sorted names more
+/// than half (`perf record` on `cargo bench -p rapport-schema --bench validate`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FieldNode {
+    /// The field at this node (`None` for the root and for undeclared namespace objects such as `_schema`).
+    pub(crate) def: Option<FieldDef>,
+    children: rustc_hash::FxHashMap<String, FieldNode>,
+}
+
+impl FieldNode {
+    fn build(fields: &BTreeMap<FieldPath, FieldDef>) -> Self {
+        let mut root = FieldNode::default();
+        for (path, def) in fields {
+            let mut node = &mut root;
+            for segment in path.segments() {
+                node = node.children.entry(segment.clone()).or_default();
+            }
+            node.def = Some(def.clone());
+        }
+        root
+    }
+
+    /// The child field named `name`.
+    pub(crate) fn child(&self, name: &str) -> Option<&FieldNode> {
+        self.children.get(name)
+    }
 }
 
 impl Schema {
@@ -75,6 +107,7 @@ impl Schema {
                 primary: i == 0,
             })
             .collect();
+        let tree = FieldNode::build(&fields);
         Self {
             name: name.to_owned(),
             entity,
@@ -83,7 +116,13 @@ impl Schema {
             identities,
             profile_enabled: true,
             fields,
+            tree,
         }
+    }
+
+    /// The root of the field tree.
+    pub(crate) fn tree(&self) -> &FieldNode {
+        &self.tree
     }
 
     /// The primary identity descriptor.

@@ -13,6 +13,7 @@ pub mod b2b;
 pub mod library;
 pub mod namespace;
 pub mod validate;
+pub mod xdm;
 
 pub use b2b::{IdentityDescriptor, Relationship, Schema, SchemaSet};
 pub use library::{Constraints, FieldDef, FieldType, Format};
@@ -29,6 +30,9 @@ pub enum Error {
     /// A schema named by the user does not exist.
     #[error("unknown schema `{0}`")]
     UnknownSchema(String),
+    /// An XDM JSON Schema document could not be imported (a user fault, located in the document).
+    #[error(transparent)]
+    Xdm(#[from] xdm::XdmError),
 }
 
 /// Result with this crate's [`Error`].

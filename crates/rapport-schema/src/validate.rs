@@ -2,12 +2,12 @@
 
 use std::fmt;
 
-use rapport_model::{FieldPath, Record};
+use rapport_model::Record;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::b2b::Schema;
-use crate::library::{FieldType, Format};
+use crate::b2b::{FieldNode, Schema};
+use crate::library::{FieldDef, FieldType, Format};
 
 /// The rule a value broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -23,6 +23,10 @@ pub enum ValidationRule {
     Enum,
     /// A required field (the primary identity) is missing or empty.
     Required,
+    /// A number is outside the field's minimum / maximum.
+    Range,
+    /// A string is shorter or longer than the field allows.
+    Length,
 }
 
 impl ValidationRule {
@@ -34,6 +38,8 @@ impl ValidationRule {
             ValidationRule::Format => "format",
             ValidationRule::Enum => "enum",
             ValidationRule::Required => "required",
+            ValidationRule::Range => "range",
+            ValidationRule::Length => "length",
         }
     }
 }
@@ -55,96 +61,188 @@ impl fmt::Display for ValidationError {
     }
 }
 
-/// Validates `record` against `schema`, returning every error found (empty when valid).
+/// A step of the path to the value being checked; the text path is only built when an error is reported.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn path_text(steps: &[Step<'_>]) -> String {
+    let mut out = String::new();
+    for step in steps {
+        match step {
+            Step::Key(key) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Step::Index(i) => {
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
+    }
+    out
+}
+
+/// The field path (array indices dropped) of the steps, for schema suggestions.
+fn field_text(steps: &[Step<'_>]) -> String {
+    steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Key(k) => Some(*k),
+            Step::Index(_) => None,
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+struct Checker<'s> {
+    schema: &'s Schema,
+    errors: Vec<ValidationError>,
+}
+
+impl<'s> Checker<'s> {
+    fn fail(&mut self, steps: &[Step<'_>], rule: ValidationRule, message: String) {
+        self.errors.push(ValidationError { path: path_text(steps), rule, message });
+    }
+
+    fn object<'r>(&mut self, node: &'s FieldNode, map: &'r Record, steps: &mut Vec<Step<'r>>) {
+        for (key, value) in map {
+            if value.is_null() {
+                continue;
+            }
+            steps.push(Step::Key(key));
+            match node.child(key) {
+                Some(child) => self.field(child, value, steps),
+                None => {
+                    let field = field_text(steps);
+                    let hint =
+                        self.schema.suggest(&field).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                    let message = format!("`{field}` is not a field of schema {}{hint}", self.schema.name);
+                    self.fail(steps, ValidationRule::UnknownField, message);
+                }
+            }
+            steps.pop();
+        }
+    }
+
+    fn field<'r>(&mut self, node: &'s FieldNode, value: &'r Value, steps: &mut Vec<Step<'r>>) {
+        match (&node.def, value) {
+            (Some(def), _) => self.value(node, def, &def.ty, value, steps),
+            // A namespace object with no declaration of its own (`_schema` in `homeAddress._schema.latitude`).
+            (None, Value::Object(map)) => self.object(node, map, steps),
+            (None, _) => self.fail(steps, ValidationRule::Type, format!("expected object, found {}", json_type(value))),
+        }
+    }
+
+    fn value<'r>(
+        &mut self,
+        node: &'s FieldNode,
+        def: &'s FieldDef,
+        ty: &'s FieldType,
+        value: &'r Value,
+        steps: &mut Vec<Step<'r>>,
+    ) {
+        match (ty, value) {
+            (_, Value::Null) => {}
+            (FieldType::Object, Value::Object(map)) => self.object(node, map, steps),
+            (FieldType::Map, Value::Object(_)) => {}
+            (FieldType::Array(item), Value::Array(items)) => {
+                for (i, element) in items.iter().enumerate() {
+                    steps.push(Step::Index(i));
+                    match (item.as_ref(), element) {
+                        (FieldType::Object, Value::Object(map)) => self.object(node, map, steps),
+                        (item, element) => self.value(node, def, item, element, steps),
+                    }
+                    steps.pop();
+                }
+            }
+            (FieldType::String, Value::String(s)) => self.string(def, s, value, steps),
+            (FieldType::Date, Value::String(s)) => {
+                if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_err() {
+                    self.fail(steps, ValidationRule::Format, format!("\"{s}\" is not a date (YYYY-MM-DD)"));
+                }
+            }
+            (FieldType::DateTime, Value::String(s)) => {
+                if chrono::DateTime::parse_from_rfc3339(s).is_err() {
+                    self.fail(steps, ValidationRule::Format, format!("\"{s}\" is not an RFC 3339 date-time"));
+                }
+            }
+            (FieldType::Number, Value::Number(n)) => self.range(def, n.as_f64(), steps),
+            (FieldType::Integer, Value::Number(n)) if n.is_i64() || n.is_u64() => self.range(def, n.as_f64(), steps),
+            (FieldType::Boolean, Value::Bool(_)) => {}
+            (expected, _) => {
+                self.fail(steps, ValidationRule::Type, format!("expected {expected}, found {}", json_type(value)))
+            }
+        }
+    }
+
+    fn string(&mut self, def: &FieldDef, s: &str, value: &Value, steps: &[Step<'_>]) {
+        match def.format {
+            Some(Format::Email) if !is_email(s) => {
+                return self.fail(steps, ValidationRule::Format, format!("\"{s}\" is not an email address"));
+            }
+            Some(Format::Uri) if !is_uri(s) => {
+                return self.fail(steps, ValidationRule::Format, format!("\"{s}\" is not a URI"));
+            }
+            _ => {}
+        }
+        if let Some(allowed) = &def.allowed {
+            if !allowed.contains(value) {
+                let list = Value::from(allowed.clone());
+                return self.fail(steps, ValidationRule::Enum, format!("\"{s}\" is not one of {list}"));
+            }
+        }
+        let c = &def.constraints;
+        if c.min_length.is_some() || c.max_length.is_some() {
+            let len = s.chars().count() as u64;
+            if c.min_length.is_some_and(|min| len < min) || c.max_length.is_some_and(|max| len > max) {
+                let bounds = bounds(c.min_length.map(|v| v as f64), c.max_length.map(|v| v as f64));
+                self.fail(steps, ValidationRule::Length, format!("{len} characters, expected {bounds}"));
+            }
+        }
+    }
+
+    fn range(&mut self, def: &FieldDef, n: Option<f64>, steps: &[Step<'_>]) {
+        let (c, Some(n)) = (&def.constraints, n) else { return };
+        if c.minimum.is_some_and(|min| n < min) || c.maximum.is_some_and(|max| n > max) {
+            self.fail(
+                steps,
+                ValidationRule::Range,
+                format!("{n} is out of range, expected {}", bounds(c.minimum, c.maximum)),
+            );
+        }
+    }
+}
+
+fn bounds(min: Option<f64>, max: Option<f64>) -> String {
+    match (min, max) {
+        (Some(a), Some(b)) => format!("between {a} and {b}"),
+        (Some(a), None) => format!("at least {a}"),
+        (None, Some(b)) => format!("at most {b}"),
+        (None, None) => "any".to_owned(),
+    }
+}
+
+/// Validates `record` against `schema`, returning every error found (empty when valid): the primary identity
+/// first, then the record's fields in key order.
 pub fn validate(schema: &Schema, record: &Record) -> Vec<ValidationError> {
-    let mut errors = Vec::new();
+    let mut checker = Checker { schema, errors: Vec::new() };
     let primary = &schema.primary().path;
     match primary.get(record) {
         Some(Value::String(s)) if !s.trim().is_empty() => {}
-        _ => errors.push(ValidationError {
+        _ => checker.errors.push(ValidationError {
             path: primary.to_string(),
             rule: ValidationRule::Required,
             message: "the primary identity is missing or empty".to_owned(),
         }),
     }
-    for (key, value) in record {
-        let path = FieldPath::from_segments([key.as_str()]);
-        check(schema, &path, key, value, &mut errors);
-    }
-    errors
-}
-
-fn check(schema: &Schema, path: &FieldPath, shown: &str, value: &Value, errors: &mut Vec<ValidationError>) {
-    if value.is_null() {
-        return;
-    }
-    let Some(field) = schema.field(path) else {
-        let hint = schema.suggest(&path.to_string()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-        errors.push(ValidationError {
-            path: shown.to_owned(),
-            rule: ValidationRule::UnknownField,
-            message: format!("`{path}` is not a field of schema {}{hint}", schema.name),
-        });
-        return;
-    };
-    check_value(schema, path, &field.ty, field.format, field.allowed.as_deref(), shown, value, errors);
-}
-
-#[allow(clippy::too_many_arguments)]
-fn check_value(
-    schema: &Schema,
-    path: &FieldPath,
-    ty: &FieldType,
-    format: Option<Format>,
-    allowed: Option<&[Value]>,
-    shown: &str,
-    value: &Value,
-    errors: &mut Vec<ValidationError>,
-) {
-    let mut fail = |rule, message: String| errors.push(ValidationError { path: shown.to_owned(), rule, message });
-    match (ty, value) {
-        (_, Value::Null) => {}
-        (FieldType::Object, Value::Object(map)) => {
-            for (key, child) in map {
-                check(schema, &path.child(key), &format!("{shown}.{key}"), child, errors);
-            }
-        }
-        (FieldType::Map, Value::Object(_)) => {}
-        (FieldType::Array(item), Value::Array(items)) => {
-            for (i, element) in items.iter().enumerate() {
-                let shown = format!("{shown}[{i}]");
-                if let (FieldType::Object, Value::Object(map)) = (item.as_ref(), element) {
-                    for (key, child) in map {
-                        check(schema, &path.child(key), &format!("{shown}.{key}"), child, errors);
-                    }
-                } else {
-                    check_value(schema, path, item, format, allowed, &shown, element, errors);
-                }
-            }
-        }
-        (FieldType::String, Value::String(s)) => {
-            if format == Some(Format::Email) && !is_email(s) {
-                fail(ValidationRule::Format, format!("\"{s}\" is not an email address"));
-            } else if let Some(allowed) = allowed {
-                if !allowed.contains(value) {
-                    fail(ValidationRule::Enum, format!("\"{s}\" is not one of {}", Value::from(allowed.to_vec())));
-                }
-            }
-        }
-        (FieldType::Date, Value::String(s)) => {
-            if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_err() {
-                fail(ValidationRule::Format, format!("\"{s}\" is not a date (YYYY-MM-DD)"));
-            }
-        }
-        (FieldType::DateTime, Value::String(s)) => {
-            if chrono::DateTime::parse_from_rfc3339(s).is_err() {
-                fail(ValidationRule::Format, format!("\"{s}\" is not an RFC 3339 date-time"));
-            }
-        }
-        (FieldType::Number, Value::Number(_)) | (FieldType::Boolean, Value::Bool(_)) => {}
-        (FieldType::Integer, Value::Number(n)) if n.is_i64() || n.is_u64() => {}
-        (expected, _) => fail(ValidationRule::Type, format!("expected {expected}, found {}", json_type(value))),
-    }
+    checker.object(schema.tree(), record, &mut Vec::new());
+    checker.errors
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -172,6 +270,20 @@ fn is_email(text: &str) -> bool {
                 && !domain.contains('@')
         }
         None => false,
+    }
+}
+
+/// An absolute URI or a reference: no white space, and a scheme when a `:` comes before any `/`.
+fn is_uri(text: &str) -> bool {
+    if text.is_empty() || text.contains(char::is_whitespace) {
+        return false;
+    }
+    match text.split_once(':') {
+        Some((scheme, _)) if !scheme.contains('/') => {
+            scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        }
+        _ => true,
     }
 }
 
@@ -222,5 +334,33 @@ mod tests {
             "the primary identity first, then fields in path order"
         );
         assert!(errors[3].message.contains("did you mean `extendedWorkDetails.departments`"), "{}", errors[3].message);
+    }
+
+    #[test]
+    fn checks_ranges_lengths_uris_and_array_elements() {
+        let record = json!({
+            "b2b": {"personKey": {"sourceKey": "k"}},
+            "homeAddress": {"_schema": {"latitude": 91.5, "longitude": -180}, "postOfficeBox": "123456789012345678901"},
+            "mobilePhone": {"countryCode": ""},
+            "person": {"birthYear": 0},
+            "personComponents": [{"workEmail": {"address": "ok@acme.com"}}, {"workEmail": {"address": "nope"}}]
+        });
+        let errors = validate(&person(), record.as_object().unwrap());
+        let got: Vec<_> = errors.iter().map(|e| (e.path.as_str(), e.rule)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("homeAddress._schema.latitude", ValidationRule::Range),
+                ("homeAddress.postOfficeBox", ValidationRule::Length),
+                ("mobilePhone.countryCode", ValidationRule::Length),
+                ("person.birthYear", ValidationRule::Range),
+                ("personComponents[1].workEmail.address", ValidationRule::Format),
+            ]
+        );
+        assert_eq!(errors[0].message, "91.5 is out of range, expected between -90 and 90");
+        assert_eq!(errors[1].message, "21 characters, expected at most 20");
+        assert!(
+            is_uri("https://acme.com/x?y=1") && is_uri("relative/path") && !is_uri("has space") && !is_uri("1http:x")
+        );
     }
 }
