@@ -52,7 +52,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use edges::{write_edges, EdgesReport};
+
 mod dynamics;
+pub mod edges;
 mod generate;
 mod ids;
 mod marketo;

@@ -1,6 +1,8 @@
 //! Validation throughput of mapped person records (the shape the Salesforce Contact connector produces).
 //! Run: `cargo bench -p rapport-schema --bench validate` (one core: validation is single-threaded).
 
+#![allow(missing_docs)] // criterion_group! and criterion_main! generate undocumented items
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use rapport_model::{EntityKind, Record};
 use rapport_schema::b2b::generate_b2b;

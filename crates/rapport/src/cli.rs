@@ -45,6 +45,9 @@ pub enum Command {
     Audience(AudienceCommand),
     /// Exports an audience's members to a destination.
     Activate(ActivateArgs),
+    /// In-process measurements for the benchmark harness (bench/run.sh); JSON on stdout.
+    #[command(subcommand, hide = false)]
+    Bench(crate::bench::BenchCommand),
     /// Counts of what the data directory holds: batches, fragments and profiles per entity, audiences.
     Status {
         /// Print JSON.

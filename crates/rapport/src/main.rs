@@ -3,6 +3,7 @@
 //! Errors are printed as their whole chain (`{:#}`) and exit with status 1; PQL errors show the offending
 //! text with a caret under the span.
 
+mod bench;
 mod cli;
 mod demo;
 mod progress;
@@ -116,6 +117,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Batch(command) => batch(&cli, command),
+        Command::Bench(command) => bench::run(&cli.data_dir, command),
         Command::Profile(ProfileCommand::Get { namespace, value, entity, json }) => {
             let engine = open(&cli)?;
             let entity: EntityKind = entity.parse()?;
