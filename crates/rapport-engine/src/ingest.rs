@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use rapport_model::{EntityKind, Identity, RowError, RowErrorCode, SourceSystem};
-use rapport_schema::{namespace, Schema};
+use std::collections::HashMap;
+
+use rapport_schema::{Namespace, Schema};
 use rapport_sources::{FileBatch, ReadOptions, SourceTable};
 use rapport_store::{NewBatch, NewFragment};
 use serde::Serialize;
@@ -111,11 +113,15 @@ fn resolve_inputs(system: SourceSystem, paths: &[PathBuf]) -> Result<Inputs> {
     Ok((inputs, skipped))
 }
 
+/// Registered namespaces by code.
+pub(crate) type Namespaces = HashMap<String, Namespace>;
+
 /// The identities a record carries, per the schema's identity descriptors, normalized by their namespaces.
-pub(crate) fn identities(schema: &Schema, record: &rapport_model::Record) -> Vec<Identity> {
+/// Values a namespace refuses (empty, or not E.164 for a phone namespace) are not identities.
+pub(crate) fn identities(schema: &Schema, namespaces: &Namespaces, record: &rapport_model::Record) -> Vec<Identity> {
     let mut out: Vec<Identity> = Vec::new();
     for descriptor in &schema.identities {
-        let Some(ns) = namespace::standard_by_code(descriptor.namespace.as_str()) else { continue };
+        let Some(ns) = namespaces.get(descriptor.namespace.as_str()) else { continue };
         for value in descriptor.path.values(record) {
             if let Some(identity) = value.as_str().and_then(|raw| ns.identity(raw)) {
                 if !out.contains(&identity) {
@@ -155,9 +161,11 @@ impl Engine {
             warn!(file = %file, "not a known export table; skipped");
         }
         let options = ReadOptions { instance_id: instance.to_owned() };
+        let namespaces: Namespaces =
+            self.store.namespaces()?.into_iter().map(|ns| (ns.code.as_str().to_owned(), ns)).collect();
         let mut files = Vec::with_capacity(inputs.len());
         for (path, table) in inputs {
-            files.push(self.ingest_file(&path, &table, &options, observer)?);
+            files.push(self.ingest_file(&path, &table, &namespaces, &options, observer)?);
         }
         Ok(IngestReport { system, files, skipped })
     }
@@ -166,6 +174,7 @@ impl Engine {
         &mut self,
         path: &Path,
         table: &SourceTable,
+        namespaces: &Namespaces,
         options: &ReadOptions,
         observer: &dyn Observer,
     ) -> Result<FileReport> {
@@ -194,13 +203,13 @@ impl Engine {
                 });
                 continue;
             }
-            let identities = identities(&schema, &mapped.record);
+            let identities = identities(&schema, namespaces, &mapped.record);
             let Some(primary) = schema
                 .primary()
                 .path
                 .get(&mapped.record)
                 .and_then(|v| v.as_str())
-                .and_then(|raw| namespace::standard_by_code(schema.primary().namespace.as_str())?.identity(raw))
+                .and_then(|raw| namespaces.get(schema.primary().namespace.as_str())?.identity(raw))
             else {
                 // Validation guarantees a non-empty primary identity; keep the row visible if that ever breaks.
                 rejected.push(RowError {

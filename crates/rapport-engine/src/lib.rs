@@ -115,6 +115,11 @@ impl Engine {
         &self.schemas
     }
 
+    /// Creates a custom identity namespace (codes and display names are unique; namespaces are never deleted).
+    pub fn create_namespace(&mut self, namespace: &rapport_schema::Namespace) -> Result<()> {
+        Ok(self.store.create_namespace(namespace)?)
+    }
+
     /// Creates the standard B2B schemas, namespaces and relationships that do not exist yet.
     pub fn generate_b2b_schemas(&mut self) -> Result<RegistryChanges> {
         Ok(self.store.register(&self.schemas, &rapport_schema::namespace::standard())?)

@@ -49,6 +49,9 @@ pub enum Normalization {
     TrimLowercase,
     /// Kept exactly as given.
     Exact,
+    /// A phone number in E.164: `+`, country code and number, digits only (spaces, dashes, dots and
+    /// parentheses dropped; a leading `00` read as `+`). A number without a country code is refused.
+    E164,
 }
 
 impl Normalization {
@@ -58,9 +61,40 @@ impl Normalization {
             Normalization::Trim => value.trim().to_owned(),
             Normalization::TrimLowercase => value.trim().to_ascii_lowercase(),
             Normalization::Exact => value.to_owned(),
+            Normalization::E164 => return e164(value),
         };
         (!out.is_empty()).then_some(out)
     }
+
+    /// The names accepted on the command line.
+    pub const NAMES: &'static [&'static str] = &["trim", "lowercase", "exact", "e164"];
+
+    /// Parses a command-line name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "trim" => Some(Normalization::Trim),
+            "lowercase" => Some(Normalization::TrimLowercase),
+            "exact" => Some(Normalization::Exact),
+            "e164" => Some(Normalization::E164),
+            _ => None,
+        }
+    }
+}
+
+fn e164(value: &str) -> Option<String> {
+    let trimmed = value.trim();
+    let rest = if let Some(rest) = trimmed.strip_prefix('+') { rest } else { trimmed.strip_prefix("00")? };
+    let mut digits = String::with_capacity(16);
+    digits.push('+');
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '-' | '.' | '(' | ')' => {}
+            _ => return None,
+        }
+    }
+    // E.164: at most 15 digits; the shortest numbers in use have 8 with their country code.
+    ((9..=16).contains(&digits.len()) && !digits[1..].starts_with('0')).then_some(digits)
 }
 
 /// An identity namespace.
@@ -78,7 +112,48 @@ pub struct Namespace {
     pub standard: bool,
 }
 
+impl IdentityType {
+    /// The names accepted on the command line, with their types.
+    pub const NAMES: &'static [(&'static str, IdentityType)] = &[
+        ("cross-device", IdentityType::CrossDevice),
+        ("email", IdentityType::Email),
+        ("phone", IdentityType::Phone),
+        ("cookie", IdentityType::Cookie),
+        ("device", IdentityType::Device),
+        ("non-people", IdentityType::NonPeople),
+        ("partner-id", IdentityType::PartnerId),
+    ];
+
+    /// Parses a command-line name (custom namespaces take the people and non-people types, not the B2B ones).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::NAMES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    }
+}
+
 impl Namespace {
+    /// A custom namespace, checked: the code is 1–64 letters, digits, `_`, `-` or `.` and starts with a letter;
+    /// the display name is not empty.
+    pub fn custom(code: &str, name: &str, id_type: IdentityType, normalization: Normalization) -> Result<Self, String> {
+        let valid_code = code.len() <= 64
+            && code.starts_with(|c: char| c.is_ascii_alphabetic())
+            && code.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if !valid_code {
+            return Err(format!(
+                "namespace code `{code}` must start with a letter and hold at most 64 letters, digits, `_`, `-` or `.`"
+            ));
+        }
+        if name.trim().is_empty() {
+            return Err(format!("namespace `{code}` needs a display name"));
+        }
+        Ok(Self {
+            code: NamespaceCode::new(code),
+            name: name.trim().to_owned(),
+            id_type,
+            normalization,
+            standard: false,
+        })
+    }
+
     fn standard(code: &str, name: &str, id_type: IdentityType, normalization: Normalization) -> Self {
         Self { code: NamespaceCode::new(code), name: name.to_owned(), id_type, normalization, standard: true }
     }
@@ -122,6 +197,7 @@ pub fn standard() -> Vec<Namespace> {
         Namespace::standard("b2b_bombora_account_intent", "B2B Bombora Account Intent", T::NonPeople, N::Trim),
         Namespace::standard("Email", "Email", T::Email, N::TrimLowercase),
         Namespace::standard("Phone", "Phone", T::Phone, N::Trim),
+        Namespace::standard("Phone_E.164", "Phone (E.164)", T::Phone, N::E164),
         Namespace::standard("ECID", "Experience Cloud ID", T::Cookie, N::Exact),
     ]
 }
@@ -159,5 +235,24 @@ mod tests {
         ] {
             assert!(codes.iter().any(|c| c == code), "{code} missing");
         }
+    }
+
+    #[test]
+    fn phones_normalize_to_e164_or_are_refused() {
+        let e164 = Normalization::E164;
+        assert_eq!(e164.apply(" +1 (415) 555-0132 ").as_deref(), Some("+14155550132"));
+        assert_eq!(e164.apply("0049 30 1234567").as_deref(), Some("+49301234567"));
+        assert_eq!(e164.apply("415-555-0132"), None, "no country code");
+        assert_eq!(e164.apply("+1 415 555 0132 ext 7"), None, "letters");
+        assert_eq!(e164.apply("+0 123 456 789"), None, "country codes do not start with 0");
+        assert_eq!(e164.apply("+1234567890123456"), None, "more than 15 digits");
+    }
+
+    #[test]
+    fn custom_namespace_codes_are_checked() {
+        assert!(Namespace::custom("loyaltyId", "Loyalty ID", IdentityType::CrossDevice, Normalization::Trim).is_ok());
+        let err = Namespace::custom("9lives", "x", IdentityType::CrossDevice, Normalization::Trim).unwrap_err();
+        assert!(err.contains("must start with a letter"), "{err}");
+        assert!(Namespace::custom("ok", " ", IdentityType::Email, Normalization::Trim).is_err());
     }
 }

@@ -5,7 +5,7 @@ use rapport_schema::{Namespace, SchemaSet};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use crate::{Result, Store};
+use crate::{Error, Result, Store};
 
 /// What a registration created (everything else existed already and was left alone).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -86,6 +86,31 @@ impl Store {
             .optional()?)
     }
 
+    /// Creates a custom namespace. Codes and display names are unique (ignoring case); nothing is ever
+    /// deleted or changed.
+    pub fn create_namespace(&mut self, ns: &Namespace) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for existing in {
+            let mut stmt = tx.prepare("SELECT definition FROM namespaces")?;
+            let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        } {
+            let existing: Namespace = serde_json::from_str(&existing)?;
+            if existing.code.as_str().eq_ignore_ascii_case(ns.code.as_str()) {
+                return Err(Error::AlreadyExists { kind: "namespace code", name: existing.code.to_string() });
+            }
+            if existing.name.eq_ignore_ascii_case(&ns.name) {
+                return Err(Error::AlreadyExists { kind: "namespace display name", name: existing.name });
+            }
+        }
+        tx.execute(
+            "INSERT INTO namespaces (code, definition) VALUES (?1, ?2)",
+            params![ns.code.as_str(), serde_json::to_string(ns)?],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The registered namespaces, in code order.
     pub fn namespaces(&self) -> Result<Vec<Namespace>> {
         let mut stmt = self.conn.prepare("SELECT definition FROM namespaces ORDER BY code")?;
@@ -111,5 +136,27 @@ mod tests {
         assert!(second.is_empty(), "{second:?}");
         assert_eq!(store.schema_for_entity(EntityKind::Person).unwrap().as_deref(), Some("B2B Person"));
         assert_eq!(store.schema_documents().unwrap().len(), 9);
+    }
+
+    #[test]
+    fn custom_namespaces_are_unique_by_code_and_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.register(&generate_b2b(), &namespace::standard()).unwrap();
+        let ns = |code: &str, name: &str| {
+            Namespace::custom(
+                code,
+                name,
+                rapport_schema::IdentityType::CrossDevice,
+                rapport_schema::Normalization::Trim,
+            )
+            .unwrap()
+        };
+        store.create_namespace(&ns("loyaltyId", "Loyalty ID")).unwrap();
+        let err = store.create_namespace(&ns("LOYALTYID", "Other")).unwrap_err();
+        assert_eq!(err.to_string(), "namespace code `loyaltyId` already exists");
+        let err = store.create_namespace(&ns("email2", "email")).unwrap_err();
+        assert_eq!(err.to_string(), "namespace display name `Email` already exists");
+        assert!(store.namespaces().unwrap().iter().any(|n| n.code.as_str() == "loyaltyId" && !n.standard));
     }
 }

@@ -124,6 +124,31 @@ pub enum NamespaceCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Shows one namespace.
+    Show {
+        /// The namespace code, e.g. Email.
+        code: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Creates a custom namespace (it can never be deleted; its code and type never change).
+    Create {
+        /// The identity symbol, e.g. loyaltyId.
+        code: String,
+        /// The display name.
+        #[arg(long)]
+        name: String,
+        /// The identity type: cross-device, email, phone, cookie, device, non-people or partner-id.
+        #[arg(long = "type", default_value = "cross-device")]
+        id_type: String,
+        /// How values are normalized: trim, lowercase, exact or e164.
+        #[arg(long, default_value = "trim")]
+        normalization: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `rapport ingest …`.

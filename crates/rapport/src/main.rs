@@ -71,16 +71,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Schema(command) => schema(&cli, command),
-        Command::Namespace(NamespaceCommand::List { json }) => {
-            let namespaces = open(&cli)?.store().namespaces()?;
-            if *json {
-                return print_json(&namespaces);
-            }
-            for ns in namespaces {
-                println!("{:<34} {:<34} {:?}", ns.code, ns.name, ns.id_type);
-            }
-            Ok(())
-        }
+        Command::Namespace(command) => namespace(&cli, command),
         Command::Ingest(args) => {
             let mut engine = open(&cli)?;
             let report = engine.ingest(args.system, &args.paths, &args.instance, &bars)?;
@@ -121,8 +112,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Profile(ProfileCommand::Get { namespace, value, entity, json }) => {
             let engine = open(&cli)?;
             let entity: EntityKind = entity.parse()?;
-            let ns = rapport_schema::namespace::standard_by_code(namespace)
-                .with_context(|| format!("unknown namespace `{namespace}`"))?;
+            let ns = engine
+                .store()
+                .namespaces()?
+                .into_iter()
+                .find(|ns| ns.code.as_str() == namespace)
+                .with_context(|| format!("unknown namespace `{namespace}` (run `rapport namespace list`)"))?;
             let identity = ns.identity(value).unwrap_or_else(|| Identity::new(namespace.as_str(), value.as_str()));
             let Some(profile) = engine.store().profile_by_identity(entity, &identity)? else {
                 bail!("no {entity} profile holds the identity {identity}");
@@ -173,6 +168,60 @@ fn run(cli: Cli) -> Result<()> {
             for file in &report.files {
                 println!("{} members → {}", file.rows, file.path.display());
             }
+            Ok(())
+        }
+    }
+}
+
+fn namespace(cli: &Cli, command: &NamespaceCommand) -> Result<()> {
+    let mut engine = open(cli)?;
+    let show = |ns: &rapport_schema::Namespace| {
+        let origin = if ns.standard { "standard" } else { "custom" };
+        println!(
+            "{:<34} {:<34} {:<14} {:<15} {origin}",
+            ns.code,
+            ns.name,
+            format!("{:?}", ns.id_type),
+            format!("{:?}", ns.normalization)
+        );
+    };
+    match command {
+        NamespaceCommand::List { json } => {
+            let namespaces = engine.store().namespaces()?;
+            if *json {
+                return print_json(&namespaces);
+            }
+            namespaces.iter().for_each(show);
+            Ok(())
+        }
+        NamespaceCommand::Show { code, json } => {
+            let Some(ns) = engine.store().namespaces()?.into_iter().find(|n| n.code.as_str() == code) else {
+                bail!("namespace `{code}` does not exist (run `rapport namespace list`)");
+            };
+            if *json {
+                return print_json(&ns);
+            }
+            show(&ns);
+            Ok(())
+        }
+        NamespaceCommand::Create { code, name, id_type, normalization, json } => {
+            let id_type = rapport_schema::IdentityType::from_name(id_type).with_context(|| {
+                let names: Vec<_> = rapport_schema::IdentityType::NAMES.iter().map(|(n, _)| *n).collect();
+                format!("unknown identity type `{id_type}` (expected one of: {})", names.join(", "))
+            })?;
+            let normalization = rapport_schema::Normalization::from_name(normalization).with_context(|| {
+                format!(
+                    "unknown normalization `{normalization}` (expected one of: {})",
+                    rapport_schema::Normalization::NAMES.join(", ")
+                )
+            })?;
+            let ns =
+                rapport_schema::Namespace::custom(code, name, id_type, normalization).map_err(anyhow::Error::msg)?;
+            engine.create_namespace(&ns)?;
+            if *json {
+                return print_json(&ns);
+            }
+            println!("namespace `{}` created", ns.code);
             Ok(())
         }
     }
