@@ -32,6 +32,9 @@ def strip(name):
     """The data path of a property: `xdm:x` is written `x`; any other namespace prefix `ns:x` is written
     `_ns.x` (as AEP writes `schema:latitude` as `_schema.latitude` and `marketo:URL` as `_marketo.URL`), and the
     JSON-LD `@id` is written `_id` (the mapping tables target `workAddress._id`)."""
+    if "://" in name:
+        # A URI key (the legacy opt-in channels): not a namespace prefix; the library loader skips such paths.
+        return name
     if name.startswith("xdm:"):
         return name[len("xdm:"):]
     if name == "@id":
@@ -111,6 +114,11 @@ def walk(prefix, parts, fields, depth):
         for name, sub in props.items():
             walk(f"{prefix}.{strip(name)}" if prefix else strip(name), sub, fields, depth + 1)
         return
+    if kind is None and node.get("enum"):
+        # No type but an enum (`sourceSystemType` in account-intent-details): the type of the values.
+        kinds = {"boolean" if isinstance(v, bool) else "integer" if isinstance(v, int) else
+                 "number" if isinstance(v, float) else "string" if isinstance(v, str) else None for v in node["enum"]}
+        kind = kinds.pop() if len(kinds) == 1 else "number" if kinds == {"integer", "number"} else None
     field = {"path": prefix, "type": node.get("meta:xdmType", kind or "object")}
     for key in ("format", "enum", "minimum", "maximum", "minLength", "maxLength", "pattern"):
         if key in node:

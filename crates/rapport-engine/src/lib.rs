@@ -12,6 +12,7 @@
 pub mod activate;
 pub mod audience;
 pub mod ingest;
+pub mod schemas;
 pub mod unify;
 
 use std::path::Path;
@@ -22,6 +23,7 @@ use rapport_store::{RegistryChanges, Store};
 pub use activate::ActivationReport;
 pub use audience::{Evaluation, Member};
 pub use ingest::{FileReport, IngestReport};
+pub use schemas::FieldGroupChange;
 pub use unify::UnifyReport;
 
 /// Errors of the engine. User faults (bad input, unknown names) are kept apart from internal ones.
@@ -58,6 +60,12 @@ pub enum Error {
     /// The schemas have not been generated yet.
     #[error("no schema is registered for {0}; run `rapport schema generate-b2b` first")]
     NoSchema(rapport_model::EntityKind),
+    /// A schema change was refused (bad field group, type conflict, breaking change on a profile schema).
+    #[error("{0}")]
+    Schema(String),
+    /// Stored data could not be read back: a bug or an altered database.
+    #[error("internal: {0}")]
+    Internal(String),
     /// A PQL text does not parse or bind.
     #[error("{}", .0.render())]
     Segment(rapport_segment::Error),
@@ -102,7 +110,9 @@ pub struct Engine {
 impl Engine {
     /// Opens the store in `data_dir` (creating it if needed).
     pub fn open(data_dir: &Path) -> Result<Self> {
-        Ok(Self { store: Store::open(data_dir)?, schemas: rapport_schema::b2b::generate_b2b() })
+        let store = Store::open(data_dir)?;
+        let schemas = schemas::load(&store)?;
+        Ok(Self { store, schemas })
     }
 
     /// The underlying store, for read-only reports.
@@ -122,6 +132,9 @@ impl Engine {
 
     /// Creates the standard B2B schemas, namespaces and relationships that do not exist yet.
     pub fn generate_b2b_schemas(&mut self) -> Result<RegistryChanges> {
-        Ok(self.store.register(&self.schemas, &rapport_schema::namespace::standard())?)
+        let changes =
+            self.store.register(&rapport_schema::b2b::generate_b2b(), &rapport_schema::namespace::standard())?;
+        self.schemas = schemas::load(&self.store)?;
+        Ok(changes)
     }
 }

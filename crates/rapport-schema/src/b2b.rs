@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::library::{self, FieldDef};
 
 /// An identity descriptor: this field's values are identities of that namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct IdentityDescriptor {
     /// The field holding the identity value.
     pub path: FieldPath,
@@ -88,35 +88,161 @@ impl FieldNode {
     }
 }
 
+/// The stored form of a schema: everything but the resolved fields, which are recomputed from the groups.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct SchemaDoc {
+    /// The title.
+    pub name: String,
+    /// The entity class.
+    pub entity: EntityKind,
+    /// The XDM class `$id`.
+    pub class_id: String,
+    /// The `$id`s of the attached field groups.
+    pub field_groups: Vec<String>,
+    /// Identity descriptors.
+    pub identities: Vec<IdentityDescriptor>,
+    /// Whether the schema takes part in profiles.
+    pub profile_enabled: bool,
+}
+
+/// Why a schema cannot be composed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ComposeError {
+    /// A class or field group `$id` is neither in the standard library nor registered.
+    #[error("schema {schema}: unknown class or field group `{id}`")]
+    UnknownGroup {
+        /// The schema.
+        schema: String,
+        /// The missing `$id`.
+        id: String,
+    },
+    /// Two groups define the same path with different types.
+    #[error("schema {schema}: `{path}` is {detail}")]
+    Conflict {
+        /// The schema.
+        schema: String,
+        /// The field.
+        path: String,
+        /// Both definitions: "string in Group A but integer in Group B".
+        detail: String,
+    },
+    /// An identity descriptor names a field the schema does not have, or one that is not a string.
+    #[error("schema {schema}: identity field `{path}` {reason}")]
+    BadIdentity {
+        /// The schema.
+        schema: String,
+        /// The descriptor's path.
+        path: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
 impl Schema {
     fn new(name: &str, entity: EntityKind, class_id: &str, field_groups: &[&str], identities: &[(&str, &str)]) -> Self {
-        let field_groups: Vec<String> = field_groups.iter().map(|id| (*id).to_owned()).collect();
-        let mut fields = BTreeMap::new();
-        for id in std::iter::once(class_id).chain(field_groups.iter().map(String::as_str)) {
-            let group = library::group(id).unwrap_or_else(|| panic!("standard group {id} is in the library"));
-            for field in &group.fields {
-                fields.entry(field.path.clone()).or_insert_with(|| field.clone());
-            }
-        }
-        let identities = identities
-            .iter()
-            .enumerate()
-            .map(|(i, (path, ns))| IdentityDescriptor {
-                path: FieldPath::parse(path).expect("standard identity paths are valid"),
-                namespace: NamespaceCode::new(*ns),
-                primary: i == 0,
-            })
-            .collect();
-        let tree = FieldNode::build(&fields);
-        Self {
+        let doc = SchemaDoc {
             name: name.to_owned(),
             entity,
             class_id: class_id.to_owned(),
-            field_groups,
-            identities,
+            field_groups: field_groups.iter().map(|id| (*id).to_owned()).collect(),
+            identities: identities
+                .iter()
+                .enumerate()
+                .map(|(i, (path, ns))| IdentityDescriptor {
+                    path: FieldPath::parse(path).expect("standard identity paths are valid"),
+                    namespace: NamespaceCode::new(*ns),
+                    primary: i == 0,
+                })
+                .collect(),
             profile_enabled: true,
+        };
+        Self::compose(doc, &|id| library::group(id).cloned()).expect("the standard schemas compose")
+    }
+
+    /// Builds a schema from its stored form, resolving its class and field groups with `groups` (which must
+    /// know the standard library and any registered custom groups). Fields of later groups must agree in type
+    /// with earlier definitions of the same path.
+    pub fn compose(doc: SchemaDoc, groups: &dyn Fn(&str) -> Option<library::Group>) -> Result<Self, ComposeError> {
+        let mut fields: BTreeMap<FieldPath, FieldDef> = BTreeMap::new();
+        let mut origin: BTreeMap<FieldPath, String> = BTreeMap::new();
+        for id in std::iter::once(doc.class_id.as_str()).chain(doc.field_groups.iter().map(String::as_str)) {
+            let group =
+                groups(id).ok_or_else(|| ComposeError::UnknownGroup { schema: doc.name.clone(), id: id.to_owned() })?;
+            for field in &group.fields {
+                match fields.get(&field.path) {
+                    Some(existing) if existing.ty != field.ty => {
+                        return Err(ComposeError::Conflict {
+                            schema: doc.name.clone(),
+                            path: field.path.to_string(),
+                            detail: format!(
+                                "{} in {} but {} in {}",
+                                existing.ty, origin[&field.path], field.ty, group.title
+                            ),
+                        })
+                    }
+                    Some(_) => {}
+                    None => {
+                        fields.insert(field.path.clone(), field.clone());
+                        origin.insert(field.path.clone(), group.title.clone());
+                    }
+                }
+            }
+        }
+        for identity in &doc.identities {
+            let reason = match fields.get(&identity.path) {
+                None => Some("is not a field of the schema"),
+                Some(f) if f.ty != library::FieldType::String => Some("is not a string field"),
+                Some(_) => None,
+            };
+            if let Some(reason) = reason {
+                return Err(ComposeError::BadIdentity {
+                    schema: doc.name.clone(),
+                    path: identity.path.to_string(),
+                    reason,
+                });
+            }
+        }
+        let tree = FieldNode::build(&fields);
+        Ok(Self {
+            name: doc.name,
+            entity: doc.entity,
+            class_id: doc.class_id,
+            field_groups: doc.field_groups,
+            identities: doc.identities,
+            profile_enabled: doc.profile_enabled,
             fields,
             tree,
+        })
+    }
+
+    /// The schema as an XDM document model, for export: a concrete schema of its class, identified as
+    /// `https://ns.rapport.dev/schemas/<name in kebab case>`, its primary identity required.
+    pub fn to_xdm(&self) -> crate::xdm::ImportedSchema {
+        let slug: String =
+            self.name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+        crate::xdm::ImportedSchema {
+            id: format!("https://ns.rapport.dev/schemas/{slug}"),
+            title: self.name.clone(),
+            kind: crate::xdm::SchemaKind::Schema,
+            extends: std::iter::once(self.class_id.clone()).chain(self.field_groups.iter().cloned()).collect(),
+            intended_to_extend: Vec::new(),
+            class: Some(self.class_id.clone()),
+            fields: self.fields.values().cloned().collect(),
+            required: vec![self.primary().path.clone()],
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    /// The stored form of the schema.
+    pub fn doc(&self) -> SchemaDoc {
+        SchemaDoc {
+            name: self.name.clone(),
+            entity: self.entity,
+            class_id: self.class_id.clone(),
+            field_groups: self.field_groups.clone(),
+            identities: self.identities.clone(),
+            profile_enabled: self.profile_enabled,
         }
     }
 

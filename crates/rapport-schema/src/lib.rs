@@ -6,16 +6,18 @@
 //!   secondary identity descriptors and the standard many-to-one relationships.
 //! - [`namespace`]: identity namespaces (the nine B2B ones, Email, Phone, ECID, …) and how each normalizes values.
 //! - [`validate`]: checks one record against a schema and reports every error with its field path and rule.
+//! - [`evolution`]: which changes to a profile-enabled schema are breaking.
 //!
 //! Depends only on `rapport-model`; storage of schemas is the store's job.
 
 pub mod b2b;
+pub mod evolution;
 pub mod library;
 pub mod namespace;
 pub mod validate;
 pub mod xdm;
 
-pub use b2b::{IdentityDescriptor, Relationship, Schema, SchemaSet};
+pub use b2b::{ComposeError, IdentityDescriptor, Relationship, Schema, SchemaDoc, SchemaSet};
 pub use library::{Constraints, FieldDef, FieldType, Format};
 pub use namespace::{IdentityType, Namespace, Normalization};
 pub use validate::{ValidationError, ValidationRule};

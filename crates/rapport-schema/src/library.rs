@@ -128,18 +128,27 @@ pub struct Group {
     pub title: String,
     /// True for classes, false for field groups.
     pub is_class: bool,
+    /// For a field group, the classes it may be added to (empty: any).
+    pub intended_to_extend: Vec<String>,
     /// The fields.
     pub fields: Vec<FieldDef>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawGroup {
     title: String,
     kind: String,
+    /// Classes a class extends (behaviors); read to accept the document, not used.
+    #[serde(default, rename = "extends")]
+    _extends: Vec<String>,
+    #[serde(default, rename = "intendedToExtend")]
+    intended_to_extend: Vec<String>,
     fields: Vec<RawField>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawField {
     path: String,
     #[serde(rename = "type")]
@@ -171,6 +180,67 @@ fn load(text: &str) -> Result<BTreeMap<String, Group>> {
     let raw: BTreeMap<String, RawGroup> = serde_json::from_str(text).map_err(|e| Error::Library(e.to_string()))?;
     let mut out = BTreeMap::new();
     for (id, group) in raw {
+        out.insert(id.clone(), build_group(id, group)?);
+    }
+    Ok(out)
+}
+
+/// Reads a group stored in the library's own JSON form (`{"title", "kind", "fields": [{"path", "type", …}]}`).
+pub fn group_from_json(id: &str, value: &serde_json::Value) -> Result<Group> {
+    let raw: RawGroup = serde_json::from_value(value.clone()).map_err(|e| Error::Library(e.to_string()))?;
+    build_group(id.to_owned(), raw)
+}
+
+/// Writes a group in the library's own JSON form; [`group_from_json`] reads it back.
+pub fn group_to_json(group: &Group) -> serde_json::Value {
+    let fields: Vec<serde_json::Value> = group
+        .fields
+        .iter()
+        .map(|f| {
+            let mut out = serde_json::Map::new();
+            out.insert("path".into(), f.path.to_string().into());
+            let (ty, format) = match (&f.ty, f.format) {
+                (FieldType::Date, _) => ("string".to_owned(), Some("date")),
+                (FieldType::DateTime, _) => ("string".to_owned(), Some("date-time")),
+                (ty, Some(Format::Email)) => (ty.to_string(), Some("email")),
+                (ty, Some(Format::Uri)) => (ty.to_string(), Some("uri")),
+                (ty, _) => (ty.to_string(), None),
+            };
+            out.insert("type".into(), ty.into());
+            if let Some(format) = format {
+                out.insert("format".into(), format.into());
+            }
+            if let Some(allowed) = &f.allowed {
+                out.insert("enum".into(), allowed.clone().into());
+            }
+            let c = &f.constraints;
+            let numbers = [("minimum", c.minimum), ("maximum", c.maximum)];
+            for (key, value) in numbers {
+                if let Some(v) = value.and_then(serde_json::Number::from_f64) {
+                    out.insert(key.into(), serde_json::Value::Number(v));
+                }
+            }
+            for (key, value) in [("minLength", c.min_length), ("maxLength", c.max_length)] {
+                if let Some(v) = value {
+                    out.insert(key.into(), v.into());
+                }
+            }
+            if let Some(pattern) = &c.pattern {
+                out.insert("pattern".into(), pattern.clone().into());
+            }
+            serde_json::Value::Object(out)
+        })
+        .collect();
+    serde_json::json!({
+        "title": group.title,
+        "kind": if group.is_class { "class" } else { "fieldgroup" },
+        "intendedToExtend": group.intended_to_extend,
+        "fields": fields,
+    })
+}
+
+fn build_group(id: String, group: RawGroup) -> Result<Group> {
+    {
         let mut fields = Vec::with_capacity(group.fields.len());
         for field in group.fields {
             // Keys such as `https://ns.adobe.com/xdm/channels/email` (legacy opt-in maps) are not addressable paths.
@@ -197,9 +267,14 @@ fn load(text: &str) -> Result<BTreeMap<String, Group>> {
             };
             fields.push(FieldDef { path, ty, format, allowed: field.allowed, constraints });
         }
-        out.insert(id.clone(), Group { id, title: group.title, is_class: group.kind == "class", fields });
+        Ok(Group {
+            id,
+            title: group.title,
+            is_class: group.kind == "class",
+            intended_to_extend: group.intended_to_extend,
+            fields,
+        })
     }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -79,7 +79,8 @@ impl std::fmt::Debug for Store {
     }
 }
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE namespaces (
     code TEXT PRIMARY KEY,
     definition TEXT NOT NULL
@@ -177,7 +178,14 @@ CREATE TABLE membership_history (
     event TEXT NOT NULL,
     at TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE field_groups (
+    id TEXT PRIMARY KEY,
+    definition TEXT NOT NULL
+);
+"#,
+];
 
 impl Store {
     /// Opens (creating if needed) the store in `dir`, applying pending migrations.

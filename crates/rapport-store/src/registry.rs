@@ -71,6 +71,44 @@ impl Store {
         rows.map(|text| Ok(serde_json::from_str(&text?)?)).collect()
     }
 
+    /// Saves a custom field group (replacing an earlier version with the same `$id`) and the schema documents
+    /// that use it, in one transaction. Callers check evolution rules first.
+    pub fn save_field_group(
+        &mut self,
+        id: &str,
+        definition: &serde_json::Value,
+        schemas: &[rapport_schema::SchemaDoc],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO field_groups (id, definition) VALUES (?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET definition = excluded.definition",
+            params![id, serde_json::to_string(definition)?],
+        )?;
+        for schema in schemas {
+            let updated = tx.execute(
+                "UPDATE schemas SET definition = ?2 WHERE name = ?1",
+                params![schema.name, serde_json::to_string(schema)?],
+            )?;
+            if updated == 0 {
+                return Err(Error::NotFound { kind: "schema", name: schema.name.clone() });
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The custom field groups, as (`$id`, stored definition), in `$id` order.
+    pub fn field_groups(&self) -> Result<Vec<(String, serde_json::Value)>> {
+        let mut stmt = self.conn.prepare("SELECT id, definition FROM field_groups ORDER BY id")?;
+        let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+        rows.map(|row| {
+            let (id, text) = row?;
+            Ok((id, serde_json::from_str(&text)?))
+        })
+        .collect()
+    }
+
     /// The registered relationships as stored JSON documents.
     pub fn relationship_documents(&self) -> Result<Vec<serde_json::Value>> {
         let mut stmt = self.conn.prepare("SELECT definition FROM relationships ORDER BY source, source_path")?;

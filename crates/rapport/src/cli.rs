@@ -113,6 +113,32 @@ pub enum SchemaCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Imports XDM JSON Schema documents (classes, field groups, data types, schemas) as published; field
+    /// groups are registered so that `add-field-group` can attach them by `$id`.
+    Import {
+        /// The documents (a document may reference the others).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exports a schema, resolved, as one JSON Schema document.
+    Export {
+        /// The schema name.
+        name: String,
+    },
+    /// Adds a custom field group (tenant fields under `_{tenant}`) to a schema: an XDM field group document,
+    /// or the `$id` of an imported one. Profile-enabled schemas accept only additive changes.
+    AddFieldGroup {
+        /// The schema name, e.g. "B2B Person".
+        schema: String,
+        /// An XDM field group document, or the `$id` of an imported field group.
+        group: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `rapport namespace …`.

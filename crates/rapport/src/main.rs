@@ -30,6 +30,7 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAPPORT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,6 +43,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `println!` panics when stdout is a closed pipe (`rapport audience members x | head`); end quietly then,
+/// as other command-line tools do, instead of printing a panic.
+fn quiet_on_closed_pipe() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
 }
 
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
@@ -227,9 +246,93 @@ fn namespace(cli: &Cli, command: &NamespaceCommand) -> Result<()> {
     }
 }
 
+/// Reads XDM documents into one catalog, naming the file of any fault.
+fn xdm_catalog(files: &[PathBuf]) -> Result<(rapport_schema::xdm::XdmCatalog, Vec<String>)> {
+    let mut catalog = rapport_schema::xdm::XdmCatalog::new();
+    let mut ids = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
+        ids.push(catalog.add(doc).with_context(|| format!("{}", file.display()))?);
+    }
+    Ok((catalog, ids))
+}
+
+fn to_group(imported: rapport_schema::xdm::ImportedSchema) -> Result<rapport_schema::library::Group> {
+    if imported.kind != rapport_schema::xdm::SchemaKind::FieldGroup {
+        bail!("`{}` is a {}, not a field group", imported.id, imported.kind.name());
+    }
+    Ok(rapport_schema::library::Group {
+        id: imported.id,
+        title: imported.title,
+        is_class: false,
+        intended_to_extend: imported.intended_to_extend,
+        fields: imported.fields,
+    })
+}
+
 fn schema(cli: &Cli, command: &SchemaCommand) -> Result<()> {
     let mut engine = open(cli)?;
     match command {
+        SchemaCommand::Import { files, json } => {
+            let (catalog, ids) = xdm_catalog(files)?;
+            let mut imported = Vec::new();
+            for (id, file) in ids.iter().zip(files) {
+                let schema = catalog.import(id).with_context(|| format!("{}", file.display()))?;
+                imported.push(serde_json::json!({
+                    "file": file, "id": schema.id, "title": schema.title, "kind": schema.kind.name(),
+                    "fields": schema.fields.len(), "required": schema.required.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                }));
+                if schema.kind == rapport_schema::xdm::SchemaKind::FieldGroup {
+                    engine.register_field_group(&to_group(schema)?)?;
+                }
+            }
+            if *json {
+                return print_json(&imported);
+            }
+            for doc in imported {
+                println!(
+                    "{:<12} {:>5} fields  {}  ({})",
+                    doc["kind"].as_str().unwrap_or_default(),
+                    doc["fields"],
+                    doc["id"].as_str().unwrap_or_default(),
+                    doc["title"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        SchemaCommand::Export { name } => {
+            let schema = engine
+                .schemas()
+                .by_name(name)
+                .filter(|_| {
+                    engine.store().schema_documents().is_ok_and(|d| d.iter().any(|d| d["name"] == name.as_str()))
+                })
+                .with_context(|| format!("schema `{name}` does not exist (run `rapport schema list`)"))?;
+            print_json(&rapport_schema::xdm::export(&schema.to_xdm()))
+        }
+        SchemaCommand::AddFieldGroup { schema, group, json } => {
+            let group = if std::path::Path::new(group).is_file() {
+                let (catalog, ids) = xdm_catalog(&[PathBuf::from(group)])?;
+                to_group(catalog.import(&ids[0]).with_context(|| group.clone())?)?
+            } else {
+                engine
+                    .field_group(group)?
+                    .with_context(|| format!("`{group}` is neither a file nor an imported field group"))?
+            };
+            let change = engine.add_field_group(schema, group)?;
+            if *json {
+                return print_json(&change);
+            }
+            for (schema, fields) in &change.added_fields {
+                println!("{schema}: field group {} attached, {} new fields", change.field_group, fields.len());
+                for field in fields {
+                    println!("  + {field}");
+                }
+            }
+            Ok(())
+        }
         SchemaCommand::GenerateB2b { json } => {
             let changes = engine.generate_b2b_schemas()?;
             if *json {

@@ -1,5 +1,7 @@
 //! Export of an imported schema as one self-contained, resolved JSON Schema document.
 
+use std::collections::HashSet;
+
 use rapport_model::FieldPath;
 use serde_json::{json, Map, Value};
 
@@ -11,8 +13,9 @@ use crate::library::{FieldDef, FieldType, Format};
 /// (`meta:extends`, `meta:intendedToExtend`, `meta:abstract`, `meta:class`), and `meta:xdmType` where it says
 /// more than `type` (`date`, `date-time`, `map`, `long`, …).
 ///
-/// Property names are the bare field names records use (`accountKey`, `_repo`), not the `xdm:`-prefixed names
-/// of the standard documents. Importing the result in an empty catalog yields the same fields, required paths
+/// Property names are the bare field names records use (`accountKey`, `_id`), not the `xdm:`-prefixed names of
+/// the standard documents; a namespace object without a field of its own is written back as a prefix
+/// (`repo:createDate`). Importing the result in an empty catalog yields the same fields, required paths
 /// and kind; the value schema of a map is not kept (exported as `{}`), nor is the exact `format` text of a
 /// [`Format::Uri`] field (exported as `uri`).
 pub fn export(schema: &ImportedSchema) -> Value {
@@ -33,26 +36,25 @@ pub fn export(schema: &ImportedSchema) -> Value {
     if !schema.extends.is_empty() {
         root.insert("meta:extends".to_owned(), json!(schema.extends));
     }
+    let declared: HashSet<&FieldPath> = schema.fields.iter().map(|f| &f.path).collect();
     for def in &schema.fields {
         let notes = schema.annotations.get(&def.path);
-        let (parents, last) = split(&def.path);
+        let keys = property_keys(&def.path, &declared);
+        let (last, parents) = keys.split_last().expect("a field path has at least one segment");
         let container = container(&mut root, parents);
         let properties = properties(container);
-        let node = field_schema(def, notes);
-        match properties.get_mut(last) {
-            // A parent written implicitly before its own definition: keep what it already holds.
-            Some(Value::Object(existing)) => {
-                for (key, value) in node {
-                    existing.entry(key).or_insert(value);
-                }
-            }
-            _ => {
-                properties.insert(last.to_owned(), Value::Object(node));
+        let mut node = field_schema(def, notes);
+        // A parent written implicitly for a child listed before it: keep the members it already holds.
+        if let Some(Value::Object(mut implicit)) = properties.remove(last.as_str()) {
+            if let Some(members) = implicit.remove("properties") {
+                innermost(&mut node).insert("properties".to_owned(), members);
             }
         }
+        properties.insert(last.clone(), Value::Object(node));
     }
     for path in &schema.required {
-        let (parents, last) = split(path);
+        let keys = property_keys(path, &declared);
+        let (last, parents) = keys.split_last().expect("a field path has at least one segment");
         let container = container(&mut root, parents);
         let required = container.entry("required").or_insert_with(|| json!([]));
         if let Value::Array(names) = required {
@@ -64,9 +66,28 @@ pub fn export(schema: &ImportedSchema) -> Value {
     Value::Object(root)
 }
 
-fn split(path: &FieldPath) -> (&[String], &str) {
-    let (last, parents) = path.segments().split_last().expect("a field path has at least one segment");
-    (parents, last)
+/// The property names along `path`. A namespace object without a field of its own (`_repo` in
+/// `_repo.createDate`) is written back as the prefix of its member (`repo:createDate`), so that import yields the
+/// same fields again.
+fn property_keys(path: &FieldPath, declared: &HashSet<&FieldPath>) -> Vec<String> {
+    let segments = path.segments();
+    let mut keys = Vec::with_capacity(segments.len());
+    let mut i = 0;
+    while i < segments.len() {
+        let segment = &segments[i];
+        let namespace = segment.strip_prefix('_').filter(|ns| !ns.is_empty() && !ns.contains(['/', ':']));
+        match namespace {
+            Some(ns) if i + 1 < segments.len() && !declared.contains(&FieldPath::from_segments(&segments[..=i])) => {
+                keys.push(format!("{ns}:{}", segments[i + 1]));
+                i += 2;
+            }
+            _ => {
+                keys.push(segment.clone());
+                i += 1;
+            }
+        }
+    }
+    keys
 }
 
 /// The object schema holding the fields below `parents`: the root, an object's node or an array's innermost
@@ -95,6 +116,17 @@ fn container<'a>(root: &'a mut Map<String, Value>, parents: &[String]) -> &'a mu
         current = node;
     }
     current
+}
+
+/// The node itself, or the innermost `items` of an array node.
+fn innermost(node: &mut Map<String, Value>) -> &mut Map<String, Value> {
+    if !node.get("items").is_some_and(Value::is_object) {
+        return node;
+    }
+    match node.get_mut("items") {
+        Some(Value::Object(items)) => innermost(items),
+        _ => unreachable!("items was just checked to be an object"),
+    }
 }
 
 fn properties(node: &mut Map<String, Value>) -> &mut Map<String, Value> {

@@ -15,14 +15,15 @@
 //!   more than once (as `xdm:b2b` in two definitions of `b2b-person-details`) deep-merges when every declaration
 //!   is an object; otherwise the last declaration wins.
 //! - Property names become path segments: `xdm:x` is `x`; the JSON-LD `@id` is `_id`; any other namespace prefix
-//!   `ns:x` becomes an object `_ns` holding `x` (AEP writes `marketo:URL` as `_marketo.URL`, `repo:createDate` as
-//!   `_repo.createDate`). Keys holding `://` (the legacy opt-in channel URIs) are not addressable and are skipped
-//!   with their subtree, as in [`library`](crate::library).
+//!   `ns:x` becomes `_ns.x` (AEP writes `marketo:URL` as `_marketo.URL`, `repo:createDate` as `_repo.createDate`).
+//!   The namespace object `_ns` gets no field of its own, as in the library; validation treats such a node as an
+//!   object. Keys holding `://` (the legacy opt-in channel URIs) are not addressable and are skipped with their
+//!   subtree, as [`library`](crate::library) skips such paths.
 //! - Types: `meta:xdmType` wins over `type` (`int`, `long`, `short`, `byte` are integers; `date`, `date-time` and
 //!   `map` are their own types) and must agree with it. A string with `format: date` or `date-time` becomes
 //!   [`FieldType::Date`](crate::FieldType::Date) or [`FieldType::DateTime`](crate::FieldType::DateTime). An object
 //!   without properties whose `additionalProperties` is a schema (or `meta:xdmType: map`) is a map; its value
-//!   schema is not modelled. An array's field carries its items' type, format, enum and constraints, and an array
+//!   schema is not modelled. A node with an `enum` but no `type` takes the type of its values. An array's field carries its items' type, format, enum and constraints, and an array
 //!   of objects lists the element fields under the array's path (no `[*]`), as the library does.
 //! - `oneOf`, `anyOf`, `patternProperties` and `const` are not modelled (XDM uses them only for the JSON-LD
 //!   `@context`, which is not record data).

@@ -216,9 +216,12 @@ impl<'a> Resolver<'a> {
         }
         let merge = !nested.is_empty() || (own.len() > 1 && own.iter().all(|(_, _, s)| matches!(s, Shape::Object)));
         if merge {
-            // Several object declarations (or namespaced names below this one): one object, members merged.
-            let field_path = FieldPath::from_segments(path.iter());
-            self.push(object_field(field_path.clone()), own.first().map(|(d, r, _)| (d, r)), None);
+            // Several object declarations (or namespaced names below this one): one object, members merged. A
+            // namespace object with no declaration of its own (`_repo` from `repo:createDate`) gets no field, as
+            // in the library; validation treats such a node as an object.
+            if let Some((decl, resolved, _)) = own.first() {
+                self.push(object_field(FieldPath::from_segments(path.iter())), Some((decl, resolved)), None);
+            }
             let mut members = Members { decls: nested, required: Vec::new() };
             let mut pushed = 0;
             for (_, resolved, shape) in own {
@@ -350,6 +353,10 @@ fn object_field(path: FieldPath) -> FieldDef {
 /// What a resolved node declares, from `type` and `meta:xdmType` (which wins, and must agree).
 fn shape(node: &Node<'_>) -> Res<Shape> {
     let json_type = match node.map.get("type") {
+        // No type but an enum (`sourceSystemType` in account-intent-details): the type of the values.
+        None if !node.map.contains_key("properties") && !node.map.contains_key("allOf") => {
+            node.map.get("enum").and_then(Value::as_array).and_then(|values| enum_type(values))
+        }
         None => None,
         Some(Value::String(t)) => Some(t.as_str()),
         Some(_) => return Err(node.bad_type("type", "`type` must be a string".to_owned())),
@@ -408,6 +415,26 @@ fn shape(node: &Node<'_>) -> Res<Shape> {
         Some("boolean") => Shape::Scalar(FieldType::Boolean),
         Some(other) => return Err(node.bad_type("type", format!("unsupported type `{other}`"))),
     })
+}
+
+/// The JSON type shared by every value of a non-empty enum.
+fn enum_type(values: &[Value]) -> Option<&'static str> {
+    let kind = |v: &Value| match v {
+        Value::String(_) => Some("string"),
+        Value::Bool(_) => Some("boolean"),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some("integer"),
+        Value::Number(_) => Some("number"),
+        _ => None,
+    };
+    let first = kind(values.first()?)?;
+    let all = values.iter().map(kind).collect::<Option<Vec<_>>>()?;
+    if all.iter().all(|k| *k == first) {
+        Some(first)
+    } else if all.iter().all(|k| matches!(*k, "integer" | "number")) {
+        Some("number")
+    } else {
+        None
+    }
 }
 
 /// Copies format, enum and constraints of a scalar node onto `def`.

@@ -1,0 +1,508 @@
+//! `rapport bench …`: in-process measurements for the benchmark harness (`bench/run.sh`).
+//!
+//! Each workload loads what it needs once, reports that load time apart, then repeats only the measured work
+//! `--repeat` times. It prints one JSON object on stdout with every sample, their median and the answer (member
+//! count, component count, rows) so the harness can check that the peers computed the same thing. Timings come
+//! from [`Instant`] around the measured calls only, never from the process as a whole.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use clap::Subcommand;
+use rapport_engine::{Engine, Quiet};
+use rapport_model::{EntityKind, FieldPath, Identity, SourceSystem};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// `rapport bench …`: one measured workload, JSON on stdout.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Loads Bodea exports (as written by `rapport generate bodea`) into the data directory: B2B schemas,
+    /// Salesforce, Dynamics and Marketo ingestion with Bodea's instance ids, then unify. Reports each step's time
+    /// and the process's peak memory.
+    Load {
+        /// The folder `rapport generate bodea --out` wrote.
+        #[arg(long)]
+        bodea: PathBuf,
+    },
+    /// Batch evaluation of an audience: loads the profile graph once (timed apart), compiles the PQL once, then
+    /// times `evaluate` `--repeat` times.
+    Audience {
+        /// The PQL definition (people).
+        #[arg(long)]
+        pql: String,
+        /// Measured repetitions.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
+    /// Exact estimate of an unsaved definition: loads the profile graph once (timed apart), then times
+    /// compile + evaluate + count `--repeat` times.
+    Estimate {
+        /// The PQL definition (people).
+        #[arg(long)]
+        pql: String,
+        /// Measured repetitions.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
+    /// Identity stitching: reads an edge file (`a,b` lines of `namespace:value`, header `a,b`) once, then times
+    /// `rapport_identity::stitch` over all edges `--repeat` times. Answers the number of connected components.
+    Stitch {
+        /// The edge file (`rapport bench edges` writes one).
+        #[arg(long)]
+        edges: PathBuf,
+        /// Measured repetitions.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
+    /// Writes the identity-edge workload: per person email ↔ CRM id, CRM ↔ Marketo id for half, 1–3 cookies,
+    /// and 1% cross-links between random persons (about 3.5 edges a person).
+    Edges {
+        /// The CSV file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of persons.
+        #[arg(long, default_value_t = 10_000)]
+        persons: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Batch ingestion of one export file: each repetition opens a fresh data directory with the B2B schemas
+    /// (untimed), then times `ingest` + `unify` (map, validate, identities, durable commit, stitch, merge).
+    Ingest {
+        /// The source system.
+        #[arg(long, default_value = "salesforce")]
+        system: SourceSystem,
+        /// The instance id source keys are built with (default: Bodea's Salesforce org).
+        #[arg(long, default_value = rapport_sample::SALESFORCE_ORG_ID)]
+        instance: String,
+        /// The export file (or folder).
+        file: PathBuf,
+        /// Measured repetitions.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Where the fresh data directories go (each is removed after its repetition).
+        #[arg(long, default_value_os_t = std::env::temp_dir())]
+        work_dir: PathBuf,
+    },
+    /// Full CSV export: evaluates the audience once (timed apart), then times building the member rows
+    /// (primary identity, email, first and last name, account name) and writing them with
+    /// `rapport_destinations::export_csv` (temporary file, fsync, rename) `--repeat` times.
+    Export {
+        /// The PQL definition (people); select everyone with `b2b.personKey.sourceKey.isNotNull()`.
+        #[arg(long)]
+        pql: String,
+        /// Measured repetitions.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Where the CSV files go (removed after each repetition).
+        #[arg(long, default_value_os_t = std::env::temp_dir())]
+        work_dir: PathBuf,
+    },
+    /// Restart: times `Engine::open` + `profile_graph()` `--repeat` times; reports the process's peak RSS.
+    Restart {
+        /// Measured repetitions.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+}
+
+/// The JSON every workload prints.
+#[derive(Debug, Serialize)]
+struct Report {
+    workload: &'static str,
+    /// What is timed, in words.
+    measures: String,
+    /// Untimed-for-the-median preparation (loading), in seconds.
+    load_seconds: Option<f64>,
+    samples_seconds: Vec<f64>,
+    median_seconds: f64,
+    /// The answer the peers must reproduce.
+    answer: Value,
+    /// Peak resident set size of this process so far (VmHWM), in bytes.
+    peak_rss_bytes: Option<u64>,
+    extra: Value,
+}
+
+fn median(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// Peak resident set size of this process (`VmHWM` in `/proc/self/status`), in bytes; `None` off Linux.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn seconds<T>(run: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+    let start = Instant::now();
+    let out = run()?;
+    Ok((out, start.elapsed().as_secs_f64()))
+}
+
+fn open(data_dir: &Path) -> Result<Engine> {
+    Engine::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))
+}
+
+/// Runs one workload and prints its report.
+pub fn run(data_dir: &Path, command: &BenchCommand) -> Result<()> {
+    let report = match command {
+        BenchCommand::Load { bodea } => load(data_dir, bodea)?,
+        BenchCommand::Audience { pql, repeat } => audience(data_dir, pql, *repeat)?,
+        BenchCommand::Estimate { pql, repeat } => estimate(data_dir, pql, *repeat)?,
+        BenchCommand::Stitch { edges, repeat } => stitch(edges, *repeat)?,
+        BenchCommand::Edges { out, persons, seed } => {
+            let written = rapport_sample::write_edges(out, *persons, *seed)
+                .with_context(|| format!("writing edges to {}", out.display()))?;
+            println!("{}", serde_json::to_string_pretty(&written)?);
+            return Ok(());
+        }
+        BenchCommand::Ingest { system, instance, file, repeat, work_dir } => {
+            ingest(*system, instance, file, *repeat, work_dir)?
+        }
+        BenchCommand::Export { pql, repeat, work_dir } => export(data_dir, pql, *repeat, work_dir)?,
+        BenchCommand::Restart { repeat } => restart(data_dir, *repeat)?,
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+fn check_repeat(repeat: usize) -> Result<()> {
+    ensure!(repeat >= 1, "--repeat must be at least 1");
+    Ok(())
+}
+
+fn load(data_dir: &Path, bodea: &Path) -> Result<Report> {
+    let mut engine = open(data_dir)?;
+    let mut steps = serde_json::Map::new();
+    let (_, s) = seconds(|| Ok(engine.generate_b2b_schemas()?))?;
+    steps.insert("schemas".into(), s.into());
+    let mut rows = serde_json::Map::new();
+    for (system, instance) in [
+        (SourceSystem::Salesforce, rapport_sample::SALESFORCE_ORG_ID),
+        (SourceSystem::Dynamics, rapport_sample::DYNAMICS_ORG_ID),
+        (SourceSystem::Marketo, rapport_sample::MARKETO_MUNCHKIN_ID),
+    ] {
+        let folder = bodea.join(system.name());
+        let (report, s) = seconds(|| Ok(engine.ingest(system, std::slice::from_ref(&folder), instance, &Quiet)?))?;
+        steps.insert(format!("ingest {}", system.name()), s.into());
+        rows.insert(
+            system.name().to_owned(),
+            json!({"read": report.rows_read(), "ingested": report.rows_ingested(), "rejected": report.rows_rejected()}),
+        );
+    }
+    let (unified, s) = seconds(|| Ok(engine.unify(&Quiet)?))?;
+    steps.insert("unify".into(), s.into());
+    let total: f64 = steps.values().filter_map(Value::as_f64).sum();
+    let profiles: serde_json::Map<String, Value> =
+        unified.entities.iter().map(|e| (e.entity.name().to_owned(), e.profiles.into())).collect();
+    Ok(Report {
+        workload: "load",
+        measures: "schemas + ingest of every Bodea export + unify, once".into(),
+        load_seconds: None,
+        samples_seconds: vec![total],
+        median_seconds: total,
+        answer: json!({"profiles": profiles, "rows": rows}),
+        peak_rss_bytes: peak_rss(),
+        extra: json!({"steps_seconds": steps}),
+    })
+}
+
+fn audience(data_dir: &Path, pql: &str, repeat: usize) -> Result<Report> {
+    check_repeat(repeat)?;
+    let engine = open(data_dir)?;
+    let (graph, load_seconds) = seconds(|| Ok(engine.profile_graph()?))?;
+    let (plan, compile_seconds) = seconds(|| {
+        rapport_segment::compile(pql, EntityKind::Person, engine.schemas()).map_err(|e| anyhow::anyhow!(e.render()))
+    })?;
+    let mut samples = Vec::with_capacity(repeat);
+    let mut sizes = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        let (members, s) = seconds(|| Ok(rapport_segment::evaluate(&plan, &graph)))?;
+        samples.push(s);
+        sizes.push(members.len());
+    }
+    ensure!(sizes.windows(2).all(|w| w[0] == w[1]), "evaluation answers differ between repetitions: {sizes:?}");
+    Ok(Report {
+        workload: "audience",
+        measures: "rapport_segment::evaluate of a compiled plan over the loaded profile graph (batch, bitmaps)".into(),
+        load_seconds: Some(load_seconds),
+        median_seconds: median(&samples),
+        samples_seconds: samples,
+        answer: json!({"members": sizes[0], "persons": graph.set(EntityKind::Person).stored()}),
+        peak_rss_bytes: peak_rss(),
+        extra: json!({"compile_seconds": compile_seconds}),
+    })
+}
+
+fn estimate(data_dir: &Path, pql: &str, repeat: usize) -> Result<Report> {
+    check_repeat(repeat)?;
+    let engine = open(data_dir)?;
+    let (graph, load_seconds) = seconds(|| Ok(engine.profile_graph()?))?;
+    let mut samples = Vec::with_capacity(repeat);
+    let mut sizes = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        let (size, s) = seconds(|| {
+            let plan = rapport_segment::compile(pql, EntityKind::Person, engine.schemas())
+                .map_err(|e| anyhow::anyhow!(e.render()))?;
+            Ok(rapport_segment::evaluate(&plan, &graph).len())
+        })?;
+        samples.push(s);
+        sizes.push(size);
+    }
+    ensure!(sizes.windows(2).all(|w| w[0] == w[1]), "estimates differ between repetitions: {sizes:?}");
+    Ok(Report {
+        workload: "estimate",
+        measures: "parse + bind + evaluate + count of an unsaved definition over the loaded profile graph".into(),
+        load_seconds: Some(load_seconds),
+        median_seconds: median(&samples),
+        samples_seconds: samples,
+        answer: json!({"members": sizes[0]}),
+        peak_rss_bytes: peak_rss(),
+        extra: Value::Null,
+    })
+}
+
+fn read_edges(path: &Path) -> Result<Vec<[Identity; 2]>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut edges = Vec::new();
+    let parse = |s: &str, line: usize| -> Result<Identity> {
+        let Some((ns, value)) = s.split_once(':') else {
+            bail!("{}:{line}: `{s}` is not `namespace:value`", path.display());
+        };
+        Ok(Identity::new(ns, value))
+    };
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 && line == "a,b" {
+            continue;
+        }
+        let Some((a, b)) = line.split_once(',') else {
+            bail!("{}:{}: expected `a,b`", path.display(), i + 1);
+        };
+        edges.push([parse(a, i + 1)?, parse(b, i + 1)?]);
+    }
+    Ok(edges)
+}
+
+fn stitch(path: &Path, repeat: usize) -> Result<Report> {
+    check_repeat(repeat)?;
+    let (edges, load_seconds) = seconds(|| read_edges(path))?;
+    let mut samples = Vec::with_capacity(repeat);
+    let mut answers = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        let (answer, s) = seconds(|| {
+            let stitching = rapport_identity::stitch(edges.iter().map(|e| e.as_slice()));
+            let nodes: usize = stitching.graphs.iter().map(|g| g.identities.len()).sum();
+            Ok((stitching.graphs.len(), nodes))
+        })?;
+        samples.push(s);
+        answers.push(answer);
+    }
+    ensure!(answers.windows(2).all(|w| w[0] == w[1]), "stitching answers differ between repetitions");
+    Ok(Report {
+        workload: "stitch",
+        measures: "rapport_identity::stitch over every edge: union-find over interned identities, then every \
+                   identity assigned to its numbered graph (sorted)"
+            .into(),
+        load_seconds: Some(load_seconds),
+        median_seconds: median(&samples),
+        samples_seconds: samples,
+        answer: json!({"components": answers[0].0, "nodes": answers[0].1, "edges": edges.len()}),
+        peak_rss_bytes: peak_rss(),
+        extra: Value::Null,
+    })
+}
+
+fn ingest(system: SourceSystem, instance: &str, file: &Path, repeat: usize, work_dir: &Path) -> Result<Report> {
+    check_repeat(repeat)?;
+    let mut samples = Vec::with_capacity(repeat);
+    let mut answers = Vec::with_capacity(repeat);
+    let mut prepare_seconds = 0.0;
+    for i in 0..repeat {
+        let dir = work_dir.join(format!("rapport-bench-ingest-{}-{i}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        let (mut engine, s) = seconds(|| {
+            let mut engine = open(&dir)?;
+            engine.generate_b2b_schemas()?;
+            Ok(engine)
+        })?;
+        prepare_seconds += s;
+        let paths = [file.to_owned()];
+        let (answer, s) = seconds(|| {
+            let report = engine.ingest(system, &paths, instance, &Quiet)?;
+            let unified = engine.unify(&Quiet)?;
+            let profiles: u64 = unified.entities.iter().map(|e| e.profiles).sum();
+            Ok((report.rows_read(), report.rows_ingested(), report.rows_rejected(), profiles))
+        })?;
+        drop(engine);
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        samples.push(s);
+        answers.push(answer);
+    }
+    ensure!(answers.windows(2).all(|w| w[0] == w[1]), "ingest answers differ between repetitions: {answers:?}");
+    let (read, ingested, rejected, profiles) = answers[0];
+    let median_seconds = median(&samples);
+    Ok(Report {
+        workload: "ingest",
+        measures: "Engine::ingest + Engine::unify in a fresh data directory: read, map to XDM, validate, extract \
+                   identities, commit the batch (SQLite WAL), stitch, merge, write profiles"
+            .into(),
+        load_seconds: Some(prepare_seconds / repeat as f64),
+        median_seconds,
+        samples_seconds: samples,
+        answer: json!({"rows_read": read, "rows_ingested": ingested, "rows_rejected": rejected, "profiles": profiles}),
+        peak_rss_bytes: peak_rss(),
+        extra: json!({"rows_read_per_second": read as f64 / median_seconds}),
+    })
+}
+
+fn text_at(record: &rapport_model::Record, path: &FieldPath) -> String {
+    path.get(record).and_then(|v| v.as_str()).map(|s| s.trim().to_owned()).unwrap_or_default()
+}
+
+fn export(data_dir: &Path, pql: &str, repeat: usize, work_dir: &Path) -> Result<Report> {
+    check_repeat(repeat)?;
+    let engine = open(data_dir)?;
+    let (graph, load_seconds) = seconds(|| Ok(engine.profile_graph()?))?;
+    let (members, evaluate_seconds) = seconds(|| {
+        let plan = rapport_segment::compile(pql, EntityKind::Person, engine.schemas())
+            .map_err(|e| anyhow::anyhow!(e.render()))?;
+        Ok(rapport_segment::evaluate(&plan, &graph))
+    })?;
+    let (first, last, account_name) = (
+        FieldPath::parse("person.name.firstName")?,
+        FieldPath::parse("person.name.lastName")?,
+        FieldPath::parse("accountName")?,
+    );
+    let persons = graph.set(EntityKind::Person);
+    let accounts = graph.set(EntityKind::Account);
+    let navigation = graph.navigation(EntityKind::Person, "accounts");
+    let mut samples = Vec::with_capacity(repeat);
+    let mut rows_written = Vec::with_capacity(repeat);
+    for i in 0..repeat {
+        let dir = work_dir.join(format!("rapport-bench-export-{}-{i}", std::process::id()));
+        let (rows, s) = seconds(|| {
+            let rows: Vec<Vec<String>> = members
+                .iter()
+                .map(|id| {
+                    let profile = &persons.profiles[id as usize];
+                    let account = navigation
+                        .and_then(|nav| nav.targets.get(id as usize))
+                        .and_then(|targets| {
+                            targets
+                                .iter()
+                                .map(|&a| &accounts.profiles[a as usize])
+                                .map(|a| (&a.primary, text_at(&a.record, &account_name)))
+                                .filter(|(_, name)| !name.is_empty())
+                                .min()
+                        })
+                        .map(|(_, name)| name)
+                        .unwrap_or_default();
+                    vec![
+                        format!("{}:{}", profile.primary.namespace, profile.primary.value),
+                        profile
+                            .identities
+                            .iter()
+                            .find(|i| i.namespace.as_str() == "Email")
+                            .map(|i| i.value.clone())
+                            .unwrap_or_default(),
+                        text_at(&profile.record, &first),
+                        text_at(&profile.record, &last),
+                        account,
+                    ]
+                })
+                .collect();
+            let table = rapport_destinations::ExportTable {
+                columns: rapport_engine::activate::FILE_COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
+                rows,
+            };
+            // The epoch as the export time: file names stay fixed and no clock crate is needed here.
+            let files = rapport_destinations::export_csv(
+                &dir,
+                "Rapport_File",
+                "bench",
+                Default::default(),
+                &table,
+                &Default::default(),
+            )?;
+            Ok(files.iter().map(|f| f.rows).sum::<usize>())
+        })?;
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        samples.push(s);
+        rows_written.push(rows);
+    }
+    ensure!(rows_written.iter().all(|&r| r as u64 == members.len()), "export wrote {rows_written:?} rows");
+    Ok(Report {
+        workload: "export",
+        measures: "build each member's row (primary identity, email, first name, last name, account name) and \
+                   write the CSV (temporary file, fsync, rename)"
+            .into(),
+        load_seconds: Some(load_seconds),
+        median_seconds: median(&samples),
+        samples_seconds: samples,
+        answer: json!({"rows": members.len()}),
+        peak_rss_bytes: peak_rss(),
+        extra: json!({"evaluate_seconds": evaluate_seconds}),
+    })
+}
+
+fn restart(data_dir: &Path, repeat: usize) -> Result<Report> {
+    check_repeat(repeat)?;
+    let mut samples = Vec::with_capacity(repeat);
+    let mut answers = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        let (persons, s) = seconds(|| {
+            let engine = open(data_dir)?;
+            let graph = engine.profile_graph()?;
+            Ok(graph.set(EntityKind::Person).stored())
+        })?;
+        samples.push(s);
+        answers.push(persons);
+    }
+    ensure!(answers.windows(2).all(|w| w[0] == w[1]), "restarts loaded different graphs: {answers:?}");
+    Ok(Report {
+        workload: "restart",
+        measures: "Engine::open + profile_graph(): every merged profile read from SQLite and linked".into(),
+        load_seconds: None,
+        median_seconds: median(&samples),
+        samples_seconds: samples,
+        answer: json!({"persons": answers[0]}),
+        peak_rss_bytes: peak_rss(),
+        extra: Value::Null,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_samples() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn reads_edge_files_with_header() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("e.csv");
+        std::fs::write(&path, "a,b\nEmail:x@y.z,b2b_person:1@o.Salesforce\nECID:7,Email:x@y.z\n").expect("write");
+        let edges = read_edges(&path).expect("read");
+        assert_eq!(edges.len(), 2);
+        assert_eq!(edges[1][0], Identity::new("ECID", "7"));
+        let stitching = rapport_identity::stitch(edges.iter().map(|e| e.as_slice()));
+        assert_eq!(stitching.graphs.len(), 1);
+    }
+}
