@@ -3,12 +3,47 @@
 use std::collections::BTreeMap;
 
 use rapport_model::EntityKind;
-use rapport_profile::{build_profiles, FragmentInput, FragmentView, MergePolicy, Profile, ProfileGraph, ProfileSet};
-use rapport_store::NewProfile;
+use rapport_profile::{merge, FragmentView, MergePolicy, Profile, ProfileGraph, ProfileSet};
+use rapport_store::{FragmentHead, NewProfile, ProfileRebuild};
 use serde::Serialize;
 use tracing::{info, instrument};
 
 use crate::{Engine, Observer, Result};
+
+/// Loads the records of a chunk of multi-fragment graphs, merges each graph and stores the profiles.
+fn merge_chunk(
+    rebuild: &mut ProfileRebuild<'_>,
+    heads: &[FragmentHead],
+    graphs: &[(u32, &rapport_identity::Graph)],
+    policy: &MergePolicy,
+) -> Result<()> {
+    let ids: Vec<i64> = graphs.iter().flat_map(|(_, g)| g.fragments.iter().map(|&i| heads[i].id)).collect();
+    let records = rebuild.fragment_records(&ids)?;
+    for (id, graph) in graphs {
+        let views: Vec<FragmentView<'_>> = graph
+            .fragments
+            .iter()
+            .map(|&i| {
+                let head = &heads[i];
+                FragmentView {
+                    dataset: &head.dataset,
+                    seq: head.id,
+                    updated_at: &head.updated_at,
+                    record: &records[&head.id],
+                }
+            })
+            .collect();
+        let first = &heads[graph.fragments[0]];
+        let profile = NewProfile {
+            primary: first.primary.clone(),
+            identities: graph.identities.clone(),
+            fragment_count: graph.fragments.len() as u64,
+            record: merge(&views, policy),
+        };
+        rebuild.insert(*id, &profile)?;
+    }
+    Ok(())
+}
 
 /// Profiles built for one entity class.
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +74,10 @@ impl UnifyReport {
     }
 }
 
+/// Multi-fragment graphs are merged in chunks of this many fragments, so memory stays bounded whatever the
+/// number of profiles (single-fragment profiles are copied inside the database and never parsed).
+const MERGE_CHUNK: usize = 20_000;
+
 impl Engine {
     /// Stitches every class's fragments into identity graphs and merges each graph into one profile
     /// (timestamp-ordered). Each class's profiles are replaced in one transaction.
@@ -48,40 +87,47 @@ impl Engine {
         let mut entities = Vec::new();
         observer.start("unify profiles", EntityKind::ALL.len() as u64);
         for (done, entity) in EntityKind::ALL.into_iter().enumerate() {
-            let fragments = self.store.fragments(entity)?;
-            if fragments.is_empty() {
-                self.store.replace_profiles(entity, &[])?;
-                observer.progress(done as u64 + 1);
-                continue;
-            }
-            let inputs: Vec<FragmentInput<'_>> = fragments
-                .iter()
-                .map(|f| FragmentInput {
-                    view: FragmentView { dataset: &f.dataset, seq: f.id, updated_at: &f.updated_at, record: &f.record },
-                    primary: &f.primary,
-                    identities: &f.identities,
-                })
-                .collect();
-            let merged = build_profiles(&inputs, &policy);
-            let count = EntityCount {
+            let heads = self.store.fragment_heads(entity)?;
+            let stitching = rapport_identity::stitch(heads.iter().map(|h| h.identities.as_slice()));
+            let mut rebuild = self.store.rebuild_profiles(entity)?;
+            let mut count = EntityCount {
                 entity,
-                fragments: fragments.len() as u64,
-                profiles: merged.len() as u64,
-                identities: merged.iter().map(|p| p.identities.len() as u64).sum(),
-                stitched: merged.iter().filter(|p| p.fragment_count > 1).count() as u64,
+                fragments: heads.len() as u64,
+                profiles: stitching.graphs.len() as u64,
+                identities: 0,
+                stitched: 0,
             };
-            let rows: Vec<NewProfile> = merged
-                .into_iter()
-                .map(|p| NewProfile {
-                    primary: p.primary,
-                    identities: p.identities,
-                    fragment_count: p.fragment_count as u64,
-                    record: p.record,
-                })
-                .collect();
-            self.store.replace_profiles(entity, &rows)?;
-            info!(entity = %entity, fragments = count.fragments, profiles = count.profiles, "profiles rebuilt");
-            entities.push(count);
+            let mut pending: Vec<(u32, &rapport_identity::Graph)> = Vec::new();
+            let mut pending_fragments = 0;
+            for (number, graph) in stitching.graphs.iter().enumerate() {
+                let id = u32::try_from(number).expect("fewer than 2^32 profiles");
+                count.identities += graph.identities.len().max(1) as u64;
+                // Positions ascend with fragment ids, so the first fragment is the earliest ingested.
+                let first = &heads[graph.fragments[0]];
+                if graph.fragments.len() == 1 {
+                    let identities = if graph.identities.is_empty() {
+                        std::slice::from_ref(&first.primary)
+                    } else {
+                        graph.identities.as_slice()
+                    };
+                    rebuild.copy_fragment(id, first.id, &first.primary, identities)?;
+                    continue;
+                }
+                count.stitched += 1;
+                pending_fragments += graph.fragments.len();
+                pending.push((id, graph));
+                if pending_fragments >= MERGE_CHUNK {
+                    merge_chunk(&mut rebuild, &heads, &pending, &policy)?;
+                    pending.clear();
+                    pending_fragments = 0;
+                }
+            }
+            merge_chunk(&mut rebuild, &heads, &pending, &policy)?;
+            rebuild.commit()?;
+            if count.fragments > 0 {
+                info!(entity = %entity, fragments = count.fragments, profiles = count.profiles, "profiles rebuilt");
+                entities.push(count);
+            }
             observer.progress(done as u64 + 1);
         }
         observer.finish();

@@ -22,7 +22,7 @@ use rusqlite::Connection;
 
 pub use audiences::{AudienceRecord, MembershipChange};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
-pub use profiles::{NewProfile, StoredProfile};
+pub use profiles::{FragmentHead, NewProfile, ProfileRebuild, StoredProfile};
 pub use registry::RegistryChanges;
 
 /// Errors of the store.

@@ -34,7 +34,131 @@ pub struct StoredProfile {
     pub record: Record,
 }
 
+/// A fragment without its record: what identity stitching needs.
+#[derive(Debug, Clone)]
+pub struct FragmentHead {
+    /// The fragment's row id (increases with ingestion order).
+    pub id: i64,
+    /// The dataset name.
+    pub dataset: String,
+    /// The primary identity.
+    pub primary: Identity,
+    /// Every identity of the record, sorted.
+    pub identities: Vec<Identity>,
+    /// Source modification time (RFC 3339) or empty.
+    pub updated_at: String,
+}
+
+/// A rebuild of one class's profiles inside one transaction: the old profiles disappear and the new ones
+/// appear together at [`ProfileRebuild::commit`]; dropping the rebuild without committing changes nothing.
+pub struct ProfileRebuild<'a> {
+    tx: rusqlite::Transaction<'a>,
+    entity: EntityKind,
+}
+
+impl ProfileRebuild<'_> {
+    fn identities(&self, id: u32, identities: &[Identity]) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT OR REPLACE INTO profile_identities (entity, profile_id, ns, value) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for ident in identities {
+            stmt.execute(params![self.entity.name(), id, ident.namespace.as_str(), ident.value])?;
+        }
+        Ok(())
+    }
+
+    /// Stores a profile made of one fragment: its record is copied inside the database, never parsed.
+    pub fn copy_fragment(&mut self, id: u32, fragment: i64, primary: &Identity, identities: &[Identity]) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO profiles (entity, profile_id, primary_ns, primary_value, fragment_count, record)
+                 SELECT ?1, ?2, ?3, ?4, 1, record FROM fragments WHERE id = ?5",
+            )?
+            .execute(params![self.entity.name(), id, primary.namespace.as_str(), primary.value, fragment])?;
+        self.identities(id, identities)
+    }
+
+    /// Stores a merged profile.
+    pub fn insert(&mut self, id: u32, profile: &NewProfile) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO profiles (entity, profile_id, primary_ns, primary_value, fragment_count, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                self.entity.name(),
+                id,
+                profile.primary.namespace.as_str(),
+                profile.primary.value,
+                profile.fragment_count,
+                serde_json::to_string(&profile.record)?
+            ])?;
+        self.identities(id, &profile.identities)
+    }
+
+    /// The records of the given fragments, by fragment id.
+    pub fn fragment_records(&self, ids: &[i64]) -> Result<std::collections::HashMap<i64, Record>> {
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        let mut stmt = self.tx.prepare_cached("SELECT record FROM fragments WHERE id = ?1")?;
+        for &id in ids {
+            let text: String = stmt.query_row([id], |row| row.get(0))?;
+            out.insert(id, serde_json::from_str(&text)?);
+        }
+        Ok(out)
+    }
+
+    /// Makes the new profiles visible, replacing the old ones.
+    pub fn commit(self) -> Result<()> {
+        Ok(self.tx.commit()?)
+    }
+}
+
 impl Store {
+    /// The fragments of a class without their records, in ingestion order.
+    pub fn fragment_heads(&self, entity: EntityKind) -> Result<Vec<FragmentHead>> {
+        let mut identities: std::collections::HashMap<i64, Vec<Identity>> = std::collections::HashMap::new();
+        {
+            let mut stmt = self.conn.prepare(
+                "SELECT fi.fragment_id, fi.ns, fi.value FROM fragment_identities fi
+                 JOIN fragments f ON f.id = fi.fragment_id WHERE f.entity = ?1",
+            )?;
+            let rows = stmt.query_map([entity.name()], |row| {
+                Ok((row.get::<_, i64>(0)?, Identity::new(row.get::<_, String>(1)?, row.get::<_, String>(2)?)))
+            })?;
+            for row in rows {
+                let (id, identity) = row?;
+                identities.entry(id).or_default().push(identity);
+            }
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT f.id, d.name, f.primary_ns, f.primary_value, f.updated_at
+             FROM fragments f JOIN datasets d ON d.id = f.dataset_id WHERE f.entity = ?1 ORDER BY f.id",
+        )?;
+        let rows = stmt.query_map([entity.name()], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                Identity::new(row.get::<_, String>(2)?, row.get::<_, String>(3)?),
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, dataset, primary, updated_at) = row?;
+            let mut ids = identities.remove(&id).unwrap_or_default();
+            ids.sort();
+            Ok(FragmentHead { id, dataset, primary, identities: ids, updated_at })
+        })
+        .collect()
+    }
+
+    /// Starts rebuilding a class's profiles: the old ones are deleted inside the new transaction.
+    pub fn rebuild_profiles(&mut self, entity: EntityKind) -> Result<ProfileRebuild<'_>> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM profiles WHERE entity = ?1", [entity.name()])?;
+        tx.execute("DELETE FROM profile_identities WHERE entity = ?1", [entity.name()])?;
+        Ok(ProfileRebuild { tx, entity })
+    }
+
     /// Replaces every profile of an entity class in one transaction. Profile numbers follow the slice order.
     pub fn replace_profiles(&mut self, entity: EntityKind, profiles: &[NewProfile]) -> Result<()> {
         let tx = self.conn.transaction()?;
