@@ -60,7 +60,7 @@ impl Engine {
     /// The exact number of profiles a PQL definition selects now, without saving anything.
     pub fn estimate(&self, pql: &str) -> Result<u64> {
         let plan = rapport_segment::compile(pql, EntityKind::Person, &self.schemas)?;
-        let graph = self.profile_graph()?;
+        let graph = self.profile_graph_for(&plan.fields())?;
         Ok(rapport_segment::evaluate(&plan, &graph).len())
     }
 
@@ -69,7 +69,7 @@ impl Engine {
     pub fn evaluate_audience(&mut self, name: &str) -> Result<Evaluation> {
         let audience = self.store.audience(name)?;
         let plan = rapport_segment::compile(&audience.pql, audience.entity, &self.schemas)?;
-        let graph = self.profile_graph()?;
+        let graph = self.profile_graph_for(&plan.fields())?;
         let set = graph.set(audience.entity);
         let members: BTreeSet<String> =
             rapport_segment::evaluate(&plan, &graph).iter().map(|id| key(&set.profiles[id as usize].primary)).collect();
@@ -87,9 +87,20 @@ impl Engine {
     /// The current members of an audience with their export attributes, in primary identity order.
     pub fn audience_members(&self, name: &str) -> Result<Vec<Member>> {
         let stored = self.store.members(name)?;
-        let graph = self.profile_graph()?;
+        let graph = self.profile_graph_for(&member_fields())?;
         Ok(stored.into_iter().map(|(primary, status)| describe(&graph, primary, status)).collect())
     }
+}
+
+/// What member descriptions read: names on people, the account name on accounts.
+fn member_fields() -> std::collections::BTreeMap<EntityKind, std::collections::BTreeSet<FieldPath>> {
+    let path = |p: &str| FieldPath::parse(p).expect("member field paths are valid");
+    [
+        (EntityKind::Person, [path("person.name.firstName"), path("person.name.lastName")].into_iter().collect()),
+        (EntityKind::Account, [path("accountName")].into_iter().collect()),
+    ]
+    .into_iter()
+    .collect()
 }
 
 fn describe(graph: &ProfileGraph, primary: String, status: String) -> Member {

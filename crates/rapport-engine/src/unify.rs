@@ -1,8 +1,8 @@
 //! Rebuilds identity graphs and merged profiles from the stored fragments.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use rapport_model::EntityKind;
+use rapport_model::{EntityKind, FieldPath, Projection};
 use rapport_profile::{merge, FragmentView, MergePolicy, Profile, ProfileGraph, ProfileSet};
 use rapport_store::{FragmentHead, NewProfile, ProfileRebuild};
 use serde::Serialize;
@@ -136,14 +136,43 @@ impl Engine {
 
     /// Loads every merged profile and links them into the graph audiences are evaluated on.
     pub fn profile_graph(&self) -> Result<ProfileGraph> {
+        self.load_graph(None)
+    }
+
+    /// Loads the linked profiles keeping, of each class's records, only `fields` plus what linking needs;
+    /// classes that take no part in navigations are not loaded. This is what audience evaluation uses: it
+    /// reads a few fields of each record, and whole records cost about ten times more memory.
+    pub fn profile_graph_for(&self, fields: &BTreeMap<EntityKind, BTreeSet<FieldPath>>) -> Result<ProfileGraph> {
+        self.load_graph(Some(fields))
+    }
+
+    fn load_graph(&self, fields: Option<&BTreeMap<EntityKind, BTreeSet<FieldPath>>>) -> Result<ProfileGraph> {
         let mut sets = BTreeMap::new();
         for entity in EntityKind::ALL {
-            let profiles = self
-                .store
-                .profiles(entity)?
-                .into_iter()
-                .map(|p| Profile { primary: p.primary, identities: p.identities, record: p.record })
-                .collect();
+            let projection = match fields {
+                None => None,
+                Some(_) if !rapport_profile::LINKED_CLASSES.contains(&entity) => continue,
+                Some(fields) => {
+                    let mut paths: BTreeSet<FieldPath> = fields.get(&entity).cloned().unwrap_or_default();
+                    for (class, path) in rapport_profile::LINK_PATHS {
+                        if *class == entity {
+                            paths.insert(FieldPath::parse(path).expect("link paths are valid"));
+                        }
+                    }
+                    Some(Projection::new(&paths))
+                }
+            };
+            let mut profiles = Vec::new();
+            self.store.for_each_profile(entity, |_, primary, identities, text| -> Result<()> {
+                let record: rapport_model::Record =
+                    serde_json::from_str(text).map_err(|e| crate::Error::Internal(format!("stored profile: {e}")))?;
+                let record = match &projection {
+                    Some(projection) => projection.apply(&record),
+                    None => record,
+                };
+                profiles.push(Profile { primary, identities, record });
+                Ok(())
+            })?;
             sets.insert(entity, ProfileSet::new(profiles));
         }
         Ok(ProfileGraph::link(sets))

@@ -174,6 +174,63 @@ impl From<FieldPath> for String {
     }
 }
 
+/// A set of field paths to keep from records: everything else is dropped. Arrays are kept with each element
+/// projected. Used to hold only what an audience reads, instead of whole records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Projection {
+    children: std::collections::BTreeMap<String, Projection>,
+    /// True when the whole value at this node is kept.
+    whole: bool,
+}
+
+impl Projection {
+    /// A projection keeping `paths` (a path keeps everything below it).
+    pub fn new<'a>(paths: impl IntoIterator<Item = &'a FieldPath>) -> Self {
+        let mut root = Projection::default();
+        for path in paths {
+            let mut node = &mut root;
+            for segment in path.segments() {
+                node = node.children.entry(segment.clone()).or_default();
+            }
+            node.whole = true;
+        }
+        root
+    }
+
+    /// True when nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        !self.whole && self.children.is_empty()
+    }
+
+    /// The kept part of a record.
+    pub fn apply(&self, record: &Record) -> Record {
+        let mut out = Record::new();
+        for (key, node) in &self.children {
+            if let Some(value) = record.get(key).and_then(|v| node.value(v)) {
+                out.insert(key.clone(), value);
+            }
+        }
+        out
+    }
+
+    fn value(&self, value: &Value) -> Option<Value> {
+        if self.whole {
+            return Some(value.clone());
+        }
+        match value {
+            Value::Object(map) => {
+                let kept = self.apply(map);
+                (!kept.is_empty()).then_some(Value::Object(kept))
+            }
+            Value::Array(items) => {
+                let kept: Vec<Value> = items.iter().filter_map(|item| self.value(item)).collect();
+                (!kept.is_empty()).then_some(Value::Array(kept))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The B2B entity classes Rapport models. Each has one standard schema ("B2B Person", ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -465,6 +522,28 @@ mod tests {
         FieldPath::parse("b2b.personKey.sourceKey").unwrap().set(&mut rec, json!("k"));
         FieldPath::parse("b2b.personType").unwrap().set(&mut rec, json!("Contact"));
         assert_eq!(Value::Object(rec), json!({"b2b": {"personKey": {"sourceKey": "k"}, "personType": "Contact"}}));
+    }
+
+    #[test]
+    fn projections_keep_only_the_named_paths_through_arrays() {
+        let rec = record(json!({
+            "extendedWorkDetails": {"departments": ["Sales"], "jobTitle": "VP"},
+            "personComponents": [{"sourceAccountKey": {"sourceKey": "a", "sourceID": "1"}, "workEmail": {"address": "x"}}, {"workEmail": {}}],
+            "person": {"name": {"firstName": "Jane"}}
+        }));
+        let paths = [
+            FieldPath::parse("extendedWorkDetails.departments").unwrap(),
+            FieldPath::parse("personComponents.sourceAccountKey.sourceKey").unwrap(),
+            FieldPath::parse("missing.field").unwrap(),
+        ];
+        let projection = Projection::new(&paths);
+        assert_eq!(
+            Value::Object(projection.apply(&rec)),
+            json!({"extendedWorkDetails": {"departments": ["Sales"]},
+                   "personComponents": [{"sourceAccountKey": {"sourceKey": "a"}}]})
+        );
+        assert!(Projection::new(&[]).is_empty());
+        assert_eq!(Projection::new(&[]).apply(&rec), Record::new());
     }
 
     #[test]

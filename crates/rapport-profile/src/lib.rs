@@ -13,7 +13,7 @@ pub mod merge;
 
 use rapport_model::{Identity, Record};
 
-pub use links::{Navigation, Profile, ProfileGraph, ProfileSet, NAVIGATIONS};
+pub use links::{Navigation, Profile, ProfileGraph, ProfileSet, LINKED_CLASSES, LINK_PATHS, NAVIGATIONS};
 pub use merge::{merge, FragmentView, MergePolicy};
 
 /// A fragment given to [`build_profiles`].

@@ -100,6 +100,26 @@ pub struct ProfileGraph {
     pub navigations: Vec<Navigation>,
 }
 
+/// The fields each class's records must keep for [`ProfileGraph::link`] to resolve relationships.
+pub const LINK_PATHS: &[(EntityKind, &str)] = &[
+    (EntityKind::Person, "personComponents.sourceAccountKey.sourceKey"),
+    (EntityKind::Account, "accountParentKey.sourceKey"),
+    (EntityKind::Opportunity, "accountKey.sourceKey"),
+    (EntityKind::OpportunityPerson, "personKey.sourceKey"),
+    (EntityKind::OpportunityPerson, "opportunityKey.sourceKey"),
+    (EntityKind::AccountPerson, "personKey.sourceKey"),
+    (EntityKind::AccountPerson, "accountKey.sourceKey"),
+];
+
+/// The classes whose profiles take part in navigations (the others can be left unloaded).
+pub const LINKED_CLASSES: &[EntityKind] = &[
+    EntityKind::Person,
+    EntityKind::Account,
+    EntityKind::Opportunity,
+    EntityKind::OpportunityPerson,
+    EntityKind::AccountPerson,
+];
+
 /// The navigations Rapport knows, as (from, name, to). Their resolution is in [`ProfileGraph::link`].
 pub const NAVIGATIONS: &[(EntityKind, &str, EntityKind)] = &[
     (EntityKind::Person, "accounts", EntityKind::Account),

@@ -361,7 +361,10 @@ impl<'a> Binder<'a> {
                 first.source.span,
                 format!("the relationship `{name}` cannot be quantified inside a row condition"),
             )
-            .with_hint("move this `exists`/`forall` out of the surrounding function or `if`"));
+            .with_hint(
+                "a quantifier's `where` extends to the end of the text: wrap the quantifier before it in \
+                 parentheses, `(exists … where …) and exists …`; relationships cannot be used inside functions or `if`",
+            ));
         }
         let (source, ty) = self.typed(&first.source, scope, locals)?;
         let RowExpr::Field { root, path } = &source else {

@@ -2,6 +2,7 @@
 //! with bitmaps) over row-level expressions (evaluated on one merged record). Plans print as indented text, which
 //! tests and `explain` share.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use rapport_model::{EntityKind, FieldPath};
@@ -225,6 +226,60 @@ pub enum RowExpr {
     },
 }
 
+impl RowExpr {
+    /// Adds the record paths this expression reads; `locals` holds the array path each local ranges over.
+    fn collect_fields(&self, locals: &mut Vec<FieldPath>, out: &mut BTreeSet<FieldPath>) {
+        let absolute = |root: &Root, path: &FieldPath, locals: &[FieldPath]| match root {
+            Root::Record => path.clone(),
+            Root::Local(i) => {
+                let mut full =
+                    locals.get(*i).cloned().unwrap_or_else(|| FieldPath::from_segments(Vec::<String>::new()));
+                for segment in path.segments() {
+                    full = full.child(segment);
+                }
+                full
+            }
+        };
+        match self {
+            RowExpr::Literal(_) => {}
+            RowExpr::Field { root, path } => {
+                let full = absolute(root, path, locals);
+                if !full.segments().is_empty() {
+                    out.insert(full);
+                }
+            }
+            RowExpr::Array(items) | RowExpr::And(items) | RowExpr::Or(items) | RowExpr::Call(_, items) => {
+                items.iter().for_each(|e| e.collect_fields(locals, out))
+            }
+            RowExpr::Compare(_, a, b) | RowExpr::Arith(_, a, b) => {
+                a.collect_fields(locals, out);
+                b.collect_fields(locals, out);
+            }
+            RowExpr::Not(e) | RowExpr::Neg(e) | RowExpr::Like { expr: e, .. } => e.collect_fields(locals, out),
+            RowExpr::In { expr, list, .. } => {
+                expr.collect_fields(locals, out);
+                list.collect_fields(locals, out);
+            }
+            RowExpr::If(a, b, c) => {
+                a.collect_fields(locals, out);
+                b.collect_fields(locals, out);
+                c.collect_fields(locals, out);
+            }
+            RowExpr::Quantified { local, source, cond, .. } => {
+                source.collect_fields(locals, out);
+                let array = match source.as_ref() {
+                    RowExpr::Field { root, path } => absolute(root, path, locals),
+                    _ => FieldPath::from_segments(Vec::<String>::new()),
+                };
+                locals.truncate(*local);
+                locals.push(array);
+                cond.collect_fields(locals, out);
+                locals.truncate(*local);
+            }
+        }
+    }
+}
+
 fn op_text(op: CompareOp) -> &'static str {
     match op {
         CompareOp::Eq => "=",
@@ -311,7 +366,29 @@ impl fmt::Display for RowExpr {
     }
 }
 
+impl Plan {
+    /// The record fields the plan reads, by class (array crossings included, element fields with their array's
+    /// path as prefix). Evaluation needs nothing else of the records.
+    pub fn fields(&self) -> BTreeMap<EntityKind, BTreeSet<FieldPath>> {
+        let mut out = BTreeMap::new();
+        self.root.collect_fields(self.entity, &mut out);
+        out
+    }
+}
+
 impl Cond {
+    fn collect_fields(&self, entity: EntityKind, out: &mut BTreeMap<EntityKind, BTreeSet<FieldPath>>) {
+        match self {
+            Cond::And(items) | Cond::Or(items) => items.iter().for_each(|c| c.collect_fields(entity, out)),
+            Cond::Not(inner) => inner.collect_fields(entity, out),
+            Cond::Related { to, cond, .. } => {
+                out.entry(*to).or_default();
+                cond.collect_fields(*to, out)
+            }
+            Cond::Row(expr) => expr.collect_fields(&mut Vec::new(), out.entry(entity).or_default()),
+        }
+    }
+
     fn write(&self, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Result {
         let pad = "  ".repeat(depth);
         match self {

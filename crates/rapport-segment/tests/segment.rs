@@ -165,3 +165,33 @@ fn accounts_known_only_by_reference_still_relate_people_to_opportunities() {
     assert_eq!(evaluate(&accounts, &graph).len(), 0);
     assert!(!evaluate_one(&accounts, &graph, 0));
 }
+
+#[test]
+fn a_plan_lists_the_fields_it_reads_per_class() {
+    let plan = compile(
+        "extendedWorkDetails.departments.includes(\"Sales\") and (exists C from personComponents where C.workEmail.address = \"x\") and exists A from accounts where (exists O from A.opportunities where O.isClosed = false)",
+        EntityKind::Person,
+        &generate_b2b(),
+    )
+    .unwrap();
+    let fields: Vec<(EntityKind, Vec<String>)> = plan
+        .fields()
+        .into_iter()
+        .map(|(entity, paths)| (entity, paths.iter().map(ToString::to_string).collect()))
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            (
+                EntityKind::Person,
+                vec![
+                    "extendedWorkDetails.departments".to_owned(),
+                    "personComponents".to_owned(),
+                    "personComponents.workEmail.address".to_owned()
+                ]
+            ),
+            (EntityKind::Account, vec![]),
+            (EntityKind::Opportunity, vec!["isClosed".to_owned()]),
+        ]
+    );
+}

@@ -192,23 +192,7 @@ impl Store {
 
     /// Every profile of an entity class, by profile number.
     pub fn profiles(&self, entity: EntityKind) -> Result<Vec<StoredProfile>> {
-        let mut identities: Vec<Vec<Identity>> = Vec::new();
-        {
-            let mut stmt = self.conn.prepare(
-                "SELECT profile_id, ns, value FROM profile_identities WHERE entity = ?1 ORDER BY profile_id, ns, value",
-            )?;
-            let rows = stmt.query_map([entity.name()], |row| {
-                Ok((row.get::<_, i64>(0)?, Identity::new(row.get::<_, String>(1)?, row.get::<_, String>(2)?)))
-            })?;
-            for row in rows {
-                let (id, identity) = row?;
-                let id = usize::try_from(id).unwrap_or_default();
-                if identities.len() <= id {
-                    identities.resize_with(id + 1, Vec::new);
-                }
-                identities[id].push(identity);
-            }
-        }
+        let mut identities = self.identities_by_profile(entity)?;
         let mut stmt = self.conn.prepare(
             "SELECT profile_id, primary_ns, primary_value, fragment_count, record FROM profiles
              WHERE entity = ?1 ORDER BY profile_id",
@@ -227,6 +211,53 @@ impl Store {
             Ok(StoredProfile { id, primary, identities: ids, fragment_count, record: serde_json::from_str(&record)? })
         })
         .collect()
+    }
+
+    /// Calls `each` with every profile of a class in profile-number order, passing the record as stored JSON
+    /// text so that callers can keep only the part they need.
+    pub fn for_each_profile<E>(
+        &self,
+        entity: EntityKind,
+        mut each: impl FnMut(u32, Identity, Vec<Identity>, &str) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E>
+    where
+        E: From<crate::Error>,
+    {
+        let mut identities = self.identities_by_profile(entity).map_err(E::from)?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT profile_id, primary_ns, primary_value, record FROM profiles WHERE entity = ?1 ORDER BY profile_id")
+            .map_err(crate::Error::from)?;
+        let mut rows = stmt.query([entity.name()]).map_err(crate::Error::from)?;
+        while let Some(row) = rows.next().map_err(crate::Error::from)? {
+            let read = || -> rusqlite::Result<(u32, Identity, String)> {
+                Ok((row.get(0)?, Identity::new(row.get::<_, String>(1)?, row.get::<_, String>(2)?), row.get(3)?))
+            };
+            let (id, primary, record) = read().map_err(crate::Error::from)?;
+            let ids = identities.get_mut(id as usize).map(std::mem::take).unwrap_or_default();
+            each(id, primary, ids, &record)?;
+        }
+        Ok(())
+    }
+
+    /// Every profile's identities, indexed by profile number, each list sorted.
+    fn identities_by_profile(&self, entity: EntityKind) -> Result<Vec<Vec<Identity>>> {
+        let mut out: Vec<Vec<Identity>> = Vec::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT profile_id, ns, value FROM profile_identities WHERE entity = ?1 ORDER BY profile_id, ns, value",
+        )?;
+        let rows = stmt.query_map([entity.name()], |row| {
+            Ok((row.get::<_, u32>(0)?, Identity::new(row.get::<_, String>(1)?, row.get::<_, String>(2)?)))
+        })?;
+        for row in rows {
+            let (id, identity) = row?;
+            let id = id as usize;
+            if out.len() <= id {
+                out.resize_with(id + 1, Vec::new);
+            }
+            out[id].push(identity);
+        }
+        Ok(out)
     }
 
     /// The profile holding `identity`, if any.
