@@ -221,10 +221,11 @@ fn load(data_dir: &Path, bodea: &Path) -> Result<Report> {
 fn audience(data_dir: &Path, pql: &str, repeat: usize) -> Result<Report> {
     check_repeat(repeat)?;
     let engine = open(data_dir)?;
-    let (graph, load_seconds) = seconds(|| Ok(engine.profile_graph()?))?;
     let (plan, compile_seconds) = seconds(|| {
         rapport_segment::compile(pql, EntityKind::Person, engine.schemas()).map_err(|e| anyhow::anyhow!(e.render()))
     })?;
+    // The graph holds only the fields the plan reads, as `Engine::evaluate_audience` loads it.
+    let (graph, load_seconds) = seconds(|| Ok(engine.profile_graph_for(&plan.fields())?))?;
     let mut samples = Vec::with_capacity(repeat);
     let mut sizes = Vec::with_capacity(repeat);
     for _ in 0..repeat {
@@ -248,7 +249,10 @@ fn audience(data_dir: &Path, pql: &str, repeat: usize) -> Result<Report> {
 fn estimate(data_dir: &Path, pql: &str, repeat: usize) -> Result<Report> {
     check_repeat(repeat)?;
     let engine = open(data_dir)?;
-    let (graph, load_seconds) = seconds(|| Ok(engine.profile_graph()?))?;
+    let fields = rapport_segment::compile(pql, EntityKind::Person, engine.schemas())
+        .map_err(|e| anyhow::anyhow!(e.render()))?
+        .fields();
+    let (graph, load_seconds) = seconds(|| Ok(engine.profile_graph_for(&fields)?))?;
     let mut samples = Vec::with_capacity(repeat);
     let mut sizes = Vec::with_capacity(repeat);
     for _ in 0..repeat {
