@@ -384,7 +384,7 @@ class Harness:
                          f"rejected; Rapport {rate:,.0f} rows/s end to end")
         restart = self.results.get("restart", {})
         if "rapport" in restart:
-            facts.append(f"restart: peak RSS of the process after open + profile_graph(): "
+            facts.append(f"restart: peak RSS of the process after open + loading the graph the Bodea audience reads: "
                          f"{fmt_bytes(restart['rapport']['peak_rss_bytes'])}")
         return facts
 
