@@ -78,17 +78,39 @@ def properties(node, doc, seen):
     return out
 
 
-def walk(prefix, parts, fields, depth):
+def required_names(node, doc, seen=frozenset()):
+    """The property names an object node requires, following allOf and $ref."""
+    node, doc = resolve(node, doc)
+    names = list(node.get("required", []))
+    for part in node.get("allOf", []):
+        part_node, part_doc = resolve(part, doc)
+        if part_node.get("$id") in seen:
+            continue
+        names += required_names(part_node, part_doc, seen | {part_node.get("$id")})
+    return names
+
+
+def mark_required(prefix, parts, required):
+    """Records the required children of an object given by its declaring parts."""
+    for p, d in parts:
+        for name in required_names(p, d):
+            path = f"{prefix}.{strip(name)}" if prefix else strip(name)
+            if path not in required:
+                required.append(path)
+
+
+def walk(prefix, parts, fields, depth, required):
     """Flattens one property, given every (schema node, document) that declares it (objects merge)."""
     parts = [resolve(node, doc) for node, doc in parts]
     if len(parts) > 1 and all(p.get("type") in (None, "object") for p, _ in parts):
         fields.append({"path": prefix, "type": "object"})
+        mark_required(prefix, parts, required)
         merged = {}
         for p, d in parts:
             for name, sub in properties(p, d, set()).items():
                 merged.setdefault(name, []).extend(sub)
         for name, sub in merged.items():
-            walk(f"{prefix}.{strip(name)}", sub, fields, depth + 1)
+            walk(f"{prefix}.{strip(name)}", sub, fields, depth + 1, required)
         return
     node, doc = parts[-1]
     if depth > 12:
@@ -99,8 +121,9 @@ def walk(prefix, parts, fields, depth):
         item_type = items.get("type", "object")
         if item_type == "object" and (items.get("properties") or items.get("allOf")):
             fields.append({"path": prefix, "type": "array<object>"})
+            mark_required(prefix, [(items, items_doc)], required)
             for name, sub in properties(items, items_doc, set()).items():
-                walk(f"{prefix}.{strip(name)}", sub, fields, depth + 1)
+                walk(f"{prefix}.{strip(name)}", sub, fields, depth + 1, required)
         else:
             fields.append({"path": prefix, "type": f"array<{items.get('meta:xdmType', item_type)}>"})
         return
@@ -111,8 +134,9 @@ def walk(prefix, parts, fields, depth):
     if props:
         if prefix:
             fields.append({"path": prefix, "type": "object"})
+        mark_required(prefix, [(node, doc)], required)
         for name, sub in props.items():
-            walk(f"{prefix}.{strip(name)}" if prefix else strip(name), sub, fields, depth + 1)
+            walk(f"{prefix}.{strip(name)}" if prefix else strip(name), sub, fields, depth + 1, required)
         return
     if kind is None and node.get("enum"):
         # No type but an enum (`sourceSystemType` in account-intent-details): the type of the values.
@@ -131,8 +155,10 @@ for schema_id, doc in sorted(docs.items()):
     if schema_id not in wanted:
         continue
     fields = []
+    required = []
+    mark_required("", [(doc, doc)], required)
     for name, parts in properties(doc, doc, set()).items():
-        walk(strip(name), parts, fields, 0)
+        walk(strip(name), parts, fields, 0, required)
     extends = doc.get("meta:extends", [])
     library[schema_id] = {
         "title": doc.get("title"),
@@ -140,6 +166,7 @@ for schema_id, doc in sorted(docs.items()):
         "extends": extends,
         "intendedToExtend": doc.get("meta:intendedToExtend", []),
         "fields": fields,
+        "required": required,
     }
 json.dump(library, sys.stdout, indent=1, ensure_ascii=False)
 print()

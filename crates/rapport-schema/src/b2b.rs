@@ -56,6 +56,8 @@ pub struct Schema {
     fields: BTreeMap<FieldPath, FieldDef>,
     #[serde(skip)]
     tree: FieldNode,
+    #[serde(skip)]
+    required: Vec<FieldPath>,
 }
 
 /// The schema's fields as a tree keyed by field name, so that validation walks a record without building
@@ -166,9 +168,15 @@ impl Schema {
     pub fn compose(doc: SchemaDoc, groups: &dyn Fn(&str) -> Option<library::Group>) -> Result<Self, ComposeError> {
         let mut fields: BTreeMap<FieldPath, FieldDef> = BTreeMap::new();
         let mut origin: BTreeMap<FieldPath, String> = BTreeMap::new();
+        let mut required: Vec<FieldPath> = Vec::new();
         for id in std::iter::once(doc.class_id.as_str()).chain(doc.field_groups.iter().map(String::as_str)) {
             let group =
                 groups(id).ok_or_else(|| ComposeError::UnknownGroup { schema: doc.name.clone(), id: id.to_owned() })?;
+            for path in &group.required {
+                if !required.contains(path) {
+                    required.push(path.clone());
+                }
+            }
             for field in &group.fields {
                 match fields.get(&field.path) {
                     Some(existing) if existing.ty != field.ty => {
@@ -213,6 +221,7 @@ impl Schema {
             profile_enabled: doc.profile_enabled,
             fields,
             tree,
+            required,
         })
     }
 
@@ -229,7 +238,7 @@ impl Schema {
             intended_to_extend: Vec::new(),
             class: Some(self.class_id.clone()),
             fields: self.fields.values().cloned().collect(),
-            required: vec![self.primary().path.clone()],
+            required: std::iter::once(self.primary().path.clone()).chain(self.required.iter().cloned()).collect(),
             annotations: BTreeMap::new(),
         }
     }
@@ -244,6 +253,11 @@ impl Schema {
             identities: self.identities.clone(),
             profile_enabled: self.profile_enabled,
         }
+    }
+
+    /// Fields that must be present whenever their parent object is.
+    pub fn required(&self) -> &[FieldPath] {
+        &self.required
     }
 
     /// The root of the field tree.

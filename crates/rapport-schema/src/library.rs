@@ -130,6 +130,8 @@ pub struct Group {
     pub is_class: bool,
     /// For a field group, the classes it may be added to (empty: any).
     pub intended_to_extend: Vec<String>,
+    /// Fields that must be present whenever their parent object is (JSON Schema `required`).
+    pub required: Vec<FieldPath>,
     /// The fields.
     pub fields: Vec<FieldDef>,
 }
@@ -144,6 +146,8 @@ struct RawGroup {
     _extends: Vec<String>,
     #[serde(default, rename = "intendedToExtend")]
     intended_to_extend: Vec<String>,
+    #[serde(default)]
+    required: Vec<String>,
     fields: Vec<RawField>,
 }
 
@@ -236,6 +240,7 @@ pub fn group_to_json(group: &Group) -> serde_json::Value {
         "kind": if group.is_class { "class" } else { "fieldgroup" },
         "intendedToExtend": group.intended_to_extend,
         "fields": fields,
+        "required": group.required.iter().map(ToString::to_string).collect::<Vec<_>>(),
     })
 }
 
@@ -267,11 +272,13 @@ fn build_group(id: String, group: RawGroup) -> Result<Group> {
             };
             fields.push(FieldDef { path, ty, format, allowed: field.allowed, constraints });
         }
+        let required = group.required.iter().filter_map(|p| FieldPath::parse(p).ok()).collect();
         Ok(Group {
             id,
             title: group.title,
             is_class: group.kind == "class",
             intended_to_extend: group.intended_to_extend,
+            required,
             fields,
         })
     }

@@ -242,7 +242,52 @@ pub fn validate(schema: &Schema, record: &Record) -> Vec<ValidationError> {
         }),
     }
     checker.object(schema.tree(), record, &mut Vec::new());
+    for path in schema.required() {
+        if let Some((first, rest)) = path.segments().split_first() {
+            required_in_object(&mut checker, record, first, rest, &mut Vec::new());
+        }
+    }
     checker.errors
+}
+
+fn required_in_object<'r>(
+    checker: &mut Checker<'_>,
+    map: &'r Record,
+    segment: &'r str,
+    rest: &'r [String],
+    steps: &mut Vec<Step<'r>>,
+) {
+    steps.push(Step::Key(segment));
+    match (map.get(segment), rest.split_first()) {
+        (None | Some(Value::Null), None) => {
+            checker.fail(steps, ValidationRule::Required, "a required field is missing".to_owned())
+        }
+        (Some(child), Some((next, tail))) => required_in(checker, child, next, tail, steps),
+        _ => {}
+    }
+    steps.pop();
+}
+
+/// Reports `segment` (then `rest`) missing below `value` wherever the parent object exists; arrays are checked
+/// element by element.
+fn required_in<'r>(
+    checker: &mut Checker<'_>,
+    value: &'r Value,
+    segment: &'r str,
+    rest: &'r [String],
+    steps: &mut Vec<Step<'r>>,
+) {
+    match value {
+        Value::Object(map) => required_in_object(checker, map, segment, rest, steps),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                steps.push(Step::Index(i));
+                required_in(checker, item, segment, rest, steps);
+                steps.pop();
+            }
+        }
+        _ => {}
+    }
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -362,5 +407,16 @@ mod tests {
         assert!(
             is_uri("https://acme.com/x?y=1") && is_uri("relative/path") && !is_uri("has space") && !is_uri("1http:x")
         );
+    }
+
+    #[test]
+    fn required_fields_are_checked_where_their_parent_exists() {
+        let record = json!({
+            "b2b": {"personKey": {"sourceKey": "k"}},
+            "consents": {"marketing": {"email": {"reason": "asked"}, "push": {"val": "y"}}}
+        });
+        let errors = validate(&person(), record.as_object().unwrap());
+        let got: Vec<_> = errors.iter().map(|e| (e.path.as_str(), e.rule)).collect();
+        assert_eq!(got, vec![("consents.marketing.email.val", ValidationRule::Required)]);
     }
 }
