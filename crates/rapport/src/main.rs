@@ -268,6 +268,7 @@ fn to_group(imported: rapport_schema::xdm::ImportedSchema) -> Result<rapport_sch
         title: imported.title,
         is_class: false,
         intended_to_extend: imported.intended_to_extend,
+        required: imported.required,
         fields: imported.fields,
     })
 }
