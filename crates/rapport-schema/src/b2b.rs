@@ -68,11 +68,13 @@ pub struct Schema {
 pub(crate) struct FieldNode {
     /// The field at this node (`None` for the root and for undeclared namespace objects such as `_schema`).
     pub(crate) def: Option<FieldDef>,
+    /// True for the schema's primary identity field.
+    pub(crate) is_primary: bool,
     children: rustc_hash::FxHashMap<String, FieldNode>,
 }
 
 impl FieldNode {
-    fn build(fields: &BTreeMap<FieldPath, FieldDef>) -> Self {
+    fn build(fields: &BTreeMap<FieldPath, FieldDef>, primary: Option<&FieldPath>) -> Self {
         let mut root = FieldNode::default();
         for (path, def) in fields {
             let mut node = &mut root;
@@ -80,6 +82,7 @@ impl FieldNode {
                 node = node.children.entry(segment.clone()).or_default();
             }
             node.def = Some(def.clone());
+            node.is_primary = primary == Some(path);
         }
         root
     }
@@ -211,7 +214,8 @@ impl Schema {
                 });
             }
         }
-        let tree = FieldNode::build(&fields);
+        let primary = doc.identities.iter().find(|i| i.primary).map(|i| &i.path);
+        let tree = FieldNode::build(&fields, primary);
         Ok(Self {
             name: doc.name,
             entity: doc.entity,

@@ -103,6 +103,9 @@ fn field_text(steps: &[Step<'_>]) -> String {
 struct Checker<'s> {
     schema: &'s Schema,
     errors: Vec<ValidationError>,
+    /// Whether the walk met a non-empty value at the primary identity field (checking it during the walk
+    /// saves a second descent into the record).
+    primary_seen: bool,
 }
 
 impl<'s> Checker<'s> {
@@ -131,6 +134,11 @@ impl<'s> Checker<'s> {
     }
 
     fn field<'r>(&mut self, node: &'s FieldNode, value: &'r Value, steps: &mut Vec<Step<'r>>) {
+        if node.is_primary {
+            if let Value::String(s) = value {
+                self.primary_seen |= !s.trim().is_empty();
+            }
+        }
         match (&node.def, value) {
             (Some(def), _) => self.value(node, def, &def.ty, value, steps),
             // A namespace object with no declaration of its own (`_schema` in `homeAddress._schema.latitude`).
@@ -231,20 +239,24 @@ fn bounds(min: Option<f64>, max: Option<f64>) -> String {
 /// Validates `record` against `schema`, returning every error found (empty when valid): the primary identity
 /// first, then the record's fields in key order.
 pub fn validate(schema: &Schema, record: &Record) -> Vec<ValidationError> {
-    let mut checker = Checker { schema, errors: Vec::new() };
     let primary = &schema.primary().path;
-    match primary.get(record) {
-        Some(Value::String(s)) if !s.trim().is_empty() => {}
-        _ => checker.errors.push(ValidationError {
-            path: primary.to_string(),
-            rule: ValidationRule::Required,
-            message: "the primary identity is missing or empty".to_owned(),
-        }),
+    let mut checker = Checker { schema, errors: Vec::new(), primary_seen: false };
+    let mut steps = Vec::with_capacity(8);
+    checker.object(schema.tree(), record, &mut steps);
+    if !checker.primary_seen {
+        checker.errors.insert(
+            0,
+            ValidationError {
+                path: primary.to_string(),
+                rule: ValidationRule::Required,
+                message: "the primary identity is missing or empty".to_owned(),
+            },
+        );
     }
-    checker.object(schema.tree(), record, &mut Vec::new());
     for path in schema.required() {
         if let Some((first, rest)) = path.segments().split_first() {
-            required_in_object(&mut checker, record, first, rest, &mut Vec::new());
+            steps.clear();
+            required_in_object(&mut checker, record, first, rest, &mut steps);
         }
     }
     checker.errors
