@@ -233,51 +233,34 @@ impl Store {
         .collect()
     }
 
-    /// Every fragment of an entity class, in ingestion order, with its identities.
+    /// Every fragment of an entity class, in ingestion order, with its identities and record.
     pub fn fragments(&self, entity: EntityKind) -> Result<Vec<StoredFragment>> {
-        let mut identities: std::collections::HashMap<i64, Vec<Identity>> = std::collections::HashMap::new();
-        {
-            let mut stmt = self.conn.prepare(
-                "SELECT fi.fragment_id, fi.ns, fi.value FROM fragment_identities fi
-                 JOIN fragments f ON f.id = fi.fragment_id WHERE f.entity = ?1",
-            )?;
-            let rows = stmt.query_map([entity.name()], |row| {
-                Ok((row.get::<_, i64>(0)?, Identity::new(row.get::<_, String>(1)?, row.get::<_, String>(2)?)))
-            })?;
-            for row in rows {
-                let (id, identity) = row?;
-                identities.entry(id).or_default().push(identity);
-            }
-        }
-        let mut stmt = self.conn.prepare(
-            "SELECT f.id, d.name, f.primary_ns, f.primary_value, f.batch_id, f.updated_at, f.record
-             FROM fragments f JOIN datasets d ON d.id = f.dataset_id WHERE f.entity = ?1 ORDER BY f.id",
-        )?;
+        let heads = self.fragment_heads(entity)?;
+        let mut stmt = self.conn.prepare("SELECT id, batch_id, record FROM fragments WHERE entity = ?1 ORDER BY id")?;
         let rows = stmt.query_map([entity.name()], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                Identity::new(row.get::<_, String>(2)?, row.get::<_, String>(3)?),
-                row.get::<_, i64>(4)?,
-                row.get::<_, String>(5)?,
-                row.get::<_, String>(6)?,
-            ))
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?))
         })?;
-        rows.map(|row| {
-            let (id, dataset, primary, batch_id, updated_at, record) = row?;
-            let mut ids = identities.remove(&id).unwrap_or_default();
-            ids.sort();
-            Ok(StoredFragment {
-                id,
-                dataset,
-                primary,
-                identities: ids,
-                batch_id,
-                updated_at,
-                record: serde_json::from_str(&record)?,
+        let mut records: std::collections::HashMap<i64, (i64, String)> = std::collections::HashMap::new();
+        for row in rows {
+            let (id, batch_id, record) = row?;
+            records.insert(id, (batch_id, record));
+        }
+        // A fragment written between the two reads is left out rather than paired with the wrong record.
+        heads
+            .into_iter()
+            .filter_map(|head| records.remove(&head.id).map(|r| (head, r)))
+            .map(|(head, (batch_id, record))| {
+                Ok(StoredFragment {
+                    id: head.id,
+                    dataset: head.dataset,
+                    primary: head.primary,
+                    identities: head.identities,
+                    batch_id,
+                    updated_at: head.updated_at,
+                    record: serde_json::from_str(&record)?,
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 
     /// The number of fragments per entity class.
