@@ -134,6 +134,44 @@ pub(crate) fn identities(schema: &Schema, namespaces: &Namespaces, record: &rapp
     out
 }
 
+/// Validates a mapped record and turns it into a fragment, or into the rejected row saying why not.
+fn fragment(
+    schema: &Schema,
+    namespaces: &Namespaces,
+    file: &str,
+    mapped: rapport_model::MappedRecord,
+) -> std::result::Result<NewFragment, RowError> {
+    let errors = rapport_schema::validate::validate(schema, &mapped.record);
+    if let Some(first) = errors.first() {
+        let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        return Err(RowError {
+            file: file.to_owned(),
+            line: mapped.line,
+            field: Some(first.path.clone()),
+            code: RowErrorCode::Invalid,
+            message,
+        });
+    }
+    let identities = identities(schema, namespaces, &mapped.record);
+    let primary = schema
+        .primary()
+        .path
+        .get(&mapped.record)
+        .and_then(|v| v.as_str())
+        .and_then(|raw| namespaces.get(schema.primary().namespace.as_str())?.identity(raw));
+    // Validation guarantees a non-empty primary identity; keep the row visible if that ever breaks.
+    let Some(primary) = primary else {
+        return Err(RowError {
+            file: file.to_owned(),
+            line: mapped.line,
+            field: Some(schema.primary().path.to_string()),
+            code: RowErrorCode::MissingId,
+            message: "the primary identity is empty".to_owned(),
+        });
+    };
+    Ok(NewFragment { primary, identities, updated_at: updated_at(&mapped.record), record: mapped.record })
+}
+
 /// The source modification time of a record, used by timestamp-ordered merging.
 fn updated_at(record: &rapport_model::Record) -> String {
     record
@@ -185,49 +223,23 @@ impl Engine {
         let shown = path.display().to_string();
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         observer.start(&format!("{table} ({shown})"), size);
-        let read = rapport_sources::read_file(table, path, &shown, options, &mut |bytes| observer.progress(bytes));
+        // Each record is validated and turned into a fragment as soon as it is mapped, while it is hot in cache.
+        let mut fragments = Vec::new();
+        let mut invalid = Vec::new();
+        let read = rapport_sources::read_file_each(
+            table,
+            path,
+            &shown,
+            options,
+            &mut |bytes| observer.progress(bytes),
+            &mut |mapped| match fragment(&schema, namespaces, &shown, mapped) {
+                Ok(fragment) => fragments.push(fragment),
+                Err(row) => invalid.push(row),
+            },
+        );
         observer.finish();
-        let FileBatch { rows_read, records, mut rejected, unmapped_columns, .. } = read?;
-
-        let mut fragments = Vec::with_capacity(records.len());
-        for mapped in records {
-            let errors = rapport_schema::validate::validate(&schema, &mapped.record);
-            if let Some(first) = errors.first() {
-                let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-                rejected.push(RowError {
-                    file: shown.clone(),
-                    line: mapped.line,
-                    field: Some(first.path.clone()),
-                    code: RowErrorCode::Invalid,
-                    message,
-                });
-                continue;
-            }
-            let identities = identities(&schema, namespaces, &mapped.record);
-            let Some(primary) = schema
-                .primary()
-                .path
-                .get(&mapped.record)
-                .and_then(|v| v.as_str())
-                .and_then(|raw| namespaces.get(schema.primary().namespace.as_str())?.identity(raw))
-            else {
-                // Validation guarantees a non-empty primary identity; keep the row visible if that ever breaks.
-                rejected.push(RowError {
-                    file: shown.clone(),
-                    line: mapped.line,
-                    field: Some(schema.primary().path.to_string()),
-                    code: RowErrorCode::MissingId,
-                    message: "the primary identity is empty".to_owned(),
-                });
-                continue;
-            };
-            fragments.push(NewFragment {
-                primary,
-                identities,
-                updated_at: updated_at(&mapped.record),
-                record: mapped.record,
-            });
-        }
+        let FileBatch { rows_read, mut rejected, unmapped_columns, .. } = read?;
+        rejected.append(&mut invalid);
         rejected.sort_by_key(|r| r.line);
         let dataset = format!("{}.{}", table.system.name(), table.name.to_ascii_lowercase());
         let batch = NewBatch {

@@ -1,9 +1,11 @@
-//! Validation throughput of mapped person records (the shape the Salesforce Contact connector produces).
+//! Validation throughput of mapped person records (the shape the Salesforce Contact connector produces):
+//! `validate/person_records` over 10,000 records already in memory (cold), and
+//! `validate_as_mapped/person_record` for one record validated right after it is built, as ingestion does.
 //! Run: `cargo bench -p rapport-schema --bench validate` (one core: validation is single-threaded).
 
 #![allow(missing_docs)] // criterion_group! and criterion_main! generate undocumented items
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rapport_model::{EntityKind, Record};
 use rapport_schema::b2b::generate_b2b;
 use rapport_schema::validate::validate;
@@ -51,6 +53,23 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // As ingestion runs it: each record is validated right after it is built (mapped), while hot in cache.
+    let mut hot = c.benchmark_group("validate_as_mapped");
+    hot.throughput(Throughput::Elements(1));
+    let mut i = 0u64;
+    hot.bench_function("person_record", |b| {
+        // `iter_batched_ref`: building and dropping the record stay outside the timing.
+        b.iter_batched_ref(
+            || {
+                i = (i + 1) % 10_000;
+                person(i)
+            },
+            |record| black_box(validate(schema, black_box(record))),
+            BatchSize::PerIteration,
+        )
+    });
+    hot.finish();
 }
 
 criterion_group!(benches, bench);

@@ -232,13 +232,30 @@ const PROGRESS_EVERY_BYTES: u64 = 256 * 1024;
 /// Rows that cannot be read or mapped are rejected (see [`FileBatch::rejected`]) and the rest of the file
 /// still loads. The whole file fails only when it cannot be opened or read, has no header, or its header lacks
 /// the table's id column.
-#[instrument(level = "debug", skip_all, fields(system = %table.system, table = table.name, file = display_name))]
 pub fn read_file(
     table: &SourceTable,
     path: &Path,
     display_name: &str,
     options: &ReadOptions,
     progress: &mut dyn FnMut(u64),
+) -> Result<FileBatch> {
+    let mut records = Vec::new();
+    let mut batch = read_file_each(table, path, display_name, options, progress, &mut |record| records.push(record))?;
+    batch.records = records;
+    Ok(batch)
+}
+
+/// Like [`read_file`], but hands each mapped record to `each` as soon as it is mapped (the returned batch's
+/// `records` stay empty): the caller can validate and keep a record while it is still hot in cache, and the
+/// whole file is never held twice.
+#[instrument(level = "debug", skip_all, fields(system = %table.system, table = table.name, file = display_name))]
+pub fn read_file_each(
+    table: &SourceTable,
+    path: &Path,
+    display_name: &str,
+    options: &ReadOptions,
+    progress: &mut dyn FnMut(u64),
+    each: &mut dyn FnMut(MappedRecord),
 ) -> Result<FileBatch> {
     let instance = options.instance_id.trim();
     if instance.is_empty() {
@@ -267,6 +284,7 @@ pub fn read_file(
 
     let mut record = csv::StringRecord::new();
     let mut reported = 0;
+    let mut mapped_rows = 0u64;
     while let Some(row) = csv.next_row(&mut record)? {
         batch.rows_read += 1;
         match row {
@@ -274,7 +292,10 @@ pub fn read_file(
                 batch.rejected.push(reject(line, None, RowErrorCode::Unparsable, message));
             }
             csv_reader::Row::Read { line } => match plan.map_row(instance, |index| record.get(index)) {
-                Ok(mapped) => batch.records.push(MappedRecord { line, record: mapped }),
+                Ok(mapped) => {
+                    mapped_rows += 1;
+                    each(MappedRecord { line, record: mapped });
+                }
                 Err(fault) => {
                     let column = csv.headers().get(fault.index);
                     batch.rejected.push(reject(line, column, fault.fault.code, fault.fault.message));
@@ -291,7 +312,7 @@ pub fn read_file(
 
     debug!(
         rows = batch.rows_read,
-        mapped = batch.records.len(),
+        mapped = mapped_rows,
         rejected = batch.rejected.len(),
         unmapped_columns = batch.unmapped_columns.len(),
         "file read"
