@@ -159,60 +159,6 @@ impl Store {
         Ok(ProfileRebuild { tx, entity })
     }
 
-    /// Replaces every profile of an entity class in one transaction. Profile numbers follow the slice order.
-    pub fn replace_profiles(&mut self, entity: EntityKind, profiles: &[NewProfile]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM profiles WHERE entity = ?1", [entity.name()])?;
-        tx.execute("DELETE FROM profile_identities WHERE entity = ?1", [entity.name()])?;
-        {
-            let mut insert = tx.prepare(
-                "INSERT INTO profiles (entity, profile_id, primary_ns, primary_value, fragment_count, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            let mut identity = tx.prepare(
-                "INSERT OR REPLACE INTO profile_identities (entity, profile_id, ns, value) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for (id, profile) in profiles.iter().enumerate() {
-                insert.execute(params![
-                    entity.name(),
-                    id as i64,
-                    profile.primary.namespace.as_str(),
-                    profile.primary.value,
-                    profile.fragment_count,
-                    serde_json::to_string(&profile.record)?
-                ])?;
-                for ident in &profile.identities {
-                    identity.execute(params![entity.name(), id as i64, ident.namespace.as_str(), ident.value])?;
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Every profile of an entity class, by profile number.
-    pub fn profiles(&self, entity: EntityKind) -> Result<Vec<StoredProfile>> {
-        let mut identities = self.identities_by_profile(entity)?;
-        let mut stmt = self.conn.prepare(
-            "SELECT profile_id, primary_ns, primary_value, fragment_count, record FROM profiles
-             WHERE entity = ?1 ORDER BY profile_id",
-        )?;
-        let rows = stmt.query_map([entity.name()], |row| {
-            Ok((
-                row.get::<_, u32>(0)?,
-                Identity::new(row.get::<_, String>(1)?, row.get::<_, String>(2)?),
-                row.get::<_, u64>(3)?,
-                row.get::<_, String>(4)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (id, primary, fragment_count, record) = row?;
-            let ids = identities.get_mut(id as usize).map(std::mem::take).unwrap_or_default();
-            Ok(StoredProfile { id, primary, identities: ids, fragment_count, record: serde_json::from_str(&record)? })
-        })
-        .collect()
-    }
-
     /// Calls `each` with every profile of a class in profile-number order, passing the record as stored JSON
     /// text so that callers can keep only the part they need.
     pub fn for_each_profile<E>(
@@ -322,11 +268,27 @@ mod tests {
             fragment_count: 1,
             record: json!({"workEmail": {"address": email}}).as_object().unwrap().clone(),
         };
-        store.replace_profiles(EntityKind::Person, &[profile("a", "a@x.com"), profile("b", "b@x.com")]).unwrap();
-        store.replace_profiles(EntityKind::Person, &[profile("c", "c@x.com")]).unwrap();
-        let all = store.profiles(EntityKind::Person).unwrap();
+        let replace = |store: &mut Store, profiles: &[NewProfile]| {
+            let mut rebuild = store.rebuild_profiles(EntityKind::Person).unwrap();
+            for (i, p) in profiles.iter().enumerate() {
+                rebuild.insert(i as u32, p).unwrap();
+            }
+            rebuild.commit().unwrap();
+        };
+        replace(&mut store, &[profile("a", "a@x.com"), profile("b", "b@x.com")]);
+        // A rebuild dropped before commit changes nothing.
+        drop(store.rebuild_profiles(EntityKind::Person).unwrap());
+        assert_eq!(store.profile_counts().unwrap(), vec![(EntityKind::Person, 2, 4)]);
+        replace(&mut store, &[profile("c", "c@x.com")]);
+        let mut all = Vec::new();
+        store
+            .for_each_profile(EntityKind::Person, |id, primary, identities, _| -> Result<()> {
+                all.push((id, primary, identities));
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(all.len(), 1);
-        assert_eq!(all[0].identities.len(), 2);
+        assert_eq!(all[0].2.len(), 2);
         let found = store.profile_by_identity(EntityKind::Person, &Identity::new("Email", "c@x.com")).unwrap().unwrap();
         assert_eq!(found.primary, Identity::new("b2b_person", "c"));
         assert!(store.profile_by_identity(EntityKind::Person, &Identity::new("Email", "a@x.com")).unwrap().is_none());
