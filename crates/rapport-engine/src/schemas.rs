@@ -28,15 +28,7 @@ pub struct FieldGroupChange {
 /// been generated, else the standard set (ingestion then refuses to run until they are).
 pub(crate) fn load(store: &Store) -> Result<SchemaSet> {
     let mut set = rapport_schema::b2b::generate_b2b();
-    let custom: BTreeMap<String, Group> = store
-        .field_groups()?
-        .into_iter()
-        .map(|(id, json)| {
-            library::group_from_json(&id, &json)
-                .map(|g| (id.clone(), g))
-                .map_err(|e| Error::Internal(format!("stored field group {id}: {e}")))
-        })
-        .collect::<Result<_>>()?;
+    let custom = custom_groups(store)?;
     let resolve = |id: &str| library::group(id).cloned().or_else(|| custom.get(id).cloned());
     for doc in store.schema_documents()? {
         let doc: SchemaDoc = serde_json::from_value(doc).map_err(|e| Error::Internal(format!("stored schema: {e}")))?;
@@ -47,6 +39,19 @@ pub(crate) fn load(store: &Store) -> Result<SchemaSet> {
         }
     }
     Ok(set)
+}
+
+/// The registered custom field groups, by `$id`.
+fn custom_groups(store: &Store) -> Result<BTreeMap<String, Group>> {
+    store
+        .field_groups()?
+        .into_iter()
+        .map(|(id, json)| {
+            library::group_from_json(&id, &json)
+                .map(|g| (id.clone(), g))
+                .map_err(|e| Error::Internal(format!("stored field group {id}: {e}")))
+        })
+        .collect()
 }
 
 fn check_tenant_fields(group: &Group) -> Result<()> {
@@ -89,10 +94,14 @@ impl Engine {
 
     /// A registered custom field group.
     pub fn field_group(&self, id: &str) -> Result<Option<Group>> {
-        let found = self.store.field_groups()?.into_iter().find(|(gid, _)| gid == id);
-        found
-            .map(|(gid, json)| library::group_from_json(&gid, &json).map_err(|e| Error::Internal(e.to_string())))
-            .transpose()
+        Ok(custom_groups(&self.store)?.remove(id))
+    }
+
+    /// The schema with this name, if it is registered (the standard set is known before `generate-b2b`, but
+    /// only registered schemas can be shown, exported or changed).
+    pub fn registered_schema(&self, name: &str) -> Result<Option<&Schema>> {
+        let registered = self.store.schema_documents()?.iter().any(|doc| doc["name"] == name);
+        Ok(self.schemas.by_name(name).filter(|_| registered))
     }
 
     /// Adds a custom field group to a schema, or replaces the group's definition everywhere it is used.
@@ -102,8 +111,7 @@ impl Engine {
     /// breaking change, refuses the whole change with the field and the rule named.
     pub fn add_field_group(&mut self, schema_name: &str, group: Group) -> Result<FieldGroupChange> {
         check_tenant_fields(&group)?;
-        let registered = self.store.schema_documents()?.iter().any(|doc| doc["name"] == schema_name);
-        let target = self.schemas.by_name(schema_name).filter(|_| registered).ok_or_else(|| {
+        let target = self.registered_schema(schema_name)?.ok_or_else(|| {
             Error::Schema(format!(
                 "schema `{schema_name}` does not exist (run `rapport schema list`, or `rapport schema generate-b2b` first)"
             ))
@@ -117,12 +125,7 @@ impl Engine {
                 target.class_id
             )));
         }
-        let custom: BTreeMap<String, Group> = self
-            .store
-            .field_groups()?
-            .into_iter()
-            .filter_map(|(id, json)| library::group_from_json(&id, &json).ok().map(|g| (id, g)))
-            .collect();
+        let custom = custom_groups(&self.store)?;
         let resolve = |id: &str| {
             if id == group.id {
                 Some(group.clone())

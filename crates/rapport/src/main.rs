@@ -305,11 +305,7 @@ fn schema(cli: &Cli, command: &SchemaCommand) -> Result<()> {
         }
         SchemaCommand::Export { name } => {
             let schema = engine
-                .schemas()
-                .by_name(name)
-                .filter(|_| {
-                    engine.store().schema_documents().is_ok_and(|d| d.iter().any(|d| d["name"] == name.as_str()))
-                })
+                .registered_schema(name)?
                 .with_context(|| format!("schema `{name}` does not exist (run `rapport schema list`)"))?;
             print_json(&rapport_schema::xdm::export(&schema.to_xdm()))
         }
