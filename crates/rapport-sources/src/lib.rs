@@ -28,7 +28,10 @@ pub mod dynamics;
 mod formats;
 mod mapping;
 pub mod marketo;
+mod row;
 pub mod salesforce;
+
+pub use row::{RowReader, SourceRow};
 
 use mapping::Rule;
 
