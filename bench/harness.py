@@ -179,7 +179,7 @@ class Harness:
         needs_store = any(self.wanted(w) for w in ("audience", "estimate", "export", "restart"))
         if needs_store:
             shutil.rmtree(self.store, ignore_errors=True)
-            self.log("loading the exports into a fresh Rapport data directory (ingest + unify, untimed for the table)")
+            self.log("loading the exports into a fresh Rapport data directory (ingest, profiles per batch; untimed for the table)")
             try:
                 self.load = run_rapport(self.binary, ["--data-dir", self.store, "bench", "load", "--bodea",
                                                       self.bodea], self.memory_limit)

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use rapport_model::{EntityKind, Identity, RowError, RowErrorCode, SourceSystem};
 use std::collections::HashMap;
 
+use rapport_profile::MergePolicy;
 use rapport_schema::{Namespace, Schema};
 use rapport_sources::{FileBatch, ReadOptions, SourceTable};
-use rapport_store::{NewBatch, NewFragment};
+use rapport_store::{EncodedFragment, FragmentHead, FragmentWrite, NewFragment};
 use serde::Serialize;
 use tracing::{info, instrument, warn};
 
@@ -39,6 +40,8 @@ pub struct FileReport {
     pub rejected: Vec<RowError>,
     /// Columns of the file the mapping does not load.
     pub unmapped_columns: Vec<String>,
+    /// What the batch changed in the profiles of its class.
+    pub profiles: crate::profiles::ProfileDelta,
 }
 
 /// What one `ingest` call did.
@@ -182,10 +185,114 @@ fn updated_at(record: &rapport_model::Record) -> String {
         .to_owned()
 }
 
+/// Records handed from the reading thread to the writing one.
+const CHUNK: usize = 2048;
+
+/// A run of read rows.
+struct Chunk {
+    /// Fragments ready to store, or rows refused by validation.
+    items: Vec<std::result::Result<EncodedFragment, RowError>>,
+    /// Bytes of the file read so far.
+    bytes: u64,
+}
+
+/// What the writing thread did.
+struct Written {
+    heads: Vec<FragmentHead>,
+    rejected: Vec<RowError>,
+    read: Option<FileBatch>,
+}
+
+/// The reading thread: map, validate and serialize every row of the file into chunks. Returns what the
+/// connector reported (rows read, unreadable rows, unmapped columns); rows refused by validation travel in the
+/// chunks.
+fn read_encoded(
+    table: &SourceTable,
+    path: &Path,
+    shown: &str,
+    options: &ReadOptions,
+    schema: &Schema,
+    namespaces: &Namespaces,
+    sender: std::sync::mpsc::SyncSender<Chunk>,
+) -> Result<(FileBatch, Vec<RowError>)> {
+    let bytes = std::cell::Cell::new(0u64);
+    let mut items = Vec::with_capacity(CHUNK);
+    let mut failed: Option<Error> = None;
+    let read =
+        rapport_sources::read_file_each(table, path, shown, options, &mut |done| bytes.set(done), &mut |mapped| {
+            if failed.is_some() {
+                return;
+            }
+            let item = match fragment(schema, namespaces, shown, mapped) {
+                Ok(f) => match serde_json::to_string(&f.record) {
+                    Ok(record) => Ok(EncodedFragment {
+                        primary: f.primary,
+                        identities: f.identities,
+                        updated_at: f.updated_at,
+                        record,
+                    }),
+                    Err(e) => {
+                        failed = Some(Error::Internal(format!("serializing a record: {e}")));
+                        return;
+                    }
+                },
+                Err(row) => Err(row),
+            };
+            items.push(item);
+            if items.len() == CHUNK {
+                let chunk =
+                    Chunk { items: std::mem::replace(&mut items, Vec::with_capacity(CHUNK)), bytes: bytes.get() };
+                // A closed channel means the writer failed; its error is the one reported.
+                if sender.send(chunk).is_err() {
+                    failed = Some(Error::Internal("the writer stopped".to_owned()));
+                }
+            }
+        });
+    if let Some(err) = failed {
+        return Err(err);
+    }
+    let read = read?;
+    let _ = sender.send(Chunk { items, bytes: bytes.get() });
+    Ok((read, Vec::new()))
+}
+
+/// The writing thread: store every fragment as it arrives, keep the rows validation refused.
+fn write_chunks(
+    writer: &mut rapport_store::BatchWriter<'_>,
+    dataset: &str,
+    receiver: std::sync::mpsc::Receiver<Chunk>,
+    observer: &dyn Observer,
+) -> Result<Written> {
+    let mut heads = Vec::new();
+    let mut rejected = Vec::new();
+    for chunk in receiver {
+        for item in chunk.items {
+            match item {
+                Ok(fragment) => match writer.put_fragment(&fragment)? {
+                    FragmentWrite::Inserted(id) | FragmentWrite::Replaced(id) => {
+                        let mut identities = fragment.identities;
+                        identities.sort();
+                        heads.push(FragmentHead {
+                            id,
+                            dataset: dataset.to_owned(),
+                            primary: fragment.primary,
+                            identities,
+                            updated_at: fragment.updated_at,
+                        });
+                    }
+                    FragmentWrite::Older => {}
+                },
+                Err(row) => rejected.push(row),
+            }
+        }
+        observer.progress(chunk.bytes);
+    }
+    Ok(Written { heads, rejected, read: None })
+}
+
 impl Engine {
-    /// Ingests export files (or folders of them) of one system. Each file becomes one batch, committed whole;
-    /// rejected rows are kept with file, line, field and reason. Profiles are not rebuilt: call
-    /// [`Engine::unify`] afterwards.
+    /// Ingests export files (or folders of them) of one system. Each file becomes one batch, committed whole
+    /// together with the profiles it changes; rejected rows are kept with file, line, field and reason.
     #[instrument(skip_all, fields(system = %system, inputs = paths.len()))]
     pub fn ingest(
         &mut self,
@@ -222,42 +329,41 @@ impl Engine {
         }
         let shown = path.display().to_string();
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        observer.start(&format!("{table} ({shown})"), size);
-        // Each record is validated and turned into a fragment as soon as it is mapped, while it is hot in cache.
-        let mut fragments = Vec::new();
-        let mut invalid = Vec::new();
-        let read = rapport_sources::read_file_each(
-            table,
-            path,
-            &shown,
-            options,
-            &mut |bytes| observer.progress(bytes),
-            &mut |mapped| match fragment(&schema, namespaces, &shown, mapped) {
-                Ok(fragment) => fragments.push(fragment),
-                Err(row) => invalid.push(row),
-            },
-        );
-        observer.finish();
-        let FileBatch { rows_read, mut rejected, unmapped_columns, .. } = read?;
-        rejected.append(&mut invalid);
-        rejected.sort_by_key(|r| r.line);
         let dataset = format!("{}.{}", table.system.name(), table.name.to_ascii_lowercase());
-        let batch = NewBatch {
-            dataset: dataset.clone(),
-            entity: table.entity,
-            source: format!("{}:{}", table.system.name(), table.name),
-            files: vec![shown.clone()],
-            rows_read,
-            fragments,
-            rejected,
-        };
-        let summary = self.store.write_batch(&batch)?;
+        let source = format!("{}:{}", table.system.name(), table.name);
+        observer.start(&format!("{table} ({shown})"), size);
+        let mut writer = self.store.begin_batch(&dataset, table.entity, &source, vec![shown.clone()])?;
+        // Two threads: this one writes; a reader parses, maps, validates and serializes each record while it
+        // is hot in cache, and hands them over in chunks.
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Chunk>(8);
+        let outcome = std::thread::scope(|scope| -> Result<Written> {
+            let reader = scope.spawn(|| read_encoded(table, path, &shown, options, &schema, namespaces, sender));
+            let written = write_chunks(&mut writer, &dataset, receiver, observer);
+            let read = reader.join().map_err(|_| Error::Internal("the reader thread panicked".to_owned()))?;
+            let mut written = written?;
+            let (batch, mut invalid) = read?;
+            written.rejected.append(&mut invalid);
+            written.read = Some(batch);
+            Ok(written)
+        });
+        observer.finish();
+        let Written { heads, mut rejected, read } = outcome?;
+        let FileBatch { rows_read, rejected: mut unreadable, unmapped_columns, .. } =
+            read.ok_or_else(|| Error::Internal("the reader returned nothing".to_owned()))?;
+        rejected.append(&mut unreadable);
+        rejected.sort_by_key(|r| r.line);
+        for row in &rejected {
+            writer.reject(row)?;
+        }
+        let delta = crate::profiles::apply_fragments(&mut writer, heads, &MergePolicy::TimestampOrdered)?;
+        let summary = writer.commit(rows_read)?.ok_or_else(|| Error::Internal("a batch without an id".to_owned()))?;
         info!(
             file = %shown,
             batch = summary.id,
             read = summary.rows_read,
             ingested = summary.rows_ingested,
             rejected = summary.rows_rejected,
+            profiles_written = delta.written,
             "batch committed"
         );
         Ok(FileReport {
@@ -269,8 +375,9 @@ impl Engine {
             rows_read: summary.rows_read,
             rows_ingested: summary.rows_ingested,
             rows_rejected: summary.rows_rejected,
-            rejected: batch.rejected,
+            rejected,
             unmapped_columns,
+            profiles: delta,
         })
     }
 }

@@ -12,6 +12,7 @@
 pub mod activate;
 pub mod audience;
 pub mod ingest;
+pub mod profiles;
 pub mod schemas;
 pub mod unify;
 
@@ -112,7 +113,12 @@ impl Engine {
     pub fn open(data_dir: &Path) -> Result<Self> {
         let store = Store::open(data_dir)?;
         let schemas = schemas::load(&store)?;
-        Ok(Self { store, schemas })
+        let mut engine = Self { store, schemas };
+        if engine.store.profiles_stale()? {
+            tracing::info!("the profile layout changed: rebuilding profiles from the stored fragments");
+            engine.unify(&Quiet)?;
+        }
+        Ok(engine)
     }
 
     /// The underlying store, for read-only reports.

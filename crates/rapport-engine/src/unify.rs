@@ -3,47 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rapport_model::{EntityKind, FieldPath, Projection};
-use rapport_profile::{merge, FragmentView, MergePolicy, Profile, ProfileGraph, ProfileSet};
-use rapport_store::{FragmentHead, NewProfile, ProfileRebuild};
+use rapport_profile::{MergePolicy, Profile, ProfileGraph, ProfileSet};
 use serde::Serialize;
 use tracing::{info, instrument};
 
 use crate::{Engine, Observer, Result};
-
-/// Loads the records of a chunk of multi-fragment graphs, merges each graph and stores the profiles.
-fn merge_chunk(
-    rebuild: &mut ProfileRebuild<'_>,
-    heads: &[FragmentHead],
-    graphs: &[(u32, &rapport_identity::Graph)],
-    policy: &MergePolicy,
-) -> Result<()> {
-    let ids: Vec<i64> = graphs.iter().flat_map(|(_, g)| g.fragments.iter().map(|&i| heads[i].id)).collect();
-    let records = rebuild.fragment_records(&ids)?;
-    for (id, graph) in graphs {
-        let views: Vec<FragmentView<'_>> = graph
-            .fragments
-            .iter()
-            .map(|&i| {
-                let head = &heads[i];
-                FragmentView {
-                    dataset: &head.dataset,
-                    seq: head.id,
-                    updated_at: &head.updated_at,
-                    record: &records[&head.id],
-                }
-            })
-            .collect();
-        let first = &heads[graph.fragments[0]];
-        let profile = NewProfile {
-            primary: first.primary.clone(),
-            identities: graph.identities.clone(),
-            fragment_count: graph.fragments.len() as u64,
-            record: merge(&views, policy),
-        };
-        rebuild.insert(*id, &profile)?;
-    }
-    Ok(())
-}
 
 /// Profiles built for one entity class.
 #[derive(Debug, Clone, Serialize)]
@@ -74,63 +38,58 @@ impl UnifyReport {
     }
 }
 
-/// Multi-fragment graphs are merged in chunks of this many fragments, so memory stays bounded whatever the
-/// number of profiles (single-fragment profiles are copied inside the database and never parsed).
-const MERGE_CHUNK: usize = 20_000;
-
 impl Engine {
-    /// Stitches every class's fragments into identity graphs and merges each graph into one profile
-    /// (timestamp-ordered). Each class's profiles are replaced in one transaction.
+    /// Rebuilds every class's identity graphs and merged profiles (timestamp-ordered) from the stored
+    /// fragments, each class in one transaction. Ingestion keeps profiles current batch by batch; a rebuild
+    /// gives the same profiles (ids aside) and is how a store whose profile layout changed catches up.
     #[instrument(skip_all)]
     pub fn unify(&mut self, observer: &dyn Observer) -> Result<UnifyReport> {
         let policy = MergePolicy::TimestampOrdered;
         let mut entities = Vec::new();
         observer.start("unify profiles", EntityKind::ALL.len() as u64);
         for (done, entity) in EntityKind::ALL.into_iter().enumerate() {
-            let heads = self.store.fragment_heads(entity)?;
-            let stitching = rapport_identity::stitch(heads.iter().map(|h| h.identities.as_slice()));
-            let mut rebuild = self.store.rebuild_profiles(entity)?;
-            let mut count = EntityCount {
-                entity,
-                fragments: heads.len() as u64,
-                profiles: stitching.graphs.len() as u64,
-                identities: 0,
-                stitched: 0,
+            let mut writer = self.store.begin_rebuild(entity)?;
+            let heads = writer.all_fragment_heads()?;
+            let fragments = heads.len() as u64;
+            let identities: u64 = {
+                let mut all: Vec<&rapport_model::Identity> = heads.iter().flat_map(|h| h.identities.iter()).collect();
+                all.sort_unstable();
+                all.dedup();
+                all.len() as u64
             };
-            let mut pending: Vec<(u32, &rapport_identity::Graph)> = Vec::new();
-            let mut pending_fragments = 0;
-            for (number, graph) in stitching.graphs.iter().enumerate() {
-                let id = u32::try_from(number).expect("fewer than 2^32 profiles");
-                count.identities += graph.identities.len().max(1) as u64;
-                // Positions ascend with fragment ids, so the first fragment is the earliest ingested.
-                let first = &heads[graph.fragments[0]];
-                if graph.fragments.len() == 1 {
-                    let identities = if graph.identities.is_empty() {
-                        std::slice::from_ref(&first.primary)
-                    } else {
-                        graph.identities.as_slice()
-                    };
-                    rebuild.copy_fragment(id, first.id, &first.primary, identities)?;
-                    continue;
-                }
-                count.stitched += 1;
-                pending_fragments += graph.fragments.len();
-                pending.push((id, graph));
-                if pending_fragments >= MERGE_CHUNK {
-                    merge_chunk(&mut rebuild, &heads, &pending, &policy)?;
-                    pending.clear();
-                    pending_fragments = 0;
-                }
-            }
-            merge_chunk(&mut rebuild, &heads, &pending, &policy)?;
-            rebuild.commit()?;
-            if count.fragments > 0 {
-                info!(entity = %entity, fragments = count.fragments, profiles = count.profiles, "profiles rebuilt");
-                entities.push(count);
+            let delta = crate::profiles::apply_fragments(&mut writer, heads, &policy)?;
+            writer.commit(0)?;
+            if fragments > 0 {
+                info!(entity = %entity, fragments, profiles = delta.written, "profiles rebuilt");
+                entities.push(EntityCount {
+                    entity,
+                    fragments,
+                    profiles: delta.written,
+                    identities,
+                    stitched: delta.stitched,
+                });
             }
             observer.progress(done as u64 + 1);
         }
+        self.store.clear_profiles_stale()?;
         observer.finish();
+        Ok(UnifyReport { entities })
+    }
+
+    /// What the store holds now: fragments, profiles, identities and stitched profiles per class.
+    pub fn profile_summary(&self) -> Result<UnifyReport> {
+        let entities = self
+            .store
+            .profile_stats()?
+            .into_iter()
+            .map(|s| EntityCount {
+                entity: s.entity,
+                fragments: s.fragments,
+                profiles: s.profiles,
+                identities: s.identities,
+                stitched: s.stitched,
+            })
+            .collect();
         Ok(UnifyReport { entities })
     }
 

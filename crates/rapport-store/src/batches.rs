@@ -4,7 +4,7 @@ use rapport_model::{EntityKind, Identity, Record, RowError};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use crate::{now, Error, Result, Store};
+use crate::{Error, Result, Store};
 
 /// One record to store as a fragment of its entity.
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ pub struct StoredFragment {
 
 impl Store {
     /// The id of the dataset, creating it for `entity` (with that entity's registered schema) if needed.
-    fn ensure_dataset(tx: &rusqlite::Transaction<'_>, name: &str, entity: EntityKind) -> Result<i64> {
+    pub(crate) fn ensure_dataset(tx: &rusqlite::Transaction<'_>, name: &str, entity: EntityKind) -> Result<i64> {
         if let Some(id) =
             tx.query_row("SELECT id FROM datasets WHERE name = ?1", [name], |row| row.get(0)).optional()?
         {
@@ -99,81 +99,25 @@ impl Store {
         Ok(tx.last_insert_rowid())
     }
 
-    /// Commits a batch in one transaction: its batch row, fragments (a fragment with the same primary identity
-    /// in the same dataset is replaced unless the stored one is newer), identities and rejected rows.
+    /// Commits a batch's fragments and rejected rows in one transaction (a fragment with the same primary
+    /// identity in the same dataset is replaced unless the stored one is newer). Profiles are not touched: the
+    /// engine writes batches through [`Store::begin_batch`] so that their profiles change in the same
+    /// transaction.
     pub fn write_batch(&mut self, batch: &NewBatch) -> Result<BatchSummary> {
-        let tx = self.conn.transaction()?;
-        let dataset_id = Self::ensure_dataset(&tx, &batch.dataset, batch.entity)?;
-        let created_at = now();
-        let files = serde_json::to_string(&batch.files)?;
-        tx.execute(
-            "INSERT INTO batches (dataset_id, source, files, state, rows_read, rows_ingested, rows_rejected, created_at)
-             VALUES (?1, ?2, ?3, 'success', ?4, ?5, ?6, ?7)",
-            params![
-                dataset_id,
-                batch.source,
-                files,
-                batch.rows_read,
-                batch.fragments.len() as u64,
-                batch.rejected.len() as u64,
-                created_at
-            ],
-        )?;
-        let batch_id = tx.last_insert_rowid();
-        {
-            let mut upsert = tx.prepare(
-                "INSERT INTO fragments (dataset_id, entity, primary_ns, primary_value, batch_id, updated_at, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (dataset_id, primary_ns, primary_value) DO UPDATE SET
-                    batch_id = excluded.batch_id, updated_at = excluded.updated_at, record = excluded.record
-                 WHERE excluded.updated_at >= fragments.updated_at
-                 RETURNING id",
-            )?;
-            let mut clear = tx.prepare("DELETE FROM fragment_identities WHERE fragment_id = ?1")?;
-            let mut identity =
-                tx.prepare("INSERT OR IGNORE INTO fragment_identities (fragment_id, ns, value) VALUES (?1, ?2, ?3)")?;
-            for fragment in &batch.fragments {
-                let record = serde_json::to_string(&fragment.record)?;
-                let id: Option<i64> = upsert
-                    .query_row(
-                        params![
-                            dataset_id,
-                            batch.entity.name(),
-                            fragment.primary.namespace.as_str(),
-                            fragment.primary.value,
-                            batch_id,
-                            fragment.updated_at,
-                            record
-                        ],
-                        |row| row.get(0),
-                    )
-                    .optional()?;
-                // None: the stored fragment is newer than this row, which is then ignored.
-                let Some(id) = id else { continue };
-                clear.execute([id])?;
-                for ident in &fragment.identities {
-                    identity.execute(params![id, ident.namespace.as_str(), ident.value])?;
-                }
-            }
-            let mut reject = tx.prepare(
-                "INSERT INTO rejected_rows (batch_id, file, line, field, code, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for row in &batch.rejected {
-                reject.execute(params![batch_id, row.file, row.line, row.field, row.code.name(), row.message])?;
-            }
+        let mut writer = self.begin_batch(&batch.dataset, batch.entity, &batch.source, batch.files.clone())?;
+        for fragment in &batch.fragments {
+            writer.put_fragment(&crate::EncodedFragment {
+                primary: fragment.primary.clone(),
+                identities: fragment.identities.clone(),
+                updated_at: fragment.updated_at.clone(),
+                record: serde_json::to_string(&fragment.record)?,
+            })?;
         }
-        tx.commit()?;
-        Ok(BatchSummary {
-            id: batch_id,
-            dataset: batch.dataset.clone(),
-            source: batch.source.clone(),
-            files: batch.files.clone(),
-            state: "success".to_owned(),
-            rows_read: batch.rows_read,
-            rows_ingested: batch.fragments.len() as u64,
-            rows_rejected: batch.rejected.len() as u64,
-            created_at,
-        })
+        for row in &batch.rejected {
+            writer.reject(row)?;
+        }
+        let summary = writer.commit(batch.rows_read)?;
+        summary.ok_or_else(|| Error::NotFound { kind: "batch", name: "(rebuild)".to_owned() })
     }
 
     /// Every committed batch, oldest first.

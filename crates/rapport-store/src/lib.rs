@@ -15,6 +15,7 @@ pub mod audiences;
 pub mod batches;
 pub mod profiles;
 pub mod registry;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 
@@ -22,8 +23,9 @@ use rusqlite::Connection;
 
 pub use audiences::{AudienceRecord, MembershipChange};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
-pub use profiles::{FragmentHead, NewProfile, ProfileRebuild, StoredProfile};
+pub use profiles::{ProfileStats, StoredProfile};
 pub use registry::RegistryChanges;
+pub use writer::{BatchWriter, EncodedFragment, FragmentHead, FragmentWrite, ProfileMembers, ProfileWrite};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,59 @@ pub const DATABASE_FILE: &str = "rapport.db";
 pub struct Store {
     conn: Connection,
     dir: PathBuf,
+    checkpointer: Checkpointer,
+}
+
+/// Copies committed pages from the write-ahead log into the database on a thread of its own.
+///
+/// In WAL mode every page is written twice: into the log at commit (that write is the durable one) and later
+/// into the database file (the checkpoint). SQLite's automatic checkpoint runs inside the committing call, so a
+/// large batch would pay for both before returning; here the writer only nudges this thread after a commit,
+/// and the copy overlaps the next batch's work. Dropping the store waits for a running checkpoint.
+struct Checkpointer {
+    nudge: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let (nudge, nudges) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("rapport-checkpoint".to_owned())
+            .spawn(move || {
+                while nudges.recv().is_ok() {
+                    // PASSIVE never blocks writers or readers; what it cannot copy now, the next nudge does.
+                    if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::warn!(error = %err, "checkpoint failed; the log keeps the data and the next one retries");
+                    }
+                }
+            })
+            .map_err(|source| Error::DataDir { path: path.to_owned(), source })?;
+        Ok(Self { nudge: Some(nudge), thread: Some(thread) })
+    }
+}
+
+/// Wakes the checkpointer after a commit.
+pub(crate) struct Nudge(Option<std::sync::mpsc::SyncSender<()>>);
+
+impl Nudge {
+    pub(crate) fn send(&self) {
+        if let Some(nudge) = &self.0 {
+            // A full queue means a checkpoint is already pending; it will cover this commit too.
+            let _ = nudge.try_send(());
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.nudge.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -185,6 +240,43 @@ CREATE TABLE field_groups (
     definition TEXT NOT NULL
 );
 "#,
+    // The write path keeps profiles current batch by batch: a fragment carries its identities inline (no
+    // per-identity rows to write), a profile lists its fragments and has stable ids, and a profile made of one
+    // fragment points at it instead of copying its record. Profiles are derived data: the old ones are dropped
+    // and `meta.profiles_stale` asks the engine to rebuild them from the fragments.
+    r#"
+ALTER TABLE fragments ADD COLUMN identities TEXT NOT NULL DEFAULT '[]';
+UPDATE fragments SET identities = COALESCE((
+    SELECT json_group_array(json_array(ns, value)) FROM (
+        SELECT ns, value FROM fragment_identities WHERE fragment_id = fragments.id ORDER BY ns, value)
+), '[]');
+DROP TABLE fragment_identities;
+DROP TABLE profiles;
+DROP TABLE profile_identities;
+CREATE TABLE profiles (
+    entity TEXT NOT NULL,
+    profile_id INTEGER NOT NULL,
+    primary_ns TEXT NOT NULL,
+    primary_value TEXT NOT NULL,
+    identities TEXT NOT NULL,
+    fragments TEXT NOT NULL,
+    fragment_id INTEGER,
+    record TEXT,
+    PRIMARY KEY (entity, profile_id)
+);
+CREATE TABLE profile_identities (
+    entity TEXT NOT NULL,
+    ns TEXT NOT NULL,
+    value TEXT NOT NULL,
+    profile_id INTEGER NOT NULL,
+    PRIMARY KEY (entity, ns, value)
+) WITHOUT ROWID;
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT INTO meta (key, value) SELECT 'profiles_stale', '1' WHERE EXISTS (SELECT 1 FROM fragments);
+"#,
 ];
 
 impl Store {
@@ -193,12 +285,27 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|source| Error::DataDir { path: dir.to_owned(), source })?;
         let conn = Connection::open(dir.join(DATABASE_FILE))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // FULL: in WAL mode every commit syncs the log, so a committed batch (and an acknowledged streamed
+        // message) survives a power loss, not only a crash of the process. Batches are large, so the cost is
+        // one sync per batch.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        // A bulk batch dirties many pages; a small cache spills them to the log mid-transaction and rewrites
+        // them later. 256 MiB keeps a million-row batch in memory until commit (the cache is a ceiling, not an
+        // allocation).
+        conn.pragma_update(None, "cache_size", -262_144)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let mut store = Self { conn, dir: dir.to_owned() };
+        // Checkpoints run on the checkpointer's thread, not inside commits.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = Checkpointer::start(&dir.join(DATABASE_FILE))?;
+        let mut store = Self { conn, dir: dir.to_owned(), checkpointer };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// A handle that asks the checkpointer to copy what was just committed into the database file.
+    pub(crate) fn checkpoint_nudge(&self) -> Nudge {
+        Nudge(self.checkpointer.nudge.clone())
     }
 
     /// The data directory.

@@ -94,7 +94,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ingest(args) => {
             let mut engine = open(&cli)?;
             let report = engine.ingest(args.system, &args.paths, &args.instance, &bars)?;
-            let profiles = engine.unify(&bars)?;
+            let profiles = engine.profile_summary()?;
             if args.json {
                 #[derive(Serialize)]
                 struct Out<'a> {

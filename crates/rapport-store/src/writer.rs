@@ -1,0 +1,555 @@
+//! One batch as one transaction: its fragments, its rejected rows, and the profiles it changes.
+//!
+//! The engine opens a [`BatchWriter`], streams the batch's fragments into it, asks it which stored profiles
+//! own the batch's identities, replaces those profiles with the re-stitched and re-merged ones, and commits.
+//! Until [`BatchWriter::commit`] nothing of the batch is visible; dropping the writer rolls it all back, so
+//! fragments and the profiles built from them never disagree.
+
+use std::collections::HashMap;
+
+use rapport_model::{EntityKind, Identity, Record, RowError};
+use rusqlite::{params, OptionalExtension};
+
+use crate::{now, BatchSummary, Result, Store};
+
+/// A fragment to store, with its record already serialized (callers serialize off the writing thread).
+#[derive(Debug, Clone)]
+pub struct EncodedFragment {
+    /// The record's primary identity (normalized).
+    pub primary: Identity,
+    /// Every identity of the record, the primary one included (normalized, deduplicated).
+    pub identities: Vec<Identity>,
+    /// Source modification time (RFC 3339), or empty when unknown.
+    pub updated_at: String,
+    /// The XDM record as JSON text.
+    pub record: String,
+}
+
+/// What storing a fragment did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FragmentWrite {
+    /// A new fragment with this id.
+    Inserted(i64),
+    /// The dataset's fragment with the same primary identity was replaced; it keeps its id.
+    Replaced(i64),
+    /// The stored fragment is newer than this row, which is ignored.
+    Older,
+}
+
+/// A fragment's identities and merge keys, as stitching and merging read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FragmentHead {
+    /// The fragment's row id (increases with ingestion order).
+    pub id: i64,
+    /// The dataset name.
+    pub dataset: String,
+    /// The primary identity.
+    pub primary: Identity,
+    /// Every identity of the record, sorted.
+    pub identities: Vec<Identity>,
+    /// Source modification time (RFC 3339) or empty.
+    pub updated_at: String,
+}
+
+/// A stored profile as the write path sees it: which fragments it merged, under which identities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileMembers {
+    /// The profile id (stable until the profile is merged into another or split).
+    pub id: i64,
+    /// Its identities, sorted.
+    pub identities: Vec<Identity>,
+    /// Its fragments' ids, ascending.
+    pub fragments: Vec<i64>,
+}
+
+/// A profile to store.
+#[derive(Debug, Clone)]
+pub struct ProfileWrite<'a> {
+    /// The profile id.
+    pub id: i64,
+    /// The primary identity: that of its earliest fragment.
+    pub primary: &'a Identity,
+    /// Every identity of its graph, sorted.
+    pub identities: &'a [Identity],
+    /// Its fragments' ids, ascending.
+    pub fragments: &'a [i64],
+    /// The merged record; `None` when the profile is exactly its one fragment, which is then read in place.
+    pub record: Option<&'a Record>,
+}
+
+/// Identities are stored as a JSON array of `[namespace, value]` pairs.
+pub(crate) fn encode_identities(identities: &[Identity]) -> Result<String> {
+    let pairs: Vec<(&str, &str)> = identities.iter().map(|i| (i.namespace.as_str(), i.value.as_str())).collect();
+    Ok(serde_json::to_string(&pairs)?)
+}
+
+/// Reads identities stored by [`encode_identities`].
+pub(crate) fn decode_identities(text: &str) -> Result<Vec<Identity>> {
+    let pairs: Vec<(String, String)> = serde_json::from_str(text)?;
+    Ok(pairs.into_iter().map(|(ns, value)| Identity::new(ns, value)).collect())
+}
+
+/// The batch being written; see the module documentation.
+pub struct BatchWriter<'a> {
+    tx: rusqlite::Transaction<'a>,
+    entity: EntityKind,
+    dataset: String,
+    dataset_id: i64,
+    batch_id: i64,
+    source: String,
+    files: Vec<String>,
+    ingested: u64,
+    rejected: u64,
+    /// Identity index rows to insert at commit, sorted first so that a bulk load appends to the index.
+    identity_rows: Vec<(String, String, i64)>,
+    nudge: crate::Nudge,
+}
+
+impl Store {
+    /// Starts writing a batch into `dataset` (created for `entity` on first use).
+    pub fn begin_batch(
+        &mut self,
+        dataset: &str,
+        entity: EntityKind,
+        source: &str,
+        files: Vec<String>,
+    ) -> Result<BatchWriter<'_>> {
+        let nudge = self.checkpoint_nudge();
+        let tx = self.conn.transaction()?;
+        let dataset_id = Store::ensure_dataset(&tx, dataset, entity)?;
+        tx.execute(
+            "INSERT INTO batches (dataset_id, source, files, state, rows_read, rows_ingested, rows_rejected, created_at)
+             VALUES (?1, ?2, ?3, 'loading', 0, 0, 0, ?4)",
+            params![dataset_id, source, serde_json::to_string(&files)?, now()],
+        )?;
+        let batch_id = tx.last_insert_rowid();
+        Ok(BatchWriter {
+            tx,
+            entity,
+            dataset: dataset.to_owned(),
+            dataset_id,
+            batch_id,
+            source: source.to_owned(),
+            files,
+            ingested: 0,
+            rejected: 0,
+            identity_rows: Vec::new(),
+            nudge,
+        })
+    }
+
+    /// Starts rebuilding every profile of `entity` from its stored fragments: the old profiles are deleted
+    /// inside the returned writer's transaction, which records no batch.
+    pub fn begin_rebuild(&mut self, entity: EntityKind) -> Result<BatchWriter<'_>> {
+        let nudge = self.checkpoint_nudge();
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM profiles WHERE entity = ?1", [entity.name()])?;
+        tx.execute("DELETE FROM profile_identities WHERE entity = ?1", [entity.name()])?;
+        Ok(BatchWriter {
+            tx,
+            entity,
+            dataset: String::new(),
+            dataset_id: 0,
+            batch_id: 0,
+            source: String::new(),
+            files: Vec::new(),
+            ingested: 0,
+            rejected: 0,
+            identity_rows: Vec::new(),
+            nudge,
+        })
+    }
+
+    /// Whether profiles must be rebuilt from the fragments (set when the profile layout changed).
+    pub fn profiles_stale(&self) -> Result<bool> {
+        let stale: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'profiles_stale'", [], |row| row.get(0))
+            .optional()?;
+        Ok(stale.is_some())
+    }
+
+    /// Records that profiles have been rebuilt.
+    pub fn clear_profiles_stale(&mut self) -> Result<()> {
+        self.conn.execute("DELETE FROM meta WHERE key = 'profiles_stale'", [])?;
+        Ok(())
+    }
+}
+
+impl BatchWriter<'_> {
+    /// The batch id (0 for a rebuild).
+    pub fn batch_id(&self) -> i64 {
+        self.batch_id
+    }
+
+    /// The entity class written.
+    pub fn entity(&self) -> EntityKind {
+        self.entity
+    }
+
+    /// Stores a fragment: a new one, or in place of the dataset's fragment with the same primary identity
+    /// unless that one is newer.
+    pub fn put_fragment(&mut self, fragment: &EncodedFragment) -> Result<FragmentWrite> {
+        let identities = encode_identities(&fragment.identities)?;
+        // Most rows of a load are new: try the insert first and look at the stored fragment only on conflict.
+        let inserted = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO fragments
+                    (dataset_id, entity, primary_ns, primary_value, batch_id, updated_at, record, identities)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (dataset_id, primary_ns, primary_value) DO NOTHING",
+            )?
+            .execute(params![
+                self.dataset_id,
+                self.entity.name(),
+                fragment.primary.namespace.as_str(),
+                fragment.primary.value,
+                self.batch_id,
+                fragment.updated_at,
+                fragment.record,
+                identities
+            ])?;
+        let write = if inserted == 1 {
+            FragmentWrite::Inserted(self.tx.last_insert_rowid())
+        } else {
+            let (id, stored): (i64, String) = self
+                .tx
+                .prepare_cached(
+                    "SELECT id, updated_at FROM fragments
+                     WHERE dataset_id = ?1 AND primary_ns = ?2 AND primary_value = ?3",
+                )?
+                .query_row(
+                    params![self.dataset_id, fragment.primary.namespace.as_str(), fragment.primary.value],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?;
+            if stored.as_str() > fragment.updated_at.as_str() {
+                // Accepted but superseded: it counts as ingested, as the source did deliver it.
+                self.ingested += 1;
+                return Ok(FragmentWrite::Older);
+            }
+            self.tx
+                .prepare_cached(
+                    "UPDATE fragments SET batch_id = ?2, updated_at = ?3, record = ?4, identities = ?5 WHERE id = ?1",
+                )?
+                .execute(params![id, self.batch_id, fragment.updated_at, fragment.record, identities])?;
+            FragmentWrite::Replaced(id)
+        };
+        self.ingested += 1;
+        Ok(write)
+    }
+
+    /// Keeps a rejected row with the batch.
+    pub fn reject(&mut self, row: &RowError) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO rejected_rows (batch_id, file, line, field, code, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![self.batch_id, row.file, row.line, row.field, row.code.name(), row.message])?;
+        self.rejected += 1;
+        Ok(())
+    }
+
+    /// The number of identities indexed for this entity class, estimated from the highest profile id (exact
+    /// enough to choose between point lookups and one scan).
+    fn indexed_estimate(&self) -> Result<u64> {
+        let max: Option<i64> = self.tx.query_row(
+            "SELECT MAX(profile_id) FROM profiles WHERE entity = ?1",
+            [self.entity.name()],
+            |row| row.get(0),
+        )?;
+        Ok(max.map_or(0, |m| u64::try_from(m + 1).unwrap_or(0)).saturating_mul(3))
+    }
+
+    /// The stored profile owning each of `identities` that has one.
+    pub fn owners<'i>(
+        &self,
+        identities: impl ExactSizeIterator<Item = &'i Identity>,
+    ) -> Result<HashMap<Identity, i64>> {
+        let wanted = identities.len() as u64;
+        let indexed = self.indexed_estimate()?;
+        let mut out = HashMap::new();
+        if indexed == 0 {
+            return Ok(out);
+        }
+        // A point lookup costs about as much as scanning seven index rows: scan when that is cheaper.
+        if indexed < wanted.saturating_mul(7) {
+            let wanted: std::collections::HashSet<&Identity> = identities.collect();
+            let mut stmt =
+                self.tx.prepare_cached("SELECT ns, value, profile_id FROM profile_identities WHERE entity = ?1")?;
+            let mut rows = stmt.query([self.entity.name()])?;
+            while let Some(row) = rows.next()? {
+                let identity = Identity::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?);
+                if wanted.contains(&identity) {
+                    out.insert(identity, row.get(2)?);
+                }
+            }
+        } else {
+            let mut stmt = self.tx.prepare_cached(
+                "SELECT profile_id FROM profile_identities WHERE entity = ?1 AND ns = ?2 AND value = ?3",
+            )?;
+            for identity in identities {
+                if out.contains_key(identity) {
+                    continue;
+                }
+                let owner: Option<i64> = stmt
+                    .query_row(params![self.entity.name(), identity.namespace.as_str(), identity.value], |row| {
+                        row.get(0)
+                    })
+                    .optional()?;
+                if let Some(owner) = owner {
+                    out.insert(identity.clone(), owner);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The identities and fragments of stored profiles.
+    pub fn profile_members(&self, ids: &[i64]) -> Result<Vec<ProfileMembers>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT identities, fragments FROM profiles WHERE entity = ?1 AND profile_id = ?2")?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let (identities, fragments): (String, String) =
+                stmt.query_row(params![self.entity.name(), id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            out.push(ProfileMembers {
+                id,
+                identities: decode_identities(&identities)?,
+                fragments: serde_json::from_str(&fragments)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The heads of the given fragments (those that exist), in id order.
+    pub fn fragment_heads(&self, ids: &[i64]) -> Result<Vec<FragmentHead>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT d.name, f.primary_ns, f.primary_value, f.identities, f.updated_at
+             FROM fragments f JOIN datasets d ON d.id = f.dataset_id WHERE f.id = ?1",
+        )?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let row: Option<(String, String, String, String, String)> = stmt
+                .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))
+                .optional()?;
+            if let Some((dataset, ns, value, identities, updated_at)) = row {
+                let mut identities = decode_identities(&identities)?;
+                identities.sort();
+                out.push(FragmentHead { id, dataset, primary: Identity::new(ns, value), identities, updated_at });
+            }
+        }
+        out.sort_by_key(|h| h.id);
+        Ok(out)
+    }
+
+    /// Every fragment head of the entity class, in id order (for a rebuild).
+    pub fn all_fragment_heads(&self) -> Result<Vec<FragmentHead>> {
+        heads_of_entity(&self.tx, self.entity)
+    }
+
+    /// The records of the given fragments, by id.
+    pub fn fragment_records(&self, ids: &[i64]) -> Result<HashMap<i64, Record>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        let mut stmt = self.tx.prepare_cached("SELECT record FROM fragments WHERE id = ?1")?;
+        for &id in ids {
+            let text: String = stmt.query_row([id], |row| row.get(0))?;
+            out.insert(id, serde_json::from_str(&text)?);
+        }
+        Ok(out)
+    }
+
+    /// Deletes stored profiles and their identity index rows.
+    pub fn delete_profiles(&mut self, profiles: &[ProfileMembers]) -> Result<()> {
+        let mut profile = self.tx.prepare_cached("DELETE FROM profiles WHERE entity = ?1 AND profile_id = ?2")?;
+        let mut identity =
+            self.tx.prepare_cached("DELETE FROM profile_identities WHERE entity = ?1 AND ns = ?2 AND value = ?3")?;
+        for p in profiles {
+            profile.execute(params![self.entity.name(), p.id])?;
+            for i in &p.identities {
+                identity.execute(params![self.entity.name(), i.namespace.as_str(), i.value])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next unused profile id of the class.
+    pub fn next_profile_id(&self) -> Result<i64> {
+        let max: Option<i64> = self.tx.query_row(
+            "SELECT MAX(profile_id) FROM profiles WHERE entity = ?1",
+            [self.entity.name()],
+            |row| row.get(0),
+        )?;
+        Ok(max.map_or(0, |m| m + 1))
+    }
+
+    /// Stores a profile; its identity index rows are written at commit.
+    pub fn put_profile(&mut self, profile: &ProfileWrite<'_>) -> Result<()> {
+        let record = profile.record.map(serde_json::to_string).transpose()?;
+        let single = match (profile.record, profile.fragments) {
+            (None, [only]) => Some(*only),
+            _ => None,
+        };
+        self.tx
+            .prepare_cached(
+                "INSERT INTO profiles (entity, profile_id, primary_ns, primary_value, identities, fragments, fragment_id, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                self.entity.name(),
+                profile.id,
+                profile.primary.namespace.as_str(),
+                profile.primary.value,
+                encode_identities(profile.identities)?,
+                serde_json::to_string(profile.fragments)?,
+                single,
+                record
+            ])?;
+        for i in profile.identities {
+            self.identity_rows.push((i.namespace.as_str().to_owned(), i.value.clone(), profile.id));
+        }
+        Ok(())
+    }
+
+    /// Writes the identity index, marks the batch `success` with its counts, and commits everything.
+    pub fn commit(mut self, rows_read: u64) -> Result<Option<BatchSummary>> {
+        self.identity_rows.sort_unstable();
+        {
+            let mut stmt = self.tx.prepare_cached(
+                "INSERT OR REPLACE INTO profile_identities (entity, ns, value, profile_id) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (ns, value, id) in &self.identity_rows {
+                stmt.execute(params![self.entity.name(), ns, value, id])?;
+            }
+        }
+        let summary = if self.batch_id == 0 {
+            None
+        } else {
+            self.tx.execute(
+                "UPDATE batches SET state = 'success', rows_read = ?2, rows_ingested = ?3, rows_rejected = ?4 WHERE id = ?1",
+                params![self.batch_id, rows_read, self.ingested, self.rejected],
+            )?;
+            let created_at: String =
+                self.tx.query_row("SELECT created_at FROM batches WHERE id = ?1", [self.batch_id], |row| row.get(0))?;
+            Some(BatchSummary {
+                id: self.batch_id,
+                dataset: self.dataset.clone(),
+                source: self.source.clone(),
+                files: self.files.clone(),
+                state: "success".to_owned(),
+                rows_read,
+                rows_ingested: self.ingested,
+                rows_rejected: self.rejected,
+                created_at,
+            })
+        };
+        self.tx.commit()?;
+        self.nudge.send();
+        Ok(summary)
+    }
+}
+
+/// Every fragment head of an entity class, in id order.
+pub(crate) fn heads_of_entity(conn: &rusqlite::Connection, entity: EntityKind) -> Result<Vec<FragmentHead>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT f.id, d.name, f.primary_ns, f.primary_value, f.identities, f.updated_at
+         FROM fragments f JOIN datasets d ON d.id = f.dataset_id WHERE f.entity = ?1 ORDER BY f.id",
+    )?;
+    let mut rows = stmt.query([entity.name()])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut identities = decode_identities(row.get_ref(4)?.as_str().map_err(rusqlite::Error::from)?)?;
+        identities.sort();
+        out.push(FragmentHead {
+            id: row.get(0)?,
+            dataset: row.get(1)?,
+            primary: Identity::new(row.get::<_, String>(2)?, row.get::<_, String>(3)?),
+            identities,
+            updated_at: row.get(5)?,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::store;
+
+    fn fragment(key: &str, email: &str) -> EncodedFragment {
+        EncodedFragment {
+            primary: Identity::new("b2b_person", key),
+            identities: vec![Identity::new("b2b_person", key), Identity::new("Email", email)],
+            updated_at: String::new(),
+            record: format!(r#"{{"workEmail":{{"address":"{email}"}}}}"#),
+        }
+    }
+
+    /// Writes `n` one-fragment profiles p0..pn with emails e0..en.
+    fn profiles(store: &mut Store, n: usize) {
+        let mut writer =
+            store.begin_batch("salesforce.contact", EntityKind::Person, "test", vec!["f.csv".into()]).unwrap();
+        for i in 0..n {
+            let f = fragment(&format!("p{i}"), &format!("e{i}"));
+            let FragmentWrite::Inserted(id) = writer.put_fragment(&f).unwrap() else { panic!("new fragment") };
+            writer
+                .put_profile(&ProfileWrite {
+                    id: i as i64,
+                    primary: &f.primary,
+                    identities: &f.identities,
+                    fragments: &[id],
+                    record: None,
+                })
+                .unwrap();
+        }
+        writer.commit(n as u64).unwrap();
+    }
+
+    #[test]
+    fn owners_are_found_by_scan_and_by_point_lookups_alike() {
+        let (_dir, mut store) = store();
+        profiles(&mut store, 40);
+        let writer = store.begin_batch("salesforce.contact", EntityKind::Person, "test", vec![]).unwrap();
+        let few = [Identity::new("Email", "e7"), Identity::new("Email", "nobody"), Identity::new("b2b_person", "p39")];
+        // 3 wanted × 7 < 120 indexed: point lookups.
+        let by_lookup = writer.owners(few.iter()).unwrap();
+        assert_eq!(by_lookup, HashMap::from([(few[0].clone(), 7), (few[2].clone(), 39)]));
+        // 30 wanted × 7 ≥ 120 indexed: one scan.
+        let many: Vec<Identity> = (0..30).map(|i| Identity::new("Email", format!("x{i}"))).chain(few.clone()).collect();
+        let by_scan = writer.owners(many.iter()).unwrap();
+        assert_eq!(by_scan, by_lookup);
+    }
+
+    #[test]
+    fn a_dropped_writer_leaves_no_batch_fragment_or_profile() {
+        let (_dir, mut store) = store();
+        {
+            let mut writer =
+                store.begin_batch("salesforce.contact", EntityKind::Person, "test", vec!["f.csv".into()]).unwrap();
+            writer.put_fragment(&fragment("p1", "e1")).unwrap();
+            writer
+                .put_profile(&ProfileWrite {
+                    id: 0,
+                    primary: &Identity::new("b2b_person", "p1"),
+                    identities: &[Identity::new("b2b_person", "p1")],
+                    fragments: &[1],
+                    record: None,
+                })
+                .unwrap();
+        }
+        assert!(store.batches().unwrap().is_empty());
+        assert!(store.fragment_heads(EntityKind::Person).unwrap().is_empty());
+        assert!(store.profile_by_identity(EntityKind::Person, &Identity::new("b2b_person", "p1")).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_single_fragment_profile_reads_its_fragment_in_place() {
+        let (_dir, mut store) = store();
+        profiles(&mut store, 1);
+        let profile = store.profile_by_identity(EntityKind::Person, &Identity::new("Email", "e0")).unwrap().unwrap();
+        assert_eq!(profile.record["workEmail"]["address"], "e0");
+        assert_eq!(profile.fragments, vec![1]);
+        assert_eq!(profile.identities, vec![Identity::new("Email", "e0"), Identity::new("b2b_person", "p0")]);
+    }
+}
