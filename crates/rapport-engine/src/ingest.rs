@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use rapport_profile::MergePolicy;
 use rapport_schema::{Namespace, Schema};
 use rapport_sources::{FileBatch, ReadOptions, SourceTable};
-use rapport_store::{EncodedFragment, FragmentHead, FragmentWrite, NewFragment};
+use rapport_store::{EncodedFragment, FragmentHead, NewFragment};
 use serde::Serialize;
 use tracing::{info, instrument, warn};
 
@@ -268,20 +268,7 @@ fn write_chunks(
     for chunk in receiver {
         for item in chunk.items {
             match item {
-                Ok(fragment) => match writer.put_fragment(&fragment)? {
-                    FragmentWrite::Inserted(id) | FragmentWrite::Replaced(id) => {
-                        let mut identities = fragment.identities;
-                        identities.sort();
-                        heads.push(FragmentHead {
-                            id,
-                            dataset: dataset.to_owned(),
-                            primary: fragment.primary,
-                            identities,
-                            updated_at: fragment.updated_at,
-                        });
-                    }
-                    FragmentWrite::Older => {}
-                },
+                Ok(fragment) => crate::profiles::put_fragment(writer, dataset, fragment, &mut heads)?,
                 Err(row) => rejected.push(row),
             }
         }

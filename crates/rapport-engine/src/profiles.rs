@@ -34,6 +34,30 @@ pub struct ProfileDelta {
     pub removed_ids: Vec<i64>,
 }
 
+/// Stores a fragment and, unless a newer stored one wins, keeps its head for [`apply_fragments`].
+pub(crate) fn put_fragment(
+    writer: &mut BatchWriter<'_>,
+    dataset: &str,
+    fragment: rapport_store::EncodedFragment,
+    heads: &mut Vec<FragmentHead>,
+) -> Result<()> {
+    match writer.put_fragment(&fragment)? {
+        rapport_store::FragmentWrite::Inserted(id) | rapport_store::FragmentWrite::Replaced(id) => {
+            let mut identities = fragment.identities;
+            identities.sort();
+            heads.push(FragmentHead {
+                id,
+                dataset: dataset.to_owned(),
+                primary: fragment.primary,
+                identities,
+                updated_at: fragment.updated_at,
+            });
+        }
+        rapport_store::FragmentWrite::Older => {}
+    }
+    Ok(())
+}
+
 /// Multi-fragment graphs are merged in chunks of this many fragments, so memory stays bounded.
 const MERGE_CHUNK: usize = 20_000;
 
@@ -147,4 +171,35 @@ fn merge_chunk(
         })?;
     }
     Ok(())
+}
+
+impl crate::Engine {
+    /// Commits a batch of validated fragments and its rejected rows, together with the profiles it changes,
+    /// in one transaction (see [`apply_fragments`]). Every write path that has its records in memory (a
+    /// mapped generic file, a group of streamed messages) goes through here.
+    pub fn commit_batch(
+        &mut self,
+        batch: &rapport_store::NewBatch,
+    ) -> Result<(rapport_store::BatchSummary, ProfileDelta)> {
+        let mut writer = self.store.begin_batch(&batch.dataset, batch.entity, &batch.source, batch.files.clone())?;
+        let mut heads = Vec::with_capacity(batch.fragments.len());
+        for fragment in &batch.fragments {
+            let encoded = rapport_store::EncodedFragment {
+                primary: fragment.primary.clone(),
+                identities: fragment.identities.clone(),
+                updated_at: fragment.updated_at.clone(),
+                record: serde_json::to_string(&fragment.record)
+                    .map_err(|e| crate::Error::Internal(format!("serializing a record: {e}")))?,
+            };
+            put_fragment(&mut writer, &batch.dataset, encoded, &mut heads)?;
+        }
+        for row in &batch.rejected {
+            writer.reject(row)?;
+        }
+        let delta = apply_fragments(&mut writer, heads, &MergePolicy::TimestampOrdered)?;
+        let summary = writer
+            .commit(batch.rows_read)?
+            .ok_or_else(|| crate::Error::Internal("a batch without an id".to_owned()))?;
+        Ok((summary, delta))
+    }
 }
