@@ -1,4 +1,9 @@
 //! Batch ingestion of CRM export files: map, validate, extract identities, commit one batch per file.
+//!
+//! Each file is one batch: committed `loading` before it is read, then ended in one transaction as `success`
+//! (its accepted rows stored, its rejected rows kept) or `failed` (nothing stored; the reason and the rejected
+//! rows kept). A batch fails when its rejected rows exceed the error threshold (strictly more than the
+//! threshold's share of the rows read; see [`ErrorThreshold`]) or when the file cannot be read at all.
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +12,10 @@ use std::collections::HashMap;
 
 use rapport_schema::{Namespace, Schema};
 use rapport_sources::{FileBatch, ReadOptions, SourceTable};
-use rapport_store::{NewBatch, NewFragment};
+use rapport_store::{
+    BatchFailure, BatchStart, BatchState, ErrorThreshold, FailureCode, FailureReason, FileCheckpoint, NewBatch,
+    NewFragment,
+};
 use serde::Serialize;
 use tracing::{info, instrument, warn};
 
@@ -27,11 +35,15 @@ pub struct FileReport {
     pub entity: EntityKind,
     /// The dataset it went into.
     pub dataset: String,
-    /// The committed batch.
+    /// The batch.
     pub batch_id: i64,
+    /// `success`, or `failed` (nothing of the file stored).
+    pub state: BatchState,
+    /// Why the batch failed, if it did.
+    pub reason: Option<FailureReason>,
     /// Data rows read.
     pub rows_read: u64,
-    /// Rows stored.
+    /// Rows stored (0 when the batch failed).
     pub rows_ingested: u64,
     /// Rows rejected (unreadable, unmappable or invalid).
     pub rows_rejected: u64,
@@ -67,13 +79,44 @@ impl IngestReport {
     pub fn rows_rejected(&self) -> u64 {
         self.files.iter().map(|f| f.rows_rejected).sum()
     }
+
+    /// The files whose batch failed.
+    pub fn failed(&self) -> impl Iterator<Item = &FileReport> {
+        self.files.iter().filter(|f| f.state == BatchState::Failed)
+    }
+}
+
+/// How to ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// The instance the files come from (CRM org id or Marketo munchkin id); part of every source key.
+    pub instance: String,
+    /// The share of rejected rows a batch tolerates.
+    pub error_threshold: ErrorThreshold,
+}
+
+/// What [`Engine::ingest_file`] needs besides the file: namespaces, read options and the threshold.
+pub(crate) struct FileContext {
+    pub(crate) namespaces: Namespaces,
+    pub(crate) read: ReadOptions,
+    pub(crate) error_threshold: ErrorThreshold,
+}
+
+/// One file to load as one batch.
+pub(crate) struct FileJob<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) table: &'a SourceTable,
+    /// The flow checkpoint to commit with the batch.
+    pub(crate) checkpoint: Option<FileCheckpoint>,
+    /// The flow run loading it.
+    pub(crate) flow_run: Option<i64>,
 }
 
 /// The files to read, each with its table, and the files of the given folders that are not export tables.
 type Inputs = (Vec<(PathBuf, SourceTable)>, Vec<String>);
 
 /// Expands folders into their files (sorted) and pairs each file with its table.
-fn resolve_inputs(system: SourceSystem, paths: &[PathBuf]) -> Result<Inputs> {
+pub(crate) fn resolve_inputs(system: SourceSystem, paths: &[PathBuf]) -> Result<Inputs> {
     let mut inputs = Vec::new();
     let mut skipped = Vec::new();
     let expected = || {
@@ -183,10 +226,8 @@ fn updated_at(record: &rapport_model::Record) -> String {
 }
 
 impl Engine {
-    /// Ingests export files (or folders of them) of one system. Each file becomes one batch, committed whole;
-    /// rejected rows are kept with file, line, field and reason. Profiles are not rebuilt: call
-    /// [`Engine::unify`] afterwards.
-    #[instrument(skip_all, fields(system = %system, inputs = paths.len()))]
+    /// Ingests export files (or folders of them) of one system with the default error threshold (5 %); see
+    /// [`Engine::ingest_with`].
     pub fn ingest(
         &mut self,
         system: SourceSystem,
@@ -194,34 +235,80 @@ impl Engine {
         instance: &str,
         observer: &dyn Observer,
     ) -> Result<IngestReport> {
+        let options = IngestOptions { instance: instance.to_owned(), error_threshold: ErrorThreshold::DEFAULT };
+        self.ingest_with(system, paths, &options, observer)
+    }
+
+    /// Ingests export files (or folders of them) of one system. Each file becomes one batch, committed whole
+    /// or failed whole (see the module docs); rejected rows are kept with file, line, field and reason. A
+    /// failed batch does not stop the other files: check [`IngestReport::failed`]. Profiles are not rebuilt:
+    /// call [`Engine::unify`] afterwards.
+    #[instrument(skip_all, fields(system = %system, inputs = paths.len()))]
+    pub fn ingest_with(
+        &mut self,
+        system: SourceSystem,
+        paths: &[PathBuf],
+        options: &IngestOptions,
+        observer: &dyn Observer,
+    ) -> Result<IngestReport> {
         let (inputs, skipped) = resolve_inputs(system, paths)?;
         for file in &skipped {
             warn!(file = %file, "not a known export table; skipped");
         }
-        let options = ReadOptions { instance_id: instance.to_owned() };
-        let namespaces: Namespaces =
-            self.store.namespaces()?.into_iter().map(|ns| (ns.code.as_str().to_owned(), ns)).collect();
+        let context = self.file_context(&options.instance, options.error_threshold)?;
         let mut files = Vec::with_capacity(inputs.len());
-        for (path, table) in inputs {
-            files.push(self.ingest_file(&path, &table, &namespaces, &options, observer)?);
+        for (path, table) in &inputs {
+            let job = FileJob { path, table, checkpoint: None, flow_run: None };
+            files.push(self.ingest_file(&job, &context, observer)?);
         }
         Ok(IngestReport { system, files, skipped })
     }
 
-    fn ingest_file(
+    pub(crate) fn file_context(&self, instance: &str, error_threshold: ErrorThreshold) -> Result<FileContext> {
+        let namespaces: Namespaces =
+            self.store.namespaces()?.into_iter().map(|ns| (ns.code.as_str().to_owned(), ns)).collect();
+        Ok(FileContext { namespaces, read: ReadOptions { instance_id: instance.to_owned() }, error_threshold })
+    }
+
+    /// Loads one file as one batch: `loading`, then `success` or `failed`.
+    pub(crate) fn ingest_file(
         &mut self,
-        path: &Path,
-        table: &SourceTable,
-        namespaces: &Namespaces,
-        options: &ReadOptions,
+        job: &FileJob<'_>,
+        context: &FileContext,
         observer: &dyn Observer,
     ) -> Result<FileReport> {
+        let (path, table, namespaces) = (job.path, job.table, &context.namespaces);
         let schema = self.schemas.for_entity(table.entity).ok_or(Error::NoSchema(table.entity))?.clone();
         if self.store.schema_for_entity(table.entity)?.is_none() {
             return Err(Error::NoSchema(table.entity));
         }
         let shown = path.display().to_string();
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let dataset = format!("{}.{}", table.system.name(), table.name.to_ascii_lowercase());
+        let source = format!("{}:{}", table.system.name(), table.name);
+        let loading = self.store.begin_batch(&BatchStart {
+            dataset: dataset.clone(),
+            entity: table.entity,
+            source: source.clone(),
+            files: vec![shown.clone()],
+            input_bytes: size,
+            error_threshold: context.error_threshold,
+            flow_run: job.flow_run,
+        })?;
+        let mut report = FileReport {
+            file: shown.clone(),
+            table: table.to_string(),
+            entity: table.entity,
+            dataset: dataset.clone(),
+            batch_id: loading.id(),
+            state: BatchState::Failed,
+            reason: None,
+            rows_read: 0,
+            rows_ingested: 0,
+            rows_rejected: 0,
+            rejected: Vec::new(),
+            unmapped_columns: Vec::new(),
+        };
         observer.start(&format!("{table} ({shown})"), size);
         // Each record is validated and turned into a fragment as soon as it is mapped, while it is hot in cache.
         let mut fragments = Vec::new();
@@ -230,7 +317,7 @@ impl Engine {
             table,
             path,
             &shown,
-            options,
+            &context.read,
             &mut |bytes| observer.progress(bytes),
             &mut |mapped| match fragment(&schema, namespaces, &shown, mapped) {
                 Ok(fragment) => fragments.push(fragment),
@@ -238,20 +325,63 @@ impl Engine {
             },
         );
         observer.finish();
-        let FileBatch { rows_read, mut rejected, unmapped_columns, .. } = read?;
+        let FileBatch { rows_read, mut rejected, unmapped_columns, .. } = match read {
+            Ok(batch) => batch,
+            Err(err) => {
+                // The file as a whole cannot be read: the batch fails at batch level, with no row errors.
+                let reason = FailureReason { code: FailureCode::InputUnreadable, message: err.to_string() };
+                warn!(file = %shown, batch = loading.id(), error = %err, "batch failed: input unreadable");
+                self.store
+                    .fail_batch(loading, &BatchFailure { reason: reason.clone(), rows_read: 0, rejected: vec![] })?;
+                report.reason = Some(reason);
+                return Ok(report);
+            }
+        };
         rejected.append(&mut invalid);
         rejected.sort_by_key(|r| r.line);
-        let dataset = format!("{}.{}", table.system.name(), table.name.to_ascii_lowercase());
+        report.rows_read = rows_read;
+        report.rows_rejected = rejected.len() as u64;
+        report.unmapped_columns = unmapped_columns;
+        if context.error_threshold.is_exceeded(report.rows_rejected, rows_read) {
+            let message = format!(
+                "{} of {} rows rejected ({:.2}%), over the error threshold of {}; nothing was ingested",
+                report.rows_rejected,
+                rows_read,
+                report.rows_rejected as f64 * 100.0 / rows_read as f64,
+                context.error_threshold
+            );
+            let reason = FailureReason { code: FailureCode::ThresholdExceeded, message };
+            warn!(file = %shown, batch = loading.id(), rejected = report.rows_rejected, read = rows_read,
+                threshold = %context.error_threshold, "batch failed: error threshold exceeded");
+            self.store
+                .fail_batch(loading, &BatchFailure { reason: reason.clone(), rows_read, rejected: rejected.clone() })?;
+            report.reason = Some(reason);
+            report.rejected = rejected;
+            return Ok(report);
+        }
         let batch = NewBatch {
-            dataset: dataset.clone(),
+            dataset,
             entity: table.entity,
-            source: format!("{}:{}", table.system.name(), table.name),
+            source,
             files: vec![shown.clone()],
             rows_read,
             fragments,
             rejected,
+            batch_id: Some(loading.id()),
+            checkpoint: job.checkpoint.clone(),
         };
-        let summary = self.store.write_batch(&batch)?;
+        let summary = match self.store.write_batch(&batch) {
+            Ok(summary) => summary,
+            Err(err) => {
+                let reason = FailureReason { code: FailureCode::StoreError, message: err.to_string() };
+                let failure = BatchFailure { reason, rows_read, rejected: batch.rejected };
+                if let Err(second) = self.store.fail_batch(loading, &failure) {
+                    warn!(error = %second, "the failed batch could not be marked failed; the next open will");
+                }
+                return Err(err.into());
+            }
+        };
+        drop(loading);
         info!(
             file = %shown,
             batch = summary.id,
@@ -260,17 +390,9 @@ impl Engine {
             rejected = summary.rows_rejected,
             "batch committed"
         );
-        Ok(FileReport {
-            file: shown,
-            table: table.to_string(),
-            entity: table.entity,
-            dataset,
-            batch_id: summary.id,
-            rows_read: summary.rows_read,
-            rows_ingested: summary.rows_ingested,
-            rows_rejected: summary.rows_rejected,
-            rejected: batch.rejected,
-            unmapped_columns,
-        })
+        report.state = BatchState::Success;
+        report.rows_ingested = summary.rows_ingested;
+        report.rejected = batch.rejected;
+        Ok(report)
     }
 }

@@ -36,6 +36,10 @@ pub struct NewBatch {
     pub fragments: Vec<NewFragment>,
     /// The rejected rows.
     pub rejected: Vec<RowError>,
+    /// The `loading` batch this commit ends (from [`Store::begin_batch`]); `None` creates the batch row here.
+    pub batch_id: Option<i64>,
+    /// A dataflow checkpoint to commit in the same transaction as the data.
+    pub checkpoint: Option<crate::FileCheckpoint>,
 }
 
 /// A committed batch.
@@ -49,7 +53,7 @@ pub struct BatchSummary {
     pub source: String,
     /// The input files.
     pub files: Vec<String>,
-    /// `success` (a batch is only ever visible once committed whole).
+    /// `success`, `loading` or `failed` (see [`crate::BatchState`]; [`Store::batch_list`] reports it typed).
     pub state: String,
     /// Data rows read.
     pub rows_read: u64,
@@ -82,7 +86,7 @@ pub struct StoredFragment {
 
 impl Store {
     /// The id of the dataset, creating it for `entity` (with that entity's registered schema) if needed.
-    fn ensure_dataset(tx: &rusqlite::Transaction<'_>, name: &str, entity: EntityKind) -> Result<i64> {
+    pub(crate) fn ensure_dataset(tx: &rusqlite::Transaction<'_>, name: &str, entity: EntityKind) -> Result<i64> {
         if let Some(id) =
             tx.query_row("SELECT id FROM datasets WHERE name = ?1", [name], |row| row.get(0)).optional()?
         {
@@ -106,20 +110,18 @@ impl Store {
         let dataset_id = Self::ensure_dataset(&tx, &batch.dataset, batch.entity)?;
         let created_at = now();
         let files = serde_json::to_string(&batch.files)?;
-        tx.execute(
-            "INSERT INTO batches (dataset_id, source, files, state, rows_read, rows_ingested, rows_rejected, created_at)
-             VALUES (?1, ?2, ?3, 'success', ?4, ?5, ?6, ?7)",
-            params![
-                dataset_id,
-                batch.source,
-                files,
-                batch.rows_read,
-                batch.fragments.len() as u64,
-                batch.rejected.len() as u64,
-                created_at
-            ],
-        )?;
-        let batch_id = tx.last_insert_rowid();
+        let (rows_ingested, rows_rejected) = (batch.fragments.len() as u64, batch.rejected.len() as u64);
+        let batch_id = if let Some(id) = batch.batch_id {
+            crate::lifecycle::mark_success(&tx, id, batch.rows_read, rows_ingested, rows_rejected)?;
+            id
+        } else {
+            tx.execute(
+                "INSERT INTO batches (dataset_id, source, files, state, rows_read, rows_ingested, rows_rejected, created_at)
+                 VALUES (?1, ?2, ?3, 'success', ?4, ?5, ?6, ?7)",
+                params![dataset_id, batch.source, files, batch.rows_read, rows_ingested, rows_rejected, created_at],
+            )?;
+            tx.last_insert_rowid()
+        };
         {
             let mut upsert = tx.prepare(
                 "INSERT INTO fragments (dataset_id, entity, primary_ns, primary_value, batch_id, updated_at, record)
@@ -155,12 +157,10 @@ impl Store {
                     identity.execute(params![id, ident.namespace.as_str(), ident.value])?;
                 }
             }
-            let mut reject = tx.prepare(
-                "INSERT INTO rejected_rows (batch_id, file, line, field, code, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for row in &batch.rejected {
-                reject.execute(params![batch_id, row.file, row.line, row.field, row.code.name(), row.message])?;
-            }
+            crate::lifecycle::insert_rejected(&tx, batch_id, &batch.rejected)?;
+        }
+        if let Some(checkpoint) = &batch.checkpoint {
+            crate::flows::write_checkpoint(&tx, checkpoint, batch_id)?;
         }
         tx.commit()?;
         Ok(BatchSummary {
@@ -176,7 +176,7 @@ impl Store {
         })
     }
 
-    /// Every committed batch, oldest first.
+    /// Every batch, whatever its state, oldest first.
     pub fn batches(&self) -> Result<Vec<BatchSummary>> {
         let mut stmt = self.conn.prepare(
             "SELECT b.id, d.name, b.source, b.files, b.state, b.rows_read, b.rows_ingested, b.rows_rejected, b.created_at
@@ -305,6 +305,8 @@ mod tests {
             rows_read: (fragments.len() + rejected.len()) as u64,
             fragments,
             rejected,
+            batch_id: None,
+            checkpoint: None,
         }
     }
 
