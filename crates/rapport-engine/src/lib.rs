@@ -27,6 +27,9 @@ pub use activate::ActivationReport;
 pub use audience::{Evaluation, Member};
 pub use flows::FlowRunReport;
 pub use ingest::{FileReport, IngestOptions, IngestReport};
+pub use rapport_store::{
+    BatchFilter, BatchState, ErrorThreshold, Every, FlowDefinition, FlowSource, RunState, StoredFlow,
+};
 pub use schemas::FieldGroupChange;
 pub use unify::UnifyReport;
 
