@@ -623,6 +623,122 @@ pub(crate) fn mark_success(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::store;
+    use crate::{FileCheckpoint, FlowDefinition, FlowSource, NewBatch, NewFragment};
+    use rapport_model::{Identity, SourceSystem};
+
+    fn start() -> BatchStart {
+        BatchStart {
+            dataset: "salesforce.contact".into(),
+            entity: EntityKind::Person,
+            source: "salesforce:Contact".into(),
+            files: vec!["Contact.csv".into()],
+            input_bytes: 1234,
+            error_threshold: ErrorThreshold::DEFAULT,
+            flow_run: None,
+        }
+    }
+
+    fn batch(id: Option<i64>, checkpoint: Option<FileCheckpoint>) -> NewBatch {
+        let record = serde_json::json!({"b2b": {"personKey": {"sourceKey": "a@org.Salesforce"}}});
+        NewBatch {
+            dataset: "salesforce.contact".into(),
+            entity: EntityKind::Person,
+            source: "salesforce:Contact".into(),
+            files: vec!["Contact.csv".into()],
+            rows_read: 1,
+            fragments: vec![NewFragment {
+                primary: Identity::new("b2b_person", "a@org.Salesforce"),
+                identities: vec![Identity::new("b2b_person", "a@org.Salesforce")],
+                updated_at: String::new(),
+                record: record.as_object().unwrap().clone(),
+            }],
+            rejected: vec![],
+            batch_id: id,
+            checkpoint,
+        }
+    }
+
+    #[test]
+    fn issue_4_a_batch_is_loading_until_it_commits_then_success_with_its_metrics() {
+        let (_dir, mut store) = store();
+        let loading = store.begin_batch(&start()).unwrap();
+        let seen = store.batch(loading.id()).unwrap().unwrap();
+        assert_eq!((seen.state, seen.metrics.input_byte_size, seen.rows_read), (BatchState::Loading, 1234, 0));
+        store.write_batch(&batch(Some(loading.id()), None)).unwrap();
+        let done = store.batch(loading.id()).unwrap().unwrap();
+        assert_eq!((done.state, done.rows_read, done.rows_ingested), (BatchState::Success, 1, 1));
+        assert_eq!(store.batches().unwrap().len(), 1, "the commit ends the loading row, it adds none");
+        // Ending it twice is refused.
+        assert!(matches!(store.write_batch(&batch(Some(loading.id()), None)), Err(Error::NotLoading(_))));
+    }
+
+    #[test]
+    fn issue_4_an_interrupted_batch_is_marked_failed_on_reopen_and_a_live_one_is_not() {
+        let (dir, mut store) = store();
+        let abandoned = store.begin_batch(&start()).unwrap();
+        let abandoned_id = abandoned.id();
+        let live = store.begin_batch(&start()).unwrap();
+        // Dropping the guard releases its lock, as the death of the process would.
+        drop(abandoned);
+        let reopened = Store::open(dir.path()).unwrap();
+        let failed = reopened.batch(abandoned_id).unwrap().unwrap();
+        assert_eq!(failed.state, BatchState::Failed);
+        assert_eq!(failed.reason.unwrap().code, FailureCode::Interrupted);
+        assert_eq!(reopened.batch(live.id()).unwrap().unwrap().state, BatchState::Loading);
+        drop(reopened);
+        // The live load still commits.
+        store.write_batch(&batch(Some(live.id()), None)).unwrap();
+        assert_eq!(store.batch(live.id()).unwrap().unwrap().state, BatchState::Success);
+        let failed_only = BatchFilter { state: Some(BatchState::Failed), ..Default::default() };
+        assert_eq!(store.batch_list(&failed_only).unwrap().iter().map(|b| b.id).collect::<Vec<_>>(), [abandoned_id]);
+    }
+
+    #[test]
+    fn issue_4_a_batch_that_does_not_commit_leaves_no_checkpoint() {
+        let (_dir, mut store) = store();
+        store
+            .create_flow(&FlowDefinition {
+                name: "sf".into(),
+                source: FlowSource::Crm {
+                    system: SourceSystem::Salesforce,
+                    from: "exports".into(),
+                    instance: "o".into(),
+                },
+                error_threshold: ErrorThreshold::DEFAULT,
+                every: None,
+            })
+            .unwrap();
+        let checkpoint = FileCheckpoint {
+            flow: "sf".into(),
+            path: "exports/Contact.csv".into(),
+            size: 10,
+            mtime_ns: 5,
+            sha256: "ab".into(),
+        };
+        let loading = store.begin_batch(&start()).unwrap();
+        let id = loading.id();
+        store
+            .fail_batch(
+                loading,
+                &BatchFailure {
+                    reason: FailureReason { code: FailureCode::ThresholdExceeded, message: "too many".into() },
+                    rows_read: 1,
+                    rejected: vec![],
+                },
+            )
+            .unwrap();
+        // Committing data into the failed batch is refused, and its checkpoint is rolled back with it.
+        let err = store.write_batch(&batch(Some(id), Some(checkpoint.clone()))).unwrap_err();
+        assert!(matches!(err, Error::NotLoading(i) if i == id), "{err}");
+        assert_eq!(store.flow_checkpoint("sf", "exports/Contact.csv").unwrap(), None);
+        assert!(store.fragments(EntityKind::Person).unwrap().is_empty());
+
+        let loading = store.begin_batch(&start()).unwrap();
+        let committed = store.write_batch(&batch(Some(loading.id()), Some(checkpoint.clone()))).unwrap();
+        let stored = store.flow_checkpoint("sf", "exports/Contact.csv").unwrap().unwrap();
+        assert_eq!((stored.checkpoint, stored.batch_id), (checkpoint, committed.id));
+    }
 
     #[test]
     fn thresholds_parse_exactly_and_fail_strictly_above() {
