@@ -72,14 +72,14 @@ fn has_wildcard(s: &str) -> bool {
 fn split_location(from: &str) -> Result<(PathBuf, Option<String>)> {
     let path = Path::new(from);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    if !has_wildcard(name) {
-        return Ok((path.to_owned(), None));
-    }
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if has_wildcard(&parent.to_string_lossy()) {
         return Err(Error::Flow(format!(
             "`{from}`: wildcards are allowed only in the file name, not in folders (e.g. exports/*.csv)"
         )));
+    }
+    if !has_wildcard(name) {
+        return Ok((path.to_owned(), None));
     }
     Ok((parent.to_owned(), Some(name.to_owned())))
 }

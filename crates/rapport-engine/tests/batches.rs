@@ -164,7 +164,8 @@ fn issue_4_an_unreadable_file_fails_its_batch_and_not_the_others() {
     std::fs::write(exports.join("Contact.csv"), CLEAN_CONTACTS).unwrap();
     std::fs::write(exports.join("Account.csv"), "Name,Industry\nAcme,Retail\n").unwrap();
     let options = IngestOptions { instance: "org".into(), error_threshold: Default::default() };
-    let report = engine.ingest_with(SourceSystem::Salesforce, &[exports.clone()], &options, &Quiet).unwrap();
+    let report =
+        engine.ingest_with(SourceSystem::Salesforce, std::slice::from_ref(&exports), &options, &Quiet).unwrap();
     let states: Vec<(String, BatchState)> = report
         .files
         .iter()
