@@ -320,3 +320,20 @@ fn issue_4_scheduled_flows_are_due_when_never_run_or_an_interval_after_their_las
     assert!(engine.due_flows(started + chrono::Duration::minutes(59)).unwrap().is_empty());
     assert_eq!(engine.due_flows(started + chrono::Duration::minutes(60)).unwrap(), ["hourly"]);
 }
+
+#[test]
+fn issue_4_a_glob_flow_reads_only_the_matching_files() {
+    let (dir, mut engine) = engine();
+    let exports = dir.path().join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    std::fs::write(exports.join("Contact.csv"), CLEAN_CONTACTS).unwrap();
+    std::fs::write(exports.join("Lead.csv"), LEADS).unwrap();
+    std::fs::write(exports.join("Account.csv"), ACCOUNTS).unwrap();
+    engine.create_flow(crm_flow("leads", &exports.join("L*.csv"), "5")).unwrap();
+    let run = engine.run_flow("leads", &Quiet).unwrap();
+    assert_eq!(names(&run.run.files), ["Lead.csv"]);
+    assert_eq!((run.run.files_listed, run.run.rows_ingested), (1, 3));
+    assert!(run.not_recognised.is_empty());
+    let bad = engine.create_flow(crm_flow("bad", &exports.join("*").join("Lead.csv"), "5")).unwrap_err();
+    assert!(bad.to_string().contains("wildcards are allowed only in the file name"), "{bad}");
+}
