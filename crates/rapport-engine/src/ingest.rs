@@ -116,7 +116,7 @@ pub(crate) struct FileJob<'a> {
 type Inputs = (Vec<(PathBuf, SourceTable)>, Vec<String>);
 
 /// Expands folders into their files (sorted) and pairs each file with its table.
-pub(crate) fn resolve_inputs(system: SourceSystem, paths: &[PathBuf]) -> Result<Inputs> {
+fn resolve_inputs(system: SourceSystem, paths: &[PathBuf]) -> Result<Inputs> {
     let mut inputs = Vec::new();
     let mut skipped = Vec::new();
     let expected = || {

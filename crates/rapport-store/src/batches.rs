@@ -157,7 +157,12 @@ impl Store {
                     identity.execute(params![id, ident.namespace.as_str(), ident.value])?;
                 }
             }
-            crate::lifecycle::insert_rejected(&tx, batch_id, &batch.rejected)?;
+            let mut reject = tx.prepare(
+                "INSERT INTO rejected_rows (batch_id, file, line, field, code, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for row in &batch.rejected {
+                reject.execute(params![batch_id, row.file, row.line, row.field, row.code.name(), row.message])?;
+            }
         }
         if let Some(checkpoint) = &batch.checkpoint {
             crate::flows::write_checkpoint(&tx, checkpoint, batch_id)?;
