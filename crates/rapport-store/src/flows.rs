@@ -340,19 +340,22 @@ impl Store {
         }
         // A run left `running` by a dead process is marked failed first; one still running stays.
         self.recover_interrupted()?;
-        let live: Option<i64> = self
-            .conn
+        let lock = OwnerLock::acquire(self)?;
+        // Check and claim in one write transaction, so that two processes cannot both start a run.
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let live: Option<i64> = tx
             .query_row("SELECT id FROM flow_runs WHERE flow = ?1 AND state = 'running'", [flow], |r| r.get(0))
             .optional()?;
         if let Some(run) = live {
             return Err(Error::FlowBusy { flow: flow.to_owned(), run });
         }
-        let lock = OwnerLock::acquire(self)?;
-        self.conn.execute(
+        tx.execute(
             "INSERT INTO flow_runs (flow, state, owner, started_at) VALUES (?1, 'running', ?2, ?3)",
             params![flow, lock.token(), now()],
         )?;
-        Ok(RunningFlow { id: self.conn.last_insert_rowid(), flow: flow.to_owned(), _lock: lock })
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(RunningFlow { id, flow: flow.to_owned(), _lock: lock })
     }
 
     /// Ends a run with its state, the counts of files listed and skipped, and an optional message.
@@ -493,6 +496,34 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue_4_a_flow_runs_once_at_a_time_and_a_dead_run_is_marked_interrupted() {
+        let (dir, mut store) = crate::test_util::store();
+        store
+            .create_flow(&FlowDefinition {
+                name: "sf".into(),
+                source: FlowSource::Crm { system: SourceSystem::Salesforce, from: "x".into(), instance: "o".into() },
+                error_threshold: ErrorThreshold::DEFAULT,
+                every: None,
+            })
+            .unwrap();
+        let running = store.begin_flow_run("sf").unwrap();
+        let mut other = Store::open(dir.path()).unwrap();
+        assert!(matches!(other.begin_flow_run("sf"), Err(Error::FlowBusy { run, .. }) if run == running.id()));
+        // Dropped without ending: as if its process died.
+        let id = running.id();
+        drop(running);
+        let next = other.begin_flow_run("sf").unwrap();
+        let runs = other.flow_runs("sf").unwrap();
+        assert_eq!(
+            runs.iter().map(|r| (r.id, r.state)).collect::<Vec<_>>(),
+            [(id, RunState::Failed), (next.id(), RunState::Running)]
+        );
+        assert!(runs[0].message.as_deref().unwrap().starts_with("interrupted"));
+        let ended = other.end_flow_run(next, RunState::Success, 3, 1, None).unwrap();
+        assert_eq!((ended.state, ended.files_listed, ended.files_skipped), (RunState::Success, 3, 1));
+    }
 
     #[test]
     fn schedules_parse_and_print() {
