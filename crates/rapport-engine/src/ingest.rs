@@ -1,4 +1,9 @@
 //! Batch ingestion of CRM export files: map, validate, extract identities, commit one batch per file.
+//!
+//! Each file is one batch: committed `loading` before it is read, then ended in one transaction as `success`
+//! (its accepted rows stored, its rejected rows kept) or `failed` (nothing stored; the reason and the rejected
+//! rows kept). A batch fails when its rejected rows exceed the error threshold (strictly more than the
+//! threshold's share of the rows read; see [`ErrorThreshold`]) or when the file cannot be read at all.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +13,10 @@ use std::collections::HashMap;
 use rapport_profile::MergePolicy;
 use rapport_schema::{Namespace, Schema};
 use rapport_sources::{FileBatch, ReadOptions, SourceTable};
-use rapport_store::{EncodedFragment, FragmentHead, NewFragment};
+use rapport_store::{
+    BatchFailure, BatchStart, BatchState, EncodedFragment, ErrorThreshold, FailureCode, FailureReason, FileCheckpoint,
+    FragmentHead, NewFragment,
+};
 use serde::Serialize;
 use tracing::{info, instrument, warn};
 
@@ -28,11 +36,15 @@ pub struct FileReport {
     pub entity: EntityKind,
     /// The dataset it went into.
     pub dataset: String,
-    /// The committed batch.
+    /// The batch.
     pub batch_id: i64,
+    /// `success`, or `failed` (nothing of the file stored).
+    pub state: BatchState,
+    /// Why the batch failed, if it did.
+    pub reason: Option<FailureReason>,
     /// Data rows read.
     pub rows_read: u64,
-    /// Rows stored.
+    /// Rows stored (0 when the batch failed).
     pub rows_ingested: u64,
     /// Rows rejected (unreadable, unmappable or invalid).
     pub rows_rejected: u64,
@@ -70,6 +82,37 @@ impl IngestReport {
     pub fn rows_rejected(&self) -> u64 {
         self.files.iter().map(|f| f.rows_rejected).sum()
     }
+
+    /// The files whose batch failed.
+    pub fn failed(&self) -> impl Iterator<Item = &FileReport> {
+        self.files.iter().filter(|f| f.state == BatchState::Failed)
+    }
+}
+
+/// How to ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// The instance the files come from (CRM org id or Marketo munchkin id); part of every source key.
+    pub instance: String,
+    /// The share of rejected rows a batch tolerates.
+    pub error_threshold: ErrorThreshold,
+}
+
+/// What [`Engine::ingest_file`] needs besides the file: namespaces, read options and the threshold.
+pub(crate) struct FileContext {
+    pub(crate) namespaces: Namespaces,
+    pub(crate) read: ReadOptions,
+    pub(crate) error_threshold: ErrorThreshold,
+}
+
+/// One file to load as one batch.
+pub(crate) struct FileJob<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) table: &'a SourceTable,
+    /// The flow checkpoint to commit with the batch.
+    pub(crate) checkpoint: Option<FileCheckpoint>,
+    /// The flow run loading it.
+    pub(crate) flow_run: Option<i64>,
 }
 
 /// The files to read, each with its table, and the files of the given folders that are not export tables.
@@ -188,6 +231,21 @@ fn updated_at(record: &rapport_model::Record) -> String {
 /// Records handed from the reading thread to the writing one.
 const CHUNK: usize = 2048;
 
+/// How loading a file into its batch ended.
+enum Loaded {
+    /// Committed with its profiles.
+    Committed {
+        summary: Box<rapport_store::BatchSummary>,
+        delta: crate::profiles::ProfileDelta,
+        rejected: Vec<RowError>,
+        unmapped_columns: Vec<String>,
+    },
+    /// The file cannot be read at all; nothing was written.
+    Unreadable(String),
+    /// Too many rows were rejected; nothing was written.
+    OverThreshold { rows_read: u64, rejected: Vec<RowError>, unmapped_columns: Vec<String> },
+}
+
 /// A run of read rows.
 struct Chunk {
     /// Fragments ready to store, or rows refused by validation.
@@ -200,7 +258,6 @@ struct Chunk {
 struct Written {
     heads: Vec<FragmentHead>,
     rejected: Vec<RowError>,
-    read: Option<FileBatch>,
 }
 
 /// The reading thread: map, validate and serialize every row of the file into chunks. Returns what the
@@ -274,13 +331,12 @@ fn write_chunks(
         }
         observer.progress(chunk.bytes);
     }
-    Ok(Written { heads, rejected, read: None })
+    Ok(Written { heads, rejected })
 }
 
 impl Engine {
-    /// Ingests export files (or folders of them) of one system. Each file becomes one batch, committed whole
-    /// together with the profiles it changes; rejected rows are kept with file, line, field and reason.
-    #[instrument(skip_all, fields(system = %system, inputs = paths.len()))]
+    /// Ingests export files (or folders of them) of one system with the default error threshold (5 %); see
+    /// [`Engine::ingest_with`].
     pub fn ingest(
         &mut self,
         system: SourceSystem,
@@ -288,28 +344,49 @@ impl Engine {
         instance: &str,
         observer: &dyn Observer,
     ) -> Result<IngestReport> {
+        let options = IngestOptions { instance: instance.to_owned(), error_threshold: ErrorThreshold::DEFAULT };
+        self.ingest_with(system, paths, &options, observer)
+    }
+
+    /// Ingests export files (or folders of them) of one system. Each file becomes one batch, committed whole
+    /// together with the profiles it changes, or failed whole (see the module docs); rejected rows are kept
+    /// with file, line, field and reason. A failed batch does not stop the other files: check
+    /// [`IngestReport::failed`].
+    #[instrument(skip_all, fields(system = %system, inputs = paths.len()))]
+    pub fn ingest_with(
+        &mut self,
+        system: SourceSystem,
+        paths: &[PathBuf],
+        options: &IngestOptions,
+        observer: &dyn Observer,
+    ) -> Result<IngestReport> {
         let (inputs, skipped) = resolve_inputs(system, paths)?;
         for file in &skipped {
             warn!(file = %file, "not a known export table; skipped");
         }
-        let options = ReadOptions { instance_id: instance.to_owned() };
-        let namespaces: Namespaces =
-            self.store.namespaces()?.into_iter().map(|ns| (ns.code.as_str().to_owned(), ns)).collect();
+        let context = self.file_context(&options.instance, options.error_threshold)?;
         let mut files = Vec::with_capacity(inputs.len());
-        for (path, table) in inputs {
-            files.push(self.ingest_file(&path, &table, &namespaces, &options, observer)?);
+        for (path, table) in &inputs {
+            let job = FileJob { path, table, checkpoint: None, flow_run: None };
+            files.push(self.ingest_file(&job, &context, observer)?);
         }
         Ok(IngestReport { system, files, skipped })
     }
 
-    fn ingest_file(
+    pub(crate) fn file_context(&self, instance: &str, error_threshold: ErrorThreshold) -> Result<FileContext> {
+        let namespaces: Namespaces =
+            self.store.namespaces()?.into_iter().map(|ns| (ns.code.as_str().to_owned(), ns)).collect();
+        Ok(FileContext { namespaces, read: ReadOptions { instance_id: instance.to_owned() }, error_threshold })
+    }
+
+    /// Loads one file as one batch: `loading`, then `success` or `failed`.
+    pub(crate) fn ingest_file(
         &mut self,
-        path: &Path,
-        table: &SourceTable,
-        namespaces: &Namespaces,
-        options: &ReadOptions,
+        job: &FileJob<'_>,
+        context: &FileContext,
         observer: &dyn Observer,
     ) -> Result<FileReport> {
+        let (path, table) = (job.path, job.table);
         let schema = self.schemas.for_entity(table.entity).ok_or(Error::NoSchema(table.entity))?.clone();
         if self.store.schema_for_entity(table.entity)?.is_none() {
             return Err(Error::NoSchema(table.entity));
@@ -318,53 +395,138 @@ impl Engine {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         let dataset = format!("{}.{}", table.system.name(), table.name.to_ascii_lowercase());
         let source = format!("{}:{}", table.system.name(), table.name);
+        let loading = self.store.begin_batch(&BatchStart {
+            dataset: dataset.clone(),
+            entity: table.entity,
+            source,
+            files: vec![shown.clone()],
+            input_bytes: size,
+            error_threshold: context.error_threshold,
+            flow_run: job.flow_run,
+        })?;
+        let mut report = FileReport {
+            file: shown.clone(),
+            table: table.to_string(),
+            entity: table.entity,
+            dataset: dataset.clone(),
+            batch_id: loading.id(),
+            state: BatchState::Failed,
+            reason: None,
+            rows_read: 0,
+            rows_ingested: 0,
+            rows_rejected: 0,
+            rejected: Vec::new(),
+            unmapped_columns: Vec::new(),
+            profiles: Default::default(),
+        };
         observer.start(&format!("{table} ({shown})"), size);
-        let mut writer = self.store.begin_batch(&dataset, table.entity, &source, vec![shown.clone()])?;
+        let outcome = self.load_file(loading.id(), job, context, &schema, &shown, &dataset, observer);
+        observer.finish();
+        let failure = match outcome {
+            Ok(Loaded::Committed { summary, delta, rejected, unmapped_columns }) => {
+                drop(loading);
+                info!(
+                    file = %shown,
+                    batch = summary.id,
+                    read = summary.rows_read,
+                    ingested = summary.rows_ingested,
+                    rejected = summary.rows_rejected,
+                    profiles_written = delta.written,
+                    "batch committed"
+                );
+                report.state = BatchState::Success;
+                report.rows_read = summary.rows_read;
+                report.rows_ingested = summary.rows_ingested;
+                report.rows_rejected = summary.rows_rejected;
+                report.rejected = rejected;
+                report.unmapped_columns = unmapped_columns;
+                report.profiles = delta;
+                return Ok(report);
+            }
+            Ok(Loaded::Unreadable(err)) => {
+                // The file as a whole cannot be read: the batch fails at batch level, with no row errors.
+                warn!(file = %shown, batch = loading.id(), error = %err, "batch failed: input unreadable");
+                let reason = FailureReason { code: FailureCode::InputUnreadable, message: err };
+                BatchFailure { reason, rows_read: 0, rejected: vec![] }
+            }
+            Ok(Loaded::OverThreshold { rows_read, rejected, unmapped_columns }) => {
+                let message = format!(
+                    "{} of {} rows rejected ({:.2}%), over the error threshold of {}; nothing was ingested",
+                    rejected.len(),
+                    rows_read,
+                    rejected.len() as f64 * 100.0 / rows_read as f64,
+                    context.error_threshold
+                );
+                warn!(file = %shown, batch = loading.id(), rejected = rejected.len(), read = rows_read,
+                    threshold = %context.error_threshold, "batch failed: error threshold exceeded");
+                report.rows_read = rows_read;
+                report.rows_rejected = rejected.len() as u64;
+                report.unmapped_columns = unmapped_columns;
+                let reason = FailureReason { code: FailureCode::ThresholdExceeded, message };
+                BatchFailure { reason, rows_read, rejected }
+            }
+            Err(err) => {
+                let reason = FailureReason { code: FailureCode::StoreError, message: err.to_string() };
+                if let Err(second) =
+                    self.store.fail_batch(loading, &BatchFailure { reason, rows_read: 0, rejected: vec![] })
+                {
+                    warn!(error = %second, "the failed batch could not be marked failed; the next open will");
+                }
+                return Err(err);
+            }
+        };
+        report.reason = Some(failure.reason.clone());
+        report.rejected = failure.rejected.clone();
+        self.store.fail_batch(loading, &failure)?;
+        Ok(report)
+    }
+
+    /// Reads, maps, validates and writes one file into its `loading` batch, with the profiles it changes, and
+    /// commits it; or rolls everything back when the file is unreadable or over the error threshold.
+    #[allow(clippy::too_many_arguments)]
+    fn load_file(
+        &mut self,
+        batch_id: i64,
+        job: &FileJob<'_>,
+        context: &FileContext,
+        schema: &Schema,
+        shown: &str,
+        dataset: &str,
+        observer: &dyn Observer,
+    ) -> Result<Loaded> {
+        let (path, table, namespaces) = (job.path, job.table, &context.namespaces);
+        let mut writer = self.store.writer_for_loading(batch_id)?;
+        if let Some(checkpoint) = &job.checkpoint {
+            writer.set_checkpoint(checkpoint.clone());
+        }
         // Two threads: this one writes; a reader parses, maps, validates and serializes each record while it
         // is hot in cache, and hands them over in chunks.
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Chunk>(8);
-        let outcome = std::thread::scope(|scope| -> Result<Written> {
-            let reader = scope.spawn(|| read_encoded(table, path, &shown, options, &schema, namespaces, sender));
-            let written = write_chunks(&mut writer, &dataset, receiver, observer);
-            let read = reader.join().map_err(|_| Error::Internal("the reader thread panicked".to_owned()))?;
-            let mut written = written?;
-            let (batch, mut invalid) = read?;
-            written.rejected.append(&mut invalid);
-            written.read = Some(batch);
-            Ok(written)
+        let (written, read) = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| read_encoded(table, path, shown, &context.read, schema, namespaces, sender));
+            let written = write_chunks(&mut writer, dataset, receiver, observer);
+            let read = reader.join().map_err(|_| Error::Internal("the reader thread panicked".to_owned()));
+            (written, read)
         });
-        observer.finish();
-        let Written { heads, mut rejected, read } = outcome?;
-        let FileBatch { rows_read, rejected: mut unreadable, unmapped_columns, .. } =
-            read.ok_or_else(|| Error::Internal("the reader returned nothing".to_owned()))?;
+        let (batch, mut invalid) = match read? {
+            Ok(read) => read,
+            Err(Error::Source(err)) => return Ok(Loaded::Unreadable(err.to_string())),
+            Err(err) => return Err(err),
+        };
+        let Written { heads, mut rejected } = written?;
+        let FileBatch { rows_read, rejected: mut unreadable, unmapped_columns, .. } = batch;
+        rejected.append(&mut invalid);
         rejected.append(&mut unreadable);
         rejected.sort_by_key(|r| r.line);
+        if context.error_threshold.is_exceeded(rejected.len() as u64, rows_read) {
+            // Dropping the writer rolls back every fragment already written.
+            return Ok(Loaded::OverThreshold { rows_read, rejected, unmapped_columns });
+        }
         for row in &rejected {
             writer.reject(row)?;
         }
         let delta = crate::profiles::apply_fragments(&mut writer, heads, &MergePolicy::TimestampOrdered)?;
         let summary = writer.commit(rows_read)?.ok_or_else(|| Error::Internal("a batch without an id".to_owned()))?;
-        info!(
-            file = %shown,
-            batch = summary.id,
-            read = summary.rows_read,
-            ingested = summary.rows_ingested,
-            rejected = summary.rows_rejected,
-            profiles_written = delta.written,
-            "batch committed"
-        );
-        Ok(FileReport {
-            file: shown,
-            table: table.to_string(),
-            entity: table.entity,
-            dataset,
-            batch_id: summary.id,
-            rows_read: summary.rows_read,
-            rows_ingested: summary.rows_ingested,
-            rows_rejected: summary.rows_rejected,
-            rejected,
-            unmapped_columns,
-            profiles: delta,
-        })
+        Ok(Loaded::Committed { summary: Box::new(summary), delta, rejected, unmapped_columns })
     }
 }

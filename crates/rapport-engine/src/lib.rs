@@ -1,6 +1,8 @@
 //! Rapport's engine: runs the data flow end to end on one store.
 //!
 //! - [`ingest`]: source files → connector mapping → schema validation → identities → one atomic batch per file.
+//! - [`flows`]: named dataflows from a source location, run on demand or on a schedule, loading only new or
+//!   changed files since their checkpoints.
 //! - [`unify`]: fragments → identity graphs → merged profiles (timestamp-ordered), per entity class.
 //! - [`audience`]: PQL audiences: create (parse + bind), evaluate (batch, over the linked profiles), members.
 //! - [`activate`]: audience members → file destinations.
@@ -11,6 +13,7 @@
 
 pub mod activate;
 pub mod audience;
+pub mod flows;
 pub mod ingest;
 pub mod profiles;
 pub mod schemas;
@@ -23,7 +26,11 @@ use rapport_store::{RegistryChanges, Store};
 
 pub use activate::ActivationReport;
 pub use audience::{Evaluation, Member};
-pub use ingest::{FileReport, IngestReport};
+pub use flows::FlowRunReport;
+pub use ingest::{FileReport, IngestOptions, IngestReport};
+pub use rapport_store::{
+    BatchFilter, BatchState, ErrorThreshold, Every, FlowDefinition, FlowSource, RunState, StoredFlow,
+};
 pub use schemas::FieldGroupChange;
 pub use unify::UnifyReport;
 
@@ -64,6 +71,17 @@ pub enum Error {
     /// A schema change was refused (bad field group, type conflict, breaking change on a profile schema).
     #[error("{0}")]
     Schema(String),
+    /// A flow definition is invalid (bad name, missing source location, bad glob).
+    #[error("{0}")]
+    Flow(String),
+    /// A flow's source kind is stored but its runs are not connected to a reader yet.
+    #[error("flow `{flow}`: running `{kind}` flows is not wired yet; only `crm` flows run so far")]
+    NotWired {
+        /// The flow.
+        flow: String,
+        /// The source kind.
+        kind: &'static str,
+    },
     /// Stored data could not be read back: a bug or an altered database.
     #[error("internal: {0}")]
     Internal(String),

@@ -92,12 +92,13 @@ pub(crate) fn apply_fragments(
     heads.dedup_by_key(|h| h.id);
 
     let stitching = rapport_identity::stitch(heads.iter().map(|h| h.identities.as_slice()));
+    // Taken before the old profiles go, so that a fresh id never repeats one of theirs that a graph reuses.
+    let mut next = writer.next_profile_id()?;
     writer.delete_profiles(&old)?;
     delta.replaced = old.len() as u64;
 
     // Graphs take the old ids first (smallest id to the graph with the earliest fragment), then fresh ones.
     let mut reuse = touched.into_iter();
-    let mut next = writer.next_profile_id()?;
     let mut pending: Vec<(i64, &rapport_identity::Graph)> = Vec::new();
     let mut pending_fragments = 0;
     for graph in &stitching.graphs {
@@ -181,7 +182,13 @@ impl crate::Engine {
         &mut self,
         batch: &rapport_store::NewBatch,
     ) -> Result<(rapport_store::BatchSummary, ProfileDelta)> {
-        let mut writer = self.store.begin_batch(&batch.dataset, batch.entity, &batch.source, batch.files.clone())?;
+        let mut writer = match batch.batch_id {
+            Some(id) => self.store.writer_for_loading(id)?,
+            None => self.store.batch_writer(&batch.dataset, batch.entity, &batch.source, batch.files.clone())?,
+        };
+        if let Some(checkpoint) = &batch.checkpoint {
+            writer.set_checkpoint(checkpoint.clone());
+        }
         let mut heads = Vec::with_capacity(batch.fragments.len());
         for fragment in &batch.fragments {
             let encoded = rapport_store::EncodedFragment {

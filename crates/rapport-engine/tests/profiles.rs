@@ -125,6 +125,24 @@ fn batches_merge_and_split_profiles_exactly_and_agree_with_a_rebuild() {
     assert_eq!(l1.record["workEmail"]["address"], "b@x.com");
     assert!(engine.store().profile_by_identity(EntityKind::Person, &email("zzz@x.com")).unwrap().is_none());
 
+    // Step 5: L2 (the newest profile) takes C3's email while two new leads arrive: the two old profiles become
+    // one and three graphs need ids; the new leads get ids no profile had.
+    ingest(
+        &mut engine,
+        export(dir.path(), "5", "Lead", &[("L2", "c@x.com", t2), ("L3", "e@x.com", t2), ("L4", "f@x.com", t2)]),
+    );
+    assert_eq!(
+        graphs(&engine),
+        BTreeSet::from([
+            graph(key("C1"), &[key("C1"), email("a@x.com")]),
+            graph(key("C2"), &[key("C2"), key("L1"), email("b@x.com")]),
+            graph(key("C3"), &[key("C3"), key("L2"), email("c@x.com")]),
+            graph(key("L3"), &[key("L3"), email("e@x.com")]),
+            graph(key("L4"), &[key("L4"), email("f@x.com")]),
+        ])
+    );
+    assert!(engine.store().profile_by_identity(EntityKind::Person, &email("d@x.com")).unwrap().is_none());
+
     // Rebuilding everything from the stored fragments gives the same graphs and merged records.
     let (incremental_graphs, incremental_records) = (graphs(&engine), records(&engine));
     engine.unify(&Quiet).unwrap();

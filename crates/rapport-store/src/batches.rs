@@ -36,6 +36,10 @@ pub struct NewBatch {
     pub fragments: Vec<NewFragment>,
     /// The rejected rows.
     pub rejected: Vec<RowError>,
+    /// The `loading` batch this commit ends (from [`Store::begin_batch`]); `None` creates the batch row here.
+    pub batch_id: Option<i64>,
+    /// A dataflow checkpoint to commit in the same transaction as the data.
+    pub checkpoint: Option<crate::FileCheckpoint>,
 }
 
 /// A committed batch.
@@ -49,7 +53,7 @@ pub struct BatchSummary {
     pub source: String,
     /// The input files.
     pub files: Vec<String>,
-    /// `success` (a batch is only ever visible once committed whole).
+    /// `success`, `loading` or `failed` (see [`crate::BatchState`]; [`Store::batch_list`] reports it typed).
     pub state: String,
     /// Data rows read.
     pub rows_read: u64,
@@ -101,10 +105,16 @@ impl Store {
 
     /// Commits a batch's fragments and rejected rows in one transaction (a fragment with the same primary
     /// identity in the same dataset is replaced unless the stored one is newer). Profiles are not touched: the
-    /// engine writes batches through [`Store::begin_batch`] so that their profiles change in the same
+    /// engine writes batches through [`Store::batch_writer`] so that their profiles change in the same
     /// transaction.
     pub fn write_batch(&mut self, batch: &NewBatch) -> Result<BatchSummary> {
-        let mut writer = self.begin_batch(&batch.dataset, batch.entity, &batch.source, batch.files.clone())?;
+        let mut writer = match batch.batch_id {
+            Some(id) => self.writer_for_loading(id)?,
+            None => self.batch_writer(&batch.dataset, batch.entity, &batch.source, batch.files.clone())?,
+        };
+        if let Some(checkpoint) = &batch.checkpoint {
+            writer.set_checkpoint(checkpoint.clone());
+        }
         for fragment in &batch.fragments {
             writer.put_fragment(&crate::EncodedFragment {
                 primary: fragment.primary.clone(),
@@ -120,7 +130,7 @@ impl Store {
         summary.ok_or_else(|| Error::NotFound { kind: "batch", name: "(rebuild)".to_owned() })
     }
 
-    /// Every committed batch, oldest first.
+    /// Every batch, whatever its state, oldest first.
     pub fn batches(&self) -> Result<Vec<BatchSummary>> {
         let mut stmt = self.conn.prepare(
             "SELECT b.id, d.name, b.source, b.files, b.state, b.rows_read, b.rows_ingested, b.rows_rejected, b.created_at
@@ -249,6 +259,8 @@ mod tests {
             rows_read: (fragments.len() + rejected.len()) as u64,
             fragments,
             rejected,
+            batch_id: None,
+            checkpoint: None,
         }
     }
 

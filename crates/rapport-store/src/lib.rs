@@ -7,12 +7,16 @@
 //!
 //! Atomicity is the store's promise: a batch (its fragments, identities, rejected rows and its own batch row)
 //! is written in one transaction, so a crash leaves either the whole batch or none of it; profile rebuilds
-//! and membership updates are likewise one transaction each.
+//! and membership updates are likewise one transaction each. A batch row is committed `loading` first and ends
+//! `success` or `failed` ([`lifecycle`]); a dataflow's file checkpoint commits in its batch's transaction
+//! ([`flows`]).
 //!
 //! This is the only crate that opens database connections. It knows nothing of sources, PQL or HTTP.
 
 pub mod audiences;
 pub mod batches;
+pub mod flows;
+pub mod lifecycle;
 pub mod profiles;
 pub mod registry;
 pub mod writer;
@@ -23,6 +27,13 @@ use rusqlite::Connection;
 
 pub use audiences::{AudienceRecord, MembershipChange};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
+pub use flows::{
+    Every, FileCheckpoint, FlowDefinition, FlowRun, FlowSource, RunState, RunningFlow, StoredCheckpoint, StoredFlow,
+};
+pub use lifecycle::{
+    BatchError, BatchFailure, BatchFilter, BatchInfo, BatchMetrics, BatchStart, BatchState, ErrorThreshold,
+    FailureCode, FailureReason, LoadingBatch,
+};
 pub use profiles::{ProfileStats, StoredProfile};
 pub use registry::RegistryChanges;
 pub use writer::{BatchWriter, EncodedFragment, FragmentHead, FragmentWrite, ProfileMembers, ProfileWrite};
@@ -61,6 +72,20 @@ pub enum Error {
         /// Its name.
         name: String,
     },
+    /// A batch was to be ended but is no longer `loading` (it was marked interrupted, or ended twice).
+    #[error("batch {0} is no longer loading; it cannot be ended again")]
+    NotLoading(i64),
+    /// A flow run was asked for while another run of the same flow is alive.
+    #[error("flow `{flow}` is already running (run {run})")]
+    FlowBusy {
+        /// The flow.
+        flow: String,
+        /// The live run.
+        run: i64,
+    },
+    /// A stored value cannot be read back: the database was altered outside Rapport.
+    #[error("internal: corrupt stored value: {0}")]
+    Corrupt(String),
 }
 
 /// Result with this crate's [`Error`].
@@ -277,10 +302,50 @@ CREATE TABLE meta (
 );
 INSERT INTO meta (key, value) SELECT 'profiles_stale', '1' WHERE EXISTS (SELECT 1 FROM fragments);
 "#,
+    // Batch lifecycle (loading → success | failed), metrics and reasons; dataflows with runs and checkpoints.
+    r#"
+CREATE TABLE flows (
+    name TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE flow_runs (
+    id INTEGER PRIMARY KEY,
+    flow TEXT NOT NULL REFERENCES flows(name),
+    state TEXT NOT NULL,
+    owner TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    files_listed INTEGER NOT NULL DEFAULT 0,
+    files_skipped INTEGER NOT NULL DEFAULT 0,
+    message TEXT
+);
+CREATE INDEX flow_runs_flow ON flow_runs(flow);
+CREATE TABLE flow_checkpoints (
+    flow TEXT NOT NULL REFERENCES flows(name),
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    batch_id INTEGER NOT NULL REFERENCES batches(id),
+    committed_at TEXT NOT NULL,
+    PRIMARY KEY (flow, path)
+) WITHOUT ROWID;
+ALTER TABLE batches ADD COLUMN input_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE batches ADD COLUMN error_threshold_bp INTEGER;
+ALTER TABLE batches ADD COLUMN reason_code TEXT;
+ALTER TABLE batches ADD COLUMN reason TEXT;
+ALTER TABLE batches ADD COLUMN owner TEXT;
+ALTER TABLE batches ADD COLUMN flow_run INTEGER REFERENCES flow_runs(id);
+ALTER TABLE batches ADD COLUMN updated_at TEXT;
+CREATE INDEX batches_state ON batches(state);
+CREATE INDEX batches_flow_run ON batches(flow_run);
+"#,
 ];
 
 impl Store {
-    /// Opens (creating if needed) the store in `dir`, applying pending migrations.
+    /// Opens (creating if needed) the store in `dir`, applying pending migrations and marking the batches of
+    /// killed loads `failed` (see [`lifecycle`]).
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|source| Error::DataDir { path: dir.to_owned(), source })?;
         let conn = Connection::open(dir.join(DATABASE_FILE))?;
@@ -300,6 +365,7 @@ impl Store {
         let checkpointer = Checkpointer::start(&dir.join(DATABASE_FILE))?;
         let mut store = Self { conn, dir: dir.to_owned(), checkpointer };
         store.migrate()?;
+        store.recover_interrupted()?;
         Ok(store)
     }
 

@@ -102,12 +102,14 @@ pub struct BatchWriter<'a> {
     rejected: u64,
     /// Identity index rows to insert at commit, sorted first so that a bulk load appends to the index.
     identity_rows: Vec<(String, String, i64)>,
+    checkpoint: Option<crate::FileCheckpoint>,
     nudge: crate::Nudge,
 }
 
 impl Store {
-    /// Starts writing a batch into `dataset` (created for `entity` on first use).
-    pub fn begin_batch(
+    /// Starts writing a new batch into `dataset` (created for `entity` on first use). Its batch row is part of
+    /// the transaction: it appears, `success`, at commit (a group of streamed messages is written this way).
+    pub fn batch_writer(
         &mut self,
         dataset: &str,
         entity: EntityKind,
@@ -123,19 +125,27 @@ impl Store {
             params![dataset_id, source, serde_json::to_string(&files)?, now()],
         )?;
         let batch_id = tx.last_insert_rowid();
-        Ok(BatchWriter {
-            tx,
-            entity,
-            dataset: dataset.to_owned(),
-            dataset_id,
-            batch_id,
-            source: source.to_owned(),
-            files,
-            ingested: 0,
-            rejected: 0,
-            identity_rows: Vec::new(),
-            nudge,
-        })
+        Ok(BatchWriter::new(tx, entity, dataset.to_owned(), dataset_id, batch_id, source.to_owned(), files, nudge))
+    }
+
+    /// Starts writing the data of a batch already committed as `loading` (see [`Store::begin_batch`]); the
+    /// commit flips it to `success` with its data.
+    pub fn writer_for_loading(&mut self, batch_id: i64) -> Result<BatchWriter<'_>> {
+        let nudge = self.checkpoint_nudge();
+        let tx = self.conn.transaction()?;
+        let (dataset_id, dataset, entity, source, files): (i64, String, String, String, String) = tx
+            .query_row(
+                "SELECT d.id, d.name, d.entity, b.source, b.files FROM batches b JOIN datasets d ON d.id = b.dataset_id
+             WHERE b.id = ?1 AND b.state = 'loading'",
+                [batch_id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+            )
+            .optional()?
+            .ok_or(crate::Error::NotLoading(batch_id))?;
+        let entity: EntityKind =
+            entity.parse().map_err(|_| crate::Error::Corrupt(format!("dataset `{dataset}` has entity `{entity}`")))?;
+        let files: Vec<String> = serde_json::from_str(&files)?;
+        Ok(BatchWriter::new(tx, entity, dataset, dataset_id, batch_id, source, files, nudge))
     }
 
     /// Starts rebuilding every profile of `entity` from its stored fragments: the old profiles are deleted
@@ -145,19 +155,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM profiles WHERE entity = ?1", [entity.name()])?;
         tx.execute("DELETE FROM profile_identities WHERE entity = ?1", [entity.name()])?;
-        Ok(BatchWriter {
-            tx,
-            entity,
-            dataset: String::new(),
-            dataset_id: 0,
-            batch_id: 0,
-            source: String::new(),
-            files: Vec::new(),
-            ingested: 0,
-            rejected: 0,
-            identity_rows: Vec::new(),
-            nudge,
-        })
+        Ok(BatchWriter::new(tx, entity, String::new(), 0, 0, String::new(), Vec::new(), nudge))
     }
 
     /// Whether profiles must be rebuilt from the fragments (set when the profile layout changed).
@@ -176,7 +174,39 @@ impl Store {
     }
 }
 
-impl BatchWriter<'_> {
+impl<'a> BatchWriter<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        tx: rusqlite::Transaction<'a>,
+        entity: EntityKind,
+        dataset: String,
+        dataset_id: i64,
+        batch_id: i64,
+        source: String,
+        files: Vec<String>,
+        nudge: crate::Nudge,
+    ) -> Self {
+        BatchWriter {
+            tx,
+            entity,
+            dataset,
+            dataset_id,
+            batch_id,
+            source,
+            files,
+            ingested: 0,
+            rejected: 0,
+            identity_rows: Vec::new(),
+            checkpoint: None,
+            nudge,
+        }
+    }
+
+    /// Commits a dataflow checkpoint with the batch.
+    pub fn set_checkpoint(&mut self, checkpoint: crate::FileCheckpoint) {
+        self.checkpoint = Some(checkpoint);
+    }
+
     /// The batch id (0 for a rebuild).
     pub fn batch_id(&self) -> i64 {
         self.batch_id
@@ -426,10 +456,10 @@ impl BatchWriter<'_> {
         let summary = if self.batch_id == 0 {
             None
         } else {
-            self.tx.execute(
-                "UPDATE batches SET state = 'success', rows_read = ?2, rows_ingested = ?3, rows_rejected = ?4 WHERE id = ?1",
-                params![self.batch_id, rows_read, self.ingested, self.rejected],
-            )?;
+            crate::lifecycle::mark_success(&self.tx, self.batch_id, rows_read, self.ingested, self.rejected)?;
+            if let Some(checkpoint) = &self.checkpoint {
+                crate::flows::write_checkpoint(&self.tx, checkpoint, self.batch_id)?;
+            }
             let created_at: String =
                 self.tx.query_row("SELECT created_at FROM batches WHERE id = ?1", [self.batch_id], |row| row.get(0))?;
             Some(BatchSummary {
@@ -489,7 +519,7 @@ mod tests {
     /// Writes `n` one-fragment profiles p0..pn with emails e0..en.
     fn profiles(store: &mut Store, n: usize) {
         let mut writer =
-            store.begin_batch("salesforce.contact", EntityKind::Person, "test", vec!["f.csv".into()]).unwrap();
+            store.batch_writer("salesforce.contact", EntityKind::Person, "test", vec!["f.csv".into()]).unwrap();
         for i in 0..n {
             let f = fragment(&format!("p{i}"), &format!("e{i}"));
             let FragmentWrite::Inserted(id) = writer.put_fragment(&f).unwrap() else { panic!("new fragment") };
@@ -510,7 +540,7 @@ mod tests {
     fn owners_are_found_by_scan_and_by_point_lookups_alike() {
         let (_dir, mut store) = store();
         profiles(&mut store, 40);
-        let writer = store.begin_batch("salesforce.contact", EntityKind::Person, "test", vec![]).unwrap();
+        let writer = store.batch_writer("salesforce.contact", EntityKind::Person, "test", vec![]).unwrap();
         let few = [Identity::new("Email", "e7"), Identity::new("Email", "nobody"), Identity::new("b2b_person", "p39")];
         // 3 wanted × 7 < 120 indexed: point lookups.
         let by_lookup = writer.owners(few.iter()).unwrap();
@@ -526,7 +556,7 @@ mod tests {
         let (_dir, mut store) = store();
         {
             let mut writer =
-                store.begin_batch("salesforce.contact", EntityKind::Person, "test", vec!["f.csv".into()]).unwrap();
+                store.batch_writer("salesforce.contact", EntityKind::Person, "test", vec!["f.csv".into()]).unwrap();
             writer.put_fragment(&fragment("p1", "e1")).unwrap();
             writer
                 .put_profile(&ProfileWrite {

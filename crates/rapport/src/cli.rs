@@ -37,6 +37,10 @@ pub enum Command {
     /// Batches and their rejected rows.
     #[command(subcommand)]
     Batch(BatchCommand),
+    /// Dataflows: named loads from a source location, run on demand or on a schedule, picking up only new or
+    /// changed input.
+    #[command(subcommand)]
+    Flow(crate::flow::FlowCommand),
     /// Looks up a merged profile by any of its identities.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -188,6 +192,10 @@ pub struct IngestArgs {
     /// The instance the files come from (CRM org id or Marketo munchkin id); part of every source key.
     #[arg(long, default_value = "default")]
     pub instance: String,
+    /// The percentage of rejected rows a file's batch tolerates; above it the batch fails and nothing of the
+    /// file is stored (exactly at it, the batch succeeds).
+    #[arg(long, default_value = "5")]
+    pub error_threshold: rapport_engine::ErrorThreshold,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -196,17 +204,23 @@ pub struct IngestArgs {
 /// `rapport batch …`.
 #[derive(Debug, Subcommand)]
 pub enum BatchCommand {
-    /// Lists every batch.
+    /// Lists batches, oldest first: state, dataset, counts and files.
     List {
+        /// Only the batches of this dataset.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Only the batches in this state: loading, success or failed.
+        #[arg(long)]
+        state: Option<rapport_engine::BatchState>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Shows one batch.
+    /// Shows one batch: state, metrics, failure reason and error summary.
     Show {
         /// The batch id.
         id: i64,
-        /// Also list its rejected rows.
+        /// Also list its rejected rows (code, file, line, field, message).
         #[arg(long)]
         errors: bool,
         /// Print JSON.

@@ -6,6 +6,7 @@
 mod bench;
 mod cli;
 mod demo;
+mod flow;
 mod progress;
 
 use std::path::PathBuf;
@@ -93,39 +94,32 @@ fn run(cli: Cli) -> Result<()> {
         Command::Namespace(command) => namespace(&cli, command),
         Command::Ingest(args) => {
             let mut engine = open(&cli)?;
-            let report = engine.ingest(args.system, &args.paths, &args.instance, &bars)?;
+            let options = rapport_engine::IngestOptions {
+                instance: args.instance.clone(),
+                error_threshold: args.error_threshold,
+            };
+            let report = engine.ingest_with(args.system, &args.paths, &options, &bars)?;
             let profiles = engine.profile_summary()?;
+            let failed = failed_batches(&report.files);
             if args.json {
                 #[derive(Serialize)]
                 struct Out<'a> {
                     ingest: &'a rapport_engine::IngestReport,
                     profiles: &'a rapport_engine::UnifyReport,
                 }
-                return print_json(&Out { ingest: &report, profiles: &profiles });
+                print_json(&Out { ingest: &report, profiles: &profiles })?;
+                return failed;
             }
-            for file in &report.files {
-                println!(
-                    "batch {:>4}  {:<40} read {:>8}  ingested {:>8}  rejected {:>6}",
-                    file.batch_id, file.file, file.rows_read, file.rows_ingested, file.rows_rejected
-                );
-                for row in file.rejected.iter().take(5) {
-                    println!("    {row}");
-                }
-                if file.rejected.len() > 5 {
-                    println!("    … {} more (rapport batch show {} --errors)", file.rejected.len() - 5, file.batch_id);
-                }
-                if !file.unmapped_columns.is_empty() {
-                    println!("    columns not mapped: {}", file.unmapped_columns.join(", "));
-                }
-            }
+            print_file_reports(&report.files);
             for skipped in &report.skipped {
                 println!("skipped (not a {} export table): {skipped}", args.system);
             }
             for e in &profiles.entities {
                 println!("{:<22} {:>9} profiles from {:>9} fragments", e.entity.name(), e.profiles, e.fragments);
             }
-            Ok(())
+            failed
         }
+        Command::Flow(command) => flow::run(&cli, command, &bars),
         Command::Batch(command) => batch(&cli, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
         Command::Profile(ProfileCommand::Get { namespace, value, entity, json }) => {
@@ -414,17 +408,58 @@ fn schema(cli: &Cli, command: &SchemaCommand) -> Result<()> {
     }
 }
 
+/// Prints one line per file batch, with its failure reason and a few of its rejected rows.
+fn print_file_reports(files: &[rapport_engine::FileReport]) {
+    for file in files {
+        println!(
+            "batch {:>4}  {:<7}  {:<40} read {:>8}  ingested {:>8}  rejected {:>6}",
+            file.batch_id, file.state, file.file, file.rows_read, file.rows_ingested, file.rows_rejected
+        );
+        if let Some(reason) = &file.reason {
+            println!("    failed ({}): {}", reason.code.as_str(), reason.message);
+        }
+        for row in file.rejected.iter().take(5) {
+            println!("    {row}");
+        }
+        if file.rejected.len() > 5 {
+            println!("    … {} more (rapport batch show {} --errors)", file.rejected.len() - 5, file.batch_id);
+        }
+        if !file.unmapped_columns.is_empty() {
+            println!("    columns not mapped: {}", file.unmapped_columns.join(", "));
+        }
+    }
+}
+
+/// `Err` naming the failed batches, if any (the command then exits with status 1 after its report).
+fn failed_batches(files: &[rapport_engine::FileReport]) -> Result<()> {
+    let failed: Vec<String> = files
+        .iter()
+        .filter(|f| f.state == rapport_engine::BatchState::Failed)
+        .map(|f| format!("batch {} ({})", f.batch_id, f.file))
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{} of {} batches failed and stored nothing: {} (see `rapport batch show ID --errors`)",
+        failed.len(),
+        files.len(),
+        failed.join(", ")
+    )
+}
+
 fn batch(cli: &Cli, command: &BatchCommand) -> Result<()> {
     let engine = open(cli)?;
     match command {
-        BatchCommand::List { json } => {
-            let batches = engine.store().batches()?;
+        BatchCommand::List { dataset, state, json } => {
+            let filter = rapport_engine::BatchFilter { dataset: dataset.clone(), state: *state, flow_run: None };
+            let batches = engine.store().batch_list(&filter)?;
             if *json {
                 return print_json(&batches);
             }
             for b in batches {
                 println!(
-                    "{:>5}  {:<8} {:<30} read {:>8} ingested {:>8} rejected {:>6}  {}",
+                    "{:>5}  {:<7} {:<30} read {:>8} ingested {:>8} rejected {:>6}  {}",
                     b.id,
                     b.state,
                     b.dataset,
@@ -437,16 +472,48 @@ fn batch(cli: &Cli, command: &BatchCommand) -> Result<()> {
             Ok(())
         }
         BatchCommand::Show { id, errors, json } => {
-            let Some(summary) = engine.store().batches()?.into_iter().find(|b| b.id == *id) else {
+            let Some(info) = engine.store().batch(*id)? else {
                 bail!("batch {id} does not exist (run `rapport batch list`)");
             };
+            let summary = engine.store().batch_errors(*id)?;
             let rejected = if *errors { engine.store().rejected_rows(*id)? } else { Vec::new() };
             if *json {
-                return print_json(&serde_json::json!({"batch": summary, "errors": rejected}));
+                return print_json(&serde_json::json!({"batch": info, "batch_errors": summary, "errors": rejected}));
             }
-            println!("{}", serde_json::to_string_pretty(&summary)?);
-            for row in rejected {
-                println!("{row}");
+            let m = &info.metrics;
+            println!("batch {}  {}  dataset {}  source {}", info.id, info.state, info.dataset, info.source);
+            println!("  files      {}", info.files.join(", "));
+            println!("  created    {}", info.created_at);
+            if let Some(updated) = &info.updated_at {
+                println!("  ended      {updated}");
+            }
+            if let Some(threshold) = info.error_threshold_percent {
+                println!("  threshold  {threshold} rejected rows tolerated");
+            }
+            if let Some(run) = info.flow_run {
+                println!("  flow run   {run}");
+            }
+            println!(
+                "  metrics    {} bytes in {} files; {} records in, {} out, {} failed",
+                m.input_byte_size,
+                m.input_file_count,
+                m.input_record_count,
+                m.output_record_count,
+                m.failed_record_count
+            );
+            if let Some(reason) = &info.reason {
+                println!("  reason     {}: {}", reason.code.as_str(), reason.message);
+            }
+            for e in &summary {
+                println!("  error      {}  {} rows  {}", e.code, e.record_count, e.message);
+            }
+            if *errors {
+                println!("rejected rows:");
+                for row in &rejected {
+                    println!("  {row}");
+                }
+            } else if info.rows_rejected > 0 {
+                println!("({} rejected rows: rapport batch show {} --errors)", info.rows_rejected, info.id);
             }
             Ok(())
         }

@@ -1,0 +1,178 @@
+//! Issue #4 from the command line: `ingest --error-threshold`, `batch list|show`, `flow create|run|list|history`,
+//! their JSON and exit statuses. The fixture is the engine's hand-written `Contact.csv`: 20 data rows, bad at
+//! lines 4 (empty `Id`), 9 (bad `LastModifiedDate`) and 15 (2 fields), i.e. 15 % rejected.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+fn run(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rapport")).arg("--data-dir").arg(data_dir).args(args).output().unwrap()
+}
+
+fn ok_json(data_dir: &Path, args: &[&str]) -> Value {
+    let output = run(data_dir, args);
+    assert!(output.status.success(), "rapport {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../rapport-engine/tests/fixtures/partial/Contact.csv")
+}
+
+#[test]
+fn issue_4_over_the_threshold_ingest_exits_1_and_batch_show_lists_the_exact_error_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let file = tmp.path().join("Contact.csv");
+    std::fs::copy(fixture(), &file).unwrap();
+    let shown = file.to_str().unwrap();
+    ok_json(&data, &["schema", "generate-b2b", "--json"]);
+
+    let failed = run(&data, &["ingest", "salesforce", shown, "--instance", "org", "--json"]);
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("1 of 1 batches failed and stored nothing: batch 1"));
+    let report: Value = serde_json::from_slice(&failed.stdout).unwrap();
+    assert_eq!(report["ingest"]["files"][0]["state"], "failed");
+    assert_eq!(report["ingest"]["files"][0]["reason"]["code"], "threshold_exceeded");
+
+    let show = ok_json(&data, &["batch", "show", "1", "--errors", "--json"]);
+    assert_eq!(
+        show["errors"],
+        json!([
+            {"file": shown, "line": 4, "field": "Id", "code": "missing_id",
+             "message": "the record id is empty, so the record has no primary identity"},
+            {"file": shown, "line": 9, "field": "LastModifiedDate", "code": "bad_date",
+             "message": "\"31/12/2023\" is not a Salesforce date-time (expected YYYY-MM-DDTHH:MM:SS.sssZ)"},
+            {"file": shown, "line": 15, "field": null, "code": "unparsable",
+             "message": "the row has 2 fields but the header has 5"},
+        ])
+    );
+    assert_eq!(show["batch"]["state"], "failed");
+    assert_eq!(
+        show["batch"]["metrics"],
+        json!({"input_byte_size": std::fs::metadata(&file).unwrap().len(), "input_file_count": 1,
+               "input_record_count": 20, "output_record_count": 0, "failed_record_count": 3})
+    );
+    let codes: Vec<(&str, u64)> = show["batch_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["code"].as_str().unwrap(), e["record_count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(codes, [("INGEST-1212-400", 3), ("INGEST-1401-400", 2), ("INGEST-1555-400", 1)]);
+    let text = run(&data, &["batch", "show", "1", "--errors"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(&format!("{shown}:9: LastModifiedDate: \"31/12/2023\" is not a Salesforce")), "{text}");
+    assert!(text.contains("reason     threshold_exceeded: 3 of 20 rows rejected (15.00%)"), "{text}");
+
+    // Exactly at the threshold the batch succeeds; the status count and the filters agree.
+    let passed =
+        ok_json(&data, &["ingest", "salesforce", shown, "--instance", "org", "--error-threshold", "15", "--json"]);
+    assert_eq!(passed["ingest"]["files"][0]["rows_ingested"], 17);
+    assert_eq!(ok_json(&data, &["status", "--json"])["fragments"]["person"], 17);
+    let failed_ids: Vec<i64> = ok_json(&data, &["batch", "list", "--state", "failed", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(failed_ids, [1]);
+    assert_eq!(
+        ok_json(&data, &["batch", "list", "--dataset", "salesforce.contact", "--json"]).as_array().unwrap().len(),
+        2
+    );
+    assert!(ok_json(&data, &["batch", "list", "--dataset", "marketo.lead", "--json"]).as_array().unwrap().is_empty());
+
+    let bad = run(&data, &["ingest", "salesforce", shown, "--error-threshold", "101"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid error threshold `101`"));
+}
+
+#[test]
+fn issue_4_flow_commands_create_run_list_and_show_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let exports = tmp.path().join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    std::fs::copy(fixture(), exports.join("Contact.csv")).unwrap();
+    let from = exports.to_str().unwrap();
+    ok_json(&data, &["schema", "generate-b2b", "--json"]);
+
+    let created = ok_json(
+        &data,
+        &[
+            "flow",
+            "create",
+            "sf",
+            "--system",
+            "salesforce",
+            "--from",
+            from,
+            "--instance",
+            "org",
+            "--error-threshold",
+            "20",
+            "--every",
+            "1h",
+            "--json",
+        ],
+    );
+    // The location is stored absolute, so that runs do not depend on the working directory.
+    let absolute = std::fs::canonicalize(&exports).unwrap();
+    assert_eq!(
+        created["source"],
+        json!({"kind": "crm", "system": "salesforce", "from": absolute.to_str().unwrap(), "instance": "org"})
+    );
+    assert_eq!((created["error_threshold_percent"].as_f64(), created["every"].as_str()), (Some(20.0), Some("1h")));
+
+    let first = ok_json(&data, &["flow", "run", "sf", "--json"]);
+    assert_eq!(first["run"]["state"], "success");
+    assert_eq!((first["run"]["rows_read"].as_u64(), first["run"]["rows_ingested"].as_u64()), (Some(20), Some(17)));
+    // Not due again within the hour.
+    let due = ok_json(&data, &["flow", "run", "--due", "--json"]);
+    assert_eq!(due, json!([]));
+    let second = ok_json(&data, &["flow", "run", "sf", "--json"]);
+    assert_eq!((second["run"]["files_listed"].as_u64(), second["run"]["files_skipped"].as_u64()), (Some(1), Some(1)));
+
+    let history = ok_json(&data, &["flow", "history", "sf", "--json"]);
+    let runs: Vec<(u64, usize)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["rows_ingested"].as_u64().unwrap(), r["batches"].as_array().unwrap().len()))
+        .collect();
+    assert_eq!(runs, [(17, 1), (0, 0)]);
+    let list = ok_json(&data, &["flow", "list", "--json"]);
+    assert_eq!(list[0]["last_run"]["id"], second["run"]["id"]);
+
+    ok_json(
+        &data,
+        &[
+            "flow",
+            "create",
+            "pg",
+            "--kind",
+            "postgres",
+            "--query",
+            "SELECT * FROM people",
+            "--modified-column",
+            "updated_at",
+            "--dataset",
+            "crm.people",
+            "--entity",
+            "person",
+            "--mapping",
+            "people.toml",
+            "--json",
+        ],
+    );
+    let refused = run(&data, &["flow", "run", "pg"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("running `postgres` flows is not wired yet"));
+    let wrong = run(&data, &["flow", "create", "x", "--system", "salesforce", "--from", from, "--query", "q"]);
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("--query does not apply to --kind crm"));
+}
