@@ -27,7 +27,9 @@ mod csv_reader;
 pub mod dynamics;
 mod formats;
 mod mapping;
+pub mod mapping_set;
 pub mod marketo;
+pub mod prep;
 mod row;
 pub mod salesforce;
 
