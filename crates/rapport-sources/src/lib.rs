@@ -28,6 +28,7 @@ use rapport_model::{EntityKind, MappedRecord, RowError, RowErrorCode, SourceSyst
 use tracing::{debug, instrument};
 
 mod csv_reader;
+pub mod automap;
 pub mod dynamics;
 mod formats;
 mod mapping;
