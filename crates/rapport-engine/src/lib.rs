@@ -1,6 +1,7 @@
 //! Rapport's engine: runs the data flow end to end on one store.
 //!
 //! - [`ingest`]: source files → connector mapping → schema validation → identities → one atomic batch per file.
+//! - [`generic`]: any row reader + a mapping set → validation → one batch; dry runs that write nothing.
 //! - [`unify`]: fragments → identity graphs → merged profiles (timestamp-ordered), per entity class.
 //! - [`audience`]: PQL audiences: create (parse + bind), evaluate (batch, over the linked profiles), members.
 //! - [`activate`]: audience members → file destinations.
@@ -11,6 +12,7 @@
 
 pub mod activate;
 pub mod audience;
+pub mod generic;
 pub mod ingest;
 pub mod schemas;
 pub mod unify;
@@ -22,6 +24,7 @@ use rapport_store::{RegistryChanges, Store};
 
 pub use activate::ActivationReport;
 pub use audience::{Evaluation, Member};
+pub use generic::DryRun;
 pub use ingest::{FileReport, IngestReport};
 pub use schemas::FieldGroupChange;
 pub use unify::UnifyReport;
@@ -66,6 +69,10 @@ pub enum Error {
     /// Stored data could not be read back: a bug or an altered database.
     #[error("internal: {0}")]
     Internal(String),
+    /// A mapping set does not compile against its input or its schema (unknown field, bad expression,
+    /// destination the schema does not have).
+    #[error("{0}")]
+    Mapping(String),
     /// A PQL text does not parse or bind.
     #[error("{}", .0.render())]
     Segment(rapport_segment::Error),
