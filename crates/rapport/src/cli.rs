@@ -45,6 +45,9 @@ pub enum Command {
     Audience(AudienceCommand),
     /// Exports an audience's members to a destination.
     Activate(ActivateArgs),
+    /// Mapping sets: show a built-in template, propose a mapping for a file, dry-run a mapping on a file.
+    #[command(subcommand)]
+    Mapping(crate::mapping::MappingCommand),
     /// In-process measurements for the benchmark harness (bench/run.sh); JSON on stdout.
     #[command(subcommand, hide = false)]
     Bench(crate::bench::BenchCommand),

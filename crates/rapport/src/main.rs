@@ -6,6 +6,7 @@
 mod bench;
 mod cli;
 mod demo;
+mod mapping;
 mod progress;
 
 use std::path::PathBuf;
@@ -128,6 +129,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Batch(command) => batch(&cli, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
+        Command::Mapping(command) => mapping::run(&cli, command),
         Command::Profile(ProfileCommand::Get { namespace, value, entity, json }) => {
             let engine = open(&cli)?;
             let entity: EntityKind = entity.parse()?;
