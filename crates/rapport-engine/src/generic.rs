@@ -135,8 +135,10 @@ impl Engine {
     ) -> Result<Mapped> {
         let namespaces: Namespaces =
             self.store.namespaces()?.into_iter().map(|ns| (ns.code.as_str().to_owned(), ns)).collect();
-        let mut out = Mapped { rows_read: 0, fragments: Vec::new(), rejected: Vec::new(), sample: Vec::new(), valid: 0 };
+        let mut out =
+            Mapped { rows_read: 0, fragments: Vec::new(), rejected: Vec::new(), sample: Vec::new(), valid: 0 };
         observer.start(display_name, 0);
+        let mut since_progress = 0;
         while let Some(row) = reader.next_row()? {
             out.rows_read += 1;
             let row = match row {
@@ -166,7 +168,9 @@ impl Engine {
                 }
                 Err(error) => out.rejected.push(error),
             }
-            if out.rows_read % PROGRESS_EVERY_ROWS == 0 {
+            since_progress += 1;
+            if since_progress == PROGRESS_EVERY_ROWS {
+                since_progress = 0;
                 observer.progress(reader.bytes_read());
             }
         }
@@ -175,21 +179,21 @@ impl Engine {
         Ok(out)
     }
 
-    /// Ingests the rows of `reader` through `mapping` into `dataset`, as one batch committed whole. Rows that
+    /// Ingests the rows of `reader` through `mapping` (whose `entity` the records become) into `dataset`, as one batch committed whole. Rows that
     /// cannot be read, mapped or validated are rejected with their line, field and reason; the rest load.
     /// Fails before reading any row when the mapping does not compile against the reader's columns, or writes a
     /// field the entity's schema does not have.
-    #[instrument(skip_all, fields(dataset = dataset, entity = %entity, input = display_name))]
+    #[instrument(skip_all, fields(dataset = dataset, entity = %mapping.entity, input = display_name))]
     pub fn ingest_rows(
         &mut self,
         dataset: &str,
-        entity: EntityKind,
         mapping: &MappingSet,
         reader: &mut dyn RowReader,
         display_name: &str,
         options: &CompileOptions,
         observer: &dyn Observer,
     ) -> Result<FileReport> {
+        let entity = mapping.entity;
         let schema = self.registered_entity_schema(entity)?;
         let compiled = self.compile_mapping(&schema, mapping, reader, options)?;
         let mapped = self.map_all(&schema, &compiled, reader, display_name, true, 0, observer)?;
@@ -228,16 +232,16 @@ impl Engine {
     /// Shows what ingesting `reader` through `mapping` would do, writing nothing: up to `sample` mapped and
     /// valid records, every rejected row, the input fields no mapping reads and the schema's identity fields
     /// no mapping writes. The whole input is read (so the counts are exact).
-    #[instrument(skip_all, fields(entity = %entity, input = display_name))]
+    #[instrument(skip_all, fields(entity = %mapping.entity, input = display_name))]
     pub fn dry_run(
         &self,
-        entity: EntityKind,
         mapping: &MappingSet,
         reader: &mut dyn RowReader,
         display_name: &str,
         options: &CompileOptions,
         sample: usize,
     ) -> Result<DryRun> {
+        let entity = mapping.entity;
         let schema = self.registered_entity_schema(entity)?;
         let compiled = self.compile_mapping(&schema, mapping, reader, options)?;
         let destinations = compiled.destinations();
@@ -355,7 +359,7 @@ mod tests {
     #[test]
     fn dry_run_shows_sample_rejections_and_gaps_and_writes_nothing() {
         let (_dir, engine) = engine();
-        let run = engine.dry_run(EntityKind::Person, &mapping(), &mut reader(), "people.csv", &options(), 1).unwrap();
+        let run = engine.dry_run(&mapping(), &mut reader(), "people.csv", &options(), 1).unwrap();
         assert_eq!((run.rows_read, run.rows_valid), (6, 2));
         assert_eq!(run.sample.len(), 1);
         assert_eq!(run.sample[0].0, 2);
@@ -390,9 +394,8 @@ mod tests {
     #[test]
     fn ingest_rows_commits_one_batch_with_its_rejections() {
         let (_dir, mut engine) = engine();
-        let report = engine
-            .ingest_rows("people", EntityKind::Person, &mapping(), &mut reader(), "people.csv", &options(), &crate::Quiet)
-            .unwrap();
+        let report =
+            engine.ingest_rows("people", &mapping(), &mut reader(), "people.csv", &options(), &crate::Quiet).unwrap();
         assert_eq!((report.rows_read, report.rows_ingested, report.rows_rejected), (6, 2, 4));
         assert_eq!(report.unmapped_columns, ["Fax"]);
         let batches = engine.store().batches().unwrap();
@@ -407,16 +410,15 @@ mod tests {
         let (_dir, mut engine) = engine();
         let mut bad = mapping();
         bad.mappings[4].destination = "workEmail.adress".into();
-        let err = engine.dry_run(EntityKind::Person, &bad, &mut reader(), "people.csv", &options(), 1).unwrap_err();
+        let err = engine.dry_run(&bad, &mut reader(), "people.csv", &options(), 1).unwrap_err();
         assert_eq!(
             err.to_string(),
             "mapping 5: the destination `workEmail.adress` is not a field of the B2B Person schema (did you mean `workEmail.address`?)"
         );
         let mut bad = mapping();
         bad.mappings[5].source = "upper(frist)".into();
-        let err = engine
-            .ingest_rows("people", EntityKind::Person, &bad, &mut reader(), "people.csv", &options(), &crate::Quiet)
-            .unwrap_err();
+        let err =
+            engine.ingest_rows("people", &bad, &mut reader(), "people.csv", &options(), &crate::Quiet).unwrap_err();
         assert_eq!(
             err.to_string(),
             "mapping 6 (→ person.name.firstName) reads `frist`, which the input does not have (did you mean `first`?)"

@@ -407,15 +407,30 @@ mod tests {
     #[test]
     fn proposes_by_path_synonym_name_and_similarity() {
         let header = columns(&[
-            "Email", "First Name", "last_name", "Company", "job_title", "Lead Score", "City", "Zip",
-            "workPhone.number", "Date of Birth", "Last Updated Date", "Updated", "is_deleted", "Mobil Phone",
-            "Favourite Colour", "Shoe Size",
+            "Email",
+            "First Name",
+            "last_name",
+            "Company",
+            "job_title",
+            "Lead Score",
+            "City",
+            "Zip",
+            "workPhone.number",
+            "Date of Birth",
+            "Last Updated Date",
+            "Updated",
+            "is_deleted",
+            "Mobil Phone",
+            "Favourite Colour",
+            "Shoe Size",
         ]);
         let proposal = propose(EntityKind::Person, &header, &person_targets());
         let got: Vec<(&str, &str, &str, f64, &str)> = proposal
             .mappings
             .iter()
-            .map(|p| (p.column.as_str(), p.mapping.destination.as_str(), p.mapping.source.as_str(), p.confidence, p.reason))
+            .map(|p| {
+                (p.column.as_str(), p.mapping.destination.as_str(), p.mapping.source.as_str(), p.confidence, p.reason)
+            })
             .collect();
         assert_eq!(
             got,
@@ -429,8 +444,20 @@ mod tests {
                 ("City", "workAddress.city", "City", 0.95, "synonym"),
                 ("Zip", "workAddress.postalCode", "Zip", 0.95, "synonym"),
                 ("workPhone.number", "workPhone.number", "workPhone.number", 1.0, "path"),
-                ("Date of Birth", "person.birthDate", "format(date(${Date of Birth}), \"yyyy-MM-dd\")", 0.95, "synonym"),
-                ("Last Updated Date", "extSourceSystemAudit.lastUpdatedDate", "date(${Last Updated Date})", 0.9, "name"),
+                (
+                    "Date of Birth",
+                    "person.birthDate",
+                    "format(date(${Date of Birth}), \"yyyy-MM-dd\")",
+                    0.95,
+                    "synonym"
+                ),
+                (
+                    "Last Updated Date",
+                    "extSourceSystemAudit.lastUpdatedDate",
+                    "date(${Last Updated Date})",
+                    0.9,
+                    "name"
+                ),
                 ("is_deleted", "isDeleted", "to_boolean(is_deleted)", 1.0, "path"),
                 ("Mobil Phone", "mobilePhone.number", "Mobil Phone", 0.75, "similar"),
             ]
@@ -447,7 +474,8 @@ mod tests {
             proposal.mappings.iter().map(|p| (p.column.as_str(), p.mapping.destination.as_str())).collect();
         assert_eq!(got, vec![("email", "workEmail.address"), ("postalCode", "workAddress.postalCode")]);
         assert_eq!(proposal.unmapped_fields, ["E-Mail"]);
-        let targets = [target("homeAddress.street2", TargetKind::Text), target("workAddress.street2", TargetKind::Text)];
+        let targets =
+            [target("homeAddress.street2", TargetKind::Text), target("workAddress.street2", TargetKind::Text)];
         let proposal = propose(EntityKind::Person, &columns(&["Street 2"]), &targets);
         assert_eq!(proposal.mappings[0].mapping.destination, "homeAddress.street2");
         assert_eq!((proposal.mappings[0].confidence, proposal.mappings[0].reason), (0.75, "name"));
@@ -465,7 +493,10 @@ mod tests {
         assert!(!proposal.mappings.iter().any(|p| p.mapping.destination == "person.name.lastName"));
         // A Dynamics header under the same file name is the Dynamics table.
         let header = columns(&["contactid", "emailaddress1", "firstname"]);
-        assert_eq!(known_table(Path::new("contact.csv"), &header).map(|t| t.to_string()).as_deref(), Some("Dynamics contacts"));
+        assert_eq!(
+            known_table(Path::new("contact.csv"), &header).map(|t| t.to_string()).as_deref(),
+            Some("Dynamics contacts")
+        );
         // Without the id column it is not the CRM table.
         assert_eq!(known_table(Path::new("contact.csv"), &columns(&["email"])), None);
     }

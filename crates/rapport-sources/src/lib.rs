@@ -27,8 +27,8 @@ use std::path::Path;
 use rapport_model::{EntityKind, MappedRecord, RowError, RowErrorCode, SourceSystem};
 use tracing::{debug, instrument};
 
-mod csv_reader;
 pub mod automap;
+mod csv_reader;
 pub mod dynamics;
 mod formats;
 mod mapping;

@@ -67,17 +67,32 @@ pub struct Mapping {
 impl Mapping {
     /// A field copy.
     pub fn attribute(source: impl Into<String>, destination: impl Into<String>) -> Self {
-        Self { source_type: SourceType::Attribute, source: source.into(), destination: destination.into(), description: None }
+        Self {
+            source_type: SourceType::Attribute,
+            source: source.into(),
+            destination: destination.into(),
+            description: None,
+        }
     }
 
     /// An expression.
     pub fn expression(source: impl Into<String>, destination: impl Into<String>) -> Self {
-        Self { source_type: SourceType::Expression, source: source.into(), destination: destination.into(), description: None }
+        Self {
+            source_type: SourceType::Expression,
+            source: source.into(),
+            destination: destination.into(),
+            description: None,
+        }
     }
 
     /// A constant.
     pub fn constant(source: impl Into<String>, destination: impl Into<String>) -> Self {
-        Self { source_type: SourceType::Constant, source: source.into(), destination: destination.into(), description: None }
+        Self {
+            source_type: SourceType::Constant,
+            source: source.into(),
+            destination: destination.into(),
+            description: None,
+        }
     }
 }
 
@@ -218,9 +233,10 @@ impl MappingSet {
         let binder = Binder::new(columns);
         let mut required = Vec::new();
         for field in &self.required {
-            let column = binder
-                .resolve(field)
-                .ok_or_else(|| MappingError::MissingRequired { field: field.clone(), suggestion: binder.suggest(field) })?;
+            let column = binder.resolve(field).ok_or_else(|| MappingError::MissingRequired {
+                field: field.clone(),
+                suggestion: binder.suggest(field),
+            })?;
             required.push(column.to_owned());
         }
 
@@ -258,7 +274,10 @@ impl MappingSet {
                     let mut expression = Expression::parse(&text).map_err(|e| expression_error(e, &text))?;
                     if mapping.source_type == SourceType::Attribute && expression.fields().len() != 1 {
                         return Err(expression_error(
-                            ParseError { span: prep::Span { start: 0, end: text.len() }, message: "an ATTRIBUTE source is one field; use EXPRESSION for anything else".into() },
+                            ParseError {
+                                span: prep::Span { start: 0, end: text.len() },
+                                message: "an ATTRIBUTE source is one field; use EXPRESSION for anything else".into(),
+                            },
                             &text,
                         ));
                     }
@@ -325,10 +344,7 @@ impl<'a> Binder<'a> {
     fn new(columns: &'a [String]) -> Self {
         let mut folded: HashMap<String, Option<&'a str>> = HashMap::new();
         for column in columns {
-            folded
-                .entry(column.trim().to_lowercase())
-                .and_modify(|slot| *slot = None)
-                .or_insert(Some(column.as_str()));
+            folded.entry(column.trim().to_lowercase()).and_modify(|slot| *slot = None).or_insert(Some(column.as_str()));
         }
         Self { columns, folded }
     }
@@ -421,7 +437,13 @@ impl CompiledMapping {
 
     /// Maps one row. `file` names the input in the error.
     pub fn map_row(&self, row: &SourceRow, file: &str) -> Result<Record, RowError> {
-        let reject = |field: String, code, message| RowError { file: file.to_owned(), line: row.line, field: Some(field), code, message };
+        let reject = |field: String, code, message| RowError {
+            file: file.to_owned(),
+            line: row.line,
+            field: Some(field),
+            code,
+            message,
+        };
         for field in &self.required {
             let blank = match row.fields.get(field) {
                 None | Some(Value::Null) => true,

@@ -102,10 +102,9 @@ pub fn template(table: &SourceTable) -> MappingSet {
                         target,
                     ),
                     ValueType::Boolean => Mapping::expression(format!("to_boolean({x})"), target),
-                    ValueType::DateTime => Mapping::expression(
-                        format!("date({x}, {})", string_literal(datetime_pattern(system))),
-                        target,
-                    ),
+                    ValueType::DateTime => {
+                        Mapping::expression(format!("date({x}, {})", string_literal(datetime_pattern(system))), target)
+                    }
                     ValueType::Date => Mapping::expression(
                         format!("format(date({x}, {}), \"yyyy-MM-dd\")", string_literal(datetime_pattern(system))),
                         target,
@@ -200,7 +199,10 @@ mod tests {
             find("b2b.accountKey"),
             r#"iif(AccountId != null && AccountId != "", to_object("sourceType", "Salesforce", "sourceInstanceID", "${CRM_ORG_ID}", "sourceKey", concat(AccountId, "@${CRM_ORG_ID}.Salesforce")), null)"#
         );
-        assert_eq!(find("person.birthDate"), r#"format(date(Birthdate, "yyyy-MM-dd['T'HH:mm:ss[.SSS]X]"), "yyyy-MM-dd")"#);
+        assert_eq!(
+            find("person.birthDate"),
+            r#"format(date(Birthdate, "yyyy-MM-dd['T'HH:mm:ss[.SSS]X]"), "yyyy-MM-dd")"#
+        );
         assert_eq!(find("b2b.personType"), "Contact");
         assert_eq!(find("extendedWorkDetails.departments"), "to_array(false, Department)");
     }

@@ -73,8 +73,12 @@ fn same_through_the_template(
     };
     let contents = contents.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(contents);
     let mut reader = csv::ReaderBuilder::new().from_reader(contents);
-    let headers: Vec<String> =
-        reader.byte_headers().unwrap().iter().map(|h| String::from_utf8_lossy(h).trim().to_owned()).collect();
+    let headers: Vec<String> = reader
+        .byte_headers()
+        .expect("the header reads")
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_owned())
+        .collect();
     let options = CompileOptions { placeholders, missing_fields: MissingFields::Skip };
     let compiled = set.compile(&headers, &options).expect("the template compiles against the test file");
     assert_eq!(compiled.unmapped_fields(), batch.unmapped_columns, "{table}: unmapped columns");
@@ -85,7 +89,7 @@ fn same_through_the_template(
     let mut rejected = Vec::new();
     for result in reader.byte_records() {
         let Ok(record) = result else { continue };
-        let line = record.position().unwrap().line();
+        let line = record.position().expect("a read record has a position").line();
         let Ok(cells) = record.iter().map(|c| String::from_utf8(c.to_vec())).collect::<Result<Vec<_>, _>>() else {
             continue;
         };
@@ -99,8 +103,7 @@ fn same_through_the_template(
             Err(error) => rejected.push((line, error.code)),
         }
     }
-    let expected: Vec<(u64, Value)> =
-        batch.records.iter().map(|m| (m.line, Value::Object(m.record.clone()))).collect();
+    let expected: Vec<(u64, Value)> = batch.records.iter().map(|m| (m.line, Value::Object(m.record.clone()))).collect();
     assert_eq!(records, expected, "{table}: records through the template differ from the built-in path");
     let expected: Vec<(u64, RowErrorCode)> =
         batch.rejected.iter().filter(|e| e.code != RowErrorCode::Unparsable).map(|e| (e.line, e.code)).collect();

@@ -125,7 +125,7 @@ pub fn run(cli: &Cli, command: &MappingCommand) -> Result<()> {
             let engine = rapport_engine::Engine::open(&cli.data_dir)
                 .with_context(|| format!("opening data directory {}", cli.data_dir.display()))?;
             let shown = file.display().to_string();
-            let run = engine.dry_run(set.entity, &set, &mut reader, &shown, &options, *sample)?;
+            let run = engine.dry_run(&set, &mut reader, &shown, &options, *sample)?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&run)?);
                 return Ok(());
@@ -205,10 +205,7 @@ fn print_proposal(file: &Path, proposal: &Proposal) {
             SourceType::Constant => format!("{:?}", proposed.mapping.source),
             _ => proposed.mapping.source.clone(),
         };
-        println!(
-            "  {:.2}  {source} → {}  ({})",
-            proposed.confidence, proposed.mapping.destination, proposed.reason
-        );
+        println!("  {:.2}  {source} → {}  ({})", proposed.confidence, proposed.mapping.destination, proposed.reason);
     }
     print_list("unmapped columns", &proposal.unmapped_fields);
 }

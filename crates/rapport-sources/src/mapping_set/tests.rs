@@ -40,12 +40,15 @@ fn mapping_files_round_trip() {
     let set = MappingSet::from_json(FILE, "contacts.json").unwrap();
     assert_eq!(set.entity, EntityKind::Person);
     assert_eq!(set.mappings.len(), 8);
-    assert_eq!(set.mappings[3], Mapping {
-        source_type: SourceType::Expression,
-        source: "lower(trim(E_Mail))".into(),
-        destination: "workEmail.address".into(),
-        description: Some("normalized".into()),
-    });
+    assert_eq!(
+        set.mappings[3],
+        Mapping {
+            source_type: SourceType::Expression,
+            source: "lower(trim(E_Mail))".into(),
+            destination: "workEmail.address".into(),
+            description: Some("normalized".into()),
+        }
+    );
     let again = MappingSet::from_json(&set.to_json(), "again.json").unwrap();
     assert_eq!(again, set);
     let dir = tempfile::tempdir().unwrap();
@@ -56,7 +59,11 @@ fn mapping_files_round_trip() {
 
 #[test]
 fn bad_files_name_the_problem() {
-    let err = MappingSet::from_json(r#"{"entity": "person", "mappings": [{"sourceType": "FIELD", "source": "a", "destination": "b"}]}"#, "m.json").unwrap_err();
+    let err = MappingSet::from_json(
+        r#"{"entity": "person", "mappings": [{"sourceType": "FIELD", "source": "a", "destination": "b"}]}"#,
+        "m.json",
+    )
+    .unwrap_err();
     let text = err.to_string();
     assert!(text.starts_with("m.json: not a valid mapping set: unknown variant `FIELD`, expected one of `ATTRIBUTE`, `EXPRESSION`, `CONSTANT`"), "{text}");
     let err = MappingSet::from_json(r#"{"entity": "person", "mapings": []}"#, "m.json").unwrap_err();
@@ -116,7 +123,10 @@ fn compile_errors_name_the_entry_and_suggest_a_column() {
     let mut bad = set.clone();
     bad.mappings[0].destination = "b2b..personType".into();
     let err = bad.compile(&columns(&["id", "E_Mail", "address", "score", "tags"]), &options()).unwrap_err();
-    assert_eq!(err.to_string(), "mapping 1: the destination `b2b..personType` is not a valid field path: a segment is empty");
+    assert_eq!(
+        err.to_string(),
+        "mapping 1: the destination `b2b..personType` is not a valid field path: a segment is empty"
+    );
 
     let no_org = CompileOptions::default();
     let err = set.compile(&columns(&["id", "E_Mail", "address", "score", "tags"]), &no_org).unwrap_err();

@@ -27,8 +27,20 @@ pub struct DatePattern {
     pieces: Vec<Piece>,
 }
 
-const MONTHS: [&str; 12] =
-    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
 const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
 impl DatePattern {
@@ -208,7 +220,13 @@ fn matches<'p>(
             let adjacent = is_numeric(tail.first());
             let (next, ok) = match letter {
                 'y' => {
-                    let width = if *count == 2 { 2..=2 } else if adjacent || *count >= 4 { 4..=4 } else { 1..=4 };
+                    let width = if *count == 2 {
+                        2..=2
+                    } else if adjacent || *count >= 4 {
+                        4..=4
+                    } else {
+                        1..=4
+                    };
                     let (value, next) = digits(input, pos, width)?;
                     state.year = Some(if *count == 2 { 2000 + value as i32 } else { value as i32 });
                     (next, true)
@@ -361,9 +379,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str, pattern: &str) -> Option<String> {
-        parse_datetime(text, pattern)
-            .unwrap()
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        parse_datetime(text, pattern).unwrap().map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
     }
 
     #[test]

@@ -204,7 +204,12 @@ pub(crate) fn eval(expr: &Expr, fields: &Fields) -> Result<Value, EvalError> {
         Expr::Call { func: Func::ContainsKey, args, .. } => {
             let path = eval(&args[0], fields)?;
             let Value::String(path) = path else {
-                return Err(EvalError::new("contains_key", Some(1), RowErrorCode::Invalid, "expected a field path string"));
+                return Err(EvalError::new(
+                    "contains_key",
+                    Some(1),
+                    RowErrorCode::Invalid,
+                    "expected a field path string",
+                ));
             };
             let segments: Vec<String> = path.split('.').map(str::to_owned).collect();
             Ok(Value::Bool(!field(&segments, fields).is_null()))
@@ -280,12 +285,9 @@ fn compare(a: &Value, b: &Value, op: &'static str) -> Result<Option<std::cmp::Or
     }
     match (as_number(a), as_number(b)) {
         (Some(x), Some(y)) => Ok(x.partial_cmp(&y)),
-        _ => Err(EvalError::new(
-            op,
-            None,
-            RowErrorCode::Invalid,
-            format!("cannot compare {} with {}", show(a), show(b)),
-        )),
+        _ => {
+            Err(EvalError::new(op, None, RowErrorCode::Invalid, format!("cannot compare {} with {}", show(a), show(b))))
+        }
     }
 }
 
@@ -344,7 +346,11 @@ fn call(func: Func, mut args: Vec<Value>) -> Result<Value, EvalError> {
             let mut object = Map::new();
             for (index, pair) in args.chunks(2).enumerate() {
                 let Value::String(key) = &pair[0] else {
-                    return Err(err(index * 2 + 1, RowErrorCode::Invalid, format!("expected a key string, found {}", show(&pair[0]))));
+                    return Err(err(
+                        index * 2 + 1,
+                        RowErrorCode::Invalid,
+                        format!("expected a key string, found {}", show(&pair[0])),
+                    ));
                 };
                 if !pair[1].is_null() {
                     object.insert(key.clone(), pair[1].clone());
@@ -466,7 +472,13 @@ fn call(func: Func, mut args: Vec<Value>) -> Result<Value, EvalError> {
         Func::ToArray => {
             let include_nulls = match args.remove(0) {
                 Value::Bool(b) => b,
-                other => return Err(err(1, RowErrorCode::Invalid, format!("expected true or false, found {}", show(&other)))),
+                other => {
+                    return Err(err(
+                        1,
+                        RowErrorCode::Invalid,
+                        format!("expected true or false, found {}", show(&other)),
+                    ))
+                }
             };
             Value::Array(args.into_iter().filter(|v| include_nulls || !v.is_null()).collect())
         }
@@ -477,7 +489,11 @@ fn call(func: Func, mut args: Vec<Value>) -> Result<Value, EvalError> {
             let mut columns = Vec::new();
             for (index, pair) in args.chunks(2).enumerate() {
                 let Value::String(name) = &pair[0] else {
-                    return Err(err(index * 2 + 1, RowErrorCode::Invalid, format!("expected a name, found {}", show(&pair[0]))));
+                    return Err(err(
+                        index * 2 + 1,
+                        RowErrorCode::Invalid,
+                        format!("expected a name, found {}", show(&pair[0])),
+                    ));
                 };
                 let items = match &pair[1] {
                     Value::Null => Vec::new(),
@@ -506,9 +522,9 @@ fn call(func: Func, mut args: Vec<Value>) -> Result<Value, EvalError> {
         }
         Func::JsonToObject => match &args[0] {
             Value::Null => Value::Null,
-            Value::String(s) => serde_json::from_str(s).map_err(|e| {
-                err(1, RowErrorCode::Invalid, format!("not JSON: {e}"))
-            })?,
+            Value::String(s) => {
+                serde_json::from_str(s).map_err(|e| err(1, RowErrorCode::Invalid, format!("not JSON: {e}")))?
+            }
             other => other.clone(),
         },
         Func::Sha256 => {
@@ -524,8 +540,9 @@ fn call(func: Func, mut args: Vec<Value>) -> Result<Value, EvalError> {
         Func::Date => date(func, &args)?,
         Func::Format => {
             let Some(input) = string_arg(func, 0, &args[0])? else { return Ok(Value::Null) };
-            let instant = instant(&input)
-                .ok_or_else(|| err(1, RowErrorCode::BadDate, format!("{input:?} is not an RFC 3339 date-time or a YYYY-MM-DD date")))?;
+            let instant = instant(&input).ok_or_else(|| {
+                err(1, RowErrorCode::BadDate, format!("{input:?} is not an RFC 3339 date-time or a YYYY-MM-DD date"))
+            })?;
             let pattern = string_arg(func, 1, &args[1])?.unwrap_or_default();
             let pattern = DatePattern::compile(&pattern).map_err(|message| err(2, RowErrorCode::Invalid, message))?;
             Value::String(pattern.format(&instant))
@@ -609,8 +626,7 @@ fn date(func: Func, args: &[Value]) -> Result<Value, EvalError> {
 /// An RFC 3339 date-time or a `YYYY-MM-DD` date (midnight UTC).
 fn instant(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc()))
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).ok().or_else(|| {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+    })
 }

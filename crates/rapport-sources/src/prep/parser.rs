@@ -145,9 +145,7 @@ impl Parser {
             match tok {
                 Tok::Comma => continue,
                 Tok::RParen => return Ok(span),
-                other => {
-                    return Err(ParseError::new(span, format!("expected `,` or `)`, found {}", other.describe())))
-                }
+                other => return Err(ParseError::new(span, format!("expected `,` or `)`, found {}", other.describe()))),
             }
         }
     }

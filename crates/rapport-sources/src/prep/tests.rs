@@ -171,9 +171,9 @@ fn dates() {
 
 #[test]
 fn placeholders_are_substituted_once() {
-    let mut expr =
-        Expression::parse(r#"concat(Id, "@${CRM_ORG_ID}.${CRM_TYPE}", ${CRM_ORG_ID}, "${OTHER}")"#).unwrap();
-    let values = Placeholders { crm_org_id: Some("00D1".into()), munchkin_id: None, crm_type: Some("Salesforce".into()) };
+    let mut expr = Expression::parse(r#"concat(Id, "@${CRM_ORG_ID}.${CRM_TYPE}", ${CRM_ORG_ID}, "${OTHER}")"#).unwrap();
+    let values =
+        Placeholders { crm_org_id: Some("00D1".into()), munchkin_id: None, crm_type: Some("Salesforce".into()) };
     expr.substitute(&values).unwrap();
     assert_eq!(expr.eval(&row(json!({"Id": "003"}))).unwrap(), json!("003@00D1.Salesforce00D1${OTHER}"));
     assert_eq!(expr.fields().len(), 1, "the placeholder reference is no longer a field");
@@ -188,7 +188,10 @@ fn parse_errors_carry_spans_and_hints() {
     assert_eq!(parse_err("concat(a, b"), (11, 11, "expected `,` or `)`, found the end of the expression".into()));
     assert_eq!(parse_err("lowr(a)"), (0, 4, "unknown function `lowr` (did you mean `lower`?)".into()));
     assert_eq!(parse_err("iif(a, b)"), (0, 3, "iif takes 3 arguments, not 2".into()));
-    assert_eq!(parse_err("to_object(\"a\")"), (0, 9, "to_object takes an even number of (at least 2) arguments, not 1".into()));
+    assert_eq!(
+        parse_err("to_object(\"a\")"),
+        (0, 9, "to_object takes an even number of (at least 2) arguments, not 1".into())
+    );
     assert_eq!(parse_err("a == == b"), (5, 7, "expected a value, found `==`".into()));
     assert_eq!(parse_err("a b"), (2, 3, "expected an operator or the end, found `b`".into()));
     assert_eq!(parse_err("x.frobnicate(1)"), (2, 12, "unknown function `frobnicate`".into()));
