@@ -54,6 +54,32 @@ fn load_bytes(system: SourceSystem, name: &str, contents: &[u8]) -> FileBatch {
     batch
 }
 
+#[test]
+fn issue_4_templates_match_the_built_in_path_on_the_bodea_sample_with_its_bad_rows() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let options = rapport_sample::GenerateOptions { persons: 1500, seed: 7 };
+    rapport_sample::generate_bodea(dir.path(), &options).expect("the sample is generated");
+    let mut files = 0;
+    let mut rejected = 0;
+    for system in [SourceSystem::Salesforce, SourceSystem::Dynamics, SourceSystem::Marketo] {
+        let folder = dir.path().join(system.name());
+        for entry in fs::read_dir(&folder).expect("the system folder exists") {
+            let path = entry.expect("a folder entry").path();
+            let Some(table) = recognise(system, &path) else { continue };
+            let contents = fs::read(&path).expect("the sample file reads");
+            let instance_id = "inst";
+            let batch =
+                read_file(&table, &path, "sample", &ReadOptions { instance_id: instance_id.into() }, &mut |_| {})
+                    .expect("the sample file maps");
+            same_through_the_template(system, &table, instance_id, &contents, &batch);
+            files += 1;
+            rejected += batch.rejected.len();
+        }
+    }
+    assert!(files >= 9, "the sample has files of every system ({files})");
+    assert!(rejected > 0, "the sample's deliberately bad rows are part of the comparison");
+}
+
 /// The differential check, run on every test file: the table's template mapping set, evaluated by the
 /// expression interpreter over the file's rows, yields exactly the records of the built-in path, and rejects
 /// the same lines with the same codes (rows the CSV layer cannot read are left out of both).
