@@ -27,6 +27,9 @@ pub struct DatePattern {
     pieces: Vec<Piece>,
 }
 
+/// The most `[...]` sections a pattern may have.
+const MAX_OPTIONAL: usize = 12;
+
 const MONTHS: [&str; 12] = [
     "January",
     "February",
@@ -49,6 +52,11 @@ impl DatePattern {
         let chars: Vec<char> = pattern.chars().collect();
         let mut pos = 0;
         let pieces = compile_seq(&chars, &mut pos, 0)?;
+        // Each optional section may double the work of a failed match: bound them.
+        let optional = pattern.matches('[').count();
+        if optional > MAX_OPTIONAL {
+            return Err(format!("the pattern has {optional} optional sections (at most {MAX_OPTIONAL})"));
+        }
         Ok(Self { pieces })
     }
 

@@ -12,7 +12,7 @@ use super::{BinOp, Expr, ParseError, Span};
 /// Parses an expression.
 pub(crate) fn parse(text: &str) -> Result<Expr, ParseError> {
     let tokens = lex(text)?;
-    let mut parser = Parser { tokens, pos: 0 };
+    let mut parser = Parser { tokens, pos: 0, depth: 0 };
     let expr = parser.or()?;
     let (tok, span) = parser.peek();
     if *tok != Tok::End {
@@ -21,9 +21,13 @@ pub(crate) fn parse(text: &str) -> Result<Expr, ParseError> {
     Ok(expr)
 }
 
+/// Deeper nesting than this is refused rather than risking the stack (no real mapping comes close).
+const MAX_DEPTH: usize = 128;
+
 struct Parser {
     tokens: Vec<(Tok, Span)>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -71,7 +75,13 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Expr, ParseError> {
-        self.binary(Self::and, &[(Tok::Or, BinOp::Or)])
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(ParseError::new(self.peek().1, format!("the expression nests deeper than {MAX_DEPTH} levels")));
+        }
+        let result = self.binary(Self::and, &[(Tok::Or, BinOp::Or)]);
+        self.depth -= 1;
+        result
     }
 
     fn and(&mut self) -> Result<Expr, ParseError> {
@@ -94,18 +104,29 @@ impl Parser {
         match tok {
             Tok::Not => {
                 self.bump();
-                let inner = self.unary()?;
+                let inner = self.nested(Self::unary)?;
                 let span = span.to(inner.span());
                 Ok(Expr::Not { expr: Box::new(inner), span })
             }
             Tok::Minus => {
                 self.bump();
-                let inner = self.unary()?;
+                let inner = self.nested(Self::unary)?;
                 let span = span.to(inner.span());
                 Ok(Expr::Neg { expr: Box::new(inner), span })
             }
             _ => self.postfix(),
         }
+    }
+
+    /// Runs `inner` one nesting level down (unary chains such as `!!!!x` recurse without passing `or`).
+    fn nested(&mut self, inner: fn(&mut Self) -> Result<Expr, ParseError>) -> Result<Expr, ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(ParseError::new(self.peek().1, format!("the expression nests deeper than {MAX_DEPTH} levels")));
+        }
+        let result = inner(self);
+        self.depth -= 1;
+        result
     }
 
     /// A primary followed by any number of `.method(args)`.

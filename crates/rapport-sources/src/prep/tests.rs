@@ -210,3 +210,16 @@ fn reference_writer_round_trips() {
     let literal = string_literal("say \"hi\"\\");
     assert_eq!(eval(&literal), json!("say \"hi\"\\"));
 }
+
+#[test]
+fn deep_nesting_is_refused_not_overflowed() {
+    let deep = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
+    let err = Expression::parse(&deep).unwrap_err();
+    assert_eq!(err.message, "the expression nests deeper than 128 levels");
+    let nots = format!("{}true", "!".repeat(10_000));
+    assert_eq!(Expression::parse(&nots).unwrap_err().message, "the expression nests deeper than 128 levels");
+    let fine = format!("{}1{}", "(".repeat(100), ")".repeat(100));
+    assert_eq!(Expression::parse(&fine).unwrap().eval(&Map::new()).unwrap(), json!(1));
+    let err = DatePattern::compile(&"[y]".repeat(13)).unwrap_err();
+    assert_eq!(err, "the pattern has 13 optional sections (at most 12)");
+}
