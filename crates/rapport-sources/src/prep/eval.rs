@@ -544,8 +544,9 @@ fn call(func: Func, mut args: Vec<Value>) -> Result<Value, EvalError> {
                 err(1, RowErrorCode::BadDate, format!("{input:?} is not an RFC 3339 date-time or a YYYY-MM-DD date"))
             })?;
             let pattern = string_arg(func, 1, &args[1])?.unwrap_or_default();
-            let pattern = DatePattern::compile(&pattern).map_err(|message| err(2, RowErrorCode::Invalid, message))?;
-            Value::String(pattern.format(&instant))
+            let text = with_pattern(&pattern, |compiled| compiled.format(&instant))
+                .map_err(|message| err(2, RowErrorCode::Invalid, message))?;
+            Value::String(text)
         }
         Func::ToInteger | Func::ToBigint => match &args[0] {
             Value::Null => Value::Null,
@@ -586,6 +587,33 @@ fn call(func: Func, mut args: Vec<Value>) -> Result<Value, EvalError> {
     })
 }
 
+thread_local! {
+    /// Compiled date patterns by text: mappings use a handful of literal patterns on every row.
+    static PATTERNS: std::cell::RefCell<std::collections::HashMap<String, Result<DatePattern, String>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The most patterns kept per thread (the cache is emptied past it).
+const MAX_CACHED_PATTERNS: usize = 64;
+
+/// Runs `f` with the compiled `pattern`.
+fn with_pattern<T>(pattern: &str, f: impl FnOnce(&DatePattern) -> T) -> Result<T, String> {
+    PATTERNS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if !cache.contains_key(pattern) {
+            if cache.len() >= MAX_CACHED_PATTERNS {
+                cache.clear();
+            }
+            cache.insert(pattern.to_owned(), DatePattern::compile(pattern));
+        }
+        match cache.get(pattern) {
+            Some(Ok(compiled)) => Ok(f(compiled)),
+            Some(Err(message)) => Err(message.clone()),
+            None => DatePattern::compile(pattern).map(|compiled| f(&compiled)),
+        }
+    })
+}
+
 /// Patterns `date(x)` tries when no format is given (Data Prep's documented list, in its order).
 const DEFAULT_DATE_PATTERNS: [&str; 10] = [
     "yyyy-MM-dd HH:mm:ssZ",
@@ -607,13 +635,13 @@ fn date(func: Func, args: &[Value]) -> Result<Value, EvalError> {
     let parsed = match args.get(1) {
         Some(pattern) => {
             let pattern = string_arg(func, 1, pattern)?.unwrap_or_default();
-            let compiled = DatePattern::compile(&pattern)
-                .map_err(|message| EvalError::new(func.name(), Some(2), RowErrorCode::Invalid, message))?;
-            compiled.parse(&input).ok_or_else(|| format!("{input:?} does not match the date pattern {pattern:?}"))
+            with_pattern(&pattern, |compiled| compiled.parse(&input))
+                .map_err(|message| EvalError::new(func.name(), Some(2), RowErrorCode::Invalid, message))?
+                .ok_or_else(|| format!("{input:?} does not match the date pattern {pattern:?}"))
         }
         None => DEFAULT_DATE_PATTERNS
             .iter()
-            .find_map(|pattern| DatePattern::compile(pattern).ok()?.parse(&input))
+            .find_map(|pattern| with_pattern(pattern, |compiled| compiled.parse(&input)).ok().flatten())
             .ok_or_else(|| format!("{input:?} is not a date in any of the standard formats")),
     };
     match (parsed, default) {
