@@ -93,6 +93,13 @@ pub fn run(cli: &Cli, command: &MappingCommand) -> Result<()> {
             let schema = schemas.for_entity(*entity).context("no standard schema for the entity")?;
             let targets = rapport_engine::generic::target_fields(schema);
             let proposal = automap::propose_for_file(file, *entity, &columns, &targets);
+            if proposal.entity != *entity && !*json {
+                println!(
+                    "note: {} is a known export table of {} records, not {entity}; its template is proposed",
+                    file.display(),
+                    proposal.entity
+                );
+            }
             if let Some(out) = out {
                 proposal.set.save(out)?;
             }
