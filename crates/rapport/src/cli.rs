@@ -191,6 +191,10 @@ pub struct IngestArgs {
     /// The instance the files come from (CRM org id or Marketo munchkin id); part of every source key.
     #[arg(long, default_value = "default")]
     pub instance: String,
+    /// Write nothing: show each file's mapping (its built-in template), a sample of mapped records, the rejected
+    /// rows and the columns left unmapped.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

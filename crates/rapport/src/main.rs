@@ -92,6 +92,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Schema(command) => schema(&cli, command),
         Command::Namespace(command) => namespace(&cli, command),
+        Command::Ingest(args) if args.dry_run => mapping::ingest_dry_run(&open(&cli)?, args),
         Command::Ingest(args) => {
             let mut engine = open(&cli)?;
             let report = engine.ingest(args.system, &args.paths, &args.instance, &bars)?;

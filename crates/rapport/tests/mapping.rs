@@ -79,3 +79,54 @@ fn issue_4_a_saved_template_is_edited_and_reused_in_a_dry_run_that_writes_nothin
     let status: Value = serde_json::from_str(&ok(rapport(&data, &["status", "--json"]))).unwrap();
     assert_eq!(status["batches"], json!(0), "a dry run writes nothing");
 }
+
+#[test]
+fn issue_4_ingest_dry_run_writes_nothing_and_predicts_the_ingest_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let sample = tmp.path().join("bodea");
+    ok(rapport(&data, &["generate", "bodea", "--out", sample.to_str().unwrap(), "--persons", "400"]));
+    ok(rapport(&data, &["schema", "generate-b2b"]));
+    let folder = sample.join("salesforce");
+    let folder = folder.to_str().unwrap();
+
+    let dry: Value = serde_json::from_str(&ok(rapport(
+        &data,
+        &["ingest", "salesforce", folder, "--instance", "00D9", "--dry-run", "--json"],
+    )))
+    .unwrap();
+    let status: Value = serde_json::from_str(&ok(rapport(&data, &["status", "--json"]))).unwrap();
+    assert_eq!(status["batches"], json!(0), "a dry run writes nothing");
+
+    let real: Value =
+        serde_json::from_str(&ok(rapport(&data, &["ingest", "salesforce", folder, "--instance", "00D9", "--json"])))
+            .unwrap();
+    let mut predicted: Vec<(String, u64, u64, u64)> = dry
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let run = &f["dry_run"];
+            let rejected = run["rejected"].as_array().unwrap().len() as u64;
+            (
+                f["file"].as_str().unwrap().to_owned(),
+                run["rows_read"].as_u64().unwrap(),
+                run["rows_valid"].as_u64().unwrap(),
+                rejected,
+            )
+        })
+        .collect();
+    let mut ingested: Vec<(String, u64, u64, u64)> = real["ingest"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let count = |key: &str| f[key].as_u64().unwrap();
+            (f["file"].as_str().unwrap().to_owned(), count("rows_read"), count("rows_ingested"), count("rows_rejected"))
+        })
+        .collect();
+    predicted.sort();
+    ingested.sort();
+    assert_eq!(predicted.len(), 4, "Account, Contact, Opportunity, OpportunityContactRole");
+    assert_eq!(predicted, ingested);
+}
