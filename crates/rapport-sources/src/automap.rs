@@ -20,8 +20,8 @@ use std::path::Path;
 use rapport_model::{EntityKind, FieldPath, SourceSystem};
 use serde::Serialize;
 
-use crate::mapping_set::{CompileOptions, Mapping, MappingSet, MissingFields};
-use crate::prep::{field_reference, Placeholders};
+use crate::mapping_set::{CompileOptions, Mapping, MappingSet, MissingFields, SourceType};
+use crate::prep::{field_reference, Expression, Placeholders};
 use crate::{templates, SourceTable};
 
 /// The type of a target field, as far as proposing a conversion goes.
@@ -229,7 +229,6 @@ pub fn propose_template(table: &SourceTable, columns: &[String]) -> Proposal {
         Ok(compiled) => compiled.skipped().iter().map(|s| s.index).collect(),
         Err(_) => Vec::new(),
     };
-    let lower: Vec<String> = columns.iter().map(|c| c.trim().to_lowercase()).collect();
     let read: Vec<&str> = table.columns();
     let mappings = set
         .mappings
@@ -237,10 +236,7 @@ pub fn propose_template(table: &SourceTable, columns: &[String]) -> Proposal {
         .enumerate()
         .filter(|(at, _)| !skipped.contains(&(at + 1)))
         .map(|(_, mapping)| ProposedMapping {
-            column: read
-                .iter()
-                .find(|c| mapping.source.contains(*c) && lower.contains(&c.to_lowercase()))
-                .map_or_else(String::new, |c| (*c).to_owned()),
+            column: source_column(mapping),
             mapping: mapping.clone(),
             confidence: 1.0,
             reason: "template",
@@ -250,6 +246,19 @@ pub fn propose_template(table: &SourceTable, columns: &[String]) -> Proposal {
     used.push(table.id_column().to_lowercase());
     let unmapped_fields = columns.iter().filter(|c| !used.contains(&c.trim().to_lowercase())).cloned().collect();
     Proposal { entity: table.entity, template: Some(table.to_string()), mappings, unmapped_fields, set }
+}
+
+/// The input field a mapping reads first (empty for constants).
+fn source_column(mapping: &Mapping) -> String {
+    match mapping.source_type {
+        SourceType::Attribute => mapping.source.clone(),
+        SourceType::Constant => String::new(),
+        SourceType::Expression => Expression::parse(&mapping.source)
+            .ok()
+            .and_then(|expression| expression.fields().into_iter().next())
+            .map(|field| field.path[0].clone())
+            .unwrap_or_default(),
+    }
 }
 
 /// Proposes a mapping of `columns` to `targets` (the scalar fields of `entity`'s schema).
@@ -491,6 +500,10 @@ mod tests {
         assert!(proposal.mappings.iter().all(|p| p.reason == "template" && p.confidence == 1.0));
         assert!(proposal.mappings.iter().any(|p| p.mapping.destination == "person.name.firstName"));
         assert!(!proposal.mappings.iter().any(|p| p.mapping.destination == "person.name.lastName"));
+        let account_key = proposal.mappings.iter().find(|p| p.mapping.destination == "b2b.accountKey").unwrap();
+        assert_eq!(account_key.column, "AccountId");
+        let constant = proposal.mappings.iter().find(|p| p.mapping.destination == "b2b.personType").unwrap();
+        assert_eq!(constant.column, "");
         // A Dynamics header under the same file name is the Dynamics table.
         let header = columns(&["contactid", "emailaddress1", "firstname"]);
         assert_eq!(
