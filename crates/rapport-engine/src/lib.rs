@@ -3,6 +3,7 @@
 //! - [`ingest`]: source files → connector mapping → schema validation → identities → one atomic batch per file.
 //! - [`flows`]: named dataflows from a source location, run on demand or on a schedule, loading only new or
 //!   changed files since their checkpoints.
+//! - [`generic`]: any row reader + a mapping set → validation → one batch; dry runs that write nothing.
 //! - [`unify`]: fragments → identity graphs → merged profiles (timestamp-ordered), per entity class.
 //! - [`audience`]: PQL audiences: create (parse + bind), evaluate (batch, over the linked profiles), members.
 //! - [`activate`]: audience members → file destinations.
@@ -14,6 +15,7 @@
 pub mod activate;
 pub mod audience;
 pub mod flows;
+pub mod generic;
 pub mod ingest;
 pub mod profiles;
 pub mod schemas;
@@ -27,6 +29,7 @@ use rapport_store::{RegistryChanges, Store};
 pub use activate::ActivationReport;
 pub use audience::{Evaluation, Member};
 pub use flows::FlowRunReport;
+pub use generic::{DryRun, RowsOptions};
 pub use ingest::{FileReport, IngestOptions, IngestReport};
 pub use rapport_store::{
     BatchFilter, BatchState, ErrorThreshold, Every, FlowDefinition, FlowSource, RunState, StoredFlow,
@@ -85,6 +88,10 @@ pub enum Error {
     /// Stored data could not be read back: a bug or an altered database.
     #[error("internal: {0}")]
     Internal(String),
+    /// A mapping set does not compile against its input or its schema (unknown field, bad expression,
+    /// destination the schema does not have).
+    #[error("{0}")]
+    Mapping(String),
     /// A PQL text does not parse or bind.
     #[error("{}", .0.render())]
     Segment(rapport_segment::Error),

@@ -8,6 +8,10 @@
 //!   calculated field) and the plan that binds a table to a file's header and maps rows.
 //! - `formats`: how each system writes dates, date-times, booleans and numbers.
 //! - `csv_reader`: strict CSV reading with per-row errors.
+//! - [`prep`]: the Data Prep expression language (lexer, parser, evaluator, Java date patterns).
+//! - [`mapping_set`]: user-editable mapping files (source field or expression → XDM path), compiled against an
+//!   input's columns and applied to [`SourceRow`]s.
+//! - [`templates`]: the built-in tables rendered as mapping sets; [`automap`]: mapping proposals for other inputs.
 //!
 //! The flow is [`recognise`] (which table is this file?) → [`read_file`] → [`FileBatch`]: mapped records,
 //! rejected rows (file, line, column, code, message) and the columns the mapping does not read. Rejecting a row
@@ -23,13 +27,17 @@ use std::path::Path;
 use rapport_model::{EntityKind, MappedRecord, RowError, RowErrorCode, SourceSystem};
 use tracing::{debug, instrument};
 
+pub mod automap;
 mod csv_reader;
 pub mod dynamics;
 mod formats;
 mod mapping;
+pub mod mapping_set;
 pub mod marketo;
+pub mod prep;
 mod row;
 pub mod salesforce;
+pub mod templates;
 
 pub use row::{RowReader, SourceRow};
 

@@ -31,7 +31,7 @@ use serde_json::Value;
 use crate::formats::{self, Fault};
 
 /// Array fields whose targets are written into a single per-source element.
-const COMPONENT_ARRAYS: [&str; 1] = ["personComponents"];
+pub(crate) const COMPONENT_ARRAYS: [&str; 1] = ["personComponents"];
 
 /// How a copied value is converted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -49,6 +49,9 @@ pub enum Command {
     Audience(AudienceCommand),
     /// Exports an audience's members to a destination.
     Activate(ActivateArgs),
+    /// Mapping sets: show a built-in template, propose a mapping for a file, dry-run a mapping on a file.
+    #[command(subcommand)]
+    Mapping(crate::mapping::MappingCommand),
     /// In-process measurements for the benchmark harness (bench/run.sh); JSON on stdout.
     #[command(subcommand, hide = false)]
     Bench(crate::bench::BenchCommand),
@@ -196,6 +199,10 @@ pub struct IngestArgs {
     /// file is stored (exactly at it, the batch succeeds).
     #[arg(long, default_value = "5")]
     pub error_threshold: rapport_engine::ErrorThreshold,
+    /// Write nothing: show each file's mapping (its built-in template), a sample of mapped records, the rejected
+    /// rows and the columns left unmapped.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

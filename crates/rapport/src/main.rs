@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod demo;
 mod flow;
+mod mapping;
 mod progress;
 
 use std::path::PathBuf;
@@ -92,6 +93,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Schema(command) => schema(&cli, command),
         Command::Namespace(command) => namespace(&cli, command),
+        Command::Ingest(args) if args.dry_run => mapping::ingest_dry_run(&open(&cli)?, args),
         Command::Ingest(args) => {
             let mut engine = open(&cli)?;
             let options = rapport_engine::IngestOptions {
@@ -122,6 +124,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Flow(command) => flow::run(&cli, command, &bars),
         Command::Batch(command) => batch(&cli, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
+        Command::Mapping(command) => mapping::run(&cli, command),
         Command::Profile(ProfileCommand::Get { namespace, value, entity, json }) => {
             let engine = open(&cli)?;
             let entity: EntityKind = entity.parse()?;

@@ -1,0 +1,545 @@
+//! Ingestion through mapping sets: any [`RowReader`] (CSV, JSON, Parquet, query results) mapped by a user's
+//! [`MappingSet`], validated against the entity's registered schema and committed as one batch; and the
+//! dry run that shows what a mapping would do without writing anything.
+
+use rapport_model::{EntityKind, FieldPath, MappedRecord, Record, RowError};
+use rapport_schema::{FieldType, Schema};
+use rapport_sources::automap::{TargetField, TargetKind};
+use rapport_sources::mapping_set::{CompileOptions, CompiledMapping, MappingSet};
+use rapport_sources::RowReader;
+use rapport_store::{
+    BatchFailure, BatchStart, BatchState, ErrorThreshold, FailureCode, FailureReason, FileCheckpoint, NewBatch,
+};
+use serde::Serialize;
+use tracing::{info, instrument};
+
+use crate::ingest::{fragment, FileReport, Namespaces};
+use crate::{Engine, Error, Observer, Result};
+
+/// How to ingest rows through a mapping set.
+#[derive(Debug, Clone, Default)]
+pub struct RowsOptions {
+    /// How the mapping binds to the input (placeholders, fields the input lacks).
+    pub compile: CompileOptions,
+    /// The share of rejected rows the batch tolerates (default 5 %).
+    pub error_threshold: ErrorThreshold,
+    /// The size of the input in bytes, for the batch's metrics (0 when unknown).
+    pub input_bytes: u64,
+    /// The dataflow run loading it, if any.
+    pub flow_run: Option<i64>,
+    /// A dataflow checkpoint to commit with the batch.
+    pub checkpoint: Option<FileCheckpoint>,
+}
+
+/// How often progress is reported, in rows.
+const PROGRESS_EVERY_ROWS: u64 = 4096;
+
+/// What a dry run found: the mapping, a sample of mapped and valid records, the rejected rows, and what is
+/// left out on either side.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRun {
+    /// The entity the records become.
+    pub entity: EntityKind,
+    /// The mapping set used.
+    pub mapping: MappingSet,
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Rows that would be stored.
+    pub rows_valid: u64,
+    /// The first valid records, with their input line.
+    pub sample: Vec<(u64, Record)>,
+    /// Every rejected row (unreadable, unmappable or invalid), in input order.
+    pub rejected: Vec<RowError>,
+    /// Input fields no mapping reads (custom fields to map by hand), in input order.
+    pub unmapped_fields: Vec<String>,
+    /// Mappings left out because the input lacks a field they read (`mapping N (→ dest): field`).
+    pub skipped_mappings: Vec<String>,
+    /// Identity fields of the schema (primary first) that no mapping writes: without the primary identity
+    /// every record is rejected; without a secondary one, records link through fewer identities.
+    pub target_fields_not_covered: Vec<String>,
+}
+
+/// The fields of `schema` a column can be mapped to (scalars and arrays of strings), for auto-mapping.
+pub fn target_fields(schema: &Schema) -> Vec<TargetField> {
+    schema
+        .fields()
+        .filter_map(|field| {
+            let kind = match &field.ty {
+                FieldType::String => TargetKind::Text,
+                FieldType::Number => TargetKind::Number,
+                FieldType::Integer => TargetKind::Integer,
+                FieldType::Boolean => TargetKind::Boolean,
+                FieldType::Date => TargetKind::Date,
+                FieldType::DateTime => TargetKind::DateTime,
+                FieldType::Array(item) if **item == FieldType::String => TargetKind::TextList,
+                _ => return None,
+            };
+            Some(TargetField { path: field.path.clone(), kind })
+        })
+        .collect()
+}
+
+/// Whether writing at `destination` reaches the field `path` (one is a prefix of the other).
+fn covers(destination: &FieldPath, path: &FieldPath) -> bool {
+    let (d, p) = (destination.segments(), path.segments());
+    let n = d.len().min(p.len());
+    d[..n] == p[..n]
+}
+
+/// Checks that every destination is a field of `schema`, or lies under a map field (`identityMap.ECID`).
+fn check_destinations(schema: &Schema, compiled: &CompiledMapping, set: &MappingSet) -> Result<()> {
+    for destination in compiled.destinations() {
+        let segments = destination.segments();
+        let known = schema.field(destination).is_some()
+            || (1..segments.len()).any(|n| {
+                let prefix = FieldPath::from_segments(segments[..n].iter().cloned());
+                schema.field(&prefix).is_some_and(|f| f.ty == FieldType::Map)
+            });
+        if !known {
+            let text = destination.to_string();
+            let index = set.mappings.iter().position(|m| m.destination == text).map_or(0, |i| i + 1);
+            return Err(Error::Mapping(format!(
+                "mapping {index}: the destination `{text}` is not a field of the {} schema{}",
+                schema.name,
+                schema.suggest(&text).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The mapped, validated and rejected rows of one input.
+struct Mapped {
+    rows_read: u64,
+    fragments: Vec<rapport_store::NewFragment>,
+    rejected: Vec<RowError>,
+    sample: Vec<(u64, Record)>,
+    valid: u64,
+}
+
+impl Engine {
+    fn registered_entity_schema(&self, entity: EntityKind) -> Result<Schema> {
+        let schema = self.schemas.for_entity(entity).ok_or(Error::NoSchema(entity))?.clone();
+        if self.store.schema_for_entity(entity)?.is_none() {
+            return Err(Error::NoSchema(entity));
+        }
+        Ok(schema)
+    }
+
+    fn compile_mapping(
+        &self,
+        schema: &Schema,
+        mapping: &MappingSet,
+        reader: &dyn RowReader,
+        options: &CompileOptions,
+    ) -> Result<CompiledMapping> {
+        let compiled = mapping.compile(&reader.columns(), options).map_err(|e| Error::Mapping(e.to_string()))?;
+        check_destinations(schema, &compiled, mapping)?;
+        Ok(compiled)
+    }
+
+    /// Maps every row of `reader` and validates it; keeps fragments when `keep` and up to `sample` records.
+    #[allow(clippy::too_many_arguments)]
+    fn map_all(
+        &self,
+        schema: &Schema,
+        compiled: &CompiledMapping,
+        reader: &mut dyn RowReader,
+        display_name: &str,
+        keep: bool,
+        sample: usize,
+        observer: &dyn Observer,
+    ) -> Result<Mapped> {
+        let namespaces: Namespaces =
+            self.store.namespaces()?.into_iter().map(|ns| (ns.code.as_str().to_owned(), ns)).collect();
+        let mut out =
+            Mapped { rows_read: 0, fragments: Vec::new(), rejected: Vec::new(), sample: Vec::new(), valid: 0 };
+        observer.start(display_name, 0);
+        let mut since_progress = 0;
+        while let Some(row) = reader.next_row()? {
+            out.rows_read += 1;
+            let row = match row {
+                Ok(row) => row,
+                Err(error) => {
+                    out.rejected.push(error);
+                    continue;
+                }
+            };
+            let record = match compiled.map_row(&row, display_name) {
+                Ok(record) => record,
+                Err(error) => {
+                    out.rejected.push(error);
+                    continue;
+                }
+            };
+            let kept_sample = (out.sample.len() < sample).then(|| record.clone());
+            match fragment(schema, &namespaces, display_name, MappedRecord { line: row.line, record }) {
+                Ok(fragment) => {
+                    out.valid += 1;
+                    if let Some(record) = kept_sample {
+                        out.sample.push((row.line, record));
+                    }
+                    if keep {
+                        out.fragments.push(fragment);
+                    }
+                }
+                Err(error) => out.rejected.push(error),
+            }
+            since_progress += 1;
+            if since_progress == PROGRESS_EVERY_ROWS {
+                since_progress = 0;
+                observer.progress(reader.bytes_read());
+            }
+        }
+        observer.finish();
+        out.rejected.sort_by_key(|r| r.line);
+        Ok(out)
+    }
+
+    /// Ingests the rows of `reader` through `mapping` (whose `entity` the records become) into `dataset`, as
+    /// one batch: `loading` while it is read, then committed whole with the profiles it changes, or `failed`
+    /// (nothing stored; reason and rejected rows kept) when more rows than `options.error_threshold` allows
+    /// are rejected. Rows that cannot be read, mapped or validated are rejected with their line, field and
+    /// reason; the rest load. Fails before reading any row when the mapping does not compile against the
+    /// reader's columns, or writes a field the entity's schema does not have.
+    #[instrument(skip_all, fields(dataset = dataset, entity = %mapping.entity, input = display_name))]
+    pub fn ingest_rows(
+        &mut self,
+        dataset: &str,
+        mapping: &MappingSet,
+        reader: &mut dyn RowReader,
+        display_name: &str,
+        options: &RowsOptions,
+        observer: &dyn Observer,
+    ) -> Result<FileReport> {
+        let entity = mapping.entity;
+        let schema = self.registered_entity_schema(entity)?;
+        let compiled = self.compile_mapping(&schema, mapping, reader, &options.compile)?;
+        let name = mapping.name.clone().unwrap_or_else(|| "mapping".to_owned());
+        let loading = self.store.begin_batch(&BatchStart {
+            dataset: dataset.to_owned(),
+            entity,
+            source: format!("mapping:{name}"),
+            files: vec![display_name.to_owned()],
+            input_bytes: options.input_bytes,
+            error_threshold: options.error_threshold,
+            flow_run: options.flow_run,
+        })?;
+        let mut report = FileReport {
+            file: display_name.to_owned(),
+            table: name.clone(),
+            entity,
+            dataset: dataset.to_owned(),
+            batch_id: loading.id(),
+            state: BatchState::Failed,
+            reason: None,
+            rows_read: 0,
+            rows_ingested: 0,
+            rows_rejected: 0,
+            rejected: Vec::new(),
+            unmapped_columns: compiled.unmapped_fields().to_vec(),
+            profiles: Default::default(),
+        };
+        let mapped = match self.map_all(&schema, &compiled, reader, display_name, true, 0, observer) {
+            Ok(mapped) => mapped,
+            Err(err) => {
+                let reason = FailureReason { code: FailureCode::InputUnreadable, message: err.to_string() };
+                report.reason = Some(reason.clone());
+                self.store.fail_batch(loading, &BatchFailure { reason, rows_read: 0, rejected: vec![] })?;
+                return Ok(report);
+            }
+        };
+        report.rows_read = mapped.rows_read;
+        report.rows_rejected = mapped.rejected.len() as u64;
+        if options.error_threshold.is_exceeded(report.rows_rejected, mapped.rows_read) {
+            let message = format!(
+                "{} of {} rows rejected ({:.2}%), over the error threshold of {}; nothing was ingested",
+                report.rows_rejected,
+                mapped.rows_read,
+                report.rows_rejected as f64 * 100.0 / mapped.rows_read as f64,
+                options.error_threshold
+            );
+            let reason = FailureReason { code: FailureCode::ThresholdExceeded, message };
+            report.reason = Some(reason.clone());
+            report.rejected = mapped.rejected.clone();
+            let failure = BatchFailure { reason, rows_read: mapped.rows_read, rejected: mapped.rejected };
+            self.store.fail_batch(loading, &failure)?;
+            return Ok(report);
+        }
+        let batch = NewBatch {
+            dataset: dataset.to_owned(),
+            entity,
+            source: format!("mapping:{name}"),
+            files: vec![display_name.to_owned()],
+            rows_read: mapped.rows_read,
+            fragments: mapped.fragments,
+            rejected: mapped.rejected,
+            batch_id: Some(loading.id()),
+            checkpoint: options.checkpoint.clone(),
+        };
+        let (summary, delta) = match self.commit_batch(&batch) {
+            Ok(done) => done,
+            Err(err) => {
+                let reason = FailureReason { code: FailureCode::StoreError, message: err.to_string() };
+                if let Err(second) = self
+                    .store
+                    .fail_batch(loading, &BatchFailure { reason, rows_read: batch.rows_read, rejected: vec![] })
+                {
+                    tracing::warn!(error = %second, "the failed batch could not be marked failed; the next open will");
+                }
+                return Err(err);
+            }
+        };
+        drop(loading);
+        info!(
+            batch = summary.id,
+            read = summary.rows_read,
+            ingested = summary.rows_ingested,
+            rejected = summary.rows_rejected,
+            profiles_written = delta.written,
+            "batch committed"
+        );
+        report.state = BatchState::Success;
+        report.rows_ingested = summary.rows_ingested;
+        report.rejected = batch.rejected;
+        report.profiles = delta;
+        Ok(report)
+    }
+
+    /// Shows what ingesting `reader` through `mapping` would do, writing nothing: up to `sample` mapped and
+    /// valid records, every rejected row, the input fields no mapping reads and the schema's identity fields
+    /// no mapping writes. The whole input is read (so the counts are exact).
+    #[instrument(skip_all, fields(entity = %mapping.entity, input = display_name))]
+    pub fn dry_run(
+        &self,
+        mapping: &MappingSet,
+        reader: &mut dyn RowReader,
+        display_name: &str,
+        options: &CompileOptions,
+        sample: usize,
+    ) -> Result<DryRun> {
+        let entity = mapping.entity;
+        let schema = self.registered_entity_schema(entity)?;
+        let compiled = self.compile_mapping(&schema, mapping, reader, options)?;
+        let destinations = compiled.destinations();
+        let mut not_covered: Vec<String> = Vec::new();
+        let mut identities: Vec<&rapport_schema::IdentityDescriptor> = schema.identities.iter().collect();
+        identities.sort_by_key(|d| !d.primary);
+        for path in identities.iter().map(|d| &d.path) {
+            let text = path.to_string();
+            if !destinations.iter().any(|d| covers(d, path)) && !not_covered.contains(&text) {
+                not_covered.push(text);
+            }
+        }
+        let skipped_mappings = compiled
+            .skipped()
+            .iter()
+            .map(|s| format!("mapping {} (→ {}): no field `{}`", s.index, s.mapping.destination, s.field))
+            .collect();
+        let mapped = self.map_all(&schema, &compiled, reader, display_name, false, sample, &crate::Quiet)?;
+        Ok(DryRun {
+            entity,
+            mapping: mapping.clone(),
+            rows_read: mapped.rows_read,
+            rows_valid: mapped.valid,
+            sample: mapped.sample,
+            rejected: mapped.rejected,
+            unmapped_fields: compiled.unmapped_fields().to_vec(),
+            skipped_mappings,
+            target_fields_not_covered: not_covered,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rapport_model::RowErrorCode;
+    use rapport_sources::mapping_set::Mapping;
+    use rapport_sources::prep::Placeholders;
+    use rapport_sources::SourceRow;
+    use serde_json::{json, Value};
+
+    /// Rows held in memory, as a reader would produce them.
+    struct Rows {
+        columns: Vec<String>,
+        rows: std::vec::IntoIter<std::result::Result<SourceRow, RowError>>,
+    }
+
+    impl RowReader for Rows {
+        fn columns(&self) -> Vec<String> {
+            self.columns.clone()
+        }
+        fn next_row(&mut self) -> rapport_sources::Result<Option<std::result::Result<SourceRow, RowError>>> {
+            Ok(self.rows.next())
+        }
+        fn bytes_read(&self) -> u64 {
+            0
+        }
+    }
+
+    fn reader() -> Rows {
+        let columns = ["id", "email", "first", "score", "Fax"].map(String::from).to_vec();
+        let row = |line: u64, values: [&str; 5]| {
+            let fields = columns.iter().zip(values).map(|(c, v)| (c.clone(), Value::from(v))).collect();
+            Ok(SourceRow { line, offset: None, fields })
+        };
+        let rows = vec![
+            row(2, ["p1", "ada@example.com", "Ada", "12", "f"]),
+            row(3, ["p2", "bob@example.com", "Bob", "lots", ""]),
+            row(4, [" ", "cy@example.com", "Cy", "1", ""]),
+            row(5, ["p4", "", "Dee", "", ""]),
+            Err(RowError {
+                file: "people.csv".into(),
+                line: 6,
+                field: None,
+                code: RowErrorCode::Unparsable,
+                message: "wrong number of fields".into(),
+            }),
+            row(7, ["p6", "not an email", "Eve", "3", ""]),
+        ];
+        Rows { columns, rows: rows.into_iter() }
+    }
+
+    fn mapping() -> MappingSet {
+        MappingSet {
+            entity: EntityKind::Person,
+            schema: None,
+            name: Some("people".into()),
+            required: vec!["id".into()],
+            mappings: vec![
+                Mapping::constant("Salesforce", "b2b.personKey.sourceType"),
+                Mapping::constant("${CRM_ORG_ID}", "b2b.personKey.sourceInstanceID"),
+                Mapping::attribute("id", "b2b.personKey.sourceID"),
+                Mapping::expression("concat(id, \"@${CRM_ORG_ID}.Salesforce\")", "b2b.personKey.sourceKey"),
+                Mapping::attribute("email", "workEmail.address"),
+                Mapping::expression("upper(first)", "person.name.firstName"),
+                Mapping::expression("to_integer(score)", "b2b.personScore"),
+            ],
+        }
+    }
+
+    fn options() -> CompileOptions {
+        CompileOptions {
+            placeholders: Placeholders { crm_org_id: Some("org9".into()), ..Placeholders::default() },
+            ..CompileOptions::default()
+        }
+    }
+
+    fn engine() -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut engine = Engine::open(dir.path()).expect("the store opens");
+        engine.generate_b2b_schemas().expect("the schemas are created");
+        (dir, engine)
+    }
+
+    #[test]
+    fn dry_run_shows_sample_rejections_and_gaps_and_writes_nothing() {
+        let (_dir, engine) = engine();
+        let run = engine.dry_run(&mapping(), &mut reader(), "people.csv", &options(), 1).unwrap();
+        assert_eq!((run.rows_read, run.rows_valid), (6, 2));
+        assert_eq!(run.sample.len(), 1);
+        assert_eq!(run.sample[0].0, 2);
+        assert_eq!(
+            Value::Object(run.sample[0].1.clone()),
+            json!({
+                "b2b": {
+                    "personKey": {"sourceType": "Salesforce", "sourceInstanceID": "org9", "sourceID": "p1", "sourceKey": "p1@org9.Salesforce"},
+                    "personScore": 12
+                },
+                "workEmail": {"address": "ada@example.com"},
+                "person": {"name": {"firstName": "ADA"}}
+            })
+        );
+        let rejected: Vec<(u64, Option<&str>, RowErrorCode)> =
+            run.rejected.iter().map(|e| (e.line, e.field.as_deref(), e.code)).collect();
+        assert_eq!(
+            rejected,
+            vec![
+                (3, Some("b2b.personScore"), RowErrorCode::BadNumber),
+                (4, Some("id"), RowErrorCode::MissingId),
+                (6, None, RowErrorCode::Unparsable),
+                (7, Some("workEmail.address"), RowErrorCode::Invalid),
+            ]
+        );
+        assert_eq!(run.unmapped_fields, ["Fax"]);
+        assert_eq!(run.target_fields_not_covered, ["extSourceSystemAudit.externalKey.sourceKey"]);
+        assert!(engine.store().batches().unwrap().is_empty(), "a dry run writes no batch");
+        assert!(engine.store().fragment_counts().unwrap().iter().all(|(_, n)| *n == 0));
+    }
+
+    #[test]
+    fn ingest_rows_commits_one_batch_with_its_rejections() {
+        let (_dir, mut engine) = engine();
+        // 4 of 6 rows are bad: over the default 5 % the batch fails whole and keeps its rejected rows.
+        let rows_options = |percent: &str| RowsOptions {
+            compile: options(),
+            error_threshold: percent.parse().unwrap(),
+            ..RowsOptions::default()
+        };
+        let failed = engine
+            .ingest_rows("people", &mapping(), &mut reader(), "people.csv", &rows_options("5"), &crate::Quiet)
+            .unwrap();
+        assert_eq!(
+            (failed.state, failed.rows_read, failed.rows_ingested, failed.rows_rejected),
+            (BatchState::Failed, 6, 0, 4)
+        );
+        assert_eq!(failed.rejected.len(), 4);
+        assert!(engine.store().fragments(EntityKind::Person).unwrap().is_empty());
+        let report = engine
+            .ingest_rows("people", &mapping(), &mut reader(), "people.csv", &rows_options("100"), &crate::Quiet)
+            .unwrap();
+        assert_eq!((report.rows_read, report.rows_ingested, report.rows_rejected), (6, 2, 4));
+        assert_eq!(report.profiles.written, 2, "the batch's profiles commit with it");
+        assert_eq!(report.unmapped_columns, ["Fax"]);
+        let batches = engine.store().batches().unwrap();
+        let states: Vec<(&str, &str, &str)> =
+            batches.iter().map(|b| (b.dataset.as_str(), b.source.as_str(), b.state.as_str())).collect();
+        assert_eq!(states, [("people", "mapping:people", "failed"), ("people", "mapping:people", "success")]);
+        let fragments = engine.store().fragments(EntityKind::Person).unwrap();
+        assert_eq!(fragments.len(), 2);
+    }
+
+    #[test]
+    fn mappings_are_checked_against_input_and_schema_before_reading() {
+        let (_dir, mut engine) = engine();
+        let mut bad = mapping();
+        bad.mappings[4].destination = "workEmail.adress".into();
+        let err = engine.dry_run(&bad, &mut reader(), "people.csv", &options(), 1).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "mapping 5: the destination `workEmail.adress` is not a field of the B2B Person schema (did you mean `workEmail.address`?)"
+        );
+        let mut bad = mapping();
+        bad.mappings[5].source = "upper(frist)".into();
+        let rows_options = RowsOptions { compile: options(), ..RowsOptions::default() };
+        let err =
+            engine.ingest_rows("people", &bad, &mut reader(), "people.csv", &rows_options, &crate::Quiet).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "mapping 6 (→ person.name.firstName) reads `frist`, which the input does not have (did you mean `first`?)"
+        );
+        assert!(engine.store().batches().unwrap().is_empty());
+    }
+
+    #[test]
+    fn every_template_destination_is_a_field_of_its_schema() {
+        let set = rapport_schema::b2b::generate_b2b();
+        for system in [
+            rapport_model::SourceSystem::Salesforce,
+            rapport_model::SourceSystem::Dynamics,
+            rapport_model::SourceSystem::Marketo,
+        ] {
+            for table in rapport_sources::tables(system) {
+                let template = rapport_sources::templates::template(table);
+                let schema = set.for_entity(table.entity).expect("a schema per entity");
+                let columns: Vec<String> = table.columns().iter().map(|c| (*c).to_owned()).collect();
+                let mut options = CompileOptions::default();
+                options.placeholders.crm_org_id = Some("o".into());
+                options.placeholders.munchkin_id = Some("m".into());
+                let compiled = template.compile(&columns, &options).expect("the template compiles");
+                check_destinations(schema, &compiled, &template).unwrap_or_else(|e| panic!("{table}: {e}"));
+            }
+        }
+    }
+}

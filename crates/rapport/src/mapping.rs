@@ -1,0 +1,366 @@
+//! `rapport mapping …`: built-in templates as mapping files, auto-mapping proposals, dry runs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use rapport_model::{EntityKind, RowError, RowErrorCode, SourceSystem};
+use rapport_sources::automap::{self, Proposal};
+use rapport_sources::mapping_set::{CompileOptions, MappingSet, MissingFields, SourceType};
+use rapport_sources::prep::Placeholders;
+use rapport_sources::{RowReader, SourceRow};
+use serde_json::{Map, Value};
+
+use crate::cli::Cli;
+
+/// `rapport mapping …`.
+#[derive(Debug, Subcommand)]
+pub enum MappingCommand {
+    /// Prints (or saves) a built-in connector table as a mapping file to edit and reuse.
+    Show {
+        /// salesforce, dynamics or marketo.
+        system: SourceSystem,
+        /// The table: `Contact`, `contacts`, `leads`, ... (case-insensitive; file names work too).
+        table: String,
+        /// Write the mapping file here instead of printing the mappings.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the mapping file (JSON).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Proposes a mapping for a CSV file from its header: the built-in template when the file is a known CRM
+    /// export, else column-to-field matches with their confidence. Unmapped columns are listed.
+    Propose {
+        /// The CSV file (only its header is read).
+        file: PathBuf,
+        /// The entity the rows become: person, account, opportunity, ...
+        #[arg(long)]
+        entity: EntityKind,
+        /// Save the proposed mapping file here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the proposal as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Maps a CSV file with a mapping file and shows a sample of records, the rejected rows, unmapped columns
+    /// and uncovered identity fields. Writes nothing (needs `rapport schema generate-b2b` first).
+    DryRun {
+        /// The mapping file.
+        mapping: PathBuf,
+        /// The CSV file.
+        file: PathBuf,
+        /// Value of `${CRM_ORG_ID}`.
+        #[arg(long)]
+        crm_org_id: Option<String>,
+        /// Value of `${MUNCHKIN_ID}`.
+        #[arg(long)]
+        munchkin_id: Option<String>,
+        /// Value of `${CRM_TYPE}`.
+        #[arg(long)]
+        crm_type: Option<String>,
+        /// Leave out mappings that read columns the file does not have (they are listed) instead of refusing
+        /// the mapping: for built-in templates, which name every column a system may export.
+        #[arg(long)]
+        skip_missing: bool,
+        /// How many mapped records to show.
+        #[arg(long, default_value_t = 3)]
+        sample: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cli: &Cli, command: &MappingCommand) -> Result<()> {
+    match command {
+        MappingCommand::Show { system, table, out, json } => {
+            let lower = table.to_lowercase();
+            let Some(found) = rapport_sources::tables(*system)
+                .iter()
+                .find(|t| t.name.to_lowercase() == lower || t.file_stems().contains(&lower.as_str()))
+            else {
+                let names: Vec<&str> = rapport_sources::tables(*system).iter().map(|t| t.name).collect();
+                bail!("{system} has no table `{table}` (expected one of: {})", names.join(", "));
+            };
+            let set = rapport_sources::templates::template(found);
+            save_or_print(&set, out.as_deref(), *json)
+        }
+        MappingCommand::Propose { file, entity, out, json } => {
+            let columns = csv_header(file)?;
+            let schemas = rapport_schema::b2b::generate_b2b();
+            let schema = schemas.for_entity(*entity).context("no standard schema for the entity")?;
+            let targets = rapport_engine::generic::target_fields(schema);
+            let proposal = automap::propose_for_file(file, *entity, &columns, &targets);
+            if proposal.entity != *entity && !*json {
+                println!(
+                    "note: {} is a known export table of {} records, not {entity}; its template is proposed",
+                    file.display(),
+                    proposal.entity
+                );
+            }
+            if let Some(out) = out {
+                proposal.set.save(out)?;
+            }
+            if *json {
+                let value = serde_json::json!({
+                    "file": file.display().to_string(),
+                    "proposal": &proposal,
+                    "mappingSet": &proposal.set,
+                });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+                return Ok(());
+            }
+            print_proposal(file, &proposal);
+            if let Some(out) = out {
+                println!("saved to {}", out.display());
+            }
+            Ok(())
+        }
+        MappingCommand::DryRun { mapping, file, crm_org_id, munchkin_id, crm_type, skip_missing, sample, json } => {
+            let set = MappingSet::load(mapping)?;
+            let mut reader = CsvRows::open(file)?;
+            let options = CompileOptions {
+                placeholders: Placeholders {
+                    crm_org_id: crm_org_id.clone(),
+                    munchkin_id: munchkin_id.clone(),
+                    crm_type: crm_type.clone(),
+                },
+                missing_fields: if *skip_missing { MissingFields::Skip } else { MissingFields::Error },
+            };
+            let engine = rapport_engine::Engine::open(&cli.data_dir)
+                .with_context(|| format!("opening data directory {}", cli.data_dir.display()))?;
+            let shown = file.display().to_string();
+            let run = engine.dry_run(&set, &mut reader, &shown, &options, *sample)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&run)?);
+                return Ok(());
+            }
+            println!(
+                "{shown}: {} rows read, {} would load, {} rejected (nothing written)",
+                run.rows_read,
+                run.rows_valid,
+                run.rejected.len()
+            );
+            for (line, record) in &run.sample {
+                println!("line {line}: {}", serde_json::to_string(record)?);
+            }
+            for error in run.rejected.iter().take(20) {
+                println!("rejected {error}");
+            }
+            if run.rejected.len() > 20 {
+                println!("... and {} more rejected rows (use --json for all)", run.rejected.len() - 20);
+            }
+            print_list("unmapped columns", &run.unmapped_fields);
+            print_list("mappings left out", &run.skipped_mappings);
+            print_list("identity fields no mapping writes", &run.target_fields_not_covered);
+            Ok(())
+        }
+    }
+}
+
+/// `rapport ingest SYSTEM PATH... --dry-run`: each recognised export file through its template, with nothing
+/// written. The template maps exactly as the built-in connector does (checked by the connector tests).
+pub fn ingest_dry_run(engine: &rapport_engine::Engine, args: &crate::cli::IngestArgs) -> Result<()> {
+    let mut files = Vec::new();
+    for path in &args.paths {
+        if path.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("listing {}", path.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            entries.sort();
+            files.extend(
+                entries.into_iter().filter_map(|p| rapport_sources::recognise(args.system, &p).map(|t| (p, t))),
+            );
+        } else {
+            let table = rapport_sources::recognise(args.system, path)
+                .with_context(|| format!("{}: not a known {} export file", path.display(), args.system))?;
+            files.push((path.clone(), table));
+        }
+    }
+    let instance = Some(args.instance.clone());
+    let placeholders = match args.system {
+        SourceSystem::Marketo => Placeholders { munchkin_id: instance, ..Placeholders::default() },
+        system => Placeholders {
+            crm_org_id: instance,
+            crm_type: Some(system.source_type().to_owned()),
+            ..Placeholders::default()
+        },
+    };
+    let options = CompileOptions { placeholders, missing_fields: MissingFields::Skip };
+    let mut runs = Vec::new();
+    for (path, table) in files {
+        let set = rapport_sources::templates::template(&table);
+        let mut reader = CsvRows::open(&path)?;
+        let shown = path.display().to_string();
+        let run = engine.dry_run(&set, &mut reader, &shown, &options, 2)?;
+        runs.push((shown, table.to_string(), run));
+    }
+    if args.json {
+        let value: Vec<Value> = runs
+            .iter()
+            .map(|(file, table, run)| serde_json::json!({"file": file, "table": table, "dry_run": run}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    for (file, table, run) in &runs {
+        println!(
+            "{file} ({table}): {} rows read, {} would load, {} rejected — nothing written",
+            run.rows_read,
+            run.rows_valid,
+            run.rejected.len()
+        );
+        for line in mapping_lines(&run.mapping).iter().take(8) {
+            println!("    {line}");
+        }
+        if run.mapping.mappings.len() > 8 {
+            println!("    … {} more mappings (rapport mapping show {} …)", run.mapping.mappings.len() - 8, args.system);
+        }
+        for (line, record) in &run.sample {
+            println!("    line {line}: {}", serde_json::to_string(record)?);
+        }
+        for row in run.rejected.iter().take(5) {
+            println!("    rejected {row}");
+        }
+        if !run.unmapped_fields.is_empty() {
+            println!("    columns not mapped: {}", run.unmapped_fields.join(", "));
+        }
+    }
+    Ok(())
+}
+
+fn print_list(label: &str, items: &[String]) {
+    if items.is_empty() {
+        println!("{label}: none");
+    } else {
+        println!("{label} ({}): {}", items.len(), items.join(", "));
+    }
+}
+
+/// One line per mapping: `SOURCE → DESTINATION`, constants quoted.
+fn mapping_lines(set: &MappingSet) -> Vec<String> {
+    set.mappings
+        .iter()
+        .map(|m| {
+            let source = match m.source_type {
+                SourceType::Constant => format!("{:?}", m.source),
+                _ => m.source.clone(),
+            };
+            format!("{source} → {}", m.destination)
+        })
+        .collect()
+}
+
+fn save_or_print(set: &MappingSet, out: Option<&Path>, json: bool) -> Result<()> {
+    if let Some(out) = out {
+        set.save(out)?;
+        println!("saved {} mappings to {}", set.mappings.len(), out.display());
+        return Ok(());
+    }
+    if json {
+        print!("{}", set.to_json());
+        return Ok(());
+    }
+    println!("{} → {} ({} mappings)", set.name.as_deref().unwrap_or("mapping"), set.entity, set.mappings.len());
+    if !set.required.is_empty() {
+        println!("required: {}", set.required.join(", "));
+    }
+    for line in mapping_lines(set) {
+        println!("  {line}");
+    }
+    Ok(())
+}
+
+fn print_proposal(file: &Path, proposal: &Proposal) {
+    match &proposal.template {
+        Some(template) => println!("{}: the {template} export table → {}", file.display(), proposal.entity),
+        None => println!("{}: {} proposed mappings → {}", file.display(), proposal.mappings.len(), proposal.entity),
+    }
+    for proposed in &proposal.mappings {
+        let source = match proposed.mapping.source_type {
+            SourceType::Constant => format!("{:?}", proposed.mapping.source),
+            _ => proposed.mapping.source.clone(),
+        };
+        println!("  {:.2}  {source} → {}  ({})", proposed.confidence, proposed.mapping.destination, proposed.reason);
+    }
+    print_list("unmapped columns", &proposal.unmapped_fields);
+}
+
+/// The header of a CSV file (a UTF-8 byte-order mark is dropped, names are trimmed).
+///
+/// Temporary: the generic file readers (`rapport_sources` readers) replace this and [`CsvRows`].
+fn csv_header(file: &Path) -> Result<Vec<String>> {
+    let reader = CsvRows::open(file)?;
+    Ok(reader.columns)
+}
+
+/// A minimal CSV [`RowReader`]: every cell a string, rows that cannot be read rejected with their line.
+struct CsvRows {
+    file: String,
+    columns: Vec<String>,
+    reader: csv::Reader<std::io::Cursor<Vec<u8>>>,
+    record: csv::ByteRecord,
+}
+
+impl CsvRows {
+    fn open(path: &Path) -> Result<Self> {
+        let file = path.display().to_string();
+        let mut bytes = std::fs::read(path).with_context(|| format!("reading {file}"))?;
+        if bytes.starts_with(b"\xEF\xBB\xBF") {
+            bytes.drain(..3);
+        }
+        let mut reader = csv::ReaderBuilder::new().from_reader(std::io::Cursor::new(bytes));
+        let columns: Vec<String> = reader
+            .headers()
+            .with_context(|| format!("{file}: the header row cannot be read"))?
+            .iter()
+            .map(|name| name.trim().to_owned())
+            .collect();
+        if columns.iter().all(String::is_empty) {
+            bail!("{file} has no header row");
+        }
+        Ok(Self { file, columns, reader, record: csv::ByteRecord::new() })
+    }
+}
+
+impl RowReader for CsvRows {
+    fn columns(&self) -> Vec<String> {
+        self.columns.clone()
+    }
+
+    fn next_row(&mut self) -> rapport_sources::Result<Option<Result<SourceRow, RowError>>> {
+        let reject = |line: u64, message: String| RowError {
+            file: self.file.clone(),
+            line,
+            field: None,
+            code: RowErrorCode::Unparsable,
+            message,
+        };
+        match self.reader.read_byte_record(&mut self.record) {
+            Ok(false) => Ok(None),
+            Ok(true) => {
+                let line = self.record.position().map_or(0, |p| p.line());
+                let mut fields = Map::new();
+                for (name, cell) in self.columns.iter().zip(self.record.iter()) {
+                    match std::str::from_utf8(cell) {
+                        Ok(text) => fields.insert(name.clone(), Value::from(text)),
+                        Err(_) => return Ok(Some(Err(reject(line, format!("column `{name}` is not UTF-8"))))),
+                    };
+                }
+                Ok(Some(Ok(SourceRow { line, offset: self.record.position().map(|p| p.byte()), fields })))
+            }
+            Err(err) => {
+                let line = err.position().map_or(0, |p| p.line());
+                Ok(Some(Err(reject(line, err.to_string()))))
+            }
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.reader.position().byte()
+    }
+}

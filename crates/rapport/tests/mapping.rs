@@ -1,0 +1,132 @@
+//! `rapport mapping …` through the binary: propose, save, edit, reuse in a dry run that writes nothing.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+fn rapport(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rapport")).arg("--data-dir").arg(data_dir).args(args).output().unwrap()
+}
+
+fn ok(output: Output) -> String {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn issue_4_propose_prints_one_line_per_mapping_and_the_unmapped_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("people.csv");
+    std::fs::write(&csv, "Email,First Name,Lead Score,Shoe Size\na@x.com,Ann,3,42\n").unwrap();
+    let out = ok(rapport(tmp.path(), &["mapping", "propose", csv.to_str().unwrap(), "--entity", "person"]));
+    let lines: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(
+        lines,
+        vec![
+            "  0.95  Email → workEmail.address  (synonym)",
+            "  0.95  First Name → person.name.firstName  (synonym)",
+            "  0.95  to_decimal(${Lead Score}) → b2b.personScore  (synonym)",
+            "unmapped columns (1): Shoe Size",
+        ]
+    );
+    let json: Value = serde_json::from_str(&ok(rapport(
+        tmp.path(),
+        &["mapping", "propose", csv.to_str().unwrap(), "--entity", "person", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(json["proposal"]["unmapped_fields"], json!(["Shoe Size"]));
+    assert_eq!(json["mappingSet"]["mappings"][0]["source"], json!("Email"));
+}
+
+#[test]
+fn issue_4_a_saved_template_is_edited_and_reused_in_a_dry_run_that_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(rapport(&data, &["schema", "generate-b2b"]));
+    let file = tmp.path().join("contact.json");
+    let saved = ok(rapport(&data, &["mapping", "show", "salesforce", "Contact", "--out", file.to_str().unwrap()]));
+    assert_eq!(saved.trim(), format!("saved 51 mappings to {}", file.display()));
+
+    // Edit: map the custom column too.
+    let mut set: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    set["mappings"].as_array_mut().unwrap().push(json!({
+        "sourceType": "EXPRESSION", "source": "upper(Title__c)", "destination": "extendedWorkDetails.jobTitle"
+    }));
+    std::fs::write(&file, serde_json::to_string_pretty(&set).unwrap()).unwrap();
+
+    let csv = tmp.path().join("Contact.csv");
+    std::fs::write(&csv, "Id,Email,Title__c,Fax__c\n003A,a@x.com,cto,1\n,b@x.com,ceo,2\n").unwrap();
+    let args = ["mapping", "dry-run", file.to_str().unwrap(), csv.to_str().unwrap(), "--crm-org-id", "00D9"];
+    let refused = rapport(&data, &args);
+    assert!(!refused.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr).trim(),
+        "error: mapping 9 (→ b2b.accountKey.sourceID) reads `AccountId`, which the input does not have"
+    );
+
+    let mut args = args.to_vec();
+    args.extend(["--skip-missing", "--json"]);
+    let run: Value = serde_json::from_str(&ok(rapport(&data, &args))).unwrap();
+    assert_eq!((run["rows_read"].as_u64(), run["rows_valid"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(run["sample"][0][1]["extendedWorkDetails"], json!({"jobTitle": "CTO"}));
+    assert_eq!(run["sample"][0][1]["b2b"]["personKey"]["sourceKey"], json!("003A@00D9.Salesforce"));
+    assert_eq!(run["rejected"][0]["line"], json!(3));
+    assert_eq!(run["rejected"][0]["code"], json!("missing_id"));
+    assert_eq!(run["unmapped_fields"], json!(["Fax__c"]));
+    let status: Value = serde_json::from_str(&ok(rapport(&data, &["status", "--json"]))).unwrap();
+    assert_eq!(status["batches"], json!(0), "a dry run writes nothing");
+}
+
+#[test]
+fn issue_4_ingest_dry_run_writes_nothing_and_predicts_the_ingest_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let sample = tmp.path().join("bodea");
+    ok(rapport(&data, &["generate", "bodea", "--out", sample.to_str().unwrap(), "--persons", "400"]));
+    ok(rapport(&data, &["schema", "generate-b2b"]));
+    let folder = sample.join("salesforce");
+    let folder = folder.to_str().unwrap();
+
+    let dry: Value = serde_json::from_str(&ok(rapport(
+        &data,
+        &["ingest", "salesforce", folder, "--instance", "00D9", "--dry-run", "--json"],
+    )))
+    .unwrap();
+    let status: Value = serde_json::from_str(&ok(rapport(&data, &["status", "--json"]))).unwrap();
+    assert_eq!(status["batches"], json!(0), "a dry run writes nothing");
+
+    let real: Value =
+        serde_json::from_str(&ok(rapport(&data, &["ingest", "salesforce", folder, "--instance", "00D9", "--json"])))
+            .unwrap();
+    let mut predicted: Vec<(String, u64, u64, u64)> = dry
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let run = &f["dry_run"];
+            let rejected = run["rejected"].as_array().unwrap().len() as u64;
+            (
+                f["file"].as_str().unwrap().to_owned(),
+                run["rows_read"].as_u64().unwrap(),
+                run["rows_valid"].as_u64().unwrap(),
+                rejected,
+            )
+        })
+        .collect();
+    let mut ingested: Vec<(String, u64, u64, u64)> = real["ingest"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let count = |key: &str| f[key].as_u64().unwrap();
+            (f["file"].as_str().unwrap().to_owned(), count("rows_read"), count("rows_ingested"), count("rows_rejected"))
+        })
+        .collect();
+    predicted.sort();
+    ingested.sort();
+    assert_eq!(predicted.len(), 4, "Account, Contact, Opportunity, OpportunityContactRole");
+    assert_eq!(predicted, ingested);
+}
