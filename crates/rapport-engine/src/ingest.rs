@@ -147,6 +147,7 @@ fn fragment(
         return Err(RowError {
             file: file.to_owned(),
             line: mapped.line,
+            offset: None,
             field: Some(first.path.clone()),
             code: RowErrorCode::Invalid,
             message,
@@ -164,6 +165,7 @@ fn fragment(
         return Err(RowError {
             file: file.to_owned(),
             line: mapped.line,
+            offset: None,
             field: Some(schema.primary().path.to_string()),
             code: RowErrorCode::MissingId,
             message: "the primary identity is empty".to_owned(),

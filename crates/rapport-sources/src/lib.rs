@@ -8,6 +8,7 @@
 //!   calculated field) and the plan that binds a table to a file's header and maps rows.
 //! - `formats`: how each system writes dates, date-times, booleans and numbers.
 //! - `csv_reader`: strict CSV reading with per-row errors.
+//! - [`readers`]: generic CSV, JSON, NDJSON and Parquet files as [`SourceRow`]s, through a [`RowReader`].
 //!
 //! The flow is [`recognise`] (which table is this file?) → [`read_file`] → [`FileBatch`]: mapped records,
 //! rejected rows (file, line, column, code, message) and the columns the mapping does not read. Rejecting a row
@@ -28,6 +29,7 @@ pub mod dynamics;
 mod formats;
 mod mapping;
 pub mod marketo;
+pub mod readers;
 mod row;
 pub mod salesforce;
 
@@ -80,6 +82,23 @@ pub enum Error {
         table: &'static str,
         /// The missing column.
         column: &'static str,
+    },
+    /// The reading options are invalid (a CSV delimiter equal to the quote, ...).
+    #[error("cannot read {file}: {reason}")]
+    BadOptions {
+        /// The file's display name.
+        file: String,
+        /// What is wrong with the options.
+        reason: String,
+    },
+    /// The file is not in the format it is read as: not Parquet, a JSON file holding neither an array nor an
+    /// object, a Parquet page that cannot be decoded.
+    #[error("cannot read {file}: {reason}")]
+    BadFile {
+        /// The file's display name.
+        file: String,
+        /// What is wrong, and where.
+        reason: String,
     },
     /// No instance id was given, so no source key can be built.
     #[error("cannot read {file}: the {system} instance id is empty (source keys need the org or munchkin id)")]
@@ -280,6 +299,7 @@ pub fn read_file_each(
     let reject = |line, field: Option<&String>, code, message| RowError {
         file: display_name.to_owned(),
         line,
+        offset: None,
         field: field.cloned(),
         code,
         message,

@@ -228,7 +228,7 @@ impl Store {
         })?;
         rows.map(|row| {
             let (file, line, field, code, message) = row?;
-            Ok(RowError { file, line, field, code: serde_json::from_value(serde_json::Value::String(code))?, message })
+            Ok(RowError { file, line, offset: None, field, code: serde_json::from_value(serde_json::Value::String(code))?, message })
         })
         .collect()
     }
@@ -314,6 +314,7 @@ mod tests {
         let bad = RowError {
             file: "Contact.csv".into(),
             line: 3,
+            offset: None,
             field: Some("Id".into()),
             code: RowErrorCode::MissingId,
             message: "the id is empty".into(),
