@@ -228,7 +228,14 @@ impl Store {
         })?;
         rows.map(|row| {
             let (file, line, field, code, message) = row?;
-            Ok(RowError { file, line, offset: None, field, code: serde_json::from_value(serde_json::Value::String(code))?, message })
+            Ok(RowError {
+                file,
+                line,
+                offset: None,
+                field,
+                code: serde_json::from_value(serde_json::Value::String(code))?,
+                message,
+            })
         })
         .collect()
     }

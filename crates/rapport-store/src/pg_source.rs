@@ -81,7 +81,7 @@ impl PgRelation {
         }
     }
 
-    fn from_clause(&self) -> String {
+    fn sql_source(&self) -> String {
         match self {
             PgRelation::Table { schema: Some(schema), name } => format!("{}.{}", quote(schema), quote(name)),
             PgRelation::Table { schema: None, name } => quote(name),
@@ -203,7 +203,7 @@ impl PgSource {
         since: Option<&PgCheckpoint>,
         limit: Option<u64>,
     ) -> Result<PgBatch> {
-        let from = relation.from_clause();
+        let from = relation.sql_source();
         let base = self.prepare(relation, &format!("SELECT * FROM {from} AS s"))?;
         let columns: Vec<String> = base.columns().iter().map(|column| column.name().to_owned()).collect();
         for (index, column) in base.columns().iter().enumerate() {
@@ -235,7 +235,8 @@ impl PgSource {
         };
 
         let key = if incremental.key.is_empty() { self.primary_key(relation)? } else { incremental.key.clone() };
-        let order: Vec<&str> = std::iter::once(incremental.modified.as_str()).chain(key.iter().map(String::as_str)).collect();
+        let order: Vec<&str> =
+            std::iter::once(incremental.modified.as_str()).chain(key.iter().map(String::as_str)).collect();
         let mut types = Vec::with_capacity(order.len());
         for name in &order {
             let Some(column) = base.columns().iter().find(|column| column.name() == *name) else {
@@ -321,7 +322,8 @@ impl PgSource {
         relation: &PgRelation,
     ) -> Result<Vec<(PgRow, Vec<String>)>> {
         let context = || format!("cannot read {}", relation.describe());
-        let rows = self.client.query(statement, params).map_err(|source| Error::Postgres { context: context(), source })?;
+        let rows =
+            self.client.query(statement, params).map_err(|source| Error::Postgres { context: context(), source })?;
         let mut out = Vec::with_capacity(rows.len());
         for (index, row) in rows.iter().enumerate() {
             let mut fields = Map::new();
@@ -359,7 +361,7 @@ impl PgSource {
                    ORDER BY array_position(i.indkey::int2[], a.attnum)";
         let rows = self
             .client
-            .query(sql, &[&relation.from_clause()])
+            .query(sql, &[&relation.sql_source()])
             .map_err(pg(format!("cannot read the primary key of {}", relation.describe())))?;
         let key: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
         if key.is_empty() {

@@ -78,7 +78,10 @@ fn column_types_become_json() {
     let batch = db.source().pull(&db.table("everything"), None, None, None).unwrap();
     assert_eq!(
         batch.columns,
-        ["id", "i2", "i8", "f4", "f8", "n", "t", "v", "c", "b", "d", "ts", "tz", "j", "jb", "u", "arr", "tarr", "nan", "mood", "dom"]
+        [
+            "id", "i2", "i8", "f4", "f8", "n", "t", "v", "c", "b", "d", "ts", "tz", "j", "jb", "u", "arr", "tarr",
+            "nan", "mood", "dom"
+        ]
     );
     assert_eq!(batch.checkpoint, None);
     let mut rows: Vec<Value> = batch.rows.into_iter().map(|row| Value::Object(row.fields)).collect();
@@ -179,7 +182,10 @@ fn a_query_source_is_pulled_by_its_named_key() {
     let rows: Vec<Value> = batch.rows.iter().map(|row| Value::Object(row.fields.clone())).collect();
     assert_eq!(
         rows,
-        [json!({"contact_id": 1, "name": "ANN", "version": 10}), json!({"contact_id": 2, "name": "BOB", "version": 10})]
+        [
+            json!({"contact_id": 1, "name": "ANN", "version": 10}),
+            json!({"contact_id": 2, "name": "BOB", "version": 10})
+        ]
     );
     assert_eq!(batch.checkpoint, Some(checkpoint("10", &["2"])));
     assert_eq!(batch.null_modified, 1);

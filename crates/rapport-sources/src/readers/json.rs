@@ -186,9 +186,7 @@ impl JsonArrayReader {
                 // One object is one row: read it whole.
                 let (line, offset) = (this.line, this.offset);
                 let mut text = Vec::new();
-                this.input
-                    .read_to_end(&mut text)
-                    .map_err(|source| Error::Read { file: this.file.clone(), source })?;
+                this.input.read_to_end(&mut text).map_err(|source| Error::Read { file: this.file.clone(), source })?;
                 this.offset += text.len() as u64;
                 let row = match serde_json::from_slice::<Value>(&text) {
                     Ok(Value::Object(fields)) => {
@@ -355,49 +353,50 @@ impl RowReader for JsonArrayReader {
             return Ok(Some(single));
         }
         match self.state {
-                State::Done => return Ok(None),
-                State::First => {
-                    self.skip_whitespace()?;
-                    if self.peek()? == Some(b']') {
+            State::Done => Ok(None),
+            State::First => {
+                self.skip_whitespace()?;
+                if self.peek()? == Some(b']') {
+                    self.bump()?;
+                    self.state = State::Done;
+                    self.after_array()
+                } else {
+                    self.element_row().map(Some)
+                }
+            }
+            State::AfterElement => {
+                self.skip_whitespace()?;
+                let (line, offset) = (self.line, self.offset);
+                match self.peek()? {
+                    Some(b',') => {
+                        self.bump()?;
+                        self.skip_whitespace()?;
+                        self.element_row().map(Some)
+                    }
+                    Some(b']') => {
                         self.bump()?;
                         self.state = State::Done;
-                        return self.after_array();
+                        self.after_array()
                     }
-                    return self.element_row().map(Some);
-                }
-                State::AfterElement => {
-                    self.skip_whitespace()?;
-                    let (line, offset) = (self.line, self.offset);
-                    match self.peek()? {
-                        Some(b',') => {
-                            self.bump()?;
-                            self.skip_whitespace()?;
-                            return self.element_row().map(Some);
-                        }
-                        Some(b']') => {
-                            self.bump()?;
-                            self.state = State::Done;
-                            return self.after_array();
-                        }
-                        None => {
-                            self.state = State::Done;
-                            return Ok(Some(Err(row_error(
-                                &self.file,
-                                line,
-                                Some(offset),
-                                None,
-                                "the file ends before the array's closing `]`".to_owned(),
-                            ))));
-                        }
-                        Some(other) => {
-                            // A missing comma: report it, then read on from here as the next element.
-                            self.state = State::First;
-                            let message = format!("expected `,` or `]` after an element, found `{}`", char::from(other));
-                            return Ok(Some(Err(row_error(&self.file, line, Some(offset), None, message))));
-                        }
+                    None => {
+                        self.state = State::Done;
+                        Ok(Some(Err(row_error(
+                            &self.file,
+                            line,
+                            Some(offset),
+                            None,
+                            "the file ends before the array's closing `]`".to_owned(),
+                        ))))
+                    }
+                    Some(other) => {
+                        // A missing comma: report it, then read on from here as the next element.
+                        self.state = State::First;
+                        let message = format!("expected `,` or `]` after an element, found `{}`", char::from(other));
+                        Ok(Some(Err(row_error(&self.file, line, Some(offset), None, message))))
                     }
                 }
             }
+        }
     }
 
     fn bytes_read(&self) -> u64 {

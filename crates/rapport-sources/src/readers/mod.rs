@@ -177,7 +177,9 @@ impl FromStr for FileFormat {
                     "ndjson" | "jsonl" => FileFormat::NdJson,
                     "parquet" => FileFormat::Parquet,
                     _ => {
-                        return Err(format!("unknown file format `{other}` (expected csv, tsv, json, ndjson or parquet)"))
+                        return Err(format!(
+                            "unknown file format `{other}` (expected csv, tsv, json, ndjson or parquet)"
+                        ))
                     }
                 };
                 if options.is_some_and(|options| !options.trim().is_empty()) {
@@ -196,11 +198,14 @@ impl FromStr for FileFormat {
                 "quote" => csv.quote = named_char(value)?,
                 "escape" => csv.escape = if value == "none" { None } else { Some(named_char(value)?) },
                 "header" => {
-                    csv.has_header = value.parse().map_err(|_| format!("header must be true or false, not `{value}`"))?
+                    csv.has_header =
+                        value.parse().map_err(|_| format!("header must be true or false, not `{value}`"))?
                 }
                 "encoding" => csv.encoding = value.parse()?,
                 other => {
-                    return Err(format!("unknown CSV option `{other}` (expected delimiter, quote, escape, header, encoding)"))
+                    return Err(format!(
+                        "unknown CSV option `{other}` (expected delimiter, quote, escape, header, encoding)"
+                    ))
                 }
             }
         }

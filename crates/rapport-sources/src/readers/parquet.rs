@@ -35,8 +35,10 @@ pub(crate) struct ParquetReader {
 impl ParquetReader {
     pub(crate) fn open(path: &Path, file: &str) -> crate::Result<Self> {
         let handle = File::open(path).map_err(|source| Error::Open { file: file.to_owned(), source })?;
-        let reader = SerializedFileReader::new(handle)
-            .map_err(|err| Error::BadFile { file: file.to_owned(), reason: format!("not a readable Parquet file: {err}") })?;
+        let reader = SerializedFileReader::new(handle).map_err(|err| Error::BadFile {
+            file: file.to_owned(),
+            reason: format!("not a readable Parquet file: {err}"),
+        })?;
         let metadata = reader.metadata();
         let columns =
             metadata.file_metadata().schema().get_fields().iter().map(|field| field.name().to_owned()).collect();
@@ -125,9 +127,10 @@ fn to_json(field: &Field) -> Result<Value, Fault> {
         Field::Float16(value) => float(f64::from(value.to_f32())),
         Field::Float(value) => float(f64::from(*value)),
         Field::Double(value) => float(*value),
-        Field::Decimal(value) => Value::String(decimal(value).ok_or_else(|| {
-            bad(format!("the decimal is wider than 128 bits ({} bytes)", value.data().len()))
-        })?),
+        Field::Decimal(value) => Value::String(
+            decimal(value)
+                .ok_or_else(|| bad(format!("the decimal is wider than 128 bits ({} bytes)", value.data().len())))?,
+        ),
         Field::Str(value) => Value::String(value.clone()),
         Field::Bytes(value) => Value::String(value.data().iter().map(|byte| format!("{byte:02x}")).collect()),
         Field::Date(days) => {
@@ -183,8 +186,10 @@ fn to_json(field: &Field) -> Result<Value, Fault> {
 
 /// `HH:MM:SS.ffffff` (trailing zero groups trimmed to milliseconds) from microseconds since midnight.
 fn time(micros: i64) -> Result<String, String> {
-    let seconds = u32::try_from(micros.div_euclid(1_000_000)).map_err(|_| format!("time {micros} µs is out of range"))?;
-    let nanos = u32::try_from(micros.rem_euclid(1_000_000) * 1_000).map_err(|_| format!("time {micros} µs is out of range"))?;
+    let seconds =
+        u32::try_from(micros.div_euclid(1_000_000)).map_err(|_| format!("time {micros} µs is out of range"))?;
+    let nanos =
+        u32::try_from(micros.rem_euclid(1_000_000) * 1_000).map_err(|_| format!("time {micros} µs is out of range"))?;
     let time = NaiveTime::from_num_seconds_from_midnight_opt(seconds, nanos)
         .ok_or_else(|| format!("time {micros} µs is out of range"))?;
     Ok(if nanos % 1_000_000 == 0 { time.format("%H:%M:%S%.3f") } else { time.format("%H:%M:%S%.6f") }.to_string())

@@ -10,57 +10,61 @@ use serde_json::{json, Value};
 use super::*;
 use crate::SourceRow;
 
+#[test]
+fn formats_parse_from_text_and_print_back() {
+    let semicolon: FileFormat = "csv:delimiter=semicolon,encoding=latin1,header=false".parse().unwrap();
+    let expected =
+        CsvOptions { delimiter: b';', has_header: false, encoding: Encoding::Latin1, ..CsvOptions::default() };
+    assert_eq!(semicolon, FileFormat::Csv(expected));
+    assert_eq!(semicolon.to_string(), "csv:delimiter=semicolon,quote=\",header=false,encoding=iso-8859-1");
+    assert_eq!(semicolon.to_string().parse::<FileFormat>().unwrap(), semicolon);
+    assert_eq!(
+        "tsv".parse::<FileFormat>().unwrap(),
+        FileFormat::Csv(CsvOptions { delimiter: b'\t', ..expected_default() })
+    );
+    assert_eq!("JSONL".parse::<FileFormat>().unwrap(), FileFormat::NdJson);
+    assert_eq!(
+        "csv:escape=\\".parse::<FileFormat>().unwrap(),
+        FileFormat::Csv(CsvOptions { escape: Some(b'\\'), ..expected_default() })
+    );
+    assert!("xml".parse::<FileFormat>().unwrap_err().contains("unknown file format `xml`"));
+    assert!("csv:delimiter=ab".parse::<FileFormat>().unwrap_err().contains("`ab` is not one ASCII character"));
+    assert!("csv:delimiter=\"".parse::<FileFormat>().unwrap_err().contains("must differ"));
+    assert!("json:encoding=latin1".parse::<FileFormat>().unwrap_err().contains("takes no options"));
+}
 
+fn expected_default() -> CsvOptions {
+    CsvOptions { delimiter: b',', quote: b'"', escape: None, has_header: true, encoding: Encoding::Auto }
+}
 
-    #[test]
-    fn formats_parse_from_text_and_print_back() {
-        let semicolon: FileFormat = "csv:delimiter=semicolon,encoding=latin1,header=false".parse().unwrap();
-        let expected =
-            CsvOptions { delimiter: b';', has_header: false, encoding: Encoding::Latin1, ..CsvOptions::default() };
-        assert_eq!(semicolon, FileFormat::Csv(expected));
-        assert_eq!(semicolon.to_string(), "csv:delimiter=semicolon,quote=\",header=false,encoding=iso-8859-1");
-        assert_eq!(semicolon.to_string().parse::<FileFormat>().unwrap(), semicolon);
-        assert_eq!("tsv".parse::<FileFormat>().unwrap(), FileFormat::Csv(CsvOptions { delimiter: b'\t', ..expected_default() }));
-        assert_eq!("JSONL".parse::<FileFormat>().unwrap(), FileFormat::NdJson);
-        assert_eq!("csv:escape=\\".parse::<FileFormat>().unwrap(), FileFormat::Csv(CsvOptions { escape: Some(b'\\'), ..expected_default() }));
-        assert!("xml".parse::<FileFormat>().unwrap_err().contains("unknown file format `xml`"));
-        assert!("csv:delimiter=ab".parse::<FileFormat>().unwrap_err().contains("`ab` is not one ASCII character"));
-        assert!("csv:delimiter=\"".parse::<FileFormat>().unwrap_err().contains("must differ"));
-        assert!("json:encoding=latin1".parse::<FileFormat>().unwrap_err().contains("takes no options"));
-    }
+#[test]
+fn formats_read_from_flow_definitions() {
+    let format: FileFormat =
+        serde_json::from_str(r#"{"format": "csv", "delimiter": "|", "encoding": "utf-16le"}"#).unwrap();
+    assert_eq!(
+        format,
+        FileFormat::Csv(CsvOptions { delimiter: b'|', encoding: Encoding::Utf16Le, ..expected_default() })
+    );
+    assert_eq!(serde_json::from_str::<FileFormat>(r#"{"format": "ndjson"}"#).unwrap(), FileFormat::NdJson);
+    assert_eq!(serde_json::from_str::<FileFormat>(r#"{"format": "jsonl"}"#).unwrap(), FileFormat::NdJson);
+    let round = serde_json::to_value(&format).unwrap();
+    assert_eq!(serde_json::from_value::<FileFormat>(round).unwrap(), format);
+    assert!(serde_json::from_str::<FileFormat>(r#"{"format": "csv", "delimter": ";"}"#).is_err());
+}
 
-    fn expected_default() -> CsvOptions {
-        CsvOptions { delimiter: b',', quote: b'"', escape: None, has_header: true, encoding: Encoding::Auto }
-    }
-
-    #[test]
-    fn formats_read_from_flow_definitions() {
-        let format: FileFormat =
-            serde_json::from_str(r#"{"format": "csv", "delimiter": "|", "encoding": "utf-16le"}"#).unwrap();
-        assert_eq!(
-            format,
-            FileFormat::Csv(CsvOptions { delimiter: b'|', encoding: Encoding::Utf16Le, ..expected_default() })
-        );
-        assert_eq!(serde_json::from_str::<FileFormat>(r#"{"format": "ndjson"}"#).unwrap(), FileFormat::NdJson);
-        assert_eq!(serde_json::from_str::<FileFormat>(r#"{"format": "jsonl"}"#).unwrap(), FileFormat::NdJson);
-        let round = serde_json::to_value(&format).unwrap();
-        assert_eq!(serde_json::from_value::<FileFormat>(round).unwrap(), format);
-        assert!(serde_json::from_str::<FileFormat>(r#"{"format": "csv", "delimter": ";"}"#).is_err());
-    }
-
-    #[test]
-    fn formats_are_detected_by_extension() {
-        assert_eq!(FileFormat::detect(Path::new("a/Contacts.CSV")), Some(FileFormat::Csv(expected_default())));
-        assert_eq!(
-            FileFormat::detect(Path::new("export.txt")),
-            Some(FileFormat::Csv(CsvOptions { delimiter: b'\t', ..expected_default() }))
-        );
-        assert_eq!(FileFormat::detect(Path::new("x.jsonl")), Some(FileFormat::NdJson));
-        assert_eq!(FileFormat::detect(Path::new("x.json")), Some(FileFormat::Json));
-        assert_eq!(FileFormat::detect(Path::new("x.parquet")), Some(FileFormat::Parquet));
-        assert_eq!(FileFormat::detect(Path::new("x.xlsx")), None);
-        assert_eq!(FileFormat::detect(Path::new("noextension")), None);
-    }
+#[test]
+fn formats_are_detected_by_extension() {
+    assert_eq!(FileFormat::detect(Path::new("a/Contacts.CSV")), Some(FileFormat::Csv(expected_default())));
+    assert_eq!(
+        FileFormat::detect(Path::new("export.txt")),
+        Some(FileFormat::Csv(CsvOptions { delimiter: b'\t', ..expected_default() }))
+    );
+    assert_eq!(FileFormat::detect(Path::new("x.jsonl")), Some(FileFormat::NdJson));
+    assert_eq!(FileFormat::detect(Path::new("x.json")), Some(FileFormat::Json));
+    assert_eq!(FileFormat::detect(Path::new("x.parquet")), Some(FileFormat::Parquet));
+    assert_eq!(FileFormat::detect(Path::new("x.xlsx")), None);
+    assert_eq!(FileFormat::detect(Path::new("noextension")), None);
+}
 
 /// Writes `bytes` to a temporary file named `name`.
 fn write(bytes: &[u8], name: &str) -> (tempfile::TempDir, PathBuf) {
@@ -70,8 +74,12 @@ fn write(bytes: &[u8], name: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// Every row of a file: `Ok((line, offset, fields))` or `Err((line, offset, field, code))` with the message.
-type Read = Vec<Result<(u64, Option<u64>, Value), (u64, Option<u64>, Option<String>, RowErrorCode, String)>>;
+/// A row read: (line, offset, fields).
+type Good = (u64, Option<u64>, Value);
+/// A row rejected: (line, offset, field, code, message).
+type Bad = (u64, Option<u64>, Option<String>, RowErrorCode, String);
+/// Every row of a file, in order.
+type Read = Vec<Result<Good, Bad>>;
 
 fn read_all(bytes: &[u8], name: &str, format: &FileFormat) -> (Vec<String>, Read) {
     let (_dir, path) = write(bytes, name);
@@ -93,7 +101,7 @@ fn csv(options: CsvOptions) -> FileFormat {
     FileFormat::Csv(options)
 }
 
-fn ok(line: u64, offset: u64, fields: Value) -> Result<(u64, Option<u64>, Value), (u64, Option<u64>, Option<String>, RowErrorCode, String)> {
+fn ok(line: u64, offset: u64, fields: Value) -> Result<Good, Bad> {
     Ok((line, Some(offset), fields))
 }
 
@@ -171,7 +179,13 @@ fn csv_utf16_unpaired_surrogate_rejects_only_its_row() {
     assert_eq!(
         rows,
         [
-            Err((2, Some(10), Some("b".to_owned()), RowErrorCode::Unparsable, "column 2 cannot be decoded as UTF-16LE".to_owned())),
+            Err((
+                2,
+                Some(10),
+                Some("b".to_owned()),
+                RowErrorCode::Unparsable,
+                "column 2 cannot be decoded as UTF-16LE".to_owned()
+            )),
             ok(3, 20, json!({"a": "2", "b": "ok"})),
         ]
     );
@@ -239,7 +253,10 @@ fn csv_short_row_is_rejected_and_the_rest_loads() {
 fn csv_header_problems_stop_the_file() {
     let (_dir, path) = write(b"id,email,id\n1,a,2\n", "dup.csv");
     let err = open(&path, "dup.csv", &csv(CsvOptions::default())).err().unwrap();
-    assert_eq!(err.to_string(), "the header row of dup.csv cannot be read: column `id` appears twice (columns 1 and 3)");
+    assert_eq!(
+        err.to_string(),
+        "the header row of dup.csv cannot be read: column `id` appears twice (columns 1 and 3)"
+    );
     let (_dir, path) = write(b"", "empty.csv");
     let err = open(&path, "empty.csv", &csv(CsvOptions::default())).err().unwrap();
     assert_eq!(err.to_string(), "empty.csv has no header row (the file is empty)");
@@ -255,8 +272,20 @@ fn json_array_rows_and_errors_name_line_and_offset() {
         [
             ok(2, 4, json!({"id": 1, "tags": ["a"]})),
             ok(3, 32, json!({"id": 2, "x": {"y": null}})),
-            Err((4, Some(63), None, RowErrorCode::Unparsable, "invalid JSON at line 4 column 23: expected ident".to_owned())),
-            Err((5, Some(88), None, RowErrorCode::Unparsable, "the array element is a JSON number, not an object".to_owned())),
+            Err((
+                4,
+                Some(63),
+                None,
+                RowErrorCode::Unparsable,
+                "invalid JSON at line 4 column 23: expected ident".to_owned()
+            )),
+            Err((
+                5,
+                Some(88),
+                None,
+                RowErrorCode::Unparsable,
+                "the array element is a JSON number, not an object".to_owned()
+            )),
             ok(6, 94, json!({"id": 5})),
         ]
     );
@@ -302,8 +331,20 @@ fn ndjson_broken_line_is_rejected_and_following_lines_still_read() {
         [
             ok(1, 0, json!({"id": 1})),
             ok(3, 10, json!({"id": 2, "n": [1, 2]})),
-            Err((4, Some(29), None, RowErrorCode::Unparsable, "invalid JSON at column 8: EOF while parsing a value".to_owned())),
-            Err((5, Some(38), None, RowErrorCode::Unparsable, "the line holds a JSON string, not an object".to_owned())),
+            Err((
+                4,
+                Some(29),
+                None,
+                RowErrorCode::Unparsable,
+                "invalid JSON at column 8: EOF while parsing a value".to_owned()
+            )),
+            Err((
+                5,
+                Some(38),
+                None,
+                RowErrorCode::Unparsable,
+                "the line holds a JSON string, not an object".to_owned()
+            )),
             ok(7, 48, json!({"id": 6})),
         ]
     );
@@ -389,7 +430,10 @@ mod parquet_files {
         column.close().unwrap();
         // tags: ["a", "b"]; []; null.
         let mut column = group.next_column().unwrap().unwrap();
-        column.typed::<ByteArrayType>().write_batch(&strings(&["a", "b"]), Some(&[3, 3, 1, 0]), Some(&[0, 1, 0, 0])).unwrap();
+        column
+            .typed::<ByteArrayType>()
+            .write_batch(&strings(&["a", "b"]), Some(&[3, 3, 1, 0]), Some(&[0, 1, 0, 0]))
+            .unwrap();
         column.close().unwrap();
         group.close().unwrap();
         writer.close().unwrap();
@@ -421,19 +465,31 @@ mod parquet_files {
             assert_eq!(
                 rows,
                 [
-                    (1, None, json!({
-                        "id": 1, "name": "Zoë", "score": 1.5, "active": true, "born": "2000-01-02",
-                        "seen": "2023-11-14T22:13:20.123Z", "amount": "123.45",
-                        "address": {"city": "Paris", "zip": 75001}, "tags": ["a", "b"]
-                    })),
-                    (2, None, json!({
-                        "id": 2, "name": null, "score": null, "active": false, "born": null, "seen": null,
-                        "amount": "-0.05", "address": null, "tags": []
-                    })),
-                    (3, None, json!({
-                        "id": 3, "name": "Bob", "score": -2.0, "active": null, "born": "2022-01-08", "seen": null,
-                        "amount": null, "address": {"city": null, "zip": 1000}, "tags": null
-                    })),
+                    (
+                        1,
+                        None,
+                        json!({
+                            "id": 1, "name": "Zoë", "score": 1.5, "active": true, "born": "2000-01-02",
+                            "seen": "2023-11-14T22:13:20.123Z", "amount": "123.45",
+                            "address": {"city": "Paris", "zip": 75001}, "tags": ["a", "b"]
+                        })
+                    ),
+                    (
+                        2,
+                        None,
+                        json!({
+                            "id": 2, "name": null, "score": null, "active": false, "born": null, "seen": null,
+                            "amount": "-0.05", "address": null, "tags": []
+                        })
+                    ),
+                    (
+                        3,
+                        None,
+                        json!({
+                            "id": 3, "name": "Bob", "score": -2.0, "active": null, "born": "2022-01-08", "seen": null,
+                            "amount": null, "address": {"city": null, "zip": 1000}, "tags": null
+                        })
+                    ),
                 ],
                 "{name}"
             );
