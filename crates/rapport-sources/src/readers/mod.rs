@@ -13,8 +13,8 @@
 //!   bytes reject their row (code `unparsable`), never replaced silently.
 //! - JSON: a top-level array of objects, streamed element by element, or a single object.
 //! - NDJSON: one object per line; blank lines are skipped.
-//! - Parquet: rows through the `parquet` crate's record API, converted to JSON (see [`parquet`](self) notes
-//!   in [`FileFormat::Parquet`]).
+//! - Parquet: rows through the `parquet` crate's record API, converted to JSON as [`FileFormat::Parquet`]
+//!   describes.
 
 mod csv;
 mod decode;
@@ -44,7 +44,7 @@ pub enum FileFormat {
     /// strings `"NaN"`, `"Infinity"`, `"-Infinity"`), decimals as exact decimal strings, dates as
     /// `YYYY-MM-DD`, timestamps as RFC 3339 UTC text, times as `HH:MM:SS.fff`, binary as lowercase hex,
     /// lists as arrays, structs as objects, maps as objects (string keys) or arrays of `{key, value}`.
-    /// Compressions read: uncompressed, Snappy and zstd.
+    /// Compressions read: uncompressed, Snappy, zstd and gzip (not LZ4 or Brotli).
     Parquet,
 }
 

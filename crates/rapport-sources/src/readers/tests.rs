@@ -362,7 +362,7 @@ mod parquet_files {
     use std::fs::File;
     use std::sync::Arc;
 
-    use ::parquet::basic::{Compression, ZstdLevel};
+    use ::parquet::basic::{Compression, GzipLevel, ZstdLevel};
     use ::parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
     use ::parquet::file::properties::WriterProperties;
     use ::parquet::file::writer::SerializedFileWriter;
@@ -445,6 +445,7 @@ mod parquet_files {
         for (name, compression) in [
             ("snappy.parquet", Compression::SNAPPY),
             ("zstd.parquet", Compression::ZSTD(ZstdLevel::default())),
+            ("gzip.parquet", Compression::GZIP(GzipLevel::default())),
             ("plain.parquet", Compression::UNCOMPRESSED),
         ] {
             let path = dir.path().join(name);
