@@ -505,3 +505,23 @@ mod parquet_files {
         assert!(err.to_string().starts_with("cannot read fake.parquet: not a readable Parquet file: "), "{err}");
     }
 }
+
+#[test]
+fn offsets_stay_exact_across_decoder_buffers() {
+    // 10,000 fixed-width rows of UTF-16LE (24 bytes each) span several 64 KiB buffers; a UTF-16 unit and a
+    // CRLF are split by buffer ends somewhere. Row k starts on line k + 1 at 2 (BOM) + 18 (header) + 24 (k - 1).
+    let mut text = String::from("id,name\r\n");
+    for k in 1..=10_000 {
+        text.push_str(&format!("{k:04},abcdé\r\n"));
+    }
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let (_, rows) = read_all(&bytes, "many.csv", &csv(CsvOptions::default()));
+    assert_eq!(rows.len(), 10_000);
+    for (index, row) in rows.iter().enumerate() {
+        let k = index as u64 + 1;
+        let (line, offset, fields) = row.as_ref().unwrap();
+        assert_eq!((*line, *offset), (k + 1, Some(2 + 18 + 24 * (k - 1))), "row {k}");
+        assert_eq!(fields["name"], json!("abcdé"), "row {k}");
+    }
+}
