@@ -525,3 +525,14 @@ fn offsets_stay_exact_across_decoder_buffers() {
         assert_eq!(fields["name"], json!("abcdé"), "row {k}");
     }
 }
+
+#[test]
+fn json_scanner_ignores_brackets_commas_and_escaped_quotes_inside_strings() {
+    // Elements start at offsets 1 and 19 (after `[`, 16 bytes of element and `, `); the NDJSON BOM counts.
+    let bytes = br#"[{"a": "x\"],[y"}, {"b": ["}", "{"]}]"#;
+    let (_, rows) = read_all(bytes, "strings.json", &FileFormat::Json);
+    assert_eq!(rows, [ok(1, 1, json!({"a": "x\"],[y"})), ok(1, 19, json!({"b": ["}", "{"]}))]);
+
+    let (_, rows) = read_all(b"\xef\xbb\xbf{\"a\": 1}\n{\"a\": 2}\n", "bom.ndjson", &FileFormat::NdJson);
+    assert_eq!(rows, [ok(1, 3, json!({"a": 1})), ok(2, 12, json!({"a": 2}))]);
+}
