@@ -85,7 +85,7 @@ impl PgRelation {
         match self {
             PgRelation::Table { schema: Some(schema), name } => format!("{}.{}", quote(schema), quote(name)),
             PgRelation::Table { schema: None, name } => quote(name),
-            PgRelation::Query(sql) => format!("({sql})"),
+            PgRelation::Query(sql) => format!("({})", sql.trim().trim_end_matches(';')),
         }
     }
 }

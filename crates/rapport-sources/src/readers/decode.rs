@@ -63,7 +63,7 @@ pub(crate) struct Decoder<R> {
     pending_at: usize,
     /// A UTF-16 code unit's first byte, when a buffer ended between its two bytes.
     half_unit: Option<u8>,
-    /// A high surrogate waiting for its low half, with the file offset where it starts.
+    /// A high surrogate waiting for its low half.
     high_surrogate: Option<u16>,
     /// Number of the line being produced.
     line: u64,
