@@ -392,6 +392,7 @@ mod tests {
             Err(RowError {
                 file: "people.csv".into(),
                 line: 6,
+                offset: Some(120),
                 field: None,
                 code: RowErrorCode::Unparsable,
                 message: "wrong number of fields".into(),

@@ -193,6 +193,7 @@ pub(crate) fn fragment(
         return Err(RowError {
             file: file.to_owned(),
             line: mapped.line,
+            offset: None,
             field: Some(first.path.clone()),
             code: RowErrorCode::Invalid,
             message,
@@ -210,6 +211,7 @@ pub(crate) fn fragment(
         return Err(RowError {
             file: file.to_owned(),
             line: mapped.line,
+            offset: None,
             field: Some(schema.primary().path.to_string()),
             code: RowErrorCode::MissingId,
             message: "the primary identity is empty".to_owned(),

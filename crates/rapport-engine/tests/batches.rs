@@ -45,6 +45,7 @@ fn fixture_errors(file: &str) -> Vec<RowError> {
         RowError {
             file: file.to_owned(),
             line: 4,
+            offset: None,
             field: Some("Id".into()),
             code: RowErrorCode::MissingId,
             message: "the record id is empty, so the record has no primary identity".into(),
@@ -52,6 +53,7 @@ fn fixture_errors(file: &str) -> Vec<RowError> {
         RowError {
             file: file.to_owned(),
             line: 9,
+            offset: None,
             field: Some("LastModifiedDate".into()),
             code: RowErrorCode::BadDate,
             message: "\"31/12/2023\" is not a Salesforce date-time (expected YYYY-MM-DDTHH:MM:SS.sssZ)".into(),
@@ -59,6 +61,7 @@ fn fixture_errors(file: &str) -> Vec<RowError> {
         RowError {
             file: file.to_owned(),
             line: 15,
+            offset: None,
             field: None,
             code: RowErrorCode::Unparsable,
             message: "the row has 2 fields but the header has 5".into(),

@@ -450,8 +450,12 @@ impl RowErrorCode {
 pub struct RowError {
     /// The input file as the user named it.
     pub file: String,
-    /// The 1-based line of the row in the file (the header is line 1).
+    /// The 1-based line of the row in the file (the header is line 1); for inputs without lines (Parquet, a
+    /// query result) the 1-based record number.
     pub line: u64,
+    /// The byte offset in the file at which the row starts, when the input is read as bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
     /// The source column or target field at fault, when one is.
     pub field: Option<String>,
     /// The kind of fault.
@@ -462,7 +466,11 @@ pub struct RowError {
 
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: ", self.file, self.line)?;
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(offset) = self.offset {
+            write!(f, " (byte {offset})")?;
+        }
+        f.write_str(": ")?;
         if let Some(field) = &self.field {
             write!(f, "{field}: ")?;
         }

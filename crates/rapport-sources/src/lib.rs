@@ -12,6 +12,7 @@
 //! - [`mapping_set`]: user-editable mapping files (source field or expression → XDM path), compiled against an
 //!   input's columns and applied to [`SourceRow`]s.
 //! - [`templates`]: the built-in tables rendered as mapping sets; [`automap`]: mapping proposals for other inputs.
+//! - [`readers`]: generic CSV, JSON, NDJSON and Parquet files as [`SourceRow`]s, through a [`RowReader`].
 //!
 //! The flow is [`recognise`] (which table is this file?) → [`read_file`] → [`FileBatch`]: mapped records,
 //! rejected rows (file, line, column, code, message) and the columns the mapping does not read. Rejecting a row
@@ -35,6 +36,7 @@ mod mapping;
 pub mod mapping_set;
 pub mod marketo;
 pub mod prep;
+pub mod readers;
 mod row;
 pub mod salesforce;
 pub mod templates;
@@ -88,6 +90,23 @@ pub enum Error {
         table: &'static str,
         /// The missing column.
         column: &'static str,
+    },
+    /// The reading options are invalid (a CSV delimiter equal to the quote, ...).
+    #[error("cannot read {file}: {reason}")]
+    BadOptions {
+        /// The file's display name.
+        file: String,
+        /// What is wrong with the options.
+        reason: String,
+    },
+    /// The file is not in the format it is read as: not Parquet, a JSON file holding neither an array nor an
+    /// object, a Parquet page that cannot be decoded.
+    #[error("cannot read {file}: {reason}")]
+    BadFile {
+        /// The file's display name.
+        file: String,
+        /// What is wrong, and where.
+        reason: String,
     },
     /// No instance id was given, so no source key can be built.
     #[error("cannot read {file}: the {system} instance id is empty (source keys need the org or munchkin id)")]
@@ -288,6 +307,7 @@ pub fn read_file_each(
     let reject = |line, field: Option<&String>, code, message| RowError {
         file: display_name.to_owned(),
         line,
+        offset: None,
         field: field.cloned(),
         code,
         message,

@@ -440,6 +440,7 @@ impl CompiledMapping {
         let reject = |field: String, code, message| RowError {
             file: file.to_owned(),
             line: row.line,
+            offset: row.offset,
             field: Some(field),
             code,
             message,

@@ -169,20 +169,29 @@ impl Store {
     /// The rejected rows of a batch, in file and line order.
     pub fn rejected_rows(&self, batch_id: i64) -> Result<Vec<RowError>> {
         let mut stmt = self.conn.prepare(
-            "SELECT file, line, field, code, message FROM rejected_rows WHERE batch_id = ?1 ORDER BY file, line",
+            "SELECT file, line, byte_offset, field, code, message FROM rejected_rows
+             WHERE batch_id = ?1 ORDER BY file, line",
         )?;
         let rows = stmt.query_map([batch_id], |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, u64>(1)?,
-                row.get::<_, Option<String>>(2)?,
-                row.get::<_, String>(3)?,
+                row.get::<_, Option<u64>>(2)?,
+                row.get::<_, Option<String>>(3)?,
                 row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
             ))
         })?;
         rows.map(|row| {
-            let (file, line, field, code, message) = row?;
-            Ok(RowError { file, line, field, code: serde_json::from_value(serde_json::Value::String(code))?, message })
+            let (file, line, offset, field, code, message) = row?;
+            Ok(RowError {
+                file,
+                line,
+                offset,
+                field,
+                code: serde_json::from_value(serde_json::Value::String(code))?,
+                message,
+            })
         })
         .collect()
     }
@@ -270,6 +279,7 @@ mod tests {
         let bad = RowError {
             file: "Contact.csv".into(),
             line: 3,
+            offset: None,
             field: Some("Id".into()),
             code: RowErrorCode::MissingId,
             message: "the id is empty".into(),

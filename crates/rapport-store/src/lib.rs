@@ -3,7 +3,7 @@
 //! One data directory holds `rapport.db`, an SQLite database in WAL mode. Everything Rapport keeps lives
 //! there: the schema registry and namespaces ([`registry`]), datasets, batches, fragments and rejected rows
 //! ([`batches`]), the identity graph and merged profiles ([`profiles`]), audiences and memberships
-//! ([`audiences`]).
+//! ([`audiences`]). [`pg_source`] reads PostgreSQL tables and queries as ingestion sources.
 //!
 //! Atomicity is the store's promise: a batch (its fragments, identities, rejected rows and its own batch row)
 //! is written in one transaction, so a crash leaves either the whole batch or none of it; profile rebuilds
@@ -17,6 +17,7 @@ pub mod audiences;
 pub mod batches;
 pub mod flows;
 pub mod lifecycle;
+pub mod pg_source;
 pub mod profiles;
 pub mod registry;
 pub mod writer;
@@ -64,6 +65,17 @@ pub enum Error {
         /// Its name.
         name: String,
     },
+    /// PostgreSQL reported an error (connection, query, or a value that cannot be read).
+    #[error("{context}: {source}")]
+    Postgres {
+        /// What was being done.
+        context: String,
+        /// The client's error.
+        source: postgres::Error,
+    },
+    /// A PostgreSQL source cannot be read as asked (a missing column, no key, an unsupported column type).
+    #[error("{0}")]
+    PgSource(String),
     /// A named object exists already.
     #[error("{kind} `{name}` already exists")]
     AlreadyExists {
@@ -340,6 +352,10 @@ ALTER TABLE batches ADD COLUMN flow_run INTEGER REFERENCES flow_runs(id);
 ALTER TABLE batches ADD COLUMN updated_at TEXT;
 CREATE INDEX batches_state ON batches(state);
 CREATE INDEX batches_flow_run ON batches(flow_run);
+"#,
+    // Rejected rows keep the byte offset of their row when the input is read as bytes.
+    r#"
+ALTER TABLE rejected_rows ADD COLUMN byte_offset INTEGER;
 "#,
 ];
 

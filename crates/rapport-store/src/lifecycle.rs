@@ -593,10 +593,11 @@ fn finish_info((mut info, files, state, _code): (BatchInfo, String, String, Opti
 /// Stores rejected rows of a batch (inside the caller's transaction).
 pub(crate) fn insert_rejected(tx: &rusqlite::Transaction<'_>, batch_id: i64, rejected: &[RowError]) -> Result<()> {
     let mut reject = tx.prepare(
-        "INSERT INTO rejected_rows (batch_id, file, line, field, code, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO rejected_rows (batch_id, file, line, byte_offset, field, code, message)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     for row in rejected {
-        reject.execute(params![batch_id, row.file, row.line, row.field, row.code.name(), row.message])?;
+        reject.execute(params![batch_id, row.file, row.line, row.offset, row.field, row.code.name(), row.message])?;
     }
     Ok(())
 }

@@ -273,9 +273,10 @@ impl<'a> BatchWriter<'a> {
     pub fn reject(&mut self, row: &RowError) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT INTO rejected_rows (batch_id, file, line, field, code, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO rejected_rows (batch_id, file, line, byte_offset, field, code, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![self.batch_id, row.file, row.line, row.field, row.code.name(), row.message])?;
+            .execute(params![self.batch_id, row.file, row.line, row.offset, row.field, row.code.name(), row.message])?;
         self.rejected += 1;
         Ok(())
     }

@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use rapport_model::{EntityKind, RowError, RowErrorCode, SourceSystem};
+use rapport_model::{EntityKind, SourceSystem};
 use rapport_sources::automap::{self, Proposal};
 use rapport_sources::mapping_set::{CompileOptions, MappingSet, MissingFields, SourceType};
 use rapport_sources::prep::Placeholders;
-use rapport_sources::{RowReader, SourceRow};
-use serde_json::{Map, Value};
+use rapport_sources::RowReader;
+use serde_json::Value;
 
 use crate::cli::Cli;
 
@@ -88,7 +88,7 @@ pub fn run(cli: &Cli, command: &MappingCommand) -> Result<()> {
             save_or_print(&set, out.as_deref(), *json)
         }
         MappingCommand::Propose { file, entity, out, json } => {
-            let columns = csv_header(file)?;
+            let columns = input_columns(file, None)?;
             let schemas = rapport_schema::b2b::generate_b2b();
             let schema = schemas.for_entity(*entity).context("no standard schema for the entity")?;
             let targets = rapport_engine::generic::target_fields(schema);
@@ -120,7 +120,7 @@ pub fn run(cli: &Cli, command: &MappingCommand) -> Result<()> {
         }
         MappingCommand::DryRun { mapping, file, crm_org_id, munchkin_id, crm_type, skip_missing, sample, json } => {
             let set = MappingSet::load(mapping)?;
-            let mut reader = CsvRows::open(file)?;
+            let mut reader = open_input(file, None)?;
             let options = CompileOptions {
                 placeholders: Placeholders {
                     crm_org_id: crm_org_id.clone(),
@@ -132,7 +132,7 @@ pub fn run(cli: &Cli, command: &MappingCommand) -> Result<()> {
             let engine = rapport_engine::Engine::open(&cli.data_dir)
                 .with_context(|| format!("opening data directory {}", cli.data_dir.display()))?;
             let shown = file.display().to_string();
-            let run = engine.dry_run(&set, &mut reader, &shown, &options, *sample)?;
+            let run = engine.dry_run(&set, reader.as_mut(), &shown, &options, *sample)?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&run)?);
                 return Ok(());
@@ -194,9 +194,9 @@ pub fn ingest_dry_run(engine: &rapport_engine::Engine, args: &crate::cli::Ingest
     let mut runs = Vec::new();
     for (path, table) in files {
         let set = rapport_sources::templates::template(&table);
-        let mut reader = CsvRows::open(&path)?;
+        let mut reader = open_input(&path, None)?;
         let shown = path.display().to_string();
-        let run = engine.dry_run(&set, &mut reader, &shown, &options, 2)?;
+        let run = engine.dry_run(&set, reader.as_mut(), &shown, &options, 2)?;
         runs.push((shown, table.to_string(), run));
     }
     if args.json {
@@ -290,77 +290,30 @@ fn print_proposal(file: &Path, proposal: &Proposal) {
     print_list("unmapped columns", &proposal.unmapped_fields);
 }
 
-/// The header of a CSV file (a UTF-8 byte-order mark is dropped, names are trimmed).
-///
-/// Temporary: the generic file readers (`rapport_sources` readers) replace this and [`CsvRows`].
-fn csv_header(file: &Path) -> Result<Vec<String>> {
-    let reader = CsvRows::open(file)?;
-    Ok(reader.columns)
+/// Opens an input file with the generic readers: its format from `format` or from its extension.
+pub(crate) fn open_input(
+    file: &Path,
+    format: Option<&rapport_sources::readers::FileFormat>,
+) -> Result<Box<dyn RowReader + Send>> {
+    let format = match format {
+        Some(format) => format.clone(),
+        None => rapport_sources::readers::FileFormat::detect(file).with_context(|| {
+            format!(
+                "{}: cannot tell the format from the extension; pass --format (csv, tsv, json, ndjson, parquet)",
+                file.display()
+            )
+        })?,
+    };
+    Ok(rapport_sources::readers::open(file, &file.display().to_string(), &format)?)
 }
 
-/// A minimal CSV [`RowReader`]: every cell a string, rows that cannot be read rejected with their line.
-struct CsvRows {
-    file: String,
-    columns: Vec<String>,
-    reader: csv::Reader<std::io::Cursor<Vec<u8>>>,
-    record: csv::ByteRecord,
-}
-
-impl CsvRows {
-    fn open(path: &Path) -> Result<Self> {
-        let file = path.display().to_string();
-        let mut bytes = std::fs::read(path).with_context(|| format!("reading {file}"))?;
-        if bytes.starts_with(b"\xEF\xBB\xBF") {
-            bytes.drain(..3);
-        }
-        let mut reader = csv::ReaderBuilder::new().from_reader(std::io::Cursor::new(bytes));
-        let columns: Vec<String> = reader
-            .headers()
-            .with_context(|| format!("{file}: the header row cannot be read"))?
-            .iter()
-            .map(|name| name.trim().to_owned())
-            .collect();
-        if columns.iter().all(String::is_empty) {
-            bail!("{file} has no header row");
-        }
-        Ok(Self { file, columns, reader, record: csv::ByteRecord::new() })
-    }
-}
-
-impl RowReader for CsvRows {
-    fn columns(&self) -> Vec<String> {
-        self.columns.clone()
-    }
-
-    fn next_row(&mut self) -> rapport_sources::Result<Option<Result<SourceRow, RowError>>> {
-        let reject = |line: u64, message: String| RowError {
-            file: self.file.clone(),
-            line,
-            field: None,
-            code: RowErrorCode::Unparsable,
-            message,
-        };
-        match self.reader.read_byte_record(&mut self.record) {
-            Ok(false) => Ok(None),
-            Ok(true) => {
-                let line = self.record.position().map_or(0, |p| p.line());
-                let mut fields = Map::new();
-                for (name, cell) in self.columns.iter().zip(self.record.iter()) {
-                    match std::str::from_utf8(cell) {
-                        Ok(text) => fields.insert(name.clone(), Value::from(text)),
-                        Err(_) => return Ok(Some(Err(reject(line, format!("column `{name}` is not UTF-8"))))),
-                    };
-                }
-                Ok(Some(Ok(SourceRow { line, offset: self.record.position().map(|p| p.byte()), fields })))
-            }
-            Err(err) => {
-                let line = err.position().map_or(0, |p| p.line());
-                Ok(Some(Err(reject(line, err.to_string()))))
-            }
+/// The field names of an input: its header or schema, or for JSON the keys of its first rows.
+fn input_columns(file: &Path, format: Option<&rapport_sources::readers::FileFormat>) -> Result<Vec<String>> {
+    let mut reader = open_input(file, format)?;
+    for _ in 0..100 {
+        if reader.next_row()?.is_none() {
+            break;
         }
     }
-
-    fn bytes_read(&self) -> u64 {
-        self.reader.position().byte()
-    }
+    Ok(reader.columns())
 }

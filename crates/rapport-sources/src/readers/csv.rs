@@ -1,0 +1,217 @@
+//! Delimited text files.
+//!
+//! The byte stream goes through [`Decoder`] (byte-order mark, UTF-16 and single-byte encodings to UTF-8)
+//! into the `csv` crate, which splits records; each field is then checked as UTF-8 here, so a row with
+//! undecodable bytes is rejected on its own and names its column. Rows whose field count differs from the
+//! header's are rejected too. Line numbers are the physical lines where records start (a quoted newline
+//! counts), offsets are file byte offsets (a byte-order mark counts).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use csv::{ByteRecord, ErrorKind};
+use rapport_model::RowError;
+use serde_json::{Map, Value};
+
+use super::decode::{Decoder, Decoding};
+use super::{row_error, CsvOptions, Encoding};
+use crate::{Error, RowReader, SourceRow};
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+const UTF16LE_BOM: &[u8] = b"\xFF\xFE";
+const UTF16BE_BOM: &[u8] = b"\xFE\xFF";
+
+/// Input buffer size: large reads keep decoding cheap.
+const BUFFER: usize = 64 * 1024;
+
+/// An open CSV file with its columns known.
+pub(crate) struct CsvReader {
+    reader: csv::Reader<Decoder<BufReader<File>>>,
+    file: String,
+    decoding: Decoding,
+    columns: Vec<String>,
+    record: ByteRecord,
+    /// The first row of a file without header, read at open time to count its columns.
+    first_row: Option<ByteRecord>,
+    /// What sets the field count: "the header" or "the first row".
+    count_from: &'static str,
+}
+
+impl CsvReader {
+    /// Opens `path`, detects its encoding and reads its header (or, without a header, its first row).
+    pub(crate) fn open(path: &Path, file: &str, options: &CsvOptions) -> crate::Result<Self> {
+        options.check().map_err(|reason| Error::BadOptions { file: file.to_owned(), reason })?;
+        let handle = File::open(path).map_err(|source| Error::Open { file: file.to_owned(), source })?;
+        let mut buffered = BufReader::with_capacity(BUFFER, handle);
+        let start = buffered.fill_buf().map_err(|source| Error::Read { file: file.to_owned(), source })?;
+        let (decoding, bom) = match options.encoding {
+            Encoding::Auto if start.starts_with(UTF8_BOM) => (Decoding::Utf8, UTF8_BOM.len()),
+            Encoding::Auto if start.starts_with(UTF16LE_BOM) => (Decoding::Utf16Le, UTF16LE_BOM.len()),
+            Encoding::Auto if start.starts_with(UTF16BE_BOM) => (Decoding::Utf16Be, UTF16BE_BOM.len()),
+            Encoding::Auto => (Decoding::Utf8, 0),
+            Encoding::Utf8 => (Decoding::Utf8, if start.starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 }),
+            Encoding::Utf16Le => (Decoding::Utf16Le, if start.starts_with(UTF16LE_BOM) { 2 } else { 0 }),
+            Encoding::Utf16Be => (Decoding::Utf16Be, if start.starts_with(UTF16BE_BOM) { 2 } else { 0 }),
+            Encoding::Latin1 => (Decoding::Latin1, 0),
+            Encoding::Windows1252 => (Decoding::Windows1252, 0),
+        };
+        buffered.consume(bom);
+        let decoder = Decoder::new(buffered, decoding, bom as u64);
+        let reader = csv::ReaderBuilder::new()
+            .delimiter(options.delimiter)
+            .quote(options.quote)
+            .escape(options.escape)
+            .has_headers(options.has_header)
+            .flexible(false)
+            .buffer_capacity(BUFFER)
+            .from_reader(decoder);
+        let mut this = Self {
+            reader,
+            file: file.to_owned(),
+            decoding,
+            columns: Vec::new(),
+            record: ByteRecord::new(),
+            first_row: None,
+            count_from: if options.has_header { "the header" } else { "the first row" },
+        };
+        this.columns = if options.has_header { this.header()? } else { this.first_row_columns()? };
+        Ok(this)
+    }
+
+    fn header(&mut self) -> crate::Result<Vec<String>> {
+        let file = &self.file;
+        let header = match self.reader.byte_headers() {
+            Ok(header) => header.clone(),
+            Err(err) => {
+                return Err(match err.into_kind() {
+                    ErrorKind::Io(source) => Error::Read { file: file.clone(), source },
+                    other => Error::BadHeader { file: file.clone(), reason: format!("{other:?}") },
+                })
+            }
+        };
+        if header.iter().all(|name| name.iter().all(u8::is_ascii_whitespace)) {
+            return Err(Error::NoHeader { file: file.clone() });
+        }
+        let mut columns = Vec::with_capacity(header.len());
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (index, name) in header.iter().enumerate() {
+            let Ok(name) = std::str::from_utf8(name) else {
+                return Err(Error::BadHeader {
+                    file: file.clone(),
+                    reason: format!("column {} is not valid {}", index + 1, self.encoding_name()),
+                });
+            };
+            // An unnamed column (a trailing delimiter in the header) is named by its position.
+            let name = if name.trim().is_empty() { format!("column_{}", index + 1) } else { name.to_owned() };
+            if let Some(previous) = seen.insert(name.clone(), index) {
+                return Err(Error::BadHeader {
+                    file: file.clone(),
+                    reason: format!("column `{name}` appears twice (columns {} and {})", previous + 1, index + 1),
+                });
+            }
+            columns.push(name);
+        }
+        Ok(columns)
+    }
+
+    fn first_row_columns(&mut self) -> crate::Result<Vec<String>> {
+        let mut first = ByteRecord::new();
+        match self.reader.read_byte_record(&mut first) {
+            Ok(true) => {
+                let columns = (1..=first.len()).map(|n| format!("column_{n}")).collect();
+                self.first_row = Some(first);
+                Ok(columns)
+            }
+            Ok(false) => Ok(Vec::new()),
+            Err(err) => match err.into_kind() {
+                ErrorKind::Io(source) => Err(Error::Read { file: self.file.clone(), source }),
+                other => Err(Error::BadFile { file: self.file.clone(), reason: format!("{other:?}") }),
+            },
+        }
+    }
+
+    fn encoding_name(&self) -> &'static str {
+        match self.decoding {
+            Decoding::Utf8 => "UTF-8",
+            Decoding::Utf16Le => "UTF-16LE",
+            Decoding::Utf16Be => "UTF-16BE",
+            // Every byte decodes in these; only a stray byte of a mislabelled file could fail, and cannot.
+            Decoding::Latin1 => "ISO-8859-1",
+            Decoding::Windows1252 => "Windows-1252",
+        }
+    }
+
+    /// The physical line and file offset of a record the parser placed at `position`.
+    fn locate(&mut self, position: Option<&csv::Position>) -> (u64, Option<u64>) {
+        let Some(position) = position else { return (self.reader.position().line(), None) };
+        match self.reader.get_mut().locate(position.byte()) {
+            Some((line, offset)) => (line, Some(offset)),
+            None => (position.line(), None),
+        }
+    }
+
+    /// Turns the record in `self.record` into a row.
+    fn row(&mut self, record: &ByteRecord) -> Result<SourceRow, RowError> {
+        let (line, offset) = self.locate(record.position());
+        let mut fields = Map::new();
+        for (index, (name, value)) in self.columns.iter().zip(record.iter()).enumerate() {
+            match std::str::from_utf8(value) {
+                Ok(text) => {
+                    fields.insert(name.clone(), Value::String(text.to_owned()));
+                }
+                Err(err) => {
+                    let message = match self.decoding {
+                        Decoding::Utf8 => format!(
+                            "column {} is not valid UTF-8 (invalid byte at position {} of the value)",
+                            index + 1,
+                            err.valid_up_to() + 1
+                        ),
+                        _ => format!("column {} cannot be decoded as {}", index + 1, self.encoding_name()),
+                    };
+                    return Err(row_error(&self.file, line, offset, Some(name.clone()), message));
+                }
+            }
+        }
+        Ok(SourceRow { line, offset, fields })
+    }
+}
+
+impl RowReader for CsvReader {
+    fn columns(&self) -> Vec<String> {
+        self.columns.clone()
+    }
+
+    fn next_row(&mut self) -> crate::Result<Option<Result<SourceRow, RowError>>> {
+        if let Some(first) = self.first_row.take() {
+            return Ok(Some(self.row(&first)));
+        }
+        let mut record = std::mem::take(&mut self.record);
+        let result = self.reader.read_byte_record(&mut record);
+        let row = match result {
+            Ok(false) => None,
+            Ok(true) => Some(self.row(&record)),
+            Err(err) => {
+                let (line, offset) = self.locate(err.position());
+                match err.into_kind() {
+                    ErrorKind::Io(source) => return Err(Error::Read { file: self.file.clone(), source }),
+                    ErrorKind::UnequalLengths { expected_len, len, .. } => Some(Err(row_error(
+                        &self.file,
+                        line,
+                        offset,
+                        None,
+                        format!("the row has {len} fields but {} has {expected_len}", self.count_from),
+                    ))),
+                    other => Some(Err(row_error(&self.file, line, offset, None, format!("not valid CSV: {other:?}")))),
+                }
+            }
+        };
+        self.record = record;
+        Ok(row)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.reader.get_ref().bytes_read()
+    }
+}

@@ -1,0 +1,423 @@
+//! JSON and NDJSON files.
+//!
+//! A JSON file is a top-level array of objects, streamed element by element: a small scanner finds where
+//! each element ends (tracking strings and nesting), and only that element is parsed, so one broken element
+//! is rejected alone and the rest still load. A file holding one object is one row. NDJSON is read line by
+//! line; blank lines are skipped. Both skip a UTF-8 byte-order mark. Elements and lines that are valid
+//! JSON but not objects are rejected.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use rapport_model::RowError;
+use serde_json::Value;
+
+use super::row_error;
+use crate::{Error, RowReader, SourceRow};
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+const BUFFER: usize = 64 * 1024;
+
+/// The field names seen so far, in first-seen order.
+#[derive(Default)]
+struct Columns {
+    names: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl Columns {
+    fn note(&mut self, object: &serde_json::Map<String, Value>) {
+        for key in object.keys() {
+            if !self.seen.contains(key) {
+                self.seen.insert(key.clone());
+                self.names.push(key.clone());
+            }
+        }
+    }
+}
+
+/// What a JSON value is, for messages.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// serde_json's message without its " at line L column C" suffix (the caller places the error itself).
+fn bare_message(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    text.strip_suffix(&suffix).map_or(text.clone(), str::to_owned)
+}
+
+fn open_skipping_bom(path: &Path, file: &str) -> crate::Result<(BufReader<File>, u64)> {
+    let handle = File::open(path).map_err(|source| Error::Open { file: file.to_owned(), source })?;
+    let mut input = BufReader::with_capacity(BUFFER, handle);
+    let start = input.fill_buf().map_err(|source| Error::Read { file: file.to_owned(), source })?;
+    let bom = if start.starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
+    input.consume(bom);
+    Ok((input, bom as u64))
+}
+
+/// An NDJSON file.
+pub(crate) struct NdJsonReader {
+    input: BufReader<File>,
+    file: String,
+    /// The number of the next line.
+    line: u64,
+    /// File offset of the next line.
+    offset: u64,
+    buffer: Vec<u8>,
+    columns: Columns,
+}
+
+impl NdJsonReader {
+    pub(crate) fn open(path: &Path, file: &str) -> crate::Result<Self> {
+        let (input, offset) = open_skipping_bom(path, file)?;
+        Ok(Self { input, file: file.to_owned(), line: 1, offset, buffer: Vec::new(), columns: Columns::default() })
+    }
+}
+
+impl RowReader for NdJsonReader {
+    fn columns(&self) -> Vec<String> {
+        self.columns.names.clone()
+    }
+
+    fn next_row(&mut self) -> crate::Result<Option<Result<SourceRow, RowError>>> {
+        loop {
+            self.buffer.clear();
+            let read = self
+                .input
+                .read_until(b'\n', &mut self.buffer)
+                .map_err(|source| Error::Read { file: self.file.clone(), source })?;
+            if read == 0 {
+                return Ok(None);
+            }
+            let (line, offset) = (self.line, self.offset);
+            self.line += 1;
+            self.offset += read as u64;
+            if self.buffer.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let text = self.buffer.strip_suffix(b"\n").unwrap_or(&self.buffer);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            let row = match serde_json::from_slice::<Value>(text) {
+                Ok(Value::Object(fields)) => {
+                    self.columns.note(&fields);
+                    Ok(SourceRow { line, offset: Some(offset), fields })
+                }
+                Ok(other) => Err(row_error(
+                    &self.file,
+                    line,
+                    Some(offset),
+                    None,
+                    format!("the line holds a JSON {}, not an object", kind(&other)),
+                )),
+                Err(err) => Err(row_error(
+                    &self.file,
+                    line,
+                    Some(offset),
+                    None,
+                    format!("invalid JSON at column {}: {}", err.column(), bare_message(&err)),
+                )),
+            };
+            return Ok(Some(row));
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.offset
+    }
+}
+
+/// Where the array scanner is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Before the first element (just after `[`).
+    First,
+    /// After an element: a `,` or `]` comes next.
+    AfterElement,
+    /// Done (after `]`, the single object, or a fatal structural error).
+    Done,
+}
+
+/// A JSON file: an array of objects, or one object.
+pub(crate) struct JsonArrayReader {
+    input: BufReader<File>,
+    file: String,
+    /// Position of the next byte: 1-based line and column, file offset.
+    line: u64,
+    column: u64,
+    offset: u64,
+    state: State,
+    /// The single top-level object, when the file holds one.
+    single: Option<Result<SourceRow, RowError>>,
+    element: Vec<u8>,
+    columns: Columns,
+}
+
+impl JsonArrayReader {
+    pub(crate) fn open(path: &Path, file: &str) -> crate::Result<Self> {
+        let (input, offset) = open_skipping_bom(path, file)?;
+        let mut this = Self {
+            input,
+            file: file.to_owned(),
+            line: 1,
+            column: 1,
+            offset,
+            state: State::First,
+            single: None,
+            element: Vec::new(),
+            columns: Columns::default(),
+        };
+        this.skip_whitespace()?;
+        match this.peek()? {
+            Some(b'[') => {
+                this.bump()?;
+            }
+            Some(b'{') => {
+                // One object is one row: read it whole.
+                let (line, offset) = (this.line, this.offset);
+                let mut text = Vec::new();
+                this.input.read_to_end(&mut text).map_err(|source| Error::Read { file: this.file.clone(), source })?;
+                this.offset += text.len() as u64;
+                let row = match serde_json::from_slice::<Value>(&text) {
+                    Ok(Value::Object(fields)) => {
+                        this.columns.note(&fields);
+                        Ok(SourceRow { line, offset: Some(offset), fields })
+                    }
+                    Ok(other) => Err(row_error(
+                        &this.file,
+                        line,
+                        Some(offset),
+                        None,
+                        format!("the file holds a JSON {}, not an object", kind(&other)),
+                    )),
+                    Err(err) => Err(row_error(
+                        &this.file,
+                        line,
+                        Some(offset),
+                        None,
+                        format!("invalid JSON at line {} column {}: {}", err.line(), err.column(), bare_message(&err)),
+                    )),
+                };
+                this.single = Some(row);
+                this.state = State::Done;
+            }
+            None => return Err(Error::BadFile { file: file.to_owned(), reason: "the file is empty".to_owned() }),
+            Some(other) => {
+                return Err(Error::BadFile {
+                    file: file.to_owned(),
+                    reason: format!(
+                        "a JSON file must hold an array of objects or one object, but it starts with `{}`",
+                        char::from(other).escape_default()
+                    ),
+                })
+            }
+        }
+        Ok(this)
+    }
+
+    fn peek(&mut self) -> crate::Result<Option<u8>> {
+        let buffer = self.input.fill_buf().map_err(|source| Error::Read { file: self.file.clone(), source })?;
+        Ok(buffer.first().copied())
+    }
+
+    /// Consumes one byte, keeping line, column and offset.
+    fn bump(&mut self) -> crate::Result<Option<u8>> {
+        let byte = self.peek()?;
+        if let Some(byte) = byte {
+            self.input.consume(1);
+            self.offset += 1;
+            if byte == b'\n' {
+                self.line += 1;
+                self.column = 1;
+            } else {
+                self.column += 1;
+            }
+        }
+        Ok(byte)
+    }
+
+    fn skip_whitespace(&mut self) -> crate::Result<()> {
+        while let Some(byte) = self.peek()? {
+            if !matches!(byte, b' ' | b'\t' | b'\r' | b'\n') {
+                break;
+            }
+            self.bump()?;
+        }
+        Ok(())
+    }
+
+    /// Reads one element's bytes into `self.element`; false when the input ends inside it.
+    fn scan_element(&mut self) -> crate::Result<bool> {
+        self.element.clear();
+        let mut depth = 0u32;
+        let mut in_string = false;
+        let mut escaped = false;
+        loop {
+            let Some(byte) = self.peek()? else { return Ok(depth == 0 && !in_string) };
+            if in_string {
+                self.element.push(byte);
+                self.bump()?;
+                if escaped {
+                    escaped = false;
+                } else if byte == b'\\' {
+                    escaped = true;
+                } else if byte == b'"' {
+                    in_string = false;
+                    if depth == 0 {
+                        return Ok(true);
+                    }
+                }
+                continue;
+            }
+            match byte {
+                b',' | b']' if depth == 0 => return Ok(true),
+                b' ' | b'\t' | b'\r' | b'\n' if depth == 0 => return Ok(true),
+                _ => {}
+            }
+            self.element.push(byte);
+            self.bump()?;
+            match byte {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return Ok(true);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads and parses the element starting at the current position.
+    fn element_row(&mut self) -> crate::Result<Result<SourceRow, RowError>> {
+        let (line, column, offset) = (self.line, self.column, self.offset);
+        let complete = self.scan_element()?;
+        if !complete {
+            self.state = State::Done;
+            return Ok(Err(row_error(
+                &self.file,
+                line,
+                Some(offset),
+                None,
+                "the file ends inside this element (an unterminated string or a missing `}` or `]`)".to_owned(),
+            )));
+        }
+        self.state = State::AfterElement;
+        Ok(match serde_json::from_slice::<Value>(&self.element) {
+            Ok(Value::Object(fields)) => {
+                self.columns.note(&fields);
+                Ok(SourceRow { line, offset: Some(offset), fields })
+            }
+            Ok(other) => Err(row_error(
+                &self.file,
+                line,
+                Some(offset),
+                None,
+                format!("the array element is a JSON {}, not an object", kind(&other)),
+            )),
+            Err(err) => {
+                // Place the error in the file: serde_json counts from the element's start.
+                let at_line = line + err.line() as u64 - 1;
+                let at_column = if err.line() <= 1 { column + err.column() as u64 - 1 } else { err.column() as u64 };
+                Err(row_error(
+                    &self.file,
+                    line,
+                    Some(offset),
+                    None,
+                    format!("invalid JSON at line {at_line} column {at_column}: {}", bare_message(&err)),
+                ))
+            }
+        })
+    }
+}
+
+impl RowReader for JsonArrayReader {
+    fn columns(&self) -> Vec<String> {
+        self.columns.names.clone()
+    }
+
+    fn next_row(&mut self) -> crate::Result<Option<Result<SourceRow, RowError>>> {
+        if let Some(single) = self.single.take() {
+            return Ok(Some(single));
+        }
+        match self.state {
+            State::Done => Ok(None),
+            State::First => {
+                self.skip_whitespace()?;
+                if self.peek()? == Some(b']') {
+                    self.bump()?;
+                    self.state = State::Done;
+                    self.after_array()
+                } else {
+                    self.element_row().map(Some)
+                }
+            }
+            State::AfterElement => {
+                self.skip_whitespace()?;
+                let (line, offset) = (self.line, self.offset);
+                match self.peek()? {
+                    Some(b',') => {
+                        self.bump()?;
+                        self.skip_whitespace()?;
+                        self.element_row().map(Some)
+                    }
+                    Some(b']') => {
+                        self.bump()?;
+                        self.state = State::Done;
+                        self.after_array()
+                    }
+                    None => {
+                        self.state = State::Done;
+                        Ok(Some(Err(row_error(
+                            &self.file,
+                            line,
+                            Some(offset),
+                            None,
+                            "the file ends before the array's closing `]`".to_owned(),
+                        ))))
+                    }
+                    Some(other) => {
+                        // A missing comma: report it, then read on from here as the next element.
+                        self.state = State::First;
+                        let message = format!("expected `,` or `]` after an element, found `{}`", char::from(other));
+                        Ok(Some(Err(row_error(&self.file, line, Some(offset), None, message))))
+                    }
+                }
+            }
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.offset
+    }
+}
+
+impl JsonArrayReader {
+    /// After the closing `]`: only whitespace may follow.
+    fn after_array(&mut self) -> crate::Result<Option<Result<SourceRow, RowError>>> {
+        self.skip_whitespace()?;
+        let (line, offset) = (self.line, self.offset);
+        if self.peek()?.is_some() {
+            return Ok(Some(Err(row_error(
+                &self.file,
+                line,
+                Some(offset),
+                None,
+                "content after the array's closing `]` is ignored".to_owned(),
+            ))));
+        }
+        Ok(None)
+    }
+}

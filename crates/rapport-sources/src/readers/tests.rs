@@ -1,0 +1,538 @@
+//! Tests of the generic readers: exact rows and exact error rows (line, byte offset, field, code).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use rapport_model::{RowError, RowErrorCode};
+use serde_json::{json, Value};
+
+use super::*;
+use crate::SourceRow;
+
+#[test]
+fn formats_parse_from_text_and_print_back() {
+    let semicolon: FileFormat = "csv:delimiter=semicolon,encoding=latin1,header=false".parse().unwrap();
+    let expected =
+        CsvOptions { delimiter: b';', has_header: false, encoding: Encoding::Latin1, ..CsvOptions::default() };
+    assert_eq!(semicolon, FileFormat::Csv(expected));
+    assert_eq!(semicolon.to_string(), "csv:delimiter=semicolon,quote=\",header=false,encoding=iso-8859-1");
+    assert_eq!(semicolon.to_string().parse::<FileFormat>().unwrap(), semicolon);
+    assert_eq!(
+        "tsv".parse::<FileFormat>().unwrap(),
+        FileFormat::Csv(CsvOptions { delimiter: b'\t', ..expected_default() })
+    );
+    assert_eq!("JSONL".parse::<FileFormat>().unwrap(), FileFormat::NdJson);
+    assert_eq!(
+        "csv:escape=\\".parse::<FileFormat>().unwrap(),
+        FileFormat::Csv(CsvOptions { escape: Some(b'\\'), ..expected_default() })
+    );
+    assert!("xml".parse::<FileFormat>().unwrap_err().contains("unknown file format `xml`"));
+    assert!("csv:delimiter=ab".parse::<FileFormat>().unwrap_err().contains("`ab` is not one ASCII character"));
+    assert!("csv:delimiter=\"".parse::<FileFormat>().unwrap_err().contains("must differ"));
+    assert!("json:encoding=latin1".parse::<FileFormat>().unwrap_err().contains("takes no options"));
+}
+
+fn expected_default() -> CsvOptions {
+    CsvOptions { delimiter: b',', quote: b'"', escape: None, has_header: true, encoding: Encoding::Auto }
+}
+
+#[test]
+fn formats_read_from_flow_definitions() {
+    let format: FileFormat =
+        serde_json::from_str(r#"{"format": "csv", "delimiter": "|", "encoding": "utf-16le"}"#).unwrap();
+    assert_eq!(
+        format,
+        FileFormat::Csv(CsvOptions { delimiter: b'|', encoding: Encoding::Utf16Le, ..expected_default() })
+    );
+    assert_eq!(serde_json::from_str::<FileFormat>(r#"{"format": "ndjson"}"#).unwrap(), FileFormat::NdJson);
+    assert_eq!(serde_json::from_str::<FileFormat>(r#"{"format": "jsonl"}"#).unwrap(), FileFormat::NdJson);
+    let round = serde_json::to_value(&format).unwrap();
+    assert_eq!(serde_json::from_value::<FileFormat>(round).unwrap(), format);
+    assert!(serde_json::from_str::<FileFormat>(r#"{"format": "csv", "delimter": ";"}"#).is_err());
+}
+
+#[test]
+fn formats_are_detected_by_extension() {
+    assert_eq!(FileFormat::detect(Path::new("a/Contacts.CSV")), Some(FileFormat::Csv(expected_default())));
+    assert_eq!(
+        FileFormat::detect(Path::new("export.txt")),
+        Some(FileFormat::Csv(CsvOptions { delimiter: b'\t', ..expected_default() }))
+    );
+    assert_eq!(FileFormat::detect(Path::new("x.jsonl")), Some(FileFormat::NdJson));
+    assert_eq!(FileFormat::detect(Path::new("x.json")), Some(FileFormat::Json));
+    assert_eq!(FileFormat::detect(Path::new("x.parquet")), Some(FileFormat::Parquet));
+    assert_eq!(FileFormat::detect(Path::new("x.xlsx")), None);
+    assert_eq!(FileFormat::detect(Path::new("noextension")), None);
+}
+
+/// Writes `bytes` to a temporary file named `name`.
+fn write(bytes: &[u8], name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    (dir, path)
+}
+
+/// A row read: (line, offset, fields).
+type Good = (u64, Option<u64>, Value);
+/// A row rejected: (line, offset, field, code, message).
+type Bad = (u64, Option<u64>, Option<String>, RowErrorCode, String);
+/// Every row of a file, in order.
+type Read = Vec<Result<Good, Bad>>;
+
+fn read_all(bytes: &[u8], name: &str, format: &FileFormat) -> (Vec<String>, Read) {
+    let (_dir, path) = write(bytes, name);
+    let mut reader = open(&path, name, format).unwrap();
+    let mut rows = Vec::new();
+    while let Some(row) = reader.next_row().unwrap() {
+        rows.push(match row {
+            Ok(SourceRow { line, offset, fields }) => Ok((line, offset, Value::Object(fields))),
+            Err(RowError { file, line, offset, field, code, message }) => {
+                assert_eq!(file, name);
+                Err((line, offset, field, code, message))
+            }
+        });
+    }
+    (reader.columns(), rows)
+}
+
+fn csv(options: CsvOptions) -> FileFormat {
+    FileFormat::Csv(options)
+}
+
+fn ok(line: u64, offset: u64, fields: Value) -> Result<Good, Bad> {
+    Ok((line, Some(offset), fields))
+}
+
+#[test]
+fn csv_with_semicolons_keeps_quoted_delimiters_and_empty_cells() {
+    let bytes = b"id;name;city\n1;Ana;Lyon\n2;\"B\xc3\xa9;rt\";\n";
+    let (columns, rows) = read_all(bytes, "people.csv", &"csv:delimiter=semicolon".parse().unwrap());
+    assert_eq!(columns, ["id", "name", "city"]);
+    assert_eq!(
+        rows,
+        [
+            ok(2, 13, json!({"id": "1", "name": "Ana", "city": "Lyon"})),
+            ok(3, 24, json!({"id": "2", "name": "Bé;rt", "city": ""})),
+        ]
+    );
+}
+
+#[test]
+fn csv_quoted_newlines_count_as_lines_and_blank_lines_are_skipped() {
+    let bytes = b"id,note,n\r\n1,\"line one\r\nline \"\"two\"\"\",x\r\n2,plain,y\r\n\r\n3,\"a\nb\nc\",z\n";
+    let (_, rows) = read_all(bytes, "notes.csv", &csv(CsvOptions::default()));
+    assert_eq!(
+        rows,
+        [
+            ok(2, 11, json!({"id": "1", "note": "line one\r\nline \"two\"", "n": "x"})),
+            ok(4, 41, json!({"id": "2", "note": "plain", "n": "y"})),
+            ok(6, 54, json!({"id": "3", "note": "a\nb\nc", "n": "z"})),
+        ]
+    );
+}
+
+#[test]
+fn csv_escape_character_and_no_header() {
+    let bytes = b"1,\"say \\\"hi\\\"\"\n2,plain\n";
+    let options = CsvOptions { escape: Some(b'\\'), has_header: false, ..CsvOptions::default() };
+    let (columns, rows) = read_all(bytes, "quotes.csv", &csv(options));
+    assert_eq!(columns, ["column_1", "column_2"]);
+    assert_eq!(
+        rows,
+        [
+            ok(1, 0, json!({"column_1": "1", "column_2": "say \"hi\""})),
+            ok(2, 15, json!({"column_1": "2", "column_2": "plain"})),
+        ]
+    );
+}
+
+#[test]
+fn csv_utf16le_with_bom_is_decoded_and_offsets_count_file_bytes() {
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend("id\tname\r\n1\tZoë\r\n2\t😀\r\n".encode_utf16().flat_map(u16::to_le_bytes));
+    // Tab-delimited .txt is Excel's "Unicode Text"; the encoding is found by the byte-order mark.
+    let format = FileFormat::detect(Path::new("export.txt")).unwrap();
+    let (columns, rows) = read_all(&bytes, "export.txt", &format);
+    assert_eq!(columns, ["id", "name"]);
+    // Line 2 starts after the BOM (2 bytes) and 9 UTF-16 units (18 bytes); line 3 after 7 more units.
+    assert_eq!(rows, [ok(2, 20, json!({"id": "1", "name": "Zoë"})), ok(3, 34, json!({"id": "2", "name": "😀"}))]);
+}
+
+#[test]
+fn csv_utf16be_with_bom_is_decoded() {
+    let mut bytes = vec![0xFE, 0xFF];
+    bytes.extend("a,b\n1,Ä\n2,x\n".encode_utf16().flat_map(u16::to_be_bytes));
+    let (_, rows) = read_all(&bytes, "be.csv", &csv(CsvOptions::default()));
+    assert_eq!(rows, [ok(2, 10, json!({"a": "1", "b": "Ä"})), ok(3, 18, json!({"a": "2", "b": "x"}))]);
+}
+
+#[test]
+fn csv_utf16_unpaired_surrogate_rejects_only_its_row() {
+    let mut units: Vec<u16> = "a,b\n1,".encode_utf16().collect();
+    units.push(0xD800); // a high surrogate followed by `x`: undecodable
+    units.extend("x\n2,ok\n".encode_utf16());
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(units.iter().flat_map(|unit| unit.to_le_bytes()));
+    let (_, rows) = read_all(&bytes, "broken16.csv", &csv(CsvOptions::default()));
+    assert_eq!(
+        rows,
+        [
+            Err((
+                2,
+                Some(10),
+                Some("b".to_owned()),
+                RowErrorCode::Unparsable,
+                "column 2 cannot be decoded as UTF-16LE".to_owned()
+            )),
+            ok(3, 20, json!({"a": "2", "b": "ok"})),
+        ]
+    );
+}
+
+#[test]
+fn csv_latin1_and_windows_1252() {
+    let bytes = b"name,city\nRen\xe9,Stra\xdfe\n";
+    let options = CsvOptions { encoding: Encoding::Latin1, ..CsvOptions::default() };
+    let (_, rows) = read_all(bytes, "latin1.csv", &csv(options));
+    assert_eq!(rows, [ok(2, 10, json!({"name": "René", "city": "Straße"}))]);
+
+    let bytes = b"price,quote\n\x80 5,\x93hi\x94\n";
+    let options = CsvOptions { encoding: Encoding::Windows1252, ..CsvOptions::default() };
+    let (_, rows) = read_all(bytes, "ansi.csv", &csv(options));
+    assert_eq!(rows, [ok(2, 12, json!({"price": "€ 5", "quote": "“hi”"}))]);
+}
+
+#[test]
+fn csv_utf8_bom_is_not_part_of_the_first_column() {
+    let bytes = b"\xef\xbb\xbfid,name\n1,Zo\xc3\xab\n";
+    let (columns, rows) = read_all(bytes, "bom.csv", &csv(CsvOptions::default()));
+    assert_eq!(columns, ["id", "name"]);
+    assert_eq!(rows, [ok(2, 11, json!({"id": "1", "name": "Zoë"}))]);
+}
+
+#[test]
+fn csv_invalid_utf8_in_row_3_of_5_rejects_that_row_only() {
+    let bytes = b"id,name\n1,a\n2,b\n3,c\xff\n4,d\n5,e\n";
+    let (_, rows) = read_all(bytes, "bad-utf8.csv", &csv(CsvOptions::default()));
+    assert_eq!(
+        rows,
+        [
+            ok(2, 8, json!({"id": "1", "name": "a"})),
+            ok(3, 12, json!({"id": "2", "name": "b"})),
+            Err((
+                4,
+                Some(16),
+                Some("name".to_owned()),
+                RowErrorCode::Unparsable,
+                "column 2 is not valid UTF-8 (invalid byte at position 2 of the value)".to_owned()
+            )),
+            ok(5, 21, json!({"id": "4", "name": "d"})),
+            ok(6, 25, json!({"id": "5", "name": "e"})),
+        ]
+    );
+    assert_eq!(rows.iter().filter(|row| row.is_ok()).count(), 4);
+}
+
+#[test]
+fn csv_short_row_is_rejected_and_the_rest_loads() {
+    let bytes = b"a,b,c\n1,2,3\n4,5\n6,7,8\n";
+    let (_, rows) = read_all(bytes, "short.csv", &csv(CsvOptions::default()));
+    assert_eq!(
+        rows,
+        [
+            ok(2, 6, json!({"a": "1", "b": "2", "c": "3"})),
+            Err((3, Some(12), None, RowErrorCode::Unparsable, "the row has 2 fields but the header has 3".to_owned())),
+            ok(4, 16, json!({"a": "6", "b": "7", "c": "8"})),
+        ]
+    );
+}
+
+#[test]
+fn csv_header_problems_stop_the_file() {
+    let (_dir, path) = write(b"id,email,id\n1,a,2\n", "dup.csv");
+    let err = open(&path, "dup.csv", &csv(CsvOptions::default())).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "the header row of dup.csv cannot be read: column `id` appears twice (columns 1 and 3)"
+    );
+    let (_dir, path) = write(b"", "empty.csv");
+    let err = open(&path, "empty.csv", &csv(CsvOptions::default())).err().unwrap();
+    assert_eq!(err.to_string(), "empty.csv has no header row (the file is empty)");
+}
+
+#[test]
+fn json_array_rows_and_errors_name_line_and_offset() {
+    let bytes = b"[\n  {\"id\": 1, \"tags\": [\"a\"]},\n  {\"id\": 2, \"x\": {\"y\": null}},\n  {\"id\": 3, \"bad\": tru},\n  42,\n  {\"id\": 5}\n]\n";
+    let (columns, rows) = read_all(bytes, "people.json", &FileFormat::Json);
+    assert_eq!(columns, ["id", "tags", "x"]);
+    assert_eq!(
+        rows,
+        [
+            ok(2, 4, json!({"id": 1, "tags": ["a"]})),
+            ok(3, 32, json!({"id": 2, "x": {"y": null}})),
+            Err((
+                4,
+                Some(63),
+                None,
+                RowErrorCode::Unparsable,
+                "invalid JSON at line 4 column 23: expected ident".to_owned()
+            )),
+            Err((
+                5,
+                Some(88),
+                None,
+                RowErrorCode::Unparsable,
+                "the array element is a JSON number, not an object".to_owned()
+            )),
+            ok(6, 94, json!({"id": 5})),
+        ]
+    );
+}
+
+#[test]
+fn json_single_object_and_bad_top_level() {
+    let (_, rows) = read_all(b"\n {\"id\": \"x\", \"n\": [1, {\"a\": true}]}\n", "one.json", &FileFormat::Json);
+    assert_eq!(rows, [ok(2, 2, json!({"id": "x", "n": [1, {"a": true}]}))]);
+    let (_dir, path) = write(b"  42", "number.json");
+    let err = open(&path, "number.json", &FileFormat::Json).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "cannot read number.json: a JSON file must hold an array of objects or one object, but it starts with `4`"
+    );
+}
+
+#[test]
+fn json_array_cut_short_reports_the_unfinished_element() {
+    let (_, rows) = read_all(b"[{\"id\": 1}, {\"id\": \"2", "cut.json", &FileFormat::Json);
+    assert_eq!(
+        rows,
+        [
+            ok(1, 1, json!({"id": 1})),
+            Err((
+                1,
+                Some(12),
+                None,
+                RowErrorCode::Unparsable,
+                "the file ends inside this element (an unterminated string or a missing `}` or `]`)".to_owned()
+            )),
+        ]
+    );
+}
+
+#[test]
+fn ndjson_broken_line_is_rejected_and_following_lines_still_read() {
+    let bytes = b"{\"id\":1}\n\n{\"id\":2,\"n\":[1,2]}\n{\"id\":3,\n\"str\"\n  \r\n{\"id\":6}";
+    let (columns, rows) = read_all(bytes, "events.ndjson", &FileFormat::NdJson);
+    assert_eq!(columns, ["id", "n"]);
+    assert_eq!(
+        rows,
+        [
+            ok(1, 0, json!({"id": 1})),
+            ok(3, 10, json!({"id": 2, "n": [1, 2]})),
+            Err((
+                4,
+                Some(29),
+                None,
+                RowErrorCode::Unparsable,
+                "invalid JSON at column 8: EOF while parsing a value".to_owned()
+            )),
+            Err((
+                5,
+                Some(38),
+                None,
+                RowErrorCode::Unparsable,
+                "the line holds a JSON string, not an object".to_owned()
+            )),
+            ok(7, 48, json!({"id": 6})),
+        ]
+    );
+}
+
+#[test]
+fn row_error_display_names_file_line_and_byte() {
+    let (_, rows) = read_all(b"a,b\n1\n", "short.csv", &csv(CsvOptions::default()));
+    let Err((line, offset, field, code, message)) = rows[0].clone() else { panic!("expected an error") };
+    let error = RowError { file: "short.csv".into(), line, offset, field, code, message };
+    assert_eq!(error.to_string(), "short.csv:2 (byte 4): the row has 1 fields but the header has 2 (unparsable)");
+}
+
+mod parquet_files {
+    use std::fs::File;
+    use std::sync::Arc;
+
+    use ::parquet::basic::{Compression, GzipLevel, ZstdLevel};
+    use ::parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
+    use ::parquet::file::properties::WriterProperties;
+    use ::parquet::file::writer::SerializedFileWriter;
+    use ::parquet::schema::parser::parse_message_type;
+
+    use super::*;
+
+    const SCHEMA: &str = "
+        message contact {
+            REQUIRED INT64 id;
+            OPTIONAL BYTE_ARRAY name (UTF8);
+            OPTIONAL DOUBLE score;
+            OPTIONAL BOOLEAN active;
+            OPTIONAL INT32 born (DATE);
+            OPTIONAL INT64 seen (TIMESTAMP(MILLIS, true));
+            OPTIONAL INT32 amount (DECIMAL(9, 2));
+            OPTIONAL GROUP address {
+                OPTIONAL BYTE_ARRAY city (UTF8);
+                OPTIONAL INT32 zip;
+            }
+            OPTIONAL GROUP tags (LIST) {
+                REPEATED GROUP list {
+                    OPTIONAL BYTE_ARRAY element (UTF8);
+                }
+            }
+        }";
+
+    /// Three contacts: full, mostly null (with an empty tag list), and with a half-filled address.
+    fn write_contacts(path: &Path, compression: Compression) {
+        let schema = Arc::new(parse_message_type(SCHEMA).unwrap());
+        let props = Arc::new(WriterProperties::builder().set_compression(compression).build());
+        let mut writer = SerializedFileWriter::new(File::create(path).unwrap(), schema, props).unwrap();
+        let mut group = writer.next_row_group().unwrap();
+        let strings = |values: &[&str]| values.iter().map(|value| ByteArray::from(*value)).collect::<Vec<_>>();
+
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int64Type>().write_batch(&[1, 2, 3], None, None).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<ByteArrayType>().write_batch(&strings(&["Zoë", "Bob"]), Some(&[1, 0, 1]), None).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<DoubleType>().write_batch(&[1.5, -2.0], Some(&[1, 0, 1]), None).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<BoolType>().write_batch(&[true, false], Some(&[1, 1, 0]), None).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        // 10958 days after 1970-01-01 is 2000-01-02; 19000 days is 2022-01-08.
+        column.typed::<Int32Type>().write_batch(&[10958, 19000], Some(&[1, 0, 1]), None).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        // 1_700_000_000 s after the epoch is 2023-11-14T22:13:20Z.
+        column.typed::<Int64Type>().write_batch(&[1_700_000_000_123], Some(&[1, 0, 0]), None).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int32Type>().write_batch(&[12345, -5], Some(&[1, 1, 0]), None).unwrap();
+        column.close().unwrap();
+        // address.city: present; address null; address present with a null city.
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<ByteArrayType>().write_batch(&strings(&["Paris"]), Some(&[2, 0, 1]), None).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int32Type>().write_batch(&[75001, 1000], Some(&[2, 0, 2]), None).unwrap();
+        column.close().unwrap();
+        // tags: ["a", "b"]; []; null.
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<ByteArrayType>()
+            .write_batch(&strings(&["a", "b"]), Some(&[3, 3, 1, 0]), Some(&[0, 1, 0, 0]))
+            .unwrap();
+        column.close().unwrap();
+        group.close().unwrap();
+        writer.close().unwrap();
+    }
+
+    #[test]
+    fn parquet_round_trip_with_nested_struct_lists_and_nulls() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, compression) in [
+            ("snappy.parquet", Compression::SNAPPY),
+            ("zstd.parquet", Compression::ZSTD(ZstdLevel::default())),
+            ("gzip.parquet", Compression::GZIP(GzipLevel::default())),
+            ("plain.parquet", Compression::UNCOMPRESSED),
+        ] {
+            let path = dir.path().join(name);
+            write_contacts(&path, compression);
+            let format = FileFormat::detect(&path).unwrap();
+            let mut reader = open(&path, name, &format).unwrap();
+            assert_eq!(reader.bytes_read(), 0);
+            assert_eq!(
+                reader.columns(),
+                ["id", "name", "score", "active", "born", "seen", "amount", "address", "tags"],
+                "{name}"
+            );
+            let mut rows = Vec::new();
+            while let Some(row) = reader.next_row().unwrap() {
+                let row = row.unwrap();
+                rows.push((row.line, row.offset, Value::Object(row.fields)));
+            }
+            assert_eq!(
+                rows,
+                [
+                    (
+                        1,
+                        None,
+                        json!({
+                            "id": 1, "name": "Zoë", "score": 1.5, "active": true, "born": "2000-01-02",
+                            "seen": "2023-11-14T22:13:20.123Z", "amount": "123.45",
+                            "address": {"city": "Paris", "zip": 75001}, "tags": ["a", "b"]
+                        })
+                    ),
+                    (
+                        2,
+                        None,
+                        json!({
+                            "id": 2, "name": null, "score": null, "active": false, "born": null, "seen": null,
+                            "amount": "-0.05", "address": null, "tags": []
+                        })
+                    ),
+                    (
+                        3,
+                        None,
+                        json!({
+                            "id": 3, "name": "Bob", "score": -2.0, "active": null, "born": "2022-01-08", "seen": null,
+                            "amount": null, "address": {"city": null, "zip": 1000}, "tags": null
+                        })
+                    ),
+                ],
+                "{name}"
+            );
+            assert!(reader.bytes_read() > 0, "{name}: progress reaches the row group's size");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_parquet_is_refused_with_its_name() {
+        let (_dir, path) = write(b"id,name\n1,a\n", "fake.parquet");
+        let err = open(&path, "fake.parquet", &FileFormat::Parquet).err().unwrap();
+        assert!(err.to_string().starts_with("cannot read fake.parquet: not a readable Parquet file: "), "{err}");
+    }
+}
+
+#[test]
+fn offsets_stay_exact_across_decoder_buffers() {
+    // 10,000 fixed-width rows of UTF-16LE (24 bytes each) span several 64 KiB buffers; a UTF-16 unit and a
+    // CRLF are split by buffer ends somewhere. Row k starts on line k + 1 at 2 (BOM) + 18 (header) + 24 (k - 1).
+    let mut text = String::from("id,name\r\n");
+    for k in 1..=10_000 {
+        text.push_str(&format!("{k:04},abcdé\r\n"));
+    }
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let (_, rows) = read_all(&bytes, "many.csv", &csv(CsvOptions::default()));
+    assert_eq!(rows.len(), 10_000);
+    for (index, row) in rows.iter().enumerate() {
+        let k = index as u64 + 1;
+        let (line, offset, fields) = row.as_ref().unwrap();
+        assert_eq!((*line, *offset), (k + 1, Some(2 + 18 + 24 * (k - 1))), "row {k}");
+        assert_eq!(fields["name"], json!("abcdé"), "row {k}");
+    }
+}
+
+#[test]
+fn json_scanner_ignores_brackets_commas_and_escaped_quotes_inside_strings() {
+    // Elements start at offsets 1 and 19 (after `[`, 16 bytes of element and `, `); the NDJSON BOM counts.
+    let bytes = br#"[{"a": "x\"],[y"}, {"b": ["}", "{"]}]"#;
+    let (_, rows) = read_all(bytes, "strings.json", &FileFormat::Json);
+    assert_eq!(rows, [ok(1, 1, json!({"a": "x\"],[y"})), ok(1, 19, json!({"b": ["}", "{"]}))]);
+
+    let (_, rows) = read_all(b"\xef\xbb\xbf{\"a\": 1}\n{\"a\": 2}\n", "bom.ndjson", &FileFormat::NdJson);
+    assert_eq!(rows, [ok(1, 3, json!({"a": 1})), ok(2, 12, json!({"a": 2}))]);
+}

@@ -1,0 +1,218 @@
+//! PostgreSQL sources against a real server. Set `RAPPORT_TEST_PG` to a connection string
+//! (`host=127.0.0.1 user=postgres dbname=test`); without it every test prints why and returns. Each test
+//! works in its own schema, dropped at the end.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use postgres::{Client, NoTls};
+use rapport_store::pg_source::{Incremental, PgBatch, PgCheckpoint, PgRelation, PgSource};
+use rapport_store::Error;
+use serde_json::{json, Value};
+
+/// A uniquely named schema, dropped on drop.
+struct Scratch {
+    client: Client,
+    schema: String,
+    conninfo: String,
+}
+
+impl Scratch {
+    fn new(test: &str) -> Option<Scratch> {
+        let Ok(conninfo) = std::env::var("RAPPORT_TEST_PG") else {
+            eprintln!("skipping {test}: RAPPORT_TEST_PG is not set (e.g. `host=127.0.0.1 user=postgres dbname=test`)");
+            return None;
+        };
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let schema = format!("rapport_test_{}_{}_{}", test, std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let mut client = Client::connect(&conninfo, NoTls).unwrap();
+        client.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
+        Some(Scratch { client, schema, conninfo })
+    }
+
+    fn run(&mut self, sql: &str) {
+        let sql = sql.replace("{s}", &self.schema);
+        self.client.batch_execute(&sql).unwrap();
+    }
+
+    fn source(&self) -> PgSource {
+        PgSource::connect(&self.conninfo).unwrap()
+    }
+
+    fn table(&self, name: &str) -> PgRelation {
+        PgRelation::Table { schema: Some(self.schema.clone()), name: name.to_owned() }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = self.client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+    }
+}
+
+fn ids(batch: &PgBatch) -> Vec<i64> {
+    batch.rows.iter().map(|row| row.fields["id"].as_i64().unwrap()).collect()
+}
+
+fn checkpoint(modified: &str, key: &[&str]) -> PgCheckpoint {
+    PgCheckpoint { modified: modified.to_owned(), key: key.iter().map(|k| (*k).to_owned()).collect() }
+}
+
+#[test]
+fn column_types_become_json() {
+    let Some(mut db) = Scratch::new("types") else { return };
+    db.run(
+        "CREATE TYPE {s}.mood AS ENUM ('sad', 'happy');
+         CREATE DOMAIN {s}.code AS text;
+         CREATE TABLE {s}.everything (
+             id int4 PRIMARY KEY, i2 int2, i8 int8, f4 float4, f8 float8, n numeric(20, 4), t text,
+             v varchar(10), c char(3), b bool, d date, ts timestamp, tz timestamptz, j json, jb jsonb, u uuid,
+             arr int4[], tarr text[], nan float8, mood {s}.mood, dom {s}.code);
+         INSERT INTO {s}.everything VALUES (
+             1, -7, 9007199254740993, 1.5, -0.25, 12345678901234.5678, 'Zoë', 'abc', 'ab', true, '2024-02-29',
+             '2024-03-01 10:11:12.345678', '2024-03-01 10:11:12+02', '{\"a\": [1, 2]}', '{\"b\": null}',
+             'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{1,NULL,3}', '{\"x\",\"y z\"}', 'NaN', 'happy', 'dv');
+         INSERT INTO {s}.everything (id) VALUES (2);",
+    );
+    let batch = db.source().pull(&db.table("everything"), None, None, None).unwrap();
+    assert_eq!(
+        batch.columns,
+        [
+            "id", "i2", "i8", "f4", "f8", "n", "t", "v", "c", "b", "d", "ts", "tz", "j", "jb", "u", "arr", "tarr",
+            "nan", "mood", "dom"
+        ]
+    );
+    assert_eq!(batch.checkpoint, None);
+    let mut rows: Vec<Value> = batch.rows.into_iter().map(|row| Value::Object(row.fields)).collect();
+    rows.sort_by_key(|row| row["id"].as_i64());
+    assert_eq!(
+        rows[0],
+        json!({
+            "id": 1, "i2": -7, "i8": 9007199254740993_i64, "f4": 1.5, "f8": -0.25, "n": "12345678901234.5678",
+            "t": "Zoë", "v": "abc", "c": "ab ", "b": true, "d": "2024-02-29", "ts": "2024-03-01T10:11:12.345678",
+            "tz": "2024-03-01T08:11:12Z", "j": {"a": [1, 2]}, "jb": {"b": null},
+            "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "arr": [1, null, 3], "tarr": ["x", "y z"], "nan": "NaN",
+            "mood": "happy", "dom": "dv"
+        })
+    );
+    let nulls = rows[1].as_object().unwrap();
+    assert_eq!(nulls["id"], json!(2));
+    assert!(nulls.iter().filter(|(name, _)| *name != "id").all(|(_, value)| value.is_null()), "{nulls:?}");
+}
+
+#[test]
+fn unsupported_column_types_are_refused_naming_the_column() {
+    let Some(mut db) = Scratch::new("unsupported") else { return };
+    db.run("CREATE TABLE {s}.hosts (id int PRIMARY KEY, addr inet)");
+    let err = db.source().pull(&db.table("hosts"), None, None, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "column `addr` of table `{}.hosts` has type inet, which the PostgreSQL source does not read: cast it \
+             in a query (`addr::text`)",
+            db.schema
+        )
+    );
+}
+
+#[test]
+fn incremental_pulls_neither_lose_nor_repeat_rows_sharing_a_modification_time() {
+    let Some(mut db) = Scratch::new("incremental") else { return };
+    db.run(
+        "CREATE TABLE {s}.contacts (id int PRIMARY KEY, name text, updated_at timestamptz);
+         INSERT INTO {s}.contacts VALUES
+             (1, 'a', '2024-01-01 00:00:00+00'), (2, 'b', '2024-01-02 00:00:00+00'),
+             (3, 'c', '2024-01-02 00:00:00+00'), (4, 'd', '2024-01-02 00:00:00+00'),
+             (5, 'e', '2024-01-03 00:00:00+00'), (6, 'f', NULL);",
+    );
+    let table = db.table("contacts");
+    // The key defaults to the primary key (id).
+    let incremental = Incremental { modified: "updated_at".into(), key: vec![] };
+    let mut source = db.source();
+
+    // Pages of two cut between the three rows of 2024-01-02.
+    let first = source.pull(&table, Some(&incremental), None, Some(2)).unwrap();
+    assert_eq!(ids(&first), [1, 2]);
+    assert_eq!(first.checkpoint, Some(checkpoint("2024-01-02 00:00:00+00", &["2"])));
+    assert_eq!(first.null_modified, 1);
+    assert_eq!(first.rows[1].number, 2);
+    assert_eq!(first.rows[1].fields["updated_at"], json!("2024-01-02T00:00:00Z"));
+
+    let second = source.pull(&table, Some(&incremental), first.checkpoint.as_ref(), Some(2)).unwrap();
+    assert_eq!(ids(&second), [3, 4]);
+    assert_eq!(second.checkpoint, Some(checkpoint("2024-01-02 00:00:00+00", &["4"])));
+    assert_eq!(second.null_modified, 0);
+
+    let third = source.pull(&table, Some(&incremental), second.checkpoint.as_ref(), Some(2)).unwrap();
+    assert_eq!(ids(&third), [5]);
+    let caught_up = third.checkpoint.clone();
+    assert_eq!(caught_up, Some(checkpoint("2024-01-03 00:00:00+00", &["5"])));
+
+    let nothing = source.pull(&table, Some(&incremental), caught_up.as_ref(), Some(2)).unwrap();
+    assert_eq!(ids(&nothing), Vec::<i64>::new());
+    assert_eq!(nothing.checkpoint, caught_up, "an empty pull keeps the checkpoint");
+
+    // A new row tied with the checkpoint's time (larger key) and a row updated later are both read, once.
+    db.run(
+        "INSERT INTO {s}.contacts VALUES (8, 'h', '2024-01-03 00:00:00+00');
+         UPDATE {s}.contacts SET name = 'b2', updated_at = '2024-01-04 00:00:00+00' WHERE id = 2;",
+    );
+    let changes = source.pull(&table, Some(&incremental), caught_up.as_ref(), None).unwrap();
+    assert_eq!(ids(&changes), [8, 2]);
+    assert_eq!(changes.rows[1].fields["name"], json!("b2"));
+    assert_eq!(changes.checkpoint, Some(checkpoint("2024-01-04 00:00:00+00", &["2"])));
+}
+
+#[test]
+fn a_query_source_is_pulled_by_its_named_key() {
+    let Some(mut db) = Scratch::new("query") else { return };
+    db.run(
+        "CREATE TABLE {s}.contacts (id int PRIMARY KEY, name text, version bigint);
+         INSERT INTO {s}.contacts VALUES (1, 'ann', 10), (2, 'bob', 10), (3, 'cy', 11), (4, 'di', NULL);",
+    );
+    let query = PgRelation::parse(&format!(
+        "SELECT id AS contact_id, upper(name) AS name, version FROM {}.contacts WHERE id <> 3;",
+        db.schema
+    ));
+    assert!(matches!(query, PgRelation::Query(_)));
+    let mut source = db.source();
+    let incremental = Incremental { modified: "version".into(), key: vec!["contact_id".into()] };
+    let batch = source.pull(&query, Some(&incremental), None, None).unwrap();
+    let rows: Vec<Value> = batch.rows.iter().map(|row| Value::Object(row.fields.clone())).collect();
+    assert_eq!(
+        rows,
+        [
+            json!({"contact_id": 1, "name": "ANN", "version": 10}),
+            json!({"contact_id": 2, "name": "BOB", "version": 10})
+        ]
+    );
+    assert_eq!(batch.checkpoint, Some(checkpoint("10", &["2"])));
+    assert_eq!(batch.null_modified, 1);
+
+    let unkeyed = Incremental { modified: "version".into(), key: vec![] };
+    let err = source.pull(&query, Some(&unkeyed), None, None).unwrap_err();
+    assert!(err.to_string().starts_with("an incremental query source must name its key columns"), "{err}");
+}
+
+#[test]
+fn missing_tables_and_columns_are_named() {
+    let Some(mut db) = Scratch::new("missing") else { return };
+    db.run("CREATE TABLE {s}.plain (id int, updated_at timestamptz)");
+    let mut source = db.source();
+
+    let err = source.pull(&db.table("nope"), None, None, None).unwrap_err();
+    assert!(matches!(&err, Error::NotFound { kind: "PostgreSQL table", .. }), "{err:?}");
+    assert_eq!(err.to_string(), format!("PostgreSQL table `{}.nope` does not exist", db.schema));
+
+    let wrong = Incremental { modified: "modified_at".into(), key: vec!["id".into()] };
+    let err = source.pull(&db.table("plain"), Some(&wrong), None, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("column `modified_at` is not in table `{}.plain` (its columns: id, updated_at)", db.schema)
+    );
+
+    let no_key = Incremental { modified: "updated_at".into(), key: vec![] };
+    let err = source.pull(&db.table("plain"), Some(&no_key), None, None).unwrap_err();
+    assert!(err.to_string().starts_with(&format!("table `{}.plain` has no primary key", db.schema)), "{err}");
+}
