@@ -135,7 +135,7 @@ pub(crate) fn identities(schema: &Schema, namespaces: &Namespaces, record: &rapp
 }
 
 /// Validates a mapped record and turns it into a fragment, or into the rejected row saying why not.
-fn fragment(
+pub(crate) fn fragment(
     schema: &Schema,
     namespaces: &Namespaces,
     file: &str,

@@ -4,6 +4,8 @@
 //! - [`unify`]: fragments → identity graphs → merged profiles (timestamp-ordered), per entity class.
 //! - [`audience`]: PQL audiences: create (parse + bind), evaluate (batch, over the linked profiles), members.
 //! - [`activate`]: audience members → file destinations.
+//! - [`stream`]: streamed messages (Adobe's collection envelope) → edge checks → validation → one batch per
+//!   dataset for each group of messages → profile update.
 //!
 //! The engine is synchronous and owns one [`Store`]; the CLI calls it directly and the server (later) from
 //! blocking tasks. It never installs a tracing subscriber and never draws progress bars itself: callers pass an
@@ -13,6 +15,7 @@ pub mod activate;
 pub mod audience;
 pub mod ingest;
 pub mod schemas;
+pub mod stream;
 pub mod unify;
 
 use std::path::Path;
@@ -23,7 +26,9 @@ use rapport_store::{RegistryChanges, Store};
 pub use activate::ActivationReport;
 pub use audience::{Evaluation, Member};
 pub use ingest::{FileReport, IngestReport};
+pub use rapport_store::{DatasetRecord, Durability, InletRecord};
 pub use schemas::FieldGroupChange;
+pub use stream::{MessageError, MessageErrorCode, MessageOutcome, ProfileRefresh, StreamMessage};
 pub use unify::UnifyReport;
 
 /// Errors of the engine. User faults (bad input, unknown names) are kept apart from internal ones.

@@ -13,6 +13,7 @@
 
 pub mod audiences;
 pub mod batches;
+pub mod datasets;
 pub mod profiles;
 pub mod registry;
 
@@ -22,6 +23,7 @@ use rusqlite::Connection;
 
 pub use audiences::{AudienceRecord, MembershipChange};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
+pub use datasets::{DatasetRecord, InletRecord};
 pub use profiles::{FragmentHead, NewProfile, ProfileRebuild, StoredProfile};
 pub use registry::RegistryChanges;
 
@@ -66,6 +68,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The file name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "rapport.db";
+
+/// What a returned commit guarantees (the store opens with [`Durability::Normal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: a committed transaction survives a crash of the process, but the last
+    /// transactions before a power loss or operating-system crash may roll back (the WAL is synced at
+    /// checkpoints, not at each commit). The database is never corrupted either way.
+    #[default]
+    Normal,
+    /// WAL with `synchronous=FULL`: the WAL is synced at every commit, so a committed transaction also
+    /// survives a power loss.
+    Full,
+}
 
 /// An open store.
 pub struct Store {
@@ -185,6 +200,13 @@ CREATE TABLE field_groups (
     definition TEXT NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE inlets (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+"#,
 ];
 
 impl Store {
@@ -204,6 +226,16 @@ impl Store {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Sets how hard a commit waits for the disk (SQLite's `synchronous` pragma on this connection).
+    pub fn set_durability(&mut self, durability: Durability) -> Result<()> {
+        let value = match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        self.conn.pragma_update(None, "synchronous", value)?;
+        Ok(())
     }
 
     fn migrate(&mut self) -> Result<()> {

@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod demo;
 mod progress;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -127,6 +128,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Batch(command) => batch(&cli, command),
+        Command::Serve(args) => serve::serve(&cli.data_dir, args),
+        Command::Inlet(command) => serve::inlet(&cli.data_dir, command),
+        Command::Dataset(command) => serve::dataset(&cli.data_dir, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
         Command::Profile(ProfileCommand::Get { namespace, value, entity, json }) => {
             let engine = open(&cli)?;
@@ -356,9 +360,11 @@ fn schema(cli: &Cli, command: &SchemaCommand) -> Result<()> {
                 return print_json(&docs);
             }
             for doc in docs {
+                let name = doc["name"].as_str().unwrap_or_default();
                 println!(
-                    "{:<34} {}",
-                    doc["name"].as_str().unwrap_or_default(),
+                    "{:<34} {:<62} {}",
+                    name,
+                    rapport_engine::stream::schema_id(name),
                     doc["class_id"].as_str().unwrap_or_default()
                 );
             }
