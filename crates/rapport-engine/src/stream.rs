@@ -563,4 +563,90 @@ mod tests {
             ]
         );
     }
+
+    fn message(dataset: &str, schema: &str, record: Value, created_at_ms: Option<i64>) -> StreamMessage {
+        StreamMessage {
+            inlet: "in1".into(),
+            id: format!("m-{}", record),
+            dataset: dataset.into(),
+            schema_ref: schema_id(schema),
+            record: record.as_object().unwrap().clone(),
+            received_at_ms: 1_700_000_000_000,
+            created_at_ms,
+        }
+    }
+
+    #[test]
+    fn valid_messages_become_one_batch_per_dataset_and_invalid_ones_do_not_block_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = Engine::open(dir.path()).unwrap();
+        engine.generate_b2b_schemas().unwrap();
+        engine.create_dataset("web.person", "B2B Person").unwrap();
+        engine.create_dataset("web.account", &schema_id("B2B Account")).unwrap();
+        let person =
+            |key: &str, email: &str| json!({"b2b": {"personKey": {"sourceKey": key}}, "workEmail": {"address": email}});
+        let outcomes = engine
+            .ingest_messages(vec![
+                message("web.person", "B2B Person", person("p1", "a@x.co"), Some(1_700_000_000_123)),
+                message("web.account", "B2B Account", json!({"accountKey": {"sourceKey": "a1"}}), None),
+                message("web.person", "B2B Person", person("p2", "bad"), None),
+                message("web.person", "B2B Nothing", person("p3", "c@x.co"), None),
+                message("web.person", "B2B Person", person("p4", "d@x.co"), None),
+            ])
+            .unwrap();
+        let codes: Vec<_> = outcomes
+            .iter()
+            .map(|o| match o {
+                MessageOutcome::Accepted { batch_id } => (Some(*batch_id), None),
+                MessageOutcome::Rejected { errors, batch_id } => (*batch_id, Some(errors[0].code)),
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                (Some(1), None),
+                (Some(2), None),
+                (Some(1), Some(MessageErrorCode::Invalid)),
+                (None, Some(MessageErrorCode::UnknownSchema)),
+                (Some(1), None),
+            ]
+        );
+        let batches = engine.store().batches().unwrap();
+        let shape: Vec<_> = batches
+            .iter()
+            .map(|b| (b.dataset.as_str(), b.source.as_str(), b.rows_read, b.rows_ingested, b.rows_rejected))
+            .collect();
+        assert_eq!(shape, vec![("web.person", "stream:in1", 3, 2, 1), ("web.account", "stream:in1", 1, 1, 0)]);
+        let fragments = engine.store().fragments(rapport_model::EntityKind::Person).unwrap();
+        let times: Vec<_> = fragments.iter().map(|f| (f.primary.value.as_str(), f.updated_at.as_str())).collect();
+        // createdAt, else the time received, stands in for a missing lastUpdatedDate.
+        assert_eq!(times, vec![("p1", "2023-11-14T22:13:20.123Z"), ("p4", "2023-11-14T22:13:20.000Z")]);
+        let profile = engine
+            .store()
+            .profile_by_identity(rapport_model::EntityKind::Person, &rapport_model::Identity::new("Email", "d@x.co"))
+            .unwrap();
+        assert_eq!(profile.map(|p| p.primary.value), Some("p4".to_owned()));
+    }
+
+    #[test]
+    fn skipping_the_profile_refresh_stores_fragments_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = Engine::open(dir.path()).unwrap();
+        engine.generate_b2b_schemas().unwrap();
+        engine.create_dataset("web.person", "B2B Person").unwrap();
+        let record = json!({"b2b": {"personKey": {"sourceKey": "p1"}}});
+        let outcomes = engine
+            .ingest_messages_with(
+                vec![message("web.person", "B2B Person", record, None)],
+                ProfileRefresh::SkipForMeasurement,
+            )
+            .unwrap();
+        assert_eq!(outcomes, vec![MessageOutcome::Accepted { batch_id: 1 }]);
+        assert_eq!(engine.store().fragments(rapport_model::EntityKind::Person).unwrap().len(), 1);
+        let lookup = engine
+            .store()
+            .profile_by_identity(rapport_model::EntityKind::Person, &rapport_model::Identity::new("b2b_person", "p1"))
+            .unwrap();
+        assert!(lookup.is_none());
+    }
 }
