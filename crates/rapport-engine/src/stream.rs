@@ -296,13 +296,9 @@ struct Group {
 
 /// A fresh inlet id: 32 hex digits from the process's random hasher keys and the clock.
 fn new_inlet_id(name: &str) -> String {
-    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::hash::BuildHasher;
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let half = |salt: u8| {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        (name, nanos, salt).hash(&mut hasher);
-        hasher.finish()
-    };
+    let half = |salt: u8| std::collections::hash_map::RandomState::new().hash_one((name, nanos, salt));
     format!("{:016x}{:016x}", half(1), half(2))
 }
 
