@@ -7,7 +7,7 @@
 //! | `GET /health` | 200 `{"status": "ok"}` |
 //!
 //! Whole-request faults: 400 malformed JSON (with line, column and byte offset), 404 unknown inlet, 413 body
-//! over 1 MB, 500 store failure (single message), 503 when the writer has stopped.
+//! over 1 MB, 500 store failure, 503 when the writer has stopped (per message inside a 207).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -103,16 +103,19 @@ impl Shared {
         answer.await.unwrap_or(false)
     }
 
-    /// Hands messages to the writer and waits until they are committed.
-    async fn ingest(&self, messages: Vec<StreamMessage>) -> Outcomes {
+    /// Hands messages to the writer and waits until they are committed. The error carries the status to
+    /// answer: 500 when the store failed, 503 when the writer is gone.
+    async fn ingest(&self, messages: Vec<StreamMessage>) -> Result<Vec<MessageOutcome>, (StatusCode, String)> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
         let (reply, answer) = oneshot::channel();
+        let gone = |what: &str| (StatusCode::SERVICE_UNAVAILABLE, format!("the writer {what}; retry later"));
         if self.writer.send(Job::Ingest { messages, reply }).await.is_err() {
-            return Err("the writer has stopped (server shutting down)".to_owned());
+            return Err(gone("has stopped"));
         }
-        answer.await.unwrap_or_else(|_| Err("the writer stopped before answering".to_owned()))
+        let outcomes: Outcomes = answer.await.map_err(|_| gone("stopped before answering"))?;
+        outcomes.map_err(|message| (StatusCode::INTERNAL_SERVER_ERROR, message))
     }
 }
 
@@ -207,9 +210,10 @@ async fn collect_one(
                 Some(MessageOutcome::Rejected { errors, .. }) => errors,
                 None => Vec::new(),
             },
-            Err(message) => {
+            Err((status, message)) => {
                 warn!(error = %message, "message not stored");
-                return problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", message, answer);
+                let code = if status == StatusCode::SERVICE_UNAVAILABLE { "unavailable" } else { "internal" };
+                return problem(status, code, message, answer);
             }
         },
     };
@@ -282,10 +286,10 @@ async fn collect_batch(
                 });
             }
         }
-        Err(message) => {
+        Err((status, message)) => {
             warn!(error = %message, "messages not stored");
             for i in positions {
-                responses[i] = Some(failure(&format!("{batch_id}:{i}"), 500, message.clone(), &[]));
+                responses[i] = Some(failure(&format!("{batch_id}:{i}"), status.as_u16(), message.clone(), &[]));
             }
         }
     }
