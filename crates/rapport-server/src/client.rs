@@ -52,7 +52,12 @@ impl HttpConnection {
         request.extend_from_slice(body);
         self.stream.get_mut().write_all(&request).await?;
         let mut line = String::new();
-        self.stream.read_line(&mut line).await?;
+        if self.stream.read_line(&mut line).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                format!("{}: the server closed the connection before answering", self.host),
+            ));
+        }
         let status = line
             .split_whitespace()
             .nth(1)
