@@ -21,7 +21,7 @@ check() { # crate, then forbidden dependency names
 }
 
 internal=(rapport-model rapport-schema rapport-store rapport-sources rapport-identity rapport-profile rapport-pql
-  rapport-segment rapport-destinations rapport-engine rapport-sample rapport)
+  rapport-segment rapport-destinations rapport-engine rapport-server rapport-sample rapport)
 without() { local skip=$1; for c in "${internal[@]}"; do [ "$c" != "$skip" ] && echo "$c"; done; }
 
 check rapport-model $(without rapport-model) rusqlite tokio-postgres axum
@@ -39,7 +39,8 @@ check rapport-profile rapport-sources rapport-pql rapport-segment rapport-destin
 check rapport-segment rapport-store rapport-sources rapport-destinations rapport-engine rapport rusqlite axum
 check rapport-store rapport-sources rapport-identity rapport-profile rapport-pql rapport-segment \
   rapport-destinations rapport-engine rapport axum
-check rapport-engine rapport axum
+check rapport-engine rapport-server rapport axum tokio
+check rapport-server rapport
 
 # Direct dependencies on infrastructure crates, allowed in one crate each.
 direct() { cargo tree --locked -p "$1" -e normal --depth 1 --prefix none --format '{p}' | awk '{print $1}' | sort -u; }

@@ -7,6 +7,8 @@
 //! - [`unify`]: fragments → identity graphs → merged profiles (timestamp-ordered), per entity class.
 //! - [`audience`]: PQL audiences: create (parse + bind), evaluate (batch, over the linked profiles), members.
 //! - [`activate`]: audience members → file destinations.
+//! - [`stream`]: streamed messages (Adobe's collection envelope) → edge checks → validation → one batch per
+//!   dataset for each group of messages → profile update.
 //!
 //! The engine is synchronous and owns one [`Store`]; the CLI calls it directly and the server (later) from
 //! blocking tasks. It never installs a tracing subscriber and never draws progress bars itself: callers pass an
@@ -19,6 +21,7 @@ pub mod generic;
 pub mod ingest;
 pub mod profiles;
 pub mod schemas;
+pub mod stream;
 pub mod unify;
 
 use std::path::Path;
@@ -32,9 +35,11 @@ pub use flows::FlowRunReport;
 pub use generic::{DryRun, RowsOptions};
 pub use ingest::{FileReport, IngestOptions, IngestReport};
 pub use rapport_store::{
-    BatchFilter, BatchState, ErrorThreshold, Every, FlowDefinition, FlowSource, RunState, StoredFlow,
+    BatchFilter, BatchState, DatasetRecord, Durability, ErrorThreshold, Every, FlowDefinition, FlowSource, InletRecord,
+    RunState, StoredFlow,
 };
 pub use schemas::FieldGroupChange;
+pub use stream::{MessageError, MessageErrorCode, MessageOutcome, StreamMessage};
 pub use unify::UnifyReport;
 
 /// Errors of the engine. User faults (bad input, unknown names) are kept apart from internal ones.

@@ -15,6 +15,7 @@
 
 pub mod audiences;
 pub mod batches;
+pub mod datasets;
 pub mod flows;
 pub mod lifecycle;
 pub mod pg_source;
@@ -28,6 +29,7 @@ use rusqlite::Connection;
 
 pub use audiences::{AudienceRecord, MembershipChange};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
+pub use datasets::{DatasetRecord, InletRecord};
 pub use flows::{
     Every, FileCheckpoint, FlowDefinition, FlowRun, FlowSource, RunState, RunningFlow, StoredCheckpoint, StoredFlow,
 };
@@ -105,6 +107,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The file name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "rapport.db";
+
+/// What a returned commit guarantees (the store opens with [`Durability::Full`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: a committed transaction survives a crash of the process, but the last
+    /// transactions before a power loss or operating-system crash may roll back (the WAL is synced at
+    /// checkpoints, not at each commit). The database is never corrupted either way.
+    Normal,
+    /// WAL with `synchronous=FULL`: the WAL is synced at every commit, so a committed transaction also
+    /// survives a power loss.
+    #[default]
+    Full,
+}
 
 /// An open store.
 pub struct Store {
@@ -357,6 +372,13 @@ CREATE INDEX batches_flow_run ON batches(flow_run);
     r#"
 ALTER TABLE rejected_rows ADD COLUMN byte_offset INTEGER;
 "#,
+    r#"
+CREATE TABLE inlets (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+"#,
 ];
 
 impl Store {
@@ -393,6 +415,16 @@ impl Store {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Sets how hard a commit waits for the disk (SQLite's `synchronous` pragma on this connection).
+    pub fn set_durability(&mut self, durability: Durability) -> Result<()> {
+        let value = match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        self.conn.pragma_update(None, "synchronous", value)?;
+        Ok(())
     }
 
     fn migrate(&mut self) -> Result<()> {

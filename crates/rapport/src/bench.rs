@@ -101,6 +101,9 @@ pub enum BenchCommand {
         #[arg(long, default_value_os_t = std::env::temp_dir())]
         work_dir: PathBuf,
     },
+    /// Streaming over HTTP: a load generator against a running `rapport serve` (multi-message requests over
+    /// keep-alive connections); reports messages/s and acknowledgement latency.
+    Stream(crate::serve::StreamBenchArgs),
     /// Restart: times `Engine::open` + loading the linked profile graph with what the Bodea audience reads,
     /// `--repeat` times; reports the process's peak RSS.
     Restart {
@@ -173,6 +176,7 @@ pub fn run(data_dir: &Path, command: &BenchCommand) -> Result<()> {
         }
         BenchCommand::Export { pql, repeat, work_dir } => export(data_dir, pql, *repeat, work_dir)?,
         BenchCommand::Restart { repeat } => restart(data_dir, *repeat)?,
+        BenchCommand::Stream(args) => return crate::serve::bench_stream(args),
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

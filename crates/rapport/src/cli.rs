@@ -55,6 +55,14 @@ pub enum Command {
     /// In-process measurements for the benchmark harness (bench/run.sh); JSON on stdout.
     #[command(subcommand, hide = false)]
     Bench(crate::bench::BenchCommand),
+    /// Serves the streaming inlet over HTTP (Adobe's collection envelope) until Ctrl-C.
+    Serve(crate::serve::ServeArgs),
+    /// Streaming inlets (the `{inletId}` of `POST /collection/{inletId}`).
+    #[command(subcommand)]
+    Inlet(crate::serve::InletCommand),
+    /// Datasets: create one bound to a schema, for streaming into.
+    #[command(subcommand)]
+    Dataset(crate::serve::DatasetCommand),
     /// Counts of what the data directory holds: batches, fragments and profiles per entity, audiences.
     Status {
         /// Print JSON.

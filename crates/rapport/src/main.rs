@@ -9,6 +9,7 @@ mod demo;
 mod flow;
 mod mapping;
 mod progress;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -123,6 +124,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Flow(command) => flow::run(&cli, command, &bars),
         Command::Batch(command) => batch(&cli, command),
+        Command::Serve(args) => serve::serve(&cli.data_dir, args),
+        Command::Inlet(command) => serve::inlet(&cli.data_dir, command),
+        Command::Dataset(command) => serve::dataset(&cli.data_dir, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
         Command::Mapping(command) => mapping::run(&cli, command),
         Command::Profile(ProfileCommand::Get { namespace, value, entity, json }) => {
@@ -353,9 +357,11 @@ fn schema(cli: &Cli, command: &SchemaCommand) -> Result<()> {
                 return print_json(&docs);
             }
             for doc in docs {
+                let name = doc["name"].as_str().unwrap_or_default();
                 println!(
-                    "{:<34} {}",
-                    doc["name"].as_str().unwrap_or_default(),
+                    "{:<34} {:<62} {}",
+                    name,
+                    rapport_engine::stream::schema_id(name),
                     doc["class_id"].as_str().unwrap_or_default()
                 );
             }

@@ -1,0 +1,593 @@
+//! Streaming ingestion: XDM records that arrive one message at a time in Adobe's collection envelope
+//! (B2B-DOMAIN g.1), checked at the edge (schema, dataset), validated like batch rows, and committed as one
+//! atomic batch per dataset and inlet for every group of messages handed over together.
+//!
+//! Ids. A schema's id is [`schema_id`] of its name (`B2B Person` →
+//! `https://ns.adobe.com/rapport/schemas/b2b-person`; `rapport schema list` shows them). A message names its
+//! dataset by name (`web.person`) or by numeric id. An inlet id is 32 hex digits, made at creation.
+//!
+//! Ordering. A streamed fragment's source time (`updated_at`, which timestamp-ordered merging compares) is the
+//! record's `extSourceSystemAudit.lastUpdatedDate`, else the header's `createdAt`, else the time the message
+//! was received, so that a later message without timestamps wins over an earlier one.
+
+use std::collections::HashMap;
+
+use rapport_model::{MappedRecord, Record, RowError, RowErrorCode};
+use rapport_store::{DatasetRecord, Durability, InletRecord, NewBatch, NewFragment};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{debug, instrument};
+
+use crate::ingest::{fragment, Namespaces};
+use crate::{Engine, Error, Result};
+
+/// The prefix of every schema id: `https://ns.adobe.com/{tenant}/schemas/`, with `rapport` as the tenant.
+pub const SCHEMA_ID_PREFIX: &str = "https://ns.adobe.com/rapport/schemas/";
+
+/// The id of a schema, as a message's `schemaRef.id` names it: [`SCHEMA_ID_PREFIX`] followed by the name in
+/// lowercase with every run of other characters than letters and digits turned into one `-`.
+pub fn schema_id(schema_name: &str) -> String {
+    let mut slug = String::with_capacity(schema_name.len());
+    for c in schema_name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    while slug.ends_with('-') {
+        slug.pop();
+    }
+    format!("{SCHEMA_ID_PREFIX}{slug}")
+}
+
+/// One streamed message, read from its envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamMessage {
+    /// The inlet it arrived on (its batches' source is `stream:{inlet}`).
+    pub inlet: String,
+    /// The message's transaction id: it names the message in rejected rows.
+    pub id: String,
+    /// The target dataset, by name or numeric id (`header.datasetId`).
+    pub dataset: String,
+    /// The schema id the message claims (`header.schemaRef.id`).
+    pub schema_ref: String,
+    /// The XDM record (`body.xdmEntity`).
+    pub record: Record,
+    /// When the inlet received it, in milliseconds since the Unix epoch.
+    pub received_at_ms: i64,
+    /// When the producer created it (`header.createdAt`, epoch milliseconds), if given.
+    pub created_at_ms: Option<i64>,
+}
+
+/// Why a message was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MessageErrorCode {
+    /// The message is not a JSON object, or a required envelope field (header, body, schemaRef, datasetId,
+    /// xdmEntity) is missing.
+    MissingField,
+    /// An envelope field has the wrong JSON type.
+    WrongType,
+    /// `schemaRef.id` names no registered schema.
+    UnknownSchema,
+    /// `datasetId` names no dataset.
+    UnknownDataset,
+    /// The dataset's schema is not the one the message names, or the body's schema differs from the header's.
+    SchemaMismatch,
+    /// The record fails validation against the schema (the path names the field).
+    Invalid,
+}
+
+impl MessageErrorCode {
+    /// The snake_case name of the code.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageErrorCode::MissingField => "missing_field",
+            MessageErrorCode::WrongType => "wrong_type",
+            MessageErrorCode::UnknownSchema => "unknown_schema",
+            MessageErrorCode::UnknownDataset => "unknown_dataset",
+            MessageErrorCode::SchemaMismatch => "schema_mismatch",
+            MessageErrorCode::Invalid => "invalid",
+        }
+    }
+}
+
+/// One fault of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageError {
+    /// The kind of fault.
+    pub code: MessageErrorCode,
+    /// A human-readable explanation.
+    pub message: String,
+    /// The JSON path of the offending value inside the message (`header.datasetId`,
+    /// `body.xdmEntity.workEmail.address`), when one is at fault.
+    pub path: Option<String>,
+}
+
+impl std::fmt::Display for MessageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(path) = &self.path {
+            write!(f, "{path}: ")?;
+        }
+        write!(f, "{} ({})", self.message, self.code.name())
+    }
+}
+
+fn error(code: MessageErrorCode, path: &str, message: impl Into<String>) -> MessageError {
+    MessageError { code, message: message.into(), path: Some(path.to_owned()) }
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum MessageOutcome {
+    /// Stored durably in this batch.
+    Accepted {
+        /// The batch holding the message.
+        batch_id: i64,
+    },
+    /// Refused; nothing of it was stored as a fragment.
+    Rejected {
+        /// Every fault found.
+        errors: Vec<MessageError>,
+        /// The batch where it was kept as a rejected row, when its dataset was known.
+        batch_id: Option<i64>,
+    },
+}
+
+/// The JSON object at `path` under `value`, or the error saying why not.
+fn object_at<'a>(
+    value: &'a mut serde_json::Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> std::result::Result<&'a mut serde_json::Map<String, Value>, MessageError> {
+    match value.get_mut(key) {
+        None | Some(Value::Null) => Err(error(MessageErrorCode::MissingField, path, format!("`{path}` is required"))),
+        Some(Value::Object(map)) => Ok(map),
+        Some(_) => Err(error(MessageErrorCode::WrongType, path, format!("`{path}` must be an object"))),
+    }
+}
+
+/// The string at `schemaRef.id` under an envelope part.
+fn schema_ref(part: &mut serde_json::Map<String, Value>, prefix: &str) -> std::result::Result<String, MessageError> {
+    let path = format!("{prefix}.schemaRef");
+    let schema_ref = object_at(part, "schemaRef", &path)?;
+    let path = format!("{path}.id");
+    match schema_ref.get("id") {
+        Some(Value::String(id)) => Ok(id.clone()),
+        None | Some(Value::Null) => Err(error(MessageErrorCode::MissingField, &path, format!("`{path}` is required"))),
+        Some(_) => Err(error(MessageErrorCode::WrongType, &path, format!("`{path}` must be a string"))),
+    }
+}
+
+impl StreamMessage {
+    /// Reads a message in Adobe's envelope: `header` (`schemaRef.id`, `datasetId`, optional `createdAt` in
+    /// epoch milliseconds) and `body` (`xdmEntity`, and optionally `xdmMeta.schemaRef.id`, which must then
+    /// equal the header's). Other envelope fields (`imsOrgId`, `flowId`, `source`) are accepted and ignored.
+    /// Every fault found is returned.
+    pub fn from_envelope(
+        envelope: Value,
+        inlet: &str,
+        id: String,
+        received_at_ms: i64,
+    ) -> std::result::Result<Self, Vec<MessageError>> {
+        let Value::Object(mut envelope) = envelope else {
+            return Err(vec![MessageError {
+                code: MessageErrorCode::WrongType,
+                message: "a message must be a JSON object with `header` and `body`".to_owned(),
+                path: None,
+            }]);
+        };
+        let mut errors = Vec::new();
+        let mut header_fields = None;
+        match object_at(&mut envelope, "header", "header") {
+            Ok(header) => {
+                let schema = schema_ref(header, "header").map_err(|e| errors.push(e)).ok();
+                let dataset = match header.get("datasetId") {
+                    Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    None | Some(Value::Null) => {
+                        errors.push(error(
+                            MessageErrorCode::MissingField,
+                            "header.datasetId",
+                            "`header.datasetId` is required",
+                        ));
+                        None
+                    }
+                    Some(_) => {
+                        errors.push(error(
+                            MessageErrorCode::WrongType,
+                            "header.datasetId",
+                            "`header.datasetId` must be a non-empty string",
+                        ));
+                        None
+                    }
+                };
+                let created_at = match header.get("createdAt") {
+                    None | Some(Value::Null) => None,
+                    Some(value) => match value.as_i64() {
+                        Some(ms) => Some(ms),
+                        None => {
+                            errors.push(error(
+                                MessageErrorCode::WrongType,
+                                "header.createdAt",
+                                "`header.createdAt` must be an integer (milliseconds since the Unix epoch)",
+                            ));
+                            None
+                        }
+                    },
+                };
+                header_fields = Some((schema, dataset, created_at));
+            }
+            Err(e) => errors.push(e),
+        }
+        let mut record = None;
+        match object_at(&mut envelope, "body", "body") {
+            Ok(body) => {
+                if body.contains_key("xdmMeta") {
+                    match object_at(body, "xdmMeta", "body.xdmMeta").and_then(|meta| schema_ref(meta, "body.xdmMeta")) {
+                        Ok(body_schema) => {
+                            if let Some((Some(header_schema), _, _)) = &header_fields {
+                                if *header_schema != body_schema {
+                                    errors.push(error(
+                                        MessageErrorCode::SchemaMismatch,
+                                        "body.xdmMeta.schemaRef.id",
+                                        format!("`{body_schema}` differs from the header's schema `{header_schema}`"),
+                                    ));
+                                }
+                            }
+                        }
+                        Err(e) => errors.push(e),
+                    }
+                }
+                match body.remove("xdmEntity") {
+                    Some(Value::Object(entity)) => record = Some(entity),
+                    None | Some(Value::Null) => errors.push(error(
+                        MessageErrorCode::MissingField,
+                        "body.xdmEntity",
+                        "`body.xdmEntity` is required",
+                    )),
+                    Some(_) => errors.push(error(
+                        MessageErrorCode::WrongType,
+                        "body.xdmEntity",
+                        "`body.xdmEntity` must be an object",
+                    )),
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+        match (header_fields, record) {
+            (Some((Some(schema_ref), Some(dataset), created_at_ms)), Some(record)) if errors.is_empty() => {
+                Ok(Self { inlet: inlet.to_owned(), id, dataset, schema_ref, record, received_at_ms, created_at_ms })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch as RFC 3339 with milliseconds (the form of `lastUpdatedDate`).
+fn rfc3339_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// The valid messages of one dataset and inlet, becoming one batch.
+struct Group {
+    dataset: DatasetRecord,
+    inlet: String,
+    /// Positions of the group's messages in the call's input.
+    members: Vec<usize>,
+    fragments: Vec<NewFragment>,
+    rejected: Vec<RowError>,
+}
+
+/// A fresh inlet id: 32 hex digits from the process's random hasher keys and the clock.
+fn new_inlet_id(name: &str) -> String {
+    use std::hash::BuildHasher;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let half = |salt: u8| std::collections::hash_map::RandomState::new().hash_one((name, nanos, salt));
+    format!("{:016x}{:016x}", half(1), half(2))
+}
+
+impl Engine {
+    /// Creates a dataset for streaming, bound to a registered schema given by id ([`schema_id`]) or by name.
+    pub fn create_dataset(&mut self, name: &str, schema: &str) -> Result<DatasetRecord> {
+        let Some(found) = self.schemas.schemas.iter().find(|s| s.name == schema || schema_id(&s.name) == schema) else {
+            return Err(Error::Schema(format!("schema `{schema}` does not exist (run `rapport schema list`)")));
+        };
+        if name.trim().is_empty() || name.chars().any(char::is_whitespace) {
+            return Err(Error::Schema(format!("dataset name `{name}` must be non-empty and without spaces")));
+        }
+        let name_of_schema = found.name.clone();
+        Ok(self.store.create_dataset(name, &name_of_schema)?)
+    }
+
+    /// Creates a streaming inlet named `name`, with a fresh id.
+    pub fn create_inlet(&mut self, name: &str) -> Result<InletRecord> {
+        if name.trim().is_empty() {
+            return Err(Error::Schema("an inlet name must not be empty".to_owned()));
+        }
+        Ok(self.store.create_inlet(&new_inlet_id(name), name)?)
+    }
+
+    /// Sets what a returned commit guarantees (see [`Durability`]).
+    pub fn set_durability(&mut self, durability: Durability) -> Result<()> {
+        Ok(self.store.set_durability(durability)?)
+    }
+
+    /// Ingests streamed messages: checks each one's schema and dataset, validates its record and extracts its
+    /// identities as batch ingestion does, then commits the valid ones of each dataset and inlet as one batch
+    /// (source `stream:{inlet}`; the invalid ones whose dataset is known are kept there as rejected rows)
+    /// together with the profiles it changes, in the same transaction (see [`Engine::commit_batch`]). Returns one outcome per message, in order; an invalid message never stops the others.
+    ///
+    /// An `Err` means the store failed: batches committed before the failure stay committed, so callers that
+    /// resend every message of the call store nothing twice (a fragment is replaced by its dataset and primary
+    /// identity).
+    #[instrument(skip_all, fields(messages = messages.len()))]
+    pub fn ingest_messages(&mut self, messages: Vec<StreamMessage>) -> Result<Vec<MessageOutcome>> {
+        let datasets = self.store.datasets()?;
+        let namespaces: Namespaces =
+            self.store.namespaces()?.into_iter().map(|ns| (ns.code.as_str().to_owned(), ns)).collect();
+        let schema_ids: HashMap<String, usize> =
+            self.schemas.schemas.iter().enumerate().map(|(i, s)| (schema_id(&s.name), i)).collect();
+        let mut outcomes: Vec<Option<MessageOutcome>> = vec![None; messages.len()];
+        let mut groups: Vec<Group> = Vec::new();
+        for (position, message) in messages.into_iter().enumerate() {
+            let Some(&schema_index) = schema_ids.get(&message.schema_ref) else {
+                outcomes[position] = Some(MessageOutcome::Rejected {
+                    errors: vec![error(
+                        MessageErrorCode::UnknownSchema,
+                        "header.schemaRef.id",
+                        format!("no schema has the id `{}` (run `rapport schema list`)", message.schema_ref),
+                    )],
+                    batch_id: None,
+                });
+                continue;
+            };
+            let schema = &self.schemas.schemas[schema_index];
+            let dataset = datasets
+                .iter()
+                .find(|d| d.name == message.dataset)
+                .or_else(|| datasets.iter().find(|d| d.id.to_string() == message.dataset));
+            let Some(dataset) = dataset else {
+                outcomes[position] = Some(MessageOutcome::Rejected {
+                    errors: vec![error(
+                        MessageErrorCode::UnknownDataset,
+                        "header.datasetId",
+                        format!(
+                            "dataset `{}` does not exist (create it with `rapport dataset create NAME --schema ID`)",
+                            message.dataset
+                        ),
+                    )],
+                    batch_id: None,
+                });
+                continue;
+            };
+            if dataset.schema != schema.name {
+                outcomes[position] = Some(MessageOutcome::Rejected {
+                    errors: vec![error(
+                        MessageErrorCode::SchemaMismatch,
+                        "header.schemaRef.id",
+                        format!(
+                            "dataset `{}` holds schema `{}`, not `{}`",
+                            dataset.name,
+                            schema_id(&dataset.schema),
+                            message.schema_ref
+                        ),
+                    )],
+                    batch_id: None,
+                });
+                continue;
+            }
+            let group = match groups.iter().position(|g| g.dataset.id == dataset.id && g.inlet == message.inlet) {
+                Some(i) => &mut groups[i],
+                None => {
+                    groups.push(Group {
+                        dataset: dataset.clone(),
+                        inlet: message.inlet.clone(),
+                        members: Vec::new(),
+                        fragments: Vec::new(),
+                        rejected: Vec::new(),
+                    });
+                    groups.last_mut().expect("just pushed")
+                }
+            };
+            group.members.push(position);
+            let fallback_time = message.created_at_ms.unwrap_or(message.received_at_ms);
+            // Validating here first gives one error per field; `fragment` validates again (about a microsecond,
+            // cheaper than keeping a copy of the record for the error path).
+            let invalid = rapport_schema::validate::validate(schema, &message.record);
+            if let Some(first) = invalid.first() {
+                let row = RowError {
+                    file: message.id.clone(),
+                    line: 1,
+                    offset: None,
+                    field: Some(first.path.clone()),
+                    code: RowErrorCode::Invalid,
+                    message: invalid.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                };
+                let errors = invalid
+                    .into_iter()
+                    .map(|e| MessageError {
+                        code: MessageErrorCode::Invalid,
+                        message: format!("{} ({})", e.message, e.rule.name()),
+                        path: Some(format!("body.xdmEntity.{}", e.path)),
+                    })
+                    .collect();
+                outcomes[position] = Some(MessageOutcome::Rejected { errors, batch_id: None });
+                group.rejected.push(row);
+                continue;
+            }
+            match fragment(schema, &namespaces, &message.id, MappedRecord { line: 1, record: message.record }) {
+                Ok(mut new) => {
+                    if new.updated_at.is_empty() {
+                        new.updated_at = rfc3339_ms(fallback_time);
+                    }
+                    group.fragments.push(new);
+                }
+                Err(row) => {
+                    let errors = vec![MessageError {
+                        code: MessageErrorCode::Invalid,
+                        message: row.message.clone(),
+                        path: row.field.as_ref().map(|f| format!("body.xdmEntity.{f}")),
+                    }];
+                    outcomes[position] = Some(MessageOutcome::Rejected { errors, batch_id: None });
+                    group.rejected.push(row);
+                }
+            }
+        }
+        let mut summaries = Vec::with_capacity(groups.len());
+        for group in groups {
+            let batch = NewBatch {
+                dataset: group.dataset.name.clone(),
+                entity: group.dataset.entity,
+                source: format!("stream:{}", group.inlet),
+                files: Vec::new(),
+                rows_read: group.members.len() as u64,
+                fragments: group.fragments,
+                rejected: group.rejected,
+                batch_id: None,
+                checkpoint: None,
+            };
+            let (summary, _) = self.commit_batch(&batch)?;
+            debug!(batch = summary.id, dataset = %summary.dataset, ingested = summary.rows_ingested,
+                rejected = summary.rows_rejected, "stream batch committed");
+            for position in group.members {
+                match &mut outcomes[position] {
+                    Some(MessageOutcome::Rejected { batch_id, .. }) => *batch_id = Some(summary.id),
+                    slot => *slot = Some(MessageOutcome::Accepted { batch_id: summary.id }),
+                }
+            }
+            summaries.push(summary);
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.ok_or_else(|| Error::Internal("a streamed message got no outcome".to_owned())))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn schema_ids_are_slugs_of_names() {
+        assert_eq!(schema_id("B2B Person"), "https://ns.adobe.com/rapport/schemas/b2b-person");
+        assert_eq!(
+            schema_id("B2B Account Person Relation"),
+            "https://ns.adobe.com/rapport/schemas/b2b-account-person-relation"
+        );
+        assert_eq!(schema_id(" Odd -- name! "), "https://ns.adobe.com/rapport/schemas/odd-name");
+    }
+
+    #[test]
+    fn an_envelope_without_header_or_body_names_both() {
+        let errors = StreamMessage::from_envelope(json!({"head": {}}), "in", "x:0".into(), 0).unwrap_err();
+        let paths: Vec<_> = errors.iter().map(|e| (e.code, e.path.as_deref().unwrap())).collect();
+        assert_eq!(paths, vec![(MessageErrorCode::MissingField, "header"), (MessageErrorCode::MissingField, "body")]);
+    }
+
+    #[test]
+    fn an_envelope_is_read_with_its_created_at() {
+        let id = schema_id("B2B Person");
+        let envelope = json!({
+            "header": {"schemaRef": {"id": id}, "datasetId": "web.person", "createdAt": 1_700_000_000_123_i64,
+                       "imsOrgId": "ignored"},
+            "body": {"xdmMeta": {"schemaRef": {"id": id}}, "xdmEntity": {"workEmail": {"address": "a@b.co"}}}
+        });
+        let message = StreamMessage::from_envelope(envelope, "in", "x:0".into(), 5).unwrap();
+        assert_eq!(message.dataset, "web.person");
+        assert_eq!(message.schema_ref, id);
+        assert_eq!(message.created_at_ms, Some(1_700_000_000_123));
+        assert_eq!(message.record["workEmail"]["address"], "a@b.co");
+        assert_eq!(rfc3339_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn a_body_schema_differing_from_the_header_is_refused() {
+        let envelope = json!({
+            "header": {"schemaRef": {"id": "a"}, "datasetId": 3, "createdAt": "yesterday"},
+            "body": {"xdmMeta": {"schemaRef": {"id": "b"}}, "xdmEntity": []}
+        });
+        let errors = StreamMessage::from_envelope(envelope, "in", "x:0".into(), 5).unwrap_err();
+        let got: Vec<_> = errors.iter().map(|e| (e.code, e.path.clone().unwrap())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (MessageErrorCode::WrongType, "header.createdAt".to_owned()),
+                (MessageErrorCode::SchemaMismatch, "body.xdmMeta.schemaRef.id".to_owned()),
+                (MessageErrorCode::WrongType, "body.xdmEntity".to_owned()),
+            ]
+        );
+    }
+
+    fn message(dataset: &str, schema: &str, record: Value, created_at_ms: Option<i64>) -> StreamMessage {
+        StreamMessage {
+            inlet: "in1".into(),
+            id: format!("m-{}", record),
+            dataset: dataset.into(),
+            schema_ref: schema_id(schema),
+            record: record.as_object().unwrap().clone(),
+            received_at_ms: 1_700_000_000_000,
+            created_at_ms,
+        }
+    }
+
+    #[test]
+    fn valid_messages_become_one_batch_per_dataset_and_invalid_ones_do_not_block_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = Engine::open(dir.path()).unwrap();
+        engine.generate_b2b_schemas().unwrap();
+        engine.create_dataset("web.person", "B2B Person").unwrap();
+        engine.create_dataset("web.account", &schema_id("B2B Account")).unwrap();
+        let person =
+            |key: &str, email: &str| json!({"b2b": {"personKey": {"sourceKey": key}}, "workEmail": {"address": email}});
+        let outcomes = engine
+            .ingest_messages(vec![
+                message("web.person", "B2B Person", person("p1", "a@x.co"), Some(1_700_000_000_123)),
+                message("web.account", "B2B Account", json!({"accountKey": {"sourceKey": "a1"}}), None),
+                message("web.person", "B2B Person", person("p2", "bad"), None),
+                message("web.person", "B2B Nothing", person("p3", "c@x.co"), None),
+                message("web.person", "B2B Person", person("p4", "d@x.co"), None),
+            ])
+            .unwrap();
+        let codes: Vec<_> = outcomes
+            .iter()
+            .map(|o| match o {
+                MessageOutcome::Accepted { batch_id } => (Some(*batch_id), None),
+                MessageOutcome::Rejected { errors, batch_id } => (*batch_id, Some(errors[0].code)),
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                (Some(1), None),
+                (Some(2), None),
+                (Some(1), Some(MessageErrorCode::Invalid)),
+                (None, Some(MessageErrorCode::UnknownSchema)),
+                (Some(1), None),
+            ]
+        );
+        let batches = engine.store().batches().unwrap();
+        let shape: Vec<_> = batches
+            .iter()
+            .map(|b| (b.dataset.as_str(), b.source.as_str(), b.rows_read, b.rows_ingested, b.rows_rejected))
+            .collect();
+        assert_eq!(shape, vec![("web.person", "stream:in1", 3, 2, 1), ("web.account", "stream:in1", 1, 1, 0)]);
+        let fragments = engine.store().fragments(rapport_model::EntityKind::Person).unwrap();
+        let times: Vec<_> = fragments.iter().map(|f| (f.primary.value.as_str(), f.updated_at.as_str())).collect();
+        // createdAt, else the time received, stands in for a missing lastUpdatedDate.
+        assert_eq!(times, vec![("p1", "2023-11-14T22:13:20.123Z"), ("p4", "2023-11-14T22:13:20.000Z")]);
+        let profile = engine
+            .store()
+            .profile_by_identity(rapport_model::EntityKind::Person, &rapport_model::Identity::new("Email", "d@x.co"))
+            .unwrap();
+        assert_eq!(profile.map(|p| p.primary.value), Some("p4".to_owned()));
+    }
+}

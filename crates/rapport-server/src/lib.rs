@@ -1,0 +1,124 @@
+//! Rapport's HTTP server: the streaming inlet in Adobe's collection envelope (B2B-DOMAIN g.1), over the engine.
+//!
+//! Layout:
+//! - [`routes`]: the routes, thin: parse, check the inlet, hand over, shape the answer (200 / 207 / 4xx).
+//! - [`writer`]: the one thread that owns the [`Engine`] and commits queued messages in groups; a request is
+//!   answered only after the commit holding its messages returned.
+//! - [`client`]: a minimal keep-alive HTTP/1.1 client over a tokio TCP stream (the load generator's and the
+//!   tests').
+//! - [`loadgen`]: the load generator behind `rapport bench stream`.
+//!
+//! This is the only crate that knows HTTP; the engine never sees a request. It must not depend on the `rapport`
+//! binary crate.
+
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod loadgen;
+pub mod routes;
+pub mod writer;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+
+use rapport_engine::{Durability, Engine};
+use tracing::info;
+
+/// Errors of the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listening address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A socket, thread or runtime failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The engine failed while starting.
+    #[error(transparent)]
+    Engine(#[from] rapport_engine::Error),
+    /// A load-generator option or a server answer is not usable.
+    #[error("{0}")]
+    Load(String),
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How the server commits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServeOptions {
+    /// What an acknowledgement guarantees (see [`Durability`]).
+    pub durability: Durability,
+}
+
+/// A bound, not yet serving, server.
+#[derive(Debug)]
+pub struct Server {
+    listener: std::net::TcpListener,
+    engine: Engine,
+    options: ServeOptions,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free port) for the engine's data directory.
+    pub fn bind(engine: Engine, addr: SocketAddr, options: ServeOptions) -> Result<Self> {
+        let listener = std::net::TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+        listener.set_nonblocking(true)?;
+        Ok(Self { listener, engine, options })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish (the writer
+    /// commits and answers everything queued) and returns once the writer thread has ended.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let Server { listener, mut engine, options } = self;
+        engine.set_durability(options.durability)?;
+        let known: HashSet<String> =
+            engine.store().inlets().map_err(rapport_engine::Error::from)?.into_iter().map(|i| i.id).collect();
+        let inlets = Arc::new(RwLock::new(known));
+        let (sender, thread) = writer::spawn(engine, inlets.clone())?;
+        let shared = Arc::new(routes::Shared {
+            writer: sender,
+            inlets,
+            instance: std::process::id() % 10_000,
+            sequence: AtomicU64::new(0),
+        });
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        info!(addr = %listener.local_addr()?, "serving");
+        // The router holds the only senders: once serving ends and it is dropped, the writer drains and stops.
+        axum::serve(listener, routes::router(shared)).with_graceful_shutdown(shutdown).await?;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?
+            .map_err(|_| Error::Io(std::io::Error::other("the writer thread panicked")))?;
+        Ok(())
+    }
+
+    /// Serves on a new multi-threaded runtime until Ctrl-C (SIGINT), then shuts down gracefully.
+    pub fn run_until_ctrl_c(self) -> Result<()> {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        runtime.block_on(self.serve(async {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => info!("Ctrl-C: draining the queue and stopping"),
+                // Without a signal handler the server runs until the process is killed.
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot listen for Ctrl-C");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }))
+    }
+}

@@ -1,0 +1,317 @@
+//! The HTTP routes: thin wrappers that parse, hand messages to the writer and shape Adobe's responses.
+//!
+//! | route | answer |
+//! | --- | --- |
+//! | `POST /collection/{inletId}[?syncValidation=true]` | 200 `{inletId, xactionId, receivedTimeMs[, syncValidation]}`, or 400 with the message's errors |
+//! | `POST /collection/batch/{inletId}` with `{"messages": [...]}` | 207 `{inletId, batchId, receivedTimeMs, responses}`, one response per message, in order |
+//! | `GET /health` | 200 `{"status": "ok"}` |
+//!
+//! Whole-request faults: 400 malformed JSON (with line, column and byte offset), 404 unknown inlet, 413 body
+//! over 1 MB, 500 store failure, 503 when the writer has stopped (per message inside a 207).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rapport_engine::{MessageError, MessageOutcome, StreamMessage};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{instrument, warn};
+
+use crate::writer::{Inlets, Job, Outcomes};
+
+/// The largest request body accepted (B2B-DOMAIN g.1: 413 above 1 MB).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Bodies bigger than this are parsed on a blocking thread, so a runtime thread never blocks for long.
+const PARSE_INLINE_BYTES: usize = 32 * 1024;
+
+/// What every route shares.
+pub(crate) struct Shared {
+    pub(crate) writer: mpsc::Sender<Job>,
+    pub(crate) inlets: Inlets,
+    /// The middle part of transaction ids: this server process.
+    pub(crate) instance: u32,
+    /// The last part of transaction ids: a per-process request counter.
+    pub(crate) sequence: AtomicU64,
+}
+
+type AppState = Arc<Shared>;
+
+/// The router over the shared state.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/collection/batch/{inlet}", post(collect_batch))
+        .route("/collection/{inlet}", post(collect_one))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(shared)
+}
+
+/// A whole-request fault: `{statusCode, code, message}` plus any extra fields.
+fn problem(status: StatusCode, code: &str, message: String, extra: Value) -> Response {
+    let mut body = json!({"statusCode": status.as_u16(), "code": code, "message": message});
+    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+        body.extend(extra);
+    }
+    (status, Json(body)).into_response()
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    Json(json!({"status": "ok", "queueFree": state.writer.capacity()})).into_response()
+}
+
+/// The query of the single-message route.
+#[derive(Debug, Deserialize)]
+struct CollectQuery {
+    /// Adds `syncValidation` to the answer. Validation is always synchronous here: the flag changes only the
+    /// answer's shape, never what is checked or stored.
+    #[serde(rename = "syncValidation", default)]
+    sync_validation: bool,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Shared {
+    /// A transaction id in Adobe's form `{receivedTimeMs}:{instance}:{sequence}`.
+    fn transaction_id(&self, received_ms: i64) -> String {
+        format!("{received_ms}:{}:{}", self.instance, self.sequence.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Whether `inlet` exists: the cached set first, then the store through the writer (the inlet may have been
+    /// created after the server started).
+    async fn knows_inlet(&self, inlet: &str) -> bool {
+        if self.inlets.read().map(|set| set.contains(inlet)).unwrap_or(false) {
+            return true;
+        }
+        let (reply, answer) = oneshot::channel();
+        if self.writer.send(Job::FindInlet { id: inlet.to_owned(), reply }).await.is_err() {
+            return false;
+        }
+        answer.await.unwrap_or(false)
+    }
+
+    /// Hands messages to the writer and waits until they are committed. The error carries the status to
+    /// answer: 500 when the store failed, 503 when the writer is gone.
+    async fn ingest(&self, messages: Vec<StreamMessage>) -> Result<Vec<MessageOutcome>, (StatusCode, String)> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        let gone = |what: &str| (StatusCode::SERVICE_UNAVAILABLE, format!("the writer {what}; retry later"));
+        if self.writer.send(Job::Ingest { messages, reply }).await.is_err() {
+            return Err(gone("has stopped"));
+        }
+        let outcomes: Outcomes = answer.await.map_err(|_| gone("stopped before answering"))?;
+        outcomes.map_err(|message| (StatusCode::INTERNAL_SERVER_ERROR, message))
+    }
+}
+
+fn unknown_inlet(inlet: &str) -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        "unknown_inlet",
+        format!("inlet `{inlet}` does not exist (create one with `rapport inlet create NAME`)"),
+        json!({}),
+    )
+}
+
+fn body_rejection(rejection: BytesRejection) -> Response {
+    let status = rejection.status();
+    let (code, message) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ("payload_too_large", format!("the request body is larger than {MAX_BODY_BYTES} bytes (1 MB)"))
+    } else {
+        ("unreadable_body", format!("the request body could not be read: {}", rejection.body_text()))
+    };
+    problem(status, code, message, json!({}))
+}
+
+/// The byte offset of serde_json's (1-based line, 1-based column) in `bytes`.
+fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(line - 2).map_or(bytes.len(), |(i, _)| i + 1)
+    };
+    (line_start + column.saturating_sub(1)).min(bytes.len())
+}
+
+/// Parses a body as JSON, on a blocking thread when it is big; a syntax error becomes a 400 naming the line,
+/// column and byte offset.
+async fn parse(body: Bytes) -> Result<Value, Response> {
+    let result = if body.len() > PARSE_INLINE_BYTES {
+        let parsed = body.clone();
+        tokio::task::spawn_blocking(move || serde_json::from_slice::<Value>(&parsed)).await.map_err(|err| {
+            problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("parsing failed: {err}"), json!({}))
+        })?
+    } else {
+        serde_json::from_slice::<Value>(&body)
+    };
+    result.map_err(|err| {
+        let offset = byte_offset(&body, err.line(), err.column());
+        problem(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the request body is not valid JSON: {err} (byte offset {offset})"),
+            json!({"line": err.line(), "column": err.column(), "offset": offset}),
+        )
+    })
+}
+
+/// The text of a message's errors, one `path: message (code)` after the other.
+fn describe(errors: &[MessageError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+#[instrument(skip_all, fields(inlet = %inlet))]
+async fn collect_one(
+    State(state): State<AppState>,
+    Path(inlet): Path<String>,
+    Query(query): Query<CollectQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return body_rejection(rejection),
+    };
+    if !state.knows_inlet(&inlet).await {
+        return unknown_inlet(&inlet);
+    }
+    let received = now_ms();
+    let xaction = state.transaction_id(received);
+    let value = match parse(body).await {
+        Ok(value) => value,
+        Err(response) => return response,
+    };
+    let mut answer = json!({"inletId": inlet, "xactionId": xaction, "receivedTimeMs": received});
+    let sync = |status: &str| json!({"status": status});
+    let errors = match StreamMessage::from_envelope(value, &inlet, xaction.clone(), received) {
+        Err(errors) => errors,
+        Ok(message) => match state.ingest(vec![message]).await {
+            Ok(mut outcomes) => match outcomes.pop() {
+                Some(MessageOutcome::Accepted { .. }) => {
+                    if query.sync_validation {
+                        answer["syncValidation"] = sync("pass");
+                    }
+                    return (StatusCode::OK, Json(answer)).into_response();
+                }
+                Some(MessageOutcome::Rejected { errors, .. }) => errors,
+                None => Vec::new(),
+            },
+            Err((status, message)) => {
+                warn!(error = %message, "message not stored");
+                let code = if status == StatusCode::SERVICE_UNAVAILABLE { "unavailable" } else { "internal" };
+                return problem(status, code, message, answer);
+            }
+        },
+    };
+    answer["statusCode"] = json!(400);
+    answer["message"] = json!(describe(&errors));
+    answer["errors"] = json!(errors);
+    if query.sync_validation {
+        answer["syncValidation"] = sync("fail");
+    }
+    (StatusCode::BAD_REQUEST, Json(answer)).into_response()
+}
+
+#[instrument(skip_all, fields(inlet = %inlet))]
+async fn collect_batch(
+    State(state): State<AppState>,
+    Path(inlet): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return body_rejection(rejection),
+    };
+    if !state.knows_inlet(&inlet).await {
+        return unknown_inlet(&inlet);
+    }
+    let received = now_ms();
+    let batch_id = state.transaction_id(received);
+    let value = match parse(body).await {
+        Ok(value) => value,
+        Err(response) => return response,
+    };
+    let Value::Object(mut request) = value else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+            "the request body must be an object `{\"messages\": [...]}`".to_owned(),
+            json!({}),
+        );
+    };
+    let Some(Value::Array(messages)) = request.remove("messages") else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+            "the request body must have a `messages` array".to_owned(),
+            json!({}),
+        );
+    };
+    let count = messages.len();
+    // Each message's response: filled now for envelope faults, after the commit for the others.
+    let mut responses: Vec<Option<Value>> = vec![None; count];
+    let mut valid = Vec::with_capacity(count);
+    let mut positions = Vec::with_capacity(count);
+    for (i, envelope) in messages.into_iter().enumerate() {
+        let xaction = format!("{batch_id}:{i}");
+        match StreamMessage::from_envelope(envelope, &inlet, xaction.clone(), received) {
+            Ok(message) => {
+                valid.push(message);
+                positions.push(i);
+            }
+            Err(errors) => responses[i] = Some(failure(&xaction, 400, describe(&errors), &errors)),
+        }
+    }
+    match state.ingest(valid).await {
+        Ok(outcomes) => {
+            for (i, outcome) in positions.into_iter().zip(outcomes) {
+                let xaction = format!("{batch_id}:{i}");
+                responses[i] = Some(match outcome {
+                    MessageOutcome::Accepted { .. } => json!({"xactionId": xaction}),
+                    MessageOutcome::Rejected { errors, .. } => failure(&xaction, 400, describe(&errors), &errors),
+                });
+            }
+        }
+        Err((status, message)) => {
+            warn!(error = %message, "messages not stored");
+            for i in positions {
+                responses[i] = Some(failure(&format!("{batch_id}:{i}"), status.as_u16(), message.clone(), &[]));
+            }
+        }
+    }
+    let responses: Vec<Value> = responses.into_iter().map(Option::unwrap_or_default).collect();
+    let answer = json!({"inletId": inlet, "batchId": batch_id, "receivedTimeMs": received, "responses": responses});
+    (StatusCode::MULTI_STATUS, Json(answer)).into_response()
+}
+
+fn failure(xaction: &str, status: u16, message: String, errors: &[MessageError]) -> Value {
+    json!({"xactionId": xaction, "statusCode": status, "message": message, "errors": errors})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_offset;
+
+    #[test]
+    fn byte_offsets_count_earlier_lines() {
+        let text = b"{\n  \"a\": x\n}";
+        assert_eq!(byte_offset(text, 2, 8), 9);
+        assert_eq!(text[9], b'x');
+        assert_eq!(byte_offset(b"abc", 1, 1), 0);
+        assert_eq!(byte_offset(b"abc", 1, 9), 3);
+    }
+}

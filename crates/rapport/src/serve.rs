@@ -1,0 +1,200 @@
+//! The streaming commands: `rapport serve`, `rapport inlet …`, `rapport dataset …` and `rapport bench stream`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use rapport_engine::{Durability, Engine};
+
+/// `rapport serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (loopback by default; use 0.0.0.0:PORT to accept other machines).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// What an acknowledgement guarantees: `normal` = survives a crash of the process (SQLite WAL,
+    /// synchronous=NORMAL), `full` = also survives a power loss (WAL synced at every commit).
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Full)]
+    pub durability: DurabilityArg,
+}
+
+/// `--durability`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DurabilityArg {
+    /// Survives a crash of the process.
+    Normal,
+    /// Also survives a power loss.
+    Full,
+}
+
+/// `rapport inlet …`.
+#[derive(Debug, Subcommand)]
+pub enum InletCommand {
+    /// Creates a streaming inlet and prints its id (the `{inletId}` of `POST /collection/{inletId}`).
+    Create {
+        /// A name for it (unique).
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the inlets.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `rapport dataset …`.
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Creates an empty dataset bound to a schema, for streaming into.
+    Create {
+        /// The dataset name, e.g. `web.person`.
+        name: String,
+        /// The schema, by id (`rapport schema list` shows them) or by name, e.g. "B2B Person".
+        #[arg(long)]
+        schema: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the datasets with their schema ids.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `rapport bench stream`.
+#[derive(Debug, Args)]
+pub struct StreamBenchArgs {
+    /// The server, as http://host:port.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The inlet id.
+    #[arg(long)]
+    pub inlet: String,
+    /// The dataset every message targets (it must hold the B2B Person schema).
+    #[arg(long, default_value = "bench.person")]
+    pub dataset: String,
+    /// Messages to send in all.
+    #[arg(long, default_value_t = 200_000)]
+    pub messages: u64,
+    /// Messages per request.
+    #[arg(long, default_value_t = 200)]
+    pub batch: usize,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Person numbers start at seed × 10^9: a new seed streams new people, the same seed updates them.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+fn open(data_dir: &Path) -> Result<Engine> {
+    Engine::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// `rapport serve`: serves until Ctrl-C.
+pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<()> {
+    let engine = open(data_dir)?;
+    let options = rapport_server::ServeOptions {
+        durability: match args.durability {
+            DurabilityArg::Normal => Durability::Normal,
+            DurabilityArg::Full => Durability::Full,
+        },
+    };
+    let server = rapport_server::Server::bind(engine, args.bind, options)?;
+    let addr = server.local_addr()?;
+    println!("rapport serving {} on http://{addr} (POST /collection/{{inletId}}; Ctrl-C stops)", data_dir.display());
+    server.run_until_ctrl_c()?;
+    println!("stopped: every queued message was committed and answered");
+    Ok(())
+}
+
+/// `rapport inlet …`.
+pub fn inlet(data_dir: &Path, command: &InletCommand) -> Result<()> {
+    let mut engine = open(data_dir)?;
+    match command {
+        InletCommand::Create { name, json } => {
+            let inlet = engine.create_inlet(name)?;
+            if *json {
+                return print_json(&inlet);
+            }
+            println!(
+                "inlet `{}` created: POST /collection/{} (or /collection/batch/{})",
+                inlet.name, inlet.id, inlet.id
+            );
+            Ok(())
+        }
+        InletCommand::List { json } => {
+            let inlets = engine.store().inlets()?;
+            if *json {
+                return print_json(&inlets);
+            }
+            for inlet in inlets {
+                println!("{}  {:<24} {}", inlet.id, inlet.name, inlet.created_at);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `rapport dataset …`.
+pub fn dataset(data_dir: &Path, command: &DatasetCommand) -> Result<()> {
+    let mut engine = open(data_dir)?;
+    let with_id = |d: &rapport_engine::DatasetRecord| {
+        serde_json::json!({"id": d.id, "name": d.name, "entity": d.entity, "schema": d.schema,
+            "schemaRef": rapport_engine::stream::schema_id(&d.schema)})
+    };
+    match command {
+        DatasetCommand::Create { name, schema, json } => {
+            let dataset = engine.create_dataset(name, schema)?;
+            if *json {
+                return print_json(&with_id(&dataset));
+            }
+            println!(
+                "dataset `{}` (id {}) created for schema {}",
+                dataset.name,
+                dataset.id,
+                rapport_engine::stream::schema_id(&dataset.schema)
+            );
+            Ok(())
+        }
+        DatasetCommand::List { json } => {
+            let datasets = engine.store().datasets()?;
+            if *json {
+                return print_json(&datasets.iter().map(with_id).collect::<Vec<_>>());
+            }
+            for d in datasets {
+                println!("{:>4}  {:<30} {}", d.id, d.name, rapport_engine::stream::schema_id(&d.schema));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `rapport bench stream`: JSON report on stdout.
+pub fn bench_stream(args: &StreamBenchArgs) -> Result<()> {
+    let options = rapport_server::loadgen::LoadOptions {
+        url: args.url.clone(),
+        inlet: args.inlet.clone(),
+        messages: args.messages,
+        batch: args.batch,
+        concurrency: args.concurrency,
+        dataset: args.dataset.clone(),
+        schema_ref: rapport_engine::stream::schema_id("B2B Person"),
+        seed: args.seed,
+    };
+    let report = rapport_server::loadgen::run(&options)?;
+    print_json(&report)
+}
