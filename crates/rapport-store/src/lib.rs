@@ -387,6 +387,9 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|source| Error::DataDir { path: dir.to_owned(), source })?;
         let conn = Connection::open(dir.join(DATABASE_FILE))?;
+        // 16 KiB pages hold about a dozen fragment records each (4 KiB held three): fewer page splits and log
+        // frames per batch. Takes effect when the database is created; an existing one keeps its page size.
+        conn.pragma_update(None, "page_size", 16_384)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: in WAL mode every commit syncs the log, so a committed batch (and an acknowledged streamed
         // message) survives a power loss, not only a crash of the process. Batches are large, so the cost is
