@@ -107,6 +107,19 @@ impl Server {
         Ok(())
     }
 
+    /// Serves on a thread of its own (with its own runtime) until [`Background::stop`]: for benchmarks and
+    /// tools that drive the server from the same process.
+    pub fn serve_in_background(self) -> Result<Background> {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new().name("rapport-server".to_owned()).spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(self.serve(async {
+                let _ = stopped.await;
+            }))
+        })?;
+        Ok(Background { stop: Some(stop), thread: Some(thread) })
+    }
+
     /// Serves on a new multi-threaded runtime until Ctrl-C (SIGINT), then shuts down gracefully.
     pub fn run_until_ctrl_c(self) -> Result<()> {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -120,5 +133,37 @@ impl Server {
                 }
             }
         }))
+    }
+}
+
+/// A server running on its own thread; see [`Server::serve_in_background`].
+#[derive(Debug)]
+pub struct Background {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl Background {
+    /// Stops accepting, lets queued messages commit and be answered, and waits for the server to end.
+    pub fn stop(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(Error::Io(std::io::Error::other("the server thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

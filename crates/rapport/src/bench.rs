@@ -104,6 +104,28 @@ pub enum BenchCommand {
     /// Streaming over HTTP: a load generator against a running `rapport serve` (multi-message requests over
     /// keep-alive connections); reports messages/s and acknowledgement latency.
     Stream(crate::serve::StreamBenchArgs),
+    /// Streaming, self-contained: each repetition starts `rapport serve`'s server in this process on a fresh
+    /// data directory (B2B schemas, a `bench.person` dataset, one inlet; durability full) on an ephemeral
+    /// loopback port, and runs the load generator against it. Times the whole send; reports messages/s and the
+    /// acknowledgement latency percentiles (an answer comes only after its messages and the profiles they
+    /// change are committed).
+    Streaming {
+        /// Messages per repetition.
+        #[arg(long, default_value_t = 200_000)]
+        messages: u64,
+        /// Messages per request.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 6)]
+        concurrency: usize,
+        /// Measured repetitions.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Where the fresh data directories go (each is removed after its repetition).
+        #[arg(long, default_value_os_t = std::env::temp_dir())]
+        work_dir: PathBuf,
+    },
     /// Restart: times `Engine::open` + loading the linked profile graph with what the Bodea audience reads,
     /// `--repeat` times; reports the process's peak RSS.
     Restart {
@@ -177,6 +199,9 @@ pub fn run(data_dir: &Path, command: &BenchCommand) -> Result<()> {
         BenchCommand::Export { pql, repeat, work_dir } => export(data_dir, pql, *repeat, work_dir)?,
         BenchCommand::Restart { repeat } => restart(data_dir, *repeat)?,
         BenchCommand::Stream(args) => return crate::serve::bench_stream(args),
+        BenchCommand::Streaming { messages, batch, concurrency, repeat, work_dir } => {
+            streaming(*messages, *batch, *concurrency, *repeat, work_dir)?
+        }
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
@@ -496,6 +521,74 @@ fn restart(data_dir: &Path, repeat: usize) -> Result<Report> {
         answer: json!({"persons": answers[0]}),
         peak_rss_bytes: peak_rss(),
         extra: Value::Null,
+    })
+}
+
+/// See [`BenchCommand::Streaming`].
+fn streaming(messages: u64, batch: usize, concurrency: usize, repeat: usize, work_dir: &Path) -> Result<Report> {
+    check_repeat(repeat)?;
+    let mut samples = Vec::with_capacity(repeat);
+    let mut runs = Vec::with_capacity(repeat);
+    let mut accepted = Vec::with_capacity(repeat);
+    for i in 0..repeat {
+        let dir = work_dir.join(format!("rapport-bench-streaming-{}-{i}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        let mut engine = open(&dir)?;
+        engine.generate_b2b_schemas()?;
+        engine.create_dataset("bench.person", "B2B Person")?;
+        let inlet = engine.create_inlet("bench")?;
+        let options = rapport_server::ServeOptions { durability: rapport_engine::Durability::Full };
+        let server = rapport_server::Server::bind(engine, ([127, 0, 0, 1], 0).into(), options)?;
+        let addr = server.local_addr()?;
+        let running = server.serve_in_background()?;
+        let load = rapport_server::loadgen::LoadOptions {
+            url: format!("http://{addr}"),
+            inlet: inlet.id,
+            messages,
+            batch,
+            concurrency,
+            dataset: "bench.person".to_owned(),
+            schema_ref: rapport_engine::stream::schema_id("B2B Person"),
+            seed: 1,
+        };
+        let report = rapport_server::loadgen::run(&load);
+        running.stop()?;
+        let report = report?;
+        // What was acknowledged must be there: one profile per streamed person.
+        let engine = open(&dir)?;
+        let profiles = engine.profile_summary()?.entity(EntityKind::Person).map_or(0, |e| e.profiles);
+        ensure!(
+            profiles == report.accepted,
+            "{} messages acknowledged but {profiles} person profiles stored",
+            report.accepted
+        );
+        drop(engine);
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        samples.push(report.seconds);
+        accepted.push(report.accepted);
+        runs.push(json!({
+            "messages_per_second": report.messages_per_second,
+            "latency_ms": report.latency_ms,
+            "failed": report.failed,
+        }));
+    }
+    ensure!(accepted.windows(2).all(|w| w[0] == w[1]), "accepted counts differ between repetitions: {accepted:?}");
+    let median_seconds = median(&samples);
+    Ok(Report {
+        workload: "streaming",
+        measures: format!(
+            "rapport serve in-process on loopback (fresh data directory, durability full) and the load generator: \
+             {messages} person messages, {batch} per request, {concurrency} keep-alive connections; each answer \
+             after its messages and their profiles are committed"
+        ),
+        load_seconds: None,
+        median_seconds,
+        samples_seconds: samples,
+        answer: json!({"accepted": accepted[0]}),
+        peak_rss_bytes: peak_rss(),
+        extra: json!({"messages_per_second": messages as f64 / median_seconds, "runs": runs}),
     })
 }
 
