@@ -39,14 +39,17 @@ check rapport-profile rapport-sources rapport-pql rapport-segment rapport-destin
 check rapport-segment rapport-store rapport-sources rapport-destinations rapport-engine rapport rusqlite axum
 check rapport-store rapport-sources rapport-identity rapport-profile rapport-pql rapport-segment \
   rapport-destinations rapport-engine rapport axum
-check rapport-engine rapport-server rapport axum tokio
+# The engine is synchronous: it may reach tokio only through the store's PostgreSQL client (checked below: no
+# direct tokio dependency outside the server).
+check rapport-engine rapport-server rapport axum
 check rapport-server rapport
 
 # Direct dependencies on infrastructure crates, allowed in one crate each.
 direct() { cargo tree --locked -p "$1" -e normal --depth 1 --prefix none --format '{p}' | awk '{print $1}' | sort -u; }
 for crate in "${internal[@]}"; do
   have=$(direct "$crate")
-  for pair in rusqlite:rapport-store tokio-postgres:rapport-store tracing-subscriber:rapport axum:rapport-server; do
+  for pair in rusqlite:rapport-store tokio-postgres:rapport-store postgres:rapport-store tracing-subscriber:rapport \
+    axum:rapport-server tokio:rapport-server; do
     dep=${pair%%:*} owner=${pair#*:}
     if [ "$crate" != "$owner" ] && grep -qx "$dep" <<<"$have"; then
       echo "layering: only $owner may depend on $dep directly, not $crate" >&2
