@@ -6,9 +6,9 @@ use rapport_model::{EntityKind, FieldPath, MappedRecord, Record, RowError};
 use rapport_schema::{FieldType, Schema};
 use rapport_sources::automap::{TargetField, TargetKind};
 use rapport_sources::mapping_set::{CompileOptions, CompiledMapping, MappingSet};
-use rapport_sources::RowReader;
+use rapport_sources::{RowReader, SourceRow};
 use rapport_store::{
-    BatchFailure, BatchStart, BatchState, ErrorThreshold, FailureCode, FailureReason, FileCheckpoint, NewBatch,
+    BatchFailure, BatchStart, BatchState, ErrorThreshold, FailureCode, FailureReason, FlowCheckpoint, NewBatch,
 };
 use serde::Serialize;
 use tracing::{info, instrument};
@@ -28,7 +28,35 @@ pub struct RowsOptions {
     /// The dataflow run loading it, if any.
     pub flow_run: Option<i64>,
     /// A dataflow checkpoint to commit with the batch.
-    pub checkpoint: Option<FileCheckpoint>,
+    pub checkpoint: Option<FlowCheckpoint>,
+}
+
+/// Rows already in memory (a page of a PostgreSQL pull), read as a [`RowReader`].
+#[derive(Debug)]
+pub struct MemoryRows {
+    columns: Vec<String>,
+    rows: std::vec::IntoIter<SourceRow>,
+}
+
+impl MemoryRows {
+    /// Reads `rows`, whose fields are named by `columns`.
+    pub fn new(columns: Vec<String>, rows: Vec<SourceRow>) -> Self {
+        Self { columns, rows: rows.into_iter() }
+    }
+}
+
+impl RowReader for MemoryRows {
+    fn columns(&self) -> Vec<String> {
+        self.columns.clone()
+    }
+
+    fn next_row(&mut self) -> rapport_sources::Result<Option<std::result::Result<SourceRow, RowError>>> {
+        Ok(self.rows.next().map(Ok))
+    }
+
+    fn bytes_read(&self) -> u64 {
+        0
+    }
 }
 
 /// How often progress is reported, in rows.
@@ -304,6 +332,47 @@ impl Engine {
         report.rejected = batch.rejected;
         report.profiles = delta;
         Ok(report)
+    }
+
+    /// Records an input that could not be opened as a failed batch (`input_unreadable`) of `dataset`, so that
+    /// a flow run goes on with its other inputs and the failure shows in the batch list.
+    pub(crate) fn unreadable_batch(
+        &mut self,
+        dataset: &str,
+        mapping: &MappingSet,
+        display_name: &str,
+        options: &RowsOptions,
+        message: String,
+    ) -> Result<FileReport> {
+        let name = mapping.name.clone().unwrap_or_else(|| "mapping".to_owned());
+        let loading = self.store.begin_batch(&BatchStart {
+            dataset: dataset.to_owned(),
+            entity: mapping.entity,
+            source: format!("mapping:{name}"),
+            files: vec![display_name.to_owned()],
+            input_bytes: options.input_bytes,
+            error_threshold: options.error_threshold,
+            flow_run: options.flow_run,
+        })?;
+        let batch_id = loading.id();
+        let reason = FailureReason { code: FailureCode::InputUnreadable, message };
+        self.store.fail_batch(loading, &BatchFailure { reason: reason.clone(), rows_read: 0, rejected: vec![] })?;
+        tracing::warn!(input = display_name, batch = batch_id, reason = %reason.message, "input unreadable; batch failed");
+        Ok(FileReport {
+            file: display_name.to_owned(),
+            table: name,
+            entity: mapping.entity,
+            dataset: dataset.to_owned(),
+            batch_id,
+            state: BatchState::Failed,
+            reason: Some(reason),
+            rows_read: 0,
+            rows_ingested: 0,
+            rows_rejected: 0,
+            rejected: Vec::new(),
+            unmapped_columns: Vec::new(),
+            profiles: Default::default(),
+        })
     }
 
     /// Shows what ingesting `reader` through `mapping` would do, writing nothing: up to `sample` mapped and

@@ -5,7 +5,8 @@
 //! row counts are read from its batches and are exact even when the run was killed. A file's checkpoint (path,
 //! size, modification time, content SHA-256) is written by [`Store::write_batch`] in the transaction that
 //! commits the file's batch: a batch that did not commit leaves no checkpoint, and the next run loads the file
-//! again.
+//! again. A PostgreSQL flow keeps one high-water mark ([`PgFlowCheckpoint`], table `flow_pg_checkpoints`),
+//! committed the same way with each page's batch.
 
 use std::fmt;
 use std::str::FromStr;
@@ -247,6 +248,37 @@ pub struct FileCheckpoint {
     pub sha256: String,
 }
 
+/// A PostgreSQL flow's high-water mark: the last row's modification time and key it committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgFlowCheckpoint {
+    /// The flow.
+    pub flow: String,
+    /// The mark to pull after.
+    pub mark: crate::pg_source::PgCheckpoint,
+}
+
+/// A checkpoint a batch commits in its own transaction: one per kind of flow source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowCheckpoint {
+    /// A file of a CRM or file flow.
+    File(FileCheckpoint),
+    /// The high-water mark of a PostgreSQL flow.
+    Postgres(PgFlowCheckpoint),
+}
+
+impl From<FileCheckpoint> for FlowCheckpoint {
+    fn from(checkpoint: FileCheckpoint) -> Self {
+        FlowCheckpoint::File(checkpoint)
+    }
+}
+
+impl From<PgFlowCheckpoint> for FlowCheckpoint {
+    fn from(checkpoint: PgFlowCheckpoint) -> Self {
+        FlowCheckpoint::Postgres(checkpoint)
+    }
+}
+
 /// A stored checkpoint with the batch that committed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredCheckpoint {
@@ -280,8 +312,21 @@ impl RunningFlow {
     }
 }
 
-/// Writes (or replaces) a file checkpoint inside the caller's transaction; called by [`Store::write_batch`].
-pub(crate) fn write_checkpoint(tx: &rusqlite::Transaction<'_>, cp: &FileCheckpoint, batch_id: i64) -> Result<()> {
+/// Writes (or replaces) a checkpoint inside the caller's transaction; called when a batch commits.
+pub(crate) fn write_checkpoint(tx: &rusqlite::Transaction<'_>, cp: &FlowCheckpoint, batch_id: i64) -> Result<()> {
+    let cp = match cp {
+        FlowCheckpoint::File(cp) => cp,
+        FlowCheckpoint::Postgres(cp) => {
+            tx.execute(
+                "INSERT INTO flow_pg_checkpoints (flow, modified, key, batch_id, committed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (flow) DO UPDATE SET modified = excluded.modified, key = excluded.key,
+                    batch_id = excluded.batch_id, committed_at = excluded.committed_at",
+                params![cp.flow, cp.mark.modified, serde_json::to_string(&cp.mark.key)?, batch_id, now()],
+            )?;
+            return Ok(());
+        }
+    };
     tx.execute(
         "INSERT INTO flow_checkpoints (flow, path, size, mtime_ns, sha256, batch_id, committed_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -480,6 +525,18 @@ impl Store {
         let mut stmt = self.conn.prepare("SELECT path FROM flow_checkpoints WHERE flow = ?1 ORDER BY path")?;
         let paths: Vec<String> = stmt.query_map([flow], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
         paths.iter().filter_map(|p| self.flow_checkpoint(flow, p).transpose()).collect()
+    }
+
+    /// The high-water mark of a PostgreSQL flow, if a batch of it committed.
+    pub fn flow_pg_checkpoint(&self, flow: &str) -> Result<Option<crate::pg_source::PgCheckpoint>> {
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row("SELECT modified, key FROM flow_pg_checkpoints WHERE flow = ?1", [flow], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        row.map(|(modified, key)| Ok(crate::pg_source::PgCheckpoint { modified, key: serde_json::from_str(&key)? }))
+            .transpose()
     }
 
     /// Records a new modification time for a checkpointed file whose content (size and SHA-256) did not change,

@@ -656,7 +656,7 @@ mod tests {
             }],
             rejected: vec![],
             batch_id: id,
-            checkpoint,
+            checkpoint: checkpoint.map(Into::into),
         }
     }
 
