@@ -62,6 +62,58 @@ impl RowReader for MemoryRows {
 /// How often progress is reported, in rows.
 const PROGRESS_EVERY_ROWS: u64 = 4096;
 
+/// Rows read ahead to learn the fields of an input that has no header (JSON, NDJSON) before the mapping binds.
+const PEEK_ROWS: usize = 1000;
+
+/// A reader whose first rows were read ahead when it did not know its fields yet (JSON keys are learned as
+/// rows are read), so that the mapping binds to the fields of those rows; the rows are then replayed.
+struct Peeked<'a> {
+    inner: &'a mut dyn RowReader,
+    ahead: std::collections::VecDeque<std::result::Result<SourceRow, RowError>>,
+    /// A read error met while reading ahead, returned after the rows before it.
+    failed: Option<rapport_sources::Error>,
+}
+
+impl<'a> Peeked<'a> {
+    fn new(inner: &'a mut dyn RowReader) -> Self {
+        let mut ahead = std::collections::VecDeque::new();
+        let mut failed = None;
+        if inner.columns().is_empty() {
+            while ahead.len() < PEEK_ROWS {
+                match inner.next_row() {
+                    Ok(Some(row)) => ahead.push_back(row),
+                    Ok(None) => break,
+                    Err(err) => {
+                        failed = Some(err);
+                        break;
+                    }
+                }
+            }
+        }
+        Self { inner, ahead, failed }
+    }
+}
+
+impl RowReader for Peeked<'_> {
+    fn columns(&self) -> Vec<String> {
+        self.inner.columns()
+    }
+
+    fn next_row(&mut self) -> rapport_sources::Result<Option<std::result::Result<SourceRow, RowError>>> {
+        if let Some(row) = self.ahead.pop_front() {
+            return Ok(Some(row));
+        }
+        match self.failed.take() {
+            Some(err) => Err(err),
+            None => self.inner.next_row(),
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.inner.bytes_read()
+    }
+}
+
 /// What a dry run found: the mapping, a sample of mapped and valid records, the rejected rows, and what is
 /// left out on either side.
 #[derive(Debug, Clone, Serialize)]
@@ -242,6 +294,8 @@ impl Engine {
     ) -> Result<FileReport> {
         let entity = mapping.entity;
         let schema = self.registered_entity_schema(entity)?;
+        let mut reader = Peeked::new(reader);
+        let reader = &mut reader;
         let compiled = self.compile_mapping(&schema, mapping, reader, &options.compile)?;
         let name = mapping.name.clone().unwrap_or_else(|| "mapping".to_owned());
         let loading = self.store.begin_batch(&BatchStart {
@@ -389,6 +443,8 @@ impl Engine {
     ) -> Result<DryRun> {
         let entity = mapping.entity;
         let schema = self.registered_entity_schema(entity)?;
+        let mut reader = Peeked::new(reader);
+        let reader = &mut reader;
         let compiled = self.compile_mapping(&schema, mapping, reader, options)?;
         let destinations = compiled.destinations();
         let mut not_covered: Vec<String> = Vec::new();
