@@ -112,6 +112,12 @@ fn absolute_location(from: &str) -> Result<String> {
     })
 }
 
+/// The absolute form of a path that need not exist yet (a mapping file is read at run time).
+fn absolute_path(path: &str) -> Result<String> {
+    let absolute = std::path::absolute(path).map_err(|source| Error::Input { path: path.to_owned(), source })?;
+    Ok(absolute.display().to_string())
+}
+
 /// The files a location names today, sorted.
 fn list_location(from: &str) -> Result<Vec<PathBuf>> {
     let (dir, pattern) = split_location(from)?;
@@ -194,7 +200,8 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 impl Engine {
-    /// Saves a new flow. Folder and glob locations are stored absolute; a CRM flow's location must exist.
+    /// Saves a new flow. Folder and glob locations and mapping files are stored absolute; a CRM or file flow's
+    /// location must exist (its mapping file is read at each run).
     pub fn create_flow(&mut self, mut definition: FlowDefinition) -> Result<StoredFlow> {
         check_name(&definition.name)?;
         match &mut definition.source {
@@ -204,8 +211,12 @@ impl Engine {
                 }
                 *from = absolute_location(from)?;
             }
-            FlowSource::File { from, .. } => *from = absolute_location(from)?,
-            FlowSource::Postgres { .. } => {}
+            FlowSource::File { from, format, mapping, .. } => {
+                format.parse::<FileFormat>().map_err(|e| Error::Flow(format!("format `{format}`: {e}")))?;
+                *from = absolute_location(from)?;
+                *mapping = absolute_path(mapping)?;
+            }
+            FlowSource::Postgres { mapping, .. } => *mapping = absolute_path(mapping)?,
         }
         self.store.create_flow(&definition)?;
         self.store.flow(&definition.name)?.ok_or_else(|| Error::Internal("a created flow is missing".to_owned()))

@@ -80,8 +80,8 @@ impl From<Every> for String {
     }
 }
 
-/// Where a flow reads from. CRM export folders run today; the other kinds are stored as given and their runs
-/// refuse with a "not wired yet" error until their readers are connected.
+/// Where a flow reads from: CRM export files, generic files through a mapping set, or a PostgreSQL table or
+/// query through a mapping set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FlowSource {
