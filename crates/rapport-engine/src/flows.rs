@@ -16,7 +16,7 @@
 //! opened becomes a failed batch (`input_unreadable`) and the run goes on.
 //!
 //! A PostgreSQL flow connects with the URL held in the environment variable it names (the URL is never stored
-//! nor logged), pulls the rows changed after its high-water mark (modification column, then the table's key)
+//! nor logged), pulls the rows changed after its high-water mark (modification column, then its key columns)
 //! in pages of [`PG_PAGE_ROWS`], and loads each page as one batch whose new mark commits in the batch's
 //! transaction. A failed page leaves the mark where it was and ends the run; a run with no new rows records a
 //! run without batches.
@@ -184,6 +184,7 @@ struct PgPull<'a> {
     connection_env: &'a str,
     query: &'a str,
     modified_column: &'a str,
+    key: &'a [String],
     dataset: &'a str,
 }
 
@@ -285,9 +286,9 @@ impl Engine {
                 let set = load_mapping(name, mapping, *entity);
                 set.and_then(|set| self.run_generic_files(definition, from, format, dataset, &set, run.id(), &mut report, observer))
             }
-            FlowSource::Postgres { connection_env, query, modified_column, dataset, entity, mapping } => {
+            FlowSource::Postgres { connection_env, query, modified_column, key, dataset, entity, mapping } => {
                 let set = load_mapping(name, mapping, *entity);
-                let pull = PgPull { connection_env, query, modified_column, dataset };
+                let pull = PgPull { connection_env, query, modified_column, key, dataset };
                 set.and_then(|set| self.run_postgres(definition, &pull, &set, run.id(), &mut report, observer))
             }
         };
@@ -430,7 +431,7 @@ impl Engine {
         let mut source = PgSource::connect(&conninfo)?;
         drop(conninfo);
         let relation = PgRelation::parse(pull.query);
-        let incremental = Incremental { modified: pull.modified_column.to_owned(), key: Vec::new() };
+        let incremental = Incremental { modified: pull.modified_column.to_owned(), key: pull.key.to_vec() };
         let mut since = self.store.flow_pg_checkpoint(flow)?;
         loop {
             let page = source.pull(&relation, Some(&incremental), since.as_ref(), Some(PG_PAGE_ROWS))?;

@@ -153,6 +153,7 @@ fn pg_flow(name: &str, env: &str, table: &str) -> FlowDefinition {
             connection_env: env.into(),
             query: table.into(),
             modified_column: "updated_at".into(),
+            key: Vec::new(),
             dataset: "crm.people".into(),
             entity: EntityKind::Person,
             mapping: String::new(),
@@ -285,4 +286,22 @@ fn issue_4_a_failed_postgres_batch_leaves_the_mark_where_it_was() {
         assert_eq!(engine.store().flow_pg_checkpoint("pg").unwrap(), before, "the mark did not move");
     }
     assert_eq!(people(&engine).len(), 3);
+}
+
+#[test]
+fn issue_4_a_postgres_query_flow_orders_by_the_key_it_names() {
+    let Some(mut db) = Scratch::new("query") else { return };
+    db.run(PEOPLE);
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let query = format!("SELECT id, email, updated_at FROM {}.people WHERE id <> 'p1'", db.schema);
+    let mut flow = with_mapping(pg_flow("q", "RAPPORT_TEST_PG", &query), dir.path());
+    if let FlowSource::Postgres { key, .. } = &mut flow.source {
+        *key = vec!["id".into()];
+    }
+    engine.create_flow(flow).unwrap();
+    let first = engine.run_flow("q", &Quiet).unwrap();
+    assert_eq!((first.run.state, first.run.rows_read, first.run.rows_ingested), (RunState::Success, 2, 2));
+    assert_eq!(engine.store().flow_pg_checkpoint("q").unwrap(), mark("2024-03-01 10:00:02+00", "p3"));
+    assert_eq!(people(&engine), [pair("p2", "b@x.com"), pair("p3", "c@x.com")]);
 }

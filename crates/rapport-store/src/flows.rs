@@ -111,10 +111,14 @@ pub enum FlowSource {
     Postgres {
         /// The name of the environment variable holding the connection URL (secrets are never stored).
         connection_env: String,
-        /// The query.
+        /// A table (`schema.table`) or a query (`SELECT …`).
         query: String,
         /// The column holding each row's modification time; a run reads rows newer than its checkpoint.
         modified_column: String,
+        /// Columns ordering rows that share a modification time. Empty: the table's primary key (a query
+        /// source must name them).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        key: Vec<String>,
         /// The target dataset.
         dataset: String,
         /// The entity class of the dataset.
@@ -602,6 +606,7 @@ mod tests {
                 connection_env: "RAPPORT_PG_URL".into(),
                 query: "SELECT * FROM people".into(),
                 modified_column: "updated_at".into(),
+                key: vec!["id".into()],
                 dataset: "crm.people".into(),
                 entity: EntityKind::Person,
                 mapping: "people.toml".into(),
