@@ -284,7 +284,9 @@ impl Engine {
             }
             FlowSource::File { from, format, dataset, entity, mapping } => {
                 let set = load_mapping(name, mapping, *entity);
-                set.and_then(|set| self.run_generic_files(definition, from, format, dataset, &set, run.id(), &mut report, observer))
+                set.and_then(|set| {
+                    self.run_generic_files(definition, from, format, dataset, &set, run.id(), &mut report, observer)
+                })
             }
             FlowSource::Postgres { connection_env, query, modified_column, key, dataset, entity, mapping } => {
                 let set = load_mapping(name, mapping, *entity);
@@ -300,8 +302,7 @@ impl Engine {
         });
         let listed = (report.skipped.len() + report.files.len()) as u64;
         let skipped = report.skipped.len() as u64;
-        let failed: Vec<&FileReport> =
-            report.files.iter().filter(|f| f.state == BatchState::Failed).collect();
+        let failed: Vec<&FileReport> = report.files.iter().filter(|f| f.state == BatchState::Failed).collect();
         let (state, message) = match &outcome {
             Err(err) => (RunState::Failed, Some(err.to_string())),
             Ok(()) if !failed.is_empty() => (
@@ -389,9 +390,8 @@ impl Engine {
         report: &mut FlowRunReport,
         observer: &dyn Observer,
     ) -> Result<()> {
-        let format: FileFormat = format
-            .parse()
-            .map_err(|e| Error::Flow(format!("flow `{}`: format `{format}`: {e}", definition.name)))?;
+        let format: FileFormat =
+            format.parse().map_err(|e| Error::Flow(format!("flow `{}`: format `{format}`: {e}", definition.name)))?;
         for path in list_location(from)? {
             let Some(checkpoint) = self.changed_file(&definition.name, &path, &mut report.skipped)? else { continue };
             let shown = checkpoint.path.clone();
@@ -436,7 +436,12 @@ impl Engine {
         loop {
             let page = source.pull(&relation, Some(&incremental), since.as_ref(), Some(PG_PAGE_ROWS))?;
             if page.null_modified > 0 {
-                warn!(flow, rows = page.null_modified, column = pull.modified_column, "rows with no modification time are not loaded");
+                warn!(
+                    flow,
+                    rows = page.null_modified,
+                    column = pull.modified_column,
+                    "rows with no modification time are not loaded"
+                );
             }
             let (Some(mark), false) = (page.checkpoint, page.rows.is_empty()) else { break };
             let full = page.rows.len() as u64 == PG_PAGE_ROWS;
@@ -444,8 +449,11 @@ impl Engine {
                 Some(since) => format!("{} after ({}, {})", relation.describe(), since.modified, since.key.join(", ")),
                 None => relation.describe(),
             };
-            let rows: Vec<SourceRow> =
-                page.rows.into_iter().map(|row| SourceRow { line: row.number, offset: None, fields: row.fields }).collect();
+            let rows: Vec<SourceRow> = page
+                .rows
+                .into_iter()
+                .map(|row| SourceRow { line: row.number, offset: None, fields: row.fields })
+                .collect();
             let options = RowsOptions {
                 compile: CompileOptions::default(),
                 error_threshold: definition.error_threshold,

@@ -81,8 +81,11 @@ fn issue_4_a_file_flow_picks_up_only_the_new_file_on_its_second_run() {
     let mut engine = engine(dir.path());
     let input = dir.path().join("in");
     std::fs::create_dir_all(&input).unwrap();
-    std::fs::write(input.join("a.ndjson"), "{\"id\":\"p1\",\"email\":\"a@x.com\"}\n{\"id\":\"p2\",\"email\":\"b@x.com\"}\n")
-        .unwrap();
+    std::fs::write(
+        input.join("a.ndjson"),
+        "{\"id\":\"p1\",\"email\":\"a@x.com\"}\n{\"id\":\"p2\",\"email\":\"b@x.com\"}\n",
+    )
+    .unwrap();
     std::fs::write(input.join("notes.txt"), "not matched by the glob").unwrap();
     engine.create_flow(file_flow(dir.path(), "web", "in/*.ndjson", "ndjson")).unwrap();
 

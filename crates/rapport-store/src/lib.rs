@@ -31,8 +31,8 @@ pub use audiences::{AudienceRecord, MembershipChange};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
 pub use datasets::{DatasetRecord, InletRecord};
 pub use flows::{
-    Every, FileCheckpoint, FlowCheckpoint, FlowDefinition, FlowRun, FlowSource, PgFlowCheckpoint, RunState, RunningFlow,
-    StoredCheckpoint, StoredFlow,
+    Every, FileCheckpoint, FlowCheckpoint, FlowDefinition, FlowRun, FlowSource, PgFlowCheckpoint, RunState,
+    RunningFlow, StoredCheckpoint, StoredFlow,
 };
 pub use lifecycle::{
     BatchError, BatchFailure, BatchFilter, BatchInfo, BatchMetrics, BatchStart, BatchState, ErrorThreshold,

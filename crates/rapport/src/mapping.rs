@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use rapport_sources::readers::FileFormat;
 use rapport_model::{EntityKind, SourceSystem};
 use rapport_sources::automap::{self, Proposal};
 use rapport_sources::mapping_set::{CompileOptions, MappingSet, MissingFields, SourceType};
 use rapport_sources::prep::Placeholders;
+use rapport_sources::readers::FileFormat;
 use rapport_sources::RowReader;
 use serde_json::Value;
 
@@ -329,7 +329,11 @@ pub struct LoadArgs {
 }
 
 /// `rapport load`: each file one batch through the mapping set; fails (exit status 1) when a batch failed.
-pub fn load(engine: &mut rapport_engine::Engine, args: &LoadArgs, observer: &dyn rapport_engine::Observer) -> Result<()> {
+pub fn load(
+    engine: &mut rapport_engine::Engine,
+    args: &LoadArgs,
+    observer: &dyn rapport_engine::Observer,
+) -> Result<()> {
     let set = MappingSet::load(&args.mapping)?;
     let options = rapport_engine::RowsOptions {
         compile: CompileOptions {
