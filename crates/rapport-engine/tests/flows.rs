@@ -308,3 +308,25 @@ fn issue_4_a_postgres_query_flow_orders_by_the_key_it_names() {
     assert_eq!(engine.store().flow_pg_checkpoint("q").unwrap(), mark("2024-03-01 10:00:02+00", "p3"));
     assert_eq!(people(&engine), [pair("p2", "b@x.com"), pair("p3", "c@x.com")]);
 }
+
+#[test]
+fn issue_4_a_postgres_flow_loads_a_large_table_in_pages_of_50000_rows() {
+    let Some(mut db) = Scratch::new("pages") else { return };
+    db.run(
+        "CREATE TABLE {s}.people (id text PRIMARY KEY, email text, updated_at timestamptz);
+         INSERT INTO {s}.people SELECT 'p' || g, 'u' || g || '@x.com', '2024-01-01 00:00:00+00'::timestamptz + g * interval '1 second'
+         FROM generate_series(1, 50001) AS g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let table = format!("{}.people", db.schema);
+    engine.create_flow(with_mapping(pg_flow("pg", "RAPPORT_TEST_PG", &table), dir.path())).unwrap();
+    let run = engine.run_flow("pg", &Quiet).unwrap();
+    assert_eq!(run.run.state, RunState::Success);
+    let pages: Vec<(u64, u64)> = run.files.iter().map(|f| (f.rows_read, f.rows_ingested)).collect();
+    assert_eq!(pages, [(50_000, 50_000), (1, 1)]);
+    // The last row is p50001, 50,001 seconds (13:53:21) after midnight.
+    assert_eq!(engine.store().flow_pg_checkpoint("pg").unwrap(), mark("2024-01-01 13:53:21+00", "p50001"));
+    let again = engine.run_flow("pg", &Quiet).unwrap();
+    assert!(again.files.is_empty());
+}
