@@ -11,19 +11,37 @@
 //! newer time, and the next run looks at it again. Each batch updates the profiles it touches as it commits,
 //! as `rapport ingest` does; the run reports the profile counts afterwards.
 //!
-//! File-glob and PostgreSQL flows are stored with their parameters, but [`Engine::run_flow`] refuses them with
-//! [`Error::NotWired`] until their readers are connected.
+//! A file flow lists and checkpoints its files the same way, opens each with the generic readers in the flow's
+//! format and loads it through the flow's mapping set (read at run time) into its dataset. A file that cannot be
+//! opened becomes a failed batch (`input_unreadable`) and the run goes on.
+//!
+//! A PostgreSQL flow connects with the URL held in the environment variable it names (the URL is never stored
+//! nor logged), pulls the rows changed after its high-water mark (modification column, then its key columns)
+//! in pages of [`PG_PAGE_ROWS`], and loads each page as one batch whose new mark commits in the batch's
+//! transaction. A failed page leaves the mark where it was and ends the run; a run with no new rows records a
+//! run without batches.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rapport_store::{FileCheckpoint, FlowDefinition, FlowRun, FlowSource, RunState, StoredFlow};
+use rapport_model::EntityKind;
+use rapport_sources::mapping_set::{CompileOptions, MappingSet};
+use rapport_sources::readers::FileFormat;
+use rapport_sources::SourceRow;
+use rapport_store::pg_source::{Incremental, PgRelation, PgSource};
+use rapport_store::{
+    BatchState, FileCheckpoint, FlowDefinition, FlowRun, FlowSource, PgFlowCheckpoint, RunState, StoredFlow,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
 
+use crate::generic::{MemoryRows, RowsOptions};
 use crate::ingest::{FileJob, FileReport};
 use crate::{Engine, Error, Observer, Result, UnifyReport};
+
+/// Rows per batch of a PostgreSQL flow: one page is held in memory while it is mapped and committed.
+pub const PG_PAGE_ROWS: u64 = 50_000;
 
 /// What one flow run did.
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +112,12 @@ fn absolute_location(from: &str) -> Result<String> {
     })
 }
 
+/// The absolute form of a path that need not exist yet (a mapping file is read at run time).
+fn absolute_path(path: &str) -> Result<String> {
+    let absolute = std::path::absolute(path).map_err(|source| Error::Input { path: path.to_owned(), source })?;
+    Ok(absolute.display().to_string())
+}
+
 /// The files a location names today, sorted.
 fn list_location(from: &str) -> Result<Vec<PathBuf>> {
     let (dir, pattern) = split_location(from)?;
@@ -143,6 +167,27 @@ fn sha256_file(path: &Path) -> Result<String> {
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Reads a flow's mapping-set file and checks that it maps into the flow's entity.
+fn load_mapping(flow: &str, path: &str, entity: EntityKind) -> Result<MappingSet> {
+    let set = MappingSet::load(Path::new(path)).map_err(|e| Error::Mapping(format!("flow `{flow}`: {e}")))?;
+    if set.entity != entity {
+        return Err(Error::Flow(format!(
+            "flow `{flow}`: the mapping set `{path}` maps into {} but the flow's dataset holds {entity}",
+            set.entity
+        )));
+    }
+    Ok(set)
+}
+
+/// What a PostgreSQL flow pulls, borrowed from its definition.
+struct PgPull<'a> {
+    connection_env: &'a str,
+    query: &'a str,
+    modified_column: &'a str,
+    key: &'a [String],
+    dataset: &'a str,
+}
+
 /// Checks a flow name: letters, digits, `-`, `_` and `.`.
 fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -156,7 +201,8 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 impl Engine {
-    /// Saves a new flow. Folder and glob locations are stored absolute; a CRM flow's location must exist.
+    /// Saves a new flow. Folder and glob locations and mapping files are stored absolute; a CRM or file flow's
+    /// location must exist (its mapping file is read at each run).
     pub fn create_flow(&mut self, mut definition: FlowDefinition) -> Result<StoredFlow> {
         check_name(&definition.name)?;
         match &mut definition.source {
@@ -166,8 +212,12 @@ impl Engine {
                 }
                 *from = absolute_location(from)?;
             }
-            FlowSource::File { from, .. } => *from = absolute_location(from)?,
-            FlowSource::Postgres { .. } => {}
+            FlowSource::File { from, format, mapping, .. } => {
+                format.parse::<FileFormat>().map_err(|e| Error::Flow(format!("format `{format}`: {e}")))?;
+                *from = absolute_location(from)?;
+                *mapping = absolute_path(mapping)?;
+            }
+            FlowSource::Postgres { mapping, .. } => *mapping = absolute_path(mapping)?,
         }
         self.store.create_flow(&definition)?;
         self.store.flow(&definition.name)?.ok_or_else(|| Error::Internal("a created flow is missing".to_owned()))
@@ -204,9 +254,6 @@ impl Engine {
             .store
             .flow(name)?
             .ok_or_else(|| rapport_store::Error::NotFound { kind: "flow", name: name.to_owned() })?;
-        let FlowSource::Crm { system, from, instance } = &flow.definition.source else {
-            return Err(Error::NotWired { flow: name.to_owned(), kind: flow.definition.source.kind() });
-        };
         let run = self.store.begin_flow_run(name)?;
         let mut report = FlowRunReport {
             run: FlowRun {
@@ -230,17 +277,32 @@ impl Engine {
             files: Vec::new(),
             profiles: None,
         };
-        let outcome = self.run_crm_files(&flow.definition, *system, from, instance, run.id(), &mut report, observer);
+        let definition = &flow.definition;
+        let outcome = match &definition.source {
+            FlowSource::Crm { system, from, instance } => {
+                self.run_crm_files(definition, *system, from, instance, run.id(), &mut report, observer)
+            }
+            FlowSource::File { from, format, dataset, entity, mapping } => {
+                let set = load_mapping(name, mapping, *entity);
+                set.and_then(|set| {
+                    self.run_generic_files(definition, from, format, dataset, &set, run.id(), &mut report, observer)
+                })
+            }
+            FlowSource::Postgres { connection_env, query, modified_column, key, dataset, entity, mapping } => {
+                let set = load_mapping(name, mapping, *entity);
+                let pull = PgPull { connection_env, query, modified_column, key, dataset };
+                set.and_then(|set| self.run_postgres(definition, &pull, &set, run.id(), &mut report, observer))
+            }
+        };
         let outcome = outcome.and_then(|()| {
-            if report.files.iter().any(|f| f.state == rapport_store::BatchState::Success) {
+            if report.files.iter().any(|f| f.state == BatchState::Success) {
                 report.profiles = Some(self.profile_summary()?);
             }
             Ok(())
         });
         let listed = (report.skipped.len() + report.files.len()) as u64;
         let skipped = report.skipped.len() as u64;
-        let failed: Vec<&FileReport> =
-            report.files.iter().filter(|f| f.state == rapport_store::BatchState::Failed).collect();
+        let failed: Vec<&FileReport> = report.files.iter().filter(|f| f.state == BatchState::Failed).collect();
         let (state, message) = match &outcome {
             Err(err) => (RunState::Failed, Some(err.to_string())),
             Ok(()) if !failed.is_empty() => (
@@ -288,22 +350,126 @@ impl Engine {
         inputs.sort_by_key(|(path, table)| (table.entity, path.clone()));
         let context = self.file_context(instance, definition.error_threshold)?;
         for (path, table) in &inputs {
-            let shown = path.display().to_string();
-            let (size, mtime_ns) = stat(path)?;
-            let stored = self.store.flow_checkpoint(&definition.name, &shown)?;
-            if stored.as_ref().is_some_and(|s| s.checkpoint.size == size && s.checkpoint.mtime_ns == mtime_ns) {
-                report.skipped.push(shown);
-                continue;
-            }
-            let sha256 = sha256_file(path)?;
-            if stored.as_ref().is_some_and(|s| s.checkpoint.size == size && s.checkpoint.sha256 == sha256) {
-                self.store.touch_checkpoint(&definition.name, &shown, mtime_ns)?;
-                report.skipped.push(shown);
-                continue;
-            }
-            let checkpoint = FileCheckpoint { flow: definition.name.clone(), path: shown, size, mtime_ns, sha256 };
+            let Some(checkpoint) = self.changed_file(&definition.name, path, &mut report.skipped)? else { continue };
             let job = FileJob { path, table, checkpoint: Some(checkpoint), flow_run: Some(run) };
             report.files.push(self.ingest_file(&job, &context, observer)?);
+        }
+        Ok(())
+    }
+
+    /// Compares a listed file with its checkpoint: `None` (and the file added to `skipped`) when it holds,
+    /// else the checkpoint to commit with the file's batch. Same size and time: skipped unread; same size and
+    /// SHA-256: skipped, the stored time updated.
+    fn changed_file(&mut self, flow: &str, path: &Path, skipped: &mut Vec<String>) -> Result<Option<FileCheckpoint>> {
+        let shown = path.display().to_string();
+        let (size, mtime_ns) = stat(path)?;
+        let stored = self.store.flow_checkpoint(flow, &shown)?;
+        if stored.as_ref().is_some_and(|s| s.checkpoint.size == size && s.checkpoint.mtime_ns == mtime_ns) {
+            skipped.push(shown);
+            return Ok(None);
+        }
+        let sha256 = sha256_file(path)?;
+        if stored.as_ref().is_some_and(|s| s.checkpoint.size == size && s.checkpoint.sha256 == sha256) {
+            self.store.touch_checkpoint(flow, &shown, mtime_ns)?;
+            skipped.push(shown);
+            return Ok(None);
+        }
+        Ok(Some(FileCheckpoint { flow: flow.to_owned(), path: shown, size, mtime_ns, sha256 }))
+    }
+
+    /// Loads the new or changed files of a file flow, each as one batch through the mapping set.
+    #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename these
+    fn run_generic_files(
+        &mut self,
+        definition: &FlowDefinition,
+        from: &str,
+        format: &str,
+        dataset: &str,
+        set: &MappingSet,
+        run: i64,
+        report: &mut FlowRunReport,
+        observer: &dyn Observer,
+    ) -> Result<()> {
+        let format: FileFormat =
+            format.parse().map_err(|e| Error::Flow(format!("flow `{}`: format `{format}`: {e}", definition.name)))?;
+        for path in list_location(from)? {
+            let Some(checkpoint) = self.changed_file(&definition.name, &path, &mut report.skipped)? else { continue };
+            let shown = checkpoint.path.clone();
+            let options = RowsOptions {
+                compile: CompileOptions::default(),
+                error_threshold: definition.error_threshold,
+                input_bytes: checkpoint.size,
+                flow_run: Some(run),
+                checkpoint: Some(checkpoint.into()),
+            };
+            let file = match rapport_sources::readers::open(&path, &shown, &format) {
+                Ok(mut reader) => self.ingest_rows(dataset, set, reader.as_mut(), &shown, &options, observer)?,
+                Err(err) => self.unreadable_batch(dataset, set, &shown, &options, err.to_string())?,
+            };
+            report.files.push(file);
+        }
+        Ok(())
+    }
+
+    /// Pulls the rows of a PostgreSQL flow changed since its mark, page by page, each page one batch.
+    fn run_postgres(
+        &mut self,
+        definition: &FlowDefinition,
+        pull: &PgPull<'_>,
+        set: &MappingSet,
+        run: i64,
+        report: &mut FlowRunReport,
+        observer: &dyn Observer,
+    ) -> Result<()> {
+        let flow = definition.name.as_str();
+        let conninfo = std::env::var(pull.connection_env).map_err(|_| {
+            Error::Flow(format!(
+                "flow `{flow}`: the environment variable `{}` (the PostgreSQL connection URL) is not set",
+                pull.connection_env
+            ))
+        })?;
+        let mut source = PgSource::connect(&conninfo)?;
+        drop(conninfo);
+        let relation = PgRelation::parse(pull.query);
+        let incremental = Incremental { modified: pull.modified_column.to_owned(), key: pull.key.to_vec() };
+        let mut since = self.store.flow_pg_checkpoint(flow)?;
+        loop {
+            let page = source.pull(&relation, Some(&incremental), since.as_ref(), Some(PG_PAGE_ROWS))?;
+            if page.null_modified > 0 {
+                warn!(
+                    flow,
+                    rows = page.null_modified,
+                    column = pull.modified_column,
+                    "rows with no modification time are not loaded"
+                );
+            }
+            let (Some(mark), false) = (page.checkpoint, page.rows.is_empty()) else { break };
+            let full = page.rows.len() as u64 == PG_PAGE_ROWS;
+            let shown = match &since {
+                Some(since) => format!("{} after ({}, {})", relation.describe(), since.modified, since.key.join(", ")),
+                None => relation.describe(),
+            };
+            let rows: Vec<SourceRow> = page
+                .rows
+                .into_iter()
+                .map(|row| SourceRow { line: row.number, offset: None, fields: row.fields })
+                .collect();
+            let options = RowsOptions {
+                compile: CompileOptions::default(),
+                error_threshold: definition.error_threshold,
+                input_bytes: 0,
+                flow_run: Some(run),
+                checkpoint: Some(PgFlowCheckpoint { flow: flow.to_owned(), mark: mark.clone() }.into()),
+            };
+            let mut reader = MemoryRows::new(page.columns, rows);
+            let file = self.ingest_rows(pull.dataset, set, &mut reader, &shown, &options, observer)?;
+            let failed = file.state == BatchState::Failed;
+            report.files.push(file);
+            // A failed page keeps the mark where it was: the next run pulls the same rows again.
+            if failed || !full {
+                break;
+            }
+            since = Some(mark);
         }
         Ok(())
     }

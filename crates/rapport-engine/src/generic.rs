@@ -6,9 +6,9 @@ use rapport_model::{EntityKind, FieldPath, MappedRecord, Record, RowError};
 use rapport_schema::{FieldType, Schema};
 use rapport_sources::automap::{TargetField, TargetKind};
 use rapport_sources::mapping_set::{CompileOptions, CompiledMapping, MappingSet};
-use rapport_sources::RowReader;
+use rapport_sources::{RowReader, SourceRow};
 use rapport_store::{
-    BatchFailure, BatchStart, BatchState, ErrorThreshold, FailureCode, FailureReason, FileCheckpoint, NewBatch,
+    BatchFailure, BatchStart, BatchState, ErrorThreshold, FailureCode, FailureReason, FlowCheckpoint, NewBatch,
 };
 use serde::Serialize;
 use tracing::{info, instrument};
@@ -28,11 +28,91 @@ pub struct RowsOptions {
     /// The dataflow run loading it, if any.
     pub flow_run: Option<i64>,
     /// A dataflow checkpoint to commit with the batch.
-    pub checkpoint: Option<FileCheckpoint>,
+    pub checkpoint: Option<FlowCheckpoint>,
+}
+
+/// Rows already in memory (a page of a PostgreSQL pull), read as a [`RowReader`].
+#[derive(Debug)]
+pub struct MemoryRows {
+    columns: Vec<String>,
+    rows: std::vec::IntoIter<SourceRow>,
+}
+
+impl MemoryRows {
+    /// Reads `rows`, whose fields are named by `columns`.
+    pub fn new(columns: Vec<String>, rows: Vec<SourceRow>) -> Self {
+        Self { columns, rows: rows.into_iter() }
+    }
+}
+
+impl RowReader for MemoryRows {
+    fn columns(&self) -> Vec<String> {
+        self.columns.clone()
+    }
+
+    fn next_row(&mut self) -> rapport_sources::Result<Option<std::result::Result<SourceRow, RowError>>> {
+        Ok(self.rows.next().map(Ok))
+    }
+
+    fn bytes_read(&self) -> u64 {
+        0
+    }
 }
 
 /// How often progress is reported, in rows.
 const PROGRESS_EVERY_ROWS: u64 = 4096;
+
+/// Rows read ahead to learn the fields of an input that has no header (JSON, NDJSON) before the mapping binds.
+const PEEK_ROWS: usize = 1000;
+
+/// A reader whose first rows were read ahead when it did not know its fields yet (JSON keys are learned as
+/// rows are read), so that the mapping binds to the fields of those rows; the rows are then replayed.
+struct Peeked<'a> {
+    inner: &'a mut dyn RowReader,
+    ahead: std::collections::VecDeque<std::result::Result<SourceRow, RowError>>,
+    /// A read error met while reading ahead, returned after the rows before it.
+    failed: Option<rapport_sources::Error>,
+}
+
+impl<'a> Peeked<'a> {
+    fn new(inner: &'a mut dyn RowReader) -> Self {
+        let mut ahead = std::collections::VecDeque::new();
+        let mut failed = None;
+        if inner.columns().is_empty() {
+            while ahead.len() < PEEK_ROWS {
+                match inner.next_row() {
+                    Ok(Some(row)) => ahead.push_back(row),
+                    Ok(None) => break,
+                    Err(err) => {
+                        failed = Some(err);
+                        break;
+                    }
+                }
+            }
+        }
+        Self { inner, ahead, failed }
+    }
+}
+
+impl RowReader for Peeked<'_> {
+    fn columns(&self) -> Vec<String> {
+        self.inner.columns()
+    }
+
+    fn next_row(&mut self) -> rapport_sources::Result<Option<std::result::Result<SourceRow, RowError>>> {
+        if let Some(row) = self.ahead.pop_front() {
+            return Ok(Some(row));
+        }
+        match self.failed.take() {
+            Some(err) => Err(err),
+            None => self.inner.next_row(),
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.inner.bytes_read()
+    }
+}
 
 /// What a dry run found: the mapping, a sample of mapped and valid records, the rejected rows, and what is
 /// left out on either side.
@@ -214,6 +294,8 @@ impl Engine {
     ) -> Result<FileReport> {
         let entity = mapping.entity;
         let schema = self.registered_entity_schema(entity)?;
+        let mut reader = Peeked::new(reader);
+        let reader = &mut reader;
         let compiled = self.compile_mapping(&schema, mapping, reader, &options.compile)?;
         let name = mapping.name.clone().unwrap_or_else(|| "mapping".to_owned());
         let loading = self.store.begin_batch(&BatchStart {
@@ -306,6 +388,47 @@ impl Engine {
         Ok(report)
     }
 
+    /// Records an input that could not be opened as a failed batch (`input_unreadable`) of `dataset`, so that
+    /// a flow run goes on with its other inputs and the failure shows in the batch list.
+    pub(crate) fn unreadable_batch(
+        &mut self,
+        dataset: &str,
+        mapping: &MappingSet,
+        display_name: &str,
+        options: &RowsOptions,
+        message: String,
+    ) -> Result<FileReport> {
+        let name = mapping.name.clone().unwrap_or_else(|| "mapping".to_owned());
+        let loading = self.store.begin_batch(&BatchStart {
+            dataset: dataset.to_owned(),
+            entity: mapping.entity,
+            source: format!("mapping:{name}"),
+            files: vec![display_name.to_owned()],
+            input_bytes: options.input_bytes,
+            error_threshold: options.error_threshold,
+            flow_run: options.flow_run,
+        })?;
+        let batch_id = loading.id();
+        let reason = FailureReason { code: FailureCode::InputUnreadable, message };
+        self.store.fail_batch(loading, &BatchFailure { reason: reason.clone(), rows_read: 0, rejected: vec![] })?;
+        tracing::warn!(input = display_name, batch = batch_id, reason = %reason.message, "input unreadable; batch failed");
+        Ok(FileReport {
+            file: display_name.to_owned(),
+            table: name,
+            entity: mapping.entity,
+            dataset: dataset.to_owned(),
+            batch_id,
+            state: BatchState::Failed,
+            reason: Some(reason),
+            rows_read: 0,
+            rows_ingested: 0,
+            rows_rejected: 0,
+            rejected: Vec::new(),
+            unmapped_columns: Vec::new(),
+            profiles: Default::default(),
+        })
+    }
+
     /// Shows what ingesting `reader` through `mapping` would do, writing nothing: up to `sample` mapped and
     /// valid records, every rejected row, the input fields no mapping reads and the schema's identity fields
     /// no mapping writes. The whole input is read (so the counts are exact).
@@ -320,6 +443,8 @@ impl Engine {
     ) -> Result<DryRun> {
         let entity = mapping.entity;
         let schema = self.registered_entity_schema(entity)?;
+        let mut reader = Peeked::new(reader);
+        let reader = &mut reader;
         let compiled = self.compile_mapping(&schema, mapping, reader, options)?;
         let destinations = compiled.destinations();
         let mut not_covered: Vec<String> = Vec::new();

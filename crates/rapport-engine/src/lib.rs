@@ -32,7 +32,7 @@ use rapport_store::{RegistryChanges, Store};
 pub use activate::ActivationReport;
 pub use audience::{Evaluation, Member};
 pub use flows::FlowRunReport;
-pub use generic::{DryRun, RowsOptions};
+pub use generic::{DryRun, MemoryRows, RowsOptions};
 pub use ingest::{FileReport, IngestOptions, IngestReport};
 pub use rapport_store::{
     BatchFilter, BatchState, DatasetRecord, Durability, ErrorThreshold, Every, FlowDefinition, FlowSource, InletRecord,
@@ -82,14 +82,6 @@ pub enum Error {
     /// A flow definition is invalid (bad name, missing source location, bad glob).
     #[error("{0}")]
     Flow(String),
-    /// A flow's source kind is stored but its runs are not connected to a reader yet.
-    #[error("flow `{flow}`: running `{kind}` flows is not wired yet; only `crm` flows run so far")]
-    NotWired {
-        /// The flow.
-        flow: String,
-        /// The source kind.
-        kind: &'static str,
-    },
     /// Stored data could not be read back: a bug or an altered database.
     #[error("internal: {0}")]
     Internal(String),

@@ -284,24 +284,25 @@ fn issue_4_a_failing_batch_leaves_no_checkpoint_and_the_next_run_retries_it() {
 }
 
 #[test]
-fn issue_4_flows_of_kinds_not_wired_yet_refuse_to_run() {
+fn issue_4_file_flows_are_checked_when_created() {
     let (dir, mut engine) = engine();
-    let definition = FlowDefinition {
+    let definition = |format: &str| FlowDefinition {
         name: "files".into(),
         source: FlowSource::File {
             from: dir.path().join("*.json").display().to_string(),
-            format: "json".into(),
+            format: format.into(),
             dataset: "web.people".into(),
             entity: EntityKind::Person,
-            mapping: "people.toml".into(),
+            mapping: "people.json".into(),
         },
         error_threshold: Default::default(),
         every: Some("15m".parse().unwrap()),
     };
-    engine.create_flow(definition).unwrap();
-    let err = engine.run_flow("files", &Quiet).unwrap_err();
-    assert_eq!(err.to_string(), "flow `files`: running `file` flows is not wired yet; only `crm` flows run so far");
-    assert!(engine.store().flow_runs("files").unwrap().is_empty(), "no run is recorded as if it had happened");
+    let bad = engine.create_flow(definition("xml")).unwrap_err();
+    assert_eq!(bad.to_string(), "format `xml`: unknown file format `xml` (expected csv, tsv, json, ndjson or parquet)");
+    let stored = engine.create_flow(definition("json")).unwrap();
+    let FlowSource::File { mapping, .. } = &stored.definition.source else { panic!("a file flow") };
+    assert_eq!(Path::new(mapping), std::env::current_dir().unwrap().join("people.json"), "stored absolute");
     assert!(engine.create_flow(crm_flow("files", dir.path(), "5")).unwrap_err().to_string().contains("already exists"));
     let missing = engine.create_flow(crm_flow("gone", &dir.path().join("nowhere"), "5")).unwrap_err();
     assert!(missing.to_string().contains("nowhere"), "{missing}");

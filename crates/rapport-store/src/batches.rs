@@ -39,7 +39,7 @@ pub struct NewBatch {
     /// The `loading` batch this commit ends (from [`Store::begin_batch`]); `None` creates the batch row here.
     pub batch_id: Option<i64>,
     /// A dataflow checkpoint to commit in the same transaction as the data.
-    pub checkpoint: Option<crate::FileCheckpoint>,
+    pub checkpoint: Option<crate::FlowCheckpoint>,
 }
 
 /// A committed batch.

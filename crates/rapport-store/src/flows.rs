@@ -5,7 +5,8 @@
 //! row counts are read from its batches and are exact even when the run was killed. A file's checkpoint (path,
 //! size, modification time, content SHA-256) is written by [`Store::write_batch`] in the transaction that
 //! commits the file's batch: a batch that did not commit leaves no checkpoint, and the next run loads the file
-//! again.
+//! again. A PostgreSQL flow keeps one high-water mark ([`PgFlowCheckpoint`], table `flow_pg_checkpoints`),
+//! committed the same way with each page's batch.
 
 use std::fmt;
 use std::str::FromStr;
@@ -79,8 +80,8 @@ impl From<Every> for String {
     }
 }
 
-/// Where a flow reads from. CRM export folders run today; the other kinds are stored as given and their runs
-/// refuse with a "not wired yet" error until their readers are connected.
+/// Where a flow reads from: CRM export files, generic files through a mapping set, or a PostgreSQL table or
+/// query through a mapping set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FlowSource {
@@ -110,10 +111,14 @@ pub enum FlowSource {
     Postgres {
         /// The name of the environment variable holding the connection URL (secrets are never stored).
         connection_env: String,
-        /// The query.
+        /// A table (`schema.table`) or a query (`SELECT …`).
         query: String,
         /// The column holding each row's modification time; a run reads rows newer than its checkpoint.
         modified_column: String,
+        /// Columns ordering rows that share a modification time. Empty: the table's primary key (a query
+        /// source must name them).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        key: Vec<String>,
         /// The target dataset.
         dataset: String,
         /// The entity class of the dataset.
@@ -247,6 +252,37 @@ pub struct FileCheckpoint {
     pub sha256: String,
 }
 
+/// A PostgreSQL flow's high-water mark: the last row's modification time and key it committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgFlowCheckpoint {
+    /// The flow.
+    pub flow: String,
+    /// The mark to pull after.
+    pub mark: crate::pg_source::PgCheckpoint,
+}
+
+/// A checkpoint a batch commits in its own transaction: one per kind of flow source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowCheckpoint {
+    /// A file of a CRM or file flow.
+    File(FileCheckpoint),
+    /// The high-water mark of a PostgreSQL flow.
+    Postgres(PgFlowCheckpoint),
+}
+
+impl From<FileCheckpoint> for FlowCheckpoint {
+    fn from(checkpoint: FileCheckpoint) -> Self {
+        FlowCheckpoint::File(checkpoint)
+    }
+}
+
+impl From<PgFlowCheckpoint> for FlowCheckpoint {
+    fn from(checkpoint: PgFlowCheckpoint) -> Self {
+        FlowCheckpoint::Postgres(checkpoint)
+    }
+}
+
 /// A stored checkpoint with the batch that committed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredCheckpoint {
@@ -280,8 +316,21 @@ impl RunningFlow {
     }
 }
 
-/// Writes (or replaces) a file checkpoint inside the caller's transaction; called by [`Store::write_batch`].
-pub(crate) fn write_checkpoint(tx: &rusqlite::Transaction<'_>, cp: &FileCheckpoint, batch_id: i64) -> Result<()> {
+/// Writes (or replaces) a checkpoint inside the caller's transaction; called when a batch commits.
+pub(crate) fn write_checkpoint(tx: &rusqlite::Transaction<'_>, cp: &FlowCheckpoint, batch_id: i64) -> Result<()> {
+    let cp = match cp {
+        FlowCheckpoint::File(cp) => cp,
+        FlowCheckpoint::Postgres(cp) => {
+            tx.execute(
+                "INSERT INTO flow_pg_checkpoints (flow, modified, key, batch_id, committed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (flow) DO UPDATE SET modified = excluded.modified, key = excluded.key,
+                    batch_id = excluded.batch_id, committed_at = excluded.committed_at",
+                params![cp.flow, cp.mark.modified, serde_json::to_string(&cp.mark.key)?, batch_id, now()],
+            )?;
+            return Ok(());
+        }
+    };
     tx.execute(
         "INSERT INTO flow_checkpoints (flow, path, size, mtime_ns, sha256, batch_id, committed_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -482,6 +531,18 @@ impl Store {
         paths.iter().filter_map(|p| self.flow_checkpoint(flow, p).transpose()).collect()
     }
 
+    /// The high-water mark of a PostgreSQL flow, if a batch of it committed.
+    pub fn flow_pg_checkpoint(&self, flow: &str) -> Result<Option<crate::pg_source::PgCheckpoint>> {
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row("SELECT modified, key FROM flow_pg_checkpoints WHERE flow = ?1", [flow], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        row.map(|(modified, key)| Ok(crate::pg_source::PgCheckpoint { modified, key: serde_json::from_str(&key)? }))
+            .transpose()
+    }
+
     /// Records a new modification time for a checkpointed file whose content (size and SHA-256) did not change,
     /// so later runs skip it without hashing it again.
     pub fn touch_checkpoint(&mut self, flow: &str, path: &str, mtime_ns: i64) -> Result<()> {
@@ -545,6 +606,7 @@ mod tests {
                 connection_env: "RAPPORT_PG_URL".into(),
                 query: "SELECT * FROM people".into(),
                 modified_column: "updated_at".into(),
+                key: vec!["id".into()],
                 dataset: "crm.people".into(),
                 entity: EntityKind::Person,
                 mapping: "people.toml".into(),

@@ -31,7 +31,8 @@ pub use audiences::{AudienceRecord, MembershipChange};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
 pub use datasets::{DatasetRecord, InletRecord};
 pub use flows::{
-    Every, FileCheckpoint, FlowDefinition, FlowRun, FlowSource, RunState, RunningFlow, StoredCheckpoint, StoredFlow,
+    Every, FileCheckpoint, FlowCheckpoint, FlowDefinition, FlowRun, FlowSource, PgFlowCheckpoint, RunState,
+    RunningFlow, StoredCheckpoint, StoredFlow,
 };
 pub use lifecycle::{
     BatchError, BatchFailure, BatchFilter, BatchInfo, BatchMetrics, BatchStart, BatchState, ErrorThreshold,
@@ -377,6 +378,17 @@ CREATE TABLE inlets (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL
+);
+"#,
+    // A PostgreSQL flow's high-water mark (modification time and key, as PostgreSQL prints them), committed
+    // with the batch of the rows it covers.
+    r#"
+CREATE TABLE flow_pg_checkpoints (
+    flow TEXT PRIMARY KEY REFERENCES flows(name),
+    modified TEXT NOT NULL,
+    key TEXT NOT NULL,
+    batch_id INTEGER NOT NULL REFERENCES batches(id),
+    committed_at TEXT NOT NULL
 );
 "#,
 ];

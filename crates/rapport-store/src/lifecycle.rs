@@ -656,7 +656,7 @@ mod tests {
             }],
             rejected: vec![],
             batch_id: id,
-            checkpoint,
+            checkpoint: checkpoint.map(Into::into),
         }
     }
 
@@ -739,6 +739,55 @@ mod tests {
         let committed = store.write_batch(&batch(Some(loading.id()), Some(checkpoint.clone()))).unwrap();
         let stored = store.flow_checkpoint("sf", "exports/Contact.csv").unwrap().unwrap();
         assert_eq!((stored.checkpoint, stored.batch_id), (checkpoint, committed.id));
+    }
+
+    #[test]
+    fn issue_4_a_postgres_mark_commits_with_its_batch_and_only_then() {
+        let (_dir, mut store) = store();
+        store
+            .create_flow(&FlowDefinition {
+                name: "pg".into(),
+                source: FlowSource::Postgres {
+                    connection_env: "PG_URL".into(),
+                    query: "people".into(),
+                    modified_column: "updated_at".into(),
+                    key: Vec::new(),
+                    dataset: "people".into(),
+                    entity: EntityKind::Person,
+                    mapping: "people.json".into(),
+                },
+                error_threshold: ErrorThreshold::DEFAULT,
+                every: None,
+            })
+            .unwrap();
+        let mark = |modified: &str, key: &str| crate::pg_source::PgCheckpoint {
+            modified: modified.into(),
+            key: vec![key.into()],
+        };
+        let with_mark = |id: i64, modified: &str, key: &str| NewBatch {
+            checkpoint: Some(crate::PgFlowCheckpoint { flow: "pg".into(), mark: mark(modified, key) }.into()),
+            ..batch(Some(id), None)
+        };
+        assert_eq!(store.flow_pg_checkpoint("pg").unwrap(), None);
+        let loading = store.begin_batch(&start()).unwrap();
+        let first = store.write_batch(&with_mark(loading.id(), "2024-03-01 10:00:00+00", "p1")).unwrap();
+        assert_eq!(store.flow_pg_checkpoint("pg").unwrap(), Some(mark("2024-03-01 10:00:00+00", "p1")));
+
+        // A failed batch's commit is refused and the mark stays; the next committed batch moves it.
+        let loading = store.begin_batch(&start()).unwrap();
+        let id = loading.id();
+        let failure = BatchFailure {
+            reason: FailureReason { code: FailureCode::ThresholdExceeded, message: "too many".into() },
+            rows_read: 1,
+            rejected: vec![],
+        };
+        store.fail_batch(loading, &failure).unwrap();
+        assert!(store.write_batch(&with_mark(id, "2024-03-02 00:00:00+00", "p9")).is_err());
+        assert_eq!(store.flow_pg_checkpoint("pg").unwrap(), Some(mark("2024-03-01 10:00:00+00", "p1")));
+        let loading = store.begin_batch(&start()).unwrap();
+        let second = store.write_batch(&with_mark(loading.id(), "2024-03-02 00:00:00+00", "p2")).unwrap();
+        assert!(second.id > first.id);
+        assert_eq!(store.flow_pg_checkpoint("pg").unwrap(), Some(mark("2024-03-02 00:00:00+00", "p2")));
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub struct BatchWriter<'a> {
     rejected: u64,
     /// Identity index rows to insert at commit, sorted first so that a bulk load appends to the index.
     identity_rows: Vec<(String, String, i64)>,
-    checkpoint: Option<crate::FileCheckpoint>,
+    checkpoint: Option<crate::FlowCheckpoint>,
     nudge: crate::Nudge,
 }
 
@@ -203,8 +203,8 @@ impl<'a> BatchWriter<'a> {
     }
 
     /// Commits a dataflow checkpoint with the batch.
-    pub fn set_checkpoint(&mut self, checkpoint: crate::FileCheckpoint) {
-        self.checkpoint = Some(checkpoint);
+    pub fn set_checkpoint(&mut self, checkpoint: impl Into<crate::FlowCheckpoint>) {
+        self.checkpoint = Some(checkpoint.into());
     }
 
     /// The batch id (0 for a rebuild).

@@ -34,6 +34,9 @@ pub enum Command {
     /// Ingests export files of a CRM or marketing system (a folder of export files, or files), then rebuilds
     /// profiles.
     Ingest(IngestArgs),
+    /// Loads files of any format (CSV, TSV, JSON, NDJSON, Parquet) through a mapping set into a dataset, one
+    /// batch per file, then reports the profiles.
+    Load(crate::mapping::LoadArgs),
     /// Batches and their rejected rows.
     #[command(subcommand)]
     Batch(BatchCommand),

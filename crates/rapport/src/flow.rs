@@ -49,8 +49,8 @@ pub enum Kind {
     Crm,
     /// Generic files mapped by a mapping set (`--from`, `--format`, `--dataset`, `--entity`, `--mapping`).
     File,
-    /// A PostgreSQL query (`--connection-env`, `--query`, `--modified-column`, `--dataset`, `--entity`,
-    /// `--mapping`).
+    /// A PostgreSQL table or query (`--connection-env`, `--query`, `--modified-column`, `--key`, `--dataset`,
+    /// `--entity`, `--mapping`).
     Postgres,
 }
 
@@ -86,12 +86,16 @@ pub struct CreateArgs {
     /// postgres: the environment variable holding the connection URL (the URL itself is never stored).
     #[arg(long)]
     pub connection_env: Option<String>,
-    /// postgres: the query.
+    /// postgres: a table (`schema.table`) or a query (`SELECT …`).
     #[arg(long)]
     pub query: Option<String>,
     /// postgres: the column holding each row's modification time.
     #[arg(long)]
     pub modified_column: Option<String>,
+    /// postgres: the columns ordering rows that share a modification time, comma-separated (default: the
+    /// table's primary key; a query must name them).
+    #[arg(long, value_delimiter = ',')]
+    pub key: Vec<String>,
     /// The percentage of rejected rows each batch tolerates (exactly at it, the batch succeeds).
     #[arg(long, default_value = "5")]
     pub error_threshold: ErrorThreshold,
@@ -105,7 +109,7 @@ pub struct CreateArgs {
 
 /// Turns the flags into a source, requiring the flags of the kind and refusing the others.
 fn source(args: &CreateArgs) -> Result<FlowSource> {
-    let given: [(&str, bool); 10] = [
+    let given: [(&str, bool); 11] = [
         ("--system", args.system.is_some()),
         ("--from", args.from.is_some()),
         ("--instance", args.instance.is_some()),
@@ -116,12 +120,15 @@ fn source(args: &CreateArgs) -> Result<FlowSource> {
         ("--connection-env", args.connection_env.is_some()),
         ("--query", args.query.is_some()),
         ("--modified-column", args.modified_column.is_some()),
+        ("--key", !args.key.is_empty()),
     ];
     let (kind, allowed): (&str, &[&str]) = match args.kind {
         Kind::Crm => ("crm", &["--system", "--from", "--instance"]),
         Kind::File => ("file", &["--from", "--format", "--dataset", "--entity", "--mapping"]),
         Kind::Postgres => {
-            ("postgres", &["--connection-env", "--query", "--modified-column", "--dataset", "--entity", "--mapping"])
+            let flags: &[&str] =
+                &["--connection-env", "--query", "--modified-column", "--key", "--dataset", "--entity", "--mapping"];
+            ("postgres", flags)
         }
     };
     let foreign: Vec<&str> = given.iter().filter(|(f, set)| *set && !allowed.contains(f)).map(|(f, _)| *f).collect();
@@ -149,6 +156,7 @@ fn source(args: &CreateArgs) -> Result<FlowSource> {
             connection_env: args.connection_env.clone().unwrap_or_else(|| "RAPPORT_PG_URL".to_owned()),
             query: need(&args.query, "--query")?,
             modified_column: need(&args.modified_column, "--modified-column")?,
+            key: args.key.clone(),
             dataset: need(&args.dataset, "--dataset")?,
             entity: entity(&args.entity)?,
             mapping: need(&args.mapping, "--mapping")?,

@@ -122,6 +122,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             failed
         }
+        Command::Load(args) => mapping::load(&mut open(&cli)?, args, &bars),
         Command::Flow(command) => flow::run(&cli, command, &bars),
         Command::Batch(command) => batch(&cli, command),
         Command::Serve(args) => serve::serve(&cli.data_dir, args),

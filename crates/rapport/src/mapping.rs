@@ -3,11 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use rapport_model::{EntityKind, SourceSystem};
 use rapport_sources::automap::{self, Proposal};
 use rapport_sources::mapping_set::{CompileOptions, MappingSet, MissingFields, SourceType};
 use rapport_sources::prep::Placeholders;
+use rapport_sources::readers::FileFormat;
 use rapport_sources::RowReader;
 use serde_json::Value;
 
@@ -288,6 +289,91 @@ fn print_proposal(file: &Path, proposal: &Proposal) {
         println!("  {:.2}  {source} → {}  ({})", proposed.confidence, proposed.mapping.destination, proposed.reason);
     }
     print_list("unmapped columns", &proposal.unmapped_fields);
+}
+
+/// `rapport load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The input files; each becomes one batch.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The mapping-set file (JSON; see docs/mapping.md). Its entity is the dataset's.
+    #[arg(long)]
+    pub mapping: PathBuf,
+    /// The target dataset, created for the mapping's entity on first use.
+    #[arg(long)]
+    pub dataset: String,
+    /// The format of every file (csv, tsv, json, ndjson, parquet, or e.g.
+    /// `csv:delimiter=semicolon,encoding=latin1`); by default each file's extension tells.
+    #[arg(long)]
+    pub format: Option<FileFormat>,
+    /// The percentage of rejected rows a file's batch tolerates; above it the batch fails and nothing of the
+    /// file is stored (exactly at it, the batch succeeds).
+    #[arg(long, default_value = "5")]
+    pub error_threshold: rapport_engine::ErrorThreshold,
+    /// Value of `${CRM_ORG_ID}`.
+    #[arg(long)]
+    pub crm_org_id: Option<String>,
+    /// Value of `${MUNCHKIN_ID}`.
+    #[arg(long)]
+    pub munchkin_id: Option<String>,
+    /// Value of `${CRM_TYPE}`.
+    #[arg(long)]
+    pub crm_type: Option<String>,
+    /// Leave out mappings that read fields a file does not have instead of refusing the mapping.
+    #[arg(long)]
+    pub skip_missing: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rapport load`: each file one batch through the mapping set; fails (exit status 1) when a batch failed.
+pub fn load(
+    engine: &mut rapport_engine::Engine,
+    args: &LoadArgs,
+    observer: &dyn rapport_engine::Observer,
+) -> Result<()> {
+    let set = MappingSet::load(&args.mapping)?;
+    let options = rapport_engine::RowsOptions {
+        compile: CompileOptions {
+            placeholders: Placeholders {
+                crm_org_id: args.crm_org_id.clone(),
+                munchkin_id: args.munchkin_id.clone(),
+                crm_type: args.crm_type.clone(),
+            },
+            missing_fields: if args.skip_missing { MissingFields::Skip } else { MissingFields::Error },
+        },
+        error_threshold: args.error_threshold,
+        ..rapport_engine::RowsOptions::default()
+    };
+    let mut files = Vec::with_capacity(args.files.len());
+    for file in &args.files {
+        let mut reader = open_input(file, args.format.as_ref())?;
+        let shown = file.display().to_string();
+        let input_bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        let options = rapport_engine::RowsOptions { input_bytes, ..options.clone() };
+        let report = engine
+            .ingest_rows(&args.dataset, &set, reader.as_mut(), &shown, &options, observer)
+            .with_context(|| format!("loading {shown} with {}", args.mapping.display()))?;
+        files.push(report);
+    }
+    let profiles = engine.profile_summary()?;
+    let failed = crate::failed_batches(&files);
+    if args.json {
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            files: &'a [rapport_engine::FileReport],
+            profiles: &'a rapport_engine::UnifyReport,
+        }
+        crate::print_json(&Out { files: &files, profiles: &profiles })?;
+        return failed;
+    }
+    crate::print_file_reports(&files);
+    for e in &profiles.entities {
+        println!("{:<22} {:>9} profiles from {:>9} fragments", e.entity.name(), e.profiles, e.fragments);
+    }
+    failed
 }
 
 /// Opens an input file with the generic readers: its format from `format` or from its extension.

@@ -1,0 +1,165 @@
+//! Issue #4: `rapport load` — any file format through a mapping set into a dataset, one batch per file.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use rapport_model::EntityKind;
+use serde_json::{json, Value};
+
+fn rapport(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rapport")).arg("--data-dir").arg(data_dir).args(args).output().unwrap()
+}
+
+fn ok_json(data_dir: &Path, args: &[&str]) -> Value {
+    let output = rapport(data_dir, args);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+const MAPPING: &str = r#"{
+  "entity": "person",
+  "name": "web people",
+  "required": ["id"],
+  "mappings": [
+    {"sourceType": "CONSTANT", "source": "Web", "destination": "b2b.personKey.sourceType"},
+    {"sourceType": "CONSTANT", "source": "${CRM_ORG_ID}", "destination": "b2b.personKey.sourceInstanceID"},
+    {"sourceType": "ATTRIBUTE", "source": "id", "destination": "b2b.personKey.sourceID"},
+    {"sourceType": "EXPRESSION", "source": "concat(id, \"@${CRM_ORG_ID}.Web\")", "destination": "b2b.personKey.sourceKey"},
+    {"sourceType": "EXPRESSION", "source": "lower(email)", "destination": "workEmail.address"},
+    {"sourceType": "ATTRIBUTE", "source": "first", "destination": "person.name.firstName"}
+  ]
+}"#;
+
+/// Person fragments of `dataset`: (sourceID, email, first name), sorted.
+fn people(data: &Path, dataset: &str) -> Vec<(String, String, String)> {
+    let engine = rapport_engine::Engine::open(data).unwrap();
+    let mut out: Vec<(String, String, String)> = engine
+        .store()
+        .fragments(EntityKind::Person)
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.dataset == dataset)
+        .map(|f| {
+            let r = Value::Object(f.record);
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (
+                text(&r["b2b"]["personKey"]["sourceID"]),
+                text(&r["workEmail"]["address"]),
+                text(&r["person"]["name"]["firstName"]),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn triple(id: &str, email: &str, first: &str) -> (String, String, String) {
+    (id.to_owned(), email.to_owned(), first.to_owned())
+}
+
+#[test]
+fn issue_4_load_a_semicolon_latin1_csv_and_an_ndjson_file_with_one_bad_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok_json(&data, &["schema", "generate-b2b", "--json"]);
+    let mapping = tmp.path().join("people.json");
+    std::fs::write(&mapping, MAPPING).unwrap();
+
+    // Latin-1: 0xEB is `ë`, which UTF-8 writes as two bytes.
+    let csv = tmp.path().join("people.txt");
+    std::fs::write(&csv, b"id;email;first\np1;ZOE@X.com;Zo\xeb\np2;bo@x.com;Bo\n").unwrap();
+    let loaded = ok_json(
+        &data,
+        &[
+            "load",
+            csv.to_str().unwrap(),
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--dataset",
+            "web.people",
+            "--format",
+            "csv:delimiter=semicolon,encoding=latin1",
+            "--crm-org-id",
+            "site1",
+            "--json",
+        ],
+    );
+    let file = &loaded["files"][0];
+    assert_eq!(
+        (file["state"].as_str(), file["rows_read"].as_u64(), file["rows_ingested"].as_u64()),
+        (Some("success"), Some(2), Some(2))
+    );
+    assert_eq!(people(&data, "web.people"), [triple("p1", "zoe@x.com", "Zoë"), triple("p2", "bo@x.com", "Bo")]);
+
+    // Line 2 is cut short. Line 1 is 42 characters and its newline: line 2 starts at byte 43.
+    let ndjson = tmp.path().join("more.ndjson");
+    std::fs::write(
+        &ndjson,
+        "{\"id\":\"p3\",\"email\":\"C@X.com\",\"first\":\"Cy\"}\n\
+         {\"id\":\"p4\",\"email\":\"d@x.com\"\n\
+         {\"id\":\"p5\",\"email\":\"e@x.com\",\"first\":\"Eve\"}\n",
+    )
+    .unwrap();
+    let args = ["load", ndjson.to_str().unwrap(), "--mapping", mapping.to_str().unwrap(), "--dataset", "web.people"];
+    let args = [&args[..], &["--crm-org-id", "site1", "--json"]].concat();
+    // 1 of 3 rows rejected is 33.3 %: over the default 5 % the batch fails, exit status 1, nothing stored.
+    let refused = rapport(&data, &args);
+    assert_eq!(refused.status.code(), Some(1));
+    let failed: Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(failed["files"][0]["state"], "failed");
+    assert_eq!(failed["files"][0]["reason"]["code"], "threshold_exceeded");
+    assert_eq!(people(&data, "web.people").len(), 2);
+
+    let args = [&args[..], &["--error-threshold", "34"]].concat();
+    let loaded = ok_json(&data, &args);
+    let file = &loaded["files"][0];
+    assert_eq!(
+        (file["rows_read"].as_u64(), file["rows_ingested"].as_u64(), file["rows_rejected"].as_u64()),
+        (Some(3), Some(2), Some(1))
+    );
+    let rejected = &file["rejected"][0];
+    assert_eq!(
+        (&rejected["file"], &rejected["line"], &rejected["offset"], &rejected["code"]),
+        (&json!(ndjson.to_str().unwrap()), &json!(2), &json!(43), &json!("unparsable"))
+    );
+    assert_eq!(
+        people(&data, "web.people"),
+        [
+            triple("p1", "zoe@x.com", "Zoë"),
+            triple("p2", "bo@x.com", "Bo"),
+            triple("p3", "c@x.com", "Cy"),
+            triple("p5", "e@x.com", "Eve")
+        ]
+    );
+    // Four people with distinct identities: four profiles.
+    let person = loaded["profiles"]["entities"].as_array().unwrap().iter().find(|e| e["entity"] == "person").unwrap();
+    assert_eq!((person["profiles"].as_u64(), person["fragments"].as_u64()), (Some(4), Some(4)));
+
+    // The stored rejected row is the same, with its byte offset.
+    let batch = file["batch_id"].as_i64().unwrap();
+    let engine = rapport_engine::Engine::open(&data).unwrap();
+    let stored = engine.store().rejected_rows(batch).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0].line, stored[0].offset), (2, Some(43)));
+}
+
+#[test]
+fn issue_4_load_names_a_mapping_that_does_not_fit_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok_json(&data, &["schema", "generate-b2b", "--json"]);
+    let mapping = tmp.path().join("people.json");
+    std::fs::write(&mapping, MAPPING).unwrap();
+    let csv = tmp.path().join("people.csv");
+    std::fs::write(&csv, "id,mail,first\np1,a@x.com,Ann\n").unwrap();
+    let out = rapport(
+        &data,
+        &["load", csv.to_str().unwrap(), "--mapping", mapping.to_str().unwrap(), "--dataset", "d", "--crm-org-id", "s"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("loading {} with {}", csv.display(), mapping.display())), "{stderr}");
+    assert!(stderr.contains("reads `email`, which the input does not have"), "{stderr}");
+}
