@@ -11,7 +11,7 @@ use rapport_store::{
     BatchFailure, BatchStart, BatchState, ErrorThreshold, FailureCode, FailureReason, FlowCheckpoint, NewBatch,
 };
 use serde::Serialize;
-use tracing::{info, instrument};
+use tracing::instrument;
 
 use crate::ingest::{fragment, FileReport, Namespaces};
 use crate::{Engine, Error, Observer, Result};
@@ -334,17 +334,9 @@ impl Engine {
         report.rows_read = mapped.rows_read;
         report.rows_rejected = mapped.rejected.len() as u64;
         if options.error_threshold.is_exceeded(report.rows_rejected, mapped.rows_read) {
-            let message = format!(
-                "{} of {} rows rejected ({:.2}%), over the error threshold of {}; nothing was ingested",
-                report.rows_rejected,
-                mapped.rows_read,
-                report.rows_rejected as f64 * 100.0 / mapped.rows_read as f64,
-                options.error_threshold
-            );
-            let reason = FailureReason { code: FailureCode::ThresholdExceeded, message };
-            report.reason = Some(reason.clone());
-            report.rejected = mapped.rejected.clone();
-            let failure = BatchFailure { reason, rows_read: mapped.rows_read, rejected: mapped.rejected };
+            let failure = crate::ingest::over_threshold(mapped.rows_read, mapped.rejected, options.error_threshold);
+            report.reason = Some(failure.reason.clone());
+            report.rejected = failure.rejected.clone();
             self.store.fail_batch(loading, &failure)?;
             return Ok(report);
         }
@@ -373,18 +365,7 @@ impl Engine {
             }
         };
         drop(loading);
-        info!(
-            batch = summary.id,
-            read = summary.rows_read,
-            ingested = summary.rows_ingested,
-            rejected = summary.rows_rejected,
-            profiles_written = delta.written,
-            "batch committed"
-        );
-        report.state = BatchState::Success;
-        report.rows_ingested = summary.rows_ingested;
-        report.rejected = batch.rejected;
-        report.profiles = delta;
+        report.committed(&summary, batch.rejected, delta);
         Ok(report)
     }
 

@@ -233,6 +233,44 @@ fn updated_at(record: &rapport_model::Record) -> String {
 /// Records handed from the reading thread to the writing one.
 const CHUNK: usize = 2048;
 
+/// The failure of a batch whose rejected rows exceed its error threshold.
+pub(crate) fn over_threshold(rows_read: u64, rejected: Vec<RowError>, threshold: ErrorThreshold) -> BatchFailure {
+    let message = format!(
+        "{} of {} rows rejected ({:.2}%), over the error threshold of {}; nothing was ingested",
+        rejected.len(),
+        rows_read,
+        rejected.len() as f64 * 100.0 / rows_read as f64,
+        threshold
+    );
+    BatchFailure { reason: FailureReason { code: FailureCode::ThresholdExceeded, message }, rows_read, rejected }
+}
+
+impl FileReport {
+    /// Records (and logs) a committed batch in the report.
+    pub(crate) fn committed(
+        &mut self,
+        summary: &rapport_store::BatchSummary,
+        rejected: Vec<RowError>,
+        delta: crate::profiles::ProfileDelta,
+    ) {
+        info!(
+            file = %self.file,
+            batch = summary.id,
+            read = summary.rows_read,
+            ingested = summary.rows_ingested,
+            rejected = summary.rows_rejected,
+            profiles_written = delta.written,
+            "batch committed"
+        );
+        self.state = BatchState::Success;
+        self.rows_read = summary.rows_read;
+        self.rows_ingested = summary.rows_ingested;
+        self.rows_rejected = summary.rows_rejected;
+        self.rejected = rejected;
+        self.profiles = delta;
+    }
+}
+
 /// How loading a file into its batch ended.
 enum Loaded {
     /// Committed with its profiles.
@@ -427,22 +465,8 @@ impl Engine {
         let failure = match outcome {
             Ok(Loaded::Committed { summary, delta, rejected, unmapped_columns }) => {
                 drop(loading);
-                info!(
-                    file = %shown,
-                    batch = summary.id,
-                    read = summary.rows_read,
-                    ingested = summary.rows_ingested,
-                    rejected = summary.rows_rejected,
-                    profiles_written = delta.written,
-                    "batch committed"
-                );
-                report.state = BatchState::Success;
-                report.rows_read = summary.rows_read;
-                report.rows_ingested = summary.rows_ingested;
-                report.rows_rejected = summary.rows_rejected;
-                report.rejected = rejected;
                 report.unmapped_columns = unmapped_columns;
-                report.profiles = delta;
+                report.committed(&summary, rejected, delta);
                 return Ok(report);
             }
             Ok(Loaded::Unreadable(err)) => {
@@ -452,20 +476,12 @@ impl Engine {
                 BatchFailure { reason, rows_read: 0, rejected: vec![] }
             }
             Ok(Loaded::OverThreshold { rows_read, rejected, unmapped_columns }) => {
-                let message = format!(
-                    "{} of {} rows rejected ({:.2}%), over the error threshold of {}; nothing was ingested",
-                    rejected.len(),
-                    rows_read,
-                    rejected.len() as f64 * 100.0 / rows_read as f64,
-                    context.error_threshold
-                );
                 warn!(file = %shown, batch = loading.id(), rejected = rejected.len(), read = rows_read,
                     threshold = %context.error_threshold, "batch failed: error threshold exceeded");
                 report.rows_read = rows_read;
                 report.rows_rejected = rejected.len() as u64;
                 report.unmapped_columns = unmapped_columns;
-                let reason = FailureReason { code: FailureCode::ThresholdExceeded, message };
-                BatchFailure { reason, rows_read, rejected }
+                over_threshold(rows_read, rejected, context.error_threshold)
             }
             Err(err) => {
                 let reason = FailureReason { code: FailureCode::StoreError, message: err.to_string() };
