@@ -1,6 +1,6 @@
 //! Keeping profiles current: the identity graphs and merged profiles a batch of fragments changes.
 //!
-//! One function, [`apply_fragments`], serves every write: a batch file, a group of streamed messages, and a
+//! One function, `apply_fragments`, serves every write: a batch file, a group of streamed messages, and a
 //! rebuild from scratch (all fragments, no stored profile). Given the fragments just written, it finds the
 //! stored profiles that own any of their identities, re-stitches those profiles' fragments together with the
 //! new ones (so a fragment that changed its identities can also split its old graph), replaces the old
@@ -176,7 +176,7 @@ fn merge_chunk(
 
 impl crate::Engine {
     /// Commits a batch of validated fragments and its rejected rows, together with the profiles it changes,
-    /// in one transaction (see [`apply_fragments`]). Every write path that has its records in memory (a
+    /// in one transaction (see the module documentation). Every write path that has its records in memory (a
     /// mapped generic file, a group of streamed messages) goes through here.
     pub fn commit_batch(
         &mut self,

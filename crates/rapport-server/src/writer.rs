@@ -2,7 +2,7 @@
 //!
 //! Requests send their parsed messages through a bounded channel and wait on a oneshot reply. The thread takes
 //! the first job, drains whatever else is queued (up to [`MAX_GROUP_MESSAGES`]) without waiting, and commits
-//! all of it with one [`Engine::ingest_messages_with`] call (one transaction per dataset and inlet), then
+//! all of it with one [`Engine::ingest_messages`] call (one transaction per dataset and inlet), then
 //! replies to every job. A reply is only sent once SQLite's commit has returned, so an acknowledgement always
 //! means stored. While it commits, new requests queue up and form the next group: the busier the inlet, the
 //! bigger the groups, with no timer.
