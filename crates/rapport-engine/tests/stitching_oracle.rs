@@ -1,0 +1,438 @@
+//! Incremental stitching checked against an independent oracle: random batches of person fragments (keys repeat
+//! across batches, so fragments are replaced, graphs split and unrelated profiles merge) are committed one by
+//! one, and after every batch the stored profiles must be exactly the connected components of the current
+//! fragments, computed here by a plain graph search. At the end, a rebuild from scratch must give the same
+//! graphs and the same merged records.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt::Write as _;
+
+use rapport_engine::{Engine, Quiet};
+use rapport_model::{EntityKind, Identity};
+use rapport_store::{NewBatch, NewFragment};
+
+/// The identities fragments draw from.
+struct Universe {
+    keys: usize,
+    /// Whether a batch may carry the same key twice (the later row replaces the earlier one).
+    repeats_in_batch: bool,
+    emails: usize,
+    phones: usize,
+    datasets: usize,
+}
+
+fn key(i: usize) -> Identity {
+    Identity::new("b2b_person", format!("k{i}@org1.salesforce"))
+}
+
+fn email(i: usize) -> Identity {
+    Identity::new("Email", format!("e{i}@x.com"))
+}
+
+fn phone(i: usize) -> Identity {
+    Identity::new("Phone", format!("+1555000{i:04}"))
+}
+
+fn dataset(i: usize) -> String {
+    format!("persons_{i}")
+}
+
+/// An RFC 3339 timestamp `tick` seconds after 2024-01-01 (ticks stay below one year).
+fn at(tick: u64) -> String {
+    let (days, rest) = (tick / 86_400, tick % 86_400);
+    let (month, day) = (1 + days / 28, 1 + days % 28);
+    format!("2024-{month:02}-{day:02}T{:02}:{:02}:{:02}.000Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+/// A timestamp in 2023: older than every [`at`] value.
+fn stale(rng: &mut fastrand::Rng) -> String {
+    format!("2023-{:02}-{:02}T00:00:00.000Z", rng.u32(1..=12), rng.u32(1..=28))
+}
+
+/// The oracle's view of one stored fragment.
+#[derive(Debug, Clone)]
+struct ModelFragment {
+    /// Insert order; a replacement keeps the order of the fragment it replaces.
+    order: u64,
+    updated_at: String,
+    identities: Vec<Identity>,
+}
+
+/// The oracle: the current fragment per (dataset, primary identity), kept by the replace-unless-older rule.
+#[derive(Default)]
+struct Model {
+    fragments: BTreeMap<(String, Identity), ModelFragment>,
+    next_order: u64,
+    /// What the random batches exercised, so that the tests can show that they did.
+    stats: Stats,
+}
+
+/// Counts of the cases the random batches produced.
+#[derive(Debug, Default, Clone, Copy)]
+struct Stats {
+    /// Fragments replaced by a row with other identities.
+    changed: u64,
+    /// Out-of-date rows ignored.
+    stale: u64,
+    /// Graphs split between two checks.
+    splits: u64,
+    /// Graphs merged between two checks.
+    merges: u64,
+}
+
+impl Model {
+    fn apply(&mut self, dataset: &str, fragment: &NewFragment) {
+        match self.fragments.get_mut(&(dataset.to_owned(), fragment.primary.clone())) {
+            Some(stored) => {
+                if stored.updated_at.as_str() > fragment.updated_at.as_str() {
+                    self.stats.stale += 1;
+                } else {
+                    if stored.identities != fragment.identities {
+                        self.stats.changed += 1;
+                    }
+                    stored.updated_at = fragment.updated_at.clone();
+                    stored.identities = fragment.identities.clone();
+                }
+            }
+            None => {
+                self.fragments.insert(
+                    (dataset.to_owned(), fragment.primary.clone()),
+                    ModelFragment {
+                        order: self.next_order,
+                        updated_at: fragment.updated_at.clone(),
+                        identities: fragment.identities.clone(),
+                    },
+                );
+                self.next_order += 1;
+            }
+        }
+    }
+
+    /// The connected components of the identity graph (every fragment links its identities), each as
+    /// (primary identity of its earliest fragment, sorted identities), found by breadth-first search.
+    fn components(&self) -> BTreeSet<(Identity, Vec<Identity>)> {
+        let mut adjacent: BTreeMap<&Identity, BTreeSet<&Identity>> = BTreeMap::new();
+        for fragment in self.fragments.values() {
+            for a in &fragment.identities {
+                let links = adjacent.entry(a).or_default();
+                for b in &fragment.identities {
+                    if a != b {
+                        links.insert(b);
+                    }
+                }
+            }
+        }
+        let mut component_of: BTreeMap<&Identity, usize> = BTreeMap::new();
+        let mut components: Vec<Vec<Identity>> = Vec::new();
+        for &start in adjacent.keys() {
+            if component_of.contains_key(start) {
+                continue;
+            }
+            let number = components.len();
+            let mut members = Vec::new();
+            let mut queue = VecDeque::from([start]);
+            component_of.insert(start, number);
+            while let Some(node) = queue.pop_front() {
+                members.push(node.clone());
+                for &next in &adjacent[node] {
+                    if !component_of.contains_key(next) {
+                        component_of.insert(next, number);
+                        queue.push_back(next);
+                    }
+                }
+            }
+            members.sort();
+            components.push(members);
+        }
+        // The earliest fragment of each component names its primary identity.
+        let mut earliest: Vec<Option<(u64, &Identity)>> = vec![None; components.len()];
+        for ((_, primary), fragment) in &self.fragments {
+            let slot = &mut earliest[component_of[primary]];
+            if slot.is_none_or(|(order, _)| fragment.order < order) {
+                *slot = Some((fragment.order, primary));
+            }
+        }
+        components.into_iter().zip(earliest).map(|(members, earliest)| (earliest.unwrap().1.clone(), members)).collect()
+    }
+}
+
+/// Every person profile as (primary, sorted identities).
+fn graphs(engine: &Engine) -> BTreeSet<(Identity, Vec<Identity>)> {
+    let mut out = BTreeSet::new();
+    engine
+        .store()
+        .for_each_profile(EntityKind::Person, |_, primary, mut identities, _| -> rapport_store::Result<()> {
+            identities.sort();
+            assert!(out.insert((primary, identities)), "two identical profiles");
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+/// Every person profile as (primary, sorted identities, record JSON).
+fn profiles(engine: &Engine) -> BTreeSet<(Identity, Vec<Identity>, String)> {
+    let mut out = BTreeSet::new();
+    engine
+        .store()
+        .for_each_profile(EntityKind::Person, |_, primary, mut identities, record| -> rapport_store::Result<()> {
+            identities.sort();
+            let record: serde_json::Value = serde_json::from_str(record).unwrap();
+            out.insert((primary, identities, record.to_string()));
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+/// One random fragment of `dataset`: a key as primary identity and 0–3 other identities (mostly 0 or 1).
+fn random_fragment(
+    rng: &mut fastrand::Rng,
+    universe: &Universe,
+    model: &Model,
+    dataset: &str,
+    tick: &mut u64,
+) -> NewFragment {
+    let k = rng.usize(0..universe.keys);
+    let primary = key(k);
+    let others = match rng.u32(0..100) {
+        0..35 => 0,
+        35..75 => 1,
+        75..90 => 2,
+        _ => 3,
+    };
+    let mut identities = vec![primary.clone()];
+    let mut first_email = None;
+    for _ in 0..others {
+        let identity = match rng.u32(0..100) {
+            0..70 => {
+                let e = rng.usize(0..universe.emails);
+                first_email.get_or_insert(e);
+                email(e)
+            }
+            70..85 => phone(rng.usize(0..universe.phones)),
+            _ => key(rng.usize(0..universe.keys)),
+        };
+        if !identities.contains(&identity) {
+            identities.push(identity);
+        }
+    }
+    // Now and then an out-of-date row of a key the dataset already holds: it must change nothing.
+    let known = model.fragments.contains_key(&(dataset.to_owned(), primary.clone()));
+    let updated_at = if known && rng.u32(0..100) < 10 {
+        stale(rng)
+    } else {
+        *tick += 1;
+        at(*tick)
+    };
+    let mut record = serde_json::json!({
+        "b2b": {"personKey": {"sourceKey": primary.value}},
+        "person": {"name": {"lastName": format!("n{}", rng.u32(0..1000))}},
+    });
+    if let Some(e) = first_email {
+        record["workEmail"] = serde_json::json!({"address": email(e).value});
+    }
+    NewFragment { primary, identities, updated_at, record: record.as_object().unwrap().clone() }
+}
+
+/// Graphs as `primary [identities]`, one a line.
+fn show<'a>(graphs: impl Iterator<Item = &'a (Identity, Vec<Identity>)>) -> String {
+    let mut out = String::new();
+    for (primary, identities) in graphs {
+        let ids: Vec<String> = identities.iter().map(ToString::to_string).collect();
+        write!(out, "\n  {primary} [{}]", ids.join(", ")).unwrap();
+    }
+    out
+}
+
+fn describe(out: &mut String, number: usize, batch: &NewBatch) {
+    writeln!(out, "batch {number} ({}):", batch.dataset).unwrap();
+    for f in &batch.fragments {
+        let ids: Vec<String> = f.identities.iter().map(ToString::to_string).collect();
+        writeln!(out, "  {} @ {} -> [{}]", f.primary, f.updated_at, ids.join(", ")).unwrap();
+    }
+}
+
+/// Runs one seed: `batches` batches of `fragments` fragments each (inclusive ranges), checking against the
+/// oracle after every batch when `every_batch`, else at the end only; then checks the rebuild.
+fn run(seed: u64, universe: &Universe, batches: (usize, usize), fragments: (usize, usize), every_batch: bool) -> Stats {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = Engine::open(&dir.path().join("data")).unwrap();
+    engine.generate_b2b_schemas().unwrap();
+    let mut model = Model::default();
+    let mut tick = 0;
+    let mut log = String::new();
+    let mut previous = BTreeSet::new();
+    let count = rng.usize(batches.0..=batches.1);
+    for number in 0..count {
+        let name = dataset(rng.usize(0..universe.datasets));
+        let size = rng.usize(fragments.0..=fragments.1);
+        let mut batch = NewBatch {
+            dataset: name.clone(),
+            entity: EntityKind::Person,
+            source: "test:random".to_owned(),
+            files: Vec::new(),
+            rows_read: size as u64,
+            fragments: Vec::with_capacity(size),
+            rejected: Vec::new(),
+            batch_id: None,
+            checkpoint: None,
+        };
+        let mut keys_in_batch = BTreeSet::new();
+        for _ in 0..size {
+            // The model is updated fragment by fragment, so a key repeated within the batch is seen as stored.
+            let fragment = random_fragment(&mut rng, universe, &model, &name, &mut tick);
+            if !keys_in_batch.insert(fragment.primary.clone()) && !universe.repeats_in_batch {
+                continue;
+            }
+            model.apply(&name, &fragment);
+            batch.fragments.push(fragment);
+        }
+        if every_batch {
+            describe(&mut log, number, &batch);
+        }
+        let rows = batch.fragments.len() as u64;
+        batch.rows_read = rows;
+        let (summary, _) = engine.commit_batch(&batch).unwrap();
+        assert_eq!(summary.rows_ingested, rows, "seed {seed}, batch {number}");
+        if every_batch || number + 1 == count {
+            let expected = model.components();
+            let got = graphs(&engine);
+            if got != expected {
+                panic!(
+                    "seed {seed}, after batch {number}:\nonly in Rapport: {}\nonly in the oracle: {}\nbatches so far:\n{log}",
+                    show(got.difference(&expected)),
+                    show(expected.difference(&got)),
+                );
+            }
+            check_lookups(&engine, universe, &expected, seed, number);
+            let (splits, merges) = (changes(&previous, &expected), changes(&expected, &previous));
+            model.stats.splits += splits;
+            model.stats.merges += merges;
+            previous = expected;
+        }
+    }
+    let incremental = profiles(&engine);
+    engine.unify(&Quiet).unwrap();
+    assert_eq!(profiles(&engine), incremental, "seed {seed}: the rebuild differs; batches:\n{log}");
+    model.stats
+}
+
+/// How many graphs of `before` have identities in two or more graphs of `after` (splits; merges when the
+/// arguments are swapped).
+fn changes(before: &BTreeSet<(Identity, Vec<Identity>)>, after: &BTreeSet<(Identity, Vec<Identity>)>) -> u64 {
+    let mut graph_of: BTreeMap<&Identity, usize> = BTreeMap::new();
+    for (number, (_, identities)) in after.iter().enumerate() {
+        for identity in identities {
+            graph_of.insert(identity, number);
+        }
+    }
+    let parts =
+        |identities: &Vec<Identity>| identities.iter().filter_map(|i| graph_of.get(i)).collect::<BTreeSet<_>>().len();
+    before.iter().filter(|(_, identities)| parts(identities) > 1).count() as u64
+}
+
+/// Every identity of the universe is found in the profile of its component, or in none when no fragment has it.
+fn check_lookups(
+    engine: &Engine,
+    universe: &Universe,
+    expected: &BTreeSet<(Identity, Vec<Identity>)>,
+    seed: u64,
+    number: usize,
+) {
+    let mut owner: BTreeMap<&Identity, &(Identity, Vec<Identity>)> = BTreeMap::new();
+    for graph in expected {
+        for identity in &graph.1 {
+            owner.insert(identity, graph);
+        }
+    }
+    let all = (0..universe.keys).map(key).chain((0..universe.emails).map(email)).chain((0..universe.phones).map(phone));
+    for identity in all {
+        let found = engine.store().profile_by_identity(EntityKind::Person, &identity).unwrap();
+        match (found, owner.get(&identity)) {
+            (None, None) => {}
+            (Some(profile), Some((primary, identities))) => {
+                let mut got = profile.identities.clone();
+                got.sort();
+                assert_eq!((&profile.primary, &got), (primary, identities), "seed {seed}, batch {number}: {identity}");
+            }
+            (found, owner) => {
+                panic!("seed {seed}, batch {number}: {identity} found {found:?}, expected in {owner:?}")
+            }
+        }
+    }
+}
+
+const SEEDS: std::ops::RangeInclusive<u64> = 1..=30;
+
+#[test]
+fn incremental_stitching_equals_a_connected_components_oracle_and_a_rebuild() {
+    let universe = Universe { keys: 25, repeats_in_batch: true, emails: 15, phones: 3, datasets: 3 };
+    for seed in SEEDS {
+        run(seed, &universe, (2, 8), (1, 40), true);
+    }
+}
+
+/// The same without a key twice in one batch, so that the replacements, splits and merges across batches are
+/// checked even while the in-batch case (see the test below) fails.
+#[test]
+fn incremental_stitching_across_batches_equals_the_oracle_and_a_rebuild() {
+    let universe = Universe { keys: 25, repeats_in_batch: false, emails: 15, phones: 3, datasets: 3 };
+    let mut total = Stats::default();
+    for seed in SEEDS {
+        let stats = run(seed, &universe, (2, 8), (1, 40), true);
+        total.changed += stats.changed;
+        total.stale += stats.stale;
+        total.splits += stats.splits;
+        total.merges += stats.merges;
+    }
+    // The seeds did exercise replacements, ignored old rows, splits and merges.
+    println!("{total:?}");
+    assert!(total.changed > 0 && total.stale > 0 && total.splits > 0 && total.merges > 0, "{total:?}");
+}
+
+#[test]
+fn a_long_random_run_equals_the_oracle_and_a_rebuild() {
+    let universe = Universe { keys: 700, repeats_in_batch: false, emails: 400, phones: 40, datasets: 3 };
+    let stats = run(2024, &universe, (20, 20), (100, 100), false);
+    println!("{stats:?}");
+    assert!(stats.changed > 0 && stats.stale > 0, "{stats:?}");
+}
+
+/// The smallest case the random test found: one batch carries a key twice, the second row (newer) adds an
+/// email. The stored fragment is the second row, so the profile must hold the email, as a rebuild's does.
+#[test]
+fn a_key_twice_in_one_batch_stitches_the_later_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = Engine::open(&dir.path().join("data")).unwrap();
+    engine.generate_b2b_schemas().unwrap();
+    let row = |updated_at: &str, identities: Vec<Identity>| NewFragment {
+        primary: key(1),
+        identities,
+        updated_at: updated_at.to_owned(),
+        record: serde_json::json!({"b2b": {"personKey": {"sourceKey": key(1).value}}}).as_object().unwrap().clone(),
+    };
+    let batch = NewBatch {
+        dataset: dataset(0),
+        entity: EntityKind::Person,
+        source: "test:random".to_owned(),
+        files: Vec::new(),
+        rows_read: 2,
+        fragments: vec![
+            row("2024-01-01T00:00:01.000Z", vec![key(1)]),
+            row("2024-01-01T00:00:02.000Z", vec![key(1), email(1)]),
+        ],
+        rejected: Vec::new(),
+        batch_id: None,
+        checkpoint: None,
+    };
+    engine.commit_batch(&batch).unwrap();
+    let expected = BTreeSet::from([(key(1), vec![email(1), key(1)])]);
+    let incremental = graphs(&engine);
+    engine.unify(&Quiet).unwrap();
+    assert_eq!(graphs(&engine), expected, "the rebuild");
+    assert_eq!(incremental, expected, "incremental stitching");
+}
