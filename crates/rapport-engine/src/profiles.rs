@@ -88,6 +88,9 @@ pub(crate) fn apply_fragments(
     let others: Vec<i64> =
         old.iter().flat_map(|p| p.fragments.iter().copied()).filter(|id| !known.contains(id)).collect();
     heads.extend(writer.fragment_heads(&others)?);
+    // A key twice in one batch writes its fragment twice: the later write is what is stored, so it must win.
+    // Reversed, the stable sort puts the later of two heads with one id first, and dedup keeps the first.
+    heads.reverse();
     heads.sort_by_key(|h| h.id);
     heads.dedup_by_key(|h| h.id);
 
