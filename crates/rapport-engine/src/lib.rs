@@ -37,6 +37,7 @@ pub use flows::FlowRunReport;
 pub use generic::{DryRun, MemoryRows, RowsOptions};
 pub use ingest::{FileReport, IngestOptions, IngestReport};
 pub use lookup::{ProfileView, Related};
+pub use rapport_profile::MergePolicy;
 pub use rapport_store::{
     BatchFilter, BatchState, DatasetRecord, Durability, ErrorThreshold, Every, FlowDefinition, FlowSource, InletRecord,
     RunState, StoredFlow,
