@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use rapport_engine::{Engine, MergePolicy, Quiet};
 use rapport_model::{EntityKind, Identity, SourceSystem};
 
+/// (relation, class, primary identity, name, stage, closed, role).
+type RelatedRow<'a> = (&'a str, EntityKind, String, Option<&'a str>, Option<&'a str>, Option<bool>, Option<&'a str>);
+
 fn write(dir: &Path, folder: &str, file: &str, text: &str) -> PathBuf {
     let dir = dir.join(folder);
     std::fs::create_dir_all(&dir).unwrap();
@@ -104,7 +107,7 @@ fn a_lookup_by_email_or_by_key_shows_the_stitched_profile_its_fragments_and_rela
     // Timestamp-ordered: the Marketo title is newer.
     assert_eq!(by_email.record["extendedWorkDetails"]["jobTitle"], "Vice President");
 
-    let related: Vec<(&str, EntityKind, String, Option<&str>, Option<&str>, Option<bool>, Option<&str>)> = by_email
+    let related: Vec<RelatedRow<'_>> = by_email
         .related
         .iter()
         .map(|r| {
