@@ -4,6 +4,7 @@
 //! - [`flows`]: named dataflows from a source location, run on demand or on a schedule, loading only new or
 //!   changed files since their checkpoints.
 //! - [`generic`]: any row reader + a mapping set → validation → one batch; dry runs that write nothing.
+//! - [`lookup`]: one profile by any identity, with its fragments and related entities.
 //! - [`unify`]: fragments → identity graphs → merged profiles (timestamp-ordered), per entity class.
 //! - [`audience`]: PQL audiences: create (parse + bind), evaluate (batch, over the linked profiles), members.
 //! - [`activate`]: audience members → file destinations.
@@ -19,6 +20,7 @@ pub mod audience;
 pub mod flows;
 pub mod generic;
 pub mod ingest;
+pub mod lookup;
 pub mod profiles;
 pub mod schemas;
 pub mod stream;
@@ -34,6 +36,8 @@ pub use audience::{Evaluation, Member};
 pub use flows::FlowRunReport;
 pub use generic::{DryRun, MemoryRows, RowsOptions};
 pub use ingest::{FileReport, IngestOptions, IngestReport};
+pub use lookup::{ProfileView, Related};
+pub use rapport_profile::MergePolicy;
 pub use rapport_store::{
     BatchFilter, BatchState, DatasetRecord, Durability, ErrorThreshold, Every, FlowDefinition, FlowSource, InletRecord,
     RunState, StoredFlow,

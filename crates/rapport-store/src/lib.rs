@@ -38,7 +38,7 @@ pub use lifecycle::{
     BatchError, BatchFailure, BatchFilter, BatchInfo, BatchMetrics, BatchStart, BatchState, ErrorThreshold,
     FailureCode, FailureReason, LoadingBatch,
 };
-pub use profiles::{ProfileStats, StoredProfile};
+pub use profiles::{FragmentDetail, PersonRelation, ProfileStats, StoredProfile};
 pub use registry::RegistryChanges;
 pub use writer::{BatchWriter, EncodedFragment, FragmentHead, FragmentWrite, ProfileMembers, ProfileWrite};
 
@@ -390,6 +390,14 @@ CREATE TABLE flow_pg_checkpoints (
     batch_id INTEGER NOT NULL REFERENCES batches(id),
     committed_at TEXT NOT NULL
 );
+"#,
+    // A profile lookup finds the relation records (opportunity contact roles, account-contact relations) of one
+    // person by the person key they hold, without loading the relation classes.
+    r#"
+CREATE INDEX fragments_opportunity_person_person ON fragments(json_extract(record, '$.personKey.sourceKey'))
+    WHERE entity = 'opportunity_person';
+CREATE INDEX fragments_account_person_person ON fragments(json_extract(record, '$.personKey.sourceKey'))
+    WHERE entity = 'account_person';
 "#,
 ];
 

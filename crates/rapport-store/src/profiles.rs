@@ -39,7 +39,131 @@ pub struct StoredProfile {
     pub record: Record,
 }
 
+/// One stored fragment as a profile lookup shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FragmentDetail {
+    /// The fragment id.
+    pub id: i64,
+    /// The dataset name.
+    pub dataset: String,
+    /// The batch that wrote it last.
+    pub batch_id: i64,
+    /// The source's modification time of the record (RFC 3339), or empty when unknown.
+    pub updated_at: String,
+    /// When that batch committed (RFC 3339), if it did.
+    pub committed_at: Option<String>,
+    /// The record, when asked for.
+    #[serde(skip)]
+    pub record: Option<Record>,
+}
+
+/// A relation class whose records point at a person by `personKey.sourceKey` (indexed for lookups).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonRelation {
+    /// Opportunity contact roles (`opportunity_person`).
+    OpportunityPerson,
+    /// Account-contact relations (`account_person`).
+    AccountPerson,
+}
+
 impl Store {
+    /// The fragments `ids` with their dataset, batch and times, in the order given (unknown ids are skipped);
+    /// with `records`, their records too.
+    pub fn fragment_details(&self, ids: &[i64], records: bool) -> Result<Vec<FragmentDetail>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT f.id, d.name, f.batch_id, f.updated_at, b.updated_at, CASE WHEN ?2 THEN f.record END
+             FROM fragments f JOIN datasets d ON d.id = f.dataset_id JOIN batches b ON b.id = f.batch_id
+             WHERE f.id = ?1",
+        )?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let found = stmt
+                .query_row(params![id, records], |row| {
+                    Ok((
+                        FragmentDetail {
+                            id: row.get(0)?,
+                            dataset: row.get(1)?,
+                            batch_id: row.get(2)?,
+                            updated_at: row.get(3)?,
+                            committed_at: row.get(4)?,
+                            record: None,
+                        },
+                        row.get::<_, Option<String>>(5)?,
+                    ))
+                })
+                .optional()?;
+            if let Some((mut detail, record)) = found {
+                if let Some(record) = record {
+                    detail.record = Some(serde_json::from_str(&record)?);
+                }
+                out.push(detail);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The records of the `relation` fragments whose `personKey.sourceKey` is `person_key`, by fragment id
+    /// (an indexed lookup).
+    pub fn person_relations(&self, relation: PersonRelation, person_key: &str) -> Result<Vec<(i64, Record)>> {
+        // The entity literal must appear as written in the partial index's WHERE clause for SQLite to use it.
+        let sql = match relation {
+            PersonRelation::OpportunityPerson => {
+                "SELECT id, record FROM fragments WHERE entity = 'opportunity_person'
+                 AND json_extract(record, '$.personKey.sourceKey') = ?1 ORDER BY id"
+            }
+            PersonRelation::AccountPerson => {
+                "SELECT id, record FROM fragments WHERE entity = 'account_person'
+                 AND json_extract(record, '$.personKey.sourceKey') = ?1 ORDER BY id"
+            }
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([person_key], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, record) = row?;
+            out.push((id, serde_json::from_str(&record)?));
+        }
+        Ok(out)
+    }
+
+    /// `count` identities held by a class's profiles, drawn at random with `seed` (for benchmarks): a random
+    /// profile by id, then one of its identities. Empty when the class has no profile.
+    pub fn sample_identities(&self, entity: EntityKind, count: usize, seed: u64) -> Result<Vec<Identity>> {
+        let (min, max): (Option<i64>, Option<i64>) = self.conn.query_row(
+            "SELECT MIN(profile_id), MAX(profile_id) FROM profiles WHERE entity = ?1",
+            [entity.name()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (Some(min), Some(max)) = (min, max) else { return Ok(Vec::new()) };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT primary_ns, primary_value, identities FROM profiles
+             WHERE entity = ?1 AND profile_id >= ?2 ORDER BY profile_id LIMIT 1",
+        )?;
+        let mut state = seed | 1;
+        let mut next = move || {
+            // xorshift64*: reproducible without a dependency.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        };
+        let span = u64::try_from(max - min).unwrap_or(0) + 1;
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let start = min + i64::try_from(next() % span).unwrap_or(0);
+            let (primary, identities): (Identity, String) = stmt.query_row(params![entity.name(), start], |row| {
+                Ok((Identity::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?), row.get(2)?))
+            })?;
+            let mut identities = decode_identities(&identities)?;
+            if identities.is_empty() {
+                identities.push(primary);
+            }
+            let pick = usize::try_from(next() % identities.len() as u64).unwrap_or(0);
+            out.push(identities.swap_remove(pick));
+        }
+        Ok(out)
+    }
+
     /// The fragments of a class without their records, in ingestion order.
     pub fn fragment_heads(&self, entity: EntityKind) -> Result<Vec<FragmentHead>> {
         crate::writer::heads_of_entity(&self.conn, entity)

@@ -133,6 +133,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+    /// Lookup: `Engine::lookup` of person profiles by identities drawn at random (seeded) from the stored
+    /// profiles, after one untimed warm-up pass; each lookup is timed on its own. Reports the p50/p99/max
+    /// latency over all measured lookups.
+    Lookup {
+        /// Identities drawn.
+        #[arg(long, default_value_t = 1000)]
+        lookups: usize,
+        /// Measured passes over the drawn identities.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Seed of the draw.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 /// The JSON every workload prints.
@@ -198,6 +212,7 @@ pub fn run(data_dir: &Path, command: &BenchCommand) -> Result<()> {
         }
         BenchCommand::Export { pql, repeat, work_dir } => export(data_dir, pql, *repeat, work_dir)?,
         BenchCommand::Restart { repeat } => restart(data_dir, *repeat)?,
+        BenchCommand::Lookup { lookups, repeat, seed } => lookup(data_dir, *lookups, *repeat, *seed)?,
         BenchCommand::Stream(args) => return crate::serve::bench_stream(args),
         BenchCommand::Streaming { messages, batch, concurrency, repeat, work_dir } => {
             streaming(*messages, *batch, *concurrency, *repeat, work_dir)?
@@ -521,6 +536,59 @@ fn restart(data_dir: &Path, repeat: usize) -> Result<Report> {
         answer: json!({"persons": answers[0]}),
         peak_rss_bytes: peak_rss(),
         extra: Value::Null,
+    })
+}
+
+/// See [`BenchCommand::Lookup`].
+fn lookup(data_dir: &Path, lookups: usize, repeat: usize, seed: u64) -> Result<Report> {
+    check_repeat(repeat)?;
+    ensure!(lookups >= 1, "--lookups must be at least 1");
+    let (engine, load) = seconds(|| open(data_dir))?;
+    let identities = engine.store().sample_identities(EntityKind::Person, lookups, seed)?;
+    ensure!(!identities.is_empty(), "the data directory holds no person profile");
+    // Warm-up: one untimed pass, so that the pages the lookups read are in the cache.
+    let mut found = 0u64;
+    let mut related = 0u64;
+    for identity in &identities {
+        if let Some(view) = engine.lookup(EntityKind::Person, identity, None)? {
+            found += 1;
+            related += view.related.len() as u64;
+        }
+    }
+    ensure!(found == identities.len() as u64, "{} drawn identities found no profile", identities.len() as u64 - found);
+    let mut samples = Vec::with_capacity(repeat);
+    let mut latencies = Vec::with_capacity(repeat * identities.len());
+    for _ in 0..repeat {
+        let pass = std::time::Instant::now();
+        for identity in &identities {
+            let start = std::time::Instant::now();
+            let view = engine.lookup(EntityKind::Person, identity, None)?;
+            latencies.push(start.elapsed().as_secs_f64());
+            std::hint::black_box(view);
+        }
+        samples.push(pass.elapsed().as_secs_f64());
+    }
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1];
+    let persons = engine.store().profile_counts()?.into_iter().find(|(e, _, _)| *e == EntityKind::Person);
+    Ok(Report {
+        workload: "lookup",
+        measures: format!(
+            "one pass of {} Engine::lookup calls (person, stored merge policy) by identities drawn with seed {seed}, \
+             after a warm-up pass; percentiles are per lookup over all passes",
+            identities.len()
+        ),
+        load_seconds: Some(load),
+        median_seconds: median(&samples),
+        samples_seconds: samples,
+        answer: json!({"lookups": identities.len(), "found": found, "related": related}),
+        peak_rss_bytes: peak_rss(),
+        extra: json!({
+            "person_profiles": persons.map(|(_, p, _)| p),
+            "p50_ms": at(0.50) * 1e3,
+            "p99_ms": at(0.99) * 1e3,
+            "max_ms": at(1.0) * 1e3,
+        }),
     })
 }
 

@@ -259,6 +259,10 @@ pub enum ProfileCommand {
         /// The entity class.
         #[arg(long, default_value = "person")]
         entity: String,
+        /// The merge policy: `timestamp` (the stored record) or `dataset:DS1,DS2,...` (earlier datasets win;
+        /// datasets not listed do not contribute).
+        #[arg(long, value_name = "POLICY")]
+        merge_policy: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -66,6 +66,68 @@ fn quiet_on_closed_pipe() {
     }));
 }
 
+/// `--merge-policy`: `timestamp` or `dataset:DS1,DS2,...`.
+fn parse_merge_policy(text: &str) -> Result<rapport_engine::MergePolicy> {
+    if text == "timestamp" {
+        return Ok(rapport_engine::MergePolicy::TimestampOrdered);
+    }
+    let Some(list) = text.strip_prefix("dataset:") else {
+        bail!("--merge-policy `{text}`: expected `timestamp` or `dataset:DS1,DS2,...`");
+    };
+    let order: Vec<String> = list.split(',').map(str::trim).filter(|d| !d.is_empty()).map(str::to_owned).collect();
+    if order.is_empty() {
+        bail!("--merge-policy `{text}`: name at least one dataset after `dataset:`");
+    }
+    Ok(rapport_engine::MergePolicy::DataSetPrecedence { order })
+}
+
+fn print_profile(view: &rapport_engine::ProfileView) -> Result<()> {
+    println!("{} profile {} (id {}, {} fragments)", view.entity, view.primary, view.id, view.fragments.len());
+    match &view.merge_policy {
+        rapport_engine::MergePolicy::TimestampOrdered => println!("merge policy: timestamp-ordered"),
+        rapport_engine::MergePolicy::DataSetPrecedence { order } => {
+            println!("merge policy: dataset precedence {}", order.join(" > "))
+        }
+    }
+    println!("identities:");
+    for identity in &view.identities {
+        println!("  {identity}");
+    }
+    println!("fragments:");
+    println!("  {:>10}  {:<32}  {:>8}  {:<24}  committed", "id", "dataset", "batch", "updated");
+    for f in &view.fragments {
+        println!(
+            "  {:>10}  {:<32}  {:>8}  {:<24}  {}",
+            f.id,
+            f.dataset,
+            f.batch_id,
+            f.updated_at,
+            f.committed_at.as_deref().unwrap_or("-")
+        );
+    }
+    if !view.related.is_empty() {
+        println!("related:");
+        for r in &view.related {
+            let mut line = format!("  {:<18} {:<12} {}", r.relation, r.entity.name(), r.primary);
+            if r.profile_id.is_none() {
+                line.push_str(" (no profile yet)");
+            }
+            for (label, value) in [("name", &r.name), ("stage", &r.stage), ("role", &r.role)] {
+                if let Some(value) = value {
+                    line.push_str(&format!(" {label}={value:?}"));
+                }
+            }
+            if let Some(closed) = r.is_closed {
+                line.push_str(&format!(" closed={closed}"));
+            }
+            println!("{line}");
+        }
+    }
+    println!("record:");
+    println!("{}", serde_json::to_string_pretty(&view.record)?);
+    Ok(())
+}
+
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -130,9 +192,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Dataset(command) => serve::dataset(&cli.data_dir, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
         Command::Mapping(command) => mapping::run(&cli, command),
-        Command::Profile(ProfileCommand::Get { namespace, value, entity, json }) => {
+        Command::Profile(ProfileCommand::Get { namespace, value, entity, merge_policy, json }) => {
             let engine = open(&cli)?;
             let entity: EntityKind = entity.parse()?;
+            let policy = merge_policy.as_deref().map(parse_merge_policy).transpose()?;
             let ns = engine
                 .store()
                 .namespaces()?
@@ -140,18 +203,13 @@ fn run(cli: Cli) -> Result<()> {
                 .find(|ns| ns.code.as_str() == namespace)
                 .with_context(|| format!("unknown namespace `{namespace}` (run `rapport namespace list`)"))?;
             let identity = ns.identity(value).unwrap_or_else(|| Identity::new(namespace.as_str(), value.as_str()));
-            let Some(profile) = engine.store().profile_by_identity(entity, &identity)? else {
+            let Some(view) = engine.lookup(entity, &identity, policy.as_ref())? else {
                 bail!("no {entity} profile holds the identity {identity}");
             };
             if *json {
-                return print_json(&profile);
+                return print_json(&view);
             }
-            println!("{entity} profile {} ({} fragments)", profile.primary, profile.fragment_count);
-            for identity in &profile.identities {
-                println!("  identity {identity}");
-            }
-            println!("{}", serde_json::to_string_pretty(&profile.record)?);
-            Ok(())
+            print_profile(&view)
         }
         Command::Audience(command) => audience(&cli, command),
         Command::Status { json } => {
