@@ -39,6 +39,40 @@ impl Columns {
 }
 
 /// What a JSON value is, for messages.
+impl Columns {
+    /// Turns one parsed JSON value read at `line`/`offset` into a row (noting its fields), or into the row error
+    /// saying what `holder` (e.g. "the line holds") held instead of an object, or where the JSON broke.
+    fn object_row(
+        &mut self,
+        file: &str,
+        (line, offset): (u64, u64),
+        parsed: Result<Value, serde_json::Error>,
+        holder: &str,
+        position: impl FnOnce(&serde_json::Error) -> String,
+    ) -> Result<SourceRow, rapport_model::RowError> {
+        match parsed {
+            Ok(Value::Object(fields)) => {
+                self.note(&fields);
+                Ok(SourceRow { line, offset: Some(offset), fields })
+            }
+            Ok(other) => Err(row_error(
+                file,
+                line,
+                Some(offset),
+                None,
+                format!("{holder} a JSON {}, not an object", kind(&other)),
+            )),
+            Err(err) => Err(row_error(
+                file,
+                line,
+                Some(offset),
+                None,
+                format!("invalid JSON at {}: {}", position(&err), bare_message(&err)),
+            )),
+        }
+    }
+}
+
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -108,26 +142,13 @@ impl RowReader for NdJsonReader {
             }
             let text = self.buffer.strip_suffix(b"\n").unwrap_or(&self.buffer);
             let text = text.strip_suffix(b"\r").unwrap_or(text);
-            let row = match serde_json::from_slice::<Value>(text) {
-                Ok(Value::Object(fields)) => {
-                    self.columns.note(&fields);
-                    Ok(SourceRow { line, offset: Some(offset), fields })
-                }
-                Ok(other) => Err(row_error(
-                    &self.file,
-                    line,
-                    Some(offset),
-                    None,
-                    format!("the line holds a JSON {}, not an object", kind(&other)),
-                )),
-                Err(err) => Err(row_error(
-                    &self.file,
-                    line,
-                    Some(offset),
-                    None,
-                    format!("invalid JSON at column {}: {}", err.column(), bare_message(&err)),
-                )),
-            };
+            let row = self.columns.object_row(
+                &self.file,
+                (line, offset),
+                serde_json::from_slice::<Value>(text),
+                "the line holds",
+                |err| format!("column {}", err.column()),
+            );
             return Ok(Some(row));
         }
     }
@@ -188,26 +209,13 @@ impl JsonArrayReader {
                 let mut text = Vec::new();
                 this.input.read_to_end(&mut text).map_err(|source| Error::Read { file: this.file.clone(), source })?;
                 this.offset += text.len() as u64;
-                let row = match serde_json::from_slice::<Value>(&text) {
-                    Ok(Value::Object(fields)) => {
-                        this.columns.note(&fields);
-                        Ok(SourceRow { line, offset: Some(offset), fields })
-                    }
-                    Ok(other) => Err(row_error(
-                        &this.file,
-                        line,
-                        Some(offset),
-                        None,
-                        format!("the file holds a JSON {}, not an object", kind(&other)),
-                    )),
-                    Err(err) => Err(row_error(
-                        &this.file,
-                        line,
-                        Some(offset),
-                        None,
-                        format!("invalid JSON at line {} column {}: {}", err.line(), err.column(), bare_message(&err)),
-                    )),
-                };
+                let row = this.columns.object_row(
+                    &this.file,
+                    (line, offset),
+                    serde_json::from_slice::<Value>(&text),
+                    "the file holds",
+                    |err| format!("line {} column {}", err.line(), err.column()),
+                );
                 this.single = Some(row);
                 this.state = State::Done;
             }
@@ -315,31 +323,19 @@ impl JsonArrayReader {
             )));
         }
         self.state = State::AfterElement;
-        Ok(match serde_json::from_slice::<Value>(&self.element) {
-            Ok(Value::Object(fields)) => {
-                self.columns.note(&fields);
-                Ok(SourceRow { line, offset: Some(offset), fields })
-            }
-            Ok(other) => Err(row_error(
-                &self.file,
-                line,
-                Some(offset),
-                None,
-                format!("the array element is a JSON {}, not an object", kind(&other)),
-            )),
-            Err(err) => {
+        let file = &self.file;
+        Ok(self.columns.object_row(
+            file,
+            (line, offset),
+            serde_json::from_slice::<Value>(&self.element),
+            "the array element is",
+            |err| {
                 // Place the error in the file: serde_json counts from the element's start.
                 let at_line = line + err.line() as u64 - 1;
                 let at_column = if err.line() <= 1 { column + err.column() as u64 - 1 } else { err.column() as u64 };
-                Err(row_error(
-                    &self.file,
-                    line,
-                    Some(offset),
-                    None,
-                    format!("invalid JSON at line {at_line} column {at_column}: {}", bare_message(&err)),
-                ))
-            }
-        })
+                format!("line {at_line} column {at_column}")
+            },
+        ))
     }
 }
 
