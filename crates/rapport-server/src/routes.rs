@@ -175,6 +175,22 @@ fn describe(errors: &[MessageError]) -> String {
     errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
+/// What both inlet routes do first: refuse an unreadable or oversized body and an unknown inlet, stamp the
+/// receive time and a transaction id, and parse the JSON.
+async fn accept(
+    state: &AppState,
+    inlet: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(i64, String, Value), Response> {
+    let body = body.map_err(body_rejection)?;
+    if !state.knows_inlet(inlet).await {
+        return Err(unknown_inlet(inlet));
+    }
+    let received = now_ms();
+    let id = state.transaction_id(received);
+    Ok((received, id, parse(body).await?))
+}
+
 #[instrument(skip_all, fields(inlet = %inlet))]
 async fn collect_one(
     State(state): State<AppState>,
@@ -182,17 +198,8 @@ async fn collect_one(
     Query(query): Query<CollectQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return body_rejection(rejection),
-    };
-    if !state.knows_inlet(&inlet).await {
-        return unknown_inlet(&inlet);
-    }
-    let received = now_ms();
-    let xaction = state.transaction_id(received);
-    let value = match parse(body).await {
-        Ok(value) => value,
+    let (received, xaction, value) = match accept(&state, &inlet, body).await {
+        Ok(accepted) => accepted,
         Err(response) => return response,
     };
     let mut answer = json!({"inletId": inlet, "xactionId": xaction, "receivedTimeMs": received});
@@ -232,17 +239,8 @@ async fn collect_batch(
     Path(inlet): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return body_rejection(rejection),
-    };
-    if !state.knows_inlet(&inlet).await {
-        return unknown_inlet(&inlet);
-    }
-    let received = now_ms();
-    let batch_id = state.transaction_id(received);
-    let value = match parse(body).await {
-        Ok(value) => value,
+    let (received, batch_id, value) = match accept(&state, &inlet, body).await {
+        Ok(accepted) => accepted,
         Err(response) => return response,
     };
     let Value::Object(mut request) = value else {
