@@ -307,21 +307,8 @@ impl Engine {
             error_threshold: options.error_threshold,
             flow_run: options.flow_run,
         })?;
-        let mut report = FileReport {
-            file: display_name.to_owned(),
-            table: name.clone(),
-            entity,
-            dataset: dataset.to_owned(),
-            batch_id: loading.id(),
-            state: BatchState::Failed,
-            reason: None,
-            rows_read: 0,
-            rows_ingested: 0,
-            rows_rejected: 0,
-            rejected: Vec::new(),
-            unmapped_columns: compiled.unmapped_fields().to_vec(),
-            profiles: Default::default(),
-        };
+        let mut report = FileReport::loading(display_name, name.clone(), entity, dataset, loading.id());
+        report.unmapped_columns = compiled.unmapped_fields().to_vec();
         let mapped = match self.map_all(&schema, &compiled, reader, display_name, true, 0, observer) {
             Ok(mapped) => mapped,
             Err(err) => {

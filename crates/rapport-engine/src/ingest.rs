@@ -199,6 +199,16 @@ pub(crate) fn fragment(
             message,
         });
     }
+    valid_fragment(schema, namespaces, file, mapped)
+}
+
+/// Turns a record that already passed schema validation into a fragment (its identities and merge time).
+pub(crate) fn valid_fragment(
+    schema: &Schema,
+    namespaces: &Namespaces,
+    file: &str,
+    mapped: rapport_model::MappedRecord,
+) -> std::result::Result<NewFragment, RowError> {
     let identities = identities(schema, namespaces, &mapped.record);
     let primary = schema
         .primary()
@@ -246,6 +256,25 @@ pub(crate) fn over_threshold(rows_read: u64, rejected: Vec<RowError>, threshold:
 }
 
 impl FileReport {
+    /// The report of a batch that has just started `loading`: failed and empty until it ends.
+    pub(crate) fn loading(file: &str, table: String, entity: EntityKind, dataset: &str, batch_id: i64) -> Self {
+        FileReport {
+            file: file.to_owned(),
+            table,
+            entity,
+            dataset: dataset.to_owned(),
+            batch_id,
+            state: BatchState::Failed,
+            reason: None,
+            rows_read: 0,
+            rows_ingested: 0,
+            rows_rejected: 0,
+            rejected: Vec::new(),
+            unmapped_columns: Vec::new(),
+            profiles: Default::default(),
+        }
+    }
+
     /// Records (and logs) a committed batch in the report.
     pub(crate) fn committed(
         &mut self,
@@ -444,21 +473,7 @@ impl Engine {
             error_threshold: context.error_threshold,
             flow_run: job.flow_run,
         })?;
-        let mut report = FileReport {
-            file: shown.clone(),
-            table: table.to_string(),
-            entity: table.entity,
-            dataset: dataset.clone(),
-            batch_id: loading.id(),
-            state: BatchState::Failed,
-            reason: None,
-            rows_read: 0,
-            rows_ingested: 0,
-            rows_rejected: 0,
-            rejected: Vec::new(),
-            unmapped_columns: Vec::new(),
-            profiles: Default::default(),
-        };
+        let mut report = FileReport::loading(&shown, table.to_string(), table.entity, &dataset, loading.id());
         observer.start(&format!("{table} ({shown})"), size);
         let outcome = self.load_file(loading.id(), job, context, &schema, &shown, &dataset, observer);
         observer.finish();
