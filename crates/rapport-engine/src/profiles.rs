@@ -26,12 +26,6 @@ pub struct ProfileDelta {
     pub written: u64,
     /// Profiles written that merge two or more fragments.
     pub stitched: u64,
-    /// Ids of the profiles written, ascending.
-    #[serde(skip)]
-    pub profile_ids: Vec<i64>,
-    /// Ids of the stored profiles that no longer exist (merged away or split into new ids), ascending.
-    #[serde(skip)]
-    pub removed_ids: Vec<i64>,
 }
 
 /// Stores a fragment and, unless a newer stored one wins, keeps its head for [`apply_fragments`].
@@ -109,7 +103,6 @@ pub(crate) fn apply_fragments(
             next += 1;
             next - 1
         });
-        delta.profile_ids.push(id);
         if graph.fragments.len() == 1 {
             let head = &heads[graph.fragments[0]];
             let identities =
@@ -134,8 +127,6 @@ pub(crate) fn apply_fragments(
     }
     merge_chunk(writer, &heads, &pending, policy)?;
     delta.written = stitching.graphs.len() as u64;
-    delta.removed_ids = reuse.collect();
-    delta.profile_ids.sort_unstable();
     Ok(delta)
 }
 
@@ -194,14 +185,7 @@ impl crate::Engine {
         }
         let mut heads = Vec::with_capacity(batch.fragments.len());
         for fragment in &batch.fragments {
-            let encoded = rapport_store::EncodedFragment {
-                primary: fragment.primary.clone(),
-                identities: fragment.identities.clone(),
-                updated_at: fragment.updated_at.clone(),
-                record: serde_json::to_string(&fragment.record)
-                    .map_err(|e| crate::Error::Internal(format!("serializing a record: {e}")))?,
-            };
-            put_fragment(&mut writer, &batch.dataset, encoded, &mut heads)?;
+            put_fragment(&mut writer, &batch.dataset, rapport_store::EncodedFragment::encode(fragment)?, &mut heads)?;
         }
         for row in &batch.rejected {
             writer.reject(row)?;

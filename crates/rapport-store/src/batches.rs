@@ -104,10 +104,11 @@ impl Store {
     }
 
     /// Commits a batch's fragments and rejected rows in one transaction (a fragment with the same primary
-    /// identity in the same dataset is replaced unless the stored one is newer). Profiles are not touched: the
-    /// engine writes batches through [`Store::batch_writer`] so that their profiles change in the same
-    /// transaction.
-    pub fn write_batch(&mut self, batch: &NewBatch) -> Result<BatchSummary> {
+    /// identity in the same dataset is replaced unless the stored one is newer), without touching profiles.
+    /// Test-only: the engine writes batches through [`Store::batch_writer`] so that their profiles change in
+    /// the same transaction; this store-level shortcut would leave them behind.
+    #[cfg(test)]
+    pub(crate) fn write_batch(&mut self, batch: &NewBatch) -> Result<BatchSummary> {
         let mut writer = match batch.batch_id {
             Some(id) => self.writer_for_loading(id)?,
             None => self.batch_writer(&batch.dataset, batch.entity, &batch.source, batch.files.clone())?,
@@ -116,12 +117,7 @@ impl Store {
             writer.set_checkpoint(checkpoint.clone());
         }
         for fragment in &batch.fragments {
-            writer.put_fragment(&crate::EncodedFragment {
-                primary: fragment.primary.clone(),
-                identities: fragment.identities.clone(),
-                updated_at: fragment.updated_at.clone(),
-                record: serde_json::to_string(&fragment.record)?,
-            })?;
+            writer.put_fragment(&crate::EncodedFragment::encode(fragment)?)?;
         }
         for row in &batch.rejected {
             writer.reject(row)?;

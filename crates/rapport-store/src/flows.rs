@@ -3,7 +3,7 @@
 //! A flow's definition is stored as JSON ([`FlowDefinition`]). Each run is a `flow_runs` row, `running` until it
 //! ends `success` or `failed`; the batches it loads point back at it (`batches.flow_run`), so a run's files and
 //! row counts are read from its batches and are exact even when the run was killed. A file's checkpoint (path,
-//! size, modification time, content SHA-256) is written by [`Store::write_batch`] in the transaction that
+//! size, modification time, content SHA-256) is written by [`crate::BatchWriter::commit`] in the transaction that
 //! commits the file's batch: a batch that did not commit leaves no checkpoint, and the next run loads the file
 //! again. A PostgreSQL flow keeps one high-water mark ([`PgFlowCheckpoint`], table `flow_pg_checkpoints`),
 //! committed the same way with each page's batch.

@@ -2,8 +2,8 @@
 //!
 //! A load starts with [`Store::begin_batch`], which commits a `loading` batch row at once (so `rapport batch
 //! list` shows a running load) and returns a [`LoadingBatch`] guard. The load then ends in one transaction:
-//! [`Store::write_batch`] with [`crate::NewBatch::batch_id`] set stores the data and flips the row to
-//! `success`; [`Store::fail_batch`] flips it to `failed` with a reason, keeping the rejected rows and storing no
+//! [`Store::writer_for_loading`] opens it, and [`crate::BatchWriter::commit`] stores the data (and the profiles
+//! it changes) and flips the row to `success`; [`Store::fail_batch`] flips it to `failed` with a reason, keeping the rejected rows and storing no
 //! data.
 //!
 //! A process killed while loading leaves its batch `loading`. Each guard holds an exclusive SQLite lock on a
@@ -602,7 +602,7 @@ pub(crate) fn insert_rejected(tx: &rusqlite::Transaction<'_>, batch_id: i64, rej
     Ok(())
 }
 
-/// Flips a `loading` batch to `success` with its counts (inside [`Store::write_batch`]'s transaction).
+/// Flips a `loading` batch to `success` with its counts (inside the batch writer's transaction).
 pub(crate) fn mark_success(
     tx: &rusqlite::Transaction<'_>,
     id: i64,

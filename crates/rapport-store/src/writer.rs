@@ -25,6 +25,18 @@ pub struct EncodedFragment {
     pub record: String,
 }
 
+impl EncodedFragment {
+    /// Serializes a fragment's record.
+    pub fn encode(fragment: &crate::NewFragment) -> Result<Self> {
+        Ok(Self {
+            primary: fragment.primary.clone(),
+            identities: fragment.identities.clone(),
+            updated_at: fragment.updated_at.clone(),
+            record: serde_json::to_string(&fragment.record)?,
+        })
+    }
+}
+
 /// What storing a fragment did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FragmentWrite {
