@@ -5,6 +5,9 @@
 //!   changed files since their checkpoints.
 //! - [`generic`]: any row reader + a mapping set → validation → one batch; dry runs that write nothing.
 //! - [`lookup`]: one profile by any identity, with its fragments and related entities.
+//! - [`unmerge`]: deleting an identity, a record or a batch, and re-stitching exactly the profiles that held
+//!   them.
+//! - [`changes`]: the change feed every write appends to (created, updated, merged, split, deleted profiles).
 //! - [`unify`]: fragments → identity graphs → merged profiles (timestamp-ordered), per entity class.
 //! - [`audience`]: PQL audiences: create (parse + bind), evaluate (batch, over the linked profiles), members.
 //! - [`activate`]: audience members → file destinations.
@@ -17,6 +20,7 @@
 
 pub mod activate;
 pub mod audience;
+pub mod changes;
 pub mod flows;
 pub mod generic;
 pub mod ingest;
@@ -25,6 +29,7 @@ pub mod profiles;
 pub mod schemas;
 pub mod stream;
 pub mod unify;
+pub mod unmerge;
 
 use std::path::Path;
 
@@ -39,8 +44,8 @@ pub use ingest::{FileReport, IngestOptions, IngestReport};
 pub use lookup::{ProfileView, Related};
 pub use rapport_profile::MergePolicy;
 pub use rapport_store::{
-    BatchFilter, BatchState, DatasetRecord, Durability, ErrorThreshold, Every, FlowDefinition, FlowSource, InletRecord,
-    RunState, StoredFlow,
+    BatchFilter, BatchState, ChangeEvent, ChangeKind, DatasetRecord, Durability, EntityRef, ErrorThreshold, Every,
+    FlowDefinition, FlowSource, InletRecord, RunState, StoredFlow,
 };
 pub use schemas::FieldGroupChange;
 pub use stream::{MessageError, MessageErrorCode, MessageOutcome, StreamMessage};

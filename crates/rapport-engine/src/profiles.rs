@@ -91,6 +91,7 @@ pub(crate) fn apply_fragments(
     let stitching = rapport_identity::stitch(heads.iter().map(|h| h.identities.as_slice()));
     // Taken before the old profiles go, so that a fresh id never repeats one of theirs that a graph reuses.
     let mut next = writer.next_profile_id()?;
+    let before = crate::changes::capture(writer, &old)?;
     writer.delete_profiles(&old)?;
     delta.replaced = old.len() as u64;
 
@@ -127,6 +128,7 @@ pub(crate) fn apply_fragments(
     }
     merge_chunk(writer, &heads, &pending, policy)?;
     delta.written = stitching.graphs.len() as u64;
+    crate::changes::record(writer, before)?;
     Ok(delta)
 }
 

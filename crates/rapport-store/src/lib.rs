@@ -15,7 +15,9 @@
 
 pub mod audiences;
 pub mod batches;
+pub mod changes;
 pub mod datasets;
+pub mod deletions;
 pub mod flows;
 pub mod lifecycle;
 pub mod pg_source;
@@ -29,7 +31,9 @@ use rusqlite::Connection;
 
 pub use audiences::{AudienceRecord, MembershipChange};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
+pub use changes::{Cause, ChangeEvent, ChangeKind, EntityRef, ProfileRow};
 pub use datasets::{DatasetRecord, InletRecord};
+pub use deletions::FragmentKey;
 pub use flows::{
     Every, FileCheckpoint, FlowCheckpoint, FlowDefinition, FlowRun, FlowSource, PgFlowCheckpoint, RunState,
     RunningFlow, StoredCheckpoint, StoredFlow,
@@ -38,7 +42,7 @@ pub use lifecycle::{
     BatchError, BatchFailure, BatchFilter, BatchInfo, BatchMetrics, BatchStart, BatchState, ErrorThreshold,
     FailureCode, FailureReason, LoadingBatch,
 };
-pub use profiles::{FragmentDetail, PersonRelation, ProfileStats, StoredProfile};
+pub use profiles::{FragmentDetail, PersonRelation, ProfileStats, Reference, StoredProfile};
 pub use registry::RegistryChanges;
 pub use writer::{BatchWriter, EncodedFragment, FragmentHead, FragmentWrite, ProfileMembers, ProfileWrite};
 
@@ -398,6 +402,39 @@ CREATE INDEX fragments_opportunity_person_person ON fragments(json_extract(recor
     WHERE entity = 'opportunity_person';
 CREATE INDEX fragments_account_person_person ON fragments(json_extract(record, '$.personKey.sourceKey'))
     WHERE entity = 'account_person';
+"#,
+    // The change feed: what each batch, streamed group and deletion did to the merged profiles, in commit order
+    // (see `changes`). `prior_records` is not here: it is a per-connection TEMP table the writer creates.
+    r#"
+CREATE TABLE change_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    cause TEXT NOT NULL,
+    batch_id INTEGER,
+    entity TEXT NOT NULL,
+    profile_id INTEGER NOT NULL,
+    primary_ns TEXT NOT NULL,
+    primary_value TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    paths TEXT NOT NULL,
+    previous TEXT NOT NULL,
+    related TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"#,
+    // Reverse relationship lookups (account → people, opportunities and child accounts, opportunity → people) and the related
+    // entities of change events find the fragments that point at a key through these indexes.
+    r#"
+CREATE INDEX fragments_opportunity_account ON fragments(json_extract(record, '$.accountKey.sourceKey'))
+    WHERE entity = 'opportunity';
+CREATE INDEX fragments_person_account ON fragments(json_extract(record, '$.personComponents[0].sourceAccountKey.sourceKey'))
+    WHERE entity = 'person';
+CREATE INDEX fragments_opportunity_person_opportunity ON fragments(json_extract(record, '$.opportunityKey.sourceKey'))
+    WHERE entity = 'opportunity_person';
+CREATE INDEX fragments_account_person_account ON fragments(json_extract(record, '$.accountKey.sourceKey'))
+    WHERE entity = 'account_person';
+CREATE INDEX fragments_account_parent ON fragments(json_extract(record, '$.accountParentKey.sourceKey'))
+    WHERE entity = 'account';
+CREATE INDEX fragments_batch ON fragments(batch_id);
 "#,
 ];
 

@@ -47,6 +47,24 @@ pub enum Command {
     /// Looks up a merged profile by any of its identities.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Identities: delete one (its profile is re-stitched, and splits when the graph falls apart).
+    #[command(subcommand)]
+    Identity(crate::unmerge::IdentityCommand),
+    /// Records: delete one by its dataset and primary identity (its profile is re-stitched).
+    #[command(subcommand)]
+    Record(crate::unmerge::RecordCommand),
+    /// The change feed: created, updated, merged, split and deleted profiles, in commit order.
+    Changes {
+        /// Only events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        since: i64,
+        /// At most this many events.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Audiences written in PQL.
     #[command(subcommand)]
     Audience(AudienceCommand),
@@ -227,7 +245,7 @@ pub enum BatchCommand {
         /// Only the batches of this dataset.
         #[arg(long)]
         dataset: Option<String>,
-        /// Only the batches in this state: loading, success or failed.
+        /// Only the batches in this state: loading, success, failed or deleted.
         #[arg(long)]
         state: Option<rapport_engine::BatchState>,
         /// Print JSON.
@@ -241,6 +259,16 @@ pub enum BatchCommand {
         /// Also list its rejected rows (code, file, line, field, message).
         #[arg(long)]
         errors: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deletes the fragments a successful batch wrote last and re-stitches their profiles. A record a later
+    /// batch replaced stays (it is the later batch's); a record this batch replaced is not restored (earlier
+    /// versions are not kept). The batch stays listed, in state `deleted`.
+    Delete {
+        /// The batch id.
+        id: i64,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -10,6 +10,7 @@ mod flow;
 mod mapping;
 mod progress;
 mod serve;
+mod unmerge;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -196,13 +197,7 @@ fn run(cli: Cli) -> Result<()> {
             let engine = open(&cli)?;
             let entity: EntityKind = entity.parse()?;
             let policy = merge_policy.as_deref().map(parse_merge_policy).transpose()?;
-            let ns = engine
-                .store()
-                .namespaces()?
-                .into_iter()
-                .find(|ns| ns.code.as_str() == namespace)
-                .with_context(|| format!("unknown namespace `{namespace}` (run `rapport namespace list`)"))?;
-            let identity = ns.identity(value).unwrap_or_else(|| Identity::new(namespace.as_str(), value.as_str()));
+            let identity = unmerge::identity(&engine, namespace, value)?;
             let Some(view) = engine.lookup(entity, &identity, policy.as_ref())? else {
                 bail!("no {entity} profile holds the identity {identity}");
             };
@@ -211,6 +206,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             print_profile(&view)
         }
+        Command::Identity(command) => unmerge::identity_command(&cli, command),
+        Command::Record(command) => unmerge::record_command(&cli, command),
+        Command::Changes { since, limit, json } => unmerge::changes(&cli, *since, *limit, *json),
         Command::Audience(command) => audience(&cli, command),
         Command::Status { json } => {
             let engine = open(&cli)?;
@@ -517,8 +515,9 @@ fn failed_batches(files: &[rapport_engine::FileReport]) -> Result<()> {
 }
 
 fn batch(cli: &Cli, command: &BatchCommand) -> Result<()> {
-    let engine = open(cli)?;
+    let mut engine = open(cli)?;
     match command {
+        BatchCommand::Delete { id, json } => unmerge::batch_delete(&mut engine, *id, *json),
         BatchCommand::List { dataset, state, json } => {
             let filter = rapport_engine::BatchFilter { dataset: dataset.clone(), state: *state, flow_run: None };
             let batches = engine.store().batch_list(&filter)?;
