@@ -2,7 +2,8 @@
 //! across batches, so fragments are replaced, graphs split and unrelated profiles merge) are committed one by
 //! one, and after every batch the stored profiles must be exactly the connected components of the current
 //! fragments, computed here by a plain graph search. At the end, a rebuild from scratch must give the same
-//! graphs and the same merged records.
+//! graphs and the same merged records. With deletions on, random record, identity and batch deletions run
+//! between batches, applied to the oracle by their documented rules and checked the same way.
 
 #![allow(clippy::unwrap_used)]
 
@@ -58,7 +59,12 @@ struct ModelFragment {
     order: u64,
     updated_at: String,
     identities: Vec<Identity>,
+    /// The batch that wrote the stored version ([`PENDING`] until its batch commits).
+    batch: i64,
 }
+
+/// The batch id of fragments whose batch has not committed yet.
+const PENDING: i64 = -1;
 
 /// The oracle: the current fragment per (dataset, primary identity), kept by the replace-unless-older rule.
 #[derive(Default)]
@@ -80,6 +86,8 @@ struct Stats {
     splits: u64,
     /// Graphs merged between two checks.
     merges: u64,
+    /// Deletions run (records, identities, batches).
+    deletions: u64,
 }
 
 impl Model {
@@ -94,6 +102,7 @@ impl Model {
                     }
                     stored.updated_at = fragment.updated_at.clone();
                     stored.identities = fragment.identities.clone();
+                    stored.batch = PENDING;
                 }
             }
             None => {
@@ -103,11 +112,33 @@ impl Model {
                         order: self.next_order,
                         updated_at: fragment.updated_at.clone(),
                         identities: fragment.identities.clone(),
+                        batch: PENDING,
                     },
                 );
                 self.next_order += 1;
             }
         }
+    }
+
+    /// Gives the fragments written by the batch just committed its id.
+    fn committed(&mut self, batch: i64) {
+        for fragment in self.fragments.values_mut().filter(|f| f.batch == PENDING) {
+            fragment.batch = batch;
+        }
+    }
+
+    /// Deleting an identity: it leaves every fragment carrying it; a fragment it is the primary identity of
+    /// goes whole.
+    fn delete_identity(&mut self, identity: &Identity) {
+        self.fragments.retain(|(_, primary), _| primary != identity);
+        for fragment in self.fragments.values_mut() {
+            fragment.identities.retain(|i| i != identity);
+        }
+    }
+
+    /// Deleting a batch: the fragments whose stored version it wrote go.
+    fn delete_batch(&mut self, batch: i64) {
+        self.fragments.retain(|_, f| f.batch != batch);
     }
 
     /// The connected components of the identity graph (every fragment links its identities), each as
@@ -258,6 +289,45 @@ fn describe(out: &mut String, number: usize, batch: &NewBatch) {
 /// Runs one seed: `batches` batches of `fragments` fragments each (inclusive ranges), checking against the
 /// oracle after every batch when `every_batch`, else at the end only; then checks the rebuild.
 fn run(seed: u64, universe: &Universe, batches: (usize, usize), fragments: (usize, usize), every_batch: bool) -> Stats {
+    run_with(seed, universe, batches, fragments, every_batch, false)
+}
+
+/// One random deletion (a record, an identity or a batch) applied to the engine and the oracle; its
+/// description.
+fn delete_something(rng: &mut fastrand::Rng, engine: &mut Engine, model: &mut Model, batches: &mut Vec<i64>) -> String {
+    match rng.u32(0..3) {
+        0 if !model.fragments.is_empty() => {
+            let (dataset, primary) = model.fragments.keys().nth(rng.usize(0..model.fragments.len())).unwrap().clone();
+            engine.delete_record(&dataset, &primary).unwrap();
+            model.fragments.remove(&(dataset.clone(), primary.clone()));
+            format!("delete record {dataset} {primary}")
+        }
+        1 if !model.fragments.is_empty() => {
+            let all: BTreeSet<&Identity> = model.fragments.values().flat_map(|f| f.identities.iter()).collect();
+            let identity = (*all.iter().nth(rng.usize(0..all.len())).unwrap()).clone();
+            engine.delete_identity(EntityKind::Person, &identity).unwrap();
+            model.delete_identity(&identity);
+            format!("delete identity {identity}")
+        }
+        _ if !batches.is_empty() => {
+            let batch = batches.swap_remove(rng.usize(0..batches.len()));
+            engine.delete_batch(batch).unwrap();
+            model.delete_batch(batch);
+            format!("delete batch {batch}")
+        }
+        _ => "nothing to delete".to_owned(),
+    }
+}
+
+/// [`run`], with random deletions between batches when `deletions`.
+fn run_with(
+    seed: u64,
+    universe: &Universe,
+    batches: (usize, usize),
+    fragments: (usize, usize),
+    every_batch: bool,
+    deletions: bool,
+) -> Stats {
     let mut rng = fastrand::Rng::with_seed(seed);
     let dir = tempfile::tempdir().unwrap();
     let mut engine = Engine::open(&dir.path().join("data")).unwrap();
@@ -267,6 +337,7 @@ fn run(seed: u64, universe: &Universe, batches: (usize, usize), fragments: (usiz
     let mut log = String::new();
     let mut previous = BTreeSet::new();
     let count = rng.usize(batches.0..=batches.1);
+    let mut committed: Vec<i64> = Vec::new();
     for number in 0..count {
         let name = dataset(rng.usize(0..universe.datasets));
         let size = rng.usize(fragments.0..=fragments.1);
@@ -298,12 +369,20 @@ fn run(seed: u64, universe: &Universe, batches: (usize, usize), fragments: (usiz
         batch.rows_read = rows;
         let (summary, _) = engine.commit_batch(&batch).unwrap();
         assert_eq!(summary.rows_ingested, rows, "seed {seed}, batch {number}");
-        if every_batch || number + 1 == count {
+        model.committed(summary.id);
+        committed.push(summary.id);
+        let deleted = deletions && rng.u32(0..100) < 50;
+        if deleted {
+            let what = delete_something(&mut rng, &mut engine, &mut model, &mut committed);
+            writeln!(log, "then {what}").unwrap();
+            model.stats.deletions += 1;
+        }
+        if every_batch || deleted || number + 1 == count {
             let expected = model.components();
             let got = graphs(&engine);
             if got != expected {
                 panic!(
-                    "seed {seed}, after batch {number}:\nonly in Rapport: {}\nonly in the oracle: {}\nbatches so far:\n{log}",
+                    "seed {seed}, after batch {number} (and its deletion, if any):\nonly in Rapport: {}\nonly in the oracle: {}\nbatches so far:\n{log}",
                     show(got.difference(&expected)),
                     show(expected.difference(&got)),
                 );
@@ -392,6 +471,21 @@ fn incremental_stitching_across_batches_equals_the_oracle_and_a_rebuild() {
     // The seeds did exercise replacements, ignored old rows, splits and merges.
     println!("{total:?}");
     assert!(total.changed > 0 && total.stale > 0 && total.splits > 0 && total.merges > 0, "{total:?}");
+}
+
+/// Random record, identity and batch deletions between the batches: after each, the profiles are the oracle's
+/// components of the remaining fragments, and at the end a rebuild gives the same profiles.
+#[test]
+fn random_deletions_split_graphs_as_the_oracle_does_and_equal_a_rebuild() {
+    let universe = Universe { keys: 25, repeats_in_batch: true, emails: 15, phones: 3, datasets: 3 };
+    let mut total = Stats::default();
+    for seed in SEEDS {
+        let stats = run_with(seed, &universe, (3, 10), (1, 30), true, true);
+        total.deletions += stats.deletions;
+        total.splits += stats.splits;
+    }
+    println!("{total:?}");
+    assert!(total.deletions > 30 && total.splits > 0, "{total:?}");
 }
 
 #[test]
