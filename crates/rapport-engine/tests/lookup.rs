@@ -296,7 +296,15 @@ fn an_account_lookup_shows_its_children_opportunities_and_people_and_the_reverse
         related_rows(&c2),
         [
             ("account", EntityKind::Account, a1.to_string(), Some("Acme"), None, None, None),
-            ("accountPerson", EntityKind::Account, a2.to_string(), Some("Acme Europe"), None, None, Some("Buyer;Champion")),
+            (
+                "accountPerson",
+                EntityKind::Account,
+                a2.to_string(),
+                Some("Acme Europe"),
+                None,
+                None,
+                Some("Buyer;Champion")
+            ),
         ]
     );
 }
