@@ -28,19 +28,24 @@ use serde_json::Value;
 
 use crate::Result;
 
-/// The profiles of a transaction before it replaced them.
+/// The profiles a transaction is about to replace: their ids and fragments (their rows are copied aside in the
+/// store until [`record`]).
 pub(crate) struct Before {
-    rows: Vec<ProfileRow>,
+    old: Vec<(i64, Vec<i64>)>,
 }
 
-/// Reads the stored profiles `old` (about to be replaced) with their records as they were before the
-/// transaction.
-pub(crate) fn capture(writer: &BatchWriter<'_>, old: &[ProfileMembers]) -> Result<Before> {
+/// Events are computed this many new profiles at a time, so that memory stays bounded on large batches.
+const CHUNK: usize = 10_000;
+
+/// Keeps the stored profiles `old` (about to be replaced), with their records as they were before the
+/// transaction, for [`record`].
+pub(crate) fn capture(writer: &mut BatchWriter<'_>, old: &[ProfileMembers]) -> Result<Before> {
     if writer.cause() == Cause::Rebuild {
-        return Ok(Before { rows: Vec::new() });
+        return Ok(Before { old: Vec::new() });
     }
     let ids: Vec<i64> = old.iter().map(|p| p.id).collect();
-    Ok(Before { rows: writer.profile_rows(&ids, true)? })
+    writer.keep_prior_profiles(&ids)?;
+    Ok(Before { old: old.iter().map(|p| (p.id, p.fragments.clone())).collect() })
 }
 
 /// Appends `deleted` events for profiles that are gone with all their fragments (a deletion removes them
@@ -65,77 +70,103 @@ pub(crate) fn record_deleted(writer: &mut BatchWriter<'_>, gone: &[ProfileRow]) 
     Ok(())
 }
 
-/// Compares the profiles written since [`capture`] with `before` and appends the change events.
+/// What happens to one new profile, decided from fragment membership alone (no records).
+struct Planned {
+    /// The new profile's id.
+    id: i64,
+    kind: ChangeKind,
+    /// Former profile ids it was made from.
+    predecessors: Vec<i64>,
+    /// The former profile its paths compare with.
+    base: Option<i64>,
+}
+
+/// Compares the profiles written since [`capture`] with the former ones and appends the change events.
 pub(crate) fn record(writer: &mut BatchWriter<'_>, before: Before) -> Result<()> {
     let written = writer.take_written_profiles();
     if writer.cause() == Cause::Rebuild {
         return Ok(());
     }
     let entity = writer.entity();
-    let old = before.rows;
-    let new = writer.profile_rows(&written, false)?;
-    let old_of_fragment: HashMap<i64, usize> =
-        old.iter().enumerate().flat_map(|(i, p)| p.fragments.iter().map(move |&f| (f, i))).collect();
-    let new_of_fragment: HashMap<i64, usize> =
-        new.iter().enumerate().flat_map(|(i, p)| p.fragments.iter().map(move |&f| (f, i))).collect();
-    let successors: Vec<BTreeSet<usize>> =
-        old.iter().map(|p| p.fragments.iter().filter_map(|f| new_of_fragment.get(f).copied()).collect()).collect();
+    let new = writer.profile_members(&written)?;
+    let old = before.old;
+    let old_of_fragment: HashMap<i64, i64> =
+        old.iter().flat_map(|(id, fragments)| fragments.iter().map(move |&f| (f, *id))).collect();
+    let new_of_fragment: HashMap<i64, i64> =
+        new.iter().flat_map(|p| p.fragments.iter().map(move |&f| (f, p.id))).collect();
+    let successors: HashMap<i64, usize> = old
+        .iter()
+        .map(|(id, fragments)| {
+            let next: BTreeSet<i64> = fragments.iter().filter_map(|f| new_of_fragment.get(f).copied()).collect();
+            (*id, next.len())
+        })
+        .collect();
     // Same-class references resolve against the profiles just written: their identity index rows are
     // written at commit.
     let fresh_ids: HashMap<Identity, i64> =
         new.iter().flat_map(|p| p.identities.iter().map(move |i| (i.clone(), p.id))).collect();
     let new_ids: HashSet<i64> = new.iter().map(|p| p.id).collect();
 
-    for row in old.iter().filter(|p| !new_ids.contains(&p.id)) {
-        let related = related(writer, entity, &[row], &fresh_ids)?;
-        writer.append_change(&event(
-            writer.cause(),
-            entity,
-            row,
-            ChangeKind::Deleted,
-            Vec::new(),
-            Vec::new(),
-            related,
-        ))?;
+    let gone: Vec<i64> = old.iter().map(|(id, _)| *id).filter(|id| !new_ids.contains(id)).collect();
+    for ids in gone.chunks(CHUNK) {
+        for row in writer.prior_profiles(ids)? {
+            let related = related(writer, entity, &[&row], &fresh_ids)?;
+            let event = event(writer.cause(), entity, &row, ChangeKind::Deleted, Vec::new(), Vec::new(), related);
+            writer.append_change(&event)?;
+        }
     }
-    let mut order: Vec<usize> = (0..new.len()).collect();
-    order.sort_by_key(|&i| new[i].id);
-    for i in order {
-        let profile = &new[i];
-        let predecessors: BTreeSet<usize> =
-            profile.fragments.iter().filter_map(|f| old_of_fragment.get(f).copied()).collect();
-        let same_id = predecessors.iter().copied().find(|&p| old[p].id == profile.id);
-        let (kind, base) = match predecessors.len() {
-            0 => (ChangeKind::Created, None),
-            1 => {
-                let only = *predecessors.first().expect("one predecessor");
-                let kind = if successors[only].len() > 1 { ChangeKind::Split } else { ChangeKind::Updated };
-                (kind, Some(only))
-            }
-            _ => (ChangeKind::Merged, same_id),
-        };
-        let previous: Vec<i64> = match kind {
-            ChangeKind::Updated if same_id.is_some() => Vec::new(),
-            _ => predecessors.iter().map(|&p| old[p].id).collect(),
-        };
-        let paths = match (kind, base) {
-            (ChangeKind::Created, _) => Vec::new(),
-            (_, Some(base)) => diff_paths(&old[base].record, &profile.record),
-            (_, None) => diff_paths(&Record::new(), &profile.record),
-        };
-        if kind == ChangeKind::Updated {
-            let base = &old[base.expect("an updated profile has its predecessor")];
-            if paths.is_empty() && previous.is_empty() && base.identities == profile.identities {
-                if base.primary == profile.primary {
+    let mut plans: Vec<Planned> = new
+        .iter()
+        .map(|profile| {
+            let predecessors: Vec<i64> = profile
+                .fragments
+                .iter()
+                .filter_map(|f| old_of_fragment.get(f).copied())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let same_id = predecessors.iter().copied().find(|&p| p == profile.id);
+            let (kind, base) = match predecessors[..] {
+                [] => (ChangeKind::Created, None),
+                [only] if successors[&only] > 1 => (ChangeKind::Split, Some(only)),
+                [only] => (ChangeKind::Updated, Some(only)),
+                _ => (ChangeKind::Merged, same_id),
+            };
+            Planned { id: profile.id, kind, predecessors, base }
+        })
+        .collect();
+    plans.sort_by_key(|p| p.id);
+    for chunk in plans.chunks(CHUNK) {
+        let ids: Vec<i64> = chunk.iter().map(|p| p.id).collect();
+        let rows: HashMap<i64, ProfileRow> = writer.profile_rows(&ids, false)?.into_iter().map(|r| (r.id, r)).collect();
+        let wanted: Vec<i64> =
+            chunk.iter().flat_map(|p| p.predecessors.iter().copied()).collect::<BTreeSet<_>>().into_iter().collect();
+        let prior: HashMap<i64, ProfileRow> = writer.prior_profiles(&wanted)?.into_iter().map(|r| (r.id, r)).collect();
+        for plan in chunk {
+            let Some(profile) = rows.get(&plan.id) else { continue };
+            let empty = Record::new();
+            let base = plan.base.and_then(|id| prior.get(&id));
+            let paths = match plan.kind {
+                ChangeKind::Created => Vec::new(),
+                _ => diff_paths(base.map_or(&empty, |b| &b.record), &profile.record),
+            };
+            let previous: Vec<i64> = match (plan.kind, base) {
+                (ChangeKind::Updated, Some(b)) if b.id == profile.id => Vec::new(),
+                _ => plan.predecessors.clone(),
+            };
+            if let (ChangeKind::Updated, Some(b)) = (plan.kind, base) {
+                let unchanged = paths.is_empty() && previous.is_empty();
+                if unchanged && b.identities == profile.identities && b.primary == profile.primary {
                     continue;
                 }
             }
+            let mut involved = vec![profile];
+            involved.extend(plan.predecessors.iter().filter_map(|id| prior.get(id)));
+            let related = related(writer, entity, &involved, &fresh_ids)?;
+            writer.append_change(&event(writer.cause(), entity, profile, plan.kind, paths, previous, related))?;
         }
-        let mut rows = vec![profile];
-        rows.extend(predecessors.iter().map(|&p| &old[p]));
-        let related = related(writer, entity, &rows, &fresh_ids)?;
-        writer.append_change(&event(writer.cause(), entity, profile, kind, paths, previous, related))?;
     }
+    writer.clear_prior_profiles()?;
     Ok(())
 }
 

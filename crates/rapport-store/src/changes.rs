@@ -159,6 +159,38 @@ pub struct ProfileRow {
 }
 
 impl BatchWriter<'_> {
+    /// Copies the stored profiles `ids`, with their records as they were before this transaction, aside until
+    /// [`BatchWriter::clear_prior_profiles`], so that they can be compared with the profiles that replace them.
+    pub fn keep_prior_profiles(&mut self, ids: &[i64]) -> Result<()> {
+        let mut stmt = self.tx().prepare_cached(
+            "INSERT OR IGNORE INTO temp.prior_profiles
+                 (profile_id, primary_ns, primary_value, identities, fragments, record)
+             SELECT p.profile_id, p.primary_ns, p.primary_value, p.identities, p.fragments,
+                    COALESCE(p.record, pr.record, f.record)
+             FROM profiles p LEFT JOIN temp.prior_records pr ON pr.fragment_id = p.fragment_id
+             LEFT JOIN fragments f ON f.id = p.fragment_id WHERE p.entity = ?1 AND p.profile_id = ?2",
+        )?;
+        for &id in ids {
+            stmt.execute(params![self.entity().name(), id])?;
+        }
+        Ok(())
+    }
+
+    /// The profiles kept by [`BatchWriter::keep_prior_profiles`], in the order asked (unknown ids skipped).
+    pub fn prior_profiles(&self, ids: &[i64]) -> Result<Vec<ProfileRow>> {
+        let stmt = self.tx().prepare_cached(
+            "SELECT primary_ns, primary_value, identities, fragments, record FROM temp.prior_profiles
+             WHERE profile_id = ?2 AND ?1 = ?1",
+        )?;
+        read_rows(stmt, self.entity(), ids)
+    }
+
+    /// Forgets the profiles kept by [`BatchWriter::keep_prior_profiles`].
+    pub fn clear_prior_profiles(&mut self) -> Result<()> {
+        self.tx().execute("DELETE FROM temp.prior_profiles", [])?;
+        Ok(())
+    }
+
     /// The stored profiles `ids` with their records. With `prior`, a profile read in place from its one fragment
     /// shows that fragment's record as it was before this transaction replaced or deleted it.
     pub fn profile_rows(&self, ids: &[i64], prior: bool) -> Result<Vec<ProfileRow>> {
@@ -170,29 +202,8 @@ impl BatchWriter<'_> {
             "SELECT p.primary_ns, p.primary_value, p.identities, p.fragments, COALESCE(p.record, f.record)
              FROM profiles p LEFT JOIN fragments f ON f.id = p.fragment_id WHERE p.entity = ?1 AND p.profile_id = ?2"
         };
-        let mut stmt = self.tx().prepare_cached(sql)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for &id in ids {
-            let row: Option<(String, String, String, String, Option<String>)> = stmt
-                .query_row(params![self.entity().name(), id], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
-                })
-                .optional()?;
-            let Some((ns, value, identities, fragments, record)) = row else { continue };
-            let mut identities = decode_identities(&identities)?;
-            identities.sort();
-            out.push(ProfileRow {
-                id,
-                primary: Identity::new(ns, value),
-                identities,
-                fragments: serde_json::from_str(&fragments)?,
-                record: match record {
-                    Some(text) => serde_json::from_str(&text)?,
-                    None => Record::new(),
-                },
-            });
-        }
-        Ok(out)
+        let stmt = self.tx().prepare_cached(sql)?;
+        read_rows(stmt, self.entity(), ids)
     }
 
     /// The profile id of class `entity` holding `identity`, as this transaction sees it (the identity index of
@@ -231,6 +242,33 @@ impl BatchWriter<'_> {
             ])?;
         Ok(())
     }
+}
+
+/// Runs `stmt` (parameters: entity, profile id; columns: primary namespace and value, identities, fragments,
+/// record) for each id.
+fn read_rows(mut stmt: rusqlite::CachedStatement<'_>, entity: EntityKind, ids: &[i64]) -> Result<Vec<ProfileRow>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let row: Option<(String, String, String, String, Option<String>)> = stmt
+            .query_row(params![entity.name(), id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+            })
+            .optional()?;
+        let Some((ns, value, identities, fragments, record)) = row else { continue };
+        let mut identities = decode_identities(&identities)?;
+        identities.sort();
+        out.push(ProfileRow {
+            id,
+            primary: Identity::new(ns, value),
+            identities,
+            fragments: serde_json::from_str(&fragments)?,
+            record: match record {
+                Some(text) => serde_json::from_str(&text)?,
+                None => Record::new(),
+            },
+        });
+    }
+    Ok(out)
 }
 
 /// Related entities are stored as `[entity, namespace, value, profile id or null]` arrays.

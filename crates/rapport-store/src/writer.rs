@@ -216,9 +216,13 @@ impl<'a> BatchWriter<'a> {
     ) -> Result<Self> {
         // The records of fragments as they were before this transaction replaced or deleted them, so that the
         // change feed can diff a profile that was read in place from its one fragment.
+        // The profiles it replaces are copied aside the same way (see `changes`).
         tx.execute_batch(
             "CREATE TEMP TABLE IF NOT EXISTS prior_records (fragment_id INTEGER PRIMARY KEY, record TEXT NOT NULL);
-             DELETE FROM temp.prior_records;",
+             CREATE TEMP TABLE IF NOT EXISTS prior_profiles (profile_id INTEGER PRIMARY KEY, primary_ns TEXT NOT NULL,
+                 primary_value TEXT NOT NULL, identities TEXT NOT NULL, fragments TEXT NOT NULL, record TEXT);
+             DELETE FROM temp.prior_records;
+             DELETE FROM temp.prior_profiles;",
         )?;
         Ok(BatchWriter {
             tx,
