@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use rapport_engine::Engine;
-use rapport_model::{EntityKind, Identity};
+use rapport_model::EntityKind;
 use serde::Serialize;
 
 use cli::{
