@@ -98,6 +98,10 @@ pub enum Error {
     /// destination the schema does not have).
     #[error("{0}")]
     Mapping(String),
+    /// A deletion names nothing that exists (an identity no profile holds, an unknown record or batch) or
+    /// cannot run (a batch that stored no data).
+    #[error("{0}")]
+    Deletion(String),
     /// A PQL text does not parse or bind.
     #[error("{}", .0.render())]
     Segment(rapport_segment::Error),

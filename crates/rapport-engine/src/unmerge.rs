@@ -51,10 +51,6 @@ pub struct DeletionReport {
     pub profiles: ProfileDelta,
 }
 
-fn not_found(kind: &'static str, name: String) -> crate::Error {
-    crate::Error::Store(rapport_store::Error::NotFound { kind, name })
-}
-
 impl Engine {
     /// Removes `identity` from every fragment of class `entity` that carries it (deleting the fragments whose
     /// primary identity it is) and re-stitches the profile that held it. See the module documentation.
@@ -63,7 +59,7 @@ impl Engine {
         let mut writer = self.store.deletion_writer(entity, Cause::DeleteIdentity)?;
         let owner = writer.owners(std::iter::once(identity))?;
         let Some(&profile) = owner.get(identity) else {
-            return Err(not_found("identity", format!("{identity} (no {entity} profile holds it)")));
+            return Err(crate::Error::Deletion(format!("no {entity} profile holds the identity {identity}")));
         };
         let members = writer.profile_members(&[profile])?;
         let heads = writer.fragment_heads(&members[0].fragments)?;
@@ -94,10 +90,12 @@ impl Engine {
             .into_iter()
             .find(|d| d.name == dataset)
             .map(|d| d.entity)
-            .ok_or_else(|| not_found("dataset", dataset.to_owned()))?;
+            .ok_or_else(|| crate::Error::Deletion(format!("dataset `{dataset}` does not exist")))?;
         let mut writer = self.store.deletion_writer(entity, Cause::DeleteRecord)?;
         let Some(id) = writer.fragment_id(dataset, primary)? else {
-            return Err(not_found("record", format!("{primary} in dataset {dataset}")));
+            return Err(crate::Error::Deletion(format!(
+                "dataset `{dataset}` holds no record with primary identity {primary}"
+            )));
         };
         let profiles = owners_of(&writer, &writer.fragment_heads(&[id])?)?;
         let report = unmerge(&mut writer, &profiles, &[id], 0)?;
@@ -110,13 +108,12 @@ impl Engine {
     #[instrument(skip(self))]
     pub fn delete_batch(&mut self, id: i64) -> Result<DeletionReport> {
         let Some((entity, state)) = self.store.batch_entity(id)? else {
-            return Err(not_found("batch", id.to_string()));
+            return Err(crate::Error::Deletion(format!("batch {id} does not exist (run `rapport batch list`)")));
         };
         if state != BatchState::Success {
-            return Err(crate::Error::Store(rapport_store::Error::NotFound {
-                kind: "committed batch",
-                name: format!("{id} (it is {state}; only a successful batch has data to delete)"),
-            }));
+            return Err(crate::Error::Deletion(format!(
+                "batch {id} is {state}: only a successful batch has data to delete"
+            )));
         }
         let mut writer = self.store.deletion_writer(entity, Cause::DeleteBatch(id))?;
         let ids: Vec<i64> = writer.fragments_of_batch(id)?.into_iter().map(|f| f.id).collect();

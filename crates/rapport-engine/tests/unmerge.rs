@@ -211,7 +211,10 @@ fn deleting_an_identity_unlinks_it_and_deletes_the_fragments_it_keys() {
     let report = engine.delete_identity(EntityKind::Person, &person("r1")).unwrap();
     assert_eq!((report.fragments_deleted, report.profiles_deleted, report.profiles.written), (1, 1, 0));
     assert_eq!(persons(&engine), BTreeSet::from([profile(person("w1"), &[person("w1"), b.clone()], name("Web"))]));
-    assert!(engine.delete_identity(EntityKind::Person, &person("r1")).is_err());
+    assert_eq!(
+        engine.delete_identity(EntityKind::Person, &person("r1")).unwrap_err().to_string(),
+        "no person profile holds the identity b2b_person:r1"
+    );
     assert_equals_rebuild(&mut engine);
 }
 
@@ -258,7 +261,11 @@ fn deleting_a_batch_removes_the_fragments_it_wrote_last() {
         ])
     );
     assert_eq!(engine.store().batch_entity(first).unwrap(), Some((EntityKind::Person, BatchState::Deleted)));
-    assert!(engine.delete_batch(first).is_err(), "a deleted batch has nothing left to delete");
+    assert_eq!(
+        engine.delete_batch(first).unwrap_err().to_string(),
+        format!("batch {first} is deleted: only a successful batch has data to delete")
+    );
+    assert_eq!(engine.delete_batch(99).unwrap_err().to_string(), "batch 99 does not exist (run `rapport batch list`)");
     assert_equals_rebuild(&mut engine);
 
     // Deleting the later batch removes r2 and r3 (r2's earlier version is not restored).
@@ -412,6 +419,26 @@ fn every_write_appends_the_change_events_worked_out_by_hand() {
         })
         .collect();
     assert_eq!(got, expected);
+    // As JSON (what `rapport changes --json` prints and the server will serve).
+    let mut json_events = serde_json::to_value(engine.changes_since(6, 2).unwrap()).unwrap();
+    for event in json_events.as_array_mut().unwrap() {
+        event.as_object_mut().unwrap().remove("at");
+    }
+    assert_eq!(
+        json_events,
+        json!([
+            {"seq": 7, "cause": {"type": "deleteRecord"}, "entity": "person", "profileId": 0,
+             "primary": {"namespace": "b2b_person", "value": "p1"}, "kind": "split",
+             "paths": ["person.name.firstName", "person.name.lastName", "workEmail"], "previous": [0],
+             "related": [{"entity": "account", "key": {"namespace": "b2b_account", "value": "acc1"}, "profileId": 0}]},
+            {"seq": 8, "cause": {"type": "deleteRecord"}, "entity": "person", "profileId": 1,
+             "primary": {"namespace": "b2b_person", "value": "p2"}, "kind": "split",
+             "paths": ["extendedWorkDetails", "person.name.firstName", "personComponents", "workEmail"], "previous": [0],
+             "related": [{"entity": "account", "key": {"namespace": "b2b_account", "value": "acc1"}, "profileId": 0}]},
+        ])
+    );
+    let batch_cause = serde_json::to_value(engine.changes_since(0, 1).unwrap()[0].cause).unwrap();
+    assert_eq!(batch_cause, json!({"type": "batch", "batchId": b1}));
     // Paging: after 9, two events; a limit of one gives the tenth.
     let tail = engine.changes_since(9, 1).unwrap();
     assert_eq!((tail.len(), tail[0].seq), (1, 10));

@@ -16,8 +16,10 @@ use crate::writer::decode_identities;
 use crate::{now, BatchWriter, Result, Store};
 
 /// What made a transaction change profiles.
+///
+/// As JSON: `{"type": "batch", "batchId": 7}`, `{"type": "deleteIdentity"}`, …
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(tag = "type", content = "batchId", rename_all = "camelCase")]
 pub enum Cause {
     /// A batch (a file, a mapped load, or a group of streamed messages) with this id.
     Batch(i64),
