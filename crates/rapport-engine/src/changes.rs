@@ -1,8 +1,8 @@
 //! The change feed: what a write did to the merged profiles, as events the segmentation engine consumes to
 //! re-evaluate only the entities a change touched.
 //!
-//! [`crate::profiles::apply_fragments`] captures the profiles it is about to replace ([`capture`]) and, once
-//! the new ones are written, compares them ([`record`]); the events go into the same transaction as the data.
+//! `apply_fragments` (in `profiles`) captures the profiles it is about to replace (`capture`) and, once
+//! the new ones are written, compares them (`record`); the events go into the same transaction as the data.
 //! A rebuild records none (it changes nothing but, possibly, profile ids: consumers re-read everything after
 //! one).
 //!

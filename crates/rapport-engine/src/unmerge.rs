@@ -3,7 +3,7 @@
 //!
 //! Each deletion is one transaction on one entity class. It finds the stored profiles that hold what is
 //! deleted, changes their fragments, drops the profiles left without any fragment (a `deleted` change event
-//! each), and hands the remaining fragments of the others to [`crate::profiles::apply_fragments`], the same
+//! each), and hands the remaining fragments of the others to `profiles::apply_fragments`, the same
 //! machinery every batch uses, which re-stitches them (one profile, or several when the graph fell apart),
 //! re-merges their records and records the change events. The result is what a rebuild from the remaining
 //! fragments gives.
