@@ -404,7 +404,7 @@ impl World {
 }
 
 fn use_case_world() -> World {
-    world(6, 60, 12)
+    world(6, 150, 20)
 }
 
 /// Runs one use case: the audience's members equal the hand-computed ones, which are neither empty nor
