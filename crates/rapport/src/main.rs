@@ -678,7 +678,10 @@ fn audience(cli: &Cli, command: &AudienceCommand) -> Result<()> {
                 return print_json(&memberships);
             }
             for m in memberships {
-                println!("{}\t{}\tsince {}\t{}", m.member, m.status, m.since, m.exited_at.map_or_else(String::new, |at| format!("exited {at}")));
+                match &m.exited_at {
+                    Some(at) => println!("{}\t{}\tsince {}\texited {at}", m.member, m.status, m.since),
+                    None => println!("{}\t{}\tsince {}", m.member, m.status, m.since),
+                }
             }
             Ok(())
         }
