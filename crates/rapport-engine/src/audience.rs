@@ -138,7 +138,9 @@ impl Engine {
                     .set(entity)
                     .find(identity)
                     .filter(|&id| (id as usize) < graph.set(entity).stored())
-                    .ok_or_else(|| crate::Error::NotFound(format!("no {entity} profile holds the identity {identity}")))?;
+                    .ok_or_else(|| {
+                        crate::Error::NotFound(format!("no {entity} profile holds the identity {identity}"))
+                    })?;
                 let trace = rapport_segment::why(&plan, &graph, id);
                 Some(ProfileExplanation {
                     primary: key(&graph.set(entity).profiles[id as usize].primary),

@@ -520,9 +520,9 @@ fn issue_6_use_case_08_as_5_also_through_the_parent_account() {
     let w = use_case_world();
     let expected = w.persons_where(|p| {
         p.departments.contains(&"HR")
-            && w.accounts_of(p).iter().any(|a| {
-                open_big(&w, a) || a.parent.as_deref().is_some_and(|parent| open_big(&w, w.account(parent)))
-            })
+            && w.accounts_of(p)
+                .iter()
+                .any(|a| open_big(&w, a) || a.parent.as_deref().is_some_and(|parent| open_big(&w, w.account(parent))))
     });
     check(
         &w,
@@ -542,9 +542,9 @@ fn issue_6_use_case_09_lead_score_over_80() {
 fn issue_6_use_case_10_parent_organisation_revenue_over_100m() {
     let w = use_case_world();
     let expected = w.persons_where(|p| {
-        w.accounts_of(p).iter().any(|a| {
-            a.parent.as_deref().is_some_and(|k| w.account(k).revenue.is_some_and(|r| r > 100_000_000.0))
-        })
+        w.accounts_of(p)
+            .iter()
+            .any(|a| a.parent.as_deref().is_some_and(|k| w.account(k).revenue.is_some_and(|r| r > 100_000_000.0)))
     });
     check(
         &w,
@@ -626,11 +626,9 @@ impl Class {
                 ("opportunityRoles", Class::OppRole),
                 ("accountRoles", Class::AccountRole),
             ],
-            Class::Account => &[
-                ("people", Class::Person),
-                ("opportunities", Class::Opportunity),
-                ("parentAccount", Class::Account),
-            ],
+            Class::Account => {
+                &[("people", Class::Person), ("opportunities", Class::Opportunity), ("parentAccount", Class::Account)]
+            }
             Class::Opportunity => &[("account", Class::Account), ("people", Class::Person)],
             Class::OppRole => &[("person", Class::Person), ("opportunity", Class::Opportunity)],
             Class::AccountRole => &[("person", Class::Person), ("account", Class::Account)],
@@ -642,11 +640,20 @@ impl Class {
 #[derive(Debug, Clone)]
 enum Q {
     /// A field test: (PQL on the field path, SQL on the table alias), both with `{}` for the path prefix/alias.
-    Atom { pql: String, sql: String },
+    Atom {
+        pql: String,
+        sql: String,
+    },
     And(Box<Q>, Box<Q>),
     Or(Box<Q>, Box<Q>),
     Not(Box<Q>),
-    Related { forall: bool, navigation: &'static str, from: Class, to: Class, inner: Box<Q> },
+    Related {
+        forall: bool,
+        navigation: &'static str,
+        from: Class,
+        to: Class,
+        inner: Box<Q>,
+    },
 }
 
 fn atom(rng: &mut fastrand::Rng, class: Class) -> Q {
@@ -709,12 +716,20 @@ fn atom(rng: &mut fastrand::Rng, class: Class) -> Q {
 fn random_q(rng: &mut fastrand::Rng, class: Class, depth: u32) -> Q {
     match rng.u8(..10) {
         0..=2 => atom(rng, class),
-        3 | 4 if depth > 0 => Q::And(Box::new(random_q(rng, class, depth - 1)), Box::new(random_q(rng, class, depth - 1))),
+        3 | 4 if depth > 0 => {
+            Q::And(Box::new(random_q(rng, class, depth - 1)), Box::new(random_q(rng, class, depth - 1)))
+        }
         5 if depth > 0 => Q::Or(Box::new(random_q(rng, class, depth - 1)), Box::new(random_q(rng, class, depth - 1))),
         6 if depth > 0 => Q::Not(Box::new(random_q(rng, class, depth - 1))),
         7..=9 if depth > 0 => {
             let (navigation, to) = pick(rng, class.navigations());
-            Q::Related { forall: rng.u8(..4) == 0, navigation, from: class, to, inner: Box::new(random_q(rng, to, depth - 1)) }
+            Q::Related {
+                forall: rng.u8(..4) == 0,
+                navigation,
+                from: class,
+                to,
+                inner: Box::new(random_q(rng, to, depth - 1)),
+            }
         }
         _ => atom(rng, class),
     }
@@ -907,7 +922,11 @@ fn issue_6_memberships_record_entries_exits_and_their_runs() {
     let w = World {
         accounts: vec![account("a0"), account("a1")],
         opportunities: vec![opportunity("o0", "a0", false), opportunity("o1", "a1", true)],
-        persons: vec![person("p0", &["Sales"], &["a0"]), person("p1", &["Sales"], &["a1"]), person("p2", &["HR"], &["a0"])],
+        persons: vec![
+            person("p0", &["Sales"], &["a0"]),
+            person("p1", &["Sales"], &["a1"]),
+            person("p2", &["HR"], &["a0"]),
+        ],
         ..World::default()
     };
     loader.load(&w);
@@ -919,10 +938,10 @@ fn issue_6_memberships_record_entries_exits_and_their_runs() {
     assert_eq!((run1.size, run1.entered, run1.stayed, run1.exited), (1, 1, 0, 0));
 
     // o0 closes and o1 reopens: p0 leaves, p1 enters.
-    loader.send(EntityKind::Opportunity, vec![
-        opportunity_record(&opportunity("o0", "a0", true)),
-        opportunity_record(&opportunity("o1", "a1", false)),
-    ]);
+    loader.send(
+        EntityKind::Opportunity,
+        vec![opportunity_record(&opportunity("o0", "a0", true)), opportunity_record(&opportunity("o1", "a1", false))],
+    );
     let engine = &mut loader.engine;
     let run2 = engine.evaluate_audience("sales-open").unwrap().change;
     assert_eq!((run2.size, run2.entered, run2.stayed, run2.exited), (1, 1, 0, 1));
@@ -935,8 +954,7 @@ fn issue_6_memberships_record_entries_exits_and_their_runs() {
     assert!(run1.run < run2.run && run2.run < run3.run);
 
     let memberships = engine.memberships("sales-open").unwrap();
-    let statuses: Vec<(&str, &str)> =
-        memberships.iter().map(|m| (m.member.as_str(), m.status.as_str())).collect();
+    let statuses: Vec<(&str, &str)> = memberships.iter().map(|m| (m.member.as_str(), m.status.as_str())).collect();
     assert_eq!(
         statuses,
         vec![("b2b_person:p0", "exited"), ("b2b_person:p1", "existing"), ("b2b_person:p3", "realized")]
@@ -949,12 +967,8 @@ fn issue_6_memberships_record_entries_exits_and_their_runs() {
     assert_eq!((memberships[1].since.clone(), memberships[1].updated_at.clone()), (at(run2.run), at(run3.run)));
     assert_eq!(memberships[2].since, at(run3.run));
 
-    let history: Vec<(String, String, Option<i64>)> = engine
-        .audience_history("sales-open", None)
-        .unwrap()
-        .into_iter()
-        .map(|h| (h.member, h.event, h.run))
-        .collect();
+    let history: Vec<(String, String, Option<i64>)> =
+        engine.audience_history("sales-open", None).unwrap().into_iter().map(|h| (h.member, h.event, h.run)).collect();
     let entry = |m: &str, e: &str, r: i64| (format!("b2b_person:{m}"), e.to_owned(), Some(r));
     assert_eq!(
         history,
@@ -981,7 +995,8 @@ fn issue_6_memberships_record_entries_exits_and_their_runs() {
     let text = profile.trace.render();
     assert!(text.contains("✗ [b2b_opportunity:o0] Filter (isClosed = false)  (saw isClosed = true)"), "{text}");
     assert!(explanation.sql.contains("FROM person e0"), "{}", explanation.sql);
-    let missing = engine.explain(rapport_engine::ExplainTarget::Saved("sales-open"), Some(&Identity::new("b2b_person", "nobody")));
+    let missing = engine
+        .explain(rapport_engine::ExplainTarget::Saved("sales-open"), Some(&Identity::new("b2b_person", "nobody")));
     assert!(missing.unwrap_err().to_string().contains("no person profile holds the identity"));
 }
 
@@ -1018,8 +1033,11 @@ fn issue_6_generated_sql_selects_the_members_in_postgresql() {
         let (entity, id, ns, value): (String, i64, String, String) =
             (row.get(0).unwrap(), row.get(1).unwrap(), row.get(2).unwrap(), row.get(3).unwrap());
         let (fragment, record): (Option<i64>, Option<String>) = (row.get(4).unwrap(), row.get(5).unwrap());
-        pg.execute("INSERT INTO profiles VALUES ($1, $2, $3, $4, $5, $6)", &[&entity, &id, &ns, &value, &fragment, &record])
-            .unwrap();
+        pg.execute(
+            "INSERT INTO profiles VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&entity, &id, &ns, &value, &fragment, &record],
+        )
+        .unwrap();
     }
     let mut rows = store.prepare("SELECT id, record FROM fragments").unwrap();
     let mut rows = rows.query([]).unwrap();

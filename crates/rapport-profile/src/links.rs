@@ -257,12 +257,9 @@ fn resolve_hops(graph: &ProfileGraph, from: EntityKind, to: EntityKind, hops: &[
             KeyHop::Backward { path, ns } => {
                 pairs.extend(pairs_of(&references(graph, to, &[path], ns, from)).map(|(t, s)| (s, t)))
             }
-            KeyHop::Through { relation, source_path, source_ns, target_path, target_ns } => pairs.extend(through(
-                graph,
-                relation,
-                (source_path, source_ns, from),
-                (target_path, target_ns, to),
-            )),
+            KeyHop::Through { relation, source_path, source_ns, target_path, target_ns } => {
+                pairs.extend(through(graph, relation, (source_path, source_ns, from), (target_path, target_ns, to)))
+            }
         }
     }
     adjacency(len, pairs)

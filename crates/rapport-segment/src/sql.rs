@@ -61,7 +61,9 @@ impl Sql {
     fn as_numeric(&self) -> String {
         match self.ty {
             Ty::Numeric => self.text.clone(),
-            Ty::Jsonb => format!("CASE WHEN jsonb_typeof({0}) = 'number' THEN ({0} #>> '{{}}')::numeric END", self.text),
+            Ty::Jsonb => {
+                format!("CASE WHEN jsonb_typeof({0}) = 'number' THEN ({0} #>> '{{}}')::numeric END", self.text)
+            }
             _ => "NULL::numeric".to_owned(),
         }
     }
@@ -195,9 +197,15 @@ impl Compiler<'_> {
                     p = pad(depth + 1)
                 );
                 match quantifier {
-                    Quantifier::Exists => format!("EXISTS (\n{p}{body}{inner}\n{q})", p = pad(depth + 1), q = pad(depth)),
+                    Quantifier::Exists => {
+                        format!("EXISTS (\n{p}{body}{inner}\n{q})", p = pad(depth + 1), q = pad(depth))
+                    }
                     Quantifier::Forall => {
-                        format!("NOT EXISTS (\n{p}{body}({inner}) IS NOT TRUE\n{q})", p = pad(depth + 1), q = pad(depth))
+                        format!(
+                            "NOT EXISTS (\n{p}{body}({inner}) IS NOT TRUE\n{q})",
+                            p = pad(depth + 1),
+                            q = pad(depth)
+                        )
                     }
                 }
             }
@@ -287,7 +295,9 @@ impl Compiler<'_> {
         }
         let path = path_array(segments);
         match ty {
-            Some(FieldType::Number | FieldType::Integer) => Sql::new(format!("({base} #>> {path})::numeric"), Ty::Numeric),
+            Some(FieldType::Number | FieldType::Integer) => {
+                Sql::new(format!("({base} #>> {path})::numeric"), Ty::Numeric)
+            }
             Some(FieldType::Boolean) => Sql::new(format!("({base} #>> {path})::boolean"), Ty::Boolean),
             Some(FieldType::String | FieldType::Date | FieldType::DateTime) => {
                 Sql::new(format!("({base} #>> {path})"), Ty::Text)
@@ -406,7 +416,8 @@ impl Compiler<'_> {
             RowExpr::Call(func, args) => self.call(*func, args, entity, alias, locals),
             RowExpr::If(test, then, otherwise) => {
                 let test = self.row(test, entity, alias, locals);
-                let (then, otherwise) = (self.row(then, entity, alias, locals), self.row(otherwise, entity, alias, locals));
+                let (then, otherwise) =
+                    (self.row(then, entity, alias, locals), self.row(otherwise, entity, alias, locals));
                 let (then, otherwise, ty) = if then.ty == otherwise.ty || otherwise.ty == Ty::Null {
                     (then.text.clone(), otherwise.text.clone(), then.ty)
                 } else if then.ty == Ty::Null {
@@ -463,7 +474,8 @@ impl Compiler<'_> {
                 Sql::new(format!("EXISTS (SELECT 1 FROM {elements} AS {x} WHERE {x} = {needle})"), Ty::Boolean)
             }
             Func::Intersects => {
-                let other = values.get(1).map_or_else(|| Sql::new("NULL", Ty::Null), |s| Sql::new(s.text.clone(), s.ty));
+                let other =
+                    values.get(1).map_or_else(|| Sql::new("NULL", Ty::Null), |s| Sql::new(s.text.clone(), s.ty));
                 let y = self.alias("x");
                 Sql::new(
                     format!(
@@ -474,9 +486,7 @@ impl Compiler<'_> {
                 )
             }
             Func::Count => Sql::new(format!("(SELECT count(*) FROM {elements} AS {x})"), Ty::Numeric),
-            Func::Distinct => {
-                Sql::new(format!("(SELECT jsonb_agg(DISTINCT {x}) FROM {elements} AS {x})"), Ty::Jsonb)
-            }
+            Func::Distinct => Sql::new(format!("(SELECT jsonb_agg(DISTINCT {x}) FROM {elements} AS {x})"), Ty::Jsonb),
             Func::Sum | Func::Average | Func::Min | Func::Max => {
                 let value = format!("({x} #>> '{{}}')::numeric");
                 let aggregate = match func {

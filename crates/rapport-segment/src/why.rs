@@ -139,10 +139,7 @@ fn cond(c: &Cond, entity: EntityKind, graph: &ProfileGraph, id: u32) -> Trace {
                 .unwrap_or_default();
             let mut related: Vec<Trace> = targets
                 .iter()
-                .map(|&t| Trace {
-                    entity: Some(primary(graph, *to, t)),
-                    ..cond(inner, *to, graph, t)
-                })
+                .map(|&t| Trace { entity: Some(primary(graph, *to, t)), ..cond(inner, *to, graph, t) })
                 .collect();
             let qualifying = related.iter().filter(|t| t.holds).count();
             let holds = match quantifier {

@@ -281,11 +281,8 @@ fn why_names_the_failing_condition_and_the_values_it_saw() {
     let a1 = &accounts.children[0];
     assert_eq!(a1.entity.as_deref(), Some("b2b_account:a1"));
     assert_eq!(a1.note.as_deref(), Some("0 of 2 related qualify"));
-    let seen: Vec<(&str, Value)> = a1
-        .children
-        .iter()
-        .map(|o| (o.entity.as_deref().unwrap(), o.values[0].value.clone()))
-        .collect();
+    let seen: Vec<(&str, Value)> =
+        a1.children.iter().map(|o| (o.entity.as_deref().unwrap(), o.values[0].value.clone())).collect();
     assert_eq!(seen, vec![("b2b_opportunity:o1", json!(true)), ("b2b_opportunity:o3", json!(true))]);
     let text = trace.render();
     assert!(text.starts_with("✗ And\n  ✓ Filter extendedWorkDetails.departments.includes(\"Sales\")"), "{text}");

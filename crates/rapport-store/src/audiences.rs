@@ -186,7 +186,10 @@ impl Store {
                 history.execute(params![name, member, "exited", at, run])?;
             }
         }
-        tx.execute("UPDATE audiences SET evaluated_at = ?2, size = ?3 WHERE name = ?1", params![name, at, change.size])?;
+        tx.execute(
+            "UPDATE audiences SET evaluated_at = ?2, size = ?3 WHERE name = ?1",
+            params![name, at, change.size],
+        )?;
         tx.commit()?;
         Ok(MembershipChange { run, ..change })
     }
@@ -322,11 +325,10 @@ mod tests {
         );
         assert_eq!(store.membership_history("a", Some("p2")).unwrap().len(), 1);
         let runs = store.audience_runs("a").unwrap();
-        assert_eq!(runs.iter().map(|r| (r.id, r.size, r.exited)).collect::<Vec<_>>(), vec![
-            (first.run, 2, 0),
-            (second.run, 2, 1),
-            (third.run, 3, 0)
-        ]);
+        assert_eq!(
+            runs.iter().map(|r| (r.id, r.size, r.exited)).collect::<Vec<_>>(),
+            vec![(first.run, 2, 0), (second.run, 2, 1), (third.run, 3, 0)]
+        );
         assert_eq!(store.audience("a").unwrap().size, Some(3));
         assert!(store.members("nope").is_err());
         assert!(matches!(store.apply_membership("nope", &set(&["p1"])), Err(Error::NotFound { .. })));
