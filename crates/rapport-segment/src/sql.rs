@@ -283,13 +283,12 @@ impl Compiler<'_> {
         });
         let segments = below.segments();
         if crosses {
-            // Arrays crossed on the way: every value found, flattened (one value stays a scalar).
-            let values = format!("jsonb_path_query_array({base}, {})", quote(&json_path(segments)));
+            // Arrays crossed on the way: the array of every non-null value found, arrays at the end flattened
+            // (`[*]` unwraps an array and keeps a scalar), or missing when there is none.
+            let path = format!("{}[*] ? (@ != null)", json_path(segments));
+            let values = format!("jsonb_path_query_array({base}, {})", quote(&path));
             return Sql::new(
-                format!(
-                    "(SELECT CASE jsonb_array_length(v) WHEN 0 THEN NULL WHEN 1 THEN v -> 0 ELSE v END FROM (SELECT \
-                     {values} AS v) AS flat)"
-                ),
+                format!("(SELECT CASE jsonb_array_length(v) WHEN 0 THEN NULL ELSE v END FROM (SELECT {values} AS v) AS flat)"),
                 Ty::Jsonb,
             );
         }
