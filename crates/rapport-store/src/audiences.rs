@@ -333,4 +333,40 @@ mod tests {
         assert!(store.members("nope").is_err());
         assert!(matches!(store.apply_membership("nope", &set(&["p1"])), Err(Error::NotFound { .. })));
     }
+
+    #[test]
+    fn memberships_from_before_runs_keep_their_times_and_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = crate::MIGRATIONS.len() - 1;
+        {
+            // A database as the release before runs were recorded left it.
+            let conn = rusqlite::Connection::open(dir.path().join(crate::DATABASE_FILE)).unwrap();
+            for migration in &crate::MIGRATIONS[..before] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", before as i64).unwrap();
+            conn.execute_batch(
+                "INSERT INTO audiences (name, entity, pql, created_at) VALUES ('a', 'person', 'x = 1', 't0');
+                 INSERT INTO memberships (audience, member, status, since) VALUES ('a', 'p1', 'realized', 't1');
+                 INSERT INTO membership_history (audience, member, event, at) VALUES ('a', 'p1', 'realized', 't1');",
+            )
+            .unwrap();
+        }
+        let mut store = Store::open(dir.path()).unwrap();
+        let old = store.memberships("a").unwrap();
+        assert_eq!(
+            old,
+            vec![Membership {
+                member: "p1".to_owned(),
+                status: "realized".to_owned(),
+                since: "t1".to_owned(),
+                updated_at: "t1".to_owned(),
+                exited_at: None,
+            }]
+        );
+        let run = store.apply_membership("a", &set(&[])).unwrap().run;
+        let history: Vec<(String, Option<i64>)> =
+            store.membership_history("a", None).unwrap().into_iter().map(|h| (h.event, h.run)).collect();
+        assert_eq!(history, vec![("realized".to_owned(), None), ("exited".to_owned(), Some(run))]);
+    }
 }
