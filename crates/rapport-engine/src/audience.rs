@@ -24,7 +24,7 @@ pub struct Member {
     pub first_name: Option<String>,
     /// Last name.
     pub last_name: Option<String>,
-    /// The name of the first related account (by key order), if any.
+    /// For a person, the name of the first related account (by key order), if any; for an account, its name.
     pub account_name: Option<String>,
     /// Every identity of the profile's graph, as `namespace:value`.
     pub identities: Vec<String>,
@@ -240,6 +240,24 @@ fn describe(graph: &ProfileGraph, primary: String, status: String) -> Member {
         .and_then(|(ns, value)| persons.find(&Identity::new(ns, value)))
         .map(|id| (id, &persons.profiles[id as usize]));
     let Some((id, profile)) = found else {
+        // A member of an account audience: its own name and identities.
+        let accounts = graph.set(EntityKind::Account);
+        let account = primary
+            .split_once(':')
+            .and_then(|(ns, value)| accounts.find(&Identity::new(ns, value)))
+            .filter(|&id| (id as usize) < accounts.stored())
+            .map(|id| &accounts.profiles[id as usize]);
+        if let Some(account) = account {
+            return Member {
+                account_name: text_at(&account.record, "accountName"),
+                identities: account.identities.iter().map(key).collect(),
+                primary,
+                status,
+                email: None,
+                first_name: None,
+                last_name: None,
+            };
+        }
         // The profile disappeared since the evaluation (a later rebuild): keep the member visible.
         return Member {
             primary,

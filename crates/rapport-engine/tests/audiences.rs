@@ -911,16 +911,16 @@ fn opportunity(key: &str, account: &str, closed: bool) -> Opportunity {
 fn issue_6_memberships_record_entries_exits_and_their_runs() {
     let dir = tempfile::tempdir().unwrap();
     let mut loader = Loader::new(dir.path());
-    let account = |k: &str| Account {
+    let account = |k: &str, name: &'static str| Account {
         key: k.to_owned(),
-        name: "Acme",
+        name,
         country: None,
         industry: "Retail",
         revenue: None,
         parent: None,
     };
     let w = World {
-        accounts: vec![account("a0"), account("a1")],
+        accounts: vec![account("a0", "Acme"), account("a1", "Globex")],
         opportunities: vec![opportunity("o0", "a0", false), opportunity("o1", "a1", true)],
         persons: vec![
             person("p0", &["Sales"], &["a0"]),
@@ -995,6 +995,18 @@ fn issue_6_memberships_record_entries_exits_and_their_runs() {
     let text = profile.trace.render();
     assert!(text.contains("✗ [b2b_opportunity:o0] Filter (isClosed = false)  (saw isClosed = true)"), "{text}");
     assert!(explanation.sql.contains("FROM person e0"), "{}", explanation.sql);
+    // An account audience: accounts with an open opportunity (now a1 only), described by their own name.
+    engine
+        .create_audience_of(
+            "open-accounts",
+            EntityKind::Account,
+            "exists O from opportunities where O.isClosed = false",
+        )
+        .unwrap();
+    engine.evaluate_audience("open-accounts").unwrap();
+    let accounts: Vec<(String, Option<String>)> =
+        engine.audience_members("open-accounts").unwrap().into_iter().map(|m| (m.primary, m.account_name)).collect();
+    assert_eq!(accounts, vec![("b2b_account:a1".to_owned(), Some("Globex".to_owned()))]);
     let missing = engine
         .explain(rapport_engine::ExplainTarget::Saved("sales-open"), Some(&Identity::new("b2b_person", "nobody")));
     assert!(missing.unwrap_err().to_string().contains("no person profile holds the identity"));
