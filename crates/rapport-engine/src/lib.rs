@@ -37,7 +37,7 @@ use rapport_schema::SchemaSet;
 use rapport_store::{RegistryChanges, Store};
 
 pub use activate::ActivationReport;
-pub use audience::{Evaluation, Member};
+pub use audience::{AudienceDetails, Evaluation, ExplainTarget, Explanation, Member, ProfileExplanation};
 pub use flows::FlowRunReport;
 pub use generic::{DryRun, MemoryRows, RowsOptions};
 pub use ingest::{FileReport, IngestOptions, IngestReport};
@@ -105,6 +105,9 @@ pub enum Error {
     /// A PQL text does not parse or bind.
     #[error("{}", .0.render())]
     Segment(rapport_segment::Error),
+    /// Something asked for does not exist (a profile by identity).
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl From<rapport_segment::Error> for Error {

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-pub use audiences::{AudienceRecord, MembershipChange};
+pub use audiences::{AudienceRecord, AudienceRun, HistoryEntry, Membership, MembershipChange};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
 pub use changes::{Cause, ChangeEvent, ChangeKind, EntityRef, ProfileRow};
 pub use datasets::{DatasetRecord, InletRecord};
@@ -403,6 +403,26 @@ CREATE INDEX fragments_opportunity_person_person ON fragments(json_extract(recor
 CREATE INDEX fragments_account_person_person ON fragments(json_extract(record, '$.personKey.sourceKey'))
     WHERE entity = 'account_person';
 "#,
+    // Memberships keep members that left (status `exited`) with their entry, update and exit times; every
+    // evaluation is a run, and each history entry names its cause: the run, or (later) a change-feed event.
+    r#"
+CREATE TABLE audience_runs (
+    id INTEGER PRIMARY KEY,
+    audience TEXT NOT NULL REFERENCES audiences(name) ON DELETE CASCADE,
+    at TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    entered INTEGER NOT NULL,
+    stayed INTEGER NOT NULL,
+    exited INTEGER NOT NULL
+);
+CREATE INDEX audience_runs_audience ON audience_runs(audience);
+ALTER TABLE memberships ADD COLUMN updated_at TEXT;
+ALTER TABLE memberships ADD COLUMN exited_at TEXT;
+UPDATE memberships SET updated_at = since;
+ALTER TABLE membership_history ADD COLUMN run_id INTEGER REFERENCES audience_runs(id);
+ALTER TABLE membership_history ADD COLUMN change_event TEXT;
+CREATE INDEX membership_history_audience ON membership_history(audience, member);
+"#,
     // The change feed: what each batch, streamed group and deletion did to the merged profiles, in commit order
     // (see `changes`). `prior_records` is not here: it is a per-connection TEMP table the writer creates.
     r#"
@@ -421,8 +441,8 @@ CREATE TABLE change_events (
     at TEXT NOT NULL
 );
 "#,
-    // Reverse relationship lookups (account → people, opportunities and child accounts, opportunity → people) and the related
-    // entities of change events find the fragments that point at a key through these indexes.
+    // Reverse relationship lookups (account → people, opportunities and child accounts, opportunity → people)
+    // and the related entities of change events find the fragments that point at a key through these indexes.
     r#"
 CREATE INDEX fragments_opportunity_account ON fragments(json_extract(record, '$.accountKey.sourceKey'))
     WHERE entity = 'opportunity';

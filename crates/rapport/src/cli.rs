@@ -300,13 +300,19 @@ pub enum ProfileCommand {
 /// `rapport audience …`.
 #[derive(Debug, Subcommand)]
 pub enum AudienceCommand {
-    /// Saves an audience of people defined in PQL.
+    /// Saves an audience defined in PQL (of people unless `--entity` says otherwise).
     Create {
         /// The audience name.
         name: String,
         /// The PQL definition.
         #[arg(long)]
         pql: String,
+        /// The class of its members: person or account.
+        #[arg(long, default_value = "person")]
+        entity: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Lists the audiences.
     List {
@@ -314,16 +320,27 @@ pub enum AudienceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The exact number of people a PQL definition selects now, without saving it.
-    Estimate {
-        /// The PQL definition.
-        #[arg(long)]
-        pql: String,
+    /// Shows an audience: its definition, plan, membership counts by status and evaluation runs.
+    Show {
+        /// The audience name.
+        name: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Evaluates an audience over every profile and records its membership.
+    /// The exact number of profiles a PQL definition selects now, without saving it.
+    Estimate {
+        /// The PQL definition.
+        #[arg(long)]
+        pql: String,
+        /// The class of its members: person or account.
+        #[arg(long, default_value = "person")]
+        entity: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluates an audience over every profile and records its membership as a new run.
     Evaluate {
         /// The audience name.
         name: String,
@@ -331,10 +348,43 @@ pub enum AudienceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Lists the current members of an audience.
+    /// Lists the current members of an audience (with `--all`, also those that left).
     Members {
         /// The audience name.
         name: String,
+        /// Include members that exited, with their status and times.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Explains an audience: its plan, the equivalent SQL (PostgreSQL) and, with `--profile`, why one profile is
+    /// or is not a member.
+    Explain {
+        /// The audience name (or give `--pql`).
+        #[arg(required_unless_present = "pql", conflicts_with = "pql")]
+        name: Option<String>,
+        /// A PQL definition to explain without saving it.
+        #[arg(long)]
+        pql: Option<String>,
+        /// The class of the members of `--pql`: person or account.
+        #[arg(long, default_value = "person")]
+        entity: String,
+        /// The profile to explain, by one of its identities: NAMESPACE VALUE.
+        #[arg(long, num_args = 2, value_names = ["NAMESPACE", "VALUE"])]
+        profile: Option<Vec<String>>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Who entered or left an audience, when, and the evaluation run that caused it.
+    History {
+        /// The audience name.
+        name: String,
+        /// Only this member (its primary identity as `namespace:value`).
+        #[arg(long)]
+        member: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

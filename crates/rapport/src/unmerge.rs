@@ -1,14 +1,14 @@
 //! `rapport identity delete`, `rapport record delete`, `rapport batch delete` and `rapport changes`: deletions
 //! that re-stitch the profiles they touch, and the change feed every write appends to.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
 use rapport_engine::unmerge::DeletionReport;
 use rapport_engine::{ChangeEvent, Engine};
-use rapport_model::{EntityKind, Identity};
+use rapport_model::EntityKind;
 
 use crate::cli::Cli;
-use crate::{open, print_json};
+use crate::{identity_arg, open, print_json};
 
 /// `rapport identity …`.
 #[derive(Debug, Subcommand)]
@@ -48,17 +48,6 @@ pub enum RecordCommand {
     },
 }
 
-/// The identity `value` in namespace `namespace`, normalized by the namespace's rule.
-pub(crate) fn identity(engine: &Engine, namespace: &str, value: &str) -> Result<Identity> {
-    let ns = engine
-        .store()
-        .namespaces()?
-        .into_iter()
-        .find(|ns| ns.code.as_str() == namespace)
-        .with_context(|| format!("unknown namespace `{namespace}` (run `rapport namespace list`)"))?;
-    Ok(ns.identity(value).unwrap_or_else(|| Identity::new(namespace, value)))
-}
-
 fn print_report(what: &str, report: &DeletionReport, json: bool) -> Result<()> {
     if json {
         return print_json(report);
@@ -81,7 +70,7 @@ pub(crate) fn identity_command(cli: &Cli, command: &IdentityCommand) -> Result<(
         IdentityCommand::Delete { namespace, value, entity, json } => {
             let mut engine = open(cli)?;
             let entity: EntityKind = entity.parse()?;
-            let identity = identity(&engine, namespace, value)?;
+            let identity = identity_arg(&engine, namespace, value)?;
             let report = engine.delete_identity(entity, &identity)?;
             print_report(&format!("{entity} identity {identity} deleted"), &report, *json)
         }
@@ -92,7 +81,7 @@ pub(crate) fn record_command(cli: &Cli, command: &RecordCommand) -> Result<()> {
     match command {
         RecordCommand::Delete { dataset, namespace, value, json } => {
             let mut engine = open(cli)?;
-            let primary = identity(&engine, namespace, value)?;
+            let primary = identity_arg(&engine, namespace, value)?;
             let report = engine.delete_record(dataset, &primary)?;
             print_report(&format!("record {primary} of {dataset} deleted"), &report, *json)
         }
