@@ -33,6 +33,8 @@ impl Request {
 /// A scripted fault, consumed by the next matching request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
+    /// Answer normally (keeps later faults for later requests).
+    Pass,
     /// Apply the request, then close the connection without answering (the answer is lost).
     DropAfterApply,
     /// Close the connection without reading or applying anything.
@@ -194,7 +196,7 @@ fn serve<S>(
             200,
             json!({"requestId": "r", "success": false, "errors": [{"code": "615", "message": "Concurrent access limit reached"}]}),
         ),
-        None => handler(&request, &mut state.lock().unwrap()),
+        None | Some(Fault::Pass) => handler(&request, &mut state.lock().unwrap()),
     };
     let mut text = format!(
         "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -480,8 +482,8 @@ pub struct Receiver {
     pub seen: BTreeSet<String>,
     /// member → times it was upserted (applied batches only).
     pub upserts: BTreeMap<String, u64>,
-    /// The members held now.
-    pub held: BTreeSet<String>,
+    /// The members held now, with the identity of their last upsert.
+    pub held: BTreeMap<String, Option<String>>,
     pub bad_signatures: u64,
 }
 
@@ -502,7 +504,7 @@ pub fn receiver_handler(
             let member = change["member"].as_str().unwrap().to_owned();
             if change["action"] == "upsert" {
                 *r.upserts.entry(member.clone()).or_default() += 1;
-                r.held.insert(member);
+                r.held.insert(member, change["identity"].as_str().map(str::to_owned));
             } else {
                 r.held.remove(&member);
             }
