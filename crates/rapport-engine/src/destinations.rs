@@ -222,7 +222,13 @@ impl Engine {
         let config = destination_config(&self.store.destination(name)?)?;
         if let DestinationConfig::File(file) = &config {
             let dir = rapport_destinations::file::resolve_folder(&file.folder, "test")?;
-            let base = dir.ancestors().find(|p| p.exists()).unwrap_or(&dir).to_owned();
+            // The nearest folder that exists (the rest is created by the first export).
+            let base = dir
+                .ancestors()
+                .map(|p| if p.as_os_str().is_empty() { std::path::Path::new(".") } else { p })
+                .find(|p| p.is_dir())
+                .unwrap_or(&dir)
+                .to_owned();
             let probe = tempfile_in(&base)?;
             return Ok(format!("file: folder {} is writable ({})", base.display(), probe));
         }

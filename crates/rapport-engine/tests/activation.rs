@@ -33,7 +33,7 @@ impl Lead {
             id,
             first: (id % 50 != 1).then(|| format!("F{id}")),
             score: (id * 7) % 100,
-            unsubscribed: id % 37 == 0,
+            unsubscribed: id.is_multiple_of(37),
         }
     }
 
@@ -184,7 +184,10 @@ fn incremental_files_after_churn_hold_only_the_changes_and_replay_to_the_audienc
 
     // History keeps every run's report.
     let history = engine.activation_history("daily-files").unwrap();
-    assert_eq!(history.iter().map(|r| r.report.as_ref().unwrap().sent).collect::<Vec<_>>(), [expected.len() as u64, 4, 0]);
+    assert_eq!(
+        history.iter().map(|r| r.report.as_ref().unwrap().sent).collect::<Vec<_>>(),
+        [expected.len() as u64, 4, 0]
+    );
 }
 
 #[test]
@@ -197,7 +200,11 @@ fn incremental_files_replay_to_the_audience_after_random_churn() {
     let mut def = flow(
         "files",
         Some("Email"),
-        vec![map("primaryIdentity", "id"), map("person.name.firstName", "firstName"), map("segmentMembership.status", "status")],
+        vec![
+            map("primaryIdentity", "id"),
+            map("person.name.firstName", "firstName"),
+            map("segmentMembership.status", "status"),
+        ],
     );
     def.mandatory = vec!["firstName".into()];
     engine.create_activation_flow("f", &def).unwrap();
@@ -214,7 +221,13 @@ fn incremental_files_replay_to_the_audience_after_random_churn() {
                     _ => l.first = if rng.bool() { Some(format!("N{}", rng.u32(..1000))) } else { None },
                 }
             }
-            reingest(&mut engine, tmp.path(), &format!("in{round}"), &leads, &format!("2024-0{}-01T00:00:00Z", round + 1));
+            reingest(
+                &mut engine,
+                tmp.path(),
+                &format!("in{round}"),
+                &leads,
+                &format!("2024-0{}-01T00:00:00Z", round + 1),
+            );
         }
         let at = Utc.with_ymd_and_hms(2026, 11, 29, round, 0, 0).unwrap();
         let report = engine.run_activation("f", &RunOptions { at: Some(at), ..RunOptions::default() }).unwrap();
@@ -239,7 +252,11 @@ fn restricted_labels_and_bad_mappings_are_refused_at_creation() {
     engine
         .create_destination(
             "hook",
-            &DestinationConfig::Webhook(WebhookConfig { url: "http://127.0.0.1:9/x".into(), secret: Secret::new("k"), batch_size: 10 }),
+            &DestinationConfig::Webhook(WebhookConfig {
+                url: "http://127.0.0.1:9/x".into(),
+                secret: Secret::new("k"),
+                batch_size: 10,
+            }),
         )
         .unwrap();
     engine.add_field_label("person.name", "C2").unwrap();
@@ -257,12 +274,15 @@ fn restricted_labels_and_bad_mappings_are_refused_at_creation() {
     email.marketing_action = Some(rapport_destinations::MarketingAction::EmailTargeting);
     engine.create_activation_flow("f2", &email).unwrap();
 
-    let err = engine.create_activation_flow("f3", &flow("hook", None, vec![map("person.name.frstName", "x")])).unwrap_err();
+    let err =
+        engine.create_activation_flow("f3", &flow("hook", None, vec![map("person.name.frstName", "x")])).unwrap_err();
     assert_eq!(
         err.to_string(),
         "mapping[0]: the person schema has no field `person.name.frstName` (did you mean `person.name.firstName`?)"
     );
-    let err = engine.create_activation_flow("f4", &flow("hook", None, vec![map("extendedWorkDetails.departments", "d")])).unwrap_err();
+    let err = engine
+        .create_activation_flow("f4", &flow("hook", None, vec![map("extendedWorkDetails.departments", "d")]))
+        .unwrap_err();
     assert!(err.to_string().contains("arrays, objects and maps cannot be exported"), "{err}");
     let err = engine.add_field_label("person.nope", "C2").unwrap_err();
     assert!(err.to_string().contains("no field `person.nope`"), "{err}");
@@ -296,14 +316,19 @@ fn a_destination_failing_mid_run_recovers_holding_exactly_the_audience() {
     engine
         .create_destination(
             "hook",
-            &DestinationConfig::Webhook(WebhookConfig { url: format!("{}/hook", hook.url), secret: Secret::new("k"), batch_size: 100 }),
+            &DestinationConfig::Webhook(WebhookConfig {
+                url: format!("{}/hook", hook.url),
+                secret: Secret::new("k"),
+                batch_size: 100,
+            }),
         )
         .unwrap();
     let mut to_marketo =
         flow("mkto", Some("Email"), vec![map("workEmail.address", "email"), map("person.name.firstName", "firstName")]);
     to_marketo.mandatory = vec!["firstName".into()];
     engine.create_activation_flow("to-marketo", &to_marketo).unwrap();
-    let mut to_hook = flow("hook", Some("Email"), vec![map("primaryIdentity", "id"), map("person.name.firstName", "firstName")]);
+    let mut to_hook =
+        flow("hook", Some("Email"), vec![map("primaryIdentity", "id"), map("person.name.firstName", "firstName")]);
     to_hook.mandatory = vec!["firstName".into()];
     engine.create_activation_flow("to-hook", &to_hook).unwrap();
 

@@ -137,7 +137,11 @@ pub fn destination(cli: &Cli, command: &DestinationCommand) -> Result<()> {
             }
         }
         DestinationCommand::Show { name } => print_json(&engine.destination(name)?)?,
-        DestinationCommand::Test { name } => println!("{}", engine.test_destination(name, RetryPolicy::default())?),
+        DestinationCommand::Test { name } => {
+            // A test answers quickly: two attempts, short delays.
+            let retry = RetryPolicy { max_attempts: 2, base_delay_ms: 200, max_delay_ms: 1_000, timeout_ms: 10_000 };
+            println!("{}", engine.test_destination(name, retry)?);
+        }
     }
     Ok(())
 }

@@ -64,13 +64,16 @@ impl Reply {
 
 type Handler<S> = dyn Fn(&Request, &mut S) -> Reply + Send + Sync;
 
+/// Queued faults by path prefix.
+type Faults = Arc<Mutex<Vec<(String, VecDeque<Fault>)>>>;
+
 /// A running fake server over state `S`.
 pub struct Server<S> {
     pub url: String,
     pub state: Arc<Mutex<S>>,
     pub log: Arc<Mutex<Vec<Request>>>,
     /// Faults for requests whose path starts with the key.
-    pub faults: Arc<Mutex<Vec<(String, VecDeque<Fault>)>>>,
+    pub faults: Faults,
 }
 
 impl<S: Send + 'static> Server<S> {
@@ -79,7 +82,7 @@ impl<S: Send + 'static> Server<S> {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(state));
         let log = Arc::new(Mutex::new(Vec::new()));
-        let faults: Arc<Mutex<Vec<(String, VecDeque<Fault>)>>> = Arc::new(Mutex::new(Vec::new()));
+        let faults: Faults = Arc::new(Mutex::new(Vec::new()));
         let (s, l, f) = (state.clone(), log.clone(), faults.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -487,9 +490,7 @@ pub struct Receiver {
     pub bad_signatures: u64,
 }
 
-pub fn receiver_handler(
-    verify: fn(&[u8], &[u8]) -> String,
-) -> Box<dyn Fn(&Request, &mut Receiver) -> Reply + Send + Sync> {
+pub fn receiver_handler(verify: fn(&[u8], &[u8]) -> String) -> Box<Handler<Receiver>> {
     Box::new(move |request, r| {
         let signature = request.headers.get("x-rapport-signature").cloned().unwrap_or_default();
         if signature != verify(&r.key, request.body.as_bytes()) {
