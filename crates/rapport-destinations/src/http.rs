@@ -150,7 +150,9 @@ impl Http {
     /// its description; any HTTP status is a response.
     pub fn send(&mut self, request: &HttpRequest) -> Result<HttpResponse, String> {
         self.stats.calls += 1;
-        debug!(method = request.method, url = %request.url, "request");
+        // The query may hold credentials (Marketo's token request): log the path only.
+        let path = request.url.split('?').next().unwrap_or_default();
+        debug!(method = request.method, url = %path, "request");
         let mut call = self.agent.request(request.method, &request.url);
         for (name, value) in &request.headers {
             call = call.set(name, value);
@@ -161,7 +163,11 @@ impl Http {
         };
         let response = match result {
             Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(ureq::Error::Transport(transport)) => return Err(transport.to_string()),
+            // Not `transport.to_string()`: it starts with the URL, whose query may hold credentials.
+            Err(ureq::Error::Transport(transport)) => {
+                let detail = transport.message().map(|m| format!(": {m}")).unwrap_or_default();
+                return Err(format!("{path}: {}{detail}", transport.kind()));
+            }
         };
         let status = response.status();
         let retry_after =

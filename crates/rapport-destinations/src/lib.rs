@@ -157,14 +157,21 @@ impl Connector {
     }
 
     /// Delivers one batch (at most [`Connector::batch_size`] changes) into the container `remote` of
-    /// `audience`; answers one outcome per change, in order. An error means the batch's fate is unknown after
+    /// `audience`; `delivery` names the batch (unique per run and batch, the same for its retries: the
+    /// webhook's idempotency key derives from it); answers one outcome per change, in order. An error means the batch's fate is unknown after
     /// every retry: none of it may be recorded as delivered (re-sending it is harmless, every call is
     /// idempotent).
-    pub fn deliver(&mut self, audience: &str, remote: Option<&str>, batch: &[Change]) -> Result<Vec<Outcome>> {
+    pub fn deliver(
+        &mut self,
+        audience: &str,
+        remote: Option<&str>,
+        delivery: &str,
+        batch: &[Change],
+    ) -> Result<Vec<Outcome>> {
         match self {
             Connector::Marketo(c) => c.deliver(remote, batch),
             Connector::LinkedIn(c) => c.deliver(remote, batch),
-            Connector::Webhook(c) => c.deliver(audience, batch),
+            Connector::Webhook(c) => c.deliver(audience, delivery, batch),
         }
     }
 

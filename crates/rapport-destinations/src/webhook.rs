@@ -1,9 +1,11 @@
 //! Webhook: membership changes as signed JSON POSTs.
 //!
-//! The body is `{"audience": …, "changes": [{"member", "action": "upsert"|"remove", "identity", "attributes"}]}`.
+//! The body is `{"audience": …, "changes": [{"member", "action": "upsert"|"remove", "identity", "attributes"}],
+//! "delivery": …}` where `delivery` names the batch (flow, run, audience and batch number).
 //! Headers: `X-Rapport-Signature: sha256=<hex HMAC-SHA256 of the body with the shared secret>` and
 //! `Idempotency-Key: <the first 32 hex digits of the body's SHA-256>`: a retried batch has the same body, hence
-//! the same key, so a receiver that remembers keys applies it once. Any 2xx accepts the batch; 429, 5xx,
+//! the same key, so a receiver that remembers keys applies it once. A batch a later run sends again (after
+//! every retry of an earlier run failed) has a new key; its upserts and removals are idempotent by member. Any 2xx accepts the batch; 429, 5xx,
 //! dropped connections and timeouts are retried; another status rejects every change of the batch.
 
 use hmac::{Hmac, Mac};
@@ -68,7 +70,7 @@ impl Webhook {
     }
 
     /// Posts the batch.
-    pub fn deliver(&mut self, audience: &str, batch: &[Change]) -> Result<Vec<Outcome>> {
+    pub fn deliver(&mut self, audience: &str, delivery: &str, batch: &[Change]) -> Result<Vec<Outcome>> {
         let changes: Vec<Value> = batch
             .iter()
             .map(|change| {
@@ -84,7 +86,8 @@ impl Webhook {
                 json!({"member": change.member, "action": action, "identity": change.identity, "attributes": attributes})
             })
             .collect();
-        let response = self.post("post changes", &json!({"audience": audience, "changes": changes}))?;
+        let body = json!({"audience": audience, "changes": changes, "delivery": delivery});
+        let response = self.post("post changes", &body)?;
         let outcome = if (200..300).contains(&response.status) {
             Outcome::Accepted { remote: None }
         } else {

@@ -72,7 +72,7 @@ fn marketo_upserts_leads_and_maintains_the_static_list() {
     assert_eq!(server.state.lock().unwrap().lists.len(), 1);
 
     let batch = [upsert("p1", "ann@x.com", Some("Ann")), upsert("p2", "bob@x.com", None)];
-    let outcomes = connector.deliver("Bodea Sales", Some(&list), &batch).unwrap();
+    let outcomes = connector.deliver("Bodea Sales", Some(&list), "d1", &batch).unwrap();
     assert_eq!(outcomes, [accepted("101"), accepted("102")]);
 
     // The exact upsert payload: action, lookup field, records in order, nulls kept.
@@ -92,11 +92,14 @@ fn marketo_upserts_leads_and_maintains_the_static_list() {
 
     // Removing a member and one never delivered; removing again is harmless (1015 counts as removed).
     let outcomes =
-        connector.deliver("Bodea Sales", Some(&list), &[remove("p1", Some("101")), remove("p9", None)]).unwrap();
+        connector.deliver("Bodea Sales", Some(&list), "d1", &[remove("p1", Some("101")), remove("p9", None)]).unwrap();
     assert_eq!(outcomes, [accepted("101"), Outcome::Accepted { remote: None }]);
     let delete = server.requests("/rest/v1/lists/1000/leads.json").pop().unwrap();
     assert_eq!((delete.method.as_str(), delete.json()), ("DELETE", json!({"input": [{"id": 101}]})));
-    assert_eq!(connector.deliver("Bodea Sales", Some(&list), &[remove("p1", Some("101"))]).unwrap(), [accepted("101")]);
+    assert_eq!(
+        connector.deliver("Bodea Sales", Some(&list), "d1", &[remove("p1", Some("101"))]).unwrap(),
+        [accepted("101")]
+    );
     assert_eq!(server.state.lock().unwrap().list_emails(1000), ["bob@x.com".to_owned()].into());
     // The lead itself stays in Marketo, and no lead was ever duplicated.
     assert_eq!(server.state.lock().unwrap().leads.len(), 2);
@@ -111,7 +114,7 @@ fn marketo_renews_expired_tokens_and_backs_off_on_rate_limits() {
         Connector::build(&DestinationConfig::Marketo(marketo_config(&server.url)), fast()).unwrap().unwrap();
     server.fail("/rest/v1/leads.json", &[Fault::Marketo606, Fault::Marketo615, Fault::ServerError]);
     let list = connector.prepare("a", None).unwrap();
-    let outcomes = connector.deliver("a", list.as_deref(), &[upsert("p1", "ann@x.com", Some("Ann"))]).unwrap();
+    let outcomes = connector.deliver("a", list.as_deref(), "d1", &[upsert("p1", "ann@x.com", Some("Ann"))]).unwrap();
     assert_eq!(outcomes, [accepted("101")]);
     let stats = connector.stats();
     let state = server.state.lock().unwrap();
@@ -142,6 +145,7 @@ fn marketo_partial_failures_reject_only_their_records() {
         .deliver(
             "a",
             list.as_deref(),
+            "d1",
             &[upsert("p1", "ann@x.com", Some("Ann")), upsert("p2", "zed@x.com", None), no_email],
         )
         .unwrap();
@@ -186,6 +190,23 @@ fn marketo_refuses_bad_credentials_clearly() {
     assert_eq!(err, "marketo: authentication refused (HTTP 401): Bad client credentials");
 }
 
+#[test]
+fn transport_errors_never_carry_the_credentials_of_the_query() {
+    // Nothing listens on the port: every attempt of the token request fails to connect.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let mut config = marketo_config(&url);
+    config.client_secret = Secret::new("very-secret-value");
+    let mut connector = Connector::build(&DestinationConfig::Marketo(config), fast()).unwrap().unwrap();
+    let err = connector.test().unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("marketo: token: gave up after 5 attempts: {url}/identity/oauth/token: ")),
+        "{err}"
+    );
+    assert!(!err.contains("very-secret-value") && !err.contains("client_secret"), "{err}");
+}
+
 fn linkedin_config(url: &str) -> LinkedInConfig {
     LinkedInConfig {
         base_url: format!("{url}/rest"),
@@ -224,6 +245,7 @@ fn linkedin_creates_the_segment_and_streams_hashed_members() {
         .deliver(
             "bodea",
             Some(&segment),
+            "d1",
             &[upsert("p1", "  Ann.Lee@Example.COM ", None), upsert("p2", "bob@example.com", None)],
         )
         .unwrap();
@@ -246,7 +268,7 @@ fn linkedin_creates_the_segment_and_streams_hashed_members() {
     // Bob's email changed: removed under the old hash, added under the new one. Ann left.
     let mut changed = upsert("p2", "new.bob@example.com", None);
     changed.previous = Some(bob.into());
-    let outcomes = connector.deliver("bodea", Some(&segment), &[changed, remove("p1", Some(ann))]).unwrap();
+    let outcomes = connector.deliver("bodea", Some(&segment), "d1", &[changed, remove("p1", Some(ann))]).unwrap();
     assert_eq!(outcomes, [accepted(new_bob), accepted(ann)]);
     assert_eq!(
         server.requests("/rest/dmpSegments/5000/users").last().unwrap().json(),
@@ -266,7 +288,8 @@ fn linkedin_gives_up_after_a_429_storm_and_names_it() {
         Connector::build(&DestinationConfig::Linkedin(linkedin_config(&server.url)), fast()).unwrap().unwrap();
     let segment = connector.prepare("a", None).unwrap();
     server.fail("/rest/dmpSegments/", &[Fault::TooMany; 5]);
-    let err = connector.deliver("a", segment.as_deref(), &[upsert("p1", "a@x.com", None)]).unwrap_err().to_string();
+    let err =
+        connector.deliver("a", segment.as_deref(), "d1", &[upsert("p1", "a@x.com", None)]).unwrap_err().to_string();
     assert_eq!(err, "linkedin: update segment users: gave up after 5 attempts: HTTP 429");
     let mut bad = Connector::build(
         &DestinationConfig::Linkedin(LinkedInConfig {
@@ -295,19 +318,19 @@ fn webhook_signs_bodies_and_retries_idempotently() {
     let mut connector = Connector::build(&config, fast()).unwrap().unwrap();
     // The first answer is lost after the receiver applied the batch; the retry carries the same key.
     receiver.fail("/hooks", &[Fault::DropAfterApply, Fault::ServerError]);
-    let outcomes = connector.deliver("bodea", None, &[upsert("p1", "ann@x.com", Some("Ann"))]).unwrap();
+    let outcomes = connector.deliver("bodea", None, "d1", &[upsert("p1", "ann@x.com", Some("Ann"))]).unwrap();
     assert_eq!(outcomes, [Outcome::Accepted { remote: None }]);
     let requests = receiver.requests("/hooks");
     assert_eq!(requests.len(), 3);
     let body = &requests[0].body;
     assert_eq!(
         body,
-        r#"{"audience":"bodea","changes":[{"action":"upsert","attributes":{"email":"ann@x.com","firstName":"Ann"},"identity":"ann@x.com","member":"p1"}]}"#
+        r#"{"audience":"bodea","changes":[{"action":"upsert","attributes":{"email":"ann@x.com","firstName":"Ann"},"identity":"ann@x.com","member":"p1"}],"delivery":"d1"}"#
     );
     // HMAC-SHA256 of that body with key "whsec", computed independently (Python hmac).
     assert_eq!(
         requests[0].headers["x-rapport-signature"],
-        "sha256=606d0a49e5dd21453faa10b3bd227272b477d1ba52ece6ff6252cd00b16b4dc8"
+        "sha256=f4feaa209bf807314affee3c7ce2f81a709750044a73cea95c7eb67d63537a56"
     );
     assert!(requests.iter().all(|r| r.headers["idempotency-key"] == requests[0].headers["idempotency-key"]));
     let state = receiver.state.lock().unwrap();

@@ -270,7 +270,16 @@ impl Engine {
         }
         for audience in &def.audiences {
             let mut delivery = AudienceDelivery { audience: audience.clone(), ..AudienceDelivery::default() };
-            let result = self.deliver_audience(flow, def, config, action, connector.as_mut(), options, &mut delivery);
+            let result = self.deliver_audience(
+                flow,
+                report.run,
+                def,
+                config,
+                action,
+                connector.as_mut(),
+                options,
+                &mut delivery,
+            );
             if let Err(err) = result {
                 warn!(flow, audience = %audience, error = %err, "audience delivery stopped");
                 delivery.error = Some(err.to_string());
@@ -405,6 +414,7 @@ impl Engine {
     fn deliver_audience(
         &mut self,
         flow: &str,
+        run: i64,
         def: &ActivationFlowDef,
         config: &DestinationConfig,
         action: MarketingAction,
@@ -456,9 +466,10 @@ impl Engine {
                         previous: h.remote.clone(),
                     }))
                     .collect();
-                for batch in changes.chunks(connector.batch_size()) {
+                for (number, batch) in changes.chunks(connector.batch_size()).enumerate() {
                     delivery.sent += batch.len() as u64;
-                    let outcomes = connector.deliver(&audience, prepared.as_deref(), batch)?;
+                    let name = format!("{flow}/{run}/{audience}/{}", number + 1);
+                    let outcomes = connector.deliver(&audience, prepared.as_deref(), &name, batch)?;
                     let mut accepted = Vec::with_capacity(batch.len());
                     for (change, outcome) in batch.iter().zip(outcomes) {
                         match (outcome, change.action) {

@@ -391,4 +391,23 @@ fn a_destination_failing_mid_run_recovers_holding_exactly_the_audience() {
     assert_eq!(receiver.held.len(), hook_expected.len());
     assert!(receiver.upserts.values().all(|&n| n == 1), "a retried webhook batch was applied once");
     assert_eq!(receiver.bad_signatures, 0);
+    let left: BTreeSet<String> = receiver.held.keys().cloned().collect();
+    drop(receiver);
+
+    // The churned people come back: a re-add is a new delivery, applied again (not taken for a retry).
+    for l in leads.iter_mut().take(60) {
+        l.score = (l.score + 50) % 100;
+    }
+    reingest(&mut engine, tmp.path(), "in2", &leads, "2024-04-01T00:00:00Z");
+    let runs = engine.run_activations(&["to-marketo".into(), "to-hook".into()], &options);
+    assert!(runs.iter().all(|(_, r)| r.as_ref().unwrap().state == "success"));
+    assert_eq!(marketo.state.lock().unwrap().list_emails(1000), expected_emails(&leads));
+    let receiver = hook.state.lock().unwrap();
+    let back: Vec<&String> = receiver.held.keys().filter(|m| !left.contains(*m)).collect();
+    assert!(!back.is_empty());
+    assert!(back.iter().all(|m| receiver.upserts[*m] >= 1));
+    let readded = receiver.upserts.values().filter(|&&n| n == 2).count();
+    assert!(readded > 0, "members that left and came back were upserted twice");
+    let held: BTreeSet<String> = receiver.held.values().map(|i| i.clone().unwrap()).collect();
+    assert_eq!(held, leads.iter().filter(|l| l.score >= 50 && l.first.is_some()).map(Lead::email).collect());
 }
