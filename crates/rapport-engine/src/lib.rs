@@ -10,7 +10,11 @@
 //! - [`changes`]: the change feed every write appends to (created, updated, merged, split, deleted profiles).
 //! - [`unify`]: fragments → identity graphs → merged profiles (timestamp-ordered), per entity class.
 //! - [`audience`]: PQL audiences: create (parse + bind), evaluate (batch, over the linked profiles), members.
-//! - [`activate`]: audience members → file destinations.
+//! - [`activate`]: ad-hoc export of an audience's members to CSV files (`rapport activate NAME --to file:DIR`).
+//! - [`destinations`]: destinations, activation flows (audiences → destination, identity, mapping, mandatory
+//!   attributes, dedupe key, schedule) and the data-usage labels checked when a flow is created.
+//! - [`delivery`]: runs of activation flows: consent, the difference with what the destination holds, files
+//!   or batches to Marketo, LinkedIn and webhooks, the recorded state and the delivery report history.
 //! - [`stream`]: streamed messages (Adobe's collection envelope) → edge checks → validation → one batch per
 //!   dataset for each group of messages → profile update.
 //!
@@ -21,6 +25,8 @@
 pub mod activate;
 pub mod audience;
 pub mod changes;
+pub mod delivery;
+pub mod destinations;
 pub mod flows;
 pub mod generic;
 pub mod ingest;
@@ -38,6 +44,8 @@ use rapport_store::{RegistryChanges, Store};
 
 pub use activate::ActivationReport;
 pub use audience::{AudienceDetails, Evaluation, ExplainTarget, Explanation, Member, ProfileExplanation};
+pub use delivery::{AudienceDelivery, DeliveryReport, DeliveryRun, Excluded, RunOptions};
+pub use destinations::{ActivationFlow, ActivationFlowDef, AttributeMapping, DestinationView, Schedule};
 pub use flows::FlowRunReport;
 pub use generic::{DryRun, MemoryRows, RowsOptions};
 pub use ingest::{FileReport, IngestOptions, IngestReport};

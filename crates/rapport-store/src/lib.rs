@@ -3,7 +3,8 @@
 //! One data directory holds `rapport.db`, an SQLite database in WAL mode. Everything Rapport keeps lives
 //! there: the schema registry and namespaces ([`registry`]), datasets, batches, fragments and rejected rows
 //! ([`batches`]), the identity graph and merged profiles ([`profiles`]), audiences and memberships
-//! ([`audiences`]). [`pg_source`] reads PostgreSQL tables and queries as ingestion sources.
+//! ([`audiences`]), destinations, activation flows and what each destination holds ([`activation`]).
+//! [`pg_source`] reads PostgreSQL tables and queries as ingestion sources.
 //!
 //! Atomicity is the store's promise: a batch (its fragments, identities, rejected rows and its own batch row)
 //! is written in one transaction, so a crash leaves either the whole batch or none of it; profile rebuilds
@@ -13,6 +14,7 @@
 //!
 //! This is the only crate that opens database connections. It knows nothing of sources, PQL or HTTP.
 
+pub mod activation;
 pub mod audiences;
 pub mod batches;
 pub mod changes;
@@ -30,6 +32,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 pub use audiences::{AudienceRecord, AudienceRun, HistoryEntry, Membership, MembershipChange};
+pub use activation::{Accepted, HeldMember, StoredActivationFlow, StoredActivationRun, StoredDestination};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
 pub use changes::{Cause, ChangeEvent, ChangeKind, EntityRef, ProfileRow};
 pub use datasets::{DatasetRecord, InletRecord};
@@ -455,6 +458,50 @@ CREATE INDEX fragments_account_person_account ON fragments(json_extract(record, 
 CREATE INDEX fragments_account_parent ON fragments(json_extract(record, '$.accountParentKey.sourceKey'))
     WHERE entity = 'account';
 CREATE INDEX fragments_batch ON fragments(batch_id);
+    // Activation: destinations, activation flows, what each destination holds per (flow, audience, member),
+    // the destination's container per (flow, audience), run history with delivery reports, field labels.
+    r#"
+CREATE TABLE destinations (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    config TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE activation_flows (
+    name TEXT PRIMARY KEY,
+    destination TEXT NOT NULL REFERENCES destinations(name),
+    definition TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE activation_state (
+    flow TEXT NOT NULL REFERENCES activation_flows(name),
+    audience TEXT NOT NULL,
+    member TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    remote TEXT,
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (flow, audience, member)
+) WITHOUT ROWID;
+CREATE TABLE activation_targets (
+    flow TEXT NOT NULL REFERENCES activation_flows(name),
+    audience TEXT NOT NULL,
+    remote TEXT NOT NULL,
+    PRIMARY KEY (flow, audience)
+) WITHOUT ROWID;
+CREATE TABLE activation_runs (
+    id INTEGER PRIMARY KEY,
+    flow TEXT NOT NULL REFERENCES activation_flows(name),
+    state TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    report TEXT NOT NULL
+);
+CREATE INDEX activation_runs_flow ON activation_runs(flow);
+CREATE TABLE field_labels (
+    path TEXT NOT NULL,
+    label TEXT NOT NULL,
+    PRIMARY KEY (path, label)
+) WITHOUT ROWID;
 "#,
 ];
 

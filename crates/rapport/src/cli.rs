@@ -68,8 +68,18 @@ pub enum Command {
     /// Audiences written in PQL.
     #[command(subcommand)]
     Audience(AudienceCommand),
-    /// Exports an audience's members to a destination.
+    /// Exports an audience's members to CSV files now (ad hoc: all members, no consent policy, no state); for
+    /// consent-aware, incremental delivery use `rapport activation`.
     Activate(ActivateArgs),
+    /// Destinations: files, Marketo Engage, LinkedIn Matched Audiences, webhooks.
+    #[command(subcommand)]
+    Destination(crate::activation::DestinationCommand),
+    /// Activation flows: audiences → destination, their runs and delivery history.
+    #[command(subcommand)]
+    Activation(crate::activation::ActivationCommand),
+    /// Data-usage labels on fields, checked when activation flows are created.
+    #[command(subcommand)]
+    Label(crate::activation::LabelCommand),
     /// Mapping sets: show a built-in template, propose a mapping for a file, dry-run a mapping on a file.
     #[command(subcommand)]
     Mapping(crate::mapping::MappingCommand),

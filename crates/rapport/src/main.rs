@@ -3,6 +3,7 @@
 //! Errors are printed as their whole chain (`{:#}`) and exit with status 1; PQL errors show the offending
 //! text with a caret under the span.
 
+mod activation;
 mod bench;
 mod cli;
 mod demo;
@@ -230,6 +231,9 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&status)?);
             Ok(())
         }
+        Command::Destination(command) => activation::destination(&cli, command),
+        Command::Activation(command) => activation::activation(&cli, command),
+        Command::Label(command) => activation::label(&cli, command),
         Command::Activate(args) => {
             let Some(dir) = args.to.strip_prefix("file:") else {
                 bail!("unsupported destination `{}`: only `file:DIR` is available so far", args.to);

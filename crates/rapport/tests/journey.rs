@@ -241,3 +241,61 @@ fn issue_6_audience_show_explain_and_history_describe_the_demo_audience() {
     assert!(text.contains("Filter (b2b.personScore > 80)"), "{text}");
     assert!(text.contains("WHERE ((e0.record #>> '{b2b,personScore}')::numeric > 80)"), "{text}");
 }
+
+#[test]
+fn issue_7_activation_flows_through_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("demo");
+    rapport(&data, &["demo", "--persons", "300", "--seed", "5", "--json"]);
+    let audience = "bodea-sales-open-opportunities";
+    let members = json(&rapport(&data, &["audience", "members", audience, "--json"]));
+    let members: BTreeSet<String> =
+        members.as_array().unwrap().iter().map(|m| m["primary"].as_str().unwrap().to_owned()).collect();
+
+    let out = tmp.path().join("out");
+    let config = format!(r#"{{"type":"file","folder":"{}","format":"json_lines"}}"#, out.display());
+    rapport(&data, &["destination", "create", "lake", "--config", &config]);
+    let hook = r#"{"type":"webhook","url":"https://hooks.example.com/rapport","secret":"s3cr3t-hook-key"}"#;
+    rapport(&data, &["destination", "create", "hook", "--config", hook]);
+    let shown = String::from_utf8(rapport(&data, &["destination", "show", "hook"]).stdout).unwrap();
+    assert!(shown.contains(r#""secret": "***""#) && !shown.contains("s3cr3t-hook-key"), "{shown}");
+    let listed = json(&rapport(&data, &["destination", "list", "--json"]));
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    let definition = format!(
+        r#"{{"destination":"lake","audiences":["{audience}"],"identity":"Email",
+            "mapping":[{{"source":"primaryIdentity","target":"id"}},{{"source":"segmentMembership.status","target":"status"}}]}}"#
+    );
+    rapport(&data, &["activation", "create", "to-lake", "--definition", &definition]);
+    let reports = json(&rapport(&data, &["activation", "run", "to-lake", "--json"]));
+    let report = &reports[0]["audiences"][0];
+    let path = report["files"][0]["path"].as_str().unwrap();
+    let rows: Vec<Value> =
+        std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ids: BTreeSet<String> = rows.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    assert!(ids.is_subset(&members));
+    let excluded = &report["excluded"];
+    let left_out = excluded["consent"].as_u64().unwrap() + excluded["no_identity"].as_u64().unwrap();
+    assert_eq!(ids.len() as u64 + left_out, members.len() as u64);
+    assert!(rows.iter().all(|r| r["status"] == "realized" && r["Email"].as_str().unwrap().contains('@')));
+
+    // Nothing changed: the second run sends nothing; the history keeps both reports.
+    let again = json(&rapport(&data, &["activation", "run", "--all", "--json"]));
+    assert_eq!(again[0]["sent"], 0);
+    let history = json(&rapport(&data, &["activation", "history", "to-lake", "--json"]));
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    assert_eq!(history[0]["report"]["sent"].as_u64().unwrap(), ids.len() as u64);
+
+    // A field labelled C2 cannot go to a third party.
+    rapport(&data, &["label", "add", "person.name.lastName", "C2"]);
+    let refused = Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["activation", "create", "to-hook", "--definition"])
+        .arg(format!(r#"{{"destination":"hook","audiences":["{audience}"],"mapping":[{{"source":"person.name.lastName","target":"last"}}]}}"#))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("field `person.name.lastName` carries label `C2`"), "{stderr}");
+}

@@ -1,0 +1,413 @@
+//! Activation flows end to end on a real store: incremental files after churn (replaying them reproduces the
+//! audience), consent per marketing action, labels refused at flow creation, and a streaming destination that
+//! fails mid-run (dropped answer, 429 storm, 500s) and recovers holding exactly the audience while another
+//! destination in the same run is unaffected.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../rapport-destinations/tests/fake/mod.rs"]
+mod fake;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{TimeZone, Utc};
+use fake::Fault;
+use rapport_destinations::config::{MarketoConfig, PersonAction, SyncType, WebhookConfig};
+use rapport_destinations::{DestinationConfig, FileConfig, RetryPolicy, Secret};
+use rapport_engine::{ActivationFlowDef, AttributeMapping, Engine, Quiet, RunOptions, Schedule};
+use rapport_model::SourceSystem;
+
+/// One generated lead.
+#[derive(Debug, Clone)]
+struct Lead {
+    id: u32,
+    first: Option<String>,
+    score: u32,
+    unsubscribed: bool,
+}
+
+impl Lead {
+    fn new(id: u32) -> Self {
+        Self {
+            id,
+            first: (id % 50 != 1).then(|| format!("F{id}")),
+            score: (id * 7) % 100,
+            unsubscribed: id.is_multiple_of(37),
+        }
+    }
+
+    fn email(&self) -> String {
+        format!("p{}@acme.com", self.id)
+    }
+}
+
+fn write_leads(dir: &Path, name: &str, leads: &[Lead], updated: &str) -> PathBuf {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut text = "id,email,firstName,leadScore,unsubscribed,updatedAt\n".to_owned();
+    for l in leads {
+        text.push_str(&format!(
+            "{},{},{},{},{},{updated}\n",
+            l.id,
+            l.email(),
+            l.first.clone().unwrap_or_default(),
+            l.score,
+            l.unsubscribed
+        ));
+    }
+    let path = folder.join("leads.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn setup(dir: &Path, leads: &[Lead]) -> Engine {
+    let mut engine = Engine::open(&dir.join("data")).unwrap();
+    engine.generate_b2b_schemas().unwrap();
+    let path = write_leads(dir, "in0", leads, "2024-01-01T00:00:00Z");
+    let report = engine.ingest(SourceSystem::Marketo, &[path], "mk1", &Quiet).unwrap();
+    assert_eq!(report.rows_rejected(), 0);
+    engine.create_audience("hot", "b2b.personScore >= 50").unwrap();
+    engine.evaluate_audience("hot").unwrap();
+    engine
+}
+
+fn reingest(engine: &mut Engine, dir: &Path, name: &str, leads: &[Lead], updated: &str) {
+    let path = write_leads(dir, name, leads, updated);
+    engine.ingest(SourceSystem::Marketo, &[path], "mk1", &Quiet).unwrap();
+    engine.evaluate_audience("hot").unwrap();
+}
+
+fn map(source: &str, target: &str) -> AttributeMapping {
+    AttributeMapping { source: source.into(), target: target.into() }
+}
+
+fn flow(destination: &str, identity: Option<&str>, mapping: Vec<AttributeMapping>) -> ActivationFlowDef {
+    ActivationFlowDef {
+        destination: destination.into(),
+        audiences: vec!["hot".into()],
+        identity: identity.map(str::to_owned),
+        mapping,
+        mandatory: vec![],
+        dedupe: vec![],
+        schedule: Schedule::Manual,
+        marketing_action: None,
+    }
+}
+
+fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    reader.records().map(|r| headers.iter().cloned().zip(r.unwrap().iter().map(str::to_owned)).collect()).collect()
+}
+
+/// The oracle: the emails a flow with mandatory `firstName` and email consent should hold.
+fn expected_emails(leads: &[Lead]) -> BTreeSet<String> {
+    leads.iter().filter(|l| l.score >= 50 && !l.unsubscribed && l.first.is_some()).map(Lead::email).collect()
+}
+
+#[test]
+fn incremental_files_after_churn_hold_only_the_changes_and_replay_to_the_audience() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut leads: Vec<Lead> = (1..=400).map(Lead::new).collect();
+    let mut engine = setup(tmp.path(), &leads);
+    let out = tmp.path().join("out");
+    let mut file = FileConfig::csv(&format!("{}/%SEGMENT_NAME%", out.display()));
+    file.file_name = Some("%DESTINATION%_%SEGMENT_ID%_%TIMESTAMP%".into());
+    engine.create_destination("files", &DestinationConfig::File(file)).unwrap();
+    let mut def = flow(
+        "files",
+        Some("Email"),
+        vec![map("person.name.firstName", "firstName"), map("segmentMembership.status", "status")],
+    );
+    def.mandatory = vec!["firstName".into()];
+    engine.create_activation_flow("daily-files", &def).unwrap();
+
+    let at = |h| RunOptions { at: Some(Utc.with_ymd_and_hms(2026, 11, 29, h, 0, 0).unwrap()), ..RunOptions::default() };
+    let first = engine.run_activation("daily-files", &at(1)).unwrap();
+    assert_eq!(first.state, "success");
+    let audience = &first.audiences[0];
+    let expected = expected_emails(&leads);
+    // The backfill: every wanted member, one file, in the audience's folder.
+    assert_eq!(audience.files.len(), 1);
+    assert_eq!(audience.files[0].path, out.join("hot").join("files_hot_20261129010000.csv"));
+    let rows = read_csv(&audience.files[0].path);
+    assert_eq!(rows.iter().map(|r| r["Email"].clone()).collect::<BTreeSet<_>>(), expected);
+    assert!(rows.iter().all(|r| r["status"] == "realized"));
+    let unsubscribed_hot = leads.iter().filter(|l| l.score >= 50 && l.unsubscribed).count() as u64;
+    let nameless_hot = leads.iter().filter(|l| l.score >= 50 && !l.unsubscribed && l.first.is_none()).count() as u64;
+    assert_eq!(audience.excluded.consent, unsubscribed_hot);
+    assert_eq!(audience.excluded.mandatory, nameless_hot);
+    assert!(unsubscribed_hot > 0 && nameless_hot > 0);
+
+    // 1% churn (4 of 400): two leave, one enters, one changes its first name.
+    let leaving: Vec<u32> = leads.iter().filter(|l| expected.contains(&l.email())).take(2).map(|l| l.id).collect();
+    let entering = leads.iter().find(|l| l.score < 50 && !l.unsubscribed && l.first.is_some()).unwrap().id;
+    let renamed = leads.iter().filter(|l| expected.contains(&l.email())).nth(5).unwrap().id;
+    for l in &mut leads {
+        if leaving.contains(&l.id) {
+            l.score = 10;
+        } else if l.id == entering {
+            l.score = 90;
+        } else if l.id == renamed {
+            l.first = Some("Renamed".into());
+        }
+    }
+    reingest(&mut engine, tmp.path(), "in1", &leads, "2024-02-01T00:00:00Z");
+    let second = engine.run_activation("daily-files", &at(2)).unwrap();
+    let audience = &second.audiences[0];
+    assert_eq!((audience.upserts, audience.removals), (2, 2));
+    let rows = read_csv(&audience.files[0].path);
+    let changes: BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            let who = if r["status"] == "exited" { String::new() } else { r["Email"].clone() };
+            (who, r["status"].clone())
+        })
+        .collect();
+    let email = |id: u32| format!("p{id}@acme.com");
+    assert_eq!(
+        changes,
+        [
+            (email(entering), "realized".to_owned()),
+            (email(renamed), "existing".to_owned()),
+            (String::new(), "exited".to_owned()),
+        ]
+        .into()
+    );
+    assert_eq!(rows.len(), 4, "only the changed members");
+    assert!(rows.iter().any(|r| r["firstName"] == "Renamed"));
+
+    // Nothing changed: the next file is empty.
+    let third = engine.run_activation("daily-files", &at(3)).unwrap();
+    assert_eq!((third.audiences[0].sent, third.audiences[0].upserts, third.audiences[0].removals), (0, 0, 0));
+
+    // History keeps every run's report.
+    let history = engine.activation_history("daily-files").unwrap();
+    assert_eq!(
+        history.iter().map(|r| r.report.as_ref().unwrap().sent).collect::<Vec<_>>(),
+        [expected.len() as u64, 4, 0]
+    );
+}
+
+#[test]
+fn incremental_files_replay_to_the_audience_after_random_churn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut leads: Vec<Lead> = (1..=300).map(Lead::new).collect();
+    let mut engine = setup(tmp.path(), &leads);
+    let out = tmp.path().join("out");
+    engine.create_destination("files", &DestinationConfig::File(FileConfig::csv(out.to_str().unwrap()))).unwrap();
+    let mut def = flow(
+        "files",
+        Some("Email"),
+        vec![
+            map("primaryIdentity", "id"),
+            map("person.name.firstName", "firstName"),
+            map("segmentMembership.status", "status"),
+        ],
+    );
+    def.mandatory = vec!["firstName".into()];
+    engine.create_activation_flow("f", &def).unwrap();
+    let mut rng = fastrand::Rng::with_seed(7);
+    // primary identity → email, learnt from the files themselves.
+    let mut replay: BTreeMap<String, String> = BTreeMap::new();
+    for round in 0..5u32 {
+        if round > 0 {
+            for _ in 0..15 {
+                let l = &mut leads[rng.usize(..300)];
+                match rng.u8(..3) {
+                    0 => l.score = rng.u32(..100),
+                    1 => l.unsubscribed = !l.unsubscribed,
+                    _ => l.first = if rng.bool() { Some(format!("N{}", rng.u32(..1000))) } else { None },
+                }
+            }
+            reingest(
+                &mut engine,
+                tmp.path(),
+                &format!("in{round}"),
+                &leads,
+                &format!("2024-0{}-01T00:00:00Z", round + 1),
+            );
+        }
+        let at = Utc.with_ymd_and_hms(2026, 11, 29, round, 0, 0).unwrap();
+        let report = engine.run_activation("f", &RunOptions { at: Some(at), ..RunOptions::default() }).unwrap();
+        for file in &report.audiences[0].files {
+            for row in read_csv(&file.path) {
+                if row["status"] == "exited" {
+                    assert!(replay.remove(&row["id"]).is_some(), "an exit of a member never sent");
+                } else {
+                    replay.insert(row["id"].clone(), row["Email"].clone());
+                }
+            }
+        }
+        let held: BTreeSet<String> = replay.values().cloned().collect();
+        assert_eq!(held, expected_emails(&leads), "round {round}");
+    }
+}
+
+#[test]
+fn restricted_labels_and_bad_mappings_are_refused_at_creation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut engine = setup(tmp.path(), &[Lead::new(1)]);
+    engine
+        .create_destination(
+            "hook",
+            &DestinationConfig::Webhook(WebhookConfig {
+                url: "http://127.0.0.1:9/x".into(),
+                secret: Secret::new("k"),
+                batch_size: 10,
+            }),
+        )
+        .unwrap();
+    engine.add_field_label("person.name", "C2").unwrap();
+    let err = engine
+        .create_activation_flow("f", &flow("hook", None, vec![map("person.name.firstName", "first")]))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "field `person.name.firstName` carries label `C2` (no export to a third party), which the marketing \
+         action `export_to_third_party` of destination `hook` does not allow"
+    );
+    // C2 does not restrict email targeting.
+    let mut email = flow("hook", None, vec![map("person.name.firstName", "first")]);
+    email.marketing_action = Some(rapport_destinations::MarketingAction::EmailTargeting);
+    engine.create_activation_flow("f2", &email).unwrap();
+
+    let err =
+        engine.create_activation_flow("f3", &flow("hook", None, vec![map("person.name.frstName", "x")])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "mapping[0]: the person schema has no field `person.name.frstName` (did you mean `person.name.firstName`?)"
+    );
+    let err = engine
+        .create_activation_flow("f4", &flow("hook", None, vec![map("extendedWorkDetails.departments", "d")]))
+        .unwrap_err();
+    assert!(err.to_string().contains("arrays, objects and maps cannot be exported"), "{err}");
+    let err = engine.add_field_label("person.nope", "C2").unwrap_err();
+    assert!(err.to_string().contains("no field `person.nope`"), "{err}");
+}
+
+fn marketo_config(url: &str) -> MarketoConfig {
+    MarketoConfig {
+        base_url: url.into(),
+        client_id: "cid".into(),
+        client_secret: Secret::new("csecret"),
+        lookup_field: "email".into(),
+        person_action: PersonAction::CreateOrUpdate,
+        sync_type: SyncType::AudienceAndProfile,
+        partition: None,
+        list_folder_id: Some(9),
+        daily_quota: 50_000,
+    }
+}
+
+#[test]
+fn a_destination_failing_mid_run_recovers_holding_exactly_the_audience() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut leads: Vec<Lead> = (1..=1000).map(Lead::new).collect();
+    let mut engine = setup(tmp.path(), &leads);
+    let marketo = fake::marketo();
+    let hook = fake::Server::start(
+        fake::Receiver { key: b"k".to_vec(), ..fake::Receiver::default() },
+        fake::receiver_handler(rapport_destinations::webhook::signature),
+    );
+    engine.create_destination("mkto", &DestinationConfig::Marketo(marketo_config(&marketo.url))).unwrap();
+    engine
+        .create_destination(
+            "hook",
+            &DestinationConfig::Webhook(WebhookConfig {
+                url: format!("{}/hook", hook.url),
+                secret: Secret::new("k"),
+                batch_size: 100,
+            }),
+        )
+        .unwrap();
+    let mut to_marketo =
+        flow("mkto", Some("Email"), vec![map("workEmail.address", "email"), map("person.name.firstName", "firstName")]);
+    to_marketo.mandatory = vec!["firstName".into()];
+    engine.create_activation_flow("to-marketo", &to_marketo).unwrap();
+    let mut to_hook =
+        flow("hook", Some("Email"), vec![map("primaryIdentity", "id"), map("person.name.firstName", "firstName")]);
+    to_hook.mandatory = vec!["firstName".into()];
+    engine.create_activation_flow("to-hook", &to_hook).unwrap();
+
+    let expected = expected_emails(&leads);
+    assert!(expected.len() > 300, "the audience takes more than one Marketo batch");
+    // The webhook's marketing action (export to a third party) reads `consents.share`, which these people
+    // never denied: the unsubscribed still go there.
+    let hook_expected = leads.iter().filter(|l| l.score >= 50 && l.first.is_some()).count();
+
+    // Batch 1 passes; batch 2's upsert is applied but its answer lost, then 429s and a 500 exhaust 4 attempts.
+    marketo.fail(
+        "/rest/v1/leads.json",
+        &[Fault::Pass, Fault::DropAfterApply, Fault::TooMany, Fault::ServerError, Fault::TooMany],
+    );
+    hook.fail("/hook", &[Fault::ServerError, Fault::DropBefore]);
+    let options = RunOptions {
+        retry: RetryPolicy { max_attempts: 4, base_delay_ms: 1, max_delay_ms: 4, timeout_ms: 5_000 },
+        at: None,
+    };
+    let runs = engine.run_activations(&["to-marketo".into(), "to-hook".into()], &options);
+    let marketo_run = runs[0].1.as_ref().unwrap();
+    assert_eq!(marketo_run.state, "failed");
+    let error = marketo_run.audiences[0].error.clone().unwrap();
+    assert_eq!(error, "marketo: upsert leads: gave up after 4 attempts: HTTP 429");
+    assert_eq!(marketo_run.accepted, 300, "the first batch was recorded");
+    assert_eq!(marketo.state.lock().unwrap().list_emails(1000).len(), 300);
+    // The other destination in the same run is unaffected.
+    let hook_run = runs[1].1.as_ref().unwrap();
+    assert_eq!(hook_run.state, "success");
+    assert_eq!(hook.state.lock().unwrap().held.len(), hook_expected);
+
+    // Recovery: the next run sends the rest; batch 2 is sent again, which duplicates nothing.
+    let recovered = engine.run_activation("to-marketo", &options).unwrap();
+    assert_eq!(recovered.state, "success");
+    assert_eq!(recovered.accepted as usize, expected.len() - 300);
+    {
+        let state = marketo.state.lock().unwrap();
+        assert_eq!(state.list_emails(1000), expected);
+        assert_eq!(state.leads.len(), expected.len(), "one lead per person: none duplicated");
+        for email in &expected {
+            assert_eq!(state.lead_by("email", email).len(), 1);
+        }
+    }
+
+    // Churn, then both flows again: the destinations follow the audience exactly.
+    for l in leads.iter_mut().take(60) {
+        l.score = (l.score + 50) % 100;
+    }
+    leads[100].unsubscribed = !leads[100].unsubscribed;
+    reingest(&mut engine, tmp.path(), "in1", &leads, "2024-03-01T00:00:00Z");
+    let runs = engine.run_activations(&["to-marketo".into(), "to-hook".into()], &options);
+    assert!(runs.iter().all(|(_, r)| r.as_ref().unwrap().state == "success"));
+    let expected = expected_emails(&leads);
+    assert_eq!(marketo.state.lock().unwrap().list_emails(1000), expected);
+    let receiver = hook.state.lock().unwrap();
+    let hook_expected: BTreeSet<String> =
+        leads.iter().filter(|l| l.score >= 50 && l.first.is_some()).map(Lead::email).collect();
+    let held: BTreeSet<String> = receiver.held.values().map(|i| i.clone().unwrap()).collect();
+    assert_eq!(held, hook_expected);
+    assert_eq!(receiver.held.len(), hook_expected.len());
+    assert!(receiver.upserts.values().all(|&n| n == 1), "a retried webhook batch was applied once");
+    assert_eq!(receiver.bad_signatures, 0);
+    let left: BTreeSet<String> = receiver.held.keys().cloned().collect();
+    drop(receiver);
+
+    // The churned people come back: a re-add is a new delivery, applied again (not taken for a retry).
+    for l in leads.iter_mut().take(60) {
+        l.score = (l.score + 50) % 100;
+    }
+    reingest(&mut engine, tmp.path(), "in2", &leads, "2024-04-01T00:00:00Z");
+    let runs = engine.run_activations(&["to-marketo".into(), "to-hook".into()], &options);
+    assert!(runs.iter().all(|(_, r)| r.as_ref().unwrap().state == "success"));
+    assert_eq!(marketo.state.lock().unwrap().list_emails(1000), expected_emails(&leads));
+    let receiver = hook.state.lock().unwrap();
+    let back: Vec<&String> = receiver.held.keys().filter(|m| !left.contains(*m)).collect();
+    assert!(!back.is_empty());
+    assert!(back.iter().all(|m| receiver.upserts[*m] >= 1));
+    let readded = receiver.upserts.values().filter(|&&n| n == 2).count();
+    assert!(readded > 0, "members that left and came back were upserted twice");
+    let held: BTreeSet<String> = receiver.held.values().map(|i| i.clone().unwrap()).collect();
+    assert_eq!(held, leads.iter().filter(|l| l.score >= 50 && l.first.is_some()).map(Lead::email).collect());
+}
