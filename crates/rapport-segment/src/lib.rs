@@ -10,7 +10,10 @@
 //! Depends on `rapport-pql`, `rapport-schema` and `rapport-profile`; no storage, no HTTP.
 
 pub mod bind;
+mod bits;
+pub mod columns;
 pub mod eval;
+pub mod incremental;
 pub mod plan;
 pub mod row;
 
@@ -18,7 +21,9 @@ use rapport_model::EntityKind;
 use rapport_pql::Diagnostic;
 use rapport_schema::SchemaSet;
 
-pub use eval::{evaluate, evaluate_one};
+pub use columns::{Columns, NotLoaded};
+pub use eval::{evaluate, evaluate_columns, evaluate_one};
+pub use incremental::{Change, Delta, Incremental};
 pub use plan::{Cond, Plan, RowExpr};
 pub use rapport_profile::ProfileGraph;
 
