@@ -326,11 +326,6 @@ impl Columns {
         self.classes.get(&entity).unwrap_or_else(|| EMPTY.get_or_init(ClassColumns::default))
     }
 
-    /// The targets of source `id` through a navigation (empty when unknown).
-    pub(crate) fn targets(&self, key: &NavKey, id: u32) -> &[u32] {
-        self.navigations.get(key).and_then(|lists| lists.get(id as usize)).map_or(&[], Vec::as_slice)
-    }
-
     /// Grows every class to the graph's sizes (new rows missing, new lists empty); returns the previous sizes
     /// (len, stored) by class.
     pub(crate) fn grow(&mut self, graph: &ProfileGraph) -> BTreeMap<EntityKind, (usize, usize)> {

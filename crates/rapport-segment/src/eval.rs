@@ -101,10 +101,20 @@ impl Evaluator<'_> {
             }
             Cond::Row(expr) => {
                 let class = self.columns.class(entity);
-                let test = Test::compile(expr, class);
                 let mut out = Bits::zeros(len);
+                // A handful of candidates (incremental evaluation): reading their values back beats compiling
+                // the test, whose dictionary work is proportional to the distinct strings of the column.
+                if let Some(c) = candidates.filter(|c| c.count() * 64 < len) {
+                    c.iter()
+                        .filter(|&r| row::holds(expr, &RowView { class, row: r as usize }))
+                        .for_each(|r| out.set(r));
+                    return out;
+                }
+                let test = Test::compile(expr, class);
                 match candidates {
-                    Some(c) if c.sparse() => c.iter().filter(|&r| test.holds(class, r as usize)).for_each(|r| out.set(r)),
+                    Some(c) if c.sparse() => {
+                        c.iter().filter(|&r| test.holds(class, r as usize)).for_each(|r| out.set(r))
+                    }
                     _ => {
                         test.scan(class, &mut out);
                         if let Some(c) = candidates {
@@ -116,11 +126,12 @@ impl Evaluator<'_> {
             }
             Cond::Related { quantifier, from, navigation, to, cond } => {
                 let key = (*from, navigation.clone());
-                let targets = |s: u32| self.columns.targets(&key, s);
+                let lists = self.columns.navigations.get(&key).map_or(&[][..], Vec::as_slice);
+                let targets = |s: u32| lists.get(s as usize).map_or(&[][..], Vec::as_slice);
                 // Few candidates: the inner condition matters only on the entities they reach.
-                let reached = candidates.filter(|c| c.sparse()).map(|c| {
-                    Bits::of(self.columns.class(*to).len, c.iter().flat_map(|s| targets(s).iter().copied()))
-                });
+                let reached = candidates
+                    .filter(|c| c.sparse())
+                    .map(|c| Bits::of(self.columns.class(*to).len, c.iter().flat_map(|s| targets(s).iter().copied())));
                 let inner = self.cond(cond, *to, reached.as_ref());
                 let holds = |s: u32| match quantifier {
                     Quantifier::Exists => targets(s).iter().any(|&t| inner.get(t)),
@@ -325,22 +336,17 @@ impl<'a> Test<'a> {
                 },
                 _ => fallback,
             },
-            RowExpr::In { expr: value, list, negated } => {
-                match (column(value, class), literal_list(list)) {
-                    (Some(c), Some(items)) => match AtomTest::equal_any(c, &items) {
-                        Some(test) => Test::In(c, test, *negated),
-                        None => fallback,
-                    },
-                    _ => fallback,
-                }
-            }
+            RowExpr::In { expr: value, list, negated } => match (column(value, class), literal_list(list)) {
+                (Some(c), Some(items)) => match AtomTest::equal_any(c, &items) {
+                    Some(test) => Test::In(c, test, *negated),
+                    None => fallback,
+                },
+                _ => fallback,
+            },
             RowExpr::Like { expr: value, pattern } => match column(value, class) {
                 Some(c) => {
                     let pattern: Vec<char> = pattern.chars().collect();
-                    Test::Scalar(
-                        c,
-                        AtomTest::strings_only(c, |s| row::like(&s.chars().collect::<Vec<_>>(), &pattern)),
-                    )
+                    Test::Scalar(c, AtomTest::strings_only(c, |s| row::like(&s.chars().collect::<Vec<_>>(), &pattern)))
                 }
                 None => fallback,
             },
@@ -390,7 +396,9 @@ impl<'a> Test<'a> {
         match self {
             Test::Const(b) => *b,
             Test::Scalar(c, t) => c.shape[r] == Shape::Scalar && t.passes(c.atoms(r)[0]),
-            Test::Any(c, t) => matches!(c.shape[r], Shape::Scalar | Shape::Array) && c.atoms(r).iter().any(|&a| t.passes(a)),
+            Test::Any(c, t) => {
+                matches!(c.shape[r], Shape::Scalar | Shape::Array) && c.atoms(r).iter().any(|&a| t.passes(a))
+            }
             Test::In(c, t, negated) => match c.shape[r] {
                 Shape::Null => false,
                 Shape::Scalar => t.passes(c.atoms(r)[0]) != *negated,

@@ -145,8 +145,11 @@ impl Incremental {
         // New profiles, and profiles that stopped being placeholders, count as changed.
         for (entity, (len, stored)) in self.columns.grow(graph) {
             let set = graph.set(entity);
-            let fresh = changed.entry(entity).or_default();
-            fresh.insert_range(len.min(stored) as u32..set.len().max(set.stored()) as u32);
+            if set.len() > len || set.stored() != stored {
+                let fresh = changed.entry(entity).or_default();
+                fresh.insert_range(len as u32..set.len() as u32);
+                fresh.insert_range(stored.min(set.stored()) as u32..stored.max(set.stored()) as u32);
+            }
         }
         for (key, to) in &self.targets {
             let len = self.columns.class(*to).len;
@@ -194,9 +197,9 @@ impl Incremental {
         for (key, to) in &self.targets {
             let Some(nav) = graph.navigation(key.0, &key.1) else { continue };
             let (sources, targets) = (changed.get(&key.0).unwrap_or(&none), changed.get(to).unwrap_or(&none));
-            let through_relation = THROUGH_RELATIONS
-                .iter()
-                .any(|(rel, from, name)| *from == key.0 && *name == key.1 && changed.get(rel).is_some_and(|c| !c.is_empty()));
+            let through_relation = THROUGH_RELATIONS.iter().any(|(rel, from, name)| {
+                *from == key.0 && *name == key.1 && changed.get(rel).is_some_and(|c| !c.is_empty())
+            });
             let inverse = inverse(key).and_then(|(g, m)| graph.navigation(g, m));
             let mut candidates = RoaringBitmap::new();
             if through_relation || (inverse.is_none() && !targets.is_empty()) {

@@ -1,11 +1,16 @@
 //! Segmentation: from PQL text to audience members.
 //!
 //! PQL text → [`rapport_pql::parse`] → [`bind`] (checked against the union schemas, relationship navigation
-//! resolved) → [`Plan`] (prints as indented text) → [`evaluate`] over a [`ProfileGraph`] with bitmaps, or
-//! [`evaluate_one`] for a single profile. Both evaluations walk the same plan and must agree.
+//! resolved) → [`Plan`] (prints as indented text) → one of three evaluations, which must always agree:
 //!
-//! Not yet here (later work): incremental re-evaluation from the change feed, SQL generation for pushdown and
-//! explain, experience events and time constraints (`occurs`, `CHAIN`), `inSegment`.
+//! - batch: [`evaluate_columns`] over [`Columns`] (typed, dictionary-encoded copies of the fields the plan reads,
+//!   and the adjacency lists of its navigations), with dense bitsets; [`evaluate`] builds the columns first;
+//! - incremental: [`Incremental`] keeps the members current from a list of changed profiles, re-evaluating only
+//!   the entities a change can reach through the plan's relationships;
+//! - single profile: [`evaluate_one`] walks the plan for one profile over its merged records.
+//!
+//! Not yet here (later work): SQL generation for pushdown and explain, experience events and time constraints
+//! (`occurs`, `CHAIN`), `inSegment`.
 //!
 //! Depends on `rapport-pql`, `rapport-schema` and `rapport-profile`; no storage, no HTTP.
 
