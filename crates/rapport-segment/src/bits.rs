@@ -19,10 +19,9 @@ impl Bits {
     /// Every bit below `len` set.
     pub(crate) fn ones(len: usize) -> Self {
         let mut words = vec![u64::MAX; len.div_ceil(64)];
-        if len % 64 != 0 {
-            if let Some(last) = words.last_mut() {
-                *last = (1u64 << (len % 64)) - 1;
-            }
+        let tail = len % 64;
+        if let (true, Some(last)) = (tail > 0, words.last_mut()) {
+            *last = (1u64 << tail) - 1;
         }
         Self { words, len }
     }

@@ -245,7 +245,7 @@ impl AtomTest {
                 match &self.numbers {
                     Numbers::None => false,
                     Numbers::Compare(op, y) => satisfies(*op, x.partial_cmp(y)),
-                    Numbers::Any(ys) => ys.iter().any(|y| x == *y),
+                    Numbers::Any(ys) => ys.contains(&x),
                 }
             }
         }

@@ -61,14 +61,17 @@ const THROUGH_RELATIONS: &[(EntityKind, EntityKind, &str)] = &[
     (EntityKind::OpportunityPerson, EntityKind::Opportunity, "people"),
 ];
 
+/// A navigation as (class navigated from, name).
+type Named = (EntityKind, &'static str);
+
 /// Navigations and their inverse in the graph (`t ∈ a[s]` exactly when `s ∈ b[t]`).
-const INVERSES: &[((EntityKind, &str), (EntityKind, &str))] = &[
+const INVERSES: &[(Named, Named)] = &[
     ((EntityKind::Person, "accounts"), (EntityKind::Account, "people")),
     ((EntityKind::Person, "opportunities"), (EntityKind::Opportunity, "people")),
     ((EntityKind::Account, "opportunities"), (EntityKind::Opportunity, "account")),
 ];
 
-fn inverse(key: &NavKey) -> Option<(EntityKind, &'static str)> {
+fn inverse(key: &NavKey) -> Option<Named> {
     INVERSES.iter().find_map(|&((f, n), (g, m))| {
         if f == key.0 && n == key.1 {
             Some((g, m))
