@@ -63,6 +63,9 @@ impl Atom {
     }
 }
 
+/// The code of an atom that is not a string.
+pub(crate) const NO_CODE: u32 = u32::MAX;
+
 /// The values of one field path for every profile of a class.
 #[derive(Debug, Clone, Default)]
 pub struct Column {
@@ -70,6 +73,9 @@ pub struct Column {
     pub(crate) start: Vec<u32>,
     pub(crate) count: Vec<u32>,
     pub(crate) atoms: Vec<Atom>,
+    /// Parallel to `atoms`: the string code of each atom, [`NO_CODE`] for the others. A quarter of the atoms'
+    /// size, it is what scans of string tests read.
+    pub(crate) codes_of_atoms: Vec<u32>,
     /// Distinct strings, by code.
     pub(crate) strings: Vec<String>,
     codes: HashMap<String, u32>,
@@ -122,22 +128,30 @@ impl Column {
             Value::Array(items) => {
                 for item in items {
                     let atom = self.atom(item);
-                    self.atoms.push(atom);
+                    self.push_atom(atom);
                 }
                 Shape::Array
             }
             Value::Object(_) => {
                 let atom = self.other(value);
-                self.atoms.push(atom);
+                self.push_atom(atom);
                 Shape::Other
             }
             scalar => {
                 let atom = self.atom(scalar);
-                self.atoms.push(atom);
+                self.push_atom(atom);
                 Shape::Scalar
             }
         };
         (shape, start, u32::try_from(self.atoms.len()).expect("fewer than 2^32 atoms") - start)
+    }
+
+    fn push_atom(&mut self, atom: Atom) {
+        self.atoms.push(atom);
+        self.codes_of_atoms.push(match atom {
+            Atom::Str(code) => code,
+            _ => NO_CODE,
+        });
     }
 
     fn push(&mut self, value: &Value) {

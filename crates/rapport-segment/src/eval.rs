@@ -234,6 +234,17 @@ impl AtomTest {
         Some(test)
     }
 
+    /// True when only strings can pass: a scan may then read the string codes alone.
+    fn strings_only_test(&self) -> bool {
+        matches!(self.numbers, Numbers::None) && self.bools == [false; 2]
+    }
+
+    /// Whether a string code passes ([`crate::columns::NO_CODE`] never does).
+    #[inline]
+    fn passes_code(&self, code: u32) -> bool {
+        self.strings.get(code as usize).copied().unwrap_or(false)
+    }
+
     #[inline]
     fn passes(&self, atom: Atom) -> bool {
         match atom {
@@ -426,7 +437,25 @@ impl<'a> Test<'a> {
         match self {
             Test::Const(false) => {}
             Test::Const(true) => *out = Bits::ones(len),
-            // The common leaves get a loop of their own, without the per-row dispatch.
+            // The common leaves get a loop of their own, without the per-row dispatch; string tests read only
+            // the atoms' string codes.
+            Test::Scalar(c, t) if t.strings_only_test() => {
+                for r in 0..len {
+                    if c.shape[r] == Shape::Scalar && t.passes_code(c.codes_of_atoms[c.start[r] as usize]) {
+                        out.set(r as u32);
+                    }
+                }
+            }
+            Test::Any(c, t) if t.strings_only_test() => {
+                for r in 0..len {
+                    let (start, count) = (c.start[r] as usize, c.count[r] as usize);
+                    if matches!(c.shape[r], Shape::Scalar | Shape::Array)
+                        && c.codes_of_atoms[start..start + count].iter().any(|&code| t.passes_code(code))
+                    {
+                        out.set(r as u32);
+                    }
+                }
+            }
             Test::Scalar(c, t) => {
                 for r in 0..len {
                     if c.shape[r] == Shape::Scalar && t.passes(c.atoms[c.start[r] as usize]) {
