@@ -63,9 +63,6 @@ impl Atom {
     }
 }
 
-/// The code of an atom that is not a string.
-pub(crate) const NO_CODE: u32 = u32::MAX;
-
 /// The values of one field path for every profile of a class.
 #[derive(Debug, Clone, Default)]
 pub struct Column {
@@ -73,9 +70,12 @@ pub struct Column {
     pub(crate) start: Vec<u32>,
     pub(crate) count: Vec<u32>,
     pub(crate) atoms: Vec<Atom>,
-    /// Parallel to `atoms`: the string code of each atom, [`NO_CODE`] for the others. A quarter of the atoms'
-    /// size, it is what scans of string tests read.
+    /// Parallel to `atoms`: one more than the string code of each atom, 0 for the others. A quarter of the
+    /// atoms' size, it is what scans of string tests read, atom after atom.
     pub(crate) codes_of_atoms: Vec<u32>,
+    /// Parallel to `atoms`: the row each atom was written for (a rewritten row leaves its old atoms behind:
+    /// an atom is live only within its row's current span).
+    pub(crate) owner: Vec<u32>,
     /// Distinct strings, by code.
     pub(crate) strings: Vec<String>,
     codes: HashMap<String, u32>,
@@ -120,42 +120,44 @@ impl Column {
         self.codes.get(text).copied()
     }
 
-    /// Appends the atoms of `value` and returns the row's (shape, start, count).
-    fn encode(&mut self, value: &Value) -> (Shape, u32, u32) {
+    /// Appends the atoms of `value` for row `row` and returns the row's (shape, start, count).
+    fn encode(&mut self, row: u32, value: &Value) -> (Shape, u32, u32) {
         let start = u32::try_from(self.atoms.len()).expect("fewer than 2^32 atoms in a column");
         let shape = match value {
             Value::Null => return (Shape::Null, start, 0),
             Value::Array(items) => {
                 for item in items {
                     let atom = self.atom(item);
-                    self.push_atom(atom);
+                    self.push_atom(atom, row);
                 }
                 Shape::Array
             }
             Value::Object(_) => {
                 let atom = self.other(value);
-                self.push_atom(atom);
+                self.push_atom(atom, row);
                 Shape::Other
             }
             scalar => {
                 let atom = self.atom(scalar);
-                self.push_atom(atom);
+                self.push_atom(atom, row);
                 Shape::Scalar
             }
         };
         (shape, start, u32::try_from(self.atoms.len()).expect("fewer than 2^32 atoms") - start)
     }
 
-    fn push_atom(&mut self, atom: Atom) {
+    fn push_atom(&mut self, atom: Atom, row: u32) {
         self.atoms.push(atom);
+        self.owner.push(row);
         self.codes_of_atoms.push(match atom {
-            Atom::Str(code) => code,
-            _ => NO_CODE,
+            Atom::Str(code) => code + 1,
+            _ => 0,
         });
     }
 
     fn push(&mut self, value: &Value) {
-        let (shape, start, count) = self.encode(value);
+        let row = u32::try_from(self.shape.len()).expect("fewer than 2^32 profiles");
+        let (shape, start, count) = self.encode(row, value);
         self.shape.push(shape);
         self.start.push(start);
         self.count.push(count);
@@ -163,7 +165,7 @@ impl Column {
 
     /// Rewrites row `row` (which must exist) with `value`.
     fn set(&mut self, row: usize, value: &Value) {
-        let (shape, start, count) = self.encode(value);
+        let (shape, start, count) = self.encode(row as u32, value);
         self.shape[row] = shape;
         self.start[row] = start;
         self.count[row] = count;

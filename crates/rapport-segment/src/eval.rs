@@ -239,12 +239,6 @@ impl AtomTest {
         matches!(self.numbers, Numbers::None) && self.bools == [false; 2]
     }
 
-    /// Whether a string code passes ([`crate::columns::NO_CODE`] never does).
-    #[inline]
-    fn passes_code(&self, code: u32) -> bool {
-        self.strings.get(code as usize).copied().unwrap_or(false)
-    }
-
     #[inline]
     fn passes(&self, atom: Atom) -> bool {
         match atom {
@@ -282,6 +276,25 @@ enum Test<'a> {
     Not(Box<Test<'a>>),
     /// Anything else: row evaluation on the values read back from the columns.
     Row(&'a RowExpr),
+}
+
+/// A string test over a whole column, atom after atom through the string codes alone (no per-row branching on
+/// shapes and spans): sets the rows of the live atoms that pass, which must be scalars when `scalar_only`.
+fn scan_codes(c: &Column, t: &AtomTest, scalar_only: bool, out: &mut Bits) {
+    let mut table = vec![false; c.strings.len() + 1];
+    for (code, _) in t.strings.iter().enumerate().filter(|(_, pass)| **pass) {
+        table[code + 1] = true;
+    }
+    for (i, &code) in c.codes_of_atoms.iter().enumerate() {
+        if table[code as usize] {
+            let r = c.owner[i] as usize;
+            let start = c.start[r] as usize;
+            let live = start <= i && i < start + c.count[r] as usize;
+            if live && (!scalar_only || c.shape[r] == Shape::Scalar) {
+                out.set(r as u32);
+            }
+        }
+    }
 }
 
 /// The column of a record field expression.
@@ -439,23 +452,8 @@ impl<'a> Test<'a> {
             Test::Const(true) => *out = Bits::ones(len),
             // The common leaves get a loop of their own, without the per-row dispatch; string tests read only
             // the atoms' string codes.
-            Test::Scalar(c, t) if t.strings_only_test() => {
-                for r in 0..len {
-                    if c.shape[r] == Shape::Scalar && t.passes_code(c.codes_of_atoms[c.start[r] as usize]) {
-                        out.set(r as u32);
-                    }
-                }
-            }
-            Test::Any(c, t) if t.strings_only_test() => {
-                for r in 0..len {
-                    let (start, count) = (c.start[r] as usize, c.count[r] as usize);
-                    if matches!(c.shape[r], Shape::Scalar | Shape::Array)
-                        && c.codes_of_atoms[start..start + count].iter().any(|&code| t.passes_code(code))
-                    {
-                        out.set(r as u32);
-                    }
-                }
-            }
+            Test::Scalar(c, t) if t.strings_only_test() => scan_codes(c, t, true, out),
+            Test::Any(c, t) if t.strings_only_test() => scan_codes(c, t, false, out),
             Test::Scalar(c, t) => {
                 for r in 0..len {
                     if c.shape[r] == Shape::Scalar && t.passes(c.atoms[c.start[r] as usize]) {
