@@ -56,6 +56,23 @@ impl Bits {
         }
     }
 
+    /// Clears bit `i` (ignored beyond the end).
+    #[inline]
+    pub(crate) fn unset(&mut self, i: u32) {
+        let i = i as usize;
+        if i < self.len {
+            self.words[i / 64] &= !(1 << (i % 64));
+        }
+    }
+
+    /// Extends to `len` positions (new bits clear); never shrinks.
+    pub(crate) fn grow(&mut self, len: usize) {
+        if len > self.len {
+            self.words.resize(len.div_ceil(64), 0);
+            self.len = len;
+        }
+    }
+
     /// Keeps the bits also set in `other`.
     pub(crate) fn and(&mut self, other: &Bits) {
         for (i, w) in self.words.iter_mut().enumerate() {

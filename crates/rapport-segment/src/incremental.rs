@@ -104,7 +104,23 @@ pub struct Incremental {
     targets: BTreeMap<NavKey, EntityKind>,
     /// For each navigation, each target's sorted sources.
     reverse: BTreeMap<NavKey, Vec<Vec<u32>>>,
+    /// For each relationship quantifier of the plan (in pre-order), the value of its inner condition on every
+    /// entity of its target class: a change propagates to the sources only when that value flips.
+    inner: Vec<Bits>,
     members: RoaringBitmap,
+}
+
+/// The inner conditions of the plan's relationship quantifiers, in pre-order, with their classes.
+fn quantified(cond: &Cond, out: &mut Vec<(Cond, EntityKind)>) {
+    match cond {
+        Cond::And(items) | Cond::Or(items) => items.iter().for_each(|c| quantified(c, out)),
+        Cond::Not(inner) => quantified(inner, out),
+        Cond::Related { to, cond, .. } => {
+            out.push(((**cond).clone(), *to));
+            quantified(cond, out);
+        }
+        Cond::Row(_) => {}
+    }
 }
 
 impl Incremental {
@@ -121,7 +137,11 @@ impl Incremental {
                 (key.clone(), reverse_of(lists, columns.class(*to).len))
             })
             .collect();
-        Self { plan, columns, targets, reverse, members }
+        let mut inners = Vec::new();
+        quantified(&plan.root, &mut inners);
+        let evaluator = Evaluator { columns: &columns };
+        let inner = inners.iter().map(|(cond, to)| evaluator.cond(cond, *to, None)).collect();
+        Self { plan, columns, targets, reverse, inner, members }
     }
 
     /// The plan.
@@ -168,7 +188,8 @@ impl Incremental {
             }
         }
         let relisted = self.relist(graph, &changed);
-        let mut affected = self.affected(&self.plan.root, self.plan.entity, &changed, &relisted);
+        let root = self.plan.root.clone();
+        let mut affected = self.affected(&root, self.plan.entity, &changed, &relisted, &mut 0);
         if let Some(own) = changed.get(&self.plan.entity) {
             affected |= own;
         }
@@ -248,26 +269,55 @@ impl Incremental {
         relisted
     }
 
-    /// The entities of `entity` whose value for `cond` may have changed.
+    /// The entities of `entity` whose value for `cond` may have changed. Updates the kept values of the
+    /// relationship quantifiers' inner conditions on the way (`next` numbers the quantifiers in pre-order), so
+    /// that a quantifier reaches only the sources of targets whose inner value flipped.
     fn affected(
-        &self,
+        &mut self,
         cond: &Cond,
         entity: EntityKind,
         changed: &BTreeMap<EntityKind, RoaringBitmap>,
         relisted: &BTreeMap<NavKey, RoaringBitmap>,
+        next: &mut usize,
     ) -> RoaringBitmap {
         match cond {
             Cond::Row(_) => changed.get(&entity).cloned().unwrap_or_default(),
             Cond::And(items) | Cond::Or(items) => {
-                items.iter().fold(RoaringBitmap::new(), |acc, c| acc | self.affected(c, entity, changed, relisted))
+                let mut out = RoaringBitmap::new();
+                for item in items {
+                    out |= self.affected(item, entity, changed, relisted, next);
+                }
+                out
             }
-            Cond::Not(inner) => self.affected(inner, entity, changed, relisted),
+            Cond::Not(inner) => self.affected(inner, entity, changed, relisted, next),
             Cond::Related { from, navigation, to, cond, .. } => {
+                let index = *next;
+                *next += 1;
                 let key = (*from, navigation.clone());
+                let mut targets = self.affected(cond, *to, changed, relisted, next);
+                // Changed targets are re-evaluated even when the inner condition reads nothing of them: a new
+                // entity's kept value must be computed once.
+                if let Some(own) = changed.get(to) {
+                    targets |= own;
+                }
+                let len = self.columns.class(*to).len;
+                let candidates = Bits::of(len, targets.iter());
+                let holds = Evaluator { columns: &self.columns }.cond(cond, *to, Some(&candidates));
+                let kept = &mut self.inner[index];
+                kept.grow(len);
                 let mut out = relisted.get(&key).cloned().unwrap_or_default();
-                let inner = self.affected(cond, *to, changed, relisted);
-                if let Some(reverse) = self.reverse.get(&key) {
-                    for t in inner {
+                let reverse = self.reverse.get(&key);
+                for t in candidates.iter() {
+                    let now = holds.get(t);
+                    if kept.get(t) == now {
+                        continue;
+                    }
+                    if now {
+                        kept.set(t);
+                    } else {
+                        kept.unset(t);
+                    }
+                    if let Some(reverse) = reverse {
                         out.extend(reverse.get(t as usize).into_iter().flatten().copied());
                     }
                 }

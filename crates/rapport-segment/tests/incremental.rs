@@ -547,9 +547,19 @@ fn an_opportunity_change_reaches_only_the_people_of_its_account() {
     let delta = state.apply(&world.graph(), &[Change { entity: E::Opportunity, id: 0 }]);
     assert_eq!((delta.entered, delta.exited), (vec![], vec![0, 1, 2]));
     assert_eq!(delta.evaluated, 3, "only the people of a0 are re-evaluated");
-    // The opportunity moves to a1 and reopens: a0's people stay out, a1's come in.
+    // The opportunity moves to a1 and reopens: a1 gains an open opportunity, its people come in; a0 had none
+    // open before the move and has none after, so its people are not even re-evaluated.
     world.opportunities[0] = Opportunity { account: Some(1), closed: Some(false), amount: None, stage: None };
     let delta = state.apply(&world.graph(), &[Change { entity: E::Opportunity, id: 0 }]);
     assert_eq!((delta.entered, delta.exited), (vec![3, 4, 5], vec![]));
-    assert_eq!(delta.evaluated, 6, "the people of the old and the new account");
+    assert_eq!(delta.evaluated, 3, "only the people of the account whose condition flipped");
+    // Back to a0, still open: a0 regains an open opportunity and a1 loses its only one.
+    world.opportunities[0].account = Some(0);
+    let delta = state.apply(&world.graph(), &[Change { entity: E::Opportunity, id: 0 }]);
+    assert_eq!((delta.entered, delta.exited), (vec![0, 1, 2], vec![3, 4, 5]));
+    assert_eq!(delta.evaluated, 6);
+    // A second open opportunity on a0: a0's condition does not flip, nobody is re-evaluated.
+    world.opportunities.push(Opportunity { account: Some(0), closed: Some(false), amount: None, stage: None });
+    let delta = state.apply(&world.graph(), &[Change { entity: E::Opportunity, id: 1 }]);
+    assert_eq!((delta.entered, delta.exited, delta.evaluated), (vec![], vec![], 0));
 }
