@@ -1,17 +1,26 @@
 //! Segmentation: from PQL text to audience members.
 //!
 //! PQL text → [`rapport_pql::parse`] → [`bind`] (checked against the union schemas, relationship navigation
-//! resolved) → [`Plan`] (prints as indented text) → [`evaluate`] over a [`ProfileGraph`] with bitmaps, or
-//! [`evaluate_one`] for a single profile. Both evaluations walk the same plan and must agree. [`sql::to_sql`]
-//! writes the plan as PostgreSQL over the store's tables and [`why::why`] explains one profile's membership.
+//! resolved) → [`Plan`] (prints as indented text) → one of three evaluations, which must always agree:
 //!
-//! Not yet here (later work): incremental re-evaluation from the change feed, experience events and time
-//! constraints (`occurs`, `CHAIN`), `inSegment`.
+//! - batch: [`evaluate_columns`] over [`Columns`] (typed, dictionary-encoded copies of the fields the plan reads,
+//!   and the adjacency lists of its navigations), with dense bitsets; [`evaluate`] builds the columns first;
+//! - incremental: [`Incremental`] keeps the members current from a list of changed profiles, re-evaluating only
+//!   the entities a change can reach through the plan's relationships;
+//! - single profile: [`evaluate_one`] walks the plan for one profile over its merged records.
+//!
+//! [`sql::to_sql`] writes the plan as PostgreSQL over the store's tables and [`why::why`] explains one profile's
+//! membership.
+//!
+//! Not yet here (later work): experience events and time constraints (`occurs`, `CHAIN`), `inSegment`.
 //!
 //! Depends on `rapport-pql`, `rapport-schema` and `rapport-profile`; no storage, no HTTP.
 
 pub mod bind;
+mod bits;
+pub mod columns;
 pub mod eval;
+pub mod incremental;
 pub mod plan;
 pub mod row;
 pub mod sql;
@@ -21,7 +30,9 @@ use rapport_model::EntityKind;
 use rapport_pql::Diagnostic;
 use rapport_schema::SchemaSet;
 
-pub use eval::{evaluate, evaluate_one};
+pub use columns::{Columns, NotLoaded};
+pub use eval::{evaluate, evaluate_columns, evaluate_one};
+pub use incremental::{Change, Delta, Incremental};
 pub use plan::{Cond, Plan, RowExpr};
 pub use rapport_profile::ProfileGraph;
 pub use sql::to_sql;

@@ -36,16 +36,30 @@ fn resolve(value: &Value, segments: &[String]) -> Value {
     }
 }
 
-fn record_field(record: &Record, segments: &[String]) -> Value {
+pub(crate) fn record_field(record: &Record, segments: &[String]) -> Value {
     let Some((first, rest)) = segments.split_first() else { return Value::Object(record.clone()) };
     record.get(first).map_or(Value::Null, |v| resolve(v, rest))
 }
 
-fn truthy(value: &Value) -> bool {
+/// What row evaluation reads of one entity: the value at a path of its record, arrays crossed on the way
+/// flattened, `Null` when absent. A merged [`Record`] is one source; the columns of
+/// [`crate::columns::Columns`] are another.
+pub trait Fields {
+    /// The value at `segments` (the whole record for no segments).
+    fn field(&self, segments: &[String]) -> Value;
+}
+
+impl Fields for Record {
+    fn field(&self, segments: &[String]) -> Value {
+        record_field(self, segments)
+    }
+}
+
+pub(crate) fn truthy(value: &Value) -> bool {
     matches!(value, Value::Bool(true))
 }
 
-fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+pub(crate) fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
@@ -58,7 +72,7 @@ fn equal(a: &Value, b: &Value) -> bool {
     compare(a, b) == Some(Ordering::Equal) || (a == b && !a.is_null())
 }
 
-fn like(text: &[char], pattern: &[char]) -> bool {
+pub(crate) fn like(text: &[char], pattern: &[char]) -> bool {
     match pattern.split_first() {
         None => text.is_empty(),
         Some(('%', rest)) => (0..=text.len()).any(|skip| like(&text[skip..], rest)),
@@ -79,7 +93,7 @@ fn numbers(value: &Value) -> Vec<f64> {
     elements(value).iter().filter_map(Value::as_f64).collect()
 }
 
-fn string_test(func: Func, args: &[Value]) -> Value {
+pub(crate) fn string_test(func: Func, args: &[Value]) -> Value {
     let (Some(Value::String(s)), Some(Value::String(x))) = (args.first(), args.get(1)) else {
         return Value::Bool(false);
     };
@@ -149,10 +163,10 @@ fn call(func: Func, args: &[Value]) -> Value {
 }
 
 /// Evaluates `expr` on `record`; `locals` holds the elements bound by enclosing row quantifiers.
-pub fn eval(expr: &RowExpr, record: &Record, locals: &mut Vec<Value>) -> Value {
+pub fn eval<F: Fields + ?Sized>(expr: &RowExpr, record: &F, locals: &mut Vec<Value>) -> Value {
     match expr {
         RowExpr::Literal(value) => value.clone(),
-        RowExpr::Field { root: Root::Record, path } => record_field(record, path.segments()),
+        RowExpr::Field { root: Root::Record, path } => record.field(path.segments()),
         RowExpr::Field { root: Root::Local(i), path } => {
             locals.get(*i).map_or(Value::Null, |element| resolve(element, path.segments()))
         }
@@ -235,7 +249,7 @@ pub fn eval(expr: &RowExpr, record: &Record, locals: &mut Vec<Value>) -> Value {
 }
 
 /// True when `expr` holds for `record`.
-pub fn holds(expr: &RowExpr, record: &Record) -> bool {
+pub fn holds<F: Fields + ?Sized>(expr: &RowExpr, record: &F) -> bool {
     truthy(&eval(expr, record, &mut Vec::new()))
 }
 

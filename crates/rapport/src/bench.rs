@@ -46,6 +46,26 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         repeat: usize,
     },
+    /// Change latency: loads the profile graph and builds the incremental state of the audience once (both timed
+    /// apart), then applies `--changes` single-profile changes drawn with `--seed`, one by one, each timed from the
+    /// record update to the decided membership delta (`Incremental::apply`). Half the changes flip an
+    /// opportunity's `isClosed` (reaching the people of its account), half add or remove `Sales` in a person's
+    /// `extendedWorkDetails.departments`. Checks at the end that the state equals a fresh batch evaluation. Answers
+    /// the number of members before the changes.
+    ChangeLatency {
+        /// The PQL definition (people).
+        #[arg(long)]
+        pql: String,
+        /// Changes applied (and timed one by one) per repetition; `--repeat` continues the same draw.
+        #[arg(long, default_value_t = 10_000)]
+        changes: usize,
+        /// Measured repetitions.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        /// Seed of the draw.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Identity stitching: reads an edge file (`a,b` lines of `namespace:value`, header `a,b`) once, then times
     /// `rapport_identity::stitch` over all edges `--repeat` times. Answers the number of connected components.
     Stitch {
@@ -200,6 +220,9 @@ pub fn run(data_dir: &Path, command: &BenchCommand) -> Result<()> {
         BenchCommand::Load { bodea } => load(data_dir, bodea)?,
         BenchCommand::Audience { pql, repeat } => audience(data_dir, pql, *repeat)?,
         BenchCommand::Estimate { pql, repeat } => estimate(data_dir, pql, *repeat)?,
+        BenchCommand::ChangeLatency { pql, changes, repeat, seed } => {
+            change_latency(data_dir, pql, *changes, *repeat, *seed)?
+        }
         BenchCommand::Stitch { edges, repeat } => stitch(edges, *repeat)?,
         BenchCommand::Edges { out, persons, seed } => {
             let written = rapport_sample::write_edges(out, *persons, *seed)
@@ -263,48 +286,52 @@ fn load(data_dir: &Path, bodea: &Path) -> Result<Report> {
     })
 }
 
+fn compile(engine: &Engine, pql: &str) -> Result<rapport_segment::Plan> {
+    rapport_segment::compile(pql, EntityKind::Person, engine.schemas()).map_err(|e| anyhow::anyhow!(e.render()))
+}
+
 fn audience(data_dir: &Path, pql: &str, repeat: usize) -> Result<Report> {
     check_repeat(repeat)?;
     let engine = open(data_dir)?;
-    let (plan, compile_seconds) = seconds(|| {
-        rapport_segment::compile(pql, EntityKind::Person, engine.schemas()).map_err(|e| anyhow::anyhow!(e.render()))
-    })?;
-    // The graph holds only the fields the plan reads, as `Engine::evaluate_audience` loads it.
+    let (plan, compile_seconds) = seconds(|| compile(&engine, pql))?;
+    // The graph holds only the fields the plan reads, as `Engine::evaluate_audience` loads it; the columns copy
+    // them out once, as an evaluation service keeps them in memory.
     let (graph, load_seconds) = seconds(|| Ok(engine.profile_graph_for(&plan.fields())?))?;
+    let (columns, columns_seconds) = seconds(|| Ok(rapport_segment::Columns::for_plan(&plan, &graph)))?;
     let mut samples = Vec::with_capacity(repeat);
     let mut sizes = Vec::with_capacity(repeat);
     for _ in 0..repeat {
-        let (members, s) = seconds(|| Ok(rapport_segment::evaluate(&plan, &graph)))?;
+        let (members, s) = seconds(|| Ok(rapport_segment::evaluate_columns(&plan, &columns)?))?;
         samples.push(s);
         sizes.push(members.len());
     }
     ensure!(sizes.windows(2).all(|w| w[0] == w[1]), "evaluation answers differ between repetitions: {sizes:?}");
     Ok(Report {
         workload: "audience",
-        measures: "rapport_segment::evaluate of a compiled plan over the loaded profile graph (batch, bitmaps)".into(),
-        load_seconds: Some(load_seconds),
+        measures: "rapport_segment::evaluate_columns of a compiled plan over the loaded columns (batch, columnar, \
+                   bitsets), member ids out"
+            .into(),
+        load_seconds: Some(load_seconds + columns_seconds),
         median_seconds: median(&samples),
         samples_seconds: samples,
         answer: json!({"members": sizes[0], "persons": graph.set(EntityKind::Person).stored()}),
         peak_rss_bytes: peak_rss(),
-        extra: json!({"compile_seconds": compile_seconds}),
+        extra: json!({"compile_seconds": compile_seconds, "graph_seconds": load_seconds, "columns_seconds": columns_seconds}),
     })
 }
 
 fn estimate(data_dir: &Path, pql: &str, repeat: usize) -> Result<Report> {
     check_repeat(repeat)?;
     let engine = open(data_dir)?;
-    let fields = rapport_segment::compile(pql, EntityKind::Person, engine.schemas())
-        .map_err(|e| anyhow::anyhow!(e.render()))?
-        .fields();
-    let (graph, load_seconds) = seconds(|| Ok(engine.profile_graph_for(&fields)?))?;
+    let plan = compile(&engine, pql)?;
+    let (graph, load_seconds) = seconds(|| Ok(engine.profile_graph_for(&plan.fields())?))?;
+    let (columns, columns_seconds) = seconds(|| Ok(rapport_segment::Columns::for_plan(&plan, &graph)))?;
     let mut samples = Vec::with_capacity(repeat);
     let mut sizes = Vec::with_capacity(repeat);
     for _ in 0..repeat {
         let (size, s) = seconds(|| {
-            let plan = rapport_segment::compile(pql, EntityKind::Person, engine.schemas())
-                .map_err(|e| anyhow::anyhow!(e.render()))?;
-            Ok(rapport_segment::evaluate(&plan, &graph).len())
+            let plan = compile(&engine, pql)?;
+            Ok(rapport_segment::evaluate_columns(&plan, &columns)?.len())
         })?;
         samples.push(s);
         sizes.push(size);
@@ -312,13 +339,117 @@ fn estimate(data_dir: &Path, pql: &str, repeat: usize) -> Result<Report> {
     ensure!(sizes.windows(2).all(|w| w[0] == w[1]), "estimates differ between repetitions: {sizes:?}");
     Ok(Report {
         workload: "estimate",
-        measures: "parse + bind + evaluate + count of an unsaved definition over the loaded profile graph".into(),
-        load_seconds: Some(load_seconds),
+        measures: "parse + bind + columnar evaluation + count of an unsaved definition over the loaded columns".into(),
+        load_seconds: Some(load_seconds + columns_seconds),
         median_seconds: median(&samples),
         samples_seconds: samples,
         answer: json!({"members": sizes[0]}),
         peak_rss_bytes: peak_rss(),
-        extra: Value::Null,
+        extra: json!({"graph_seconds": load_seconds, "columns_seconds": columns_seconds}),
+    })
+}
+
+/// The value at a dotted path of a record, created (with its parents) when missing.
+fn record_slot<'a>(record: &'a mut rapport_model::Record, path: &[&str]) -> &'a mut Value {
+    let (last, parents) = path.split_last().expect("a path has a segment");
+    let mut map = record;
+    for segment in parents {
+        let next = map.entry(segment.to_string()).or_insert_with(|| json!({}));
+        if !next.is_object() {
+            *next = json!({});
+        }
+        map = next.as_object_mut().expect("just made an object");
+    }
+    map.entry(last.to_string()).or_insert(Value::Null)
+}
+
+fn change_latency(data_dir: &Path, pql: &str, changes: usize, repeat: usize, seed: u64) -> Result<Report> {
+    check_repeat(repeat)?;
+    ensure!(changes >= 1, "--changes must be at least 1");
+    let engine = open(data_dir)?;
+    let plan = compile(&engine, pql)?;
+    let mut fields = plan.fields();
+    // The changes write these two fields: load them even when the definition does not read them.
+    let path = |p: &str| FieldPath::parse(p).expect("valid path");
+    fields.entry(EntityKind::Opportunity).or_default().insert(path("isClosed"));
+    fields.entry(EntityKind::Person).or_default().insert(path("extendedWorkDetails.departments"));
+    let (mut graph, load_seconds) = seconds(|| Ok(engine.profile_graph_for(&fields)?))?;
+    let (persons, opportunities) =
+        (graph.set(EntityKind::Person).stored(), graph.set(EntityKind::Opportunity).stored());
+    ensure!(persons > 0 && opportunities > 0, "the data directory needs person and opportunity profiles");
+    let (mut state, state_seconds) = seconds(|| Ok(rapport_segment::Incremental::new(plan.clone(), &graph)))?;
+    let initial = state.members().len();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut latencies = Vec::with_capacity(repeat * changes);
+    let (mut entered, mut exited, mut evaluated) = (0u64, 0u64, 0u64);
+    for _ in 0..repeat {
+        for i in 0..changes {
+            let (entity, id) = if i % 2 == 0 {
+                (EntityKind::Opportunity, rng.usize(..opportunities))
+            } else {
+                (EntityKind::Person, rng.usize(..persons))
+            };
+            let start = Instant::now();
+            let set = graph.sets.get_mut(&entity).expect("the class has profiles");
+            let record = &mut set.profiles[id].record;
+            if entity == EntityKind::Opportunity {
+                let slot = record_slot(record, &["isClosed"]);
+                *slot = Value::Bool(slot != &Value::Bool(true));
+            } else {
+                let slot = record_slot(record, &["extendedWorkDetails", "departments"]);
+                let mut departments: Vec<Value> = slot.as_array().cloned().unwrap_or_default();
+                match departments.iter().position(|d| d == "Sales") {
+                    Some(at) => {
+                        departments.remove(at);
+                    }
+                    None => departments.push(Value::from("Sales")),
+                }
+                *slot = Value::Array(departments);
+            }
+            let delta = state.apply(&graph, &[rapport_segment::Change { entity, id: id as u32 }]);
+            latencies.push(start.elapsed().as_secs_f64());
+            entered += delta.entered.len() as u64;
+            exited += delta.exited.len() as u64;
+            evaluated += delta.evaluated;
+        }
+    }
+    // The state must equal a fresh batch evaluation of the changed graph.
+    let fresh = rapport_segment::evaluate(&plan, &graph);
+    ensure!(
+        &fresh == state.members(),
+        "incremental members ({}) differ from a fresh evaluation ({})",
+        state.members().len(),
+        fresh.len()
+    );
+    let samples = latencies.clone();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1];
+    Ok(Report {
+        workload: "change-latency",
+        measures: format!(
+            "one change applied in process (record updated, Incremental::apply decides entered/exited), {changes} \
+             changes drawn with seed {seed}: half an opportunity's isClosed flipped, half Sales toggled in a person's \
+             departments; every change is one sample"
+        ),
+        load_seconds: Some(load_seconds + state_seconds),
+        median_seconds: median(&samples),
+        samples_seconds: samples,
+        // The members before the changes: the same whatever `--repeat` (the harness compares rounds); the final
+        // members were checked above against a fresh evaluation.
+        answer: json!({"members": initial}),
+        peak_rss_bytes: peak_rss(),
+        extra: json!({
+            "graph_seconds": load_seconds,
+            "state_seconds": state_seconds,
+            "p50_ms": at(0.50) * 1e3,
+            "p99_ms": at(0.99) * 1e3,
+            "max_ms": at(1.0) * 1e3,
+            "changes": latencies.len(),
+            "final_members": fresh.len(),
+            "entered": entered,
+            "exited": exited,
+            "evaluated_per_change": evaluated as f64 / latencies.len() as f64,
+        }),
     })
 }
 
