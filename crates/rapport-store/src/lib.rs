@@ -458,6 +458,7 @@ CREATE INDEX fragments_account_person_account ON fragments(json_extract(record, 
 CREATE INDEX fragments_account_parent ON fragments(json_extract(record, '$.accountParentKey.sourceKey'))
     WHERE entity = 'account';
 CREATE INDEX fragments_batch ON fragments(batch_id);
+"#,
     // Activation: destinations, activation flows, what each destination holds per (flow, audience, member),
     // the destination's container per (flow, audience), run history with delivery reports, field labels.
     r#"
