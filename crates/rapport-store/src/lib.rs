@@ -17,6 +17,7 @@ pub mod audiences;
 pub mod batches;
 pub mod datasets;
 pub mod flows;
+pub mod identity;
 pub mod lifecycle;
 pub mod pg_source;
 pub mod profiles;
@@ -30,6 +31,7 @@ use rusqlite::Connection;
 pub use audiences::{AudienceRecord, MembershipChange};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
 pub use datasets::{DatasetRecord, InletRecord};
+pub use identity::{IdentityRuleRow, ProfileDecisions};
 pub use flows::{
     Every, FileCheckpoint, FlowCheckpoint, FlowDefinition, FlowRun, FlowSource, PgFlowCheckpoint, RunState,
     RunningFlow, StoredCheckpoint, StoredFlow,
@@ -398,6 +400,34 @@ CREATE INDEX fragments_opportunity_person_person ON fragments(json_extract(recor
     WHERE entity = 'opportunity_person';
 CREATE INDEX fragments_account_person_person ON fragments(json_extract(record, '$.personKey.sourceKey'))
     WHERE entity = 'account_person';
+"#,
+    // Identity linking rules (issue 5): the identities a profile's fragments carry outside its graph (a link
+    // cut by a unique namespace or removed by an eviction), which tie it to the graphs holding them; each
+    // profile's linking decisions; and per-namespace rule overrides. Profiles are rebuilt so that every graph
+    // follows the rules and has its decisions.
+    r#"
+CREATE TABLE profile_mentions (
+    entity TEXT NOT NULL,
+    ns TEXT NOT NULL,
+    value TEXT NOT NULL,
+    profile_id INTEGER NOT NULL,
+    PRIMARY KEY (entity, ns, value, profile_id)
+) WITHOUT ROWID;
+CREATE INDEX profile_mentions_profile ON profile_mentions(entity, profile_id);
+CREATE TABLE identity_decisions (
+    entity TEXT NOT NULL,
+    profile_id INTEGER NOT NULL,
+    batch_id INTEGER,
+    decisions TEXT NOT NULL,
+    PRIMARY KEY (entity, profile_id)
+);
+CREATE TABLE identity_rules (
+    namespace TEXT PRIMARY KEY,
+    is_unique INTEGER NOT NULL,
+    priority INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+);
+INSERT OR REPLACE INTO meta (key, value) SELECT 'profiles_stale', '1' WHERE EXISTS (SELECT 1 FROM fragments);
 "#,
 ];
 

@@ -47,6 +47,9 @@ pub enum Command {
     /// Looks up a merged profile by any of its identities.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Identity graphs: explain a graph's links and decisions; show or change the linking rules.
+    #[command(subcommand)]
+    Identity(crate::identity::IdentityCommand),
     /// Audiences written in PQL.
     #[command(subcommand)]
     Audience(AudienceCommand),

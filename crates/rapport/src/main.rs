@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod demo;
 mod flow;
+mod identity;
 mod mapping;
 mod progress;
 mod serve;
@@ -192,6 +193,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Dataset(command) => serve::dataset(&cli.data_dir, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
         Command::Mapping(command) => mapping::run(&cli, command),
+        Command::Identity(command) => identity::run(&cli, command),
         Command::Profile(ProfileCommand::Get { namespace, value, entity, merge_policy, json }) => {
             let engine = open(&cli)?;
             let entity: EntityKind = entity.parse()?;
