@@ -86,11 +86,21 @@ pub(crate) fn encode_decisions(graph: &GraphRef<'_, '_>, heads: &[FragmentHead])
         .map(|d| {
             let (rule, kept, refused, evicted) = match d.outcome {
                 Outcome::Linked => (LinkRule::Record, None, None, None),
-                Outcome::Cut { kept, refused } => (LinkRule::UniqueNamespace, Some(pair(kept)), Some(pair(refused)), None),
+                Outcome::Cut { kept, refused } => {
+                    (LinkRule::UniqueNamespace, Some(pair(kept)), Some(pair(refused)), None)
+                }
                 Outcome::Evicted { node } => (LinkRule::GraphCap, None, None, Some(pair(node))),
                 Outcome::OverRecordLimit => (LinkRule::RecordLimit, None, None, None),
             };
-            StoredDecision { fragment: heads[d.record].id, from: pair(d.from), to: pair(d.to), rule, kept, refused, evicted }
+            StoredDecision {
+                fragment: heads[d.record].id,
+                from: pair(d.from),
+                to: pair(d.to),
+                rule,
+                kept,
+                refused,
+                evicted,
+            }
         })
         .collect();
     Ok(Some(serde_json::to_string(&stored).map_err(|e| crate::Error::Internal(format!("encoding decisions: {e}")))?))
@@ -178,7 +188,14 @@ impl Engine {
             decisions.extend(list.into_iter().filter(|d| own || concerned.contains(&&unpair(&d.to))));
         }
         // Group by link and outcome; records by fragment id.
-        type Key = (LinkRule, (String, String), (String, String), Option<(String, String)>, Option<(String, String)>, Option<(String, String)>);
+        type Key = (
+            LinkRule,
+            (String, String),
+            (String, String),
+            Option<(String, String)>,
+            Option<(String, String)>,
+            Option<(String, String)>,
+        );
         let mut grouped: BTreeMap<Key, BTreeSet<i64>> = BTreeMap::new();
         for d in decisions {
             grouped.entry((d.rule, d.from, d.to, d.kept, d.refused, d.evicted)).or_default().insert(d.fragment);
@@ -188,7 +205,15 @@ impl Engine {
             .fragment_details(&fragment_ids, false)?
             .into_iter()
             .map(|f| {
-                (f.id, DecisionRecord { fragment: f.id, dataset: f.dataset, batch_id: f.batch_id, updated_at: f.updated_at })
+                (
+                    f.id,
+                    DecisionRecord {
+                        fragment: f.id,
+                        dataset: f.dataset,
+                        batch_id: f.batch_id,
+                        updated_at: f.updated_at,
+                    },
+                )
             })
             .collect();
         let mut links = Vec::new();
@@ -216,10 +241,13 @@ impl Engine {
     pub fn linking_rules(&self) -> Result<Vec<(rapport_schema::Namespace, NamespaceRule)>> {
         let namespaces = self.store().namespaces()?;
         let rules = linking_rules(&namespaces, &self.store().identity_rules()?);
-        Ok(namespaces.into_iter().map(|ns| {
-            let rule = rules.rule(&ns.code);
-            (ns, rule)
-        }).collect())
+        Ok(namespaces
+            .into_iter()
+            .map(|ns| {
+                let rule = rules.rule(&ns.code);
+                (ns, rule)
+            })
+            .collect())
     }
 
     /// Stores a linking-rule override for a registered namespace and rebuilds every profile under the new

@@ -79,11 +79,11 @@ pub(crate) fn apply_fragments(
     heads.sort_by_key(|h| h.id);
     heads.dedup_by_key(|h| h.id);
 
-    let records: Vec<rapport_identity::RecordRef<'_>> = heads
-        .iter()
-        .map(|h| rapport_identity::RecordRef { primary: &h.primary, identities: &h.identities, updated_at: &h.updated_at })
-        .collect();
-    let stitching = rapport_identity::stitch(&records, &rules);
+    let stitching = rapport_identity::stitch_with(
+        &heads,
+        |h| rapport_identity::RecordRef { primary: &h.primary, identities: &h.identities, updated_at: &h.updated_at },
+        &rules,
+    );
     // Taken before the old profiles go, so that a fresh id never repeats one of theirs that a graph reuses.
     let mut next = writer.next_profile_id()?;
     writer.delete_profiles(&old)?;
@@ -162,7 +162,8 @@ fn closure(writer: &BatchWriter<'_>, fresh: Vec<FragmentHead>) -> Result<(Vec<Fr
         let loaded = writer.fragment_heads(&others)?;
         if mentions_exist {
             let stored_mentions = writer.profile_mentions(&ids)?;
-            let carried = members.iter().flat_map(|m| m.identities.iter()).chain(loaded.iter().flat_map(|h| h.identities.iter()));
+            let carried =
+                members.iter().flat_map(|m| m.identities.iter()).chain(loaded.iter().flat_map(|h| h.identities.iter()));
             for identity in carried.chain(stored_mentions.iter()) {
                 if seen.insert(identity.clone()) {
                     frontier.push(identity.clone());

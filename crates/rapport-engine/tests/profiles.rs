@@ -242,8 +242,14 @@ fn explain_shows_each_link_with_its_records_and_the_cut_link_with_its_rule() {
     let crm = |v: &str| Identity::new("CRMID", v);
     let ecid = Identity::new("ECID", "x");
     let batches = [
-        person_batch("crm", &[(person("jane"), vec![person("jane"), crm("jane"), ecid.clone()], "2024-01-01T00:00:00Z")]),
-        person_batch("web", &[(person("john"), vec![person("john"), crm("john"), ecid.clone()], "2024-01-02T00:00:00Z")]),
+        person_batch(
+            "crm",
+            &[(person("jane"), vec![person("jane"), crm("jane"), ecid.clone()], "2024-01-01T00:00:00Z")],
+        ),
+        person_batch(
+            "web",
+            &[(person("john"), vec![person("john"), crm("john"), ecid.clone()], "2024-01-02T00:00:00Z")],
+        ),
         person_batch("marketo", &[(person("m1"), vec![person("m1"), crm("jane")], "2024-01-03T00:00:00Z")]),
     ];
     for batch in &batches {
@@ -301,7 +307,10 @@ fn explain_shows_each_link_with_its_records_and_the_cut_link_with_its_rule() {
     assert_eq!(jane.identities, vec![crm("jane"), person("jane"), person("m1")]);
     assert_eq!(
         jane.links,
-        vec![link(&person("jane"), &crm("jane"), vec![jane_record]), link(&person("m1"), &crm("jane"), vec![m1_record])]
+        vec![
+            link(&person("jane"), &crm("jane"), vec![jane_record]),
+            link(&person("m1"), &crm("jane"), vec![m1_record])
+        ]
     );
     assert_eq!(jane.refused, vec![cut]);
     assert_eq!(jane.profile_id, engine.store().profile_owning(EntityKind::Person, &person("m1")).unwrap());

@@ -487,7 +487,8 @@ const SEEDS: std::ops::RangeInclusive<u64> = 1..=30;
 
 #[test]
 fn incremental_stitching_equals_the_linking_rules_oracle_and_a_rebuild() {
-    let universe = Universe { keys: 25, repeats_in_batch: true, emails: 15, phones: 3, crms: 6, cookies: 30, datasets: 3 };
+    let universe =
+        Universe { keys: 25, repeats_in_batch: true, emails: 15, phones: 3, crms: 6, cookies: 30, datasets: 3 };
     for seed in SEEDS {
         run(seed, &universe, (2, 8), (1, 40), true);
     }
@@ -497,7 +498,8 @@ fn incremental_stitching_equals_the_linking_rules_oracle_and_a_rebuild() {
 /// checked even while the in-batch case (see the test below) fails.
 #[test]
 fn incremental_stitching_across_batches_equals_the_oracle_and_a_rebuild() {
-    let universe = Universe { keys: 25, repeats_in_batch: false, emails: 15, phones: 3, crms: 6, cookies: 30, datasets: 3 };
+    let universe =
+        Universe { keys: 25, repeats_in_batch: false, emails: 15, phones: 3, crms: 6, cookies: 30, datasets: 3 };
     let mut total = Stats::default();
     for seed in SEEDS {
         let stats = run(seed, &universe, (2, 8), (1, 40), true);
@@ -518,7 +520,8 @@ fn incremental_stitching_across_batches_equals_the_oracle_and_a_rebuild() {
 /// change as later batches add, cut and drop links; checked after every batch.
 #[test]
 fn incremental_stitching_around_the_cap_equals_the_oracle_and_a_rebuild() {
-    let universe = Universe { keys: 60, repeats_in_batch: false, emails: 20, phones: 3, crms: 3, cookies: 60, datasets: 2 };
+    let universe =
+        Universe { keys: 60, repeats_in_batch: false, emails: 20, phones: 3, crms: 3, cookies: 60, datasets: 2 };
     let mut total = Stats::default();
     for seed in 1..=10 {
         let stats = run(seed, &universe, (4, 10), (20, 60), true);

@@ -16,7 +16,7 @@ pub mod rules;
 pub mod stitch;
 
 pub use rules::{EvictionClass, LinkingRules, NamespaceRule, MAX_IDENTITIES_PER_GRAPH, MAX_IDENTITIES_PER_RECORD};
-pub use stitch::{stitch, Decision, GraphRef, Outcome, RecordRef, Stitching};
+pub use stitch::{stitch, stitch_with, Decision, GraphRef, Interned, Outcome, RecordRef, Stitching};
 
 use rapport_model::Identity;
 use rustc_hash::FxHashMap;

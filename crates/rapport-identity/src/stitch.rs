@@ -5,8 +5,9 @@
 //! records allocates a handful of vectors rather than a few per graph. Nothing is cloned: the result borrows
 //! the input identities.
 
+use hashbrown::HashTable;
 use rapport_model::{Identity, NamespaceCode};
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::FxHashMap;
 
 use crate::rules::{EvictionClass, LinkingRules, NamespaceRule};
 
@@ -79,22 +80,79 @@ enum Fate {
 
 const NONE: u32 = u32::MAX;
 
-/// Interned identities: namespaces get small ids, and a node is `(namespace id, value)`.
-struct Interner<'a> {
+/// Identities interned to `u32` nodes, and records as flat arrays of node numbers: the input of the linking
+/// step. A node is `(namespace id, value)`; the table holds only node numbers (4 bytes a slot) and hashes are
+/// recomputed from the borrowed identities when it grows.
+pub struct Interned<'a> {
     namespaces: Vec<&'a NamespaceCode>,
-    index: FxHashMap<(u32, &'a str), u32>,
     nodes: Vec<&'a Identity>,
     namespace_of: Vec<u32>,
+    primary_node: Vec<u32>,
+    link_start: Vec<u32>,
+    link_to: Vec<u32>,
+    updated_at: Vec<&'a str>,
+    /// Identities beyond the per-record limit, by record (ascending).
+    over_limit: Vec<(u32, &'a Identity)>,
 }
 
-impl<'a> Interner<'a> {
-    fn with_capacity(capacity: usize) -> Self {
-        Self {
+fn hash_of(namespace: u32, value: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = rustc_hash::FxHasher::default();
+    hasher.write_u32(namespace);
+    hasher.write(value.as_bytes());
+    hasher.finish()
+}
+
+impl<'a> Interned<'a> {
+    /// Interns `records` (viewed through `view`), keeping at most `max_per_record` identities of each.
+    pub fn new<'s, T>(records: &'s [T], view: impl Fn(&'s T) -> RecordRef<'a>, max_per_record: usize) -> Self {
+        let n = records.len();
+        let mut table: HashTable<u32> = HashTable::with_capacity(n + n / 2);
+        let mut out = Interned {
             namespaces: Vec::new(),
-            index: FxHashMap::with_capacity_and_hasher(capacity, FxBuildHasher),
-            nodes: Vec::with_capacity(capacity),
-            namespace_of: Vec::with_capacity(capacity),
+            nodes: Vec::with_capacity(n + n / 2),
+            namespace_of: Vec::with_capacity(n + n / 2),
+            primary_node: Vec::with_capacity(n),
+            link_start: Vec::with_capacity(n + 1),
+            link_to: Vec::with_capacity(n.saturating_mul(2)),
+            updated_at: Vec::with_capacity(n),
+            over_limit: Vec::new(),
+        };
+        out.link_start.push(0);
+        for (position, record) in records.iter().enumerate() {
+            let record = view(record);
+            let primary = out.node(&mut table, record.primary);
+            out.primary_node.push(primary);
+            out.updated_at.push(record.updated_at);
+            let start = out.link_to.len();
+            for (i, identity) in record.identities.iter().enumerate() {
+                if identity == record.primary {
+                    continue;
+                }
+                if out.link_to.len() - start + 1 >= max_per_record {
+                    if !record.identities[..i].contains(identity) {
+                        out.over_limit.push((position as u32, identity));
+                    }
+                    continue;
+                }
+                let node = out.node(&mut table, identity);
+                if !out.link_to[start..].contains(&node) {
+                    out.link_to.push(node);
+                }
+            }
+            out.link_start.push(u32::try_from(out.link_to.len()).expect("fewer than 2^32 links"));
         }
+        out
+    }
+
+    /// The number of distinct identities.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True when there is no identity.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
     }
 
     fn namespace(&mut self, code: &'a NamespaceCode) -> u32 {
@@ -108,16 +166,28 @@ impl<'a> Interner<'a> {
         }
     }
 
-    fn node(&mut self, identity: &'a Identity) -> u32 {
+    fn node(&mut self, table: &mut HashTable<u32>, identity: &'a Identity) -> u32 {
         let ns = self.namespace(&identity.namespace);
-        let next = self.nodes.len() as u32;
-        let node = *self.index.entry((ns, identity.value.as_str())).or_insert(next);
-        if node == next {
-            assert!(next != NONE, "fewer than 2^32 - 1 identities");
-            self.nodes.push(identity);
-            self.namespace_of.push(ns);
+        let value = identity.value.as_str();
+        let (nodes, namespace_of) = (&self.nodes, &self.namespace_of);
+        let entry = table.entry(
+            hash_of(ns, value),
+            |&n| namespace_of[n as usize] == ns && nodes[n as usize].value == value,
+            |&n| hash_of(namespace_of[n as usize], &nodes[n as usize].value),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let next = u32::try_from(self.nodes.len())
+                    .ok()
+                    .filter(|&n| n != NONE)
+                    .expect("fewer than 2^32 - 1 identities");
+                e.insert(next);
+                self.nodes.push(identity);
+                self.namespace_of.push(ns);
+                next
+            }
         }
-        node
     }
 }
 
@@ -255,7 +325,8 @@ impl<'s, 'a> GraphRef<'s, 'a> {
         for &record in self.records() {
             let from = s.nodes[s.primary_node[record as usize] as usize];
             let links = s.link_start[record as usize] as usize..s.link_start[record as usize + 1] as usize;
-            for (&node, &fate) in s.link_to[links.clone()].iter().zip(&s.fate[links]) {
+            for (i, &node) in links.clone().zip(&s.link_to[links]) {
+                let fate = s.fate.get(i).copied().unwrap_or(Fate::Linked);
                 let outcome = match fate {
                     Fate::Linked => Outcome::Linked,
                     Fate::Cut(kept, refused) => {
@@ -286,92 +357,103 @@ impl<'s, 'a> GraphRef<'s, 'a> {
 ///    then the identity last seen longest ago (the newest `updated_at` of the records carrying it), then by
 ///    identity. The links of an evicted identity are removed, and what remains is regrouped.
 pub fn stitch<'a>(records: &[RecordRef<'a>], rules: &LinkingRules) -> Stitching<'a> {
-    let n = records.len();
-    let mut interner = Interner::with_capacity(n.saturating_mul(2));
-    let mut primary_node = Vec::with_capacity(n);
-    let mut link_start: Vec<u32> = Vec::with_capacity(n + 1);
-    let mut link_to: Vec<u32> = Vec::with_capacity(n.saturating_mul(2));
-    let mut over_limit = Vec::new();
-    link_start.push(0);
-    for (position, record) in records.iter().enumerate() {
-        let primary = interner.node(record.primary);
-        primary_node.push(primary);
-        let start = link_to.len();
-        for (i, identity) in record.identities.iter().enumerate() {
-            if identity == record.primary {
-                continue;
-            }
-            if link_to.len() - start + 1 >= rules.max_per_record {
-                if !record.identities[..i].contains(identity) {
-                    over_limit.push((position as u32, identity));
+    stitch_with(records, |r| *r, rules)
+}
+
+/// [`stitch`] over any records, seen through `view` (no intermediate list of [`RecordRef`]).
+pub fn stitch_with<'a, 's, T>(
+    records: &'s [T],
+    view: impl Fn(&'s T) -> RecordRef<'a>,
+    rules: &LinkingRules,
+) -> Stitching<'a> {
+    Interned::new(records, view, rules.max_per_record).stitch(rules)
+}
+
+impl<'a> Interned<'a> {
+    /// Steps 2–4 of [`stitch`]: links, cuts, evictions and the graphs.
+    pub fn stitch(self, rules: &LinkingRules) -> Stitching<'a> {
+        let Interned { namespaces, nodes, namespace_of, primary_node, link_start, link_to, updated_at, over_limit } =
+            self;
+        let n = primary_node.len();
+        let ns_rules: Vec<NamespaceRule> = namespaces.iter().map(|code| rules.rule(code)).collect();
+        // Every link is `Linked` until a rule decides otherwise; the list is only allocated then.
+        let mut fate: Vec<Fate> = Vec::new();
+        let mut uf = UnionFind::new(nodes.len());
+
+        if ns_rules.iter().any(|r| r.unique) {
+            fate = vec![Fate::Linked; link_to.len()];
+            link_newest_first(
+                &updated_at,
+                &nodes,
+                &namespace_of,
+                &ns_rules,
+                &primary_node,
+                &link_start,
+                &link_to,
+                &mut fate,
+                &mut uf,
+            );
+        } else {
+            for (record, &primary) in primary_node.iter().enumerate() {
+                let mut root = uf.find(primary);
+                for &node in &link_to[link_start[record] as usize..link_start[record + 1] as usize] {
+                    let other = uf.find(node);
+                    if other != root {
+                        root = uf.union_roots(root, other);
+                    }
                 }
-                continue;
-            }
-            let node = interner.node(identity);
-            if !link_to[start..].contains(&node) {
-                link_to.push(node);
             }
         }
-        link_start.push(u32::try_from(link_to.len()).expect("fewer than 2^32 links"));
-    }
-    let Interner { namespaces, nodes, namespace_of, .. } = interner;
-    drop(interner.index);
-    let ns_rules: Vec<NamespaceRule> = namespaces.iter().map(|code| rules.rule(code)).collect();
-    let mut fate = vec![Fate::Linked; link_to.len()];
-    let mut uf = UnionFind::new(nodes.len());
 
-    if ns_rules.iter().any(|r| r.unique) {
-        link_newest_first(records, &nodes, &namespace_of, &ns_rules, &primary_node, &link_start, &link_to, &mut fate, &mut uf);
-    } else {
-        for (record, &primary) in primary_node.iter().enumerate() {
-            let mut root = uf.find(primary);
-            for &node in &link_to[link_start[record] as usize..link_start[record + 1] as usize] {
-                let other = uf.find(node);
-                if other != root {
-                    root = uf.union_roots(root, other);
-                }
+        let classes: Vec<EvictionClass> = namespaces.iter().map(|code| rules.class(code)).collect();
+        evict(
+            &updated_at,
+            rules,
+            &nodes,
+            &namespace_of,
+            &classes,
+            &primary_node,
+            &link_start,
+            &link_to,
+            &mut fate,
+            &mut uf,
+        );
+
+        // Number graphs by their first record, then lay out records and identities per graph.
+        let mut number_of_root = vec![NONE; nodes.len()];
+        let mut graph_of_record = Vec::with_capacity(n);
+        let mut graphs = 0u32;
+        for &primary in &primary_node {
+            let root = uf.find(primary) as usize;
+            if number_of_root[root] == NONE {
+                number_of_root[root] = graphs;
+                graphs += 1;
             }
+            graph_of_record.push(number_of_root[root]);
         }
-    }
-
-    let classes: Vec<EvictionClass> = namespaces.iter().map(|code| rules.class(code)).collect();
-    evict(records, rules, &nodes, &namespace_of, &classes, &primary_node, &link_start, &link_to, &mut fate, &mut uf);
-
-    // Number graphs by their first record, then lay out records and identities per graph.
-    let mut number_of_root = vec![NONE; nodes.len()];
-    let mut graph_of_record = Vec::with_capacity(n);
-    let mut graphs = 0u32;
-    for &primary in &primary_node {
-        let root = uf.find(primary) as usize;
-        if number_of_root[root] == NONE {
-            number_of_root[root] = graphs;
-            graphs += 1;
+        let graph_of_node: Vec<u32> =
+            (0..nodes.len() as u32).map(|node| number_of_root[uf.find(node) as usize]).collect();
+        let (record_start, records_by_graph) = group(graphs as usize, graph_of_record.iter().copied().enumerate());
+        let (identity_start, mut identities) =
+            group(graphs as usize, graph_of_node.iter().copied().enumerate().filter(|(_, g)| *g != NONE));
+        for g in 0..graphs as usize {
+            identities[identity_start[g] as usize..identity_start[g + 1] as usize]
+                .sort_unstable_by(|&a, &b| nodes[a as usize].cmp(nodes[b as usize]));
         }
-        graph_of_record.push(number_of_root[root]);
-    }
-    let graph_of_node: Vec<u32> = (0..nodes.len() as u32).map(|node| number_of_root[uf.find(node) as usize]).collect();
-    let (record_start, records_by_graph) = group(graphs as usize, graph_of_record.iter().copied().enumerate());
-    let (identity_start, mut identities) = group(
-        graphs as usize,
-        graph_of_node.iter().copied().enumerate().filter(|(_, g)| *g != NONE),
-    );
-    for g in 0..graphs as usize {
-        identities[identity_start[g] as usize..identity_start[g + 1] as usize]
-            .sort_unstable_by(|&a, &b| nodes[a as usize].cmp(nodes[b as usize]));
-    }
-    Stitching {
-        nodes,
-        primary_node,
-        link_start,
-        link_to,
-        fate,
-        over_limit,
-        graph_of_record,
-        graph_of_node,
-        record_start,
-        records: records_by_graph,
-        identity_start,
-        identities,
+        Stitching {
+            nodes,
+            primary_node,
+            link_start,
+            link_to,
+            fate,
+            over_limit,
+            graph_of_record,
+            graph_of_node,
+            record_start,
+            records: records_by_graph,
+            identity_start,
+            identities,
+        }
     }
 }
 
@@ -397,7 +479,7 @@ fn group(groups: usize, items: impl Iterator<Item = (usize, u32)> + Clone) -> (V
 /// Step 2 of [`stitch`] with unique namespaces: newest record first, refusing links that break a limit.
 #[allow(clippy::too_many_arguments)]
 fn link_newest_first<'a>(
-    records: &[RecordRef<'a>],
+    updated_at: &[&'a str],
     nodes: &[&'a Identity],
     namespace_of: &[u32],
     ns_rules: &[NamespaceRule],
@@ -407,10 +489,8 @@ fn link_newest_first<'a>(
     fate: &mut [Fate],
     uf: &mut UnionFind,
 ) {
-    let mut order: Vec<u32> = (0..records.len() as u32).collect();
-    order.sort_unstable_by(|&a, &b| {
-        (records[b as usize].updated_at, b).cmp(&(records[a as usize].updated_at, a))
-    });
+    let mut order: Vec<u32> = (0..updated_at.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| (updated_at[b as usize], b).cmp(&(updated_at[a as usize], a)));
     // The values of unique namespaces each root holds: (namespace id, node).
     let mut held: FxHashMap<u32, Vec<(u32, u32)>> = FxHashMap::default();
     for (node, &ns) in namespace_of.iter().enumerate() {
@@ -436,7 +516,10 @@ fn link_newest_first<'a>(
             }
             let conflict = match (held.get(&root), held.get(&other)) {
                 (Some(mine), Some(theirs)) => mine.iter().find_map(|&(ns, kept)| {
-                    theirs.iter().find(|&&(ns2, refused)| ns == ns2 && kept != refused).map(|&(_, refused)| (kept, refused))
+                    theirs
+                        .iter()
+                        .find(|&&(ns2, refused)| ns == ns2 && kept != refused)
+                        .map(|&(_, refused)| (kept, refused))
                 }),
                 _ => None,
             };
@@ -456,7 +539,7 @@ fn link_newest_first<'a>(
 /// Step 3 of [`stitch`]: evicts the surplus of graphs over the cap and regroups what remains.
 #[allow(clippy::too_many_arguments)]
 fn evict<'a>(
-    records: &[RecordRef<'a>],
+    updated_at: &[&'a str],
     rules: &LinkingRules,
     nodes: &[&'a Identity],
     namespace_of: &[u32],
@@ -464,13 +547,18 @@ fn evict<'a>(
     primary_node: &[u32],
     link_start: &[u32],
     link_to: &[u32],
-    fate: &mut [Fate],
+    fate: &mut Vec<Fate>,
     uf: &mut UnionFind,
 ) {
     let cap = rules.max_per_graph as u32;
-    let full: Vec<u32> = (0..nodes.len() as u32).filter(|&node| uf.parent[node as usize] == node && uf.size[node as usize] > cap).collect();
+    let full: Vec<u32> = (0..nodes.len() as u32)
+        .filter(|&node| uf.parent[node as usize] == node && uf.size[node as usize] > cap)
+        .collect();
     if full.is_empty() {
         return;
+    }
+    if fate.is_empty() {
+        *fate = vec![Fate::Linked; link_to.len()];
     }
     let mut members: FxHashMap<u32, Vec<u32>> = full.iter().map(|&root| (root, Vec::new())).collect();
     let mut in_full = vec![false; nodes.len()];
@@ -483,12 +571,13 @@ fn evict<'a>(
     // When each identity of a full graph was last seen: the newest record carrying it.
     let mut seen: FxHashMap<u32, &'a str> = FxHashMap::default();
     for (record, &primary) in primary_node.iter().enumerate() {
-        let carried = std::iter::once(&primary).chain(&link_to[link_start[record] as usize..link_start[record + 1] as usize]);
+        let carried =
+            std::iter::once(&primary).chain(&link_to[link_start[record] as usize..link_start[record + 1] as usize]);
         for &node in carried {
             if in_full[node as usize] {
-                let at = seen.entry(node).or_insert(records[record].updated_at);
-                if *at < records[record].updated_at {
-                    *at = records[record].updated_at;
+                let at = seen.entry(node).or_insert(updated_at[record]);
+                if *at < updated_at[record] {
+                    *at = updated_at[record];
                 }
             }
         }
@@ -497,8 +586,11 @@ fn evict<'a>(
     for root in full {
         let mut list = members.remove(&root).expect("listed above");
         list.sort_unstable_by(|&a, &b| {
-            (classes[namespace_of[a as usize] as usize], seen[&a], nodes[a as usize])
-                .cmp(&(classes[namespace_of[b as usize] as usize], seen[&b], nodes[b as usize]))
+            (classes[namespace_of[a as usize] as usize], seen[&a], nodes[a as usize]).cmp(&(
+                classes[namespace_of[b as usize] as usize],
+                seen[&b],
+                nodes[b as usize],
+            ))
         });
         let surplus = list.len() - cap as usize;
         for &node in &list[..surplus] {

@@ -72,14 +72,18 @@ fn records_sharing_an_email_join_one_graph() {
     let decisions = result.graph(0).decisions();
     assert_eq!(decisions.len(), 2);
     assert!(decisions.iter().all(|d| d.outcome == Outcome::Linked));
-    assert_eq!((decisions[1].record, decisions[1].from, decisions[1].to), (2, &records[2].identities[0], &records[2].identities[1]));
+    assert_eq!(
+        (decisions[1].record, decisions[1].from, decisions[1].to),
+        (2, &records[2].identities[0], &records[2].identities[1])
+    );
 }
 
 #[test]
 fn long_chains_collapse_into_one_component_without_a_cap_or_unique_namespace() {
     let mut rules = rules();
     rules.max_per_graph = usize::MAX;
-    let records: Vec<Rec> = (0..1000).map(|i| rec("t", &[id("k", &i.to_string()), id("k", &(i + 1).to_string())])).collect();
+    let records: Vec<Rec> =
+        (0..1000).map(|i| rec("t", &[id("k", &i.to_string()), id("k", &(i + 1).to_string())])).collect();
     let result = run(&records, &rules);
     assert_eq!(result.len(), 1);
     assert_eq!(result.identity_count(), 1001);
@@ -158,7 +162,10 @@ fn two_values_of_a_unique_namespace_in_one_record_keep_the_first_by_priority_the
     assert_eq!(graphs(&result), vec![(vec![0], vec![id("CRMID", "a"), id("Email", "e"), id("b2b_person", "k")])]);
     let cut: Vec<_> = result.graph(0).decisions().into_iter().filter(|d| d.outcome != Outcome::Linked).collect();
     assert_eq!(cut.len(), 1);
-    assert_eq!((cut[0].to, cut[0].outcome), (&id("CRMID", "b"), Outcome::Cut { kept: &id("CRMID", "a"), refused: &id("CRMID", "b") }));
+    assert_eq!(
+        (cut[0].to, cut[0].outcome),
+        (&id("CRMID", "b"), Outcome::Cut { kept: &id("CRMID", "a"), refused: &id("CRMID", "b") })
+    );
 }
 
 /// The cap: a graph of 56 identities (one person with an email, a phone and an old IDFA, plus 52 browsers
@@ -209,7 +216,8 @@ fn an_eviction_removes_the_links_of_the_evicted_node_and_can_split_a_graph() {
         ]
     );
     assert_eq!(result.identity_count(), 4, "the cookie is in no graph");
-    let rules_of = |g: usize| -> Vec<&'static str> { result.graph(g).decisions().iter().map(|d| d.outcome.rule()).collect() };
+    let rules_of =
+        |g: usize| -> Vec<&'static str> { result.graph(g).decisions().iter().map(|d| d.outcome.rule()).collect() };
     assert_eq!(rules_of(0), vec!["record", "graph_cap"]);
     assert_eq!(rules_of(1), vec!["record", "graph_cap"]);
 }

@@ -32,7 +32,8 @@ pub struct ProfileDecisions {
 
 /// The overrides, by namespace.
 pub(crate) fn rule_overrides(conn: &rusqlite::Connection) -> Result<Vec<IdentityRuleRow>> {
-    let mut stmt = conn.prepare_cached("SELECT namespace, is_unique, priority FROM identity_rules ORDER BY namespace")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT namespace, is_unique, priority FROM identity_rules ORDER BY namespace")?;
     let rows = stmt.query_map([], |row| {
         Ok(IdentityRuleRow { namespace: row.get(0)?, unique: row.get(1)?, priority: row.get(2)? })
     })?;
@@ -40,7 +41,11 @@ pub(crate) fn rule_overrides(conn: &rusqlite::Connection) -> Result<Vec<Identity
 }
 
 /// The profiles whose fragments carry `identity` outside their graph.
-pub(crate) fn mention_holders(conn: &rusqlite::Connection, entity: EntityKind, identity: &Identity) -> Result<Vec<i64>> {
+pub(crate) fn mention_holders(
+    conn: &rusqlite::Connection,
+    entity: EntityKind,
+    identity: &Identity,
+) -> Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
         "SELECT profile_id FROM profile_mentions WHERE entity = ?1 AND ns = ?2 AND value = ?3 ORDER BY profile_id",
     )?;

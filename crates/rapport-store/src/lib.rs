@@ -31,11 +31,11 @@ use rusqlite::Connection;
 pub use audiences::{AudienceRecord, MembershipChange};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
 pub use datasets::{DatasetRecord, InletRecord};
-pub use identity::{IdentityRuleRow, ProfileDecisions};
 pub use flows::{
     Every, FileCheckpoint, FlowCheckpoint, FlowDefinition, FlowRun, FlowSource, PgFlowCheckpoint, RunState,
     RunningFlow, StoredCheckpoint, StoredFlow,
 };
+pub use identity::{IdentityRuleRow, ProfileDecisions};
 pub use lifecycle::{
     BatchError, BatchFailure, BatchFilter, BatchInfo, BatchMetrics, BatchStart, BatchState, ErrorThreshold,
     FailureCode, FailureReason, LoadingBatch,

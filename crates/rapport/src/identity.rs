@@ -136,7 +136,9 @@ fn print_link(link: &LinkExplanation) {
 
 fn print_explanation(e: &Explanation) {
     match e.profile_id {
-        Some(id) => println!("{} is in the graph of {} profile {id} ({} identities):", e.identity, e.entity, e.identities.len()),
+        Some(id) => {
+            println!("{} is in the graph of {} profile {id} ({} identities):", e.identity, e.entity, e.identities.len())
+        }
         None => println!("{} is in no {} graph", e.identity, e.entity),
     }
     for identity in &e.identities {
