@@ -323,3 +323,28 @@ fn explain_shows_each_link_with_its_records_and_the_cut_link_with_its_rule() {
     assert_eq!(engine.explain_identity(EntityKind::Person, &ecid).unwrap().refused, browser.refused);
     assert_eq!(engine.explain_identity(EntityKind::Person, &ecid).unwrap().links, browser.links);
 }
+
+/// A rule override rebuilds the profiles under it: with `Email` made unique, a record carrying two emails
+/// keeps the first by identity order (`a` before `b`) and its link to the other is cut.
+#[test]
+fn a_rule_override_rebuilds_graphs_under_the_new_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = Engine::open(&dir.path().join("data")).unwrap();
+    engine.generate_b2b_schemas().unwrap();
+    let p = Identity::new("b2b_person", "p");
+    engine
+        .commit_batch(&person_batch("crm", &[(p.clone(), vec![p.clone(), email("b@x.com"), email("a@x.com")], "t")]))
+        .unwrap();
+    assert_eq!(graphs(&engine), BTreeSet::from([graph(p.clone(), &[p.clone(), email("a@x.com"), email("b@x.com")])]));
+
+    engine.set_linking_rule("Email", rapport_identity::NamespaceRule { unique: true, priority: 20 }).unwrap();
+    assert_eq!(graphs(&engine), BTreeSet::from([graph(p.clone(), &[p.clone(), email("a@x.com")])]));
+    let explained = engine.explain_identity(EntityKind::Person, &email("b@x.com")).unwrap();
+    assert_eq!(explained.profile_id, None);
+    assert_eq!(explained.refused.len(), 1);
+    assert_eq!(explained.refused[0].rule, rapport_engine::LinkRule::UniqueNamespace);
+    assert_eq!(explained.refused[0].kept, Some(email("a@x.com")));
+
+    let unknown = engine.set_linking_rule("NoSuchNs", rapport_identity::NamespaceRule { unique: true, priority: 1 });
+    assert!(unknown.unwrap_err().to_string().contains("unknown namespace `NoSuchNs`"));
+}

@@ -81,7 +81,7 @@ pub fn run(cli: &Cli, command: &IdentityCommand) -> Result<()> {
                 let class = rapport_identity::EvictionClass::of(ns.id_type);
                 println!(
                     "{:<34} {:<24} {:<7} {:>8}  {class:?}",
-                    ns.code,
+                    ns.code.as_str(),
                     format!("{:?}", ns.id_type),
                     if rule.unique { "yes" } else { "no" },
                     rule.priority
