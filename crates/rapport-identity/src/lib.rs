@@ -7,7 +7,8 @@
 //!   link removed by an eviction, identity over the record limit). Identities are interned to `u32` nodes and
 //!   the union-find runs over them; graphs are numbered in order of their first record, so results do not
 //!   depend on hash order.
-//! - [`IdentityGraph`]: a growing union-find over owned identities, for linking one record at a time.
+//! - [`IdentityGraph`]: a growing union-find over owned identities, for linking one record at a time (plain
+//!   connected components, without the linking rules).
 //!
 //! Pure computation: this crate reads and writes no storage (the engine stores graphs and decisions). Unmerge
 //! (deleting identities or records) is not here.

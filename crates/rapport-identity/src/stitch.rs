@@ -262,6 +262,10 @@ impl<'a> Stitching<'a> {
     }
 
     /// One graph.
+    ///
+    /// # Panics
+    ///
+    /// When `number` is not below [`Stitching::len`].
     pub fn graph(&self, number: usize) -> GraphRef<'_, 'a> {
         assert!(number < self.len(), "graph {number} of {}", self.len());
         GraphRef { stitching: self, number }
