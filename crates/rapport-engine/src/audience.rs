@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 
 use rapport_model::{EntityKind, FieldPath, Identity};
 use rapport_profile::ProfileGraph;
-use rapport_store::{AudienceRecord, MembershipChange};
+use rapport_segment::Trace;
+use rapport_store::{AudienceRecord, AudienceRun, HistoryEntry, Membership, MembershipChange};
 use serde::Serialize;
 use tracing::{info, instrument};
 
@@ -23,10 +24,53 @@ pub struct Member {
     pub first_name: Option<String>,
     /// Last name.
     pub last_name: Option<String>,
-    /// The name of the first related account (by key order), if any.
+    /// For a person, the name of the first related account (by key order), if any; for an account, its name.
     pub account_name: Option<String>,
     /// Every identity of the profile's graph, as `namespace:value`.
     pub identities: Vec<String>,
+}
+
+/// What `explain` shows: the plan, the equivalent SQL and, for one profile, why it is or is not a member.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// The audience, when a saved one was explained.
+    pub audience: Option<String>,
+    /// The class of its members.
+    pub entity: EntityKind,
+    /// The PQL text.
+    pub pql: String,
+    /// The plan, as indented text.
+    pub plan: String,
+    /// The plan as PostgreSQL over the store's tables.
+    pub sql: String,
+    /// The profile asked about, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileExplanation>,
+}
+
+/// Why one profile is or is not a member.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileExplanation {
+    /// The profile's primary identity as `namespace:value`.
+    pub primary: String,
+    /// Whether it is a member now (evaluated on its own, over the current profiles).
+    pub member: bool,
+    /// Each condition with whether it held and the values it read.
+    pub trace: Trace,
+}
+
+/// A saved audience with its plan, runs and membership counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct AudienceDetails {
+    /// The stored definition.
+    #[serde(flatten)]
+    pub record: AudienceRecord,
+    /// The plan, as indented text.
+    pub plan: String,
+    /// Members by status (`realized`, `existing`, `exited`).
+    pub statuses: std::collections::BTreeMap<String, u64>,
+    /// The evaluation runs, oldest first.
+    pub runs: Vec<AudienceRun>,
 }
 
 /// The result of evaluating an audience.
@@ -53,15 +97,87 @@ fn text_at(record: &rapport_model::Record, path: &str) -> Option<String> {
 impl Engine {
     /// Checks a PQL definition against the schemas and saves it as an audience of people.
     pub fn create_audience(&mut self, name: &str, pql: &str) -> Result<AudienceRecord> {
-        rapport_segment::compile(pql, EntityKind::Person, &self.schemas)?;
-        Ok(self.store.create_audience(name, EntityKind::Person, pql)?)
+        self.create_audience_of(name, EntityKind::Person, pql)
     }
 
-    /// The exact number of profiles a PQL definition selects now, without saving anything.
+    /// Checks a PQL definition against the schemas and saves it as an audience whose members are of class
+    /// `entity` (people, accounts, …).
+    pub fn create_audience_of(&mut self, name: &str, entity: EntityKind, pql: &str) -> Result<AudienceRecord> {
+        rapport_segment::compile(pql, entity, &self.schemas)?;
+        Ok(self.store.create_audience(name, entity, pql)?)
+    }
+
+    /// The exact number of people a PQL definition selects now, without saving anything.
     pub fn estimate(&self, pql: &str) -> Result<u64> {
-        let plan = rapport_segment::compile(pql, EntityKind::Person, &self.schemas)?;
+        self.estimate_of(EntityKind::Person, pql)
+    }
+
+    /// The exact number of profiles of class `entity` a PQL definition selects now, without saving anything.
+    pub fn estimate_of(&self, entity: EntityKind, pql: &str) -> Result<u64> {
+        let plan = rapport_segment::compile(pql, entity, &self.schemas)?;
         let graph = self.profile_graph_for(&plan.fields())?;
         Ok(rapport_segment::evaluate(&plan, &graph).len())
+    }
+
+    /// Explains an audience (saved, by `name`, or a PQL text for `entity`): its plan, its SQL and, for the
+    /// profile holding `identity`, why it is or is not a member.
+    pub fn explain(&self, target: ExplainTarget<'_>, identity: Option<&Identity>) -> Result<Explanation> {
+        let (audience, entity, pql) = match target {
+            ExplainTarget::Saved(name) => {
+                let record = self.store.audience(name)?;
+                (Some(record.name), record.entity, record.pql)
+            }
+            ExplainTarget::Pql { entity, pql } => (None, entity, pql.to_owned()),
+        };
+        let plan = rapport_segment::compile(&pql, entity, &self.schemas)?;
+        let profile = match identity {
+            None => None,
+            Some(identity) => {
+                let graph = self.profile_graph_for(&plan.fields())?;
+                let id = graph
+                    .set(entity)
+                    .find(identity)
+                    .filter(|&id| (id as usize) < graph.set(entity).stored())
+                    .ok_or_else(|| {
+                        crate::Error::NotFound(format!("no {entity} profile holds the identity {identity}"))
+                    })?;
+                let trace = rapport_segment::why(&plan, &graph, id);
+                Some(ProfileExplanation {
+                    primary: key(&graph.set(entity).profiles[id as usize].primary),
+                    member: trace.holds,
+                    trace,
+                })
+            }
+        };
+        Ok(Explanation {
+            audience,
+            entity,
+            plan: plan.to_string(),
+            sql: rapport_segment::to_sql(&plan, &self.schemas),
+            pql,
+            profile,
+        })
+    }
+
+    /// A saved audience with its plan, runs and membership counts by status.
+    pub fn audience_details(&self, name: &str) -> Result<AudienceDetails> {
+        let record = self.store.audience(name)?;
+        let plan = rapport_segment::compile(&record.pql, record.entity, &self.schemas)?;
+        let mut statuses = std::collections::BTreeMap::new();
+        for membership in self.store.memberships(name)? {
+            *statuses.entry(membership.status).or_insert(0) += 1;
+        }
+        Ok(AudienceDetails { plan: plan.to_string(), statuses, runs: self.store.audience_runs(name)?, record })
+    }
+
+    /// Every membership of an audience, exited ones included.
+    pub fn memberships(&self, name: &str) -> Result<Vec<Membership>> {
+        Ok(self.store.memberships(name)?)
+    }
+
+    /// Who entered or left an audience (or only `member`, as `namespace:value`), when, and why.
+    pub fn audience_history(&self, name: &str, member: Option<&str>) -> Result<Vec<HistoryEntry>> {
+        Ok(self.store.membership_history(name, member)?)
     }
 
     /// Evaluates a saved audience over every profile and records the new membership.
@@ -92,6 +208,20 @@ impl Engine {
     }
 }
 
+/// Which audience `explain` is about.
+#[derive(Debug, Clone, Copy)]
+pub enum ExplainTarget<'a> {
+    /// A saved audience, by name.
+    Saved(&'a str),
+    /// A definition not saved.
+    Pql {
+        /// The class of its members.
+        entity: EntityKind,
+        /// The PQL text.
+        pql: &'a str,
+    },
+}
+
 /// What member descriptions read: names on people, the account name on accounts.
 fn member_fields() -> std::collections::BTreeMap<EntityKind, std::collections::BTreeSet<FieldPath>> {
     let path = |p: &str| FieldPath::parse(p).expect("member field paths are valid");
@@ -110,6 +240,24 @@ fn describe(graph: &ProfileGraph, primary: String, status: String) -> Member {
         .and_then(|(ns, value)| persons.find(&Identity::new(ns, value)))
         .map(|id| (id, &persons.profiles[id as usize]));
     let Some((id, profile)) = found else {
+        // A member of an account audience: its own name and identities.
+        let accounts = graph.set(EntityKind::Account);
+        let account = primary
+            .split_once(':')
+            .and_then(|(ns, value)| accounts.find(&Identity::new(ns, value)))
+            .filter(|&id| (id as usize) < accounts.stored())
+            .map(|id| &accounts.profiles[id as usize]);
+        if let Some(account) = account {
+            return Member {
+                account_name: text_at(&account.record, "accountName"),
+                identities: account.identities.iter().map(key).collect(),
+                primary,
+                status,
+                email: None,
+                first_name: None,
+                last_name: None,
+            };
+        }
         // The profile disappeared since the evaluation (a later rebuild): keep the member visible.
         return Member {
             primary,

@@ -143,7 +143,7 @@ pub struct LinkExplanation {
 
 /// What `rapport identity explain` shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Explanation {
+pub struct GraphExplanation {
     /// The class searched.
     pub entity: EntityKind,
     /// The identity asked about.
@@ -165,7 +165,7 @@ impl Engine {
     /// and rule that made it, and the cut links and evictions that concern it (its own records' and other
     /// records' links to its identities). Also answers for an identity in no graph: then only the links that
     /// were refused to it.
-    pub fn explain_identity(&self, entity: EntityKind, identity: &Identity) -> Result<Explanation> {
+    pub fn explain_identity(&self, entity: EntityKind, identity: &Identity) -> Result<GraphExplanation> {
         let store = self.store();
         let profile_id = store.profile_owning(entity, identity)?;
         let identities = match profile_id {
@@ -234,7 +234,7 @@ impl Engine {
                 refused.push(explanation);
             }
         }
-        Ok(Explanation { entity, identity: identity.clone(), profile_id, identities, links, refused })
+        Ok(GraphExplanation { entity, identity: identity.clone(), profile_id, identities, links, refused })
     }
 
     /// The linking rules in force: every registered namespace with its rule (defaults or stored overrides).

@@ -5,6 +5,9 @@
 //!   changed files since their checkpoints.
 //! - [`generic`]: any row reader + a mapping set → validation → one batch; dry runs that write nothing.
 //! - [`lookup`]: one profile by any identity, with its fragments and related entities.
+//! - [`unmerge`]: deleting an identity, a record or a batch, and re-stitching exactly the profiles that held
+//!   them.
+//! - [`changes`]: the change feed every write appends to (created, updated, merged, split, deleted profiles).
 //! - [`unify`]: fragments → identity graphs → merged profiles (timestamp-ordered), per entity class.
 //! - [`audience`]: PQL audiences: create (parse + bind), evaluate (batch, over the linked profiles), members.
 //! - [`activate`]: audience members → file destinations.
@@ -17,6 +20,7 @@
 
 pub mod activate;
 pub mod audience;
+pub mod changes;
 pub mod flows;
 pub mod generic;
 pub mod identity;
@@ -26,6 +30,7 @@ pub mod profiles;
 pub mod schemas;
 pub mod stream;
 pub mod unify;
+pub mod unmerge;
 
 use std::path::Path;
 
@@ -33,16 +38,16 @@ use rapport_schema::SchemaSet;
 use rapport_store::{RegistryChanges, Store};
 
 pub use activate::ActivationReport;
-pub use audience::{Evaluation, Member};
+pub use audience::{AudienceDetails, Evaluation, ExplainTarget, Explanation, Member, ProfileExplanation};
 pub use flows::FlowRunReport;
 pub use generic::{DryRun, MemoryRows, RowsOptions};
-pub use identity::{DecisionRecord, Explanation, LinkExplanation, LinkRule};
+pub use identity::{DecisionRecord, GraphExplanation, LinkExplanation, LinkRule};
 pub use ingest::{FileReport, IngestOptions, IngestReport};
 pub use lookup::{ProfileView, Related};
 pub use rapport_profile::MergePolicy;
 pub use rapport_store::{
-    BatchFilter, BatchState, DatasetRecord, Durability, ErrorThreshold, Every, FlowDefinition, FlowSource, InletRecord,
-    RunState, StoredFlow,
+    BatchFilter, BatchState, ChangeEvent, ChangeKind, DatasetRecord, Durability, EntityRef, ErrorThreshold, Every,
+    FlowDefinition, FlowSource, InletRecord, RunState, StoredFlow,
 };
 pub use schemas::FieldGroupChange;
 pub use stream::{MessageError, MessageErrorCode, MessageOutcome, StreamMessage};
@@ -98,9 +103,16 @@ pub enum Error {
     /// destination the schema does not have).
     #[error("{0}")]
     Mapping(String),
+    /// A deletion names nothing that exists (an identity no profile holds, an unknown record or batch) or
+    /// cannot run (a batch that stored no data).
+    #[error("{0}")]
+    Deletion(String),
     /// A PQL text does not parse or bind.
     #[error("{}", .0.render())]
     Segment(rapport_segment::Error),
+    /// Something asked for does not exist (a profile by identity).
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl From<rapport_segment::Error> for Error {

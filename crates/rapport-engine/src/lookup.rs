@@ -2,11 +2,20 @@
 //! the identities, the contributing fragments with their dataset and batch, and the related entities.
 //!
 //! A lookup never loads a whole class: related entities resolve by key through indexed queries (profile
-//! identities; the relation records of one person by the person key they hold).
+//! identities; the records that point at a key, e.g. the relation records of one person by the person key they
+//! hold, or the opportunities of an account by the account key they hold).
+//!
+//! Relations shown, per class (the name is [`Related::relation`]):
+//! - person: `account` (its account keys), `accountPerson` (account-person relations, with roles),
+//!   `opportunityPerson` (opportunity contact roles, with the role);
+//! - account: `parentAccount`, `childAccount` (accounts whose parent it is), `opportunity` (opportunities of
+//!   the account), `person` (people whose source record names the account), `accountPerson` (people through
+//!   account-person relations, with roles);
+//! - opportunity: `account`, `opportunityPerson` (people through contact roles, with the role).
 
 use rapport_model::{EntityKind, FieldPath, Identity, Record};
 use rapport_profile::{merge, FragmentView, MergePolicy};
-use rapport_store::{FragmentDetail, PersonRelation};
+use rapport_store::{FragmentDetail, PersonRelation, Reference};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -38,8 +47,9 @@ pub struct ProfileView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Related {
-    /// How it is related: `account` (a key on the record), `accountPerson` or `opportunityPerson` (a relation
-    /// record), `parentAccount`.
+    /// How it is related: `account`, `parentAccount` (a key on the record), `childAccount`, `opportunity`,
+    /// `person` (a key on the other entity's record), `accountPerson` or `opportunityPerson` (a relation
+    /// record); see the module documentation.
     pub relation: String,
     /// Its entity class.
     pub entity: EntityKind,
@@ -47,7 +57,7 @@ pub struct Related {
     pub primary: Identity,
     /// Its profile id, when a profile of its own exists.
     pub profile_id: Option<i64>,
-    /// Its display name (account or opportunity name).
+    /// Its display name (account or opportunity name; a person's first and last name).
     pub name: Option<String>,
     /// The opportunity stage.
     pub stage: Option<String>,
@@ -179,14 +189,54 @@ impl crate::Engine {
                 if let Some(key) = text(record, "accountKey.sourceKey") {
                     out.push(self.resolve("account", EntityKind::Account, "b2b_account", &key, None)?);
                 }
+                for key in identities.iter().filter(|i| i.namespace.as_str() == "b2b_opportunity") {
+                    for (_, relation) in
+                        self.store().referencing(Reference::OpportunityPersonOpportunity, &key.value)?
+                    {
+                        if let Some(person) = text(&relation, "personKey.sourceKey") {
+                            let role = role(&relation, "personRole");
+                            out.push(self.resolve(
+                                "opportunityPerson",
+                                EntityKind::Person,
+                                "b2b_person",
+                                &person,
+                                role,
+                            )?);
+                        }
+                    }
+                }
             }
             EntityKind::Account => {
                 if let Some(key) = text(record, "accountParentKey.sourceKey") {
                     out.push(self.resolve("parentAccount", EntityKind::Account, "b2b_account", &key, None)?);
                 }
+                for key in identities.iter().filter(|i| i.namespace.as_str() == "b2b_account") {
+                    let store = self.store();
+                    for (child, _) in store.referencing(Reference::AccountParent, &key.value)? {
+                        out.push(self.resolve_identity("childAccount", EntityKind::Account, child, None)?);
+                    }
+                    for (opportunity, _) in store.referencing(Reference::OpportunityAccount, &key.value)? {
+                        out.push(self.resolve_identity("opportunity", EntityKind::Opportunity, opportunity, None)?);
+                    }
+                    for (person, _) in store.referencing(Reference::PersonAccount, &key.value)? {
+                        out.push(self.resolve_identity("person", EntityKind::Person, person, None)?);
+                    }
+                    for (_, relation) in store.referencing(Reference::AccountPersonAccount, &key.value)? {
+                        if let Some(person) = text(&relation, "personKey.sourceKey") {
+                            let role = role(&relation, "personRoles");
+                            out.push(self.resolve("accountPerson", EntityKind::Person, "b2b_person", &person, role)?);
+                        }
+                    }
+                }
             }
             _ => {}
         }
+        // One entry per entity and way it is related (two fragments of one profile may name the same key).
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|r| {
+            let who = r.profile_id.map_or_else(|| r.primary.to_string(), |id| id.to_string());
+            seen.insert((r.relation.clone(), r.entity, who, r.role.clone()))
+        });
         Ok(out)
     }
 
@@ -200,7 +250,17 @@ impl crate::Engine {
         key: &str,
         role: Option<String>,
     ) -> Result<Related> {
-        let identity = Identity::new(ns, key);
+        self.resolve_identity(relation, entity, Identity::new(ns, key), role)
+    }
+
+    /// The entity of class `entity` holding `identity`, with its display fields when it has a profile.
+    fn resolve_identity(
+        &self,
+        relation: &str,
+        entity: EntityKind,
+        identity: Identity,
+        role: Option<String>,
+    ) -> Result<Related> {
         let profile = self.store().profile_by_identity(entity, &identity)?;
         let mut related = Related {
             relation: relation.to_owned(),
@@ -218,6 +278,13 @@ impl crate::Engine {
             related.primary = profile.primary;
             match entity {
                 EntityKind::Account => related.name = text(record, "accountName"),
+                EntityKind::Person => {
+                    let parts: Vec<String> = ["person.name.firstName", "person.name.lastName"]
+                        .iter()
+                        .filter_map(|p| text(record, p))
+                        .collect();
+                    related.name = (!parts.is_empty()).then(|| parts.join(" "));
+                }
                 EntityKind::Opportunity => {
                     related.name = text(record, "opportunityName");
                     related.stage = text(record, "opportunityStage");

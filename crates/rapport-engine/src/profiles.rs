@@ -63,15 +63,26 @@ pub(crate) fn apply_fragments(
     fresh: Vec<FragmentHead>,
     policy: &MergePolicy,
 ) -> Result<ProfileDelta> {
+    apply_fragments_around(writer, fresh, Vec::new(), policy)
+}
+
+/// [`apply_fragments`], with the closed set also grown from `around`: identities that fragments no longer
+/// carry (a deletion removed them), whose owners and mention holders must be re-stitched all the same.
+pub(crate) fn apply_fragments_around(
+    writer: &mut BatchWriter<'_>,
+    fresh: Vec<FragmentHead>,
+    around: Vec<rapport_model::Identity>,
+    policy: &MergePolicy,
+) -> Result<ProfileDelta> {
     let mut delta = ProfileDelta { entity: Some(writer.entity()), ..ProfileDelta::default() };
-    if fresh.is_empty() {
+    if fresh.is_empty() && around.is_empty() {
         return Ok(delta);
     }
     let rules = {
         let (namespaces, overrides) = writer.linking_rules()?;
         crate::identity::linking_rules(&namespaces, &overrides)
     };
-    let (mut heads, old) = closure(writer, fresh)?;
+    let (mut heads, old) = closure(writer, fresh, around)?;
     let touched: Vec<i64> = old.iter().map(|p| p.id).collect::<BTreeSet<_>>().into_iter().collect();
     // A key twice in one batch writes its fragment twice: the later write is what is stored, so it must win.
     // Reversed, the stable sort puts the later of two heads with one id first, and dedup keeps the first.
@@ -86,6 +97,7 @@ pub(crate) fn apply_fragments(
     );
     // Taken before the old profiles go, so that a fresh id never repeats one of theirs that a graph reuses.
     let mut next = writer.next_profile_id()?;
+    let before = crate::changes::capture(writer, &old)?;
     writer.delete_profiles(&old)?;
     delta.replaced = old.len() as u64;
 
@@ -125,19 +137,26 @@ pub(crate) fn apply_fragments(
     }
     merge_chunk(writer, &heads, &pending, policy)?;
     delta.written = stitching.len() as u64;
+    crate::changes::record(writer, before)?;
     Ok(delta)
 }
 
-/// The fragments to re-stitch with `fresh`, and the stored profiles they replace.
+/// The fragments to re-stitch with `fresh`, and the stored profiles they replace; `around` are more identities
+/// to start the search from.
 ///
 /// With the linking rules a fragment can carry an identity its profile's graph does not hold (its link was cut
 /// or evicted), and that fragment still counts in the other graph's decisions (which record is newest, when an
 /// identity was last seen). So the set is closed: every profile whose graph holds, or whose fragments mention,
 /// an identity carried by a fragment of the set is in the set. Without any stored mention (no rule ever fired)
 /// that is exactly the owners of the fresh identities, found in one round.
-fn closure(writer: &BatchWriter<'_>, fresh: Vec<FragmentHead>) -> Result<(Vec<FragmentHead>, Vec<ProfileMembers>)> {
+fn closure(
+    writer: &BatchWriter<'_>,
+    fresh: Vec<FragmentHead>,
+    around: Vec<rapport_model::Identity>,
+) -> Result<(Vec<FragmentHead>, Vec<ProfileMembers>)> {
     let mentions_exist = writer.has_mentions()?;
-    let mut frontier: Vec<&rapport_model::Identity> = fresh.iter().flat_map(|h| h.identities.iter()).collect();
+    let mut frontier: Vec<&rapport_model::Identity> =
+        fresh.iter().flat_map(|h| h.identities.iter()).chain(around.iter()).collect();
     frontier.sort_unstable();
     frontier.dedup();
     let mut frontier: Vec<rapport_model::Identity> = frontier.into_iter().cloned().collect();

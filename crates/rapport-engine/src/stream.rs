@@ -588,5 +588,21 @@ mod tests {
             .profile_by_identity(rapport_model::EntityKind::Person, &rapport_model::Identity::new("Email", "d@x.co"))
             .unwrap();
         assert_eq!(profile.map(|p| p.primary.value), Some("p4".to_owned()));
+        // Each group's batch appended its change events in its transaction: two people, then the account.
+        let events: Vec<_> = engine
+            .changes_since(0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.seq, e.cause, e.entity.name(), e.profile_id, e.primary.value, e.kind))
+            .collect();
+        use rapport_store::{Cause, ChangeKind};
+        assert_eq!(
+            events,
+            vec![
+                (1, Cause::Batch(1), "person", 0, "p1".to_owned(), ChangeKind::Created),
+                (2, Cause::Batch(1), "person", 1, "p4".to_owned(), ChangeKind::Created),
+                (3, Cause::Batch(2), "account", 0, "a1".to_owned(), ChangeKind::Created),
+            ]
+        );
     }
 }

@@ -178,8 +178,30 @@ fn dataset_precedence_takes_values_from_the_preferred_dataset_and_ignores_unlist
     assert_eq!(view.record["personComponents"].as_array().unwrap().len(), 2);
 }
 
+/// The related entities of a view as comparable rows.
+fn related_rows(view: &rapport_engine::ProfileView) -> Vec<RelatedRow<'_>> {
+    view.related
+        .iter()
+        .map(|r| {
+            (
+                r.relation.as_str(),
+                r.entity,
+                r.primary.to_string(),
+                r.name.as_deref(),
+                r.stage.as_deref(),
+                r.is_closed,
+                r.role.as_deref(),
+            )
+        })
+        .collect()
+}
+
+fn key(ns: &str, value: &str) -> String {
+    Identity::new(ns, value).to_string()
+}
+
 #[test]
-fn an_opportunity_lookup_shows_its_account() {
+fn an_opportunity_lookup_shows_its_account_and_its_people_with_their_role() {
     let dir = tempfile::tempdir().unwrap();
     let engine = setup(dir.path());
     let view = engine
@@ -189,7 +211,100 @@ fn an_opportunity_lookup_shows_its_account() {
     assert_eq!(view.fragments.len(), 1);
     assert_eq!(view.fragments[0].dataset, "salesforce.opportunity");
     assert_eq!(view.fragments[0].batch_id, 3);
-    assert_eq!(view.related.len(), 1);
-    assert_eq!(view.related[0].relation, "account");
-    assert_eq!(view.related[0].name.as_deref(), Some("Acme"));
+    assert_eq!(
+        related_rows(&view),
+        [
+            ("account", EntityKind::Account, key("b2b_account", "A1@org1.Salesforce"), Some("Acme"), None, None, None),
+            // The contact role names C1, stitched with the Marketo lead (both last name Doe).
+            (
+                "opportunityPerson",
+                EntityKind::Person,
+                key("b2b_person", "C1@org1.Salesforce"),
+                Some("Doe"),
+                None,
+                None,
+                Some("Decision Maker")
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_account_lookup_shows_its_children_opportunities_and_people_and_the_reverse_links_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = setup(dir.path());
+    let files = [
+        write(
+            dir.path(),
+            "6",
+            "Account.csv",
+            "Id,Name,ParentId,LastModifiedDate\nA2,Acme Europe,A1,2024-01-02T00:00:00.000Z\n",
+        ),
+        write(
+            dir.path(),
+            "7",
+            "AccountContactRelation.csv",
+            "Id,AccountId,ContactId,Roles,LastModifiedDate\nACR1,A2,C2,Buyer;Champion,2024-01-03T00:00:00.000Z\n",
+        ),
+    ];
+    for path in files {
+        let report = engine.ingest(SourceSystem::Salesforce, &[path], "org1", &Quiet).unwrap();
+        assert_eq!(report.rows_rejected(), 0, "{:?}", report.files[0].rejected);
+    }
+    let a1 = Identity::new("b2b_account", "A1@org1.Salesforce");
+    let a2 = Identity::new("b2b_account", "A2@org1.Salesforce");
+    let view = engine.lookup(EntityKind::Account, &a1, None).unwrap().unwrap();
+    assert_eq!(
+        related_rows(&view),
+        [
+            ("childAccount", EntityKind::Account, a2.to_string(), Some("Acme Europe"), None, None, None),
+            (
+                "opportunity",
+                EntityKind::Opportunity,
+                key("b2b_opportunity", "O1@org1.Salesforce"),
+                Some("Big deal"),
+                Some("Negotiation"),
+                Some(false),
+                None
+            ),
+            // Both contacts name A1 as their account (the Marketo lead names none).
+            ("person", EntityKind::Person, key("b2b_person", "C1@org1.Salesforce"), Some("Doe"), None, None, None),
+            ("person", EntityKind::Person, key("b2b_person", "C2@org1.Salesforce"), Some("Roe"), None, None, None),
+        ]
+    );
+
+    let view = engine.lookup(EntityKind::Account, &a2, None).unwrap().unwrap();
+    assert_eq!(
+        related_rows(&view),
+        [
+            ("parentAccount", EntityKind::Account, a1.to_string(), Some("Acme"), None, None, None),
+            (
+                "accountPerson",
+                EntityKind::Person,
+                key("b2b_person", "C2@org1.Salesforce"),
+                Some("Roe"),
+                None,
+                None,
+                Some("Buyer;Champion")
+            ),
+        ]
+    );
+
+    // The person side of the same links.
+    let c2 = engine.lookup(EntityKind::Person, &Identity::new("Email", "b@x.com"), None).unwrap().unwrap();
+    assert_eq!(
+        related_rows(&c2),
+        [
+            ("account", EntityKind::Account, a1.to_string(), Some("Acme"), None, None, None),
+            (
+                "accountPerson",
+                EntityKind::Account,
+                a2.to_string(),
+                Some("Acme Europe"),
+                None,
+                None,
+                Some("Buyer;Champion")
+            ),
+        ]
+    );
 }

@@ -5,7 +5,9 @@
 //! (sets of identities merged one link at a time, then a breadth-first search; it does not call
 //! rapport-identity). The fragments carry a unique namespace (`CRMID`, so links are cut) and cookies (so graphs
 //! pass the cap of 50 and evict). At the end, a rebuild from scratch must give the same graphs and the same
-//! merged records.
+//! merged records. With deletions on, random record, identity and batch deletions run between batches, applied
+//! to the oracle by their documented rules (`docs/profiles.md`) and checked the same way: after a deletion the
+//! profiles are the graphs the linking rules give for the remaining fragments.
 
 #![allow(clippy::unwrap_used)]
 
@@ -97,7 +99,12 @@ struct ModelFragment {
     order: u64,
     updated_at: String,
     identities: Vec<Identity>,
+    /// The batch that wrote the stored version ([`PENDING`] until its batch commits).
+    batch: i64,
 }
+
+/// The batch id of fragments whose batch has not committed yet.
+const PENDING: i64 = -1;
 
 /// The oracle: the current fragment per (dataset, primary identity), kept by the replace-unless-older rule.
 #[derive(Default)]
@@ -123,6 +130,8 @@ struct Stats {
     cuts: u64,
     /// Identities evicted by the cap (summed over the checks).
     evictions: u64,
+    /// Deletions run (records, identities, batches).
+    deletions: u64,
 }
 
 impl Model {
@@ -137,6 +146,7 @@ impl Model {
                     }
                     stored.updated_at = fragment.updated_at.clone();
                     stored.identities = fragment.identities.clone();
+                    stored.batch = PENDING;
                 }
             }
             None => {
@@ -146,11 +156,33 @@ impl Model {
                         order: self.next_order,
                         updated_at: fragment.updated_at.clone(),
                         identities: fragment.identities.clone(),
+                        batch: PENDING,
                     },
                 );
                 self.next_order += 1;
             }
         }
+    }
+
+    /// Gives the fragments written by the batch just committed its id.
+    fn committed(&mut self, batch: i64) {
+        for fragment in self.fragments.values_mut().filter(|f| f.batch == PENDING) {
+            fragment.batch = batch;
+        }
+    }
+
+    /// Deleting an identity: it leaves every fragment carrying it; a fragment it is the primary identity of
+    /// goes whole.
+    fn delete_identity(&mut self, identity: &Identity) {
+        self.fragments.retain(|(_, primary), _| primary != identity);
+        for fragment in self.fragments.values_mut() {
+            fragment.identities.retain(|i| i != identity);
+        }
+    }
+
+    /// Deleting a batch: the fragments whose stored version it wrote go.
+    fn delete_batch(&mut self, batch: i64) {
+        self.fragments.retain(|_, f| f.batch != batch);
     }
 
     /// The graphs under the linking rules, each as (primary identity of its earliest fragment, sorted
@@ -365,6 +397,45 @@ fn describe(out: &mut String, number: usize, batch: &NewBatch) {
 /// Runs one seed: `batches` batches of `fragments` fragments each (inclusive ranges), checking against the
 /// oracle after every batch when `every_batch`, else at the end only; then checks the rebuild.
 fn run(seed: u64, universe: &Universe, batches: (usize, usize), fragments: (usize, usize), every_batch: bool) -> Stats {
+    run_with(seed, universe, batches, fragments, every_batch, false)
+}
+
+/// One random deletion (a record, an identity or a batch) applied to the engine and the oracle; its
+/// description.
+fn delete_something(rng: &mut fastrand::Rng, engine: &mut Engine, model: &mut Model, batches: &mut Vec<i64>) -> String {
+    match rng.u32(0..3) {
+        0 if !model.fragments.is_empty() => {
+            let (dataset, primary) = model.fragments.keys().nth(rng.usize(0..model.fragments.len())).unwrap().clone();
+            engine.delete_record(&dataset, &primary).unwrap();
+            model.fragments.remove(&(dataset.clone(), primary.clone()));
+            format!("delete record {dataset} {primary}")
+        }
+        1 if !model.fragments.is_empty() => {
+            let all: BTreeSet<&Identity> = model.fragments.values().flat_map(|f| f.identities.iter()).collect();
+            let identity = (*all.iter().nth(rng.usize(0..all.len())).unwrap()).clone();
+            engine.delete_identity(EntityKind::Person, &identity).unwrap();
+            model.delete_identity(&identity);
+            format!("delete identity {identity}")
+        }
+        _ if !batches.is_empty() => {
+            let batch = batches.swap_remove(rng.usize(0..batches.len()));
+            engine.delete_batch(batch).unwrap();
+            model.delete_batch(batch);
+            format!("delete batch {batch}")
+        }
+        _ => "nothing to delete".to_owned(),
+    }
+}
+
+/// [`run`], with random deletions between batches when `deletions`.
+fn run_with(
+    seed: u64,
+    universe: &Universe,
+    batches: (usize, usize),
+    fragments: (usize, usize),
+    every_batch: bool,
+    deletions: bool,
+) -> Stats {
     let mut rng = fastrand::Rng::with_seed(seed);
     let dir = tempfile::tempdir().unwrap();
     let mut engine = Engine::open(&dir.path().join("data")).unwrap();
@@ -378,6 +449,7 @@ fn run(seed: u64, universe: &Universe, batches: (usize, usize), fragments: (usiz
     let mut tick = 0;
     let mut log = String::new();
     let mut previous = BTreeSet::new();
+    let mut committed: Vec<i64> = Vec::new();
     let count = rng.usize(batches.0..=batches.1);
     for number in 0..count {
         let name = dataset(rng.usize(0..universe.datasets));
@@ -410,12 +482,20 @@ fn run(seed: u64, universe: &Universe, batches: (usize, usize), fragments: (usiz
         batch.rows_read = rows;
         let (summary, _) = engine.commit_batch(&batch).unwrap();
         assert_eq!(summary.rows_ingested, rows, "seed {seed}, batch {number}");
-        if every_batch || number + 1 == count {
+        model.committed(summary.id);
+        committed.push(summary.id);
+        let deleted = deletions && rng.u32(0..100) < 50;
+        if deleted {
+            let what = delete_something(&mut rng, &mut engine, &mut model, &mut committed);
+            writeln!(log, "then {what}").unwrap();
+            model.stats.deletions += 1;
+        }
+        if every_batch || deleted || number + 1 == count {
             let expected = model.components();
             let got = graphs(&engine);
             if got != expected {
                 panic!(
-                    "seed {seed}, after batch {number}:\nonly in Rapport: {}\nonly in the oracle: {}\nbatches so far:\n{log}",
+                    "seed {seed}, after batch {number} (and its deletion, if any):\nonly in Rapport: {}\nonly in the oracle: {}\nbatches so far:\n{log}",
                     show(got.difference(&expected)),
                     show(expected.difference(&got)),
                 );
@@ -531,6 +611,40 @@ fn incremental_stitching_around_the_cap_equals_the_oracle_and_a_rebuild() {
     }
     println!("{total:?}");
     assert!(total.evictions > 0 && total.cuts > 0 && total.splits > 0, "{total:?}");
+}
+
+/// Random record, identity and batch deletions between the batches, with CRM ids (links cut) and cookies: after
+/// each, the profiles are the graphs the rules give for the remaining fragments (a deletion can undo a cut: a
+/// profile that mentioned an identity of the deleted data must be re-stitched too), and at the end a rebuild
+/// gives the same profiles.
+#[test]
+fn random_deletions_split_graphs_as_the_oracle_does_and_equal_a_rebuild() {
+    let universe =
+        Universe { keys: 25, repeats_in_batch: true, emails: 15, phones: 3, crms: 4, cookies: 20, datasets: 3 };
+    let mut total = Stats::default();
+    for seed in SEEDS {
+        let stats = run_with(seed, &universe, (3, 10), (1, 30), true, true);
+        total.deletions += stats.deletions;
+        total.splits += stats.splits;
+        total.cuts += stats.cuts;
+    }
+    println!("{total:?}");
+    assert!(total.deletions > 30 && total.splits > 0 && total.cuts > 0, "{total:?}");
+}
+
+/// Deletions in graphs around the cap: removing identities and records changes which identities are evicted.
+#[test]
+fn random_deletions_around_the_cap_equal_the_oracle_and_a_rebuild() {
+    let universe =
+        Universe { keys: 60, repeats_in_batch: false, emails: 20, phones: 3, crms: 3, cookies: 60, datasets: 2 };
+    let mut total = Stats::default();
+    for seed in 1..=10 {
+        let stats = run_with(seed, &universe, (4, 10), (20, 60), true, true);
+        total.deletions += stats.deletions;
+        total.evictions += stats.evictions;
+    }
+    println!("{total:?}");
+    assert!(total.deletions > 10 && total.evictions > 0, "{total:?}");
 }
 
 #[test]

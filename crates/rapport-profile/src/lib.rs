@@ -10,5 +10,7 @@
 pub mod links;
 pub mod merge;
 
-pub use links::{Navigation, Profile, ProfileGraph, ProfileSet, LINKED_CLASSES, LINK_PATHS, NAVIGATIONS};
+pub use links::{
+    navigation_hops, KeyHop, Navigation, Profile, ProfileGraph, ProfileSet, LINKED_CLASSES, LINK_PATHS, NAVIGATIONS,
+};
 pub use merge::{merge, FragmentView, MergePolicy};

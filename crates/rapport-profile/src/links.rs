@@ -109,6 +109,10 @@ pub const LINK_PATHS: &[(EntityKind, &str)] = &[
     (EntityKind::OpportunityPerson, "opportunityKey.sourceKey"),
     (EntityKind::AccountPerson, "personKey.sourceKey"),
     (EntityKind::AccountPerson, "accountKey.sourceKey"),
+    (EntityKind::CampaignMember, "personKey.sourceKey"),
+    (EntityKind::CampaignMember, "campaignKey.sourceKey"),
+    (EntityKind::MarketingListMember, "personKey.sourceKey"),
+    (EntityKind::MarketingListMember, "marketingListKey.sourceKey"),
 ];
 
 /// The classes whose profiles take part in navigations (the others can be left unloaded).
@@ -118,6 +122,10 @@ pub const LINKED_CLASSES: &[EntityKind] = &[
     EntityKind::Opportunity,
     EntityKind::OpportunityPerson,
     EntityKind::AccountPerson,
+    EntityKind::Campaign,
+    EntityKind::CampaignMember,
+    EntityKind::MarketingList,
+    EntityKind::MarketingListMember,
 ];
 
 /// The navigations Rapport knows, as (from, name, to). Their resolution is in [`ProfileGraph::link`].
@@ -129,7 +137,133 @@ pub const NAVIGATIONS: &[(EntityKind, &str, EntityKind)] = &[
     (EntityKind::Account, "parentAccount", EntityKind::Account),
     (EntityKind::Opportunity, "account", EntityKind::Account),
     (EntityKind::Opportunity, "people", EntityKind::Person),
+    (EntityKind::Person, "opportunityRoles", EntityKind::OpportunityPerson),
+    (EntityKind::OpportunityPerson, "person", EntityKind::Person),
+    (EntityKind::OpportunityPerson, "opportunity", EntityKind::Opportunity),
+    (EntityKind::Person, "accountRoles", EntityKind::AccountPerson),
+    (EntityKind::AccountPerson, "person", EntityKind::Person),
+    (EntityKind::AccountPerson, "account", EntityKind::Account),
+    (EntityKind::Person, "campaignMemberships", EntityKind::CampaignMember),
+    (EntityKind::CampaignMember, "person", EntityKind::Person),
+    (EntityKind::CampaignMember, "campaign", EntityKind::Campaign),
+    (EntityKind::Person, "listMemberships", EntityKind::MarketingListMember),
+    (EntityKind::MarketingListMember, "person", EntityKind::Person),
+    (EntityKind::MarketingListMember, "marketingList", EntityKind::MarketingList),
 ];
+
+/// One way a navigation finds related entities by key. A key names an entity through one of its identities
+/// (namespace and value, the value trimmed); a navigation relates the union of what its hops find. This is the
+/// declarative form of [`ProfileGraph::link`], which SQL generation and tests use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyHop {
+    /// The source record holds, at `path`, keys of the targets' identities in namespace `ns`.
+    Forward {
+        /// The path of the keys on the source record (arrays crossed are flattened).
+        path: &'static str,
+        /// The namespace of the target identity the keys name.
+        ns: &'static str,
+    },
+    /// The target record holds, at `path`, keys of the source's identities in namespace `ns`.
+    Backward {
+        /// The path of the keys on the target record.
+        path: &'static str,
+        /// The namespace of the source identity the keys name.
+        ns: &'static str,
+    },
+    /// Records of class `relation` hold a key of the source and a key of the target.
+    Through {
+        /// The relation class.
+        relation: EntityKind,
+        /// The path of the source's key on the relation record.
+        source_path: &'static str,
+        /// The namespace of the source identity it names.
+        source_ns: &'static str,
+        /// The path of the target's key on the relation record.
+        target_path: &'static str,
+        /// The namespace of the target identity it names.
+        target_ns: &'static str,
+    },
+}
+
+const PERSON_ACCOUNT_KEYS: &str = "personComponents.sourceAccountKey.sourceKey";
+
+/// How the navigation `name` from class `from` resolves, hop by hop (empty for an unknown navigation).
+pub fn navigation_hops(from: EntityKind, name: &str) -> &'static [KeyHop] {
+    use EntityKind as E;
+    use KeyHop::{Backward, Forward, Through};
+    const ACCOUNT_PERSON_FROM_PERSON: KeyHop = Through {
+        relation: E::AccountPerson,
+        source_path: "personKey.sourceKey",
+        source_ns: "b2b_person",
+        target_path: "accountKey.sourceKey",
+        target_ns: "b2b_account",
+    };
+    const ACCOUNT_PERSON_FROM_ACCOUNT: KeyHop = Through {
+        relation: E::AccountPerson,
+        source_path: "accountKey.sourceKey",
+        source_ns: "b2b_account",
+        target_path: "personKey.sourceKey",
+        target_ns: "b2b_person",
+    };
+    const PERSON_KEY: &str = "personKey.sourceKey";
+    match (from, name) {
+        (E::Person, "accounts") => {
+            &[Forward { path: PERSON_ACCOUNT_KEYS, ns: "b2b_account" }, ACCOUNT_PERSON_FROM_PERSON]
+        }
+        (E::Person, "opportunities") => &[Through {
+            relation: E::OpportunityPerson,
+            source_path: PERSON_KEY,
+            source_ns: "b2b_person",
+            target_path: "opportunityKey.sourceKey",
+            target_ns: "b2b_opportunity",
+        }],
+        (E::Account, "people") => {
+            &[Backward { path: PERSON_ACCOUNT_KEYS, ns: "b2b_account" }, ACCOUNT_PERSON_FROM_ACCOUNT]
+        }
+        (E::Account, "opportunities") => &[Backward { path: "accountKey.sourceKey", ns: "b2b_account" }],
+        (E::Account, "parentAccount") => &[Forward { path: "accountParentKey.sourceKey", ns: "b2b_account" }],
+        (E::Opportunity, "account") => &[Forward { path: "accountKey.sourceKey", ns: "b2b_account" }],
+        (E::Opportunity, "people") => &[Through {
+            relation: E::OpportunityPerson,
+            source_path: "opportunityKey.sourceKey",
+            source_ns: "b2b_opportunity",
+            target_path: PERSON_KEY,
+            target_ns: "b2b_person",
+        }],
+        (E::Person, "opportunityRoles" | "accountRoles" | "campaignMemberships" | "listMemberships") => {
+            &[Backward { path: PERSON_KEY, ns: "b2b_person" }]
+        }
+        (E::OpportunityPerson | E::AccountPerson | E::CampaignMember | E::MarketingListMember, "person") => {
+            &[Forward { path: PERSON_KEY, ns: "b2b_person" }]
+        }
+        (E::OpportunityPerson, "opportunity") => &[Forward { path: "opportunityKey.sourceKey", ns: "b2b_opportunity" }],
+        (E::AccountPerson, "account") => &[Forward { path: "accountKey.sourceKey", ns: "b2b_account" }],
+        (E::CampaignMember, "campaign") => &[Forward { path: "campaignKey.sourceKey", ns: "b2b_campaign" }],
+        (E::MarketingListMember, "marketingList") => {
+            &[Forward { path: "marketingListKey.sourceKey", ns: "b2b_marketing_list" }]
+        }
+        _ => &[],
+    }
+}
+
+/// Resolves a navigation from its hops (see [`navigation_hops`]): for each source profile, the sorted, distinct
+/// target profile numbers.
+fn resolve_hops(graph: &ProfileGraph, from: EntityKind, to: EntityKind, hops: &[KeyHop]) -> Vec<Vec<u32>> {
+    let len = graph.sets.get(&from).map_or(0, ProfileSet::len);
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    for hop in hops {
+        match *hop {
+            KeyHop::Forward { path, ns } => pairs.extend(pairs_of(&references(graph, from, &[path], ns, to))),
+            KeyHop::Backward { path, ns } => {
+                pairs.extend(pairs_of(&references(graph, to, &[path], ns, from)).map(|(t, s)| (s, t)))
+            }
+            KeyHop::Through { relation, source_path, source_ns, target_path, target_ns } => {
+                pairs.extend(through(graph, relation, (source_path, source_ns, from), (target_path, target_ns, to)))
+            }
+        }
+    }
+    adjacency(len, pairs)
+}
 
 fn path(text: &str) -> FieldPath {
     FieldPath::parse(text).expect("navigation paths are valid")
@@ -279,11 +413,18 @@ impl ProfileGraph {
             opportunity_account,
             opportunity_people,
         ];
-        graph.navigations = NAVIGATIONS
+        let mut navigations: Vec<Navigation> = NAVIGATIONS
             .iter()
             .zip(resolved)
             .map(|(&(from, name, to), targets)| Navigation { from, name, to, targets })
             .collect();
+        // The navigations to and from relation records (roles, campaign and list memberships) resolve straight
+        // from their hops; the seven above share intermediate lists and are resolved by hand.
+        for &(from, name, to) in &NAVIGATIONS[navigations.len()..] {
+            let targets = resolve_hops(&graph, from, to, navigation_hops(from, name));
+            navigations.push(Navigation { from, name, to, targets });
+        }
+        graph.navigations = navigations;
         graph
     }
 
@@ -360,5 +501,22 @@ mod tests {
         assert_eq!(nav(E::Person, "opportunities"), vec![vec![], vec![1]]);
         assert_eq!(nav(E::Opportunity, "people"), vec![vec![], vec![1]]);
         assert_eq!(nav(E::Account, "parentAccount"), vec![vec![1], vec![], vec![]]);
+        assert_eq!(nav(E::Person, "opportunityRoles"), vec![vec![], vec![0]]);
+        assert_eq!(nav(E::OpportunityPerson, "opportunity"), vec![vec![1]]);
+        assert_eq!(nav(E::OpportunityPerson, "person"), vec![vec![1]]);
+        assert_eq!(nav(E::Person, "accountRoles"), vec![vec![], vec![0]]);
+        assert_eq!(nav(E::AccountPerson, "account"), vec![vec![1]]);
+        // The declarative hops describe exactly what `link` resolves by hand.
+        for navigation in &graph.navigations {
+            let hops = navigation_hops(navigation.from, navigation.name);
+            assert!(!hops.is_empty(), "{} has no hops", navigation.name);
+            assert_eq!(
+                resolve_hops(&graph, navigation.from, navigation.to, hops),
+                navigation.targets,
+                "{}.{}",
+                navigation.from,
+                navigation.name
+            );
+        }
     }
 }

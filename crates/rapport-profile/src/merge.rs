@@ -115,6 +115,82 @@ mod tests {
         assert_eq!(merged["personComponents"].as_array().unwrap().len(), 1, "marketo is not in the order list");
     }
 
+    /// Four fragments of one person from three datasets, their timestamps disagreeing with ingestion order
+    /// (`seq`); every expected record is worked out by hand from the rules in the module documentation.
+    fn conflicting() -> [Record; 4] {
+        [
+            // crm, ingested first, newest of all.
+            rec(json!({"title": "VP", "score": 10, "tags": ["a"], "address": {"city": "Paris", "zip": "75001"},
+                "personComponents": [{"k": "crm-1"}]})),
+            // crm again (another key of the same person), ingested second, oldest.
+            rec(json!({"title": "Director", "phone": "111", "tags": ["b", "c"], "personComponents": [{"k": "crm-2"}]})),
+            // marketo: middle timestamp, a null that must not erase, a city and a country.
+            rec(json!({"title": "Vice President", "score": null, "address": {"city": "Lyon", "country": "FR"},
+                "personComponents": [{"k": "mkto-1"}]})),
+            // web: ingested last with the newest-but-one timestamp; often left out of the order list.
+            rec(json!({"title": "Boss", "phone": "999", "personComponents": [{"k": "web-1"}]})),
+        ]
+    }
+
+    fn views(records: &[Record; 4]) -> [FragmentView<'_>; 4] {
+        [
+            FragmentView { dataset: "crm", seq: 1, updated_at: "2024-05-01T00:00:00.000Z", record: &records[0] },
+            FragmentView { dataset: "crm", seq: 2, updated_at: "2024-01-01T00:00:00.000Z", record: &records[1] },
+            FragmentView { dataset: "marketo", seq: 3, updated_at: "2024-03-01T00:00:00.000Z", record: &records[2] },
+            FragmentView { dataset: "web", seq: 4, updated_at: "2024-04-01T00:00:00.000Z", record: &records[3] },
+        ]
+    }
+
+    #[test]
+    fn timestamp_ordered_takes_each_value_from_the_newest_fragment_holding_it() {
+        let records = conflicting();
+        // Oldest first: crm-2 (Jan), marketo (Mar), web (Apr), crm-1 (May).
+        let merged = merge(&views(&records), &MergePolicy::TimestampOrdered);
+        assert_eq!(
+            Value::Object(merged),
+            json!({"title": "VP", "score": 10, "phone": "999", "tags": ["a"],
+                "address": {"city": "Paris", "zip": "75001", "country": "FR"},
+                "personComponents": [{"k": "crm-2"}, {"k": "mkto-1"}, {"k": "web-1"}, {"k": "crm-1"}]})
+        );
+        // The input order does not matter.
+        let mut reversed = views(&records);
+        reversed.reverse();
+        assert_eq!(
+            merge(&reversed, &MergePolicy::TimestampOrdered),
+            merge(&views(&records), &MergePolicy::TimestampOrdered)
+        );
+    }
+
+    #[test]
+    fn dataset_precedence_beats_recency_and_unlisted_datasets_do_not_contribute() {
+        let records = conflicting();
+        // marketo over crm; web is not listed. Lowest priority first: crm-2 (Jan), crm-1 (May), then marketo.
+        let policy = MergePolicy::DataSetPrecedence { order: vec!["marketo".into(), "crm".into()] };
+        assert_eq!(
+            Value::Object(merge(&views(&records), &policy)),
+            json!({"title": "Vice President", "score": 10, "phone": "111", "tags": ["a"],
+                "address": {"city": "Lyon", "zip": "75001", "country": "FR"},
+                "personComponents": [{"k": "crm-2"}, {"k": "crm-1"}, {"k": "mkto-1"}]})
+        );
+        // crm over web over marketo: within crm the newer fragment (crm-1) still wins.
+        let policy = MergePolicy::DataSetPrecedence { order: vec!["crm".into(), "web".into(), "marketo".into()] };
+        assert_eq!(
+            Value::Object(merge(&views(&records), &policy)),
+            json!({"title": "VP", "score": 10, "phone": "111", "tags": ["a"],
+                "address": {"city": "Paris", "zip": "75001", "country": "FR"},
+                "personComponents": [{"k": "mkto-1"}, {"k": "web-1"}, {"k": "crm-2"}, {"k": "crm-1"}]})
+        );
+        // Only web listed: the other datasets contribute nothing at all.
+        let policy = MergePolicy::DataSetPrecedence { order: vec!["web".into()] };
+        assert_eq!(
+            Value::Object(merge(&views(&records), &policy)),
+            json!({"title": "Boss", "phone": "999", "personComponents": [{"k": "web-1"}]})
+        );
+        // A list naming no dataset of the profile merges nothing.
+        let policy = MergePolicy::DataSetPrecedence { order: vec!["salesforce".into()] };
+        assert!(merge(&views(&records), &policy).is_empty());
+    }
+
     #[test]
     fn equal_timestamps_fall_back_to_ingestion_order() {
         let a = rec(json!({"x": 1}));

@@ -2,10 +2,11 @@
 //!
 //! PQL text → [`rapport_pql::parse`] → [`bind`] (checked against the union schemas, relationship navigation
 //! resolved) → [`Plan`] (prints as indented text) → [`evaluate`] over a [`ProfileGraph`] with bitmaps, or
-//! [`evaluate_one`] for a single profile. Both evaluations walk the same plan and must agree.
+//! [`evaluate_one`] for a single profile. Both evaluations walk the same plan and must agree. [`sql::to_sql`]
+//! writes the plan as PostgreSQL over the store's tables and [`why::why`] explains one profile's membership.
 //!
-//! Not yet here (later work): incremental re-evaluation from the change feed, SQL generation for pushdown and
-//! explain, experience events and time constraints (`occurs`, `CHAIN`), `inSegment`.
+//! Not yet here (later work): incremental re-evaluation from the change feed, experience events and time
+//! constraints (`occurs`, `CHAIN`), `inSegment`.
 //!
 //! Depends on `rapport-pql`, `rapport-schema` and `rapport-profile`; no storage, no HTTP.
 
@@ -13,6 +14,8 @@ pub mod bind;
 pub mod eval;
 pub mod plan;
 pub mod row;
+pub mod sql;
+pub mod why;
 
 use rapport_model::EntityKind;
 use rapport_pql::Diagnostic;
@@ -21,6 +24,8 @@ use rapport_schema::SchemaSet;
 pub use eval::{evaluate, evaluate_one};
 pub use plan::{Cond, Plan, RowExpr};
 pub use rapport_profile::ProfileGraph;
+pub use sql::to_sql;
+pub use why::{why, Trace};
 
 /// A PQL text that does not parse or bind, with its located diagnostic.
 #[derive(Debug, Clone, PartialEq, Eq)]

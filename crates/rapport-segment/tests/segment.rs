@@ -195,3 +195,101 @@ fn a_plan_lists_the_fields_it_reads_per_class() {
         ]
     );
 }
+
+/// The CTE of one class's profiles with their merged records, as the SQL of every plan starts.
+fn cte(class: &str) -> String {
+    format!(
+        "{class} AS (\n  SELECT p.profile_id, p.primary_ns, p.primary_value, COALESCE(p.record, f.record)::jsonb AS \
+         record\n  FROM profiles p LEFT JOIN fragments f ON f.id = p.fragment_id\n  WHERE p.entity = '{class}'\n)"
+    )
+}
+
+fn sql(text: &str, entity: EntityKind) -> String {
+    let schemas = generate_b2b();
+    let plan = compile(text, entity, &schemas).unwrap_or_else(|e| panic!("{}", e.render()));
+    rapport_segment::to_sql(&plan, &schemas)
+}
+
+#[test]
+fn sql_of_a_typed_comparison_casts_the_json_field() {
+    let expected = format!(
+        "WITH {}\nSELECT e0.primary_ns, e0.primary_value\nFROM person e0\n\
+         WHERE ((e0.record #>> '{{b2b,personScore}}')::numeric > 80)\nORDER BY e0.profile_id;",
+        cte("person")
+    );
+    assert_eq!(sql("b2b.personScore > 80", EntityKind::Person), expected);
+}
+
+#[test]
+fn sql_negation_is_two_valued_and_like_has_no_escape() {
+    let expected = format!(
+        "WITH {}\nSELECT e0.primary_ns, e0.primary_value\nFROM person e0\n\
+         WHERE (((e0.record #>> '{{workEmail,address}}') LIKE '%@o''brien.com' ESCAPE '')) IS NOT TRUE\n\
+         ORDER BY e0.profile_id;",
+        cte("person")
+    );
+    assert_eq!(sql("not (workEmail.address like \"%@o'brien.com\")", EntityKind::Person), expected);
+}
+
+#[test]
+fn sql_of_a_relationship_is_an_exists_over_the_keys() {
+    // Account audience: an account's opportunities hold its key (`accountKey.sourceKey`, namespace b2b_account).
+    let expected = format!(
+        "WITH {},\n{}\nSELECT e0.primary_ns, e0.primary_value\nFROM account e0\nWHERE EXISTS (\n    \
+         SELECT 1 FROM opportunity e1\n    \
+         WHERE EXISTS (SELECT 1 FROM profile_identities i2 WHERE i2.entity = 'account' AND i2.profile_id = \
+         e0.profile_id AND i2.ns = 'b2b_account' AND i2.value IN (SELECT btrim(k3 #>> '{{}}') FROM \
+         jsonb_path_query(e1.record, 'lax $.\"accountKey\".\"sourceKey\" ? (@.type() == \"string\")') AS k3))\n    \
+         AND ((e1.record #>> '{{isClosed}}')::boolean = FALSE)\n  )\nORDER BY e0.profile_id;",
+        cte("account"),
+        cte("opportunity")
+    );
+    assert_eq!(sql("exists O from opportunities where O.isClosed = false", EntityKind::Account), expected);
+    // `forall` is a NOT EXISTS of a related entity for which the condition is not true.
+    let forall = sql("forall O from opportunities where O.isClosed = false", EntityKind::Account);
+    assert!(forall.contains("WHERE NOT EXISTS (\n    SELECT 1 FROM opportunity e1\n"), "{forall}");
+    assert!(forall.contains("AND (((e1.record #>> '{isClosed}')::boolean = FALSE)) IS NOT TRUE\n  )"), "{forall}");
+}
+
+#[test]
+fn sql_membership_test_compares_json_elements() {
+    let expected = format!(
+        "WITH {}\nSELECT e0.primary_ns, e0.primary_value\nFROM person e0\n\
+         WHERE EXISTS (SELECT 1 FROM jsonb_path_query((e0.record #> '{{extendedWorkDetails,departments}}'), \
+         'lax $[*]') AS x1 WHERE x1 = to_jsonb(('Sales')::text))\nORDER BY e0.profile_id;",
+        cte("person")
+    );
+    assert_eq!(sql("extendedWorkDetails.departments.includes(\"Sales\")", EntityKind::Person), expected);
+}
+
+#[test]
+fn why_names_the_failing_condition_and_the_values_it_saw() {
+    let plan = compile(BODEA, EntityKind::Person, &generate_b2b()).unwrap();
+    let graph = graph();
+    for id in 0..6 {
+        assert_eq!(rapport_segment::why(&plan, &graph, id).holds, evaluate_one(&plan, &graph, id), "person {id}");
+    }
+    // p1: in Sales, but its only account (a1) has two closed opportunities.
+    let trace = rapport_segment::why(&plan, &graph, 1);
+    assert!(!trace.holds);
+    let [department, accounts] = trace.children.as_slice() else { panic!("{}", trace.render()) };
+    assert!(department.holds);
+    assert_eq!(department.values[0].path, "extendedWorkDetails.departments");
+    assert_eq!(department.values[0].value, json!(["Sales"]));
+    assert!(!accounts.holds);
+    assert_eq!(accounts.note.as_deref(), Some("0 of 1 related qualify"));
+    let a1 = &accounts.children[0];
+    assert_eq!(a1.entity.as_deref(), Some("b2b_account:a1"));
+    assert_eq!(a1.note.as_deref(), Some("0 of 2 related qualify"));
+    let seen: Vec<(&str, Value)> =
+        a1.children.iter().map(|o| (o.entity.as_deref().unwrap(), o.values[0].value.clone())).collect();
+    assert_eq!(seen, vec![("b2b_opportunity:o1", json!(true)), ("b2b_opportunity:o3", json!(true))]);
+    let text = trace.render();
+    assert!(text.starts_with("✗ And\n  ✓ Filter extendedWorkDetails.departments.includes(\"Sales\")"), "{text}");
+    assert!(text.contains("✗ [b2b_opportunity:o1] Filter (isClosed = false)  (saw isClosed = true)"), "{text}");
+    // p3: the qualifying account (a2) is listed first.
+    let trace = rapport_segment::why(&plan, &graph, 3);
+    assert!(trace.holds);
+    assert_eq!(trace.children[1].note.as_deref(), Some("1 of 2 related qualify"));
+    assert_eq!(trace.children[1].children[0].entity.as_deref(), Some("b2b_account:a2"));
+}

@@ -15,7 +15,9 @@
 
 pub mod audiences;
 pub mod batches;
+pub mod changes;
 pub mod datasets;
+pub mod deletions;
 pub mod flows;
 pub mod identity;
 pub mod lifecycle;
@@ -28,9 +30,11 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-pub use audiences::{AudienceRecord, MembershipChange};
+pub use audiences::{AudienceRecord, AudienceRun, HistoryEntry, Membership, MembershipChange};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
+pub use changes::{Cause, ChangeEvent, ChangeKind, EntityRef, ProfileRow};
 pub use datasets::{DatasetRecord, InletRecord};
+pub use deletions::FragmentKey;
 pub use flows::{
     Every, FileCheckpoint, FlowCheckpoint, FlowDefinition, FlowRun, FlowSource, PgFlowCheckpoint, RunState,
     RunningFlow, StoredCheckpoint, StoredFlow,
@@ -40,7 +44,7 @@ pub use lifecycle::{
     BatchError, BatchFailure, BatchFilter, BatchInfo, BatchMetrics, BatchStart, BatchState, ErrorThreshold,
     FailureCode, FailureReason, LoadingBatch,
 };
-pub use profiles::{FragmentDetail, PersonRelation, ProfileStats, StoredProfile};
+pub use profiles::{FragmentDetail, PersonRelation, ProfileStats, Reference, StoredProfile};
 pub use registry::RegistryChanges;
 pub use writer::{BatchWriter, EncodedFragment, FragmentHead, FragmentWrite, ProfileMembers, ProfileWrite};
 
@@ -400,6 +404,59 @@ CREATE INDEX fragments_opportunity_person_person ON fragments(json_extract(recor
     WHERE entity = 'opportunity_person';
 CREATE INDEX fragments_account_person_person ON fragments(json_extract(record, '$.personKey.sourceKey'))
     WHERE entity = 'account_person';
+"#,
+    // Memberships keep members that left (status `exited`) with their entry, update and exit times; every
+    // evaluation is a run, and each history entry names its cause: the run, or (later) a change-feed event.
+    r#"
+CREATE TABLE audience_runs (
+    id INTEGER PRIMARY KEY,
+    audience TEXT NOT NULL REFERENCES audiences(name) ON DELETE CASCADE,
+    at TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    entered INTEGER NOT NULL,
+    stayed INTEGER NOT NULL,
+    exited INTEGER NOT NULL
+);
+CREATE INDEX audience_runs_audience ON audience_runs(audience);
+ALTER TABLE memberships ADD COLUMN updated_at TEXT;
+ALTER TABLE memberships ADD COLUMN exited_at TEXT;
+UPDATE memberships SET updated_at = since;
+ALTER TABLE membership_history ADD COLUMN run_id INTEGER REFERENCES audience_runs(id);
+ALTER TABLE membership_history ADD COLUMN change_event TEXT;
+CREATE INDEX membership_history_audience ON membership_history(audience, member);
+"#,
+    // The change feed: what each batch, streamed group and deletion did to the merged profiles, in commit order
+    // (see `changes`). `prior_records` is not here: it is a per-connection TEMP table the writer creates.
+    r#"
+CREATE TABLE change_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    cause TEXT NOT NULL,
+    batch_id INTEGER,
+    entity TEXT NOT NULL,
+    profile_id INTEGER NOT NULL,
+    primary_ns TEXT NOT NULL,
+    primary_value TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    paths TEXT NOT NULL,
+    previous TEXT NOT NULL,
+    related TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"#,
+    // Reverse relationship lookups (account → people, opportunities and child accounts, opportunity → people)
+    // and the related entities of change events find the fragments that point at a key through these indexes.
+    r#"
+CREATE INDEX fragments_opportunity_account ON fragments(json_extract(record, '$.accountKey.sourceKey'))
+    WHERE entity = 'opportunity';
+CREATE INDEX fragments_person_account ON fragments(json_extract(record, '$.personComponents[0].sourceAccountKey.sourceKey'))
+    WHERE entity = 'person';
+CREATE INDEX fragments_opportunity_person_opportunity ON fragments(json_extract(record, '$.opportunityKey.sourceKey'))
+    WHERE entity = 'opportunity_person';
+CREATE INDEX fragments_account_person_account ON fragments(json_extract(record, '$.accountKey.sourceKey'))
+    WHERE entity = 'account_person';
+CREATE INDEX fragments_account_parent ON fragments(json_extract(record, '$.accountParentKey.sourceKey'))
+    WHERE entity = 'account';
+CREATE INDEX fragments_batch ON fragments(batch_id);
 "#,
     // Identity linking rules (issue 5): the identities a profile's fragments carry outside its graph (a link
     // cut by a unique namespace or removed by an eviction), which tie it to the graphs holding them; each

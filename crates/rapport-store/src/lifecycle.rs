@@ -129,6 +129,9 @@ pub enum BatchState {
     Success,
     /// Not committed: none of its rows are stored; the reason and the rejected rows are kept.
     Failed,
+    /// Committed, then deleted (`rapport batch delete`): the fragments it wrote last are gone; its row, metrics
+    /// and rejected rows are kept.
+    Deleted,
 }
 
 impl BatchState {
@@ -138,6 +141,7 @@ impl BatchState {
             BatchState::Loading => "loading",
             BatchState::Success => "success",
             BatchState::Failed => "failed",
+            BatchState::Deleted => "deleted",
         }
     }
 }
@@ -156,7 +160,8 @@ impl FromStr for BatchState {
             "loading" => Ok(BatchState::Loading),
             "success" => Ok(BatchState::Success),
             "failed" => Ok(BatchState::Failed),
-            other => Err(format!("unknown batch state `{other}` (expected one of: loading, success, failed)")),
+            "deleted" => Ok(BatchState::Deleted),
+            other => Err(format!("unknown batch state `{other}` (expected one of: loading, success, failed, deleted)")),
         }
     }
 }

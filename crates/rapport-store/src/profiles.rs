@@ -66,7 +66,112 @@ pub enum PersonRelation {
     AccountPerson,
 }
 
+/// A relationship path that fragments of one class hold a key of another class at, indexed for reverse lookups
+/// (who points at this account, opportunity or person).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference {
+    /// Opportunities by `accountKey.sourceKey` (account → opportunities).
+    OpportunityAccount,
+    /// People by the account key of their source component, `personComponents[0].sourceAccountKey.sourceKey`
+    /// (account → people; a person fragment holds the one component of its source).
+    PersonAccount,
+    /// Account-person relations by `accountKey.sourceKey`.
+    AccountPersonAccount,
+    /// Account-person relations by `personKey.sourceKey`.
+    AccountPersonPerson,
+    /// Opportunity-person relations by `opportunityKey.sourceKey`.
+    OpportunityPersonOpportunity,
+    /// Opportunity-person relations by `personKey.sourceKey`.
+    OpportunityPersonPerson,
+    /// Accounts by `accountParentKey.sourceKey` (account → child accounts).
+    AccountParent,
+}
+
+impl Reference {
+    /// The class whose fragments hold the key.
+    pub fn from(self) -> EntityKind {
+        match self {
+            Reference::OpportunityAccount => EntityKind::Opportunity,
+            Reference::PersonAccount => EntityKind::Person,
+            Reference::AccountParent => EntityKind::Account,
+            Reference::AccountPersonAccount | Reference::AccountPersonPerson => EntityKind::AccountPerson,
+            Reference::OpportunityPersonOpportunity | Reference::OpportunityPersonPerson => {
+                EntityKind::OpportunityPerson
+            }
+        }
+    }
+
+    /// The query; the entity literal and the expression must read as in the partial index for SQLite to use it.
+    fn sql(self) -> &'static str {
+        match self {
+            Reference::OpportunityAccount => {
+                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'opportunity'
+                 AND json_extract(record, '$.accountKey.sourceKey') = ?1 ORDER BY id"
+            }
+            Reference::PersonAccount => {
+                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'person'
+                 AND json_extract(record, '$.personComponents[0].sourceAccountKey.sourceKey') = ?1 ORDER BY id"
+            }
+            Reference::AccountPersonAccount => {
+                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'account_person'
+                 AND json_extract(record, '$.accountKey.sourceKey') = ?1 ORDER BY id"
+            }
+            Reference::AccountPersonPerson => {
+                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'account_person'
+                 AND json_extract(record, '$.personKey.sourceKey') = ?1 ORDER BY id"
+            }
+            Reference::OpportunityPersonOpportunity => {
+                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'opportunity_person'
+                 AND json_extract(record, '$.opportunityKey.sourceKey') = ?1 ORDER BY id"
+            }
+            Reference::OpportunityPersonPerson => {
+                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'opportunity_person'
+                 AND json_extract(record, '$.personKey.sourceKey') = ?1 ORDER BY id"
+            }
+            Reference::AccountParent => {
+                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'account'
+                 AND json_extract(record, '$.accountParentKey.sourceKey') = ?1 ORDER BY id"
+            }
+        }
+    }
+}
+
+/// The fragments (primary identity, record) that hold `key` at `reference`'s path, in ingestion order.
+pub(crate) fn referencing(
+    conn: &rusqlite::Connection,
+    reference: Reference,
+    key: &str,
+) -> Result<Vec<(Identity, Record)>> {
+    let mut stmt = conn.prepare_cached(reference.sql())?;
+    let mut rows = stmt.query([key])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let identity = Identity::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?);
+        let record: String = row.get(2)?;
+        out.push((identity, serde_json::from_str(&record)?));
+    }
+    Ok(out)
+}
+
+/// The id of the profile of class `entity` holding `identity`, if any.
+pub(crate) fn profile_id_of(
+    conn: &rusqlite::Connection,
+    entity: EntityKind,
+    identity: &Identity,
+) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT profile_id FROM profile_identities WHERE entity = ?1 AND ns = ?2 AND value = ?3")?
+        .query_row(params![entity.name(), identity.namespace.as_str(), identity.value], |row| row.get(0))
+        .optional()?)
+}
+
 impl Store {
+    /// The fragments (primary identity, record) of class [`Reference::from`] that hold `key` at the reference's
+    /// path, in ingestion order (an indexed lookup).
+    pub fn referencing(&self, reference: Reference, key: &str) -> Result<Vec<(Identity, Record)>> {
+        referencing(&self.conn, reference, key)
+    }
+
     /// The fragments `ids` with their dataset, batch and times, in the order given (unknown ids are skipped);
     /// with `records`, their records too.
     pub fn fragment_details(&self, ids: &[i64], records: bool) -> Result<Vec<FragmentDetail>> {

@@ -120,6 +120,10 @@ pub struct BatchWriter<'a> {
     identity_rows: Vec<(String, String, i64)>,
     checkpoint: Option<crate::FlowCheckpoint>,
     nudge: crate::Nudge,
+    /// Why the transaction writes profiles: a batch, a deletion, or a rebuild (which records no change event).
+    cause: crate::changes::Cause,
+    /// The profile ids written, in order (not kept for a rebuild), for the change feed.
+    written: Vec<i64>,
 }
 
 impl Store {
@@ -141,7 +145,7 @@ impl Store {
             params![dataset_id, source, serde_json::to_string(&files)?, now()],
         )?;
         let batch_id = tx.last_insert_rowid();
-        Ok(BatchWriter::new(tx, entity, dataset.to_owned(), dataset_id, batch_id, source.to_owned(), files, nudge))
+        BatchWriter::new(tx, entity, dataset.to_owned(), dataset_id, batch_id, source.to_owned(), files, nudge)
     }
 
     /// Starts writing the data of a batch already committed as `loading` (see [`Store::begin_batch`]); the
@@ -161,7 +165,7 @@ impl Store {
         let entity: EntityKind =
             entity.parse().map_err(|_| crate::Error::Corrupt(format!("dataset `{dataset}` has entity `{entity}`")))?;
         let files: Vec<String> = serde_json::from_str(&files)?;
-        Ok(BatchWriter::new(tx, entity, dataset, dataset_id, batch_id, source, files, nudge))
+        BatchWriter::new(tx, entity, dataset, dataset_id, batch_id, source, files, nudge)
     }
 
     /// Starts rebuilding every profile of `entity` from its stored fragments: the old profiles are deleted
@@ -173,7 +177,19 @@ impl Store {
         tx.execute("DELETE FROM profile_identities WHERE entity = ?1", [entity.name()])?;
         tx.execute("DELETE FROM profile_mentions WHERE entity = ?1", [entity.name()])?;
         tx.execute("DELETE FROM identity_decisions WHERE entity = ?1", [entity.name()])?;
-        Ok(BatchWriter::new(tx, entity, String::new(), 0, 0, String::new(), Vec::new(), nudge))
+        let mut writer = BatchWriter::new(tx, entity, String::new(), 0, 0, String::new(), Vec::new(), nudge)?;
+        writer.cause = crate::changes::Cause::Rebuild;
+        Ok(writer)
+    }
+
+    /// Starts a deletion in the profiles of `entity` (see `rapport_engine::unmerge`): one transaction that
+    /// records no batch; `cause` is what the change feed says did it.
+    pub fn deletion_writer(&mut self, entity: EntityKind, cause: crate::changes::Cause) -> Result<BatchWriter<'_>> {
+        let nudge = self.checkpoint_nudge();
+        let tx = self.conn.transaction()?;
+        let mut writer = BatchWriter::new(tx, entity, String::new(), 0, 0, String::new(), Vec::new(), nudge)?;
+        writer.cause = cause;
+        Ok(writer)
     }
 
     /// Whether profiles must be rebuilt from the fragments (set when the profile layout changed).
@@ -203,8 +219,18 @@ impl<'a> BatchWriter<'a> {
         source: String,
         files: Vec<String>,
         nudge: crate::Nudge,
-    ) -> Self {
-        BatchWriter {
+    ) -> Result<Self> {
+        // The records of fragments as they were before this transaction replaced or deleted them, so that the
+        // change feed can diff a profile that was read in place from its one fragment.
+        // The profiles it replaces are copied aside the same way (see `changes`).
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS prior_records (fragment_id INTEGER PRIMARY KEY, record TEXT NOT NULL);
+             CREATE TEMP TABLE IF NOT EXISTS prior_profiles (profile_id INTEGER PRIMARY KEY, primary_ns TEXT NOT NULL,
+                 primary_value TEXT NOT NULL, identities TEXT NOT NULL, fragments TEXT NOT NULL, record TEXT);
+             DELETE FROM temp.prior_records;
+             DELETE FROM temp.prior_profiles;",
+        )?;
+        Ok(BatchWriter {
             tx,
             entity,
             dataset,
@@ -217,7 +243,9 @@ impl<'a> BatchWriter<'a> {
             identity_rows: Vec::new(),
             checkpoint: None,
             nudge,
-        }
+            cause: crate::changes::Cause::Batch(batch_id),
+            written: Vec::new(),
+        })
     }
 
     /// Commits a dataflow checkpoint with the batch.
@@ -276,6 +304,7 @@ impl<'a> BatchWriter<'a> {
                 self.ingested += 1;
                 return Ok(FragmentWrite::Older);
             }
+            self.keep_prior_record(id)?;
             self.tx
                 .prepare_cached(
                     "UPDATE fragments SET batch_id = ?2, updated_at = ?3, record = ?4, identities = ?5 WHERE id = ?1",
@@ -496,6 +525,9 @@ impl<'a> BatchWriter<'a> {
                 )?
                 .execute(params![self.entity.name(), profile.id, batch, decisions])?;
         }
+        if self.cause != crate::changes::Cause::Rebuild {
+            self.written.push(profile.id);
+        }
         Ok(())
     }
 
@@ -529,6 +561,31 @@ impl<'a> BatchWriter<'a> {
             .map(|text| Ok(serde_json::from_str(&text?)?))
             .collect::<Result<Vec<_>>>()?;
         Ok((namespaces, crate::identity::rule_overrides(&self.tx)?))
+    }
+
+    /// Keeps the record of fragment `id` as it was before this transaction (the first call for an id wins).
+    pub(crate) fn keep_prior_record(&mut self, id: i64) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO temp.prior_records (fragment_id, record) SELECT id, record FROM fragments WHERE id = ?1",
+            )?
+            .execute([id])?;
+        Ok(())
+    }
+
+    /// The transaction, for the store's other modules.
+    pub(crate) fn tx(&self) -> &rusqlite::Transaction<'a> {
+        &self.tx
+    }
+
+    /// What the change feed says caused this transaction.
+    pub fn cause(&self) -> crate::changes::Cause {
+        self.cause
+    }
+
+    /// The ids of the profiles written since the last call, in order (none are kept for a rebuild).
+    pub fn take_written_profiles(&mut self) -> Vec<i64> {
+        std::mem::take(&mut self.written)
     }
 
     /// Writes the identity index, marks the batch `success` with its counts, and commits everything.

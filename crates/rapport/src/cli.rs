@@ -47,9 +47,25 @@ pub enum Command {
     /// Looks up a merged profile by any of its identities.
     #[command(subcommand)]
     Profile(ProfileCommand),
-    /// Identity graphs: explain a graph's links and decisions; show or change the linking rules.
+    /// Identity graphs: explain a graph's links and decisions; show or change the linking rules; delete an
+    /// identity (its profile is re-stitched, and splits when the graph falls apart).
     #[command(subcommand)]
     Identity(crate::identity::IdentityCommand),
+    /// Records: delete one by its dataset and primary identity (its profile is re-stitched).
+    #[command(subcommand)]
+    Record(crate::unmerge::RecordCommand),
+    /// The change feed: created, updated, merged, split and deleted profiles, in commit order.
+    Changes {
+        /// Only events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        since: i64,
+        /// At most this many events.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Audiences written in PQL.
     #[command(subcommand)]
     Audience(AudienceCommand),
@@ -230,7 +246,7 @@ pub enum BatchCommand {
         /// Only the batches of this dataset.
         #[arg(long)]
         dataset: Option<String>,
-        /// Only the batches in this state: loading, success or failed.
+        /// Only the batches in this state: loading, success, failed or deleted.
         #[arg(long)]
         state: Option<rapport_engine::BatchState>,
         /// Print JSON.
@@ -244,6 +260,16 @@ pub enum BatchCommand {
         /// Also list its rejected rows (code, file, line, field, message).
         #[arg(long)]
         errors: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deletes the fragments a successful batch wrote last and re-stitches their profiles. A record a later
+    /// batch replaced stays (it is the later batch's); a record this batch replaced is not restored (earlier
+    /// versions are not kept). The batch stays listed, in state `deleted`.
+    Delete {
+        /// The batch id.
+        id: i64,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -275,13 +301,19 @@ pub enum ProfileCommand {
 /// `rapport audience …`.
 #[derive(Debug, Subcommand)]
 pub enum AudienceCommand {
-    /// Saves an audience of people defined in PQL.
+    /// Saves an audience defined in PQL (of people unless `--entity` says otherwise).
     Create {
         /// The audience name.
         name: String,
         /// The PQL definition.
         #[arg(long)]
         pql: String,
+        /// The class of its members: person or account.
+        #[arg(long, default_value = "person")]
+        entity: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Lists the audiences.
     List {
@@ -289,16 +321,27 @@ pub enum AudienceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The exact number of people a PQL definition selects now, without saving it.
-    Estimate {
-        /// The PQL definition.
-        #[arg(long)]
-        pql: String,
+    /// Shows an audience: its definition, plan, membership counts by status and evaluation runs.
+    Show {
+        /// The audience name.
+        name: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Evaluates an audience over every profile and records its membership.
+    /// The exact number of profiles a PQL definition selects now, without saving it.
+    Estimate {
+        /// The PQL definition.
+        #[arg(long)]
+        pql: String,
+        /// The class of its members: person or account.
+        #[arg(long, default_value = "person")]
+        entity: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluates an audience over every profile and records its membership as a new run.
     Evaluate {
         /// The audience name.
         name: String,
@@ -306,10 +349,43 @@ pub enum AudienceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Lists the current members of an audience.
+    /// Lists the current members of an audience (with `--all`, also those that left).
     Members {
         /// The audience name.
         name: String,
+        /// Include members that exited, with their status and times.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Explains an audience: its plan, the equivalent SQL (PostgreSQL) and, with `--profile`, why one profile is
+    /// or is not a member.
+    Explain {
+        /// The audience name (or give `--pql`).
+        #[arg(required_unless_present = "pql", conflicts_with = "pql")]
+        name: Option<String>,
+        /// A PQL definition to explain without saving it.
+        #[arg(long)]
+        pql: Option<String>,
+        /// The class of the members of `--pql`: person or account.
+        #[arg(long, default_value = "person")]
+        entity: String,
+        /// The profile to explain, by one of its identities: NAMESPACE VALUE.
+        #[arg(long, num_args = 2, value_names = ["NAMESPACE", "VALUE"])]
+        profile: Option<Vec<String>>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Who entered or left an audience, when, and the evaluation run that caused it.
+    History {
+        /// The audience name.
+        name: String,
+        /// Only this member (its primary identity as `namespace:value`).
+        #[arg(long)]
+        member: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -1,9 +1,9 @@
-//! `rapport identity …`: explain a graph, and show or change the linking rules.
+//! `rapport identity …`: explain a graph, show or change the linking rules, delete an identity.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Subcommand;
-use rapport_engine::{Engine, Explanation, LinkExplanation};
-use rapport_model::{EntityKind, Identity};
+use rapport_engine::{GraphExplanation, LinkExplanation};
+use rapport_model::EntityKind;
 
 use crate::cli::Cli;
 
@@ -42,6 +42,21 @@ pub enum IdentityCommand {
         #[arg(long)]
         priority: Option<u32>,
     },
+    /// Removes an identity from every fragment of a class that carries it (a fragment whose primary identity
+    /// it is is deleted whole) and re-stitches the profiles that held it: a graph that no longer holds together
+    /// splits. Records keep their field values; a later batch carrying the identity links it again.
+    Delete {
+        /// The namespace code, e.g. Email or b2b_person.
+        namespace: String,
+        /// The identity value (normalized by the namespace's rule).
+        value: String,
+        /// The entity class.
+        #[arg(long, default_value = "person")]
+        entity: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs an identity command.
@@ -50,7 +65,7 @@ pub fn run(cli: &Cli, command: &IdentityCommand) -> Result<()> {
         IdentityCommand::Explain { namespace, value, entity, json } => {
             let engine = crate::open(cli)?;
             let entity: EntityKind = entity.parse()?;
-            let identity = identity(&engine, namespace, value)?;
+            let identity = crate::identity_arg(&engine, namespace, value)?;
             let explanation = engine.explain_identity(entity, &identity)?;
             if *json {
                 return crate::print_json(&explanation);
@@ -107,18 +122,10 @@ pub fn run(cli: &Cli, command: &IdentityCommand) -> Result<()> {
             );
             Ok(())
         }
+        IdentityCommand::Delete { namespace, value, entity, json } => {
+            crate::unmerge::identity_delete(cli, namespace, value, entity, *json)
+        }
     }
-}
-
-/// The identity for a namespace code and a raw value, normalized by the namespace's rule.
-fn identity(engine: &Engine, namespace: &str, value: &str) -> Result<Identity> {
-    let ns = engine
-        .store()
-        .namespaces()?
-        .into_iter()
-        .find(|ns| ns.code.as_str() == namespace)
-        .with_context(|| format!("unknown namespace `{namespace}` (run `rapport namespace list`)"))?;
-    Ok(ns.identity(value).unwrap_or_else(|| Identity::new(namespace, value)))
 }
 
 fn print_link(link: &LinkExplanation) {
@@ -134,7 +141,7 @@ fn print_link(link: &LinkExplanation) {
     }
 }
 
-fn print_explanation(e: &Explanation) {
+fn print_explanation(e: &GraphExplanation) {
     match e.profile_id {
         Some(id) => {
             println!("{} is in the graph of {} profile {id} ({} identities):", e.identity, e.entity, e.identities.len())

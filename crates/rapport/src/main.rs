@@ -11,13 +11,14 @@ mod identity;
 mod mapping;
 mod progress;
 mod serve;
+mod unmerge;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use rapport_engine::Engine;
+use rapport_engine::{Engine, ExplainTarget};
 use rapport_model::{EntityKind, Identity};
 use serde::Serialize;
 
@@ -198,13 +199,7 @@ fn run(cli: Cli) -> Result<()> {
             let engine = open(&cli)?;
             let entity: EntityKind = entity.parse()?;
             let policy = merge_policy.as_deref().map(parse_merge_policy).transpose()?;
-            let ns = engine
-                .store()
-                .namespaces()?
-                .into_iter()
-                .find(|ns| ns.code.as_str() == namespace)
-                .with_context(|| format!("unknown namespace `{namespace}` (run `rapport namespace list`)"))?;
-            let identity = ns.identity(value).unwrap_or_else(|| Identity::new(namespace.as_str(), value.as_str()));
+            let identity = identity_arg(&engine, namespace, value)?;
             let Some(view) = engine.lookup(entity, &identity, policy.as_ref())? else {
                 bail!("no {entity} profile holds the identity {identity}");
             };
@@ -213,6 +208,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             print_profile(&view)
         }
+        Command::Record(command) => unmerge::record_command(&cli, command),
+        Command::Changes { since, limit, json } => unmerge::changes(&cli, *since, *limit, *json),
         Command::Audience(command) => audience(&cli, command),
         Command::Status { json } => {
             let engine = open(&cli)?;
@@ -519,8 +516,9 @@ fn failed_batches(files: &[rapport_engine::FileReport]) -> Result<()> {
 }
 
 fn batch(cli: &Cli, command: &BatchCommand) -> Result<()> {
-    let engine = open(cli)?;
+    let mut engine = open(cli)?;
     match command {
+        BatchCommand::Delete { id, json } => unmerge::batch_delete(&mut engine, *id, *json),
         BatchCommand::List { dataset, state, json } => {
             let filter = rapport_engine::BatchFilter { dataset: dataset.clone(), state: *state, flow_run: None };
             let batches = engine.store().batch_list(&filter)?;
@@ -590,11 +588,26 @@ fn batch(cli: &Cli, command: &BatchCommand) -> Result<()> {
     }
 }
 
+/// The identity `value` in namespace `namespace`, normalized by the namespace's rule.
+pub(crate) fn identity_arg(engine: &Engine, namespace: &str, value: &str) -> Result<Identity> {
+    let ns = engine
+        .store()
+        .namespaces()?
+        .into_iter()
+        .find(|ns| ns.code.as_str() == namespace)
+        .with_context(|| format!("unknown namespace `{namespace}` (run `rapport namespace list`)"))?;
+    Ok(ns.identity(value).unwrap_or_else(|| Identity::new(namespace, value)))
+}
+
 fn audience(cli: &Cli, command: &AudienceCommand) -> Result<()> {
     let mut engine = open(cli)?;
     match command {
-        AudienceCommand::Create { name, pql } => {
-            let record = engine.create_audience(name, pql)?;
+        AudienceCommand::Create { name, pql, entity, json } => {
+            let entity: EntityKind = entity.parse()?;
+            let record = engine.create_audience_of(name, entity, pql)?;
+            if *json {
+                return print_json(&record);
+            }
             println!("audience `{}` created for {}", record.name, record.entity);
             Ok(())
         }
@@ -605,16 +618,47 @@ fn audience(cli: &Cli, command: &AudienceCommand) -> Result<()> {
             }
             for a in audiences {
                 let size = a.size.map_or_else(|| "not evaluated".to_owned(), |s| format!("{s} members"));
-                println!("{:<36} {:<16} {}", a.name, size, a.pql);
+                println!("{:<36} {:<12} {:<16} {}", a.name, a.entity, size, a.pql);
             }
             Ok(())
         }
-        AudienceCommand::Estimate { pql, json } => {
-            let size = engine.estimate(pql)?;
+        AudienceCommand::Show { name, json } => {
+            let details = engine.audience_details(name)?;
             if *json {
-                return print_json(&serde_json::json!({"size": size, "exact": true}));
+                return print_json(&details);
             }
-            println!("{size} people (exact)");
+            let r = &details.record;
+            println!("audience `{}` ({})", r.name, r.entity);
+            println!("pql: {}", r.pql);
+            println!("created: {}", r.created_at);
+            match (&r.evaluated_at, r.size) {
+                (Some(at), Some(size)) => println!("last evaluated: {at} ({size} members)"),
+                _ => println!("last evaluated: never"),
+            }
+            let statuses: Vec<String> = details.statuses.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            if !statuses.is_empty() {
+                println!("memberships: {}", statuses.join(", "));
+            }
+            print!("plan:\n{}", details.plan);
+            if !details.runs.is_empty() {
+                println!("runs:");
+                for run in &details.runs {
+                    println!(
+                        "  #{} {}  size {}  +{} ={} -{}",
+                        run.id, run.at, run.size, run.entered, run.stayed, run.exited
+                    );
+                }
+            }
+            Ok(())
+        }
+        AudienceCommand::Estimate { pql, entity, json } => {
+            let entity: EntityKind = entity.parse()?;
+            let size = engine.estimate_of(entity, pql)?;
+            if *json {
+                return print_json(&serde_json::json!({"size": size, "exact": true, "entity": entity}));
+            }
+            let noun = if entity == EntityKind::Person { "people".to_owned() } else { format!("{entity} profiles") };
+            println!("{size} {noun} (exact)");
             Ok(())
         }
         AudienceCommand::Evaluate { name, json } => {
@@ -623,17 +667,31 @@ fn audience(cli: &Cli, command: &AudienceCommand) -> Result<()> {
                 return print_json(&evaluation);
             }
             println!(
-                "{}: {} members of {} people ({} entered, {} stayed, {} exited)",
+                "{}: {} members of {} profiles ({} entered, {} stayed, {} exited; run {})",
                 evaluation.audience,
                 evaluation.size,
                 evaluation.profiles,
                 evaluation.change.entered,
                 evaluation.change.stayed,
-                evaluation.change.exited
+                evaluation.change.exited,
+                evaluation.change.run
             );
             Ok(())
         }
-        AudienceCommand::Members { name, json } => {
+        AudienceCommand::Members { name, all: true, json } => {
+            let memberships = engine.memberships(name)?;
+            if *json {
+                return print_json(&memberships);
+            }
+            for m in memberships {
+                match &m.exited_at {
+                    Some(at) => println!("{}\t{}\tsince {}\texited {at}", m.member, m.status, m.since),
+                    None => println!("{}\t{}\tsince {}", m.member, m.status, m.since),
+                }
+            }
+            Ok(())
+        }
+        AudienceCommand::Members { name, all: false, json } => {
             let members = engine.audience_members(name)?;
             if *json {
                 return print_json(&members);
@@ -647,6 +705,50 @@ fn audience(cli: &Cli, command: &AudienceCommand) -> Result<()> {
                     m.last_name.unwrap_or_default(),
                     m.account_name.unwrap_or_default()
                 );
+            }
+            Ok(())
+        }
+        AudienceCommand::Explain { name, pql, entity, profile, json } => {
+            let entity: EntityKind = entity.parse()?;
+            let target = match (name, pql) {
+                (Some(name), _) => ExplainTarget::Saved(name),
+                (None, Some(pql)) => ExplainTarget::Pql { entity, pql },
+                (None, None) => bail!("give an audience name or --pql"),
+            };
+            let identity = match profile.as_deref() {
+                Some([namespace, value]) => Some(identity_arg(&engine, namespace, value)?),
+                Some(_) => bail!("--profile takes two values: NAMESPACE VALUE"),
+                None => None,
+            };
+            let explanation = engine.explain(target, identity.as_ref())?;
+            if *json {
+                return print_json(&explanation);
+            }
+            if let Some(name) = &explanation.audience {
+                println!("audience `{name}` ({})", explanation.entity);
+            }
+            println!("pql: {}\n", explanation.pql);
+            println!("plan:\n{}", explanation.plan);
+            println!("sql (PostgreSQL, over the store's tables):\n{}\n", explanation.sql);
+            if let Some(p) = &explanation.profile {
+                let verdict = if p.member { "is a member" } else { "is not a member" };
+                println!("{} {verdict}:", p.primary);
+                print!("{}", p.trace.render());
+            }
+            Ok(())
+        }
+        AudienceCommand::History { name, member, json } => {
+            let history = engine.audience_history(name, member.as_deref())?;
+            if *json {
+                return print_json(&history);
+            }
+            for h in history {
+                let cause = match (h.run, &h.change_event) {
+                    (_, Some(event)) => format!("event {event}"),
+                    (Some(run), None) => format!("run {run}"),
+                    (None, None) => "before runs were recorded".to_owned(),
+                };
+                println!("{}\t{:<8}\t{}\t{cause}", h.at, h.event, h.member);
             }
             Ok(())
         }

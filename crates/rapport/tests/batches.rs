@@ -1,4 +1,4 @@
-//! Issue #4 from the command line: `ingest --error-threshold`, `batch list|show`, `flow create|run|list|history`,
+//! Issues #4 and #5 from the command line: `record|batch|identity delete`, `changes`; `ingest --error-threshold`, `batch list|show`, `flow create|run|list|history`,
 //! their JSON and exit statuses. The fixture is the engine's hand-written `Contact.csv`: 20 data rows, bad at
 //! lines 4 (empty `Id`), 9 (bad `LastModifiedDate`) and 15 (2 fields), i.e. 15 % rejected.
 
@@ -177,4 +177,75 @@ fn issue_4_flow_commands_create_run_list_and_show_history() {
     assert!(stderr.contains("flow `pg`: ") && stderr.contains("people.toml"), "{stderr}");
     let wrong = run(&data, &["flow", "create", "x", "--system", "salesforce", "--from", from, "--query", "q"]);
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("--query does not apply to --kind crm"));
+}
+
+#[test]
+fn issue_5_record_batch_and_identity_delete_and_the_change_feed_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (crm, mkto) = (tmp.path().join("crm"), tmp.path().join("mkto"));
+    std::fs::create_dir_all(&crm).unwrap();
+    std::fs::create_dir_all(&mkto).unwrap();
+    std::fs::write(
+        crm.join("Contact.csv"),
+        "Id,Email,LastName,LastModifiedDate\nC1,a@x.com,Doe,2024-03-01T00:00:00.000Z\nC2,b@x.com,Roe,2024-03-01T00:00:00.000Z\n",
+    )
+    .unwrap();
+    std::fs::write(mkto.join("leads.csv"), "id,email,lastName,updatedAt\n7,a@x.com,Doe,2024-03-02T00:00:00.000Z\n")
+        .unwrap();
+    ok_json(&data, &["schema", "generate-b2b", "--json"]);
+    ok_json(&data, &["ingest", "salesforce", crm.to_str().unwrap(), "--instance", "org", "--json"]);
+    ok_json(&data, &["ingest", "marketo", mkto.to_str().unwrap(), "--instance", "mk1", "--json"]);
+    let profile = ok_json(&data, &["profile", "get", "Email", "a@x.com", "--json"]);
+    assert_eq!(profile["identities"].as_array().unwrap().len(), 3, "C1 and lead 7 share the email");
+
+    let report = ok_json(&data, &["record", "delete", "marketo.leads", "b2b_person", "7@mk1.Marketo", "--json"]);
+    assert_eq!((report["fragmentsDeleted"].as_u64(), report["profilesDeleted"].as_u64()), (Some(1), Some(0)));
+    let profile = ok_json(&data, &["profile", "get", "Email", "a@x.com", "--json"]);
+    assert_eq!(
+        profile["identities"],
+        json!([{"namespace": "Email", "value": "a@x.com"}, {"namespace": "b2b_person", "value": "C1@org.Salesforce"}])
+    );
+
+    // C1 and C2 created by batch 1; lead 7 joins C1 (batch 2); its deletion changes C1 again.
+    let events = ok_json(&data, &["changes", "--json"]);
+    let shape: Vec<(String, i64, String)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["profileId"].as_i64().unwrap(),
+                e["cause"]["type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected =
+        [("created", 0, "batch"), ("created", 1, "batch"), ("updated", 0, "batch"), ("updated", 0, "deleteRecord")];
+    assert_eq!(shape, expected.map(|(k, p, c)| (k.to_owned(), p, c.to_owned())));
+
+    let report = ok_json(&data, &["batch", "delete", "1", "--json"]);
+    assert_eq!((report["fragmentsDeleted"].as_u64(), report["profilesDeleted"].as_u64()), (Some(2), Some(2)));
+    let events = ok_json(&data, &["changes", "--since", "4", "--json"]);
+    assert_eq!(events.as_array().unwrap().len(), 2);
+    assert!(events
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["kind"] == "deleted" && e["cause"] == json!({"type": "deleteBatch", "batchId": 1})));
+    let listed = ok_json(&data, &["batch", "list", "--state", "deleted", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    let again = run(&data, &["batch", "delete", "1"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr)
+        .contains("batch 1 is deleted: only a successful batch has data to delete"));
+    let nobody = run(&data, &["identity", "delete", "Email", "Nobody@X.com"]);
+    assert!(!nobody.status.success());
+    assert!(
+        String::from_utf8_lossy(&nobody.stderr).contains("no person profile holds the identity Email:nobody@x.com"),
+        "{}",
+        String::from_utf8_lossy(&nobody.stderr)
+    );
 }

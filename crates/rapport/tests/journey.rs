@@ -197,3 +197,47 @@ fn issue_2_a_pql_error_points_at_the_span_with_a_hint() {
     assert!(stderr.contains("did you mean `extendedWorkDetails.departments`?"), "{stderr}");
     assert!(stderr.contains("^^^^^^^^^^^^^^^^^^^^^^^^^^^^^"), "{stderr}");
 }
+
+#[test]
+fn issue_6_audience_show_explain_and_history_describe_the_demo_audience() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("demo");
+    let summary = json(&rapport(&data, &["demo", "--persons", "300", "--seed", "5", "--json"]));
+    let name = summary["audience"]["name"].as_str().unwrap().to_owned();
+    let size = summary["audience"]["size"].as_u64().unwrap();
+    assert!(size > 0);
+
+    let show = json(&rapport(&data, &["audience", "show", &name, "--json"]));
+    assert_eq!(show["statuses"]["realized"].as_u64(), Some(size));
+    assert_eq!(show["runs"].as_array().unwrap().len(), 1);
+    assert!(show["plan"].as_str().unwrap().starts_with("Audience of person\n  And\n"), "{show}");
+
+    // Every member entered at run 1, and nobody else did.
+    let members = json(&rapport(&data, &["audience", "members", &name, "--json"]));
+    let members: BTreeSet<String> =
+        members.as_array().unwrap().iter().map(|m| m["primary"].as_str().unwrap().to_owned()).collect();
+    let history = json(&rapport(&data, &["audience", "history", &name, "--json"]));
+    let run = show["runs"][0]["id"].as_i64().unwrap();
+    let entered: BTreeSet<String> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .inspect(|h| assert_eq!((h["event"].as_str(), h["run"].as_i64()), (Some("realized"), Some(run)), "{h}"))
+        .map(|h| h["member"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(entered, members);
+
+    // Explaining a member says it is one; the SQL reads the person profiles.
+    let first = members.iter().next().unwrap();
+    let (ns, value) = first.split_once(':').unwrap();
+    let explained = json(&rapport(&data, &["audience", "explain", &name, "--profile", ns, value, "--json"]));
+    assert_eq!(explained["profile"]["primary"].as_str(), Some(first.as_str()));
+    assert_eq!(explained["profile"]["member"], true);
+    assert_eq!(explained["profile"]["trace"]["holds"], true);
+    assert!(explained["sql"].as_str().unwrap().contains("FROM person e0"));
+    // An unsaved definition explains too, without a profile.
+    let text =
+        String::from_utf8(rapport(&data, &["audience", "explain", "--pql", "b2b.personScore > 80"]).stdout).unwrap();
+    assert!(text.contains("Filter (b2b.personScore > 80)"), "{text}");
+    assert!(text.contains("WHERE ((e0.record #>> '{b2b,personScore}')::numeric > 80)"), "{text}");
+}
