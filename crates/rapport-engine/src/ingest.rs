@@ -22,8 +22,9 @@ use tracing::{info, instrument, warn};
 
 use crate::{Engine, Error, Observer, Result};
 
-/// At most this many identities are taken from one record (B2B-DOMAIN h.1); the rest are ignored.
-pub const MAX_IDENTITIES_PER_RECORD: usize = 20;
+/// At most this many identities are taken from one record (B2B-DOMAIN h.1); the rest are ignored. Stitching
+/// applies the same limit to records from every write path.
+pub use rapport_identity::MAX_IDENTITIES_PER_RECORD;
 
 /// What ingesting one file did.
 #[derive(Debug, Clone, Serialize)]

@@ -29,6 +29,7 @@ pub mod delivery;
 pub mod destinations;
 pub mod flows;
 pub mod generic;
+pub mod identity;
 pub mod ingest;
 pub mod lookup;
 pub mod profiles;
@@ -48,6 +49,7 @@ pub use delivery::{AudienceDelivery, DeliveryReport, DeliveryRun, Excluded, RunO
 pub use destinations::{ActivationFlow, ActivationFlowDef, AttributeMapping, DestinationView, Schedule};
 pub use flows::FlowRunReport;
 pub use generic::{DryRun, MemoryRows, RowsOptions};
+pub use identity::{DecisionRecord, GraphExplanation, LinkExplanation, LinkRule};
 pub use ingest::{FileReport, IngestOptions, IngestReport};
 pub use lookup::{ProfileView, Related};
 pub use rapport_profile::MergePolicy;
@@ -102,6 +104,9 @@ pub enum Error {
     /// Stored data could not be read back: a bug or an altered database.
     #[error("internal: {0}")]
     Internal(String),
+    /// A namespace code that is not registered.
+    #[error("unknown namespace `{0}` (see `rapport namespace list`)")]
+    UnknownNamespace(String),
     /// A mapping set does not compile against its input or its schema (unknown field, bad expression,
     /// destination the schema does not have).
     #[error("{0}")]

@@ -2,16 +2,17 @@
 //!
 //! One function, `apply_fragments`, serves every write: a batch file, a group of streamed messages, and a
 //! rebuild from scratch (all fragments, no stored profile). Given the fragments just written, it finds the
-//! stored profiles that own any of their identities, re-stitches those profiles' fragments together with the
-//! new ones (so a fragment that changed its identities can also split its old graph), replaces the old
-//! profiles with the resulting graphs, and merges each graph's records. It runs inside the batch's
-//! transaction, so profiles and fragments commit together.
+//! stored profiles that own or mention any of their identities (closed over the identities those profiles'
+//! fragments carry, see `closure`), re-stitches those profiles' fragments together with the new ones under the
+//! linking rules (so a fragment that changed its identities can also split its old graph), replaces the old
+//! profiles with the resulting graphs, their mentions and linking decisions, and merges each graph's records.
+//! It runs inside the batch's transaction, so profiles, decisions and fragments commit together.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use rapport_model::EntityKind;
 use rapport_profile::{merge, FragmentView, MergePolicy};
-use rapport_store::{BatchWriter, FragmentHead, ProfileWrite};
+use rapport_store::{BatchWriter, FragmentHead, ProfileMembers, ProfileWrite};
 
 use crate::Result;
 
@@ -62,33 +63,38 @@ pub(crate) fn apply_fragments(
     fresh: Vec<FragmentHead>,
     policy: &MergePolicy,
 ) -> Result<ProfileDelta> {
+    apply_fragments_around(writer, fresh, Vec::new(), policy)
+}
+
+/// [`apply_fragments`], with the closed set also grown from `around`: identities that fragments no longer
+/// carry (a deletion removed them), whose owners and mention holders must be re-stitched all the same.
+pub(crate) fn apply_fragments_around(
+    writer: &mut BatchWriter<'_>,
+    fresh: Vec<FragmentHead>,
+    around: Vec<rapport_model::Identity>,
+    policy: &MergePolicy,
+) -> Result<ProfileDelta> {
     let mut delta = ProfileDelta { entity: Some(writer.entity()), ..ProfileDelta::default() };
-    if fresh.is_empty() {
+    if fresh.is_empty() && around.is_empty() {
         return Ok(delta);
     }
-    // Stored profiles owning any identity of the new fragments.
-    let owners = {
-        let mut identities: Vec<&rapport_model::Identity> = fresh.iter().flat_map(|h| h.identities.iter()).collect();
-        identities.sort_unstable();
-        identities.dedup();
-        writer.owners(identities.into_iter())?
+    let rules = {
+        let (namespaces, overrides) = writer.linking_rules()?;
+        crate::identity::linking_rules(&namespaces, &overrides)
     };
-    let touched: Vec<i64> = owners.values().copied().collect::<BTreeSet<_>>().into_iter().collect();
-    let old = writer.profile_members(&touched)?;
-
-    // Every fragment of the touched profiles, with their current identities, plus the new fragments.
-    let mut heads = fresh;
-    let known: BTreeSet<i64> = heads.iter().map(|h| h.id).collect();
-    let others: Vec<i64> =
-        old.iter().flat_map(|p| p.fragments.iter().copied()).filter(|id| !known.contains(id)).collect();
-    heads.extend(writer.fragment_heads(&others)?);
+    let (mut heads, old) = closure(writer, fresh, around)?;
+    let touched: Vec<i64> = old.iter().map(|p| p.id).collect::<BTreeSet<_>>().into_iter().collect();
     // A key twice in one batch writes its fragment twice: the later write is what is stored, so it must win.
     // Reversed, the stable sort puts the later of two heads with one id first, and dedup keeps the first.
     heads.reverse();
     heads.sort_by_key(|h| h.id);
     heads.dedup_by_key(|h| h.id);
 
-    let stitching = rapport_identity::stitch(heads.iter().map(|h| h.identities.as_slice()));
+    let stitching = rapport_identity::stitch_with(
+        &heads,
+        |h| rapport_identity::RecordRef { primary: &h.primary, identities: &h.identities, updated_at: &h.updated_at },
+        &rules,
+    );
     // Taken before the old profiles go, so that a fresh id never repeats one of theirs that a graph reuses.
     let mut next = writer.next_profile_id()?;
     let before = crate::changes::capture(writer, &old)?;
@@ -97,28 +103,31 @@ pub(crate) fn apply_fragments(
 
     // Graphs take the old ids first (smallest id to the graph with the earliest fragment), then fresh ones.
     let mut reuse = touched.into_iter();
-    let mut pending: Vec<(i64, &rapport_identity::Graph)> = Vec::new();
+    let mut pending: Vec<(i64, rapport_identity::GraphRef<'_, '_>)> = Vec::new();
     let mut pending_fragments = 0;
-    for graph in &stitching.graphs {
+    for graph in stitching.graphs() {
         let id = reuse.next().unwrap_or_else(|| {
             next += 1;
             next - 1
         });
-        if graph.fragments.len() == 1 {
-            let head = &heads[graph.fragments[0]];
-            let identities =
-                if graph.identities.is_empty() { std::slice::from_ref(&head.primary) } else { &graph.identities[..] };
+        if let [only] = graph.records() {
+            let head = &heads[*only as usize];
+            let identities: Vec<rapport_model::Identity> = graph.identities().cloned().collect();
+            let mentions: Vec<rapport_model::Identity> = graph.mentions().into_iter().cloned().collect();
+            let decisions = crate::identity::encode_decisions(&graph, &heads)?;
             writer.put_profile(&ProfileWrite {
                 id,
                 primary: &head.primary,
-                identities,
+                identities: &identities,
                 fragments: std::slice::from_ref(&head.id),
                 record: None,
+                mentions: &mentions,
+                decisions: decisions.as_deref(),
             })?;
             continue;
         }
         delta.stitched += 1;
-        pending_fragments += graph.fragments.len();
+        pending_fragments += graph.records().len();
         pending.push((id, graph));
         if pending_fragments >= MERGE_CHUNK {
             merge_chunk(writer, &heads, &pending, policy)?;
@@ -127,26 +136,80 @@ pub(crate) fn apply_fragments(
         }
     }
     merge_chunk(writer, &heads, &pending, policy)?;
-    delta.written = stitching.graphs.len() as u64;
+    delta.written = stitching.len() as u64;
     crate::changes::record(writer, before)?;
     Ok(delta)
+}
+
+/// The fragments to re-stitch with `fresh`, and the stored profiles they replace; `around` are more identities
+/// to start the search from.
+///
+/// With the linking rules a fragment can carry an identity its profile's graph does not hold (its link was cut
+/// or evicted), and that fragment still counts in the other graph's decisions (which record is newest, when an
+/// identity was last seen). So the set is closed: every profile whose graph holds, or whose fragments mention,
+/// an identity carried by a fragment of the set is in the set. Without any stored mention (no rule ever fired)
+/// that is exactly the owners of the fresh identities, found in one round.
+fn closure(
+    writer: &BatchWriter<'_>,
+    fresh: Vec<FragmentHead>,
+    around: Vec<rapport_model::Identity>,
+) -> Result<(Vec<FragmentHead>, Vec<ProfileMembers>)> {
+    let mentions_exist = writer.has_mentions()?;
+    let mut frontier: Vec<&rapport_model::Identity> =
+        fresh.iter().flat_map(|h| h.identities.iter()).chain(around.iter()).collect();
+    frontier.sort_unstable();
+    frontier.dedup();
+    let mut frontier: Vec<rapport_model::Identity> = frontier.into_iter().cloned().collect();
+    let mut seen: HashSet<rapport_model::Identity> =
+        if mentions_exist { frontier.iter().cloned().collect() } else { HashSet::new() };
+    let mut known: HashSet<i64> = fresh.iter().map(|h| h.id).collect();
+    let mut touched: BTreeSet<i64> = BTreeSet::new();
+    let mut heads = fresh;
+    let mut old = Vec::new();
+    while !frontier.is_empty() {
+        let mut found: BTreeSet<i64> =
+            writer.owners(frontier.iter())?.into_values().filter(|id| !touched.contains(id)).collect();
+        if mentions_exist {
+            found.extend(writer.mention_holders(frontier.iter())?.into_iter().filter(|id| !touched.contains(id)));
+        }
+        frontier.clear();
+        let ids: Vec<i64> = found.into_iter().collect();
+        touched.extend(&ids);
+        let members = writer.profile_members(&ids)?;
+        let others: Vec<i64> =
+            members.iter().flat_map(|p| p.fragments.iter().copied()).filter(|id| known.insert(*id)).collect();
+        let loaded = writer.fragment_heads(&others)?;
+        if mentions_exist {
+            let stored_mentions = writer.profile_mentions(&ids)?;
+            let carried =
+                members.iter().flat_map(|m| m.identities.iter()).chain(loaded.iter().flat_map(|h| h.identities.iter()));
+            for identity in carried.chain(stored_mentions.iter()) {
+                if seen.insert(identity.clone()) {
+                    frontier.push(identity.clone());
+                }
+            }
+        }
+        heads.extend(loaded);
+        old.extend(members);
+    }
+    Ok((heads, old))
 }
 
 /// Loads the records of a chunk of multi-fragment graphs, merges each graph and writes its profile.
 fn merge_chunk(
     writer: &mut BatchWriter<'_>,
     heads: &[FragmentHead],
-    graphs: &[(i64, &rapport_identity::Graph)],
+    graphs: &[(i64, rapport_identity::GraphRef<'_, '_>)],
     policy: &MergePolicy,
 ) -> Result<()> {
-    let ids: Vec<i64> = graphs.iter().flat_map(|(_, g)| g.fragments.iter().map(|&i| heads[i].id)).collect();
+    let ids: Vec<i64> = graphs.iter().flat_map(|(_, g)| g.records().iter().map(|&i| heads[i as usize].id)).collect();
     let records: HashMap<i64, rapport_model::Record> = writer.fragment_records(&ids)?;
     for (id, graph) in graphs {
         let views: Vec<FragmentView<'_>> = graph
-            .fragments
+            .records()
             .iter()
             .map(|&i| {
-                let head = &heads[i];
+                let head = &heads[i as usize];
                 FragmentView {
                     dataset: &head.dataset,
                     seq: head.id,
@@ -156,15 +219,20 @@ fn merge_chunk(
             })
             .collect();
         let record = merge(&views, policy);
-        let fragments: Vec<i64> = graph.fragments.iter().map(|&i| heads[i].id).collect();
+        let fragments: Vec<i64> = graph.records().iter().map(|&i| heads[i as usize].id).collect();
+        let identities: Vec<rapport_model::Identity> = graph.identities().cloned().collect();
+        let mentions: Vec<rapport_model::Identity> = graph.mentions().into_iter().cloned().collect();
+        let decisions = crate::identity::encode_decisions(graph, heads)?;
         // Positions ascend with fragment ids, so the first fragment is the earliest ingested.
-        let first = &heads[graph.fragments[0]];
+        let first = &heads[graph.records()[0] as usize];
         writer.put_profile(&ProfileWrite {
             id: *id,
             primary: &first.primary,
-            identities: &graph.identities,
+            identities: &identities,
             fragments: &fragments,
             record: Some(&record),
+            mentions: &mentions,
+            decisions: decisions.as_deref(),
         })?;
     }
     Ok(())

@@ -57,12 +57,16 @@ impl Engine {
     #[instrument(skip_all, fields(entity = %entity))]
     pub fn delete_identity(&mut self, entity: EntityKind, identity: &Identity) -> Result<DeletionReport> {
         let mut writer = self.store.deletion_writer(entity, Cause::DeleteIdentity)?;
-        let owner = writer.owners(std::iter::once(identity))?;
-        let Some(&profile) = owner.get(identity) else {
+        // The profile whose graph holds it, and those whose fragments carry it outside their graph (a cut or
+        // evicted link, see `docs/identity.md`).
+        let mut holders: BTreeSet<i64> = writer.owners(std::iter::once(identity))?.into_values().collect();
+        holders.extend(writer.mention_holders(std::iter::once(identity))?);
+        if holders.is_empty() {
             return Err(crate::Error::Deletion(format!("no {entity} profile holds the identity {identity}")));
-        };
-        let members = writer.profile_members(&[profile])?;
-        let heads = writer.fragment_heads(&members[0].fragments)?;
+        }
+        let profiles: Vec<i64> = holders.into_iter().collect();
+        let fragments: Vec<i64> = writer.profile_members(&profiles)?.into_iter().flat_map(|p| p.fragments).collect();
+        let heads = writer.fragment_heads(&fragments)?;
         let mut deleted = Vec::new();
         let mut changed = 0;
         for head in heads.iter().filter(|h| h.identities.contains(identity)) {
@@ -74,7 +78,7 @@ impl Engine {
                 changed += 1;
             }
         }
-        let report = unmerge(&mut writer, &[profile], &deleted, changed)?;
+        let report = unmerge(&mut writer, &profiles, &deleted, changed)?;
         writer.commit(0)?;
         info!(fragments_deleted = report.fragments_deleted, changed, "identity deleted");
         Ok(report)
@@ -134,9 +138,16 @@ fn owners_of(writer: &BatchWriter<'_>, heads: &[FragmentHead]) -> Result<Vec<i64
 
 /// Deletes fragments `deleted` of the `profiles` that held them (their other fragments may already have lost
 /// an identity), removes the profiles left empty, and re-stitches the rest.
+///
+/// The re-stitching starts from the remaining fragments and from every identity the profiles held or
+/// mentioned: under the linking rules another profile can mention one of them (its link was cut or evicted),
+/// and once the fragments carrying it are gone that profile may link it again, or its decisions change; the
+/// closed set of `apply_fragments` reaches it through these identities.
 fn unmerge(writer: &mut BatchWriter<'_>, profiles: &[i64], deleted: &[i64], changed: u64) -> Result<DeletionReport> {
     let entity = writer.entity();
     let members = writer.profile_members(profiles)?;
+    let mut around: Vec<Identity> = members.iter().flat_map(|p| p.identities.iter().cloned()).collect();
+    around.extend(writer.profile_mentions(profiles)?);
     writer.delete_fragments(deleted)?;
     let deleted_set: BTreeSet<i64> = deleted.iter().copied().collect();
     let mut remaining: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
@@ -157,7 +168,7 @@ fn unmerge(writer: &mut BatchWriter<'_>, profiles: &[i64], deleted: &[i64], chan
     crate::changes::record_deleted(writer, &rows)?;
     let fragments: Vec<i64> = remaining.into_values().flatten().collect();
     let fresh = writer.fragment_heads(&fragments)?;
-    let delta = crate::profiles::apply_fragments(writer, fresh, &MergePolicy::TimestampOrdered)?;
+    let delta = crate::profiles::apply_fragments_around(writer, fresh, around, &MergePolicy::TimestampOrdered)?;
     Ok(DeletionReport {
         entity,
         fragments_deleted: deleted.len() as u64,

@@ -194,3 +194,157 @@ fn incremental_profiles_equal_a_rebuild_on_the_bodea_sample() {
         assert_eq!(after, before, "{entity}");
     }
 }
+
+/// One batch of person fragments: (primary key, identities, updated_at) into `dataset`.
+fn person_batch(dataset: &str, rows: &[(Identity, Vec<Identity>, &str)]) -> rapport_store::NewBatch {
+    rapport_store::NewBatch {
+        dataset: dataset.to_owned(),
+        entity: EntityKind::Person,
+        source: "test".to_owned(),
+        files: Vec::new(),
+        rows_read: rows.len() as u64,
+        fragments: rows
+            .iter()
+            .map(|(primary, identities, at)| rapport_store::NewFragment {
+                primary: primary.clone(),
+                identities: identities.clone(),
+                updated_at: (*at).to_owned(),
+                record: serde_json::json!({"b2b": {"personKey": {"sourceKey": primary.value}}})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            })
+            .collect(),
+        rejected: Vec::new(),
+        batch_id: None,
+        checkpoint: None,
+    }
+}
+
+/// The shared-device rule through the engine, and `explain` on the result, written out by hand: Jane (CRM
+/// record, batch 1) and John (web login, batch 2) share the browser `ECID:x`; John's record is newer, so Jane's
+/// link to the browser is cut. A Marketo lead carrying Jane's CRM id (batch 3) joins Jane.
+#[test]
+fn explain_shows_each_link_with_its_records_and_the_cut_link_with_its_rule() {
+    use rapport_engine::{DecisionRecord, LinkExplanation, LinkRule};
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = Engine::open(&dir.path().join("data")).unwrap();
+    engine.generate_b2b_schemas().unwrap();
+    let crm_ns = rapport_schema::Namespace::custom(
+        "CRMID",
+        "CRM id",
+        rapport_schema::IdentityType::CrossDevice,
+        rapport_schema::Normalization::Trim,
+    )
+    .unwrap();
+    engine.create_namespace(&crm_ns).unwrap();
+    let person = |v: &str| Identity::new("b2b_person", v);
+    let crm = |v: &str| Identity::new("CRMID", v);
+    let ecid = Identity::new("ECID", "x");
+    let batches = [
+        person_batch(
+            "crm",
+            &[(person("jane"), vec![person("jane"), crm("jane"), ecid.clone()], "2024-01-01T00:00:00Z")],
+        ),
+        person_batch(
+            "web",
+            &[(person("john"), vec![person("john"), crm("john"), ecid.clone()], "2024-01-02T00:00:00Z")],
+        ),
+        person_batch("marketo", &[(person("m1"), vec![person("m1"), crm("jane")], "2024-01-03T00:00:00Z")]),
+    ];
+    for batch in &batches {
+        engine.commit_batch(batch).unwrap();
+    }
+    assert_eq!(
+        graphs(&engine),
+        BTreeSet::from([
+            graph(person("jane"), &[person("jane"), crm("jane"), person("m1")]),
+            graph(person("john"), &[person("john"), crm("john"), ecid.clone()]),
+        ])
+    );
+    let record = |fragment: i64, dataset: &str, batch_id: i64, at: &str| DecisionRecord {
+        fragment,
+        dataset: dataset.to_owned(),
+        batch_id,
+        updated_at: at.to_owned(),
+    };
+    let (jane_record, john_record, m1_record) = (
+        record(1, "crm", 1, "2024-01-01T00:00:00Z"),
+        record(2, "web", 2, "2024-01-02T00:00:00Z"),
+        record(3, "marketo", 3, "2024-01-03T00:00:00Z"),
+    );
+    let link = |from: &Identity, to: &Identity, records: Vec<DecisionRecord>| LinkExplanation {
+        from: from.clone(),
+        to: to.clone(),
+        rule: LinkRule::Record,
+        kept: None,
+        refused: None,
+        evicted: None,
+        records,
+    };
+    let cut = LinkExplanation {
+        from: person("jane"),
+        to: ecid.clone(),
+        rule: LinkRule::UniqueNamespace,
+        kept: Some(crm("jane")),
+        refused: Some(crm("john")),
+        evicted: None,
+        records: vec![jane_record.clone()],
+    };
+
+    let browser = engine.explain_identity(EntityKind::Person, &ecid).unwrap();
+    assert_eq!(browser.identities, vec![crm("john"), ecid.clone(), person("john")]);
+    assert_eq!(
+        browser.links,
+        vec![
+            link(&person("john"), &crm("john"), vec![john_record.clone()]),
+            link(&person("john"), &ecid, vec![john_record.clone()]),
+        ]
+    );
+    assert_eq!(browser.refused, vec![cut.clone()]);
+
+    let jane = engine.explain_identity(EntityKind::Person, &crm("jane")).unwrap();
+    assert_eq!(jane.identities, vec![crm("jane"), person("jane"), person("m1")]);
+    assert_eq!(
+        jane.links,
+        vec![
+            link(&person("jane"), &crm("jane"), vec![jane_record]),
+            link(&person("m1"), &crm("jane"), vec![m1_record])
+        ]
+    );
+    assert_eq!(jane.refused, vec![cut]);
+    assert_eq!(jane.profile_id, engine.store().profile_owning(EntityKind::Person, &person("m1")).unwrap());
+
+    let nobody = engine.explain_identity(EntityKind::Person, &Identity::new("Email", "nobody@x.com")).unwrap();
+    assert_eq!((nobody.profile_id, nobody.identities.len(), nobody.links.len()), (None, 0, 0));
+
+    // A rebuild records the same decisions.
+    engine.unify(&Quiet).unwrap();
+    assert_eq!(engine.explain_identity(EntityKind::Person, &ecid).unwrap().refused, browser.refused);
+    assert_eq!(engine.explain_identity(EntityKind::Person, &ecid).unwrap().links, browser.links);
+}
+
+/// A rule override rebuilds the profiles under it: with `Email` made unique, a record carrying two emails
+/// keeps the first by identity order (`a` before `b`) and its link to the other is cut.
+#[test]
+fn a_rule_override_rebuilds_graphs_under_the_new_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = Engine::open(&dir.path().join("data")).unwrap();
+    engine.generate_b2b_schemas().unwrap();
+    let p = Identity::new("b2b_person", "p");
+    engine
+        .commit_batch(&person_batch("crm", &[(p.clone(), vec![p.clone(), email("b@x.com"), email("a@x.com")], "t")]))
+        .unwrap();
+    assert_eq!(graphs(&engine), BTreeSet::from([graph(p.clone(), &[p.clone(), email("a@x.com"), email("b@x.com")])]));
+
+    engine.set_linking_rule("Email", rapport_identity::NamespaceRule { unique: true, priority: 20 }).unwrap();
+    assert_eq!(graphs(&engine), BTreeSet::from([graph(p.clone(), &[p.clone(), email("a@x.com")])]));
+    let explained = engine.explain_identity(EntityKind::Person, &email("b@x.com")).unwrap();
+    assert_eq!(explained.profile_id, None);
+    assert_eq!(explained.refused.len(), 1);
+    assert_eq!(explained.refused[0].rule, rapport_engine::LinkRule::UniqueNamespace);
+    assert_eq!(explained.refused[0].kept, Some(email("a@x.com")));
+
+    let unknown = engine.set_linking_rule("NoSuchNs", rapport_identity::NamespaceRule { unique: true, priority: 1 });
+    assert!(unknown.unwrap_err().to_string().contains("unknown namespace `NoSuchNs`"));
+}

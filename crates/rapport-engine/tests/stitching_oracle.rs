@@ -1,9 +1,13 @@
 //! Incremental stitching checked against an independent oracle: random batches of person fragments (keys repeat
 //! across batches, so fragments are replaced, graphs split and unrelated profiles merge) are committed one by
-//! one, and after every batch the stored profiles must be exactly the connected components of the current
-//! fragments, computed here by a plain graph search. At the end, a rebuild from scratch must give the same
-//! graphs and the same merged records. With deletions on, random record, identity and batch deletions run
-//! between batches, applied to the oracle by their documented rules and checked the same way.
+//! one, and after every batch the stored profiles must be exactly the graphs the linking rules give for the
+//! current fragments, computed here by a deliberately plain implementation of the rules of `docs/identity.md`
+//! (sets of identities merged one link at a time, then a breadth-first search; it does not call
+//! rapport-identity). The fragments carry a unique namespace (`CRMID`, so links are cut) and cookies (so graphs
+//! pass the cap of 50 and evict). At the end, a rebuild from scratch must give the same graphs and the same
+//! merged records. With deletions on, random record, identity and batch deletions run between batches, applied
+//! to the oracle by their documented rules (`docs/profiles.md`) and checked the same way: after a deletion the
+//! profiles are the graphs the linking rules give for the remaining fragments.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,6 +16,7 @@ use std::fmt::Write as _;
 
 use rapport_engine::{Engine, Quiet};
 use rapport_model::{EntityKind, Identity};
+use rapport_schema::{IdentityType, Namespace, Normalization};
 use rapport_store::{NewBatch, NewFragment};
 
 /// The identities fragments draw from.
@@ -21,6 +26,10 @@ struct Universe {
     repeats_in_batch: bool,
     emails: usize,
     phones: usize,
+    /// Values of the unique namespace `CRMID`.
+    crms: usize,
+    /// Cookies (`ECID`).
+    cookies: usize,
     datasets: usize,
 }
 
@@ -35,6 +44,37 @@ fn email(i: usize) -> Identity {
 fn phone(i: usize) -> Identity {
     Identity::new("Phone", format!("+1555000{i:04}"))
 }
+
+fn crm(i: usize) -> Identity {
+    Identity::new("CRMID", format!("c{i}"))
+}
+
+fn cookie(i: usize) -> Identity {
+    Identity::new("ECID", format!("{i:038}"))
+}
+
+/// The oracle's rules, written out: `CRMID` is unique; link order within a record by priority; eviction by
+/// class (cookies before everything else here) then age.
+fn priority(identity: &Identity) -> u32 {
+    match identity.namespace.as_str() {
+        "b2b_person" | "CRMID" => 10,
+        "Email" => 20,
+        "Phone" => 30,
+        "ECID" => 50,
+        other => panic!("no priority for {other}"),
+    }
+}
+
+fn unique(identity: &Identity) -> bool {
+    identity.namespace.as_str() == "CRMID"
+}
+
+fn eviction_class(identity: &Identity) -> u32 {
+    u32::from(identity.namespace.as_str() != "ECID")
+}
+
+const CAP: usize = 50;
+const PER_RECORD: usize = 20;
 
 fn dataset(i: usize) -> String {
     format!("persons_{i}")
@@ -86,6 +126,10 @@ struct Stats {
     splits: u64,
     /// Graphs merged between two checks.
     merges: u64,
+    /// Links cut by the unique namespace (summed over the checks).
+    cuts: u64,
+    /// Identities evicted by the cap (summed over the checks).
+    evictions: u64,
     /// Deletions run (records, identities, batches).
     deletions: u64,
 }
@@ -141,51 +185,113 @@ impl Model {
         self.fragments.retain(|_, f| f.batch != batch);
     }
 
-    /// The connected components of the identity graph (every fragment links its identities), each as
-    /// (primary identity of its earliest fragment, sorted identities), found by breadth-first search.
-    fn components(&self) -> BTreeSet<(Identity, Vec<Identity>)> {
-        let mut adjacent: BTreeMap<&Identity, BTreeSet<&Identity>> = BTreeMap::new();
-        for fragment in self.fragments.values() {
-            for a in &fragment.identities {
-                let links = adjacent.entry(a).or_default();
-                for b in &fragment.identities {
-                    if a != b {
-                        links.insert(b);
-                    }
+    /// The graphs under the linking rules, each as (primary identity of its earliest fragment, sorted
+    /// identities). Plain on purpose: components are sets merged one link at a time.
+    fn components(&mut self) -> BTreeSet<(Identity, Vec<Identity>)> {
+        // Newest record first: by time, then by insert order.
+        let mut records: Vec<(&Identity, &ModelFragment)> = self.fragments.iter().map(|((_, p), f)| (p, f)).collect();
+        records.sort_by(|a, b| (&b.1.updated_at, b.1.order).cmp(&(&a.1.updated_at, a.1.order)));
+        let mut component: BTreeMap<Identity, usize> = BTreeMap::new();
+        let mut members: Vec<BTreeSet<Identity>> = Vec::new();
+        let mut linked: Vec<(Identity, Identity)> = Vec::new();
+        let mut last_seen: BTreeMap<Identity, String> = BTreeMap::new();
+        let mut cuts = 0;
+        for (primary, fragment) in &records {
+            let mut others: Vec<Identity> = Vec::new();
+            for identity in &fragment.identities {
+                if identity != *primary && !others.contains(identity) && others.len() + 1 < PER_RECORD {
+                    others.push(identity.clone());
                 }
             }
+            for identity in std::iter::once(*primary).chain(others.iter()) {
+                if !component.contains_key(identity) {
+                    component.insert(identity.clone(), members.len());
+                    members.push(BTreeSet::from([identity.clone()]));
+                }
+                let seen = last_seen.entry(identity.clone()).or_default();
+                if *seen < fragment.updated_at {
+                    *seen = fragment.updated_at.clone();
+                }
+            }
+            others.sort_by_key(|i| (priority(i), i.clone()));
+            for other in others {
+                let (a, b) = (component[*primary], component[&other]);
+                if a == b {
+                    // Already in one graph: the record still links them (which counts once evictions remove
+                    // other links).
+                    linked.push(((*primary).clone(), other));
+                    continue;
+                }
+                let conflict = members[a]
+                    .iter()
+                    .filter(|i| unique(i))
+                    .any(|i| members[b].iter().any(|j| j.namespace == i.namespace && j != i));
+                if conflict {
+                    cuts += 1;
+                    continue;
+                }
+                let moved = std::mem::take(&mut members[b]);
+                for identity in &moved {
+                    component.insert(identity.clone(), a);
+                }
+                members[a].extend(moved);
+                linked.push(((*primary).clone(), other));
+            }
         }
-        let mut component_of: BTreeMap<&Identity, usize> = BTreeMap::new();
-        let mut components: Vec<Vec<Identity>> = Vec::new();
+        // The cap: evict the surplus of each full graph (class, then last seen, then identity).
+        let mut evicted: BTreeSet<Identity> = BTreeSet::new();
+        for set in &members {
+            if set.len() > CAP {
+                let mut order: Vec<&Identity> = set.iter().collect();
+                order.sort_by_key(|i| (eviction_class(i), last_seen[*i].clone(), (*i).clone()));
+                evicted.extend(order[..set.len() - CAP].iter().map(|i| (*i).clone()));
+            }
+        }
+        self.stats.cuts += cuts;
+        self.stats.evictions += evicted.len() as u64;
+        // Final graphs: breadth-first search over the links that do not touch an evicted identity.
+        let mut adjacent: BTreeMap<&Identity, Vec<&Identity>> = component.keys().map(|i| (i, Vec::new())).collect();
+        for (a, b) in &linked {
+            if !evicted.contains(a) && !evicted.contains(b) {
+                adjacent.get_mut(a).unwrap().push(b);
+                adjacent.get_mut(b).unwrap().push(a);
+            }
+        }
+        let mut graph_of: BTreeMap<&Identity, usize> = BTreeMap::new();
+        let mut graphs: Vec<Vec<Identity>> = Vec::new();
         for &start in adjacent.keys() {
-            if component_of.contains_key(start) {
+            if graph_of.contains_key(start) {
                 continue;
             }
-            let number = components.len();
-            let mut members = Vec::new();
+            let number = graphs.len();
+            let mut found = Vec::new();
             let mut queue = VecDeque::from([start]);
-            component_of.insert(start, number);
+            graph_of.insert(start, number);
             while let Some(node) = queue.pop_front() {
-                members.push(node.clone());
+                found.push(node.clone());
                 for &next in &adjacent[node] {
-                    if !component_of.contains_key(next) {
-                        component_of.insert(next, number);
+                    if !graph_of.contains_key(next) {
+                        graph_of.insert(next, number);
                         queue.push_back(next);
                     }
                 }
             }
-            members.sort();
-            components.push(members);
+            found.sort();
+            graphs.push(found);
         }
-        // The earliest fragment of each component names its primary identity.
-        let mut earliest: Vec<Option<(u64, &Identity)>> = vec![None; components.len()];
+        // A graph is a profile when it holds a record's primary identity; its earliest fragment names it.
+        let mut earliest: Vec<Option<(u64, &Identity)>> = vec![None; graphs.len()];
         for ((_, primary), fragment) in &self.fragments {
-            let slot = &mut earliest[component_of[primary]];
+            let slot = &mut earliest[graph_of[primary]];
             if slot.is_none_or(|(order, _)| fragment.order < order) {
                 *slot = Some((fragment.order, primary));
             }
         }
-        components.into_iter().zip(earliest).map(|(members, earliest)| (earliest.unwrap().1.clone(), members)).collect()
+        graphs
+            .into_iter()
+            .zip(earliest)
+            .filter_map(|(identities, earliest)| earliest.map(|(_, primary)| (primary.clone(), identities)))
+            .collect()
     }
 }
 
@@ -243,7 +349,9 @@ fn random_fragment(
                 first_email.get_or_insert(e);
                 email(e)
             }
-            70..85 => phone(rng.usize(0..universe.phones)),
+            70..75 => phone(rng.usize(0..universe.phones)),
+            75..82 if universe.crms > 0 => crm(rng.usize(0..universe.crms)),
+            82..92 if universe.cookies > 0 => cookie(rng.usize(0..universe.cookies)),
             _ => key(rng.usize(0..universe.keys)),
         };
         if !identities.contains(&identity) {
@@ -332,12 +440,17 @@ fn run_with(
     let dir = tempfile::tempdir().unwrap();
     let mut engine = Engine::open(&dir.path().join("data")).unwrap();
     engine.generate_b2b_schemas().unwrap();
+    engine
+        .create_namespace(
+            &Namespace::custom("CRMID", "CRM id", IdentityType::CrossDevice, Normalization::Trim).unwrap(),
+        )
+        .unwrap();
     let mut model = Model::default();
     let mut tick = 0;
     let mut log = String::new();
     let mut previous = BTreeSet::new();
-    let count = rng.usize(batches.0..=batches.1);
     let mut committed: Vec<i64> = Vec::new();
+    let count = rng.usize(batches.0..=batches.1);
     for number in 0..count {
         let name = dataset(rng.usize(0..universe.datasets));
         let size = rng.usize(fragments.0..=fragments.1);
@@ -428,7 +541,12 @@ fn check_lookups(
             owner.insert(identity, graph);
         }
     }
-    let all = (0..universe.keys).map(key).chain((0..universe.emails).map(email)).chain((0..universe.phones).map(phone));
+    let all = (0..universe.keys)
+        .map(key)
+        .chain((0..universe.emails).map(email))
+        .chain((0..universe.phones).map(phone))
+        .chain((0..universe.crms).map(crm))
+        .chain((0..universe.cookies).map(cookie));
     for identity in all {
         let found = engine.store().profile_by_identity(EntityKind::Person, &identity).unwrap();
         match (found, owner.get(&identity)) {
@@ -448,8 +566,9 @@ fn check_lookups(
 const SEEDS: std::ops::RangeInclusive<u64> = 1..=30;
 
 #[test]
-fn incremental_stitching_equals_a_connected_components_oracle_and_a_rebuild() {
-    let universe = Universe { keys: 25, repeats_in_batch: true, emails: 15, phones: 3, datasets: 3 };
+fn incremental_stitching_equals_the_linking_rules_oracle_and_a_rebuild() {
+    let universe =
+        Universe { keys: 25, repeats_in_batch: true, emails: 15, phones: 3, crms: 6, cookies: 30, datasets: 3 };
     for seed in SEEDS {
         run(seed, &universe, (2, 8), (1, 40), true);
     }
@@ -459,7 +578,8 @@ fn incremental_stitching_equals_a_connected_components_oracle_and_a_rebuild() {
 /// checked even while the in-batch case (see the test below) fails.
 #[test]
 fn incremental_stitching_across_batches_equals_the_oracle_and_a_rebuild() {
-    let universe = Universe { keys: 25, repeats_in_batch: false, emails: 15, phones: 3, datasets: 3 };
+    let universe =
+        Universe { keys: 25, repeats_in_batch: false, emails: 15, phones: 3, crms: 6, cookies: 30, datasets: 3 };
     let mut total = Stats::default();
     for seed in SEEDS {
         let stats = run(seed, &universe, (2, 8), (1, 40), true);
@@ -467,33 +587,73 @@ fn incremental_stitching_across_batches_equals_the_oracle_and_a_rebuild() {
         total.stale += stats.stale;
         total.splits += stats.splits;
         total.merges += stats.merges;
+        total.cuts += stats.cuts;
+        total.evictions += stats.evictions;
     }
-    // The seeds did exercise replacements, ignored old rows, splits and merges.
+    // The seeds did exercise replacements, ignored old rows, splits, merges and cut links.
     println!("{total:?}");
     assert!(total.changed > 0 && total.stale > 0 && total.splits > 0 && total.merges > 0, "{total:?}");
+    assert!(total.cuts > 0, "{total:?}");
 }
 
-/// Random record, identity and batch deletions between the batches: after each, the profiles are the oracle's
-/// components of the remaining fragments, and at the end a rebuild gives the same profiles.
+/// Graphs around the cap: many keys and cookies, few CRM ids, so that graphs pass 50 identities, evict, and
+/// change as later batches add, cut and drop links; checked after every batch.
+#[test]
+fn incremental_stitching_around_the_cap_equals_the_oracle_and_a_rebuild() {
+    let universe =
+        Universe { keys: 60, repeats_in_batch: false, emails: 20, phones: 3, crms: 3, cookies: 60, datasets: 2 };
+    let mut total = Stats::default();
+    for seed in 1..=10 {
+        let stats = run(seed, &universe, (4, 10), (20, 60), true);
+        total.cuts += stats.cuts;
+        total.evictions += stats.evictions;
+        total.splits += stats.splits;
+    }
+    println!("{total:?}");
+    assert!(total.evictions > 0 && total.cuts > 0 && total.splits > 0, "{total:?}");
+}
+
+/// Random record, identity and batch deletions between the batches, with CRM ids (links cut) and cookies: after
+/// each, the profiles are the graphs the rules give for the remaining fragments (a deletion can undo a cut: a
+/// profile that mentioned an identity of the deleted data must be re-stitched too), and at the end a rebuild
+/// gives the same profiles.
 #[test]
 fn random_deletions_split_graphs_as_the_oracle_does_and_equal_a_rebuild() {
-    let universe = Universe { keys: 25, repeats_in_batch: true, emails: 15, phones: 3, datasets: 3 };
+    let universe =
+        Universe { keys: 25, repeats_in_batch: true, emails: 15, phones: 3, crms: 4, cookies: 20, datasets: 3 };
     let mut total = Stats::default();
     for seed in SEEDS {
         let stats = run_with(seed, &universe, (3, 10), (1, 30), true, true);
         total.deletions += stats.deletions;
         total.splits += stats.splits;
+        total.cuts += stats.cuts;
     }
     println!("{total:?}");
-    assert!(total.deletions > 30 && total.splits > 0, "{total:?}");
+    assert!(total.deletions > 30 && total.splits > 0 && total.cuts > 0, "{total:?}");
+}
+
+/// Deletions in graphs around the cap: removing identities and records changes which identities are evicted.
+#[test]
+fn random_deletions_around_the_cap_equal_the_oracle_and_a_rebuild() {
+    let universe =
+        Universe { keys: 60, repeats_in_batch: false, emails: 20, phones: 3, crms: 3, cookies: 60, datasets: 2 };
+    let mut total = Stats::default();
+    for seed in 1..=10 {
+        let stats = run_with(seed, &universe, (4, 10), (20, 60), true, true);
+        total.deletions += stats.deletions;
+        total.evictions += stats.evictions;
+    }
+    println!("{total:?}");
+    assert!(total.deletions > 10 && total.evictions > 0, "{total:?}");
 }
 
 #[test]
 fn a_long_random_run_equals_the_oracle_and_a_rebuild() {
-    let universe = Universe { keys: 700, repeats_in_batch: false, emails: 400, phones: 40, datasets: 3 };
+    let universe =
+        Universe { keys: 700, repeats_in_batch: false, emails: 400, phones: 40, crms: 60, cookies: 300, datasets: 3 };
     let stats = run(2024, &universe, (20, 20), (100, 100), false);
     println!("{stats:?}");
-    assert!(stats.changed > 0 && stats.stale > 0, "{stats:?}");
+    assert!(stats.changed > 0 && stats.stale > 0 && stats.cuts > 0 && stats.evictions > 0, "{stats:?}");
 }
 
 /// The smallest case the random test found: one batch carries a key twice, the second row (newer) adds an

@@ -166,6 +166,49 @@ fn deleting_the_record_that_bridges_two_graphs_splits_the_profile() {
     assert_equals_rebuild(&mut engine);
 }
 
+/// Under the linking rules a profile can mention an identity (carry it outside its graph) that another
+/// profile's graph holds; deleting the data that made the other graph refuse the link must re-stitch the
+/// mentioning profile too, which then takes the identity in.
+#[test]
+fn deleting_the_graph_that_refused_a_link_re_stitches_the_profile_that_mentioned_it() {
+    let (_dir, mut engine) = engine();
+    let crm = |v: &str| Identity::new("CRMID", v);
+    engine
+        .create_namespace(
+            &rapport_schema::Namespace::custom(
+                "CRMID",
+                "CRM id",
+                rapport_schema::IdentityType::CrossDevice,
+                rapport_schema::Normalization::Trim,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let m = email("m@x.com");
+    // Newest first: d makes {k1, m, c1}; e links k2–c0, then k2–m would join a graph holding another CRM id
+    // (c1): the link is cut, and k2's profile mentions m.
+    commit(
+        &mut engine,
+        "crm",
+        EntityKind::Person,
+        vec![
+            fragment(&[person("k1"), m.clone(), crm("c1")], &day(2), name("One")),
+            fragment(&[person("k2"), crm("c0"), m.clone()], &day(1), name("Two")),
+        ],
+    );
+    let graphs = |engine: &Engine| -> BTreeSet<Vec<Identity>> { persons(engine).into_iter().map(|r| r.1).collect() };
+    assert_eq!(
+        graphs(&engine),
+        BTreeSet::from([vec![crm("c1"), m.clone(), person("k1")], vec![crm("c0"), person("k2")]])
+    );
+
+    // Without d nothing refuses the link: e's graph is {k2, c0, m}.
+    let report = engine.delete_record("crm", &person("k1")).unwrap();
+    assert_eq!((report.fragments_deleted, report.profiles_deleted), (1, 1));
+    assert_eq!(graphs(&engine), BTreeSet::from([vec![crm("c0"), m.clone(), person("k2")]]));
+    assert_equals_rebuild(&mut engine);
+}
+
 #[test]
 fn deleting_an_identity_unlinks_it_and_deletes_the_fragments_it_keys() {
     let (_dir, mut engine) = engine();

@@ -21,6 +21,7 @@ pub mod changes;
 pub mod datasets;
 pub mod deletions;
 pub mod flows;
+pub mod identity;
 pub mod lifecycle;
 pub mod pg_source;
 pub mod profiles;
@@ -41,6 +42,7 @@ pub use flows::{
     Every, FileCheckpoint, FlowCheckpoint, FlowDefinition, FlowRun, FlowSource, PgFlowCheckpoint, RunState,
     RunningFlow, StoredCheckpoint, StoredFlow,
 };
+pub use identity::{IdentityRuleRow, ProfileDecisions};
 pub use lifecycle::{
     BatchError, BatchFailure, BatchFilter, BatchInfo, BatchMetrics, BatchStart, BatchState, ErrorThreshold,
     FailureCode, FailureReason, LoadingBatch,
@@ -503,6 +505,34 @@ CREATE TABLE field_labels (
     label TEXT NOT NULL,
     PRIMARY KEY (path, label)
 ) WITHOUT ROWID;
+"#,
+    // Identity linking rules (issue 5): the identities a profile's fragments carry outside its graph (a link
+    // cut by a unique namespace or removed by an eviction), which tie it to the graphs holding them; each
+    // profile's linking decisions; and per-namespace rule overrides. Profiles are rebuilt so that every graph
+    // follows the rules and has its decisions.
+    r#"
+CREATE TABLE profile_mentions (
+    entity TEXT NOT NULL,
+    ns TEXT NOT NULL,
+    value TEXT NOT NULL,
+    profile_id INTEGER NOT NULL,
+    PRIMARY KEY (entity, ns, value, profile_id)
+) WITHOUT ROWID;
+CREATE INDEX profile_mentions_profile ON profile_mentions(entity, profile_id);
+CREATE TABLE identity_decisions (
+    entity TEXT NOT NULL,
+    profile_id INTEGER NOT NULL,
+    batch_id INTEGER,
+    decisions TEXT NOT NULL,
+    PRIMARY KEY (entity, profile_id)
+);
+CREATE TABLE identity_rules (
+    namespace TEXT PRIMARY KEY,
+    is_unique INTEGER NOT NULL,
+    priority INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+);
+INSERT OR REPLACE INTO meta (key, value) SELECT 'profiles_stale', '1' WHERE EXISTS (SELECT 1 FROM fragments);
 "#,
 ];
 

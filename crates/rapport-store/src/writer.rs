@@ -87,6 +87,10 @@ pub struct ProfileWrite<'a> {
     pub fragments: &'a [i64],
     /// The merged record; `None` when the profile is exactly its one fragment, which is then read in place.
     pub record: Option<&'a Record>,
+    /// Identities its fragments carry that its graph does not hold (a link cut or evicted), sorted.
+    pub mentions: &'a [Identity],
+    /// Its linking decisions, encoded by the engine (JSON); `None` when there is none.
+    pub decisions: Option<&'a str>,
 }
 
 /// Identities are stored as a JSON array of `[namespace, value]` pairs.
@@ -171,6 +175,8 @@ impl Store {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM profiles WHERE entity = ?1", [entity.name()])?;
         tx.execute("DELETE FROM profile_identities WHERE entity = ?1", [entity.name()])?;
+        tx.execute("DELETE FROM profile_mentions WHERE entity = ?1", [entity.name()])?;
+        tx.execute("DELETE FROM identity_decisions WHERE entity = ?1", [entity.name()])?;
         let mut writer = BatchWriter::new(tx, entity, String::new(), 0, 0, String::new(), Vec::new(), nudge)?;
         writer.cause = crate::changes::Cause::Rebuild;
         Ok(writer)
@@ -395,6 +401,22 @@ impl<'a> BatchWriter<'a> {
         Ok(out)
     }
 
+    /// The identities the given profiles' fragments carry outside their graphs.
+    pub fn profile_mentions(&self, ids: &[i64]) -> Result<Vec<Identity>> {
+        let mut stmt =
+            self.tx.prepare_cached("SELECT ns, value FROM profile_mentions WHERE entity = ?1 AND profile_id = ?2")?;
+        let mut out = Vec::new();
+        for &id in ids {
+            let rows = stmt.query_map(params![self.entity.name(), id], |row| {
+                Ok(Identity::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                out.push(row?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The heads of the given fragments (those that exist), in id order.
     pub fn fragment_heads(&self, ids: &[i64]) -> Result<Vec<FragmentHead>> {
         let mut stmt = self.tx.prepare_cached(
@@ -432,13 +454,19 @@ impl<'a> BatchWriter<'a> {
         Ok(out)
     }
 
-    /// Deletes stored profiles and their identity index rows.
+    /// Deletes stored profiles with their identity index rows, mentions and linking decisions.
     pub fn delete_profiles(&mut self, profiles: &[ProfileMembers]) -> Result<()> {
         let mut profile = self.tx.prepare_cached("DELETE FROM profiles WHERE entity = ?1 AND profile_id = ?2")?;
         let mut identity =
             self.tx.prepare_cached("DELETE FROM profile_identities WHERE entity = ?1 AND ns = ?2 AND value = ?3")?;
+        let mut mentions =
+            self.tx.prepare_cached("DELETE FROM profile_mentions WHERE entity = ?1 AND profile_id = ?2")?;
+        let mut decisions =
+            self.tx.prepare_cached("DELETE FROM identity_decisions WHERE entity = ?1 AND profile_id = ?2")?;
         for p in profiles {
             profile.execute(params![self.entity.name(), p.id])?;
+            mentions.execute(params![self.entity.name(), p.id])?;
+            decisions.execute(params![self.entity.name(), p.id])?;
             for i in &p.identities {
                 identity.execute(params![self.entity.name(), i.namespace.as_str(), i.value])?;
             }
@@ -481,10 +509,58 @@ impl<'a> BatchWriter<'a> {
         for i in profile.identities {
             self.identity_rows.push((i.namespace.as_str().to_owned(), i.value.clone(), profile.id));
         }
+        if !profile.mentions.is_empty() {
+            let mut stmt = self.tx.prepare_cached(
+                "INSERT OR IGNORE INTO profile_mentions (entity, ns, value, profile_id) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for i in profile.mentions {
+                stmt.execute(params![self.entity.name(), i.namespace.as_str(), i.value, profile.id])?;
+            }
+        }
+        if let Some(decisions) = profile.decisions {
+            let batch = (self.batch_id != 0).then_some(self.batch_id);
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO identity_decisions (entity, profile_id, batch_id, decisions) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![self.entity.name(), profile.id, batch, decisions])?;
+        }
         if self.cause != crate::changes::Cause::Rebuild {
             self.written.push(profile.id);
         }
         Ok(())
+    }
+
+    /// True when some profile of the class has mentions (identities outside its graph).
+    pub fn has_mentions(&self) -> Result<bool> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM profile_mentions WHERE entity = ?1 LIMIT 1")?
+            .query_row([self.entity.name()], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// The profiles whose fragments carry any of `identities` outside their graph.
+    pub fn mention_holders<'i>(
+        &self,
+        identities: impl IntoIterator<Item = &'i Identity>,
+    ) -> Result<std::collections::BTreeSet<i64>> {
+        let mut out = std::collections::BTreeSet::new();
+        for identity in identities {
+            out.extend(crate::identity::mention_holders(&self.tx, self.entity, identity)?);
+        }
+        Ok(out)
+    }
+
+    /// The registered namespaces and the linking-rule overrides, as the stitching of this batch reads them.
+    pub fn linking_rules(&self) -> Result<(Vec<rapport_schema::Namespace>, Vec<crate::IdentityRuleRow>)> {
+        let mut stmt = self.tx.prepare_cached("SELECT definition FROM namespaces ORDER BY code")?;
+        let namespaces = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .map(|text| Ok(serde_json::from_str(&text?)?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((namespaces, crate::identity::rule_overrides(&self.tx)?))
     }
 
     /// Keeps the record of fragment `id` as it was before this transaction (the first call for an id wins).
@@ -600,6 +676,8 @@ mod tests {
                     identities: &f.identities,
                     fragments: &[id],
                     record: None,
+                    mentions: &[],
+                    decisions: None,
                 })
                 .unwrap();
         }
@@ -635,6 +713,8 @@ mod tests {
                     identities: &[Identity::new("b2b_person", "p1")],
                     fragments: &[1],
                     record: None,
+                    mentions: &[],
+                    decisions: None,
                 })
                 .unwrap();
         }

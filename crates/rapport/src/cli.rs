@@ -47,9 +47,10 @@ pub enum Command {
     /// Looks up a merged profile by any of its identities.
     #[command(subcommand)]
     Profile(ProfileCommand),
-    /// Identities: delete one (its profile is re-stitched, and splits when the graph falls apart).
+    /// Identity graphs: explain a graph's links and decisions; show or change the linking rules; delete an
+    /// identity (its profile is re-stitched, and splits when the graph falls apart).
     #[command(subcommand)]
-    Identity(crate::unmerge::IdentityCommand),
+    Identity(crate::identity::IdentityCommand),
     /// Records: delete one by its dataset and primary identity (its profile is re-stitched).
     #[command(subcommand)]
     Record(crate::unmerge::RecordCommand),

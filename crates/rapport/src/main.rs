@@ -8,6 +8,7 @@ mod bench;
 mod cli;
 mod demo;
 mod flow;
+mod identity;
 mod mapping;
 mod progress;
 mod serve;
@@ -194,6 +195,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Dataset(command) => serve::dataset(&cli.data_dir, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
         Command::Mapping(command) => mapping::run(&cli, command),
+        Command::Identity(command) => identity::run(&cli, command),
         Command::Profile(ProfileCommand::Get { namespace, value, entity, merge_policy, json }) => {
             let engine = open(&cli)?;
             let entity: EntityKind = entity.parse()?;
@@ -207,7 +209,6 @@ fn run(cli: Cli) -> Result<()> {
             }
             print_profile(&view)
         }
-        Command::Identity(command) => unmerge::identity_command(&cli, command),
         Command::Record(command) => unmerge::record_command(&cli, command),
         Command::Changes { since, limit, json } => unmerge::changes(&cli, *since, *limit, *json),
         Command::Audience(command) => audience(&cli, command),

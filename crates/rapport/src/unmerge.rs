@@ -1,5 +1,6 @@
-//! `rapport identity delete`, `rapport record delete`, `rapport batch delete` and `rapport changes`: deletions
-//! that re-stitch the profiles they touch, and the change feed every write appends to.
+//! `rapport identity delete` (its subcommand lives with the other identity commands in `identity`),
+//! `rapport record delete`, `rapport batch delete` and `rapport changes`: deletions that re-stitch the profiles
+//! they touch, and the change feed every write appends to.
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -9,26 +10,6 @@ use rapport_model::EntityKind;
 
 use crate::cli::Cli;
 use crate::{identity_arg, open, print_json};
-
-/// `rapport identity …`.
-#[derive(Debug, Subcommand)]
-pub enum IdentityCommand {
-    /// Removes an identity from every fragment of a class that carries it (a fragment whose primary identity
-    /// it is is deleted whole) and re-stitches the profile that held it: a graph that no longer holds together
-    /// splits. Records keep their field values; a later batch carrying the identity links it again.
-    Delete {
-        /// The namespace code, e.g. Email or b2b_person.
-        namespace: String,
-        /// The identity value (normalized by the namespace's rule).
-        value: String,
-        /// The entity class.
-        #[arg(long, default_value = "person")]
-        entity: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 /// `rapport record …`.
 #[derive(Debug, Subcommand)]
@@ -65,16 +46,13 @@ fn print_report(what: &str, report: &DeletionReport, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn identity_command(cli: &Cli, command: &IdentityCommand) -> Result<()> {
-    match command {
-        IdentityCommand::Delete { namespace, value, entity, json } => {
-            let mut engine = open(cli)?;
-            let entity: EntityKind = entity.parse()?;
-            let identity = identity_arg(&engine, namespace, value)?;
-            let report = engine.delete_identity(entity, &identity)?;
-            print_report(&format!("{entity} identity {identity} deleted"), &report, *json)
-        }
-    }
+/// `rapport identity delete`.
+pub(crate) fn identity_delete(cli: &Cli, namespace: &str, value: &str, entity: &str, json: bool) -> Result<()> {
+    let mut engine = open(cli)?;
+    let entity: EntityKind = entity.parse()?;
+    let identity = identity_arg(&engine, namespace, value)?;
+    let report = engine.delete_identity(entity, &identity)?;
+    print_report(&format!("{entity} identity {identity} deleted"), &report, json)
 }
 
 pub(crate) fn record_command(cli: &Cli, command: &RecordCommand) -> Result<()> {
