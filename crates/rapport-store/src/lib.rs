@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-pub use audiences::{AudienceRecord, AudienceRun, HistoryEntry, Membership, MembershipChange};
 pub use activation::{Accepted, HeldMember, StoredActivationFlow, StoredActivationRun, StoredDestination};
+pub use audiences::{AudienceRecord, AudienceRun, HistoryEntry, Membership, MembershipChange};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
 pub use changes::{Cause, ChangeEvent, ChangeKind, EntityRef, ProfileRow};
 pub use datasets::{DatasetRecord, InletRecord};
