@@ -3,7 +3,7 @@
 //!
 //! A column holds, for every profile of its class, the value [`crate::row`] would read at that path (arrays crossed
 //! on the way flattened, exactly as row evaluation resolves them) in one of four shapes: missing (`null`), a scalar,
-//! an array, or another value (an object). Scalars and array elements are [`Atom`]s: booleans, numbers kept with
+//! an array, or another value (an object). Scalars and array elements are `Atom`s: booleans, numbers kept with
 //! their JSON kind, strings as codes into the column's dictionary (so an equality is a code compare and `like` or
 //! `startsWith` runs once per distinct string), and anything else as an index into a side table of JSON values.
 //!

@@ -2,7 +2,7 @@
 //!
 //! Batch evaluation is columnar: [`Columns`] hold the fields the plan reads as typed columns and the navigations
 //! it crosses as adjacency lists; each condition yields a dense bitset over its class. A row condition is compiled
-//! once into a [`Test`] over columns (a comparison with a literal, `in`, `includes`, `intersects`, `like`, the
+//! once into a `Test` over columns (a comparison with a literal, `in`, `includes`, `intersects`, `like`, the
 //! string tests, `isNull`, `count()` compared with a number, and `and`/`or`/`not` of these), with dictionary work
 //! done once per distinct string; only the rest (arithmetic, `if`, field-to-field comparisons, `sum`/`min`/…,
 //! row-level quantifiers over arrays, `distinct`, `head`) runs row at a time, through [`crate::row`] on values
