@@ -22,10 +22,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use rapport_model::{EntityKind, FieldPath, Identity, Record};
+use rapport_model::{EntityKind, Identity, Record};
 use rapport_store::{BatchWriter, Cause, ChangeEvent, ChangeKind, EntityRef, ProfileMembers, ProfileRow, Reference};
 use serde_json::Value;
 
+use crate::lookup::strings;
 use crate::Result;
 
 /// The profiles a transaction is about to replace: their ids and fragments (their rows are copied aside in the
@@ -224,20 +225,6 @@ pub fn diff_paths(old: &Record, new: &Record) -> Vec<String> {
     let (a, b) = (Value::Object(old.clone()), Value::Object(new.clone()));
     walk(Some(&a), Some(&b), &mut String::new(), &mut out);
     out
-}
-
-fn strings(record: &Record, path: &str) -> Vec<String> {
-    FieldPath::parse(path)
-        .map(|p| {
-            p.values(record)
-                .into_iter()
-                .filter_map(|v| v.as_str())
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The keys of the entities related to `rows` (one profile before and after a change), by class.

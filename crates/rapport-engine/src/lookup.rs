@@ -67,7 +67,8 @@ pub struct Related {
     pub role: Option<String>,
 }
 
-fn strings(record: &Record, path: &str) -> Vec<String> {
+/// The non-empty, trimmed string values at `path` in a record (every element when the path crosses arrays).
+pub(crate) fn strings(record: &Record, path: &str) -> Vec<String> {
     FieldPath::parse(path)
         .map(|p| {
             p.values(record)
