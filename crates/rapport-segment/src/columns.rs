@@ -238,12 +238,78 @@ impl Fields for RowView<'_> {
 /// A navigation: (class navigated from, its PQL name).
 pub(crate) type NavKey = (EntityKind, String);
 
+/// The adjacency lists of one navigation in one flat array (each source's sorted, distinct targets at its
+/// (start, count)), so that a scan over the sources reads memory in order instead of chasing one allocation per
+/// source. Rewriting a source's list appends the new list and repoints it, as columns rewrite rows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Lists {
+    start: Vec<u32>,
+    count: Vec<u32>,
+    flat: Vec<u32>,
+}
+
+impl Lists {
+    fn of(lists: &[Vec<u32>]) -> Self {
+        let mut out = Self {
+            start: Vec::with_capacity(lists.len()),
+            count: Vec::with_capacity(lists.len()),
+            flat: Vec::with_capacity(lists.iter().map(Vec::len).sum()),
+        };
+        for list in lists {
+            out.push(list);
+        }
+        out
+    }
+
+    fn push(&mut self, list: &[u32]) {
+        self.start.push(u32::try_from(self.flat.len()).expect("fewer than 2^32 links in a navigation"));
+        self.count.push(u32::try_from(list.len()).expect("fewer than 2^32 targets"));
+        self.flat.extend_from_slice(list);
+    }
+
+    /// The number of sources.
+    pub(crate) fn len(&self) -> usize {
+        self.start.len()
+    }
+
+    /// The targets of source `s` (none beyond the end).
+    #[inline]
+    pub(crate) fn get(&self, s: u32) -> &[u32] {
+        let s = s as usize;
+        if s >= self.start.len() {
+            return &[];
+        }
+        let start = self.start[s] as usize;
+        &self.flat[start..start + self.count[s] as usize]
+    }
+
+    /// Replaces the targets of source `s` (which must exist).
+    pub(crate) fn set(&mut self, s: u32, list: &[u32]) {
+        let start = u32::try_from(self.flat.len()).expect("fewer than 2^32 links in a navigation");
+        self.flat.extend_from_slice(list);
+        self.start[s as usize] = start;
+        self.count[s as usize] = u32::try_from(list.len()).expect("fewer than 2^32 targets");
+    }
+
+    /// Extends to `len` sources (new ones with no target); never shrinks.
+    fn grow(&mut self, len: usize) {
+        while self.start.len() < len {
+            self.push(&[]);
+        }
+    }
+
+    /// Every source's targets, in source order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u32]> + '_ {
+        (0..self.len() as u32).map(|s| self.get(s))
+    }
+}
+
 /// The columns a plan reads and the navigations it crosses, copied out of a [`ProfileGraph`].
 #[derive(Debug, Clone, Default)]
 pub struct Columns {
     pub(crate) classes: BTreeMap<EntityKind, ClassColumns>,
     /// For each navigation, each source profile's sorted, distinct targets.
-    pub(crate) navigations: BTreeMap<NavKey, Vec<Vec<u32>>>,
+    pub(crate) navigations: BTreeMap<NavKey, Lists>,
 }
 
 /// The navigations a condition crosses, with their target classes.
@@ -307,7 +373,7 @@ impl Columns {
         }
         let mut navigations = BTreeMap::new();
         for key in navs {
-            let lists = graph.navigation(key.0, &key.1).map(|n| n.targets.clone()).unwrap_or_default();
+            let lists = graph.navigation(key.0, &key.1).map(|n| Lists::of(&n.targets)).unwrap_or_default();
             navigations.insert(key.clone(), lists);
         }
         Self { classes, navigations }
@@ -359,9 +425,7 @@ impl Columns {
         }
         for ((from, _), lists) in &mut self.navigations {
             let len = self.classes.get(from).map_or(0, |c| c.len);
-            if lists.len() < len {
-                lists.resize(len, Vec::new());
-            }
+            lists.grow(len);
         }
         before
     }

@@ -12,8 +12,9 @@
 //!
 //! Conditions are evaluated for a set of candidates: an `and` narrows its candidates operand by operand (row
 //! conditions first), and a relationship quantifier over few candidates evaluates its inner condition only on
-//! the entities they reach. Incremental evaluation ([`crate::incremental`]) relies on this to re-evaluate a
-//! handful of entities.
+//! the entities they reach. Incremental evaluation ([`crate::incremental`]) re-evaluates a handful of entities
+//! through the sparse path, which does the same over sorted lists of profile numbers instead of bitsets, so that
+//! its cost follows the candidates and the entities they reach, not the size of the classes.
 //!
 //! Single-profile evaluation ([`evaluate_one`]) walks the same plan for one entity over its merged records and
 //! must always agree with the batch result.
@@ -30,6 +31,7 @@ use crate::bits::Bits;
 use crate::columns::{Atom, ClassColumns, Column, Columns, NotLoaded, RowView, Shape};
 use crate::plan::{Cond, Func, Plan, Root, RowExpr};
 use crate::row;
+use crate::sorted;
 
 /// Every member of the audience: profile numbers of the plan's class.
 ///
@@ -126,8 +128,8 @@ impl Evaluator<'_> {
             }
             Cond::Related { quantifier, from, navigation, to, cond } => {
                 let key = (*from, navigation.clone());
-                let lists = self.columns.navigations.get(&key).map_or(&[][..], Vec::as_slice);
-                let targets = |s: u32| lists.get(s as usize).map_or(&[][..], Vec::as_slice);
+                let lists = self.columns.navigations.get(&key);
+                let targets = |s: u32| lists.map_or(&[][..], |l| l.get(s));
                 // Few candidates: the inner condition matters only on the entities they reach.
                 let reached = candidates
                     .filter(|c| c.sparse())
@@ -143,6 +145,76 @@ impl Evaluator<'_> {
                     None => (0..len as u32).filter(|&s| holds(s)).for_each(|s| out.set(s)),
                 }
                 out
+            }
+        }
+    }
+}
+
+/// The most candidates the sparse path evaluates one by one in a class of `len` entities; above it, the dense
+/// path (compiled tests, bitsets) is cheaper. Small classes always take the sparse path.
+fn sparse_limit(len: usize) -> usize {
+    (len / 64).max(1024)
+}
+
+impl Evaluator<'_> {
+    /// The sparse path: the entities of `entity` among `candidates` (sorted, distinct) for which `cond` holds,
+    /// sorted. It costs in proportion to the candidates and the entities they reach, never to the class: no
+    /// class-sized bitset is allocated while the candidates stay under [`sparse_limit`] (beyond it, it hands
+    /// over to the dense path). Candidates beyond the class are dropped, as the dense path drops them.
+    pub(crate) fn cond_list(&self, cond: &Cond, entity: EntityKind, candidates: &[u32]) -> Vec<u32> {
+        let class = self.columns.class(entity);
+        let len = class.len;
+        let candidates = &candidates[..candidates.partition_point(|&c| (c as usize) < len)];
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        if candidates.len() > sparse_limit(len) {
+            let bits = Bits::of(len, candidates.iter().copied());
+            return self.cond(cond, entity, Some(&bits)).iter().collect();
+        }
+        match cond {
+            Cond::And(items) => {
+                let mut ordered: Vec<&Cond> = items.iter().collect();
+                ordered.sort_by_key(|c| cost(c));
+                let mut acc = candidates.to_vec();
+                for item in ordered {
+                    if acc.is_empty() {
+                        break;
+                    }
+                    acc = self.cond_list(item, entity, &acc);
+                }
+                acc
+            }
+            Cond::Or(items) => {
+                let mut out = Vec::new();
+                let mut rest = candidates.to_vec();
+                for item in items {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let holds = self.cond_list(item, entity, &rest);
+                    out = sorted::union(&out, &holds);
+                    rest = sorted::difference(&rest, &holds);
+                }
+                out
+            }
+            Cond::Not(inner) => sorted::difference(candidates, &self.cond_list(inner, entity, candidates)),
+            // Reading a handful of values back beats compiling the test, whose dictionary work is proportional
+            // to the distinct strings of the column.
+            Cond::Row(expr) => {
+                candidates.iter().copied().filter(|&r| row::holds(expr, &RowView { class, row: r as usize })).collect()
+            }
+            Cond::Related { quantifier, from, navigation, to, cond } => {
+                let key = (*from, navigation.clone());
+                let lists = self.columns.navigations.get(&key);
+                let targets = |s: u32| lists.map_or(&[][..], |l| l.get(s));
+                let reached = sorted::normalize(candidates.iter().flat_map(|&s| targets(s).iter().copied()).collect());
+                let inner = self.cond_list(cond, *to, &reached);
+                let holds = |s: u32| match quantifier {
+                    Quantifier::Exists => targets(s).iter().any(|&t| sorted::contains(&inner, t)),
+                    Quantifier::Forall => targets(s).iter().all(|&t| sorted::contains(&inner, t)),
+                };
+                candidates.iter().copied().filter(|&s| holds(s)).collect()
             }
         }
     }

@@ -15,8 +15,9 @@
 //!    affected on its changed entities; a relationship quantifier on the sources whose list changed and on the
 //!    sources (reverse lists) of every affected target; `and`, `or`, `not` on the union of their operands'. An
 //!    opportunity change so reaches the accounts it belongs to, then the people of those accounts;
-//! 4. evaluates the plan for those entities only (the batch evaluator on a small candidate set, which evaluates
-//!    inner conditions only on the entities the candidates reach) and returns who entered and who exited.
+//! 4. evaluates the plan for those entities only (the evaluator's sparse path: sorted candidate lists, inner
+//!    conditions evaluated only on the entities the candidates reach, no class-sized bitset) and returns who
+//!    entered and who exited.
 //!
 //! Profile numbers must be stable across changes: an existing profile keeps its number, new ones are appended.
 //! Every profile whose record, identities or relationships changed must be listed (both ends of a merge or
@@ -29,9 +30,10 @@ use rapport_profile::ProfileGraph;
 use roaring::RoaringBitmap;
 
 use crate::bits::Bits;
-use crate::columns::{navigations, Columns, NavKey};
+use crate::columns::{navigations, Columns, Lists, NavKey};
 use crate::eval::{evaluate_columns, Evaluator};
 use crate::plan::{Cond, Plan};
+use crate::sorted;
 
 /// One changed profile: its class and number in the graph after the change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -83,9 +85,9 @@ fn inverse(key: &NavKey) -> Option<Named> {
     })
 }
 
-fn reverse_of(lists: &[Vec<u32>], len: usize) -> Vec<Vec<u32>> {
+fn reverse_of(lists: Option<&Lists>, len: usize) -> Vec<Vec<u32>> {
     let mut out = vec![Vec::new(); len];
-    for (s, targets) in lists.iter().enumerate() {
+    for (s, targets) in lists.into_iter().flat_map(Lists::iter).enumerate() {
         for &t in targets {
             if let Some(list) = out.get_mut(t as usize) {
                 list.push(s as u32);
@@ -132,10 +134,7 @@ impl Incremental {
         navigations(&plan.root, &mut targets);
         let reverse = targets
             .iter()
-            .map(|(key, to)| {
-                let lists = columns.navigations.get(key).map_or(&[][..], Vec::as_slice);
-                (key.clone(), reverse_of(lists, columns.class(*to).len))
-            })
+            .map(|(key, to)| (key.clone(), reverse_of(columns.navigations.get(key), columns.class(*to).len)))
             .collect();
         let mut inners = Vec::new();
         quantified(&plan.root, &mut inners);
@@ -160,19 +159,26 @@ impl Incremental {
     }
 
     /// Takes `changes` into account (`graph` is the state after them) and returns the membership delta.
+    ///
+    /// The work follows the entities the changes reach (sorted lists of profile numbers throughout, and the
+    /// evaluator's sparse path), not the size of the classes; the exceptions are the whole-navigation
+    /// comparisons described in the module documentation.
     pub fn apply(&mut self, graph: &ProfileGraph, changes: &[Change]) -> Delta {
-        let mut changed: BTreeMap<EntityKind, RoaringBitmap> = BTreeMap::new();
+        let mut changed: BTreeMap<EntityKind, Vec<u32>> = BTreeMap::new();
         for change in changes {
-            changed.entry(change.entity).or_default().insert(change.id);
+            changed.entry(change.entity).or_default().push(change.id);
         }
         // New profiles, and profiles that stopped being placeholders, count as changed.
         for (entity, (len, stored)) in self.columns.grow(graph) {
             let set = graph.set(entity);
             if set.len() > len || set.stored() != stored {
                 let fresh = changed.entry(entity).or_default();
-                fresh.insert_range(len as u32..set.len() as u32);
-                fresh.insert_range(stored.min(set.stored()) as u32..stored.max(set.stored()) as u32);
+                fresh.extend(len as u32..set.len() as u32);
+                fresh.extend(stored.min(set.stored()) as u32..stored.max(set.stored()) as u32);
             }
+        }
+        for ids in changed.values_mut() {
+            *ids = sorted::normalize(std::mem::take(ids));
         }
         for (key, to) in &self.targets {
             let len = self.columns.class(*to).len;
@@ -183,23 +189,29 @@ impl Incremental {
             }
         }
         for (entity, ids) in &changed {
-            for id in ids {
+            for &id in ids {
                 self.columns.refresh(graph, *entity, id);
             }
         }
         let relisted = self.relist(graph, &changed);
-        let root = self.plan.root.clone();
-        let mut affected = self.affected(&root, self.plan.entity, &changed, &relisted, &mut 0);
-        if let Some(own) = changed.get(&self.plan.entity) {
-            affected |= own;
-        }
+        let mut walk = Walk {
+            columns: &self.columns,
+            reverse: &self.reverse,
+            inner: &mut self.inner,
+            changed: &changed,
+            relisted: &relisted,
+            next: 0,
+        };
+        let affected = walk.affected(&self.plan.root, self.plan.entity);
+        let own = changed.get(&self.plan.entity).map_or(&[][..], Vec::as_slice);
         let class = self.columns.class(self.plan.entity);
         let (len, stored) = (class.len, class.stored);
-        let candidates = Bits::of(len, affected.iter());
-        let holds = Evaluator { columns: &self.columns }.cond(&self.plan.root, self.plan.entity, Some(&candidates));
-        let mut delta = Delta { evaluated: candidates.count() as u64, ..Delta::default() };
-        for id in candidates.iter() {
-            let now = holds.get(id) && (id as usize) < stored;
+        let mut candidates = sorted::union(&affected, own);
+        candidates.truncate(candidates.partition_point(|&id| (id as usize) < len));
+        let holds = Evaluator { columns: &self.columns }.cond_list(&self.plan.root, self.plan.entity, &candidates);
+        let mut delta = Delta { evaluated: candidates.len() as u64, ..Delta::default() };
+        for &id in &candidates {
+            let now = (id as usize) < stored && sorted::contains(&holds, id);
             if now && self.members.insert(id) {
                 delta.entered.push(id);
             } else if !now && self.members.remove(id) {
@@ -210,41 +222,41 @@ impl Incremental {
     }
 
     /// Rereads the adjacency lists the changes may have moved; returns, per navigation, the sources whose list
-    /// did change.
-    fn relist(
-        &mut self,
-        graph: &ProfileGraph,
-        changed: &BTreeMap<EntityKind, RoaringBitmap>,
-    ) -> BTreeMap<NavKey, RoaringBitmap> {
-        let none = RoaringBitmap::new();
+    /// did change (sorted).
+    fn relist(&mut self, graph: &ProfileGraph, changed: &BTreeMap<EntityKind, Vec<u32>>) -> BTreeMap<NavKey, Vec<u32>> {
+        let none: &[u32] = &[];
         let mut relisted = BTreeMap::new();
         for (key, to) in &self.targets {
             let Some(nav) = graph.navigation(key.0, &key.1) else { continue };
-            let (sources, targets) = (changed.get(&key.0).unwrap_or(&none), changed.get(to).unwrap_or(&none));
+            let sources = changed.get(&key.0).map_or(none, Vec::as_slice);
+            let targets = changed.get(to).map_or(none, Vec::as_slice);
             let through_relation = THROUGH_RELATIONS.iter().any(|(rel, from, name)| {
                 *from == key.0 && *name == key.1 && changed.get(rel).is_some_and(|c| !c.is_empty())
             });
             let inverse = inverse(key).and_then(|(g, m)| graph.navigation(g, m));
-            let mut candidates = RoaringBitmap::new();
-            if through_relation || (inverse.is_none() && !targets.is_empty()) {
-                candidates.insert_range(0..self.columns.class(key.0).len as u32);
+            let candidates: Vec<u32> = if through_relation || (inverse.is_none() && !targets.is_empty()) {
+                (0..self.columns.class(key.0).len as u32).collect()
             } else {
-                candidates |= sources;
+                let mut candidates = sources.to_vec();
                 let reverse = &self.reverse[key];
-                for t in targets {
+                for &t in targets {
                     candidates.extend(reverse.get(t as usize).into_iter().flatten().copied());
                     if let Some(inverse) = inverse {
                         candidates.extend(inverse.targets.get(t as usize).into_iter().flatten().copied());
                     }
                 }
-            }
+                sorted::normalize(candidates)
+            };
             let lists = self.columns.navigations.entry(key.clone()).or_default();
             let reverse = self.reverse.entry(key.clone()).or_default();
-            let mut moved = RoaringBitmap::new();
+            let mut moved = Vec::new();
             for s in candidates {
                 let new = nav.targets.get(s as usize).map_or(&[][..], Vec::as_slice);
-                let Some(old) = lists.get_mut(s as usize) else { continue };
-                if old.as_slice() == new {
+                if s as usize >= lists.len() {
+                    continue;
+                }
+                let old = lists.get(s);
+                if old == new {
                     continue;
                 }
                 for t in old.iter().filter(|t| new.binary_search(t).is_err()) {
@@ -261,54 +273,63 @@ impl Incremental {
                         }
                     }
                 }
-                *old = new.to_vec();
-                moved.insert(s);
+                lists.set(s, new);
+                moved.push(s);
             }
             relisted.insert(key.clone(), moved);
         }
         relisted
     }
+}
 
-    /// The entities of `entity` whose value for `cond` may have changed. Updates the kept values of the
-    /// relationship quantifiers' inner conditions on the way (`next` numbers the quantifiers in pre-order), so
-    /// that a quantifier reaches only the sources of targets whose inner value flipped.
-    fn affected(
-        &mut self,
-        cond: &Cond,
-        entity: EntityKind,
-        changed: &BTreeMap<EntityKind, RoaringBitmap>,
-        relisted: &BTreeMap<NavKey, RoaringBitmap>,
-        next: &mut usize,
-    ) -> RoaringBitmap {
+/// One walk of the plan after a change, finding the entities that may change membership.
+struct Walk<'a> {
+    columns: &'a Columns,
+    reverse: &'a BTreeMap<NavKey, Vec<Vec<u32>>>,
+    /// The kept inner values of the relationship quantifiers, updated on the way.
+    inner: &'a mut [Bits],
+    /// The changed entities by class (sorted).
+    changed: &'a BTreeMap<EntityKind, Vec<u32>>,
+    /// Per navigation, the sources whose list changed (sorted).
+    relisted: &'a BTreeMap<NavKey, Vec<u32>>,
+    /// The number of the next relationship quantifier, in pre-order.
+    next: usize,
+}
+
+impl Walk<'_> {
+    /// The entities of `entity` whose value for `cond` may have changed (sorted). Updates the kept values of the
+    /// relationship quantifiers' inner conditions on the way, so that a quantifier reaches only the sources of
+    /// targets whose inner value flipped.
+    fn affected(&mut self, cond: &Cond, entity: EntityKind) -> Vec<u32> {
         match cond {
-            Cond::Row(_) => changed.get(&entity).cloned().unwrap_or_default(),
+            Cond::Row(_) => self.changed.get(&entity).cloned().unwrap_or_default(),
             Cond::And(items) | Cond::Or(items) => {
-                let mut out = RoaringBitmap::new();
+                let mut out = Vec::new();
                 for item in items {
-                    out |= self.affected(item, entity, changed, relisted, next);
+                    out.extend(self.affected(item, entity));
                 }
-                out
+                sorted::normalize(out)
             }
-            Cond::Not(inner) => self.affected(inner, entity, changed, relisted, next),
+            Cond::Not(inner) => self.affected(inner, entity),
             Cond::Related { from, navigation, to, cond, .. } => {
-                let index = *next;
-                *next += 1;
+                let index = self.next;
+                self.next += 1;
                 let key = (*from, navigation.clone());
-                let mut targets = self.affected(cond, *to, changed, relisted, next);
+                let mut targets = self.affected(cond, *to);
                 // Changed targets are re-evaluated even when the inner condition reads nothing of them: a new
                 // entity's kept value must be computed once.
-                if let Some(own) = changed.get(to) {
-                    targets |= own;
+                if let Some(own) = self.changed.get(to) {
+                    targets = sorted::union(&targets, own);
                 }
                 let len = self.columns.class(*to).len;
-                let candidates = Bits::of(len, targets.iter());
-                let holds = Evaluator { columns: &self.columns }.cond(cond, *to, Some(&candidates));
+                targets.truncate(targets.partition_point(|&t| (t as usize) < len));
+                let holds = Evaluator { columns: self.columns }.cond_list(cond, *to, &targets);
                 let kept = &mut self.inner[index];
                 kept.grow(len);
-                let mut out = relisted.get(&key).cloned().unwrap_or_default();
+                let mut out = self.relisted.get(&key).cloned().unwrap_or_default();
                 let reverse = self.reverse.get(&key);
-                for t in candidates.iter() {
-                    let now = holds.get(t);
+                for &t in &targets {
+                    let now = sorted::contains(&holds, t);
                     if kept.get(t) == now {
                         continue;
                     }
@@ -321,7 +342,7 @@ impl Incremental {
                         out.extend(reverse.get(t as usize).into_iter().flatten().copied());
                     }
                 }
-                out
+                sorted::normalize(out)
             }
         }
     }

@@ -23,6 +23,7 @@ pub mod eval;
 pub mod incremental;
 pub mod plan;
 pub mod row;
+mod sorted;
 pub mod sql;
 pub mod why;
 

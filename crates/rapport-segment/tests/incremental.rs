@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rapport_model::{EntityKind, Identity};
 use rapport_profile::{Profile, ProfileGraph, ProfileSet};
 use rapport_schema::b2b::generate_b2b;
-use rapport_segment::{compile, evaluate, evaluate_one, Change, Incremental};
+use rapport_segment::{compile, evaluate, evaluate_columns, evaluate_one, Change, Incremental};
 use serde_json::{json, Value};
 
 const DEPARTMENTS: &[&str] = &["Sales", "IT", "Marketing", "Finance"];
@@ -96,13 +96,20 @@ impl World {
     }
 
     fn random(rng: &mut fastrand::Rng) -> World {
-        let (stored, unstored) = (rng.usize(3..10), rng.usize(0..3));
+        Self::random_scaled(rng, 1)
+    }
+
+    /// A random world about `scale` times the size of [`World::random`]'s.
+    fn random_scaled(rng: &mut fastrand::Rng, scale: usize) -> World {
+        let (stored, unstored) = (rng.usize(3 * scale..10 * scale), rng.usize(0..3 * scale));
         let total = stored + unstored;
         let mut accounts: Vec<Account> = (0..stored).map(|_| Self::random_account(rng, total)).collect();
         accounts.extend((0..unstored).map(|_| Account { stored: false, name: None, employees: None, parent: None }));
-        let persons = (0..rng.usize(5..40)).map(|_| Self::random_person(rng, total)).collect::<Vec<_>>();
-        let opportunities = (0..rng.usize(1..25)).map(|_| Self::random_opportunity(rng, total)).collect::<Vec<_>>();
-        let relations = (0..rng.usize(0..20))
+        let persons =
+            (0..rng.usize(5 * scale..40 * scale)).map(|_| Self::random_person(rng, total)).collect::<Vec<_>>();
+        let opportunities =
+            (0..rng.usize(scale..25 * scale)).map(|_| Self::random_opportunity(rng, total)).collect::<Vec<_>>();
+        let relations = (0..rng.usize(0..20 * scale))
             .map(|_| Relation { person: rng.usize(..persons.len()), opportunity: rng.usize(..opportunities.len()) })
             .collect();
         World { persons, accounts, opportunities, relations }
@@ -562,4 +569,53 @@ fn an_opportunity_change_reaches_only_the_people_of_its_account() {
     world.opportunities.push(Opportunity { account: Some(0), closed: Some(false), amount: None, stage: None });
     let delta = state.apply(&world.graph(), &[Change { entity: E::Opportunity, id: 1 }]);
     assert_eq!((delta.entered, delta.exited, delta.evaluated), (vec![], vec![], 0));
+}
+
+/// The sparse path of incremental evaluation (sorted candidate lists merged, intersected and subtracted) under
+/// batches: several random changes applied in one call, the same profile sometimes listed twice, new profiles
+/// next to changed ones, on worlds four times larger. After every batch the members must equal the oracle's, a
+/// fresh batch evaluation of the graph, and a batch evaluation over the incremental state's own columns; the
+/// delta must be the difference of the oracle's member sets.
+#[test]
+fn batches_of_changes_applied_at_once_agree_with_the_oracle_and_a_fresh_batch_evaluation() {
+    let schemas = generate_b2b();
+    let (mut moved, mut plans) = (0usize, 0);
+    for seed in 1000..1060u64 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut world = World::random_scaled(&mut rng, 4);
+        let class = pick(&mut rng, &[EntityKind::Person, EntityKind::Account, EntityKind::Person]);
+        let q = Q::random(&mut rng, class, 0);
+        let text = q.pql(None, &mut 0);
+        let plan = compile(&text, class, &schemas).unwrap_or_else(|e| panic!("{text}\n{}", e.render()));
+        plans += 1;
+        let mut before = world.members(&q, class);
+        let mut state = Incremental::new(plan.clone(), &world.graph());
+        assert_eq!(state.members().iter().collect::<BTreeSet<_>>(), before, "initial state for {text}");
+        for step in 0..25 {
+            let mut changes = Vec::new();
+            for _ in 0..rng.usize(1..8) {
+                changes.extend(change(&mut rng, &mut world));
+            }
+            if rng.bool() {
+                // The same profile listed twice in one batch.
+                changes.push(changes[0]);
+            }
+            let graph = world.graph();
+            let delta = state.apply(&graph, &changes);
+            let after = world.members(&q, class);
+            let context = format!("{text}\nseed {seed}, step {step}, changes {changes:?}");
+            let current: BTreeSet<u32> = state.members().iter().collect();
+            assert_eq!(current, after, "incremental state against the oracle: {context}");
+            let fresh: BTreeSet<u32> = evaluate(&plan, &graph).iter().collect();
+            assert_eq!(fresh, after, "fresh batch evaluation against the oracle: {context}");
+            let own: BTreeSet<u32> = evaluate_columns(&plan, state.columns()).unwrap().iter().collect();
+            assert_eq!(own, after, "batch evaluation over the incremental columns: {context}");
+            assert_eq!(delta.entered, after.difference(&before).copied().collect::<Vec<_>>(), "entered: {context}");
+            assert_eq!(delta.exited, before.difference(&after).copied().collect::<Vec<_>>(), "exited: {context}");
+            moved += delta.entered.len() + delta.exited.len();
+            before = after;
+        }
+    }
+    assert_eq!(plans, 60);
+    assert!(moved > 100, "the batches moved memberships ({moved} entries and exits)");
 }
