@@ -83,7 +83,7 @@ fn ingested_files_append_the_change_events_worked_out_by_hand() {
             (
                 Created,
                 OpportunityPerson,
-                key("b2b_opportunity_person", "R1"),
+                key("b2b_opportunity_person_relation", "R1"),
                 vec![],
                 vec![(Person, person("C3"), None), (Opportunity, opp("O1"), Some(0))]
             ),
