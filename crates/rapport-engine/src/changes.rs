@@ -56,12 +56,14 @@ pub(crate) fn record_deleted(writer: &mut BatchWriter<'_>, gone: &[ProfileRow]) 
         return Ok(());
     }
     let entity = writer.entity();
+    let mut lookups = Lookups::default();
     for row in gone {
-        let related = related(writer, entity, &[row], &HashMap::new())?;
+        let related = related(writer, entity, &[Side::of_row(entity, row)], &HashMap::new(), &mut lookups)?;
         writer.append_change(&event(
             writer.cause(),
             entity,
-            row,
+            row.id,
+            &row.primary,
             ChangeKind::Deleted,
             Vec::new(),
             Vec::new(),
@@ -73,8 +75,8 @@ pub(crate) fn record_deleted(writer: &mut BatchWriter<'_>, gone: &[ProfileRow]) 
 
 /// What happens to one new profile, decided from fragment membership alone (no records).
 struct Planned {
-    /// The new profile's id.
-    id: i64,
+    /// The new profile's position in the profiles written.
+    at: usize,
     kind: ChangeKind,
     /// Former profile ids it was made from.
     predecessors: Vec<i64>,
@@ -82,14 +84,30 @@ struct Planned {
     base: Option<i64>,
 }
 
-/// Compares the profiles written since [`capture`] with the former ones and appends the change events.
-pub(crate) fn record(writer: &mut BatchWriter<'_>, before: Before) -> Result<()> {
-    let written = writer.take_written_profiles();
+/// A profile written by `apply_fragments`, as the change feed needs it: kept in memory so that its events are
+/// worked out without reading it back.
+pub(crate) struct NewProfile {
+    /// The profile id.
+    pub(crate) id: i64,
+    /// The primary identity.
+    pub(crate) primary: Identity,
+    /// Its identities.
+    pub(crate) identities: Vec<Identity>,
+    /// Its fragments' ids, ascending.
+    pub(crate) fragments: Vec<i64>,
+    /// The relationship keys its merged record holds ([`direct_keys`]), when they were taken while merging;
+    /// `None` when they are not in hand (the record is then read back if an event needs it).
+    pub(crate) keys: Option<Vec<Link>>,
+}
+
+/// Compares the profiles written since [`capture`] (`new`, in the order written) with the former ones and
+/// appends the change events.
+pub(crate) fn record(writer: &mut BatchWriter<'_>, before: Before, new: Vec<NewProfile>) -> Result<()> {
+    writer.take_written_profiles();
     if writer.cause() == Cause::Rebuild {
         return Ok(());
     }
     let entity = writer.entity();
-    let new = writer.profile_members(&written)?;
     let old = before.old;
     let old_of_fragment: HashMap<i64, i64> =
         old.iter().flat_map(|(id, fragments)| fragments.iter().map(move |&f| (f, *id))).collect();
@@ -102,23 +120,27 @@ pub(crate) fn record(writer: &mut BatchWriter<'_>, before: Before) -> Result<()>
             (*id, next.len())
         })
         .collect();
+    drop(new_of_fragment);
     // Same-class references resolve against the profiles just written: their identity index rows are
     // written at commit.
-    let fresh_ids: HashMap<Identity, i64> =
-        new.iter().flat_map(|p| p.identities.iter().map(move |i| (i.clone(), p.id))).collect();
+    let fresh_ids: HashMap<&Identity, i64> =
+        new.iter().flat_map(|p| p.identities.iter().map(move |i| (i, p.id))).collect();
     let new_ids: HashSet<i64> = new.iter().map(|p| p.id).collect();
+    let mut lookups = Lookups::default();
 
     let gone: Vec<i64> = old.iter().map(|(id, _)| *id).filter(|id| !new_ids.contains(id)).collect();
     for ids in gone.chunks(CHUNK) {
         for row in writer.prior_profiles(ids)? {
-            let related = related(writer, entity, &[&row], &fresh_ids)?;
-            let event = event(writer.cause(), entity, &row, ChangeKind::Deleted, Vec::new(), Vec::new(), related);
+            let related = related(writer, entity, &[Side::of_row(entity, &row)], &fresh_ids, &mut lookups)?;
+            let event =
+                event(writer.cause(), entity, row.id, &row.primary, ChangeKind::Deleted, vec![], vec![], related);
             writer.append_change(&event)?;
         }
     }
     let mut plans: Vec<Planned> = new
         .iter()
-        .map(|profile| {
+        .enumerate()
+        .map(|(at, profile)| {
             let predecessors: Vec<i64> = profile
                 .fragments
                 .iter()
@@ -133,18 +155,34 @@ pub(crate) fn record(writer: &mut BatchWriter<'_>, before: Before) -> Result<()>
                 [only] => (ChangeKind::Updated, Some(only)),
                 _ => (ChangeKind::Merged, same_id),
             };
-            Planned { id: profile.id, kind, predecessors, base }
+            Planned { at, kind, predecessors, base }
         })
         .collect();
-    plans.sort_by_key(|p| p.id);
+    plans.sort_by_key(|p| new[p.at].id);
     for chunk in plans.chunks(CHUNK) {
-        let ids: Vec<i64> = chunk.iter().map(|p| p.id).collect();
+        // A created profile whose keys were taken while merging needs nothing read back: no paths, no
+        // predecessors, and its related entities come from its keys and identities.
+        let in_hand = |plan: &Planned| plan.kind == ChangeKind::Created && new[plan.at].keys.is_some();
+        let ids: Vec<i64> = chunk.iter().filter(|p| !in_hand(p)).map(|p| new[p.at].id).collect();
         let rows: HashMap<i64, ProfileRow> = writer.profile_rows(&ids, false)?.into_iter().map(|r| (r.id, r)).collect();
         let wanted: Vec<i64> =
             chunk.iter().flat_map(|p| p.predecessors.iter().copied()).collect::<BTreeSet<_>>().into_iter().collect();
         let prior: HashMap<i64, ProfileRow> = writer.prior_profiles(&wanted)?.into_iter().map(|r| (r.id, r)).collect();
         for plan in chunk {
-            let Some(profile) = rows.get(&plan.id) else { continue };
+            let written = &new[plan.at];
+            if in_hand(plan) {
+                let side = Side {
+                    id: written.id,
+                    identities: &written.identities,
+                    keys: written.keys.clone().unwrap_or_default(),
+                };
+                let related = related(writer, entity, &[side], &fresh_ids, &mut lookups)?;
+                let event =
+                    event(writer.cause(), entity, written.id, &written.primary, plan.kind, vec![], vec![], related);
+                writer.append_change(&event)?;
+                continue;
+            }
+            let Some(profile) = rows.get(&written.id) else { continue };
             let empty = Record::new();
             let base = plan.base.and_then(|id| prior.get(&id));
             let paths = match plan.kind {
@@ -161,20 +199,31 @@ pub(crate) fn record(writer: &mut BatchWriter<'_>, before: Before) -> Result<()>
                     continue;
                 }
             }
-            let mut involved = vec![profile];
-            involved.extend(plan.predecessors.iter().filter_map(|id| prior.get(id)));
-            let related = related(writer, entity, &involved, &fresh_ids)?;
-            writer.append_change(&event(writer.cause(), entity, profile, plan.kind, paths, previous, related))?;
+            let mut involved = vec![Side::of_row(entity, profile)];
+            involved.extend(plan.predecessors.iter().filter_map(|id| prior.get(id)).map(|r| Side::of_row(entity, r)));
+            let related = related(writer, entity, &involved, &fresh_ids, &mut lookups)?;
+            writer.append_change(&event(
+                writer.cause(),
+                entity,
+                profile.id,
+                &profile.primary,
+                plan.kind,
+                paths,
+                previous,
+                related,
+            ))?;
         }
     }
     writer.clear_prior_profiles()?;
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn event(
     cause: Cause,
     entity: EntityKind,
-    row: &ProfileRow,
+    profile_id: i64,
+    primary: &Identity,
     kind: ChangeKind,
     paths: Vec<String>,
     previous: Vec<i64>,
@@ -184,8 +233,8 @@ fn event(
         seq: 0,
         cause,
         entity,
-        profile_id: row.id,
-        primary: row.primary.clone(),
+        profile_id,
+        primary: primary.clone(),
         kind,
         paths,
         previous,
@@ -227,43 +276,130 @@ pub fn diff_paths(old: &Record, new: &Record) -> Vec<String> {
     out
 }
 
-/// The keys of the entities related to `rows` (one profile before and after a change), by class.
+/// A key a record holds of another entity (or of a parent account): the class it points at and the key.
+pub(crate) type Link = (EntityKind, Identity);
+
+/// The keys `record`, of class `entity`, holds at its relationship paths (a person's account, an
+/// opportunity's account, a relation's person and opportunity or account, an account's parent).
+pub(crate) fn direct_keys(entity: EntityKind, record: &Record) -> Vec<Link> {
+    use EntityKind as E;
+    let paths: &[(&str, &str, EntityKind)] = match entity {
+        E::Person => &[("personComponents.sourceAccountKey.sourceKey", "b2b_account", E::Account)],
+        E::Account => &[("accountParentKey.sourceKey", "b2b_account", E::Account)],
+        E::Opportunity => &[("accountKey.sourceKey", "b2b_account", E::Account)],
+        E::OpportunityPerson => &[
+            ("personKey.sourceKey", "b2b_person", E::Person),
+            ("opportunityKey.sourceKey", "b2b_opportunity", E::Opportunity),
+        ],
+        E::AccountPerson => {
+            &[("personKey.sourceKey", "b2b_person", E::Person), ("accountKey.sourceKey", "b2b_account", E::Account)]
+        }
+        _ => &[],
+    };
+    let mut out = Vec::new();
+    for (path, ns, to) in paths {
+        for key in strings(record, path) {
+            out.push((*to, Identity::new(*ns, key)));
+        }
+    }
+    out
+}
+
+/// One profile of a change (before or after it), as its related entities are found from it.
+struct Side<'a> {
+    id: i64,
+    identities: &'a [Identity],
+    /// Its record's [`direct_keys`].
+    keys: Vec<Link>,
+}
+
+impl<'a> Side<'a> {
+    fn of_row(entity: EntityKind, row: &'a ProfileRow) -> Self {
+        Side { id: row.id, identities: &row.identities, keys: direct_keys(entity, &row.record) }
+    }
+}
+
+/// What one transaction's events looked up, kept so that each is looked up once: whether a class has any
+/// fragment (no reverse lookup into a class without one), and the profile holding a key of another class.
+#[derive(Default)]
+struct Lookups {
+    has_fragments: HashMap<EntityKind, bool>,
+    profiles: HashMap<(EntityKind, Identity), Option<i64>>,
+}
+
+/// Above this many cached profile lookups the cache starts again, so that memory stays bounded.
+const LOOKUP_CACHE: usize = 200_000;
+
+impl Lookups {
+    /// The fragments (primary identity, record) that hold `key` at `reference`'s path.
+    fn referencing(
+        &mut self,
+        writer: &BatchWriter<'_>,
+        reference: Reference,
+        key: &str,
+    ) -> Result<Vec<(Identity, Record)>> {
+        let class = reference.from();
+        let present = match self.has_fragments.get(&class) {
+            Some(present) => *present,
+            None => {
+                let present = writer.has_fragments(class)?;
+                self.has_fragments.insert(class, present);
+                present
+            }
+        };
+        if !present {
+            return Ok(Vec::new());
+        }
+        Ok(writer.referencing(reference, key)?)
+    }
+
+    /// The profile of class `class` holding `key`, as the store holds it before commit.
+    fn profile_of(&mut self, writer: &BatchWriter<'_>, class: EntityKind, key: &Identity) -> Result<Option<i64>> {
+        if let Some(found) = self.profiles.get(&(class, key.clone())) {
+            return Ok(*found);
+        }
+        let found = writer.profile_of(class, key)?;
+        if self.profiles.len() >= LOOKUP_CACHE {
+            self.profiles.clear();
+        }
+        self.profiles.insert((class, key.clone()), found);
+        Ok(found)
+    }
+}
+
+/// The keys of the entities related to `sides` (one profile before and after a change), by class.
 fn related_keys(
     writer: &BatchWriter<'_>,
     entity: EntityKind,
-    rows: &[&ProfileRow],
-) -> Result<Vec<(EntityKind, Identity)>> {
+    sides: &[Side<'_>],
+    lookups: &mut Lookups,
+) -> Result<Vec<Link>> {
     use EntityKind as E;
-    let mut out: Vec<(EntityKind, Identity)> = Vec::new();
-    let direct = |path: &str, ns: &str, to: EntityKind, out: &mut Vec<(EntityKind, Identity)>| {
-        for row in rows {
-            for key in strings(&row.record, path) {
-                out.push((to, Identity::new(ns, key)));
-            }
-        }
-    };
+    let mut out: Vec<Link> = sides.iter().flat_map(|s| s.keys.iter().cloned()).collect();
     let own_keys = |ns: &str| -> BTreeSet<String> {
-        rows.iter()
-            .flat_map(|r| r.identities.iter())
+        sides
+            .iter()
+            .flat_map(|s| s.identities.iter())
             .filter(|i| i.namespace.as_str() == ns)
             .map(|i| i.value.clone())
             .collect()
     };
     // The other end of relation records that point at one of this profile's keys.
-    let through = |reference: Reference, keys: &BTreeSet<String>, path: &str, ns: &str, to: EntityKind| {
-        let mut found = Vec::new();
-        for key in keys {
-            for (_, relation) in writer.referencing(reference, key)? {
-                found.extend(strings(&relation, path).into_iter().map(|k| (to, Identity::new(ns, k))));
+    let through =
+        |lookups: &mut Lookups, reference: Reference, keys: &BTreeSet<String>, path: &str, ns: &str, to: EntityKind| {
+            let mut found = Vec::new();
+            for key in keys {
+                for (_, relation) in lookups.referencing(writer, reference, key)? {
+                    found.extend(strings(&relation, path).into_iter().map(|k| (to, Identity::new(ns, k))));
+                }
             }
-        }
-        Ok::<_, crate::Error>(found)
-    };
+            Ok::<_, crate::Error>(found)
+        };
     match entity {
         E::Person => {
-            direct("personComponents.sourceAccountKey.sourceKey", "b2b_account", E::Account, &mut out);
             let keys = own_keys("b2b_person");
             out.extend(through(
+                lookups,
                 Reference::AccountPersonPerson,
                 &keys,
                 "accountKey.sourceKey",
@@ -271,6 +407,7 @@ fn related_keys(
                 E::Account,
             )?);
             out.extend(through(
+                lookups,
                 Reference::OpportunityPersonPerson,
                 &keys,
                 "opportunityKey.sourceKey",
@@ -279,20 +416,16 @@ fn related_keys(
             )?);
         }
         E::Account => {
-            direct("accountParentKey.sourceKey", "b2b_account", E::Account, &mut out);
             let keys = own_keys("b2b_account");
             for key in &keys {
-                for (primary, _) in writer.referencing(Reference::OpportunityAccount, key)? {
-                    out.push((E::Opportunity, primary));
-                }
-                for (primary, _) in writer.referencing(Reference::PersonAccount, key)? {
-                    out.push((E::Person, primary));
-                }
-                for (primary, _) in writer.referencing(Reference::AccountParent, key)? {
-                    out.push((E::Account, primary));
+                for reference in [Reference::OpportunityAccount, Reference::PersonAccount, Reference::AccountParent] {
+                    for (primary, _) in lookups.referencing(writer, reference, key)? {
+                        out.push((reference.from(), primary));
+                    }
                 }
             }
             out.extend(through(
+                lookups,
                 Reference::AccountPersonAccount,
                 &keys,
                 "personKey.sourceKey",
@@ -301,9 +434,9 @@ fn related_keys(
             )?);
         }
         E::Opportunity => {
-            direct("accountKey.sourceKey", "b2b_account", E::Account, &mut out);
             let keys = own_keys("b2b_opportunity");
             out.extend(through(
+                lookups,
                 Reference::OpportunityPersonOpportunity,
                 &keys,
                 "personKey.sourceKey",
@@ -311,35 +444,28 @@ fn related_keys(
                 E::Person,
             )?);
         }
-        E::OpportunityPerson => {
-            direct("personKey.sourceKey", "b2b_person", E::Person, &mut out);
-            direct("opportunityKey.sourceKey", "b2b_opportunity", E::Opportunity, &mut out);
-        }
-        E::AccountPerson => {
-            direct("personKey.sourceKey", "b2b_person", E::Person, &mut out);
-            direct("accountKey.sourceKey", "b2b_account", E::Account, &mut out);
-        }
         _ => {}
     }
     Ok(out)
 }
 
-/// The entities whose derived view changed with the profile `rows` (before and after), each once (by profile
-/// when it has one), sorted; the profile itself is left out.
+/// The entities whose derived view changed with the profile `sides` (before and after), each once (by
+/// profile when it has one), sorted; the profile itself is left out.
 fn related(
     writer: &BatchWriter<'_>,
     entity: EntityKind,
-    rows: &[&ProfileRow],
-    fresh_ids: &HashMap<Identity, i64>,
+    sides: &[Side<'_>],
+    fresh_ids: &HashMap<&Identity, i64>,
+    lookups: &mut Lookups,
 ) -> Result<Vec<EntityRef>> {
-    let own: BTreeSet<i64> = rows.iter().map(|r| r.id).collect();
+    let own: BTreeSet<i64> = sides.iter().map(|s| s.id).collect();
     let mut by_profile: BTreeMap<(EntityKind, i64), Identity> = BTreeMap::new();
     let mut unresolved: BTreeSet<(EntityKind, Identity)> = BTreeSet::new();
-    for (class, key) in related_keys(writer, entity, rows)? {
+    for (class, key) in related_keys(writer, entity, sides, lookups)? {
         let id = if class == entity { fresh_ids.get(&key).copied() } else { None };
         let id = match id {
             Some(id) => Some(id),
-            None => writer.profile_of(class, &key)?,
+            None => lookups.profile_of(writer, class, &key)?,
         };
         match id {
             Some(id) if class == entity && own.contains(&id) => {}

@@ -18,7 +18,7 @@ use rapport_store::{
     FragmentHead, NewFragment,
 };
 use serde::Serialize;
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use crate::{Engine, Error, Observer, Result};
 
@@ -318,8 +318,8 @@ enum Loaded {
 
 /// A run of read rows.
 struct Chunk {
-    /// Fragments ready to store, or rows refused by validation.
-    items: Vec<std::result::Result<EncodedFragment, RowError>>,
+    /// Fragments ready to store with their relationship keys, or rows refused by validation.
+    items: Vec<std::result::Result<(EncodedFragment, Vec<crate::changes::Link>), RowError>>,
     /// Bytes of the file read so far.
     bytes: u64,
 }
@@ -327,7 +327,10 @@ struct Chunk {
 /// What the writing thread did.
 struct Written {
     heads: Vec<FragmentHead>,
+    keys: crate::profiles::FragmentKeys,
     rejected: Vec<RowError>,
+    /// How long the writer waited for the reader.
+    waited: std::time::Duration,
 }
 
 /// The reading thread: map, validate and serialize every row of the file into chunks. Returns what the
@@ -352,12 +355,15 @@ fn read_encoded(
             }
             let item = match fragment(schema, namespaces, shown, mapped) {
                 Ok(f) => match serde_json::to_string(&f.record) {
-                    Ok(record) => Ok(EncodedFragment {
-                        primary: f.primary,
-                        identities: f.identities,
-                        updated_at: f.updated_at,
-                        record,
-                    }),
+                    Ok(record) => Ok((
+                        EncodedFragment {
+                            primary: f.primary,
+                            identities: f.identities,
+                            updated_at: f.updated_at,
+                            record,
+                        },
+                        crate::changes::direct_keys(table.entity, &f.record),
+                    )),
                     Err(e) => {
                         failed = Some(Error::Internal(format!("serializing a record: {e}")));
                         return;
@@ -391,17 +397,28 @@ fn write_chunks(
     observer: &dyn Observer,
 ) -> Result<Written> {
     let mut heads = Vec::new();
+    let mut keys = crate::profiles::FragmentKeys::new();
     let mut rejected = Vec::new();
-    for chunk in receiver {
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        let asked = std::time::Instant::now();
+        let Ok(chunk) = receiver.recv() else { break };
+        waited += asked.elapsed();
         for item in chunk.items {
             match item {
-                Ok(fragment) => crate::profiles::put_fragment(writer, dataset, fragment, &mut heads)?,
+                Ok((fragment, links)) => {
+                    let stored = heads.len();
+                    crate::profiles::put_fragment(writer, dataset, fragment, &mut heads)?;
+                    if let Some(head) = heads.get(stored) {
+                        keys.insert(head.id, links);
+                    }
+                }
                 Err(row) => rejected.push(row),
             }
         }
         observer.progress(chunk.bytes);
     }
-    Ok(Written { heads, rejected })
+    Ok(Written { heads, keys, rejected, waited })
 }
 
 impl Engine {
@@ -535,19 +552,28 @@ impl Engine {
         }
         // Two threads: this one writes; a reader parses, maps, validates and serializes each record while it
         // is hot in cache, and hands them over in chunks.
+        let started = std::time::Instant::now();
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Chunk>(8);
         let (written, read) = std::thread::scope(|scope| {
-            let reader = scope.spawn(|| read_encoded(table, path, shown, &context.read, schema, namespaces, sender));
+            let reader = scope.spawn(|| {
+                let read = read_encoded(table, path, shown, &context.read, schema, namespaces, sender);
+                (read, started.elapsed())
+            });
             let written = write_chunks(&mut writer, dataset, receiver, observer);
             let read = reader.join().map_err(|_| Error::Internal("the reader thread panicked".to_owned()));
             (written, read)
         });
+        let (read, reader_done) = match read {
+            Ok((read, done)) => (Ok(read), done),
+            Err(err) => (Err(err), started.elapsed()),
+        };
+        let fragments_stored = started.elapsed();
         let (batch, mut invalid) = match read? {
             Ok(read) => read,
             Err(Error::Source(err)) => return Ok(Loaded::Unreadable(err.to_string())),
             Err(err) => return Err(err),
         };
-        let Written { heads, mut rejected } = written?;
+        let Written { heads, keys, mut rejected, waited } = written?;
         let FileBatch { rows_read, rejected: mut unreadable, unmapped_columns, .. } = batch;
         rejected.append(&mut invalid);
         rejected.append(&mut unreadable);
@@ -559,8 +585,22 @@ impl Engine {
         for row in &rejected {
             writer.reject(row)?;
         }
-        let delta = crate::profiles::apply_fragments(&mut writer, heads, &MergePolicy::TimestampOrdered)?;
+        let rejects_kept = started.elapsed();
+        let delta = crate::profiles::apply_fresh(&mut writer, heads, &keys, &MergePolicy::TimestampOrdered)?;
+        let applied = started.elapsed();
         let summary = writer.commit(rows_read)?.ok_or_else(|| Error::Internal("a batch without an id".to_owned()))?;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        debug!(
+            batch = batch_id,
+            rows_read,
+            reader_ms = ms(reader_done),
+            fragments_stored_ms = ms(fragments_stored),
+            writer_waited_ms = ms(waited),
+            rejected_rows_ms = ms(rejects_kept - fragments_stored),
+            profiles_ms = ms(applied - rejects_kept),
+            commit_ms = ms(started.elapsed() - applied),
+            "batch timings"
+        );
         Ok(Loaded::Committed { summary: Box::new(summary), delta, rejected, unmapped_columns })
     }
 }

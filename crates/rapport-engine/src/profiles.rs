@@ -14,6 +14,9 @@ use rapport_model::EntityKind;
 use rapport_profile::{merge, FragmentView, MergePolicy};
 use rapport_store::{BatchWriter, FragmentHead, ProfileMembers, ProfileWrite};
 
+use tracing::debug;
+
+use crate::changes::NewProfile;
 use crate::Result;
 
 /// What applying a batch of fragments did to the profiles of one class.
@@ -63,7 +66,22 @@ pub(crate) fn apply_fragments(
     fresh: Vec<FragmentHead>,
     policy: &MergePolicy,
 ) -> Result<ProfileDelta> {
-    apply_fragments_around(writer, fresh, Vec::new(), policy)
+    apply_with_keys(writer, fresh, Vec::new(), &FragmentKeys::new(), policy)
+}
+
+/// The relationship keys of fragments just written, by fragment id (`changes::direct_keys` of their records),
+/// taken while their records were in hand.
+pub(crate) type FragmentKeys = HashMap<i64, Vec<crate::changes::Link>>;
+
+/// [`apply_fragments`] for fragments whose relationship keys were taken while their records were in hand:
+/// the change events of the profiles they create are then worked out without reading them back.
+pub(crate) fn apply_fresh(
+    writer: &mut BatchWriter<'_>,
+    fresh: Vec<FragmentHead>,
+    keys: &FragmentKeys,
+    policy: &MergePolicy,
+) -> Result<ProfileDelta> {
+    apply_with_keys(writer, fresh, Vec::new(), keys, policy)
 }
 
 /// [`apply_fragments`], with the closed set also grown from `around`: identities that fragments no longer
@@ -74,15 +92,28 @@ pub(crate) fn apply_fragments_around(
     around: Vec<rapport_model::Identity>,
     policy: &MergePolicy,
 ) -> Result<ProfileDelta> {
+    apply_with_keys(writer, fresh, around, &FragmentKeys::new(), policy)
+}
+
+/// [`apply_fragments_around`], with the relationship keys of fresh fragments when they are in hand.
+fn apply_with_keys(
+    writer: &mut BatchWriter<'_>,
+    fresh: Vec<FragmentHead>,
+    around: Vec<rapport_model::Identity>,
+    keys: &FragmentKeys,
+    policy: &MergePolicy,
+) -> Result<ProfileDelta> {
     let mut delta = ProfileDelta { entity: Some(writer.entity()), ..ProfileDelta::default() };
     if fresh.is_empty() && around.is_empty() {
         return Ok(delta);
     }
+    let started = std::time::Instant::now();
     let rules = {
         let (namespaces, overrides) = writer.linking_rules()?;
         crate::identity::linking_rules(&namespaces, &overrides)
     };
     let (mut heads, old) = closure(writer, fresh, around)?;
+    let closed = started.elapsed();
     let touched: Vec<i64> = old.iter().map(|p| p.id).collect::<BTreeSet<_>>().into_iter().collect();
     // A key twice in one batch writes its fragment twice: the later write is what is stored, so it must win.
     // Reversed, the stable sort puts the later of two heads with one id first, and dedup keeps the first.
@@ -95,6 +126,7 @@ pub(crate) fn apply_fragments_around(
         |h| rapport_identity::RecordRef { primary: &h.primary, identities: &h.identities, updated_at: &h.updated_at },
         &rules,
     );
+    let stitched = started.elapsed();
     // Taken before the old profiles go, so that a fresh id never repeats one of theirs that a graph reuses.
     let mut next = writer.next_profile_id()?;
     let before = crate::changes::capture(writer, &old)?;
@@ -105,6 +137,9 @@ pub(crate) fn apply_fragments_around(
     let mut reuse = touched.into_iter();
     let mut pending: Vec<(i64, rapport_identity::GraphRef<'_, '_>)> = Vec::new();
     let mut pending_fragments = 0;
+    // What the change feed needs of each profile written (none for a rebuild, which records no event).
+    let feed = writer.cause() != rapport_store::Cause::Rebuild;
+    let mut written: Vec<NewProfile> = Vec::new();
     for graph in stitching.graphs() {
         let id = reuse.next().unwrap_or_else(|| {
             next += 1;
@@ -124,20 +159,41 @@ pub(crate) fn apply_fragments_around(
                 mentions: &mentions,
                 decisions: decisions.as_deref(),
             })?;
+            if feed {
+                written.push(NewProfile {
+                    id,
+                    primary: head.primary.clone(),
+                    identities,
+                    fragments: vec![head.id],
+                    keys: keys.get(&head.id).cloned(),
+                });
+            }
             continue;
         }
         delta.stitched += 1;
         pending_fragments += graph.records().len();
         pending.push((id, graph));
         if pending_fragments >= MERGE_CHUNK {
-            merge_chunk(writer, &heads, &pending, policy)?;
+            merge_chunk(writer, &heads, &pending, policy, feed.then_some(&mut written))?;
             pending.clear();
             pending_fragments = 0;
         }
     }
-    merge_chunk(writer, &heads, &pending, policy)?;
+    merge_chunk(writer, &heads, &pending, policy, feed.then_some(&mut written))?;
     delta.written = stitching.len() as u64;
-    crate::changes::record(writer, before)?;
+    let merged = started.elapsed();
+    crate::changes::record(writer, before, written)?;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    debug!(
+        fragments = heads.len(),
+        replaced = delta.replaced,
+        written = delta.written,
+        closure_ms = ms(closed),
+        stitch_ms = ms(stitched - closed),
+        merge_write_ms = ms(merged - stitched),
+        change_feed_ms = ms(started.elapsed() - merged),
+        "profiles applied"
+    );
     Ok(delta)
 }
 
@@ -195,13 +251,16 @@ fn closure(
     Ok((heads, old))
 }
 
-/// Loads the records of a chunk of multi-fragment graphs, merges each graph and writes its profile.
+/// Loads the records of a chunk of multi-fragment graphs, merges each graph and writes its profile; with
+/// `feed`, keeps what the change feed needs of each (its relationship keys taken from the merged record).
 fn merge_chunk(
     writer: &mut BatchWriter<'_>,
     heads: &[FragmentHead],
     graphs: &[(i64, rapport_identity::GraphRef<'_, '_>)],
     policy: &MergePolicy,
+    mut feed: Option<&mut Vec<NewProfile>>,
 ) -> Result<()> {
+    let entity = writer.entity();
     let ids: Vec<i64> = graphs.iter().flat_map(|(_, g)| g.records().iter().map(|&i| heads[i as usize].id)).collect();
     let records: HashMap<i64, rapport_model::Record> = writer.fragment_records(&ids)?;
     for (id, graph) in graphs {
@@ -234,6 +293,15 @@ fn merge_chunk(
             mentions: &mentions,
             decisions: decisions.as_deref(),
         })?;
+        if let Some(feed) = feed.as_deref_mut() {
+            feed.push(NewProfile {
+                id: *id,
+                primary: first.primary.clone(),
+                identities,
+                fragments,
+                keys: Some(crate::changes::direct_keys(entity, &record)),
+            });
+        }
     }
     Ok(())
 }
@@ -254,13 +322,19 @@ impl crate::Engine {
             writer.set_checkpoint(checkpoint.clone());
         }
         let mut heads = Vec::with_capacity(batch.fragments.len());
+        let mut keys = FragmentKeys::with_capacity(batch.fragments.len());
+        let entity = writer.entity();
         for fragment in &batch.fragments {
+            let stored = heads.len();
             put_fragment(&mut writer, &batch.dataset, rapport_store::EncodedFragment::encode(fragment)?, &mut heads)?;
+            if let Some(head) = heads.get(stored) {
+                keys.insert(head.id, crate::changes::direct_keys(entity, &fragment.record));
+            }
         }
         for row in &batch.rejected {
             writer.reject(row)?;
         }
-        let delta = apply_fragments(&mut writer, heads, &MergePolicy::TimestampOrdered)?;
+        let delta = apply_fresh(&mut writer, heads, &keys, &MergePolicy::TimestampOrdered)?;
         let summary = writer
             .commit(batch.rows_read)?
             .ok_or_else(|| crate::Error::Internal("a batch without an id".to_owned()))?;

@@ -531,6 +531,16 @@ impl<'a> BatchWriter<'a> {
         Ok(())
     }
 
+    /// True when the store holds some fragment of `entity`, as this transaction sees it.
+    pub fn has_fragments(&self, entity: EntityKind) -> Result<bool> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM fragments WHERE entity = ?1 LIMIT 1")?
+            .query_row([entity.name()], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
     /// True when some profile of the class has mentions (identities outside its graph).
     pub fn has_mentions(&self) -> Result<bool> {
         Ok(self
@@ -590,6 +600,7 @@ impl<'a> BatchWriter<'a> {
 
     /// Writes the identity index, marks the batch `success` with its counts, and commits everything.
     pub fn commit(mut self, rows_read: u64) -> Result<Option<BatchSummary>> {
+        let started = std::time::Instant::now();
         self.identity_rows.sort_unstable();
         {
             let mut stmt = self.tx.prepare_cached(
@@ -620,7 +631,14 @@ impl<'a> BatchWriter<'a> {
                 created_at,
             })
         };
+        let indexed = started.elapsed();
         self.tx.commit()?;
+        tracing::debug!(
+            identity_rows = self.identity_rows.len(),
+            identity_index_ms = indexed.as_secs_f64() * 1e3,
+            commit_ms = (started.elapsed() - indexed).as_secs_f64() * 1e3,
+            "batch transaction committed"
+        );
         self.nudge.send();
         Ok(summary)
     }
