@@ -1,5 +1,6 @@
 //! Audiences end to end over data the tests generate and stream into a store: the 13 B2B use cases of
-//! B2B-DOMAIN e.3 with members computed by hand-written Rust over the generated structs; a differential test of
+//! B2B-DOMAIN e.3 with members computed by hand-written Rust over the generated structs (the event parts of #4,
+//! #6 and #7 over pricing-page visits ingested as experience events); a differential test of
 //! random audiences against the same audience rendered as SQL (by this test, not by Rapport) and run in SQLite;
 //! memberships and their history across evaluations.
 
@@ -425,13 +426,69 @@ fn open_big(w: &World, a: &Account) -> bool {
     w.opportunities_of_account(a).iter().any(|o| !o.closed && o.amount >= 1_000_000.0)
 }
 
-/// The part of an audience Rapport cannot evaluate yet is refused with a located "not evaluated yet" error.
-fn refused(pql: &str) {
+// ---------------------------------------------------------------------------------------------------------------
+// Experience events: pricing-page visits, ingested as events, for the event parts of use cases #4, #6 and #7.
+
+/// One visit of the pricing page.
+#[derive(Debug, Clone)]
+struct Visit {
+    person: String,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Per person, 0 to 5 visits in the middle of last month, and one visit either a day or ten days ago.
+fn visits(w: &World, seed: u64, now: chrono::DateTime<chrono::Utc>) -> Vec<Visit> {
+    use chrono::Datelike;
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let first_of_month = now.date_naive().with_day(1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let mut out = Vec::new();
+    for p in &w.persons {
+        for i in 0..rng.i64(0..=5) {
+            let at = first_of_month - chrono::Duration::days(15) + chrono::Duration::hours(i);
+            out.push(Visit { person: p.key.clone(), at });
+        }
+        let days = if rng.bool() { 1 } else { 10 };
+        out.push(Visit { person: p.key.clone(), at: now - chrono::Duration::days(days) });
+    }
+    out
+}
+
+/// Calendar oracle: the visit's month is the month before `now`'s.
+fn last_month(at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> bool {
+    use chrono::Datelike;
+    let (y, m) = if now.month() == 1 { (now.year() - 1, 12) } else { (now.year(), now.month() - 1) };
+    at.year() == y && at.month() == m
+}
+
+const PRICING_LAST_3_DAYS: &str = r#"select E from xEvent where E.web.webPageDetails.URL like "%/pricing%" and E.timestamp occurs <= 3 days before now"#;
+const PRICING_VISITORS: &str =
+    r#"xEvent[web.webPageDetails.URL like "%/pricing%" and timestamp occurs last month].count() >= 3"#;
+
+/// Runs a use case with events: the world and the visits are ingested, the event audiences saved under their
+/// names, and the audience's members compared with the hand-computed ones.
+fn check_with_events(w: &World, visits: &[Visit], saved: &[(&str, &str)], pql: &str, expected: BTreeSet<String>) {
+    assert!(!expected.is_empty() && expected.len() < w.persons.len(), "{pql}: {} expected members", expected.len());
     let dir = tempfile::tempdir().unwrap();
-    let mut engine = Engine::open(dir.path()).unwrap();
-    engine.generate_b2b_schemas().unwrap();
-    let err = engine.create_audience("event", pql).unwrap_err().to_string();
-    assert!(err.contains("Rapport does not evaluate it yet"), "{pql}: {err}");
+    let mut loader = Loader::new(dir.path());
+    loader.load(w);
+    let records: Vec<rapport_model::Record> = visits
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            json!({"_id": format!("visit-{i}"), "eventType": "web.webpagedetails.pageViews",
+                   "timestamp": v.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                   "personKey": key(&v.person), "web": {"webPageDetails": {"URL": "https://bodea.com/pricing"}}})
+            .as_object()
+            .unwrap()
+            .clone()
+        })
+        .collect();
+    let report = loader.engine.ingest_events("web.events", "tests", &records).unwrap();
+    assert_eq!((report.appended, report.rejected.len()), (visits.len() as u64, 0));
+    for (name, text) in saved {
+        loader.engine.create_audience(name, text).unwrap();
+    }
+    assert_eq!(loader.members(EntityKind::Person, pql), expected, "{pql}");
 }
 
 #[test]
@@ -461,7 +518,7 @@ fn issue_6_use_case_03_people_on_an_opportunity_of_a_canadian_account() {
 }
 
 #[test]
-fn issue_6_use_case_04_finance_decision_makers_b2b_part_and_event_part_refused() {
+fn issue_6_use_case_04_finance_decision_makers_who_visited_pricing_in_the_last_3_days() {
     let w = use_case_world();
     let expected = w.persons_where(|p| decision_maker_on(&w, p, |o| w.account(&o.account).industry == "Finance"));
     check(
@@ -469,9 +526,19 @@ fn issue_6_use_case_04_finance_decision_makers_b2b_part_and_event_part_refused()
         r#"exists R from opportunityRoles where (R.personRole = "Decision Maker" and exists O from R.opportunity where (exists A from O.account where A.accountOrganization.industry = "Finance"))"#,
         expected,
     );
-    // "who visited the pricing page in the last 3 days": experience events are not evaluated yet.
-    refused(
-        r#"(exists R from opportunityRoles where R.personRole = "Decision Maker") and (select X from xEvent where X.web.webPageDetails.name = "pricing" and X.timestamp occurs <= 3 days before now)"#,
+    // "… who visited the pricing page in the last 3 days": the event audience, referenced with inSegment.
+    let now = chrono::Utc::now();
+    let visits = visits(&w, 4, now);
+    let recent = |p: &Person| visits.iter().any(|v| v.person == p.key && now - v.at <= chrono::Duration::days(3));
+    let expected = w.persons_where(|p| {
+        decision_maker_on(&w, p, |o| w.account(&o.account).industry == "Finance") && recent(p)
+    });
+    check_with_events(
+        &w,
+        &visits,
+        &[("pricing-last-3-days", PRICING_LAST_3_DAYS)],
+        r#"(exists R from opportunityRoles where (R.personRole = "Decision Maker" and exists O from R.opportunity where (exists A from O.account where A.accountOrganization.industry = "Finance"))) and inSegment("pricing-last-3-days")"#,
+        expected,
     );
 }
 
@@ -488,7 +555,7 @@ fn issue_6_use_case_05_hr_people_at_accounts_with_a_big_open_opportunity() {
 }
 
 #[test]
-fn issue_6_use_case_06_vice_presidents_of_large_accounts_b2b_part_and_event_count_refused() {
+fn issue_6_use_case_06_vice_presidents_of_large_accounts_with_three_pricing_visits_last_month() {
     let w = use_case_world();
     let expected = w.persons_where(|p| {
         p.title == Some("Vice President")
@@ -499,8 +566,21 @@ fn issue_6_use_case_06_vice_presidents_of_large_accounts_b2b_part_and_event_coun
         r#"extendedWorkDetails.jobTitle = "Vice President" and exists A from accounts where A.accountOrganization.annualRevenue.amount >= 100000000"#,
         expected,
     );
-    // "≥ 3 pricing-page visits last month": an event count, not evaluated yet.
-    refused(r#"xEvent[web.webPageDetails.name = "pricing"].count() >= 3"#);
+    // "… with ≥ 3 pricing-page visits last month": an event count, as its own audience (segment of segments).
+    let now = chrono::Utc::now();
+    let visits = visits(&w, 6, now);
+    let expected = w.persons_where(|p| {
+        p.title == Some("Vice President")
+            && w.accounts_of(p).iter().any(|a| a.revenue.is_some_and(|r| r >= 100_000_000.0))
+            && visits.iter().filter(|v| v.person == p.key && last_month(v.at, now)).count() >= 3
+    });
+    check_with_events(
+        &w,
+        &visits,
+        &[("pricing-visitors", PRICING_VISITORS)],
+        r#"extendedWorkDetails.jobTitle = "Vice President" and (exists A from accounts where A.accountOrganization.annualRevenue.amount >= 100000000) and inSegment("pricing-visitors")"#,
+        expected,
+    );
 }
 
 #[test]
@@ -512,7 +592,17 @@ fn issue_6_use_case_07_decision_makers_of_closed_lost_opportunities_b2b_part() {
         r#"exists R from opportunityRoles where (R.personRole = "Decision Maker" and exists O from R.opportunity where (O.isClosed = true and O.isWon = false))"#,
         expected,
     );
-    refused(r#"inSegment("pricing-visitors-3-days")"#);
+    let now = chrono::Utc::now();
+    let visits = visits(&w, 7, now);
+    let recent = |p: &Person| visits.iter().any(|v| v.person == p.key && now - v.at <= chrono::Duration::days(3));
+    let expected = w.persons_where(|p| decision_maker_on(&w, p, |o| o.closed && !o.won) && recent(p));
+    check_with_events(
+        &w,
+        &visits,
+        &[("pricing-last-3-days", PRICING_LAST_3_DAYS)],
+        r#"(exists R from opportunityRoles where (R.personRole = "Decision Maker" and exists O from R.opportunity where (O.isClosed = true and O.isWon = false))) and inSegment("pricing-last-3-days")"#,
+        expected,
+    );
 }
 
 #[test]

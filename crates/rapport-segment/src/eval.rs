@@ -56,6 +56,7 @@ pub(crate) struct Evaluator<'a> {
 fn cost(cond: &Cond) -> u32 {
     match cond {
         Cond::Row(_) => 1,
+        Cond::Events(_) => 10,
         Cond::Not(inner) => cost(inner),
         Cond::And(items) | Cond::Or(items) => items.iter().map(cost).sum(),
         Cond::Related { cond, .. } => 100 + cost(cond),
@@ -124,6 +125,7 @@ impl Evaluator<'_> {
                 }
                 out
             }
+            Cond::Events(events) => crate::events::evaluate(events, &self.columns.events, len, candidates),
             Cond::Related { quantifier, from, navigation, to, cond } => {
                 let key = (*from, navigation.clone());
                 let lists = self.columns.navigations.get(&key).map_or(&[][..], Vec::as_slice);
@@ -505,6 +507,7 @@ fn cond_one(cond: &Cond, entity: rapport_model::EntityKind, graph: &ProfileGraph
         Cond::Or(items) => items.iter().any(|c| cond_one(c, entity, graph, id)),
         Cond::Not(inner) => !cond_one(inner, entity, graph, id),
         Cond::Row(expr) => graph.set(entity).profiles.get(id as usize).is_some_and(|p| row::holds(expr, &p.record)),
+        Cond::Events(events) => crate::events::outcome_one(events, graph, id).holds,
         Cond::Related { quantifier, from, navigation, to, cond } => {
             let targets = graph
                 .navigation(*from, navigation)

@@ -119,7 +119,7 @@ fn quantified(cond: &Cond, out: &mut Vec<(Cond, EntityKind)>) {
             out.push(((**cond).clone(), *to));
             quantified(cond, out);
         }
-        Cond::Row(_) => {}
+        Cond::Row(_) | Cond::Events(_) => {}
     }
 }
 
@@ -281,7 +281,8 @@ impl Incremental {
         next: &mut usize,
     ) -> RoaringBitmap {
         match cond {
-            Cond::Row(_) => changed.get(&entity).cloned().unwrap_or_default(),
+            // An event arriving is a change of its person.
+            Cond::Row(_) | Cond::Events(_) => changed.get(&entity).cloned().unwrap_or_default(),
             Cond::And(items) | Cond::Or(items) => {
                 let mut out = RoaringBitmap::new();
                 for item in items {

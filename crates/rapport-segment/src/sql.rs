@@ -186,6 +186,12 @@ impl Compiler<'_> {
                 let sql = self.row(expr, entity, alias, &mut Vec::new());
                 sql.text
             }
+            Cond::Events(events) => {
+                let event = self.alias("ev");
+                crate::events::to_sql(events, alias, &event, &mut |expr: &RowExpr, at: &str| {
+                    self.row(expr, EntityKind::Activity, at, &mut Vec::new()).text
+                })
+            }
             Cond::Related { quantifier, from, navigation, to, cond } => {
                 self.use_class(*to);
                 let target = self.alias("e");
@@ -274,7 +280,8 @@ impl Compiler<'_> {
         for segment in below.segments() {
             full = full.child(segment);
         }
-        let schema = self.schemas.for_entity(entity);
+        let schema =
+            if entity == EntityKind::Activity { Some(self.schemas.activity()) } else { self.schemas.for_entity(entity) };
         let ty = schema.and_then(|s| s.field(&full)).map(|f| f.ty.clone());
         // Does the path cross an array between `base` and its end?
         let crosses = (prefix.segments().len() + 1..full.segments().len()).any(|n| {
