@@ -1,7 +1,8 @@
 //! Audiences end to end over data the tests generate and stream into a store: the 13 B2B use cases of
 //! B2B-DOMAIN e.3 with members computed by hand-written Rust over the generated structs (the event parts of #4,
 //! #6 and #7 over pricing-page visits ingested as experience events); a differential test of
-//! random audiences against the same audience rendered as SQL (by this test, not by Rapport) and run in SQLite;
+//! random audiences (with experience-event conditions on persons) against the same audience rendered as SQL (by
+//! this test, not by Rapport) and run in SQLite;
 //! memberships and their history across evaluations.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
@@ -530,9 +531,8 @@ fn issue_6_use_case_04_finance_decision_makers_who_visited_pricing_in_the_last_3
     let now = chrono::Utc::now();
     let visits = visits(&w, 4, now);
     let recent = |p: &Person| visits.iter().any(|v| v.person == p.key && now - v.at <= chrono::Duration::days(3));
-    let expected = w.persons_where(|p| {
-        decision_maker_on(&w, p, |o| w.account(&o.account).industry == "Finance") && recent(p)
-    });
+    let expected =
+        w.persons_where(|p| decision_maker_on(&w, p, |o| w.account(&o.account).industry == "Finance") && recent(p));
     check_with_events(
         &w,
         &visits,
@@ -941,6 +941,83 @@ fn sqlite(w: &World) -> rusqlite::Connection {
     db
 }
 
+/// A generated experience event of the differential test: `days` whole days and six hours before the test's start
+/// (never near a whole-day window boundary, whatever the few seconds evaluation takes).
+struct RandomEvent {
+    person: String,
+    kind: &'static str,
+    days: i64,
+    score: i64,
+}
+
+const EVENT_KINDS: [&str; 3] =
+    ["web.webpagedetails.pageViews", "directMarketing.emailOpened", "leadOperation.changeScore"];
+
+fn random_events(w: &World, seed: u64) -> Vec<RandomEvent> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut out = Vec::new();
+    for p in &w.persons {
+        for _ in 0..rng.usize(..6) {
+            out.push(RandomEvent {
+                person: p.key.clone(),
+                kind: pick(&mut rng, &EVENT_KINDS),
+                days: rng.i64(0..30),
+                score: rng.i64(0..=100),
+            });
+        }
+    }
+    out
+}
+
+fn load_events(loader: &mut Loader, events: &[RandomEvent], db: &rusqlite::Connection) {
+    let now = chrono::Utc::now();
+    db.execute_batch("CREATE TABLE events (person TEXT, kind TEXT, days INTEGER, score INTEGER);").unwrap();
+    let mut records = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        db.execute("INSERT INTO events VALUES (?1, ?2, ?3, ?4)", rusqlite::params![e.person, e.kind, e.days, e.score])
+            .unwrap();
+        let at = now - chrono::Duration::days(e.days) - chrono::Duration::hours(6);
+        let mut record = json!({"_id": format!("re{i}"), "eventType": e.kind, "personKey": key(&e.person),
+                                "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)});
+        if e.kind == "leadOperation.changeScore" {
+            record["leadOperation"] = json!({"changeScore": {"newValue": e.score}});
+        }
+        records.push(record.as_object().unwrap().clone());
+    }
+    let report = loader.engine.ingest_events("random.events", "tests", &records).unwrap();
+    assert_eq!(report.appended, events.len() as u64);
+}
+
+/// A random event condition on persons: (PQL, SQLite on the person alias `{}`).
+fn event_atom(rng: &mut fastrand::Rng) -> (String, String) {
+    match rng.u8(..4) {
+        0 => {
+            let (n, k) = (rng.i64(1..30), rng.i64(1..4));
+            (
+                format!("xEvent[eventType = \"web.webpagedetails.pageViews\" and timestamp occurs <= {n} days before now].count() >= {k}"),
+                format!("(SELECT count(*) FROM events e WHERE e.person = {{}}.key AND e.kind = 'web.webpagedetails.pageViews' AND e.days < {n}) >= {k}"),
+            )
+        }
+        1 => {
+            let v = rng.i64(0..250);
+            (
+                format!("xEvent[eventType = \"leadOperation.changeScore\"].sum(leadOperation.changeScore.newValue) > {v}"),
+                format!("(SELECT COALESCE(sum(score), 0) FROM events e WHERE e.person = {{}}.key AND e.kind = 'leadOperation.changeScore') > {v}"),
+            )
+        }
+        2 => {
+            let n = rng.i64(0..30);
+            (
+                format!("select E from xEvent where E.eventType = \"directMarketing.emailOpened\" and E.timestamp occurs > {n} days before now"),
+                format!("EXISTS (SELECT 1 FROM events e WHERE e.person = {{}}.key AND e.kind = 'directMarketing.emailOpened' AND e.days >= {n})"),
+            )
+        }
+        _ => {
+            ("xEvent.count() = 0".to_owned(), "NOT EXISTS (SELECT 1 FROM events e WHERE e.person = {}.key)".to_owned())
+        }
+    }
+}
+
 #[test]
 fn issue_6_random_audiences_match_sqlite_and_batch_equals_single_profile() {
     let mut rng = fastrand::Rng::with_seed(2026);
@@ -951,12 +1028,26 @@ fn issue_6_random_audiences_match_sqlite_and_batch_equals_single_profile() {
         let dir = tempfile::tempdir().unwrap();
         let mut loader = Loader::new(dir.path());
         loader.load(&w);
+        load_events(&mut loader, &random_events(&w, 300 + round), &db);
         for _ in 0..30 {
             let class = if rng.u8(..3) == 0 { Class::Account } else { Class::Person };
             let entity = if class == Class::Account { EntityKind::Account } else { EntityKind::Person };
             let q = random_q(&mut rng, class, 3);
-            let pql = to_pql(&q, None, &mut 0);
-            let sql = format!("SELECT t0.key FROM {} t0 WHERE {}", class.table(), to_sqlite(&q, "t0", &mut 0));
+            let mut pql = to_pql(&q, None, &mut 0);
+            let mut condition = to_sqlite(&q, "t0", &mut 0);
+            // Half of the person audiences also test the person's events (at the top level, as PQL allows).
+            if class == Class::Person && rng.bool() {
+                let (event_pql, event_sql) = event_atom(&mut rng);
+                let event_sql = event_sql.replace("{}", "t0");
+                if rng.bool() {
+                    pql = format!("({pql}) and {event_pql}");
+                    condition = format!("({condition} AND COALESCE(({event_sql}), 0))");
+                } else {
+                    pql = format!("({pql}) or not ({event_pql})");
+                    condition = format!("({condition} OR NOT COALESCE(({event_sql}), 0))");
+                }
+            }
+            let sql = format!("SELECT t0.key FROM {} t0 WHERE {condition}", class.table());
             let mut stmt = db.prepare(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
             let expected: BTreeSet<String> =
                 stmt.query_map([], |row| row.get::<_, String>(0)).unwrap().collect::<Result<_, _>>().unwrap();
@@ -965,7 +1056,7 @@ fn issue_6_random_audiences_match_sqlite_and_batch_equals_single_profile() {
             nonempty += usize::from(!expected.is_empty());
 
             // Every entity evaluated on its own agrees with the batch evaluation.
-            let plan = rapport_segment::compile(&pql, entity, loader.engine.schemas()).unwrap();
+            let plan = loader.engine.compile_pql(&pql, entity).unwrap();
             let graph = loader.engine.profile_graph_for(&plan.fields()).unwrap();
             let batch = rapport_segment::evaluate(&plan, &graph);
             for id in 0..graph.set(entity).len() as u32 {

@@ -134,8 +134,8 @@ impl<'a> Binder<'a> {
         let Some(audiences) = self.audiences else {
             return Err(Diagnostic::new(span, "`inSegment` needs the saved audiences; none are available here"));
         };
-        let (entity, text) = (audiences.lookup)(name)
-            .ok_or_else(|| Diagnostic::new(arg.span, format!("unknown audience `{name}`")))?;
+        let (entity, text) =
+            (audiences.lookup)(name).ok_or_else(|| Diagnostic::new(arg.span, format!("unknown audience `{name}`")))?;
         if entity != scope.entity {
             return Err(Diagnostic::new(
                 arg.span,
@@ -161,9 +161,8 @@ impl<'a> Binder<'a> {
             Ok(plan) => Ok(plan.root),
             // A cycle found deeper is reported at this call, with the whole chain.
             Err(inner) if inner.message.contains("depends on itself") => {
-                Err(Diagnostic::new(arg.span, inner.message.clone()).with_hint(
-                    "an audience cannot reference itself, directly or through other audiences",
-                ))
+                Err(Diagnostic::new(arg.span, inner.message.clone())
+                    .with_hint("an audience cannot reference itself, directly or through other audiences"))
             }
             Err(inner) => Err(Diagnostic::new(arg.span, format!("audience `{name}` does not bind: {}", inner.message))),
         }

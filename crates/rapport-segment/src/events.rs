@@ -203,7 +203,12 @@ fn at_least_one(filter: EventPred) -> EventCond {
 
 impl<'a> Binder<'a> {
     fn event_scope(&self, var: Option<&str>) -> Scope<'a> {
-        Scope { entity: EntityKind::Activity, schema: self.schemas.activity(), var: var.map(str::to_owned), outer: Vec::new() }
+        Scope {
+            entity: EntityKind::Activity,
+            schema: self.schemas.activity(),
+            var: var.map(str::to_owned),
+            outer: Vec::new(),
+        }
     }
 
     /// Binds an event condition ([`is_event_cond`]) of the audience's persons.
@@ -231,7 +236,8 @@ impl<'a> Binder<'a> {
                     }
                     // The next bindings range over arrays of the event: a row quantifier on the event.
                     let span = rest[0].span.to(rest[rest.len() - 1].span);
-                    let nested = Expr::new(ExprKind::Quantified { quantifier: *quantifier, bindings: rest.to_vec() }, span);
+                    let nested =
+                        Expr::new(ExprKind::Quantified { quantifier: *quantifier, bindings: rest.to_vec() }, span);
                     filter = EventPred::And(vec![filter, EventPred::Row(self.row(&nested, &event, &mut Vec::new())?)]);
                 }
                 Ok(match quantifier {
@@ -281,9 +287,15 @@ impl<'a> Binder<'a> {
                 let (field, filter) = self.event_path(side)?;
                 let event = self.event_scope(None);
                 let compared = if is_xevent(lhs) {
-                    Expr::new(ExprKind::Binary { op: BinaryOp::Compare(op), lhs: Box::new(field), rhs: other.clone() }, expr.span)
+                    Expr::new(
+                        ExprKind::Binary { op: BinaryOp::Compare(op), lhs: Box::new(field), rhs: other.clone() },
+                        expr.span,
+                    )
                 } else {
-                    Expr::new(ExprKind::Binary { op: BinaryOp::Compare(flip(op)), lhs: other.clone(), rhs: Box::new(field) }, expr.span)
+                    Expr::new(
+                        ExprKind::Binary { op: BinaryOp::Compare(flip(op)), lhs: other.clone(), rhs: Box::new(field) },
+                        expr.span,
+                    )
                 };
                 let test = EventPred::Row(self.row(&compared, &event, &mut Vec::new())?);
                 Ok(at_least_one(and(filter, test)))
@@ -304,8 +316,9 @@ impl<'a> Binder<'a> {
     fn only_xevent(&self, source: &Expr) -> Result<()> {
         match &source.kind {
             ExprKind::Path(path) if is_xevent(source) && path.segments.len() == 1 => Ok(()),
-            _ => Err(Diagnostic::new(source.span, "events are read from `xEvent` itself")
-                .with_hint("filter with `where` or `xEvent[…]`, e.g. `select E from xEvent where E.eventType = \"…\"`")),
+            _ => Err(Diagnostic::new(source.span, "events are read from `xEvent` itself").with_hint(
+                "filter with `where` or `xEvent[…]`, e.g. `select E from xEvent where E.eventType = \"…\"`",
+            )),
         }
     }
 
@@ -357,7 +370,10 @@ impl<'a> Binder<'a> {
                         _ => {
                             return Err(Diagnostic::new(
                                 expr.span,
-                                format!("`{kind}` over events takes {}", if kind == "count" { "no argument" } else { "the event field to aggregate" }),
+                                format!(
+                                    "`{kind}` over events takes {}",
+                                    if kind == "count" { "no argument" } else { "the event field to aggregate" }
+                                ),
                             ))
                         }
                     },
@@ -405,7 +421,9 @@ impl<'a> Binder<'a> {
                 let items = vec![self.event_pred(lhs, event)?, self.event_pred(rhs, event)?];
                 Ok(if *op == BinaryOp::And { EventPred::And(items) } else { EventPred::Or(items) })
             }
-            ExprKind::Unary { op: UnaryOp::Not, expr: inner } => Ok(EventPred::Not(Box::new(self.event_pred(inner, event)?))),
+            ExprKind::Unary { op: UnaryOp::Not, expr: inner } => {
+                Ok(EventPred::Not(Box::new(self.event_pred(inner, event)?)))
+            }
             ExprKind::Occurs { expr: value, constraint } => {
                 let (bound, ty) = self.typed(value, event, &mut Vec::new())?;
                 let RowExpr::Field { root: crate::plan::Root::Record, path } = bound else {
@@ -416,18 +434,20 @@ impl<'a> Binder<'a> {
                 }
                 Ok(EventPred::Occurs { field: path, window: self.window(constraint)? })
             }
-            ExprKind::Path(path) if matches!(path.root, PathRoot::Caret(_)) => Err(Diagnostic::new(
-                expr.span,
-                "`^` (a field of the profile inside an event filter) is not supported",
-            )
-            .with_hint("combine the profile condition with the event condition using `and` outside the filter")),
+            ExprKind::Path(path) if matches!(path.root, PathRoot::Caret(_)) => {
+                Err(Diagnostic::new(expr.span, "`^` (a field of the profile inside an event filter) is not supported")
+                    .with_hint("combine the profile condition with the event condition using `and` outside the filter"))
+            }
             _ => Ok(EventPred::Row(self.row(expr, event, &mut Vec::new())?)),
         }
     }
 
     fn anchor(&self, expr: &Expr) -> Result<Anchor> {
         let bad = || {
-            Diagnostic::new(expr.span, "a time is a time word (`now`, `today`, `last month`, …), `date(y, m, d)` or a timestamp string")
+            Diagnostic::new(
+                expr.span,
+                "a time is a time word (`now`, `today`, `last month`, …), `date(y, m, d)` or a timestamp string",
+            )
         };
         match &expr.kind {
             ExprKind::Time(word) => Ok(Anchor::Word(*word)),
@@ -448,7 +468,10 @@ impl<'a> Binder<'a> {
                         let days = days_from_civil(*y, *m as u32, *d as u32);
                         // Reject dates that do not exist (31 April): they would roll over.
                         if civil(days) != (*y, *m as u32, *d as u32) {
-                            return Err(Diagnostic::new(expr.span, format!("date({y}, {m}, {d}) is not a calendar date")));
+                            return Err(Diagnostic::new(
+                                expr.span,
+                                format!("date({y}, {m}, {d}) is not a calendar date"),
+                            ));
                         }
                         Ok(Anchor::Day(days))
                     }
@@ -567,7 +590,7 @@ pub struct Intervals(pub Vec<(i64, i64)>);
 impl Intervals {
     /// Whether `t` falls in one of the intervals.
     pub fn contains(&self, t: i64) -> bool {
-        self.0.iter().any(|&(a, b)| a <= t && t < b)
+        self.0.iter().any(|&(a, b)| (a..b).contains(&t))
     }
 }
 
@@ -867,7 +890,9 @@ pub(crate) fn trace(cond: &EventCond, graph: &ProfileGraph, person: u32) -> crat
             outcome.matched,
             outcome.measured.map_or("nothing".to_owned(), |m| m.to_string())
         ),
-        EventCond::Sequence(steps) => format!("{} of {} step(s) found in {total} event(s)", outcome.matched, steps.len()),
+        EventCond::Sequence(steps) => {
+            format!("{} of {} step(s) found in {total} event(s)", outcome.matched, steps.len())
+        }
     };
     crate::why::Trace {
         condition: format!("Events {cond}"),
@@ -1014,7 +1039,9 @@ impl fmt::Display for EventCond {
 /// PostgreSQL expressions over `now()` (so the text does not depend on when it was generated).
 fn window_sql(window: &Window, t: &str) -> String {
     fn anchor_span(a: Anchor) -> (String, String) {
-        let period = |unit: &str, start: String| (format!("date_trunc('{unit}', {start})"), format!("date_trunc('{unit}', {start}) + interval '1 {unit}'"));
+        let period = |unit: &str, start: String| {
+            (format!("date_trunc('{unit}', {start})"), format!("date_trunc('{unit}', {start}) + interval '1 {unit}'"))
+        };
         match a {
             Anchor::Word(TimeLiteral::Now) => ("now()".into(), "now()".into()),
             Anchor::Word(TimeLiteral::Today) => period("day", "now()".into()),
@@ -1055,7 +1082,8 @@ fn window_sql(window: &Window, t: &str) -> String {
             let sign = if *direction == Direction::Before { "-" } else { "+" };
             let b = |k: u64| format!("({x} {sign} interval '{k} {u}')");
             let (n, n1) = (b(*amount), b(amount + 1));
-            let (lo, hi) = if *direction == Direction::Before { (n.clone(), x.clone()) } else { (x.clone(), n.clone()) };
+            let (lo, hi) =
+                if *direction == Direction::Before { (n.clone(), x.clone()) } else { (x.clone(), n.clone()) };
             match (op.unwrap_or(CompareOp::Eq), *direction == Direction::Before) {
                 (CompareOp::Le, _) => format!("({t} >= {lo} AND {t} <= {hi})"),
                 (CompareOp::Lt, true) => format!("({t} > {n} AND {t} <= {x})"),
@@ -1093,14 +1121,21 @@ impl EventPred {
 }
 
 /// The SQL of an event condition on the person row `person` (alias of a `person` CTE row): subqueries over the
-/// store's `experience_events (event_id, profile_id, ts, record)` table, one row per event of a person.
+/// store's `experience_events (dataset, event_id, person_ns, person_value, ts, record)` table, one row per event,
+/// linked to the person through any identity of its profile.
 pub(crate) fn to_sql(
     cond: &EventCond,
     person: &str,
     alias: &str,
     row: &mut dyn FnMut(&RowExpr, &str) -> String,
 ) -> String {
-    let from = format!("FROM experience_events {alias} WHERE {alias}.profile_id = {person}.profile_id");
+    let owns = |a: &str| {
+        format!(
+            "({a}.person_ns, {a}.person_value) IN (SELECT i.ns, i.value FROM profile_identities i \
+             WHERE i.entity = 'person' AND i.profile_id = {person}.profile_id)"
+        )
+    };
+    let from = format!("FROM experience_events {alias} WHERE {}", owns(alias));
     match cond {
         EventCond::Aggregate { measure, filter, op, value } => {
             let filter = filter.sql(alias, row);
@@ -1119,9 +1154,11 @@ pub(crate) fn to_sql(
             for (i, step) in steps.iter().enumerate().rev() {
                 let a = format!("{alias}_{i}");
                 let step_sql = step.sql(&a, row);
+                // `ts` holds milliseconds since the Unix epoch.
                 let after = if i > 0 { format!(" AND {a}.ts > {alias}_{}.ts", i - 1) } else { String::new() };
                 text = format!(
-                    "EXISTS (SELECT 1 FROM experience_events {a} WHERE {a}.profile_id = {person}.profile_id{after} AND {step_sql} AND {text})"
+                    "EXISTS (SELECT 1 FROM experience_events {a} WHERE {}{after} AND {step_sql} AND {text})",
+                    owns(&a)
                 );
             }
             text

@@ -37,8 +37,12 @@ enum Kind {
     Score(i64),
 }
 
-const URLS: [&str; 4] =
-    ["https://bodea.com/pricing", "https://bodea.com/pricing/enterprise", "https://bodea.com/", "https://bodea.com/blog/cdp"];
+const URLS: [&str; 4] = [
+    "https://bodea.com/pricing",
+    "https://bodea.com/pricing/enterprise",
+    "https://bodea.com/",
+    "https://bodea.com/blog/cdp",
+];
 
 impl Ev {
     fn record(&self) -> Value {

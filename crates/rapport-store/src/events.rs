@@ -40,7 +40,12 @@ pub struct StoredEvent {
     pub record: Record,
 }
 
-fn append(tx: &rusqlite::Transaction<'_>, dataset: &str, batch: Option<i64>, events: &[NewEvent]) -> Result<Vec<usize>> {
+fn append(
+    tx: &rusqlite::Transaction<'_>,
+    dataset: &str,
+    batch: Option<i64>,
+    events: &[NewEvent],
+) -> Result<Vec<usize>> {
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO experience_events (dataset, event_id, person_ns, person_value, ts, batch_id, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -130,7 +135,13 @@ impl Store {
         })?;
         rows.map(|row| {
             let (dataset, id, ns, value, timestamp, record) = row?;
-            Ok(StoredEvent { dataset, id, person: Identity::new(ns, value), timestamp, record: serde_json::from_str(&record)? })
+            Ok(StoredEvent {
+                dataset,
+                id,
+                person: Identity::new(ns, value),
+                timestamp,
+                record: serde_json::from_str(&record)?,
+            })
         })
         .collect()
     }
@@ -158,12 +169,15 @@ mod tests {
         let first = store.append_events("marketo.activities", &[event("e2", "p1", 20), event("e1", "p1", 10)]).unwrap();
         assert_eq!(first, [0, 1]);
         // A replay of e1 adds nothing; the same _id in another dataset is another event.
-        let again =
-            store.append_events("marketo.activities", &[event("e1", "p1", 99), event("e3", "p2", 5)]).unwrap();
+        let again = store.append_events("marketo.activities", &[event("e1", "p1", 99), event("e3", "p2", 5)]).unwrap();
         assert_eq!(again, [1]);
         assert_eq!(store.append_events("web.events", &[event("e1", "p1", 30)]).unwrap(), [0]);
-        let p1: Vec<(String, Option<i64>)> =
-            store.events_of(&Identity::new("b2b_person", "p1")).unwrap().into_iter().map(|e| (e.id, e.timestamp)).collect();
+        let p1: Vec<(String, Option<i64>)> = store
+            .events_of(&Identity::new("b2b_person", "p1"))
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.id, e.timestamp))
+            .collect();
         assert_eq!(p1, [("e1".into(), Some(10)), ("e2".into(), Some(20)), ("e1".into(), Some(30))]);
         assert_eq!(store.events().unwrap().len(), 4);
     }
