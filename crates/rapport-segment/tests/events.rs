@@ -112,7 +112,7 @@ fn generate(seed: u64) -> Vec<Ev> {
 
 fn person(i: u32) -> Profile {
     let key = format!("p{i}@mk.Marketo");
-    let title = if i % 3 == 0 { "Vice President" } else { "Engineer" };
+    let title = if matches!(i % 3, 0) { "Vice President" } else { "Engineer" };
     let account = format!("a{}", i % 4);
     let primary = Identity::new("b2b_person", key.clone());
     let record = json!({
@@ -302,7 +302,7 @@ fn use_case_6_pricing_page_visits_as_a_segment_of_segments() {
     // Person p is a VP when p % 3 = 0 and belongs to account a(p % 4); a0 and a2 have revenue >= $100M.
     let want: Vec<u32> = (0..PERSONS)
         .filter(|&p| {
-            p % 3 == 0
+            matches!(p % 3, 0)
                 && [0, 2].contains(&(p % 4))
                 && events.iter().filter(|e| e.person == p && e.pricing() && e.at.0 == 10).count() >= 3
         })
