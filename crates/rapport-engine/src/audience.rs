@@ -103,7 +103,7 @@ impl Engine {
     /// Checks a PQL definition against the schemas and saves it as an audience whose members are of class
     /// `entity` (people, accounts, …).
     pub fn create_audience_of(&mut self, name: &str, entity: EntityKind, pql: &str) -> Result<AudienceRecord> {
-        rapport_segment::compile(pql, entity, &self.schemas)?;
+        self.compile_pql(pql, entity)?;
         Ok(self.store.create_audience(name, entity, pql)?)
     }
 
@@ -114,7 +114,7 @@ impl Engine {
 
     /// The exact number of profiles of class `entity` a PQL definition selects now, without saving anything.
     pub fn estimate_of(&self, entity: EntityKind, pql: &str) -> Result<u64> {
-        let plan = rapport_segment::compile(pql, entity, &self.schemas)?;
+        let plan = self.compile_pql(pql, entity)?;
         let graph = self.profile_graph_for(&plan.fields())?;
         Ok(rapport_segment::evaluate(&plan, &graph).len())
     }
@@ -129,7 +129,7 @@ impl Engine {
             }
             ExplainTarget::Pql { entity, pql } => (None, entity, pql.to_owned()),
         };
-        let plan = rapport_segment::compile(&pql, entity, &self.schemas)?;
+        let plan = self.compile_pql(&pql, entity)?;
         let profile = match identity {
             None => None,
             Some(identity) => {
@@ -162,7 +162,7 @@ impl Engine {
     /// A saved audience with its plan, runs and membership counts by status.
     pub fn audience_details(&self, name: &str) -> Result<AudienceDetails> {
         let record = self.store.audience(name)?;
-        let plan = rapport_segment::compile(&record.pql, record.entity, &self.schemas)?;
+        let plan = self.compile_pql(&record.pql, record.entity)?;
         let mut statuses = std::collections::BTreeMap::new();
         for membership in self.store.memberships(name)? {
             *statuses.entry(membership.status).or_insert(0) += 1;
@@ -184,7 +184,7 @@ impl Engine {
     #[instrument(skip(self))]
     pub fn evaluate_audience(&mut self, name: &str) -> Result<Evaluation> {
         let audience = self.store.audience(name)?;
-        let plan = rapport_segment::compile(&audience.pql, audience.entity, &self.schemas)?;
+        let plan = self.compile_pql(&audience.pql, audience.entity)?;
         let graph = self.profile_graph_for(&plan.fields())?;
         let set = graph.set(audience.entity);
         let members: BTreeSet<String> =

@@ -8,6 +8,7 @@
 //! - [`unmerge`]: deleting an identity, a record or a batch, and re-stitching exactly the profiles that held
 //!   them.
 //! - [`changes`]: the change feed every write appends to (created, updated, merged, split, deleted profiles).
+//! - [`events`]: experience events appended (never merged) and linked to their persons, with change events.
 //! - [`unify`]: fragments → identity graphs → merged profiles (timestamp-ordered), per entity class.
 //! - [`audience`]: PQL audiences: create (parse + bind), evaluate (batch, over the linked profiles), members.
 //! - [`activate`]: ad-hoc export of an audience's members to CSV files (`rapport activate NAME --to file:DIR`).
@@ -27,6 +28,7 @@ pub mod audience;
 pub mod changes;
 pub mod delivery;
 pub mod destinations;
+pub mod events;
 pub mod flows;
 pub mod generic;
 pub mod identity;
@@ -47,6 +49,7 @@ pub use activate::ActivationReport;
 pub use audience::{AudienceDetails, Evaluation, ExplainTarget, Explanation, Member, ProfileExplanation};
 pub use delivery::{AudienceDelivery, DeliveryReport, DeliveryRun, Excluded, RunOptions};
 pub use destinations::{ActivationFlow, ActivationFlowDef, AttributeMapping, DestinationView, Schedule};
+pub use events::EventsReport;
 pub use flows::FlowRunReport;
 pub use generic::{DryRun, MemoryRows, RowsOptions};
 pub use identity::{DecisionRecord, GraphExplanation, LinkExplanation, LinkRule};

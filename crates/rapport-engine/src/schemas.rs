@@ -29,7 +29,12 @@ pub struct FieldGroupChange {
 pub(crate) fn load(store: &Store) -> Result<SchemaSet> {
     let mut set = rapport_schema::b2b::generate_b2b();
     let custom = custom_groups(store)?;
-    let resolve = |id: &str| library::group(id).cloned().or_else(|| custom.get(id).cloned());
+    let resolve = |id: &str| {
+        library::group(id).cloned().or_else(|| custom.get(id).cloned()).or_else(|| {
+            (id == rapport_schema::b2b::ACTIVITY_FIELD_GROUP)
+                .then(|| rapport_schema::b2b::activity_field_group().clone())
+        })
+    };
     for doc in store.schema_documents()? {
         let doc: SchemaDoc = serde_json::from_value(doc).map_err(|e| Error::Internal(format!("stored schema: {e}")))?;
         let schema = Schema::compose(doc, &resolve).map_err(|e| Error::Internal(format!("stored schema: {e}")))?;

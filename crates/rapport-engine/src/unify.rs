@@ -134,6 +134,8 @@ impl Engine {
             })?;
             sets.insert(entity, ProfileSet::new(profiles));
         }
-        Ok(ProfileGraph::link(sets))
+        let mut graph = ProfileGraph::link(sets);
+        self.attach_events(&mut graph)?;
+        Ok(graph)
     }
 }

@@ -1,6 +1,8 @@
 //! Audiences end to end over data the tests generate and stream into a store: the 13 B2B use cases of
-//! B2B-DOMAIN e.3 with members computed by hand-written Rust over the generated structs; a differential test of
-//! random audiences against the same audience rendered as SQL (by this test, not by Rapport) and run in SQLite;
+//! B2B-DOMAIN e.3 with members computed by hand-written Rust over the generated structs (the event parts of #4,
+//! #6 and #7 over pricing-page visits ingested as experience events); a differential test of
+//! random audiences (with experience-event conditions on persons) against the same audience rendered as SQL (by
+//! this test, not by Rapport) and run in SQLite;
 //! memberships and their history across evaluations.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
@@ -425,13 +427,69 @@ fn open_big(w: &World, a: &Account) -> bool {
     w.opportunities_of_account(a).iter().any(|o| !o.closed && o.amount >= 1_000_000.0)
 }
 
-/// The part of an audience Rapport cannot evaluate yet is refused with a located "not evaluated yet" error.
-fn refused(pql: &str) {
+// ---------------------------------------------------------------------------------------------------------------
+// Experience events: pricing-page visits, ingested as events, for the event parts of use cases #4, #6 and #7.
+
+/// One visit of the pricing page.
+#[derive(Debug, Clone)]
+struct Visit {
+    person: String,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Per person, 0 to 5 visits in the middle of last month, and one visit either a day or ten days ago.
+fn visits(w: &World, seed: u64, now: chrono::DateTime<chrono::Utc>) -> Vec<Visit> {
+    use chrono::Datelike;
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let first_of_month = now.date_naive().with_day(1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let mut out = Vec::new();
+    for p in &w.persons {
+        for i in 0..rng.i64(0..=5) {
+            let at = first_of_month - chrono::Duration::days(15) + chrono::Duration::hours(i);
+            out.push(Visit { person: p.key.clone(), at });
+        }
+        let days = if rng.bool() { 1 } else { 10 };
+        out.push(Visit { person: p.key.clone(), at: now - chrono::Duration::days(days) });
+    }
+    out
+}
+
+/// Calendar oracle: the visit's month is the month before `now`'s.
+fn last_month(at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> bool {
+    use chrono::Datelike;
+    let (y, m) = if now.month() == 1 { (now.year() - 1, 12) } else { (now.year(), now.month() - 1) };
+    at.year() == y && at.month() == m
+}
+
+const PRICING_LAST_3_DAYS: &str = r#"select E from xEvent where E.web.webPageDetails.URL like "%/pricing%" and E.timestamp occurs <= 3 days before now"#;
+const PRICING_VISITORS: &str =
+    r#"xEvent[web.webPageDetails.URL like "%/pricing%" and timestamp occurs last month].count() >= 3"#;
+
+/// Runs a use case with events: the world and the visits are ingested, the event audiences saved under their
+/// names, and the audience's members compared with the hand-computed ones.
+fn check_with_events(w: &World, visits: &[Visit], saved: &[(&str, &str)], pql: &str, expected: BTreeSet<String>) {
+    assert!(!expected.is_empty() && expected.len() < w.persons.len(), "{pql}: {} expected members", expected.len());
     let dir = tempfile::tempdir().unwrap();
-    let mut engine = Engine::open(dir.path()).unwrap();
-    engine.generate_b2b_schemas().unwrap();
-    let err = engine.create_audience("event", pql).unwrap_err().to_string();
-    assert!(err.contains("Rapport does not evaluate it yet"), "{pql}: {err}");
+    let mut loader = Loader::new(dir.path());
+    loader.load(w);
+    let records: Vec<rapport_model::Record> = visits
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            json!({"_id": format!("visit-{i}"), "eventType": "web.webpagedetails.pageViews",
+                   "timestamp": v.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                   "personKey": key(&v.person), "web": {"webPageDetails": {"URL": "https://bodea.com/pricing"}}})
+            .as_object()
+            .unwrap()
+            .clone()
+        })
+        .collect();
+    let report = loader.engine.ingest_events("web.events", "tests", &records).unwrap();
+    assert_eq!((report.appended, report.rejected.len()), (visits.len() as u64, 0));
+    for (name, text) in saved {
+        loader.engine.create_audience(name, text).unwrap();
+    }
+    assert_eq!(loader.members(EntityKind::Person, pql), expected, "{pql}");
 }
 
 #[test]
@@ -461,7 +519,7 @@ fn issue_6_use_case_03_people_on_an_opportunity_of_a_canadian_account() {
 }
 
 #[test]
-fn issue_6_use_case_04_finance_decision_makers_b2b_part_and_event_part_refused() {
+fn issue_6_use_case_04_finance_decision_makers_who_visited_pricing_in_the_last_3_days() {
     let w = use_case_world();
     let expected = w.persons_where(|p| decision_maker_on(&w, p, |o| w.account(&o.account).industry == "Finance"));
     check(
@@ -469,9 +527,18 @@ fn issue_6_use_case_04_finance_decision_makers_b2b_part_and_event_part_refused()
         r#"exists R from opportunityRoles where (R.personRole = "Decision Maker" and exists O from R.opportunity where (exists A from O.account where A.accountOrganization.industry = "Finance"))"#,
         expected,
     );
-    // "who visited the pricing page in the last 3 days": experience events are not evaluated yet.
-    refused(
-        r#"(exists R from opportunityRoles where R.personRole = "Decision Maker") and (select X from xEvent where X.web.webPageDetails.name = "pricing" and X.timestamp occurs <= 3 days before now)"#,
+    // "… who visited the pricing page in the last 3 days": the event audience, referenced with inSegment.
+    let now = chrono::Utc::now();
+    let visits = visits(&w, 4, now);
+    let recent = |p: &Person| visits.iter().any(|v| v.person == p.key && now - v.at <= chrono::Duration::days(3));
+    let expected =
+        w.persons_where(|p| decision_maker_on(&w, p, |o| w.account(&o.account).industry == "Finance") && recent(p));
+    check_with_events(
+        &w,
+        &visits,
+        &[("pricing-last-3-days", PRICING_LAST_3_DAYS)],
+        r#"(exists R from opportunityRoles where (R.personRole = "Decision Maker" and exists O from R.opportunity where (exists A from O.account where A.accountOrganization.industry = "Finance"))) and inSegment("pricing-last-3-days")"#,
+        expected,
     );
 }
 
@@ -488,7 +555,7 @@ fn issue_6_use_case_05_hr_people_at_accounts_with_a_big_open_opportunity() {
 }
 
 #[test]
-fn issue_6_use_case_06_vice_presidents_of_large_accounts_b2b_part_and_event_count_refused() {
+fn issue_6_use_case_06_vice_presidents_of_large_accounts_with_three_pricing_visits_last_month() {
     let w = use_case_world();
     let expected = w.persons_where(|p| {
         p.title == Some("Vice President")
@@ -499,8 +566,21 @@ fn issue_6_use_case_06_vice_presidents_of_large_accounts_b2b_part_and_event_coun
         r#"extendedWorkDetails.jobTitle = "Vice President" and exists A from accounts where A.accountOrganization.annualRevenue.amount >= 100000000"#,
         expected,
     );
-    // "≥ 3 pricing-page visits last month": an event count, not evaluated yet.
-    refused(r#"xEvent[web.webPageDetails.name = "pricing"].count() >= 3"#);
+    // "… with ≥ 3 pricing-page visits last month": an event count, as its own audience (segment of segments).
+    let now = chrono::Utc::now();
+    let visits = visits(&w, 6, now);
+    let expected = w.persons_where(|p| {
+        p.title == Some("Vice President")
+            && w.accounts_of(p).iter().any(|a| a.revenue.is_some_and(|r| r >= 100_000_000.0))
+            && visits.iter().filter(|v| v.person == p.key && last_month(v.at, now)).count() >= 3
+    });
+    check_with_events(
+        &w,
+        &visits,
+        &[("pricing-visitors", PRICING_VISITORS)],
+        r#"extendedWorkDetails.jobTitle = "Vice President" and (exists A from accounts where A.accountOrganization.annualRevenue.amount >= 100000000) and inSegment("pricing-visitors")"#,
+        expected,
+    );
 }
 
 #[test]
@@ -512,7 +592,17 @@ fn issue_6_use_case_07_decision_makers_of_closed_lost_opportunities_b2b_part() {
         r#"exists R from opportunityRoles where (R.personRole = "Decision Maker" and exists O from R.opportunity where (O.isClosed = true and O.isWon = false))"#,
         expected,
     );
-    refused(r#"inSegment("pricing-visitors-3-days")"#);
+    let now = chrono::Utc::now();
+    let visits = visits(&w, 7, now);
+    let recent = |p: &Person| visits.iter().any(|v| v.person == p.key && now - v.at <= chrono::Duration::days(3));
+    let expected = w.persons_where(|p| decision_maker_on(&w, p, |o| o.closed && !o.won) && recent(p));
+    check_with_events(
+        &w,
+        &visits,
+        &[("pricing-last-3-days", PRICING_LAST_3_DAYS)],
+        r#"(exists R from opportunityRoles where (R.personRole = "Decision Maker" and exists O from R.opportunity where (O.isClosed = true and O.isWon = false))) and inSegment("pricing-last-3-days")"#,
+        expected,
+    );
 }
 
 #[test]
@@ -851,6 +941,83 @@ fn sqlite(w: &World) -> rusqlite::Connection {
     db
 }
 
+/// A generated experience event of the differential test: `days` whole days and six hours before the test's start
+/// (never near a whole-day window boundary, whatever the few seconds evaluation takes).
+struct RandomEvent {
+    person: String,
+    kind: &'static str,
+    days: i64,
+    score: i64,
+}
+
+const EVENT_KINDS: [&str; 3] =
+    ["web.webpagedetails.pageViews", "directMarketing.emailOpened", "leadOperation.changeScore"];
+
+fn random_events(w: &World, seed: u64) -> Vec<RandomEvent> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut out = Vec::new();
+    for p in &w.persons {
+        for _ in 0..rng.usize(..6) {
+            out.push(RandomEvent {
+                person: p.key.clone(),
+                kind: pick(&mut rng, &EVENT_KINDS),
+                days: rng.i64(0..30),
+                score: rng.i64(0..=100),
+            });
+        }
+    }
+    out
+}
+
+fn load_events(loader: &mut Loader, events: &[RandomEvent], db: &rusqlite::Connection) {
+    let now = chrono::Utc::now();
+    db.execute_batch("CREATE TABLE events (person TEXT, kind TEXT, days INTEGER, score INTEGER);").unwrap();
+    let mut records = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        db.execute("INSERT INTO events VALUES (?1, ?2, ?3, ?4)", rusqlite::params![e.person, e.kind, e.days, e.score])
+            .unwrap();
+        let at = now - chrono::Duration::days(e.days) - chrono::Duration::hours(6);
+        let mut record = json!({"_id": format!("re{i}"), "eventType": e.kind, "personKey": key(&e.person),
+                                "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)});
+        if e.kind == "leadOperation.changeScore" {
+            record["leadOperation"] = json!({"changeScore": {"newValue": e.score}});
+        }
+        records.push(record.as_object().unwrap().clone());
+    }
+    let report = loader.engine.ingest_events("random.events", "tests", &records).unwrap();
+    assert_eq!(report.appended, events.len() as u64);
+}
+
+/// A random event condition on persons: (PQL, SQLite on the person alias `{}`).
+fn event_atom(rng: &mut fastrand::Rng) -> (String, String) {
+    match rng.u8(..4) {
+        0 => {
+            let (n, k) = (rng.i64(1..30), rng.i64(1..4));
+            (
+                format!("xEvent[eventType = \"web.webpagedetails.pageViews\" and timestamp occurs <= {n} days before now].count() >= {k}"),
+                format!("(SELECT count(*) FROM events e WHERE e.person = {{}}.key AND e.kind = 'web.webpagedetails.pageViews' AND e.days < {n}) >= {k}"),
+            )
+        }
+        1 => {
+            let v = rng.i64(0..250);
+            (
+                format!("xEvent[eventType = \"leadOperation.changeScore\"].sum(leadOperation.changeScore.newValue) > {v}"),
+                format!("(SELECT COALESCE(sum(score), 0) FROM events e WHERE e.person = {{}}.key AND e.kind = 'leadOperation.changeScore') > {v}"),
+            )
+        }
+        2 => {
+            let n = rng.i64(0..30);
+            (
+                format!("select E from xEvent where E.eventType = \"directMarketing.emailOpened\" and E.timestamp occurs > {n} days before now"),
+                format!("EXISTS (SELECT 1 FROM events e WHERE e.person = {{}}.key AND e.kind = 'directMarketing.emailOpened' AND e.days >= {n})"),
+            )
+        }
+        _ => {
+            ("xEvent.count() = 0".to_owned(), "NOT EXISTS (SELECT 1 FROM events e WHERE e.person = {}.key)".to_owned())
+        }
+    }
+}
+
 #[test]
 fn issue_6_random_audiences_match_sqlite_and_batch_equals_single_profile() {
     let mut rng = fastrand::Rng::with_seed(2026);
@@ -861,12 +1028,26 @@ fn issue_6_random_audiences_match_sqlite_and_batch_equals_single_profile() {
         let dir = tempfile::tempdir().unwrap();
         let mut loader = Loader::new(dir.path());
         loader.load(&w);
+        load_events(&mut loader, &random_events(&w, 300 + round), &db);
         for _ in 0..30 {
             let class = if rng.u8(..3) == 0 { Class::Account } else { Class::Person };
             let entity = if class == Class::Account { EntityKind::Account } else { EntityKind::Person };
             let q = random_q(&mut rng, class, 3);
-            let pql = to_pql(&q, None, &mut 0);
-            let sql = format!("SELECT t0.key FROM {} t0 WHERE {}", class.table(), to_sqlite(&q, "t0", &mut 0));
+            let mut pql = to_pql(&q, None, &mut 0);
+            let mut condition = to_sqlite(&q, "t0", &mut 0);
+            // Half of the person audiences also test the person's events (at the top level, as PQL allows).
+            if class == Class::Person && rng.bool() {
+                let (event_pql, event_sql) = event_atom(&mut rng);
+                let event_sql = event_sql.replace("{}", "t0");
+                if rng.bool() {
+                    pql = format!("({pql}) and {event_pql}");
+                    condition = format!("({condition} AND COALESCE(({event_sql}), 0))");
+                } else {
+                    pql = format!("({pql}) or not ({event_pql})");
+                    condition = format!("({condition} OR NOT COALESCE(({event_sql}), 0))");
+                }
+            }
+            let sql = format!("SELECT t0.key FROM {} t0 WHERE {condition}", class.table());
             let mut stmt = db.prepare(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
             let expected: BTreeSet<String> =
                 stmt.query_map([], |row| row.get::<_, String>(0)).unwrap().collect::<Result<_, _>>().unwrap();
@@ -875,7 +1056,7 @@ fn issue_6_random_audiences_match_sqlite_and_batch_equals_single_profile() {
             nonempty += usize::from(!expected.is_empty());
 
             // Every entity evaluated on its own agrees with the batch evaluation.
-            let plan = rapport_segment::compile(&pql, entity, loader.engine.schemas()).unwrap();
+            let plan = loader.engine.compile_pql(&pql, entity).unwrap();
             let graph = loader.engine.profile_graph_for(&plan.fields()).unwrap();
             let batch = rapport_segment::evaluate(&plan, &graph);
             for id in 0..graph.set(entity).len() as u32 {

@@ -253,6 +253,10 @@ pub enum EntityKind {
     MarketingList,
     /// XDM Business Marketing List Members.
     MarketingListMember,
+    /// XDM ExperienceEvent as the "B2B Activity" schema: time-series, linked to a person through
+    /// `personKey.sourceKey`. Activities are appended, never merged into profiles, so this class is not in
+    /// [`EntityKind::ALL`] (the record classes); see [`EntityKind::is_time_series`].
+    Activity,
 }
 
 impl EntityKind {
@@ -281,7 +285,14 @@ impl EntityKind {
             EntityKind::CampaignMember => "campaign_member",
             EntityKind::MarketingList => "marketing_list",
             EntityKind::MarketingListMember => "marketing_list_member",
+            EntityKind::Activity => "activity",
         }
+    }
+
+    /// True for the time-series class ([`EntityKind::Activity`]): its records are events of a person, appended
+    /// rather than merged.
+    pub fn is_time_series(self) -> bool {
+        self == EntityKind::Activity
     }
 
     /// The names of every kind.
@@ -299,7 +310,11 @@ impl fmt::Display for EntityKind {
 impl FromStr for EntityKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Self::ALL.into_iter().find(|kind| kind.name() == s).ok_or_else(|| Error::UnknownEntity(s.to_owned()))
+        Self::ALL
+            .into_iter()
+            .chain([EntityKind::Activity])
+            .find(|kind| kind.name() == s)
+            .ok_or_else(|| Error::UnknownEntity(s.to_owned()))
     }
 }
 

@@ -98,6 +98,8 @@ pub struct ProfileGraph {
     pub sets: BTreeMap<EntityKind, ProfileSet>,
     /// The navigations.
     pub navigations: Vec<Navigation>,
+    /// The experience events of the persons (`xEvent`), by person profile number.
+    pub events: crate::events::EventLog,
 }
 
 /// The fields each class's records must keep for [`ProfileGraph::link`] to resolve relationships.
@@ -369,7 +371,7 @@ impl ProfileGraph {
     pub fn link(mut sets: BTreeMap<EntityKind, ProfileSet>) -> Self {
         use EntityKind as E;
         add_placeholders(&mut sets);
-        let mut graph = Self { sets, navigations: Vec::new() };
+        let mut graph = Self { sets, navigations: Vec::new(), events: Default::default() };
         let len = |e: EntityKind| graph.sets.get(&e).map_or(0, ProfileSet::len);
         let (persons, accounts, opportunities) = (len(E::Person), len(E::Account), len(E::Opportunity));
 

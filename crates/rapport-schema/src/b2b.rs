@@ -334,6 +334,77 @@ const MARKETING_LIST_MEMBER: &str = "https://ns.adobe.com/xdm/classes/marketing-
 const AUDIT: &str = "https://ns.adobe.com/xdm/common/external-source-system-audit-details";
 const EXTERNAL_KEY: &str = "extSourceSystemAudit.externalKey.sourceKey";
 
+const EXPERIENCE_EVENT: &str = "https://ns.adobe.com/xdm/context/experienceevent";
+
+/// The `$id` of Rapport's field group holding the "B2B Activity" fields of the Marketo activities mapping
+/// (B2B-DOMAIN c.3) that the XDM reference snapshot does not define: `personKey` and the `web.*`,
+/// `environment.*`, `device.*`, `search.*`, `directMarketing.*`, `leadOperation.changeScore/interestingMoment`
+/// and `listOperations.*` fields, all typed as the mapping writes them.
+pub const ACTIVITY_FIELD_GROUP: &str = "https://ns.rapport.dev/fieldgroups/b2b-activity-details";
+
+const ACTIVITY_FIELD_GROUP_JSON: &str = include_str!("../library/rapport-b2b-activity.json");
+
+/// The field groups of the "B2B Activity" schema: the XDM event field groups of the reference snapshot
+/// (opportunity, campaign and Marketo web URL events), then Rapport's [`ACTIVITY_FIELD_GROUP`].
+const ACTIVITY_GROUPS: &[&str] = &[
+    "https://ns.adobe.com/xdm/mixins/events/opportunityupdated",
+    "https://ns.adobe.com/xdm/mixins/events/add-to-opportunity",
+    "https://ns.adobe.com/xdm/mixins/events/remove-from-opportunity",
+    "https://ns.adobe.com/xdm/mixins/events/add-to-campaign",
+    "https://ns.adobe.com/xdm/mixins/events/change-campaign-stream",
+    "https://ns.adobe.com/xdm/mixins/events/change-campaign-cadence",
+    "https://ns.adobe.com/xdm/mixins/events/statusincampaignprogressionchanged",
+    "https://ns.adobe.com/b2b/marketo/marketo-web-url",
+    ACTIVITY_FIELD_GROUP,
+];
+
+/// Rapport's activity field group ([`ACTIVITY_FIELD_GROUP`]), in the library's own form.
+pub fn activity_field_group() -> &'static library::Group {
+    static GROUP: std::sync::OnceLock<library::Group> = std::sync::OnceLock::new();
+    GROUP.get_or_init(|| {
+        let value: serde_json::Value =
+            serde_json::from_str(ACTIVITY_FIELD_GROUP_JSON).expect("the embedded activity field group is JSON");
+        library::group_from_json(ACTIVITY_FIELD_GROUP, &value).expect("the embedded activity field group is valid")
+    })
+}
+
+/// The "B2B Activity" schema (B2B-DOMAIN a.1): the XDM ExperienceEvent class (`_id`, `timestamp`, `eventType`,
+/// `producedBy`, `identityMap`) with the activity field groups; primary identity `personKey.sourceKey` in
+/// `b2b_person`, which links each event to its person. Time-series: events are appended, never merged.
+pub fn activity() -> &'static Schema {
+    static SCHEMA: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let doc = SchemaDoc {
+            name: "B2B Activity".to_owned(),
+            entity: EntityKind::Activity,
+            class_id: EXPERIENCE_EVENT.to_owned(),
+            field_groups: ACTIVITY_GROUPS.iter().map(|id| (*id).to_owned()).collect(),
+            identities: vec![IdentityDescriptor {
+                path: FieldPath::from_segments(["personKey", "sourceKey"]),
+                namespace: NamespaceCode::new("b2b_person"),
+                primary: true,
+            }],
+            profile_enabled: true,
+        };
+        let groups = |id: &str| {
+            if id == ACTIVITY_FIELD_GROUP {
+                Some(activity_field_group().clone())
+            } else {
+                library::group(id).cloned()
+            }
+        };
+        Schema::compose(doc, &groups).expect("the B2B Activity schema composes")
+    })
+}
+
+impl SchemaSet {
+    /// The schema of the experience events: the set's own `activity` schema, else the standard
+    /// [`activity()`] schema.
+    pub fn activity(&self) -> &Schema {
+        self.for_entity(EntityKind::Activity).unwrap_or_else(|| activity())
+    }
+}
+
 /// The standard B2B schemas, as the auto-generation utility creates them (B2B-DOMAIN a.1, a.3, a.4).
 pub fn generate_b2b() -> SchemaSet {
     use EntityKind as E;
@@ -513,6 +584,31 @@ mod tests {
             assert!(source.field(&rel.source_path).is_some(), "{} {}", source.name, rel.source_path);
             assert_eq!(&destination.primary().path, &rel.destination_path);
         }
+    }
+
+    #[test]
+    fn the_activity_schema_holds_the_event_fields_of_the_marketo_mapping() {
+        let schema = activity();
+        assert_eq!(schema.entity, EntityKind::Activity);
+        assert_eq!(schema.primary().path.to_string(), "personKey.sourceKey");
+        for path in [
+            "_id",
+            "timestamp",
+            "eventType",
+            "producedBy",
+            "personKey.sourceKey",
+            "web.webPageDetails.URL",
+            "opportunityEvent.opportunityKey.sourceKey",
+            "leadOperation.campaignProgression.campaignKey.sourceKey",
+            "listOperations.listKey.sourceKey",
+        ] {
+            assert!(schema.field(&FieldPath::parse(path).unwrap()).is_some(), "{path}");
+        }
+        assert_eq!(
+            schema.field(&FieldPath::parse("timestamp").unwrap()).unwrap().ty,
+            crate::FieldType::DateTime,
+            "the class's timestamp comes from the XDM JSON as a date-time"
+        );
     }
 
     #[test]

@@ -18,17 +18,32 @@ type Result<T> = std::result::Result<T, Diagnostic>;
 
 /// The entity-level scope: which class the current condition is about and how it is named.
 #[derive(Clone)]
-struct Scope<'a> {
-    entity: EntityKind,
-    schema: &'a Schema,
+pub(crate) struct Scope<'a> {
+    pub(crate) entity: EntityKind,
+    pub(crate) schema: &'a Schema,
     /// The quantifier variable naming this entity; `None` for the audience's own entity.
-    var: Option<String>,
+    pub(crate) var: Option<String>,
     /// Variables of enclosing relationship quantifiers (naming other entities).
-    outer: Vec<String>,
+    pub(crate) outer: Vec<String>,
+}
+
+/// The saved audiences `inSegment("…")` may reference, and the chain of references being bound (to report
+/// cycles).
+pub struct Audiences<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<(EntityKind, String)>,
+    stack: std::cell::RefCell<Vec<String>>,
+}
+
+impl<'a> Audiences<'a> {
+    /// Audiences found by name through `lookup`, which answers the class of the audience's members and its
+    /// PQL text.
+    pub fn new(lookup: &'a dyn Fn(&str) -> Option<(EntityKind, String)>) -> Self {
+        Self { lookup, stack: std::cell::RefCell::new(Vec::new()) }
+    }
 }
 
 /// A row-level local: an element of an array field, bound by a row-level quantifier.
-struct Local {
+pub(crate) struct Local {
     name: String,
     /// The schema path of the array the element comes from.
     prefix: FieldPath,
@@ -59,16 +74,28 @@ fn path_span(path: &Path, fallback: Span) -> Span {
 
 /// Binds a parsed query for an audience whose members are of class `entity`.
 pub fn bind(query: &rapport_pql::Query, entity: EntityKind, schemas: &SchemaSet) -> Result<Plan> {
+    bind_with(query, entity, schemas, None)
+}
+
+/// Binds a parsed query whose `inSegment("…")` references are resolved through `audiences` (inlined: the
+/// referenced audience's condition replaces the call, so every evaluation sees one plan).
+pub fn bind_with(
+    query: &rapport_pql::Query,
+    entity: EntityKind,
+    schemas: &SchemaSet,
+    audiences: Option<&Audiences<'_>>,
+) -> Result<Plan> {
     let schema = schemas
         .for_entity(entity)
         .ok_or_else(|| Diagnostic::new(query.body.span, format!("no schema is registered for {entity}")))?;
-    let binder = Binder { schemas };
+    let binder = Binder { schemas, audiences };
     let scope = Scope { entity, schema, var: None, outer: Vec::new() };
     Ok(Plan { entity, root: binder.cond(&query.body, &scope)? })
 }
 
-struct Binder<'a> {
-    schemas: &'a SchemaSet,
+pub(crate) struct Binder<'a> {
+    pub(crate) schemas: &'a SchemaSet,
+    audiences: Option<&'a Audiences<'a>>,
 }
 
 impl<'a> Binder<'a> {
@@ -88,7 +115,56 @@ impl<'a> Binder<'a> {
             ExprKind::Quantified { quantifier, bindings } if self.related(&bindings[0].source, scope).is_some() => {
                 self.related_chain(*quantifier, bindings, scope)
             }
+            ExprKind::Call { target: None, name, args } if name.name == "inSegment" => {
+                self.in_segment(expr.span, args, scope)
+            }
+            _ if crate::events::is_event_cond(expr) => Ok(Cond::Events(self.events(expr, scope)?)),
             _ => Ok(Cond::Row(self.row(expr, scope, &mut Vec::new())?)),
+        }
+    }
+
+    /// `inSegment("name")`: the referenced audience's condition, bound in turn (cycles refused).
+    fn in_segment(&self, span: Span, args: &[Expr], scope: &Scope<'a>) -> Result<Cond> {
+        let [arg] = args else {
+            return Err(Diagnostic::new(span, "`inSegment` takes one argument, the audience's name"));
+        };
+        let ExprKind::Literal(Literal::String(name)) = &arg.kind else {
+            return Err(Diagnostic::new(arg.span, "the argument of `inSegment` is a string literal"));
+        };
+        let Some(audiences) = self.audiences else {
+            return Err(Diagnostic::new(span, "`inSegment` needs the saved audiences; none are available here"));
+        };
+        let (entity, text) =
+            (audiences.lookup)(name).ok_or_else(|| Diagnostic::new(arg.span, format!("unknown audience `{name}`")))?;
+        if entity != scope.entity {
+            return Err(Diagnostic::new(
+                arg.span,
+                format!("audience `{name}` has {entity} members; it cannot qualify a {}", scope.entity),
+            ));
+        }
+        if audiences.stack.borrow().contains(name) {
+            let mut chain = audiences.stack.borrow().clone();
+            chain.push(name.clone());
+            return Err(Diagnostic::new(
+                arg.span,
+                format!("audience `{name}` depends on itself: {}", chain.join(" -> ")),
+            )
+            .with_hint("an audience cannot reference itself, directly or through other audiences"));
+        }
+        let query = rapport_pql::parse(&text).map_err(|inner| {
+            Diagnostic::new(arg.span, format!("audience `{name}` does not parse: {}", inner.message))
+        })?;
+        audiences.stack.borrow_mut().push(name.clone());
+        let bound = bind_with(&query, entity, self.schemas, Some(audiences));
+        audiences.stack.borrow_mut().pop();
+        match bound {
+            Ok(plan) => Ok(plan.root),
+            // A cycle found deeper is reported at this call, with the whole chain.
+            Err(inner) if inner.message.contains("depends on itself") => {
+                Err(Diagnostic::new(arg.span, inner.message.clone())
+                    .with_hint("an audience cannot reference itself, directly or through other audiences"))
+            }
+            Err(inner) => Err(Diagnostic::new(arg.span, format!("audience `{name}` does not bind: {}", inner.message))),
         }
     }
 
@@ -231,11 +307,16 @@ impl<'a> Binder<'a> {
         Ok((RowExpr::Field { root, path: below }, ty))
     }
 
-    fn row(&self, expr: &Expr, scope: &Scope<'a>, locals: &mut Vec<Local>) -> Result<RowExpr> {
+    pub(crate) fn row(&self, expr: &Expr, scope: &Scope<'a>, locals: &mut Vec<Local>) -> Result<RowExpr> {
         Ok(self.typed(expr, scope, locals)?.0)
     }
 
-    fn typed(&self, expr: &Expr, scope: &Scope<'a>, locals: &mut Vec<Local>) -> Result<(RowExpr, Option<FieldType>)> {
+    pub(crate) fn typed(
+        &self,
+        expr: &Expr,
+        scope: &Scope<'a>,
+        locals: &mut Vec<Local>,
+    ) -> Result<(RowExpr, Option<FieldType>)> {
         let plain = |e| Ok((e, None));
         match &expr.kind {
             ExprKind::Literal(literal) => plain(RowExpr::Literal(match literal {

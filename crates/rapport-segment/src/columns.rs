@@ -310,6 +310,8 @@ pub struct Columns {
     pub(crate) classes: BTreeMap<EntityKind, ClassColumns>,
     /// For each navigation, each source profile's sorted, distinct targets.
     pub(crate) navigations: BTreeMap<NavKey, Lists>,
+    /// The persons' events, when the plan has event conditions.
+    pub(crate) events: crate::events::EventTable,
 }
 
 /// The navigations a condition crosses, with their target classes.
@@ -321,7 +323,7 @@ pub(crate) fn navigations(cond: &Cond, out: &mut BTreeMap<NavKey, EntityKind>) {
             out.insert((*from, navigation.clone()), *to);
             navigations(cond, out);
         }
-        Cond::Row(_) => {}
+        Cond::Row(_) | Cond::Events(_) => {}
     }
 }
 
@@ -349,7 +351,9 @@ impl Columns {
         navigations(&plan.root, &mut navs);
         let mut fields = plan.fields();
         fields.entry(plan.entity).or_default();
-        Self::build(graph, &fields, navs.keys())
+        let mut columns = Self::build(graph, &fields, navs.keys());
+        columns.events = crate::events::EventTable::for_cond(&plan.root, graph);
+        columns
     }
 
     /// Copies `fields` (by class) and the navigations `navs` out of `graph`.
@@ -376,7 +380,7 @@ impl Columns {
             let lists = graph.navigation(key.0, &key.1).map(|n| Lists::of(&n.targets)).unwrap_or_default();
             navigations.insert(key.clone(), lists);
         }
-        Self { classes, navigations }
+        Self { classes, navigations, events: Default::default() }
     }
 
     /// Checks that every field and navigation `plan` reads was loaded.
@@ -412,6 +416,7 @@ impl Columns {
     /// (len, stored) by class.
     pub(crate) fn grow(&mut self, graph: &ProfileGraph) -> BTreeMap<EntityKind, (usize, usize)> {
         let mut before = BTreeMap::new();
+        self.events.grow(graph);
         for (&entity, class) in &mut self.classes {
             let set = graph.set(entity);
             before.insert(entity, (class.len, class.stored));
@@ -432,6 +437,9 @@ impl Columns {
 
     /// Rereads row `id` of class `entity` from the graph's record.
     pub(crate) fn refresh(&mut self, graph: &ProfileGraph, entity: EntityKind, id: u32) {
+        if entity == EntityKind::Person {
+            self.events.refresh(graph, id);
+        }
         let Some(class) = self.classes.get_mut(&entity) else { return };
         let Some(profile) = graph.set(entity).profiles.get(id as usize) else { return };
         for (path, column) in &mut class.columns {

@@ -58,6 +58,7 @@ pub(crate) struct Evaluator<'a> {
 fn cost(cond: &Cond) -> u32 {
     match cond {
         Cond::Row(_) => 1,
+        Cond::Events(_) => 10,
         Cond::Not(inner) => cost(inner),
         Cond::And(items) | Cond::Or(items) => items.iter().map(cost).sum(),
         Cond::Related { cond, .. } => 100 + cost(cond),
@@ -126,6 +127,7 @@ impl Evaluator<'_> {
                 }
                 out
             }
+            Cond::Events(events) => crate::events::evaluate(events, &self.columns.events, len, candidates),
             Cond::Related { quantifier, from, navigation, to, cond } => {
                 let key = (*from, navigation.clone());
                 let lists = self.columns.navigations.get(&key);
@@ -203,6 +205,12 @@ impl Evaluator<'_> {
             // to the distinct strings of the column.
             Cond::Row(expr) => {
                 candidates.iter().copied().filter(|&r| row::holds(expr, &RowView { class, row: r as usize })).collect()
+            }
+            // Event conditions read each candidate's own events; the class-sized candidate set is the events
+            // module's interface (not yet a sparse one).
+            Cond::Events(events) => {
+                let bits = Bits::of(len, candidates.iter().copied());
+                crate::events::evaluate(events, &self.columns.events, len, Some(&bits)).iter().collect()
             }
             Cond::Related { quantifier, from, navigation, to, cond } => {
                 let key = (*from, navigation.clone());
@@ -577,6 +585,7 @@ fn cond_one(cond: &Cond, entity: rapport_model::EntityKind, graph: &ProfileGraph
         Cond::Or(items) => items.iter().any(|c| cond_one(c, entity, graph, id)),
         Cond::Not(inner) => !cond_one(inner, entity, graph, id),
         Cond::Row(expr) => graph.set(entity).profiles.get(id as usize).is_some_and(|p| row::holds(expr, &p.record)),
+        Cond::Events(events) => crate::events::outcome_one(events, graph, id).holds,
         Cond::Related { quantifier, from, navigation, to, cond } => {
             let targets = graph
                 .navigation(*from, navigation)

@@ -121,7 +121,7 @@ fn quantified(cond: &Cond, out: &mut Vec<(Cond, EntityKind)>) {
             out.push(((**cond).clone(), *to));
             quantified(cond, out);
         }
-        Cond::Row(_) => {}
+        Cond::Row(_) | Cond::Events(_) => {}
     }
 }
 
@@ -302,7 +302,8 @@ impl Walk<'_> {
     /// targets whose inner value flipped.
     fn affected(&mut self, cond: &Cond, entity: EntityKind) -> Vec<u32> {
         match cond {
-            Cond::Row(_) => self.changed.get(&entity).cloned().unwrap_or_default(),
+            // An event arriving is a change of its person.
+            Cond::Row(_) | Cond::Events(_) => self.changed.get(&entity).cloned().unwrap_or_default(),
             Cond::And(items) | Cond::Or(items) => {
                 let mut out = Vec::new();
                 for item in items {

@@ -12,7 +12,8 @@
 //! [`sql::to_sql`] writes the plan as PostgreSQL over the store's tables and [`why::why`] explains one profile's
 //! membership.
 //!
-//! Not yet here (later work): experience events and time constraints (`occurs`, `CHAIN`), `inSegment`.
+//! Experience-event conditions (`xEvent`, `occurs`, `CHAIN`) are in [`events`]; `inSegment("…")` is resolved
+//! by [`compile_with`], which inlines the referenced audience's condition (dependency order, cycle errors).
 //!
 //! Depends on `rapport-pql`, `rapport-schema` and `rapport-profile`; no storage, no HTTP.
 
@@ -20,6 +21,7 @@ pub mod bind;
 mod bits;
 pub mod columns;
 pub mod eval;
+pub mod events;
 pub mod incremental;
 pub mod plan;
 pub mod row;
@@ -33,6 +35,7 @@ use rapport_schema::SchemaSet;
 
 pub use columns::{Columns, NotLoaded};
 pub use eval::{evaluate, evaluate_columns, evaluate_one};
+pub use events::{EventCond, EventPred, Measure, Window};
 pub use incremental::{Change, Delta, Incremental};
 pub use plan::{Cond, Plan, RowExpr};
 pub use rapport_profile::ProfileGraph;
@@ -68,4 +71,19 @@ pub fn compile(text: &str, entity: EntityKind, schemas: &SchemaSet) -> Result<Pl
     let fail = |diagnostic| Error { text: text.to_owned(), diagnostic };
     let query = rapport_pql::parse(text).map_err(fail)?;
     bind::bind(&query, entity, schemas).map_err(fail)
+}
+
+/// Parses and binds an audience definition that may reference other audiences with `inSegment("name")`:
+/// `audiences` answers a name with the class of that audience's members and its PQL text. References are bound
+/// in dependency order and inlined; a cycle is an error located at the reference that closes it.
+pub fn compile_with(
+    text: &str,
+    entity: EntityKind,
+    schemas: &SchemaSet,
+    audiences: &dyn Fn(&str) -> Option<(EntityKind, String)>,
+) -> Result<Plan, Error> {
+    let fail = |diagnostic| Error { text: text.to_owned(), diagnostic };
+    let query = rapport_pql::parse(text).map_err(fail)?;
+    let audiences = bind::Audiences::new(audiences);
+    bind::bind_with(&query, entity, schemas, Some(&audiences)).map_err(fail)
 }

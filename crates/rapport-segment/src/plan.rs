@@ -42,6 +42,8 @@ pub enum Cond {
     },
     /// A condition on each entity's own merged record.
     Row(RowExpr),
+    /// A condition on a person's experience events (`xEvent`); see [`crate::events`].
+    Events(crate::events::EventCond),
 }
 
 /// Where a field path starts.
@@ -228,7 +230,7 @@ pub enum RowExpr {
 
 impl RowExpr {
     /// Adds the record paths this expression reads; `locals` holds the array path each local ranges over.
-    fn collect_fields(&self, locals: &mut Vec<FieldPath>, out: &mut BTreeSet<FieldPath>) {
+    pub(crate) fn collect_fields(&self, locals: &mut Vec<FieldPath>, out: &mut BTreeSet<FieldPath>) {
         let absolute = |root: &Root, path: &FieldPath, locals: &[FieldPath]| match root {
             Root::Record => path.clone(),
             Root::Local(i) => {
@@ -386,6 +388,10 @@ impl Cond {
                 cond.collect_fields(*to, out)
             }
             Cond::Row(expr) => expr.collect_fields(&mut Vec::new(), out.entry(entity).or_default()),
+            // Event fields are copied by the event table, not by the record columns.
+            Cond::Events(_) => {
+                out.entry(entity).or_default();
+            }
         }
     }
 
@@ -406,6 +412,7 @@ impl Cond {
                 cond.write(f, depth + 1)
             }
             Cond::Row(expr) => writeln!(f, "{pad}Filter {expr}"),
+            Cond::Events(events) => writeln!(f, "{pad}Events {events}"),
         }
     }
 }

@@ -7,7 +7,9 @@
 //! becomes a CTE of its profiles with their merged records; relationship quantifiers become `EXISTS` /
 //! `NOT EXISTS` subqueries that match the keys a record holds (read with a lax JSON path, so arrays crossed on
 //! the way are flattened, as evaluation does) against `profile_identities`, hop by hop as
-//! [`rapport_profile::navigation_hops`] describes each navigation.
+//! [`rapport_profile::navigation_hops`] describes each navigation. Experience-event conditions become subqueries
+//! over the store's `experience_events` table (one row per event, linked to its person by an identity), their time
+//! windows written against `now()`.
 //!
 //! Semantics follow evaluation: a missing value makes a comparison unknown, and only `TRUE` counts, so negation
 //! is written `(…) IS NOT TRUE` and `forall` as `NOT EXISTS (… WHERE (…) IS NOT TRUE)`. Fields are read with the
@@ -186,6 +188,12 @@ impl Compiler<'_> {
                 let sql = self.row(expr, entity, alias, &mut Vec::new());
                 sql.text
             }
+            Cond::Events(events) => {
+                let event = self.alias("ev");
+                crate::events::to_sql(events, alias, &event, &mut |expr: &RowExpr, at: &str| {
+                    self.row(expr, EntityKind::Activity, at, &mut Vec::new()).text
+                })
+            }
             Cond::Related { quantifier, from, navigation, to, cond } => {
                 self.use_class(*to);
                 let target = self.alias("e");
@@ -274,7 +282,11 @@ impl Compiler<'_> {
         for segment in below.segments() {
             full = full.child(segment);
         }
-        let schema = self.schemas.for_entity(entity);
+        let schema = if entity == EntityKind::Activity {
+            Some(self.schemas.activity())
+        } else {
+            self.schemas.for_entity(entity)
+        };
         let ty = schema.and_then(|s| s.field(&full)).map(|f| f.ty.clone());
         // Does the path cross an array between `base` and its end?
         let crosses = (prefix.segments().len() + 1..full.segments().len()).any(|n| {

@@ -100,6 +100,7 @@ fn label(cond: &Cond) -> String {
             format!("{q} {navigation} ({from} -> {to})")
         }
         Cond::Row(expr) => format!("Filter {expr}"),
+        Cond::Events(events) => format!("Events {events}"),
     }
 }
 
@@ -126,6 +127,7 @@ fn cond(c: &Cond, entity: EntityKind, graph: &ProfileGraph, id: u32) -> Trace {
             let child = cond(inner, entity, graph, id);
             Trace { children: vec![child.clone()], ..Trace::new(label(c), !child.holds) }
         }
+        Cond::Events(events) => crate::events::trace(events, graph, id),
         Cond::Row(expr) => {
             let empty = Record::new();
             let record = graph.set(entity).profiles.get(id as usize).map_or(&empty, |p| &p.record);

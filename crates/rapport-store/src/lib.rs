@@ -3,8 +3,8 @@
 //! One data directory holds `rapport.db`, an SQLite database in WAL mode. Everything Rapport keeps lives
 //! there: the schema registry and namespaces ([`registry`]), datasets, batches, fragments and rejected rows
 //! ([`batches`]), the identity graph and merged profiles ([`profiles`]), audiences and memberships
-//! ([`audiences`]), destinations, activation flows and what each destination holds ([`activation`]).
-//! [`pg_source`] reads PostgreSQL tables and queries as ingestion sources.
+//! ([`audiences`]), experience events ([`events`]), destinations, activation flows and what each destination
+//! holds ([`activation`]). [`pg_source`] reads PostgreSQL tables and queries as ingestion sources.
 //!
 //! Atomicity is the store's promise: a batch (its fragments, identities, rejected rows and its own batch row)
 //! is written in one transaction, so a crash leaves either the whole batch or none of it; profile rebuilds
@@ -20,6 +20,7 @@ pub mod batches;
 pub mod changes;
 pub mod datasets;
 pub mod deletions;
+pub mod events;
 pub mod flows;
 pub mod identity;
 pub mod lifecycle;
@@ -38,6 +39,7 @@ pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
 pub use changes::{Cause, ChangeEvent, ChangeKind, EntityRef, ProfileRow};
 pub use datasets::{DatasetRecord, InletRecord};
 pub use deletions::FragmentKey;
+pub use events::{NewEvent, StoredEvent};
 pub use flows::{
     Every, FileCheckpoint, FlowCheckpoint, FlowDefinition, FlowRun, FlowSource, PgFlowCheckpoint, RunState,
     RunningFlow, StoredCheckpoint, StoredFlow,
@@ -533,6 +535,21 @@ CREATE TABLE identity_rules (
     updated_at TEXT NOT NULL
 );
 INSERT OR REPLACE INTO meta (key, value) SELECT 'profiles_stale', '1' WHERE EXISTS (SELECT 1 FROM fragments);
+"#,
+    // Experience events (issue 6): appended per dataset, unique by `_id`, read by the identity that links
+    // each to its person, in time order (see `events`).
+    r#"
+CREATE TABLE experience_events (
+    dataset TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    person_ns TEXT NOT NULL,
+    person_value TEXT NOT NULL,
+    ts INTEGER,
+    batch_id INTEGER,
+    record TEXT NOT NULL,
+    PRIMARY KEY (dataset, event_id)
+) WITHOUT ROWID;
+CREATE INDEX experience_events_person ON experience_events(person_ns, person_value, ts);
 "#,
 ];
 
