@@ -29,7 +29,7 @@ import prepare  # noqa: E402
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 EVERYONE_PQL = "b2b.personKey.sourceKey.isNotNull()"
-WORKLOADS = ["audience", "stitch", "ingest", "streaming", "change-latency", "estimate", "export", "restart"]
+WORKLOADS = ["audience", "stitch", "stitch-incremental", "ingest", "streaming", "change-latency", "estimate", "export", "restart"]
 NOT_BUILT = {}
 CHANGES = 2000
 
@@ -165,12 +165,17 @@ class Harness:
 
     # ---- data -------------------------------------------------------------------------------------------------
 
+    def needs_bodea(self):
+        """Whether a wanted workload reads the Bodea exports (the stitching workloads read only the edges)."""
+        return any(self.wanted(w) for w in WORKLOADS if w not in ("stitch", "stitch-incremental"))
+
     def prepare_data(self):
         os.makedirs(self.data, exist_ok=True)
         n = str(self.args.persons)
-        self.log(f"generating Bodea exports for {n} persons (seed {self.args.seed})")
-        subprocess.run([self.binary, "generate", "bodea", "--out", self.bodea, "--persons", n, "--seed",
-                        str(self.args.seed), "--json"], check=True, stdout=subprocess.DEVNULL)
+        if self.needs_bodea():
+            self.log(f"generating Bodea exports for {n} persons (seed {self.args.seed})")
+            subprocess.run([self.binary, "generate", "bodea", "--out", self.bodea, "--persons", n, "--seed",
+                            str(self.args.seed), "--json"], check=True, stdout=subprocess.DEVNULL)
         self.log("generating the identity-edge workload")
         self.edges_report = run_rapport(self.binary, ["bench", "edges", "--out", self.edges, "--persons", n,
                                                       "--seed", str(self.args.seed)], self.memory_limit)
@@ -185,6 +190,9 @@ class Harness:
                 self.load_error = str(err)
                 self.failures.append(f"load: {err}")
                 self.log(f"LOAD FAILED: {err}")
+        self.prepared_counts = None
+        if not self.needs_bodea():
+            return
         self.log("preparing the merged tables for the SQL peers (bench/prepare.py)")
         self.prepared_counts = prepare.prepare(self.bodea, self.prepared)
         if self.load:
@@ -195,7 +203,7 @@ class Harness:
 
     def open_peers(self):
         self.log("loading the peers (DuckDB in memory, PostgreSQL, networkx)")
-        self.duck = peers_duckdb.DuckDBPeer(self.prepared, self.edges)
+        self.duck = peers_duckdb.DuckDBPeer(self.prepared if self.needs_bodea() else None, self.edges)
         self.versions["duckdb"] = self.duck.version
         if self.args.no_postgres:
             self.notes.append("PostgreSQL columns skipped: --no-postgres.")
@@ -206,7 +214,7 @@ class Harness:
             except ImportError as err:
                 reason = str(err)
             if reason is None:
-                self.pg = peers_postgres.PostgresPeer(self.prepared, self.edges)
+                self.pg = peers_postgres.PostgresPeer(self.prepared if self.needs_bodea() else None, self.edges)
                 self.versions["postgresql"] = self.pg.version
             else:
                 self.notes.append(f"PostgreSQL columns skipped: server not reachable ({reason}).")
@@ -318,6 +326,11 @@ class Harness:
                     peers["networkx"] = ("Graph(edges) + connected_components", self.nx.stitch)
                     self.alternate(workload, ["bench", "stitch", "--edges", self.edges],
                                    lambda r: r["answer"]["components"], peers)
+                elif workload == "stitch-incremental":
+                    # No peer keeps connected components current record by record: Rapport alone, its graphs
+                    # checked against a from-scratch stitch inside the workload.
+                    self.alternate(workload, ["bench", "stitch-incremental", "--edges", self.edges, "--records",
+                                              "10000"], lambda r: r["answer"]["graphs_before"], {})
                 elif workload == "streaming":
                     # No peer has an HTTP inlet: Rapport alone, its answer checked (every acknowledged message
                     # is a stored person profile, checked inside `rapport bench streaming`).
@@ -403,6 +416,23 @@ class Harness:
             runs = streaming["rapport"]["extra"]["runs"]
             facts.append("streaming: " + "; ".join(
                 f"{r['messages_per_second']:,.0f} messages/s, p99 {r['latency_ms']['p99']:.1f} ms" for r in runs))
+        stitch = self.results.get("stitch", {})
+        if "rapport" in stitch and stitch["rapport"].get("extra"):
+            extra = stitch["rapport"]["extra"]
+            facts.append(f"stitch: Rapport's load, untimed in the median: reading the edge file "
+                         f"{fmt_seconds(extra['read_seconds'])}, interning its identities to u32 "
+                         f"{fmt_seconds(extra['intern_seconds'])} ({extra['nodes']} identities); the peers' "
+                         "loading of the edges is untimed too")
+            if extra.get("cpu_median_seconds") is not None:
+                facts.append(f"stitch: Rapport's CPU time per stitch (thread user + system, 10 ms ticks), median of "
+                             f"its first round: {fmt_seconds(extra['cpu_median_seconds'])}")
+        incremental = self.results.get("stitch-incremental", {})
+        if "rapport" in incremental:
+            extra = incremental["rapport"]["extra"]
+            facts.append(f"stitch-incremental: {extra['records']} records inserted one by one into the graphs of "
+                         f"every edge, p50 {extra['p50_us']:.1f} µs, p99 {extra['p99_us']:.1f} µs, max "
+                         f"{extra['max_us']:.1f} µs; graphs built in {fmt_seconds(extra['build_seconds'])} after "
+                         f"reading the edges")
         change = self.results.get("change-latency", {})
         if "rapport" in change:
             latencies = sorted(change["rapport"]["samples_seconds"])

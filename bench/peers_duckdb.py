@@ -68,8 +68,9 @@ class DuckDBPeer:
     """An in-memory DuckDB database holding the merged Bodea tables and the edge list."""
 
     def __init__(self, prepared_dir, edges_file):
+        """`prepared_dir` None: the edges only (the stitching workloads)."""
         self.con = duckdb.connect(":memory:")
-        for table in ("persons", "person_accounts", "opportunities", "accounts"):
+        for table in ("persons", "person_accounts", "opportunities", "accounts") if prepared_dir else ():
             path = os.path.join(prepared_dir, f"{table}.csv")
             self.con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv(?, header = true)", [path])
         self.con.execute(

@@ -83,6 +83,7 @@ const NONE: u32 = u32::MAX;
 /// Identities interned to `u32` nodes, and records as flat arrays of node numbers: the input of the linking
 /// step. A node is `(namespace id, value)`; the table holds only node numbers (4 bytes a slot) and hashes are
 /// recomputed from the borrowed identities when it grows.
+#[derive(Debug, Clone)]
 pub struct Interned<'a> {
     namespaces: Vec<&'a NamespaceCode>,
     nodes: Vec<&'a Identity>,
@@ -295,12 +296,17 @@ impl<'s, 'a> GraphRef<'s, 'a> {
         &s.records[s.record_start[self.number] as usize..s.record_start[self.number + 1] as usize]
     }
 
-    /// Its identities, sorted.
+    /// Its identities, sorted. They are sorted here, when a graph is read, not while stitching: a stitch
+    /// computes the graphs of every record, and only the graphs a caller reads pay for the order.
     pub fn identities(&self) -> impl ExactSizeIterator<Item = &'a Identity> + 's {
         let s = self.stitching;
-        s.identities[s.identity_start[self.number] as usize..s.identity_start[self.number + 1] as usize]
+        let mut out: Vec<&'a Identity> = s.identities
+            [s.identity_start[self.number] as usize..s.identity_start[self.number + 1] as usize]
             .iter()
             .map(|&node| s.nodes[node as usize])
+            .collect();
+        out.sort_unstable();
+        out.into_iter()
     }
 
     /// The identities its records carry (within the per-record limit) that are not in the graph, because a
@@ -423,8 +429,10 @@ impl<'a> Interned<'a> {
             &mut uf,
         );
 
-        // Number graphs by their first record, then lay out records and identities per graph.
-        let mut number_of_root = vec![NONE; nodes.len()];
+        // Number graphs by their first record, then lay out records and identities per graph. The sizes are not
+        // needed any more: their array holds each root's graph number (fresh pages cost as much as the work).
+        let mut number_of_root = std::mem::take(&mut uf.size);
+        number_of_root.fill(NONE);
         let mut graph_of_record = Vec::with_capacity(n);
         let mut graphs = 0u32;
         for &primary in &primary_node {
@@ -438,12 +446,8 @@ impl<'a> Interned<'a> {
         let graph_of_node: Vec<u32> =
             (0..nodes.len() as u32).map(|node| number_of_root[uf.find(node) as usize]).collect();
         let (record_start, records_by_graph) = group(graphs as usize, graph_of_record.iter().copied().enumerate());
-        let (identity_start, mut identities) =
+        let (identity_start, identities) =
             group(graphs as usize, graph_of_node.iter().copied().enumerate().filter(|(_, g)| *g != NONE));
-        for g in 0..graphs as usize {
-            identities[identity_start[g] as usize..identity_start[g + 1] as usize]
-                .sort_unstable_by(|&a, &b| nodes[a as usize].cmp(nodes[b as usize]));
-        }
         Stitching {
             nodes,
             primary_node,

@@ -76,6 +76,27 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         repeat: usize,
     },
+    /// Incremental stitching: reads an edge file once and builds the in-memory graphs of all its edges (one
+    /// record per edge; both timed apart), then inserts `--records` new records drawn with `--seed`, one by one,
+    /// each timed from the record to its graphs replaced (`rapport_identity::Graphs::insert`: the closed set of
+    /// graphs it reaches found, their records re-stitched with it under the default linking rules, the graphs
+    /// put back). A third of the records bring a new cookie to an existing identity, a third a new person
+    /// (email and CRM id), a third link two existing identities (merging two graphs). Checks at the end that
+    /// the graphs equal a from-scratch stitch of every record. Answers the final number of graphs.
+    StitchIncremental {
+        /// The edge file (`rapport bench edges` writes one).
+        #[arg(long)]
+        edges: PathBuf,
+        /// Records inserted (and timed one by one) per repetition; `--repeat` continues the same draw.
+        #[arg(long, default_value_t = 10_000)]
+        records: usize,
+        /// Measured repetitions.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        /// Seed of the draw.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Writes the identity-edge workload: per person email ↔ CRM id, CRM ↔ Marketo id for half, 1–3 cookies,
     /// and 1% cross-links between random persons (about 3.5 edges a person).
     Edges {
@@ -204,6 +225,17 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// CPU time of the calling thread so far (user + system, `/proc/thread-self/stat`, in ticks of 1/100 s), in
+/// seconds; `None` off Linux. On a shared machine the wall time of a sample includes waiting for a core; this
+/// does not.
+fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let user: u64 = fields.nth(11)?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user + system) as f64 / 100.0)
+}
+
 fn seconds<T>(run: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
     let start = Instant::now();
     let out = run()?;
@@ -224,6 +256,9 @@ pub fn run(data_dir: &Path, command: &BenchCommand) -> Result<()> {
             change_latency(data_dir, pql, *changes, *repeat, *seed)?
         }
         BenchCommand::Stitch { edges, repeat } => stitch(edges, *repeat)?,
+        BenchCommand::StitchIncremental { edges, records, repeat, seed } => {
+            stitch_incremental(edges, *records, *repeat, *seed)?
+        }
         BenchCommand::Edges { out, persons, seed } => {
             let written = rapport_sample::write_edges(out, *persons, *seed)
                 .with_context(|| format!("writing edges to {}", out.display()))?;
@@ -481,42 +516,152 @@ fn edge_record(edge: &[Identity; 2]) -> rapport_identity::RecordRef<'_> {
 
 fn stitch(path: &Path, repeat: usize) -> Result<Report> {
     check_repeat(repeat)?;
-    let (edges, load_seconds) = seconds(|| read_edges(path))?;
+    let (edges, read_seconds) = seconds(|| read_edges(path))?;
     // The standard namespaces' default rules: none of the workload's namespaces (Email, b2b_person, ECID) is
     // unique, so the answer is the connected components the peers compute, unless a graph passes the cap.
     let rules = rapport_identity::LinkingRules::default();
+    // Interning the string identities to u32 nodes is part of the load, as the peers' loading of the edge table
+    // is: it happens once, when the identities are read, and is reported apart (`extra.intern_seconds`).
+    let (interned, intern_seconds) =
+        seconds(|| Ok(rapport_identity::Interned::new(&edges, edge_record, rules.max_per_record)))?;
     let mut samples = Vec::with_capacity(repeat);
-    let mut intern_samples = Vec::with_capacity(repeat);
-    let mut link_samples = Vec::with_capacity(repeat);
+    let mut cpu_samples = Vec::with_capacity(repeat);
     let mut answers = Vec::with_capacity(repeat);
     for _ in 0..repeat {
-        // The two phases are timed apart as well: interning the string identities to u32 nodes, then linking
-        // (union-find over u32, cap, graphs laid out).
-        let started = Instant::now();
-        let interned = rapport_identity::Interned::new(&edges, edge_record, rules.max_per_record);
-        let interned_at = Instant::now();
-        let stitching = interned.stitch(&rules);
-        let done = Instant::now();
-        samples.push((done - started).as_secs_f64());
-        intern_samples.push((interned_at - started).as_secs_f64());
-        link_samples.push((done - interned_at).as_secs_f64());
+        // `stitch` consumes its input: each repetition starts from an untimed copy of the interned edges.
+        let input = interned.clone();
+        let cpu = thread_cpu_seconds();
+        let (stitching, s) = seconds(|| Ok(input.stitch(&rules)))?;
+        if let (Some(before), Some(after)) = (cpu, thread_cpu_seconds()) {
+            cpu_samples.push(after - before);
+        }
+        samples.push(s);
         answers.push((stitching.len(), stitching.identity_count()));
+        drop(stitching);
     }
     ensure!(answers.windows(2).all(|w| w[0] == w[1]), "stitching answers differ between repetitions");
     Ok(Report {
         workload: "stitch",
-        measures: "rapport_identity::stitch over every edge under the default linking rules: identities \
-                   interned to u32, union-find over u32, 50-identity cap checked, then records and identities laid \
-                   out per numbered graph (identities sorted)"
+        measures: "rapport_identity::Interned::stitch over every edge (one record per edge) under the default \
+                   linking rules, identities already interned to u32 (interning is part of the load): union-find \
+                   over u32, 50-identity cap checked, records and identities laid out per numbered graph \
+                   (each graph's identities are sorted when it is read, not here)"
             .into(),
-        load_seconds: Some(load_seconds),
+        load_seconds: Some(read_seconds + intern_seconds),
         median_seconds: median(&samples),
         samples_seconds: samples,
         answer: json!({"components": answers[0].0, "nodes": answers[0].1, "edges": edges.len()}),
         peak_rss_bytes: peak_rss(),
         extra: json!({
-            "intern_median_seconds": median(&intern_samples),
-            "link_median_seconds": median(&link_samples),
+            "read_seconds": read_seconds,
+            "intern_seconds": intern_seconds,
+            "nodes": interned.len(),
+            "cpu_samples_seconds": cpu_samples,
+            "cpu_median_seconds": if cpu_samples.is_empty() { None } else { Some(median(&cpu_samples)) },
+        }),
+    })
+}
+
+/// See [`BenchCommand::StitchIncremental`].
+fn stitch_incremental(path: &Path, records: usize, repeat: usize, seed: u64) -> Result<Report> {
+    use rapport_identity::{Graphs, OwnedRecord};
+    check_repeat(repeat)?;
+    ensure!(records >= 1, "--records must be at least 1");
+    let (edges, read_seconds) = seconds(|| read_edges(path))?;
+    ensure!(!edges.is_empty(), "{} holds no edge", path.display());
+    let edge_count = edges.len();
+    let rules = rapport_identity::LinkingRules::default();
+    let (mut graphs, build_seconds) = seconds(|| {
+        let owned: Vec<OwnedRecord> =
+            edges.into_iter().map(|[a, b]| OwnedRecord::new(a, [b], "2026-01-01T00:00:00Z")).collect();
+        Ok(Graphs::from_records(owned, rules.clone()))
+    })?;
+    let initial = graphs.len();
+    // Room for what the draw adds (at most two identities a record), as a service sizes its state ahead.
+    graphs.reserve(repeat * records, 2 * repeat * records);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut latencies = Vec::with_capacity(repeat * records);
+    let mut samples = Vec::with_capacity(repeat);
+    let (mut replaced, mut restitched, mut next) = (0u64, 0u64, 0u64);
+    for _ in 0..repeat {
+        let pass = Instant::now();
+        for i in 0..records {
+            // An identity some existing record carries (drawn before the timer).
+            let existing = |rng: &mut fastrand::Rng| {
+                let record = &graphs.records()[rng.usize(..graphs.records().len())];
+                record.identities()[rng.usize(..record.identities().len())].clone()
+            };
+            next += 1;
+            let record = match i % 3 {
+                0 => OwnedRecord::new(
+                    Identity::new("ECID", format!("{:038}", u128::from(next) << 64 | u128::from(rng.u64(..)))),
+                    [existing(&mut rng)],
+                    "2026-01-02T00:00:00Z",
+                ),
+                1 => OwnedRecord::new(
+                    Identity::new("Email", format!("new{next}@bench.example")),
+                    [Identity::new("b2b_person", format!("new{next}@bench.Salesforce"))],
+                    "2026-01-02T00:00:00Z",
+                ),
+                _ => {
+                    let a = existing(&mut rng);
+                    OwnedRecord::new(a, [existing(&mut rng)], "2026-01-02T00:00:00Z")
+                }
+            };
+            let start = Instant::now();
+            let (_, update) = graphs.insert(record);
+            latencies.push(start.elapsed().as_secs_f64());
+            replaced += update.replaced as u64;
+            restitched += update.records as u64;
+        }
+        samples.push(pass.elapsed().as_secs_f64());
+    }
+    // The graphs must equal a from-scratch stitch of every record: the same partition of the records.
+    let (scratch, scratch_seconds) =
+        seconds(|| Ok(rapport_identity::stitch_with(graphs.records(), OwnedRecord::view, &rules)))?;
+    ensure!(
+        scratch.len() == graphs.len() && scratch.identity_count() == graphs.identity_count(),
+        "incremental graphs ({}, {} identities) differ from a rebuild ({}, {} identities)",
+        graphs.len(),
+        graphs.identity_count(),
+        scratch.len(),
+        scratch.identity_count()
+    );
+    for graph in scratch.graphs() {
+        let slot = graphs.graph_of_record(graph.records()[0]);
+        ensure!(
+            graphs.records_of(slot) == graph.records(),
+            "incremental graph of record {} differs from the rebuild",
+            graph.records()[0]
+        );
+    }
+    let count = latencies.len();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((count as f64 * q).ceil() as usize).clamp(1, count) - 1];
+    Ok(Report {
+        workload: "stitch-incremental",
+        measures: format!(
+            "rapport_identity::Graphs::insert of one record into the in-memory graphs of {edge_count} edge records \
+             (closed set of reached graphs found, their records re-stitched with it under the default linking \
+             rules, graphs replaced; no storage, no profile merge), {records} records drawn with seed {seed}; a \
+             sample is one pass over them, percentiles are per record"
+        ),
+        load_seconds: Some(read_seconds + build_seconds),
+        median_seconds: median(&samples),
+        samples_seconds: samples,
+        answer: json!({"graphs_before": initial}),
+        peak_rss_bytes: peak_rss(),
+        extra: json!({
+            "read_seconds": read_seconds,
+            "build_seconds": build_seconds,
+            "rebuild_check_seconds": scratch_seconds,
+            "records": count,
+            "graphs_after": graphs.len(),
+            "p50_us": at(0.50) * 1e6,
+            "p99_us": at(0.99) * 1e6,
+            "max_us": at(1.0) * 1e6,
+            "graphs_replaced_per_record": replaced as f64 / count as f64,
+            "records_restitched_per_record": restitched as f64 / count as f64,
         }),
     })
 }
@@ -829,5 +974,33 @@ mod tests {
         assert_eq!(edges[1][0], Identity::new("ECID", "7"));
         let stitching = rapport_identity::stitch_with(&edges, edge_record, &rapport_identity::LinkingRules::default());
         assert_eq!(stitching.len(), 1);
+    }
+
+    /// Two components by hand: {x, p1, c7} and {y, p2}.
+    fn small_edge_file(dir: &Path) -> PathBuf {
+        let path = dir.join("e.csv");
+        let text = "a,b\nEmail:x@y.z,b2b_person:p1\nEmail:y@y.z,b2b_person:p2\nECID:7,b2b_person:p1\n";
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn stitch_answers_the_components_of_the_edge_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let report = stitch(&small_edge_file(dir.path()), 2).expect("stitch");
+        assert_eq!(report.answer, json!({"components": 2, "nodes": 5, "edges": 3}));
+        assert_eq!(report.samples_seconds.len(), 2);
+    }
+
+    #[test]
+    fn stitch_incremental_inserts_every_drawn_record_and_checks_a_rebuild() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let report = stitch_incremental(&small_edge_file(dir.path()), 30, 2, 7).expect("stitch-incremental");
+        assert_eq!(report.answer, json!({"graphs_before": 2}));
+        assert_eq!(report.extra["records"], json!(60));
+        assert_eq!(report.samples_seconds.len(), 2);
+        // Every third record is a new person (its own graph); the others join or merge existing graphs.
+        let after = report.extra["graphs_after"].as_u64().expect("a count");
+        assert!((1..=2 + 20).contains(&after), "{after} graphs");
     }
 }
