@@ -18,6 +18,7 @@ pub mod activation;
 pub mod audiences;
 pub mod batches;
 pub mod changes;
+pub mod dataset_exports;
 pub mod datasets;
 pub mod deletions;
 pub mod flows;
@@ -26,6 +27,7 @@ pub mod lifecycle;
 pub mod pg_source;
 pub mod profiles;
 pub mod registry;
+pub mod streaming;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -533,6 +535,26 @@ CREATE TABLE identity_rules (
     updated_at TEXT NOT NULL
 );
 INSERT OR REPLACE INTO meta (key, value) SELECT 'profiles_stale', '1' WHERE EXISTS (SELECT 1 FROM fragments);
+"#,
+    // Activation (issue 7, second part): per (flow, audience) the position in the membership history up to
+    // which a streaming destination was pushed; what caused each activation run (NULL = a run on demand or on
+    // schedule, `stream` = a push of membership changes); the batches each dataset export already wrote.
+    r#"
+CREATE TABLE activation_checkpoints (
+    flow TEXT NOT NULL REFERENCES activation_flows(name),
+    audience TEXT NOT NULL,
+    history_id INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (flow, audience)
+) WITHOUT ROWID;
+ALTER TABLE activation_runs ADD COLUMN cause TEXT;
+CREATE TABLE dataset_exports (
+    dataset TEXT NOT NULL,
+    target TEXT NOT NULL,
+    batch_id INTEGER NOT NULL,
+    exported_at TEXT NOT NULL,
+    PRIMARY KEY (dataset, target, batch_id)
+) WITHOUT ROWID;
 "#,
 ];
 
