@@ -12,7 +12,6 @@
 //! complete file at a time.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
