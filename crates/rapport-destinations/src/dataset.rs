@@ -182,7 +182,8 @@ mod tests {
         assert_eq!(text, "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n");
         // A second export in the same minute joins the folder; no temporary folder is left behind.
         let more = vec![r#"{"n":5}"#.to_owned()];
-        let second = write_dataset_export(dir.path(), 7, at(), Compression::Gzip, 10, DatasetRows::Json(&more)).unwrap();
+        let second =
+            write_dataset_export(dir.path(), 7, at(), Compression::Gzip, 10, DatasetRows::Json(&more)).unwrap();
         assert!(second[0].path.to_string_lossy().ends_with("-c000.json.gz"));
         assert_eq!(fs::read_dir(&folder).unwrap().count(), 4);
         let hidden: Vec<_> = fs::read_dir(dir.path().join("7"))
@@ -191,7 +192,9 @@ mod tests {
             .collect();
         assert_eq!(hidden, ["exportTime=202611290618"]);
         // Nothing to export: nothing written.
-        assert!(write_dataset_export(dir.path(), 8, at(), Compression::None, 10, DatasetRows::Json(&[])).unwrap().is_empty());
+        assert!(write_dataset_export(dir.path(), 8, at(), Compression::None, 10, DatasetRows::Json(&[]))
+            .unwrap()
+            .is_empty());
         assert!(!dir.path().join("8").exists());
     }
 }

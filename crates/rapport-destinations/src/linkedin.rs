@@ -275,11 +275,7 @@ impl LinkedIn {
             if statuses.len() != elements.len() {
                 return Err(Error::Remote {
                     service: SERVICE,
-                    message: format!(
-                        "{what}: {} statuses for {} elements",
-                        statuses.len(),
-                        elements.len()
-                    ),
+                    message: format!("{what}: {} statuses for {} elements", statuses.len(), elements.len()),
                 });
             }
             for ((i, _), status) in elements.iter().zip(&statuses) {

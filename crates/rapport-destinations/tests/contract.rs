@@ -6,7 +6,9 @@
 mod fake;
 
 use fake::Fault;
-use rapport_destinations::config::{LinkedInConfig, LinkedInSegmentType, MarketoConfig, PersonAction, SyncType, WebhookConfig};
+use rapport_destinations::config::{
+    LinkedInConfig, LinkedInSegmentType, MarketoConfig, PersonAction, SyncType, WebhookConfig,
+};
 use rapport_destinations::{Change, ChangeAction, Connector, DestinationConfig, Outcome, RetryPolicy, Secret};
 use serde_json::json;
 
@@ -260,10 +262,7 @@ fn linkedin_company_segments_stream_companies_by_name() {
         .unwrap();
     let acme = r#"{"companyName":"Acme Corp","companyWebsiteDomain":"acme.com"}"#;
     let globex = r#"{"companyName":"Globex"}"#;
-    assert_eq!(
-        outcomes,
-        [accepted(acme), accepted(globex), Outcome::Rejected { reason: "no company name".into() }]
-    );
+    assert_eq!(outcomes, [accepted(acme), accepted(globex), Outcome::Rejected { reason: "no company name".into() }]);
     let calls = server.requests("/rest/dmpSegments/5000/companies");
     assert_eq!(calls.len(), 3, "a 429 and a 500 were retried");
     let last = calls.last().unwrap();

@@ -549,7 +549,10 @@ mod tests {
         assert_eq!(daily.next_due(Some(at(29, 9, 30, 0, 0)), created), Some(at(30, 9, 30, 0, 0)));
         assert_eq!(daily.next_due(Some(at(28, 23, 59, 0, 0)), created), Some(at(29, 9, 30, 0, 0)));
         // Across a month end.
-        assert_eq!(daily.next_due(Some(at(30, 10, 0, 0, 0)), created), Utc.with_ymd_and_hms(2026, 12, 1, 9, 30, 0).single());
+        assert_eq!(
+            daily.next_due(Some(at(30, 10, 0, 0, 0)), created),
+            Utc.with_ymd_and_hms(2026, 12, 1, 9, 30, 0).single()
+        );
         // Missed slots are not caught up one by one: two days down, one run, then the next slot.
         assert!(daily.due(Some(at(26, 9, 30, 0, 0)), created, at(29, 12, 0, 0, 0)));
         assert_eq!(daily.next_due(Some(at(29, 12, 0, 0, 0)), created), Some(at(30, 9, 30, 0, 0)));

@@ -183,7 +183,12 @@ impl Engine {
                         Some((ns, value)) => self.store.profile_by_identity(entity, &Identity::new(ns, value))?,
                         None => None,
                     };
-                    match spec.payload(def, &member, status, profile.as_ref().map(|p| (p.identities.as_slice(), &p.record))) {
+                    match spec.payload(
+                        def,
+                        &member,
+                        status,
+                        profile.as_ref().map(|p| (p.identities.as_slice(), &p.record)),
+                    ) {
                         Candidate::Send(wanted) => Some(wanted),
                         Candidate::Excluded(reason) => {
                             reason.count(&mut delivery.excluded);

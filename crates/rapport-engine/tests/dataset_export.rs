@@ -47,16 +47,12 @@ fn exports_are_incremental_by_batch_in_the_documented_layout() {
     let mut engine = Engine::open(&tmp.path().join("data")).unwrap();
     engine.generate_b2b_schemas().unwrap();
     engine.ingest(SourceSystem::Marketo, &[leads(tmp.path(), "a", 1..=10, "A")], "mk1", &Quiet).unwrap();
-    let dataset = engine
-        .store()
-        .datasets()
-        .unwrap()
-        .into_iter()
-        .find(|d| d.entity == rapport_model::EntityKind::Person)
-        .unwrap();
+    let dataset =
+        engine.store().datasets().unwrap().into_iter().find(|d| d.entity == rapport_model::EntityKind::Person).unwrap();
     let out = tmp.path().join("exports");
     let at = |minute: u32| Utc.with_ymd_and_hms(2026, 11, 30, 3, minute, 27).unwrap();
-    let json = |minute| DatasetExportOptions { format: DatasetFormat::Json, at: Some(at(minute)), ..Default::default() };
+    let json =
+        |minute| DatasetExportOptions { format: DatasetFormat::Json, at: Some(at(minute)), ..Default::default() };
 
     // First export: everything.
     let first = engine.export_dataset(&dataset.name, &out, &json(5)).unwrap();

@@ -42,7 +42,10 @@ fn hot(scores: &[(u32, u32)]) -> BTreeSet<String> {
 }
 
 fn fast() -> RunOptions {
-    RunOptions { retry: RetryPolicy { max_attempts: 3, base_delay_ms: 1, max_delay_ms: 2, timeout_ms: 5_000 }, at: None }
+    RunOptions {
+        retry: RetryPolicy { max_attempts: 3, base_delay_ms: 1, max_delay_ms: 2, timeout_ms: 5_000 },
+        at: None,
+    }
 }
 
 fn flow(destination: &str, schedule: Schedule) -> ActivationFlowDef {

@@ -42,7 +42,8 @@ impl Store {
             .map_err(Error::from)?;
         let mut rows = stmt.query(params![id, batch]).map_err(Error::from)?;
         while let Some(row) = rows.next().map_err(Error::from)? {
-            let text = row.get_ref(0).map_err(Error::from)?.as_str().map_err(|e| Error::from(rusqlite::Error::from(e)))?;
+            let text =
+                row.get_ref(0).map_err(Error::from)?.as_str().map_err(|e| Error::from(rusqlite::Error::from(e)))?;
             each(text)?;
         }
         Ok(())

@@ -451,7 +451,8 @@ pub fn linkedin_handler(request: &Request, l: &mut LinkedIn) -> Reply {
         if !l.segments.contains_key(&id) {
             return Reply::json(404, json!({"status": 404, "message": "segment not found"}));
         }
-        let created_type = l.created.iter().find(|c| c["sourceSegmentId"] == json!(l.segments[&id].0)).map(|c| c["type"].clone());
+        let created_type =
+            l.created.iter().find(|c| c["sourceSegmentId"] == json!(l.segments[&id].0)).map(|c| c["type"].clone());
         let Some((_, members)) = l.segments.get_mut(&id) else { unreachable!() };
         let mut statuses = Vec::new();
         if kind == "companies" {
