@@ -80,9 +80,8 @@ fn membership_churn_reaches_the_destination_as_exactly_its_entries_and_exits() {
     let mut engine = Engine::open(&tmp.path().join("data")).unwrap();
     engine.generate_b2b_schemas().unwrap();
     let mut scores: Vec<(u32, u32)> = (1..=120).map(|id| (id, (id * 37) % 100)).collect();
-    load(&mut engine, tmp.path(), "in0", &scores, "2024-01-01T00:00:00Z");
     engine.create_audience("hot", "b2b.personScore >= 50").unwrap();
-    engine.evaluate_audience("hot").unwrap();
+    load(&mut engine, tmp.path(), "in0", &scores, "2024-01-01T00:00:00Z");
 
     let hook = fake::Server::start(
         fake::Receiver { key: b"k".to_vec(), ..fake::Receiver::default() },
