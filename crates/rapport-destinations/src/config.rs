@@ -225,6 +225,21 @@ pub struct LinkedInConfig {
     /// Changes per `BATCH_CREATE` call.
     #[serde(default = "default_linkedin_batch")]
     pub batch_size: usize,
+    /// What the DMP segments hold: `user` (people, by hashed email) or `company` (accounts, by company name;
+    /// the "(Companies) LinkedIn" destination for account audiences).
+    #[serde(default)]
+    pub segment_type: LinkedInSegmentType,
+}
+
+/// The type of LinkedIn DMP segments a destination creates and fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkedInSegmentType {
+    /// People audiences: `SHA256_EMAIL` user ids (`POST /dmpSegments/{id}/users`).
+    #[default]
+    User,
+    /// Account audiences: companies by `companyName` (`POST /dmpSegments/{id}/companies`).
+    Company,
 }
 
 fn default_linkedin_base() -> String {

@@ -373,7 +373,7 @@ pub fn export_csv(
 }
 
 /// Opens `temp`, lets `body` write through the chosen compression, then flushes and syncs it.
-fn write_text(
+pub(crate) fn write_text(
     temp: &Path,
     compression: Compression,
     body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
@@ -510,7 +510,7 @@ fn write_json_lines(out: &mut dyn Write, columns: &[String], rows: &[Vec<Option<
 /// Rows per Parquet row group.
 const ROW_GROUP: usize = 100_000;
 
-fn write_parquet(
+pub(crate) fn write_parquet(
     temp: &Path,
     compression: Compression,
     columns: &[String],

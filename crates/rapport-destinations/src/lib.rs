@@ -5,6 +5,8 @@
 //! - [`mod@file`]: CSV (delimiter, quote, escape, null and empty output, gzip), JSON lines and Parquet files in a
 //!   local folder, with the documented file naming and folder macros, split at 5,000,000 rows (configurable)
 //!   and written atomically (a temporary name, then a rename), so a reader never sees half a file.
+//! - [`dataset`]: dataset export files (JSON lines or Parquet) in `<folder>/<datasetId>/exportTime=YYYYMMDDHHMM/`,
+//!   written atomically.
 //! - [`http`]: the outbound HTTP seam of the streaming destinations: one blocking client (ureq over rustls)
 //!   whose base URLs the configs name, so tests point it at a local server; retries with exponential backoff
 //!   and jitter on 429, 5xx, dropped connections and timeouts ([`RetryPolicy`]).
@@ -16,6 +18,7 @@
 //! HTTP framework here.
 
 pub mod config;
+pub mod dataset;
 pub mod file;
 pub mod http;
 pub mod linkedin;

@@ -16,12 +16,19 @@
 //!
 //! No clear-text email leaves Rapport: the id is `hex(sha256(lowercase(trim(email))))`, lower-case hex, no
 //! salt.
+//!
+//! **Companies** (`segment_type: company`, the "(Companies) LinkedIn" destination for account audiences): the
+//! segment is created with `type: COMPANY`, and members go to `POST /dmpSegments/{id}/companies` (same
+//! `BATCH_CREATE` method and headers) as `{"elements": [{"action": "ADD"|"REMOVE", "companyName": …,
+//! "companyWebsiteDomain": …}]}`: the mapped target `companyName` is required, `companyWebsiteDomain` is sent
+//! when mapped and present. What was added is remembered, so a removal (or a renamed company's replacement)
+//! names the company exactly as it was added. The answer has one `{status}` per element, as for users.
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tracing::info;
 
-use crate::config::LinkedInConfig;
+use crate::config::{LinkedInConfig, LinkedInSegmentType};
 use crate::http::{parse_json, Http, HttpRequest};
 use crate::marketo::encode;
 use crate::{CallStats, Change, ChangeAction, Error, Outcome, Result};
@@ -112,7 +119,10 @@ impl LinkedIn {
             "sourcePlatform": self.config.source_platform,
             "sourceSegmentId": audience,
             "account": urn,
-            "type": "USER",
+            "type": match self.config.segment_type {
+                LinkedInSegmentType::User => "USER",
+                LinkedInSegmentType::Company => "COMPANY",
+            },
             "destinations": [{"destination": "LINKEDIN"}],
         });
         let create = self.request("POST", "/dmpSegments").json(&body);
@@ -141,6 +151,9 @@ impl LinkedIn {
     /// Adds and removes the batch's members in the segment.
     pub fn deliver(&mut self, segment: Option<&str>, batch: &[Change]) -> Result<Vec<Outcome>> {
         let segment = segment.ok_or_else(|| Error::Options("linkedin: no segment prepared".to_owned()))?;
+        if self.config.segment_type == LinkedInSegmentType::Company {
+            return self.deliver_companies(segment, batch);
+        }
         let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
         // (change index, element) pairs; a change may need two elements (remove the old hash, add the new).
         let mut elements: Vec<(usize, Value)> = Vec::new();
@@ -168,26 +181,101 @@ impl LinkedIn {
                 },
             }
         }
+        self.send_elements(segment, "users", &elements, &mut outcomes)?;
+        Ok(outcomes.into_iter().map(|o| o.expect("every change has an outcome")).collect())
+    }
+
+    /// The company fields of a change, as sent (`companyName` required, `companyWebsiteDomain` when present).
+    fn company(change: &Change) -> Option<serde_json::Map<String, Value>> {
+        let field = |name: &str| {
+            change
+                .fields
+                .iter()
+                .find(|(t, _)| t == name)
+                .and_then(|(_, v)| v.as_deref())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let mut company = serde_json::Map::new();
+        company.insert("companyName".to_owned(), Value::String(field("companyName")?));
+        if let Some(domain) = field("companyWebsiteDomain") {
+            company.insert("companyWebsiteDomain".to_owned(), Value::String(domain));
+        }
+        Some(company)
+    }
+
+    /// Adds and removes the batch's companies in a company segment; what is remembered of a company is the
+    /// JSON of the fields it was added with.
+    fn deliver_companies(&mut self, segment: &str, batch: &[Change]) -> Result<Vec<Outcome>> {
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+        let mut elements: Vec<(usize, Value)> = Vec::new();
+        let element = |action: &str, company: &serde_json::Map<String, Value>| {
+            let mut element = serde_json::Map::new();
+            element.insert("action".to_owned(), Value::String(action.to_owned()));
+            element.extend(company.clone());
+            Value::Object(element)
+        };
+        let previous = |change: &Change| {
+            change
+                .previous
+                .as_deref()
+                .and_then(|p| serde_json::from_str::<Value>(p).ok())
+                .and_then(|v| v.as_object().cloned())
+        };
+        for (i, change) in batch.iter().enumerate() {
+            match change.action {
+                ChangeAction::Upsert => {
+                    let Some(company) = Self::company(change) else {
+                        outcomes[i] = Some(Outcome::Rejected { reason: "no company name".to_owned() });
+                        continue;
+                    };
+                    if let Some(old) = previous(change).filter(|old| *old != company) {
+                        elements.push((i, element("REMOVE", &old)));
+                    }
+                    elements.push((i, element("ADD", &company)));
+                    outcomes[i] = Some(Outcome::Accepted { remote: Some(Value::Object(company).to_string()) });
+                }
+                ChangeAction::Remove => match previous(change) {
+                    Some(old) => {
+                        elements.push((i, element("REMOVE", &old)));
+                        outcomes[i] = Some(Outcome::Accepted { remote: None });
+                    }
+                    None => outcomes[i] = Some(Outcome::Accepted { remote: None }),
+                },
+            }
+        }
+        self.send_elements(segment, "companies", &elements, &mut outcomes)?;
+        Ok(outcomes.into_iter().map(|o| o.expect("every change has an outcome")).collect())
+    }
+
+    /// Sends `elements` (each with the index of its change) to `/dmpSegments/{segment}/{kind}` with
+    /// `BATCH_CREATE`, and marks the changes whose elements were refused.
+    fn send_elements(
+        &mut self,
+        segment: &str,
+        kind: &str,
+        elements: &[(usize, Value)],
+        outcomes: &mut [Option<Outcome>],
+    ) -> Result<()> {
+        let what = format!("update segment {kind}");
+        let what = what.as_str();
         if !elements.is_empty() {
             let body = json!({"elements": elements.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>()});
             let request = self
-                .request("POST", &format!("/dmpSegments/{}/users", encode(segment)))
+                .request("POST", &format!("/dmpSegments/{}/{kind}", encode(segment)))
                 .header("X-RestLi-Method", "BATCH_CREATE")
                 .json(&body);
-            let response = self.http.send_retrying(SERVICE, "update segment users", &request)?;
+            let response = self.http.send_retrying(SERVICE, what, &request)?;
             if response.status != 200 {
-                return Err(Self::refused("update segment users", response.status, &response.body));
+                return Err(Self::refused(what, response.status, &response.body));
             }
-            let answer = parse_json(SERVICE, "update segment users", &response.body)?;
+            let answer = parse_json(SERVICE, what, &response.body)?;
             let statuses = answer.get("elements").and_then(|e| e.as_array()).cloned().unwrap_or_default();
             if statuses.len() != elements.len() {
                 return Err(Error::Remote {
                     service: SERVICE,
-                    message: format!(
-                        "update segment users: {} statuses for {} elements",
-                        statuses.len(),
-                        elements.len()
-                    ),
+                    message: format!("{what}: {} statuses for {} elements", statuses.len(), elements.len()),
                 });
             }
             for ((i, _), status) in elements.iter().zip(&statuses) {
@@ -199,7 +287,7 @@ impl LinkedIn {
                 }
             }
         }
-        Ok(outcomes.into_iter().map(|o| o.expect("every change has an outcome")).collect())
+        Ok(())
     }
 }
 

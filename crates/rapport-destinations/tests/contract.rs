@@ -6,7 +6,9 @@
 mod fake;
 
 use fake::Fault;
-use rapport_destinations::config::{LinkedInConfig, MarketoConfig, PersonAction, SyncType, WebhookConfig};
+use rapport_destinations::config::{
+    LinkedInConfig, LinkedInSegmentType, MarketoConfig, PersonAction, SyncType, WebhookConfig,
+};
 use rapport_destinations::{Change, ChangeAction, Connector, DestinationConfig, Outcome, RetryPolicy, Secret};
 use serde_json::json;
 
@@ -215,7 +217,87 @@ fn linkedin_config(url: &str) -> LinkedInConfig {
         version: "202511".into(),
         source_platform: "STREAMING".into(),
         batch_size: 1000,
+        segment_type: LinkedInSegmentType::User,
     }
+}
+
+fn company(member: &str, name: Option<&str>, domain: Option<&str>) -> Change {
+    Change {
+        member: member.into(),
+        action: ChangeAction::Upsert,
+        identity: None,
+        fields: vec![
+            ("companyName".into(), name.map(str::to_owned)),
+            ("primaryId".into(), Some(member.into())),
+            ("companyWebsiteDomain".into(), domain.map(str::to_owned)),
+        ],
+        previous: None,
+    }
+}
+
+#[test]
+fn linkedin_company_segments_stream_companies_by_name() {
+    let server = fake::linkedin("li-token");
+    let config = LinkedInConfig { segment_type: LinkedInSegmentType::Company, ..linkedin_config(&server.url) };
+    let mut connector = Connector::build(&DestinationConfig::Linkedin(config), fast()).unwrap().unwrap();
+    let segment = connector.prepare("abm-accounts", None).unwrap().unwrap();
+    assert_eq!(
+        server.state.lock().unwrap().created[0],
+        json!({"name": "abm-accounts", "sourcePlatform": "STREAMING", "sourceSegmentId": "abm-accounts",
+               "account": "urn:li:sponsoredAccount:516848833", "type": "COMPANY",
+               "destinations": [{"destination": "LINKEDIN"}]})
+    );
+    server.fail("/rest/dmpSegments/5000/companies", &[Fault::TooMany, Fault::ServerError]);
+    let outcomes = connector
+        .deliver(
+            "abm-accounts",
+            Some(&segment),
+            "d1",
+            &[
+                company("sf:001A", Some(" Acme Corp "), Some("acme.com")),
+                company("sf:001B", Some("Globex"), None),
+                company("sf:001C", None, Some("initech.com")),
+            ],
+        )
+        .unwrap();
+    let acme = r#"{"companyName":"Acme Corp","companyWebsiteDomain":"acme.com"}"#;
+    let globex = r#"{"companyName":"Globex"}"#;
+    assert_eq!(outcomes, [accepted(acme), accepted(globex), Outcome::Rejected { reason: "no company name".into() }]);
+    let calls = server.requests("/rest/dmpSegments/5000/companies");
+    assert_eq!(calls.len(), 3, "a 429 and a 500 were retried");
+    let last = calls.last().unwrap();
+    assert_eq!(last.headers["x-restli-method"], "BATCH_CREATE");
+    assert_eq!(last.headers["linkedin-version"], "202511");
+    assert_eq!(last.headers["x-restli-protocol-version"], "2.0.0");
+    assert_eq!(last.headers["authorization"], "Bearer li-token");
+    assert_eq!(
+        last.json(),
+        json!({"elements": [
+            {"action": "ADD", "companyName": "Acme Corp", "companyWebsiteDomain": "acme.com"},
+            {"action": "ADD", "companyName": "Globex"}
+        ]})
+    );
+    assert!(!last.body.contains("sf:001"), "the primary id is the member key, not sent");
+
+    // Globex renamed: removed as it was added, added under the new name. Acme left the audience.
+    let mut renamed = company("sf:001B", Some("Globex Corporation"), None);
+    renamed.previous = Some(globex.into());
+    let outcomes =
+        connector.deliver("abm-accounts", Some(&segment), "d2", &[renamed, remove("sf:001A", Some(acme))]).unwrap();
+    assert_eq!(outcomes, [accepted(r#"{"companyName":"Globex Corporation"}"#), Outcome::Accepted { remote: None }]);
+    assert_eq!(
+        server.requests("/rest/dmpSegments/5000/companies").last().unwrap().json(),
+        json!({"elements": [
+            {"action": "REMOVE", "companyName": "Globex"},
+            {"action": "ADD", "companyName": "Globex Corporation"},
+            {"action": "REMOVE", "companyName": "Acme Corp", "companyWebsiteDomain": "acme.com"}
+        ]})
+    );
+    assert_eq!(
+        server.state.lock().unwrap().segments[&5000].1,
+        [r#"{"companyName":"Globex Corporation"}"#.to_owned()].into()
+    );
+    assert!(server.requests("/rest/dmpSegments/5000/users").is_empty());
 }
 
 #[test]

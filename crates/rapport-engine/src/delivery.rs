@@ -79,6 +79,11 @@ pub struct AudienceDelivery {
     pub files: Vec<WrittenFile>,
     /// Why the delivery stopped, if it did (the rest is sent by the next run).
     pub error: Option<String>,
+    /// Milliseconds spent per phase: `members` (reading the members and building their payloads, the
+    /// profile load included), `compare` (reading the recorded state, computing the difference), `deliver`
+    /// (writing files or calling the destination) and `record` (recording what was accepted).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phases_ms: BTreeMap<String, u64>,
 }
 
 /// The report of one run of a flow, kept as history.
@@ -106,6 +111,10 @@ pub struct DeliveryReport {
     pub retried: u64,
     /// Duration in milliseconds.
     pub duration_ms: u64,
+    /// What started the run: absent for a run on demand or on schedule, `stream` for a push of membership
+    /// changes ([`Engine::push_streaming_flows`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 /// A run in a flow's history.
@@ -125,10 +134,10 @@ pub struct DeliveryRun {
 
 /// One wanted member: its payload and fingerprint.
 #[derive(Debug, Clone)]
-struct Wanted {
-    identity: Option<String>,
-    fields: Vec<(String, Option<String>)>,
-    fingerprint: String,
+pub(crate) struct Wanted {
+    pub(crate) identity: Option<String>,
+    pub(crate) fields: Vec<(String, Option<String>)>,
+    pub(crate) fingerprint: String,
 }
 
 fn fingerprint(identity: Option<&str>, fields: &[(String, Option<String>)]) -> String {
@@ -160,6 +169,109 @@ fn scalar_text(value: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// Why a member is not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exclusion {
+    Consent,
+    NoIdentity,
+    Mandatory,
+}
+
+impl Exclusion {
+    pub(crate) fn count(self, excluded: &mut Excluded) {
+        match self {
+            Exclusion::Consent => excluded.consent += 1,
+            Exclusion::NoIdentity => excluded.no_identity += 1,
+            Exclusion::Mandatory => excluded.mandatory += 1,
+        }
+    }
+}
+
+/// A member's payload, or why it is not sent.
+pub(crate) enum Candidate {
+    Send(Wanted),
+    Excluded(Exclusion),
+}
+
+/// What a flow reads of each member: its mapping sources and the consent fields of its marketing action.
+pub(crate) struct PayloadSpec {
+    pub(crate) sources: Vec<Source>,
+    pub(crate) consent: Vec<FieldPath>,
+}
+
+impl PayloadSpec {
+    /// The spec of a flow over `entity` audiences: consent is person-level, so account audiences check none.
+    pub(crate) fn new(def: &ActivationFlowDef, action: MarketingAction, entity: EntityKind) -> Self {
+        Self {
+            sources: def.mapping.iter().map(|m| Source::parse(&m.source).expect("validated at creation")).collect(),
+            consent: match entity {
+                EntityKind::Person => action
+                    .consent_fields()
+                    .iter()
+                    .map(|p| FieldPath::parse(p).expect("consent paths are valid"))
+                    .collect(),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// The payload of `member` (status `status`), whose merged profile (identities and record) is `profile`:
+    /// excluded when its consent denies the action, when it lacks the flow's identity or a mandatory attribute.
+    pub(crate) fn payload(
+        &self,
+        def: &ActivationFlowDef,
+        member: &str,
+        status: &str,
+        profile: Option<(&[Identity], &rapport_model::Record)>,
+    ) -> Candidate {
+        let identity_of = |ns: &str| {
+            profile.and_then(|(ids, _)| ids.iter().find(|i| i.namespace.as_str() == ns)).map(|i| i.value.clone())
+        };
+        if let Some((_, record)) = profile {
+            let denied = self.consent.iter().any(|path| {
+                path.get(record).and_then(|v| v.as_str()).is_some_and(rapport_destinations::config::consent_denies)
+            });
+            if denied {
+                return Candidate::Excluded(Exclusion::Consent);
+            }
+        }
+        let identity = match &def.identity {
+            Some(ns) => match identity_of(ns) {
+                Some(value) => Some(value),
+                None => return Candidate::Excluded(Exclusion::NoIdentity),
+            },
+            None => None,
+        };
+        let fields: Vec<(String, Option<String>)> = def
+            .mapping
+            .iter()
+            .zip(&self.sources)
+            .map(|(m, source)| {
+                let value = match source {
+                    Source::Field(path) => profile.and_then(|(_, r)| path.get(r)).and_then(scalar_text),
+                    Source::Primary => Some(member.to_owned()),
+                    Source::Identity(ns) => identity_of(ns),
+                    Source::Status => Some(status.to_owned()),
+                };
+                (m.target.clone(), value)
+            })
+            .collect();
+        let missing = def.mandatory.iter().any(|name| {
+            fields.iter().find(|(t, _)| t == name).and_then(|(_, v)| v.as_deref()).is_none_or(str::is_empty)
+        });
+        if missing {
+            return Candidate::Excluded(Exclusion::Mandatory);
+        }
+        // The status column says what the member's state is; it is not a change of payload.
+        let hashed: Vec<(String, Option<String>)> = fields
+            .iter()
+            .zip(&self.sources)
+            .map(|(f, s)| if *s == Source::Status { (f.0.clone(), None) } else { f.clone() })
+            .collect();
+        Candidate::Send(Wanted { fingerprint: fingerprint(identity.as_deref(), &hashed), identity, fields })
+    }
+}
+
 impl Engine {
     /// Runs one activation flow and records its report in the flow's history. Destination failures end up in
     /// the report (state `partial` or `failed`); an error is returned only when the run cannot start (unknown
@@ -182,19 +294,7 @@ impl Engine {
             // A failure before any audience could be looked at (e.g. an audience was deleted).
             report.audiences.push(AudienceDelivery { error: Some(err.to_string()), ..AudienceDelivery::default() });
         }
-        let failed = report.audiences.iter().filter(|a| a.error.is_some()).count();
-        report.state = match failed {
-            0 => "success",
-            n if n == report.audiences.len() => "failed",
-            _ => "partial",
-        }
-        .to_owned();
-        report.sent = report.audiences.iter().map(|a| a.sent).sum();
-        report.accepted = report.audiences.iter().map(|a| a.accepted).sum();
-        report.rejected = report.audiences.iter().map(|a| a.rejected.values().sum::<u64>()).sum();
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        let text = serde_json::to_string(&report).map_err(|e| crate::Error::Internal(e.to_string()))?;
-        self.store.end_activation_run(run, &report.state, &text)?;
+        self.end_run(&mut report, started)?;
         info!(
             flow,
             state = %report.state,
@@ -207,26 +307,59 @@ impl Engine {
         Ok(report)
     }
 
+    /// Sums up a run's report (state, counts, duration) and records it as the run's end.
+    pub(crate) fn end_run(&mut self, report: &mut DeliveryReport, started: Instant) -> Result<()> {
+        let failed = report.audiences.iter().filter(|a| a.error.is_some()).count();
+        report.state = match failed {
+            0 => "success",
+            n if n == report.audiences.len() => "failed",
+            _ => "partial",
+        }
+        .to_owned();
+        report.sent = report.audiences.iter().map(|a| a.sent).sum();
+        report.accepted = report.audiences.iter().map(|a| a.accepted).sum();
+        report.rejected = report.audiences.iter().map(|a| a.rejected.values().sum::<u64>()).sum();
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        let text = serde_json::to_string(&*report).map_err(|e| crate::Error::Internal(e.to_string()))?;
+        self.store.end_activation_run(report.run, &report.state, &text)?;
+        Ok(())
+    }
+
     /// Runs several flows, one after the other; a flow that fails never stops the others.
     pub fn run_activations(&mut self, flows: &[String], options: &RunOptions) -> Vec<(String, Result<DeliveryReport>)> {
         flows.iter().map(|flow| (flow.clone(), self.run_activation(flow, options))).collect()
     }
 
-    /// The flows whose schedule says they are due at `now`.
+    /// The flows whose schedule says they are due at `now` (see [`crate::Schedule::next_due`]): the last run
+    /// that counts is the last one on demand or on schedule (pushes of membership changes do not count).
     pub fn due_activation_flows(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
         let mut due = Vec::new();
-        for flow in self.activation_flows()? {
-            let last = self
-                .store
-                .activation_runs(&flow.name)?
-                .last()
-                .and_then(|r| DateTime::parse_from_rfc3339(&r.started_at).ok())
-                .map(|t| t.with_timezone(&Utc));
-            if flow.definition.schedule.due(last, now) {
-                due.push(flow.name);
+        for (flow, next) in self.activation_schedule()? {
+            if next.is_some_and(|at| at <= now) {
+                due.push(flow);
             }
         }
         Ok(due)
+    }
+
+    /// Runs the flows that are due now, one after the other (a failing one never stops the others).
+    pub fn run_due_activations(&mut self, options: &RunOptions) -> Result<Vec<(String, Result<DeliveryReport>)>> {
+        let due = self.due_activation_flows(Utc::now())?;
+        Ok(self.run_activations(&due, options))
+    }
+
+    /// Every flow with the time it is next due (`None`: never), from its schedule, its creation and its last
+    /// run on demand or on schedule, all read from the store (so a restart changes nothing).
+    pub fn activation_schedule(&self) -> Result<Vec<(String, Option<DateTime<Utc>>)>> {
+        let time = |text: &str| DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc));
+        let mut out = Vec::new();
+        for flow in self.activation_flows()? {
+            let last = self.store.last_scheduled_run_start(&flow.name)?.as_deref().and_then(time);
+            let created = time(&flow.created_at)
+                .ok_or_else(|| crate::Error::Internal(format!("flow `{}`: bad creation time", flow.name)))?;
+            out.push((flow.name.clone(), flow.definition.schedule.next_due(last, created)));
+        }
+        Ok(out)
     }
 
     /// The runs of a flow, oldest first, with their reports.
@@ -254,20 +387,9 @@ impl Engine {
         report: &mut DeliveryReport,
     ) -> Result<()> {
         let action = def.marketing_action.unwrap_or(config.kind().default_action());
-        let mut connector = Connector::build(config, options.retry)?;
-        if let Some(connector) = &mut connector {
-            // The daily quota counts the calls of every run to this destination since midnight UTC.
-            let midnight = Utc::now().date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-            let since = midnight.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-            let used: u64 = self
-                .store
-                .destination_reports_since(&def.destination, &since)?
-                .iter()
-                .filter_map(|text| serde_json::from_str::<DeliveryReport>(text).ok())
-                .map(|r| r.api_calls)
-                .sum();
-            connector.set_used_today(used);
-        }
+        let mut connector = self.connector_for(def, config, options)?;
+        // Everything in the membership history up to here is reflected by a successful delivery below.
+        let head = self.store.history_head()?;
         for audience in &def.audiences {
             let mut delivery = AudienceDelivery { audience: audience.clone(), ..AudienceDelivery::default() };
             let result = self.deliver_audience(
@@ -280,9 +402,14 @@ impl Engine {
                 options,
                 &mut delivery,
             );
-            if let Err(err) = result {
-                warn!(flow, audience = %audience, error = %err, "audience delivery stopped");
-                delivery.error = Some(err.to_string());
+            match result {
+                Err(err) => {
+                    warn!(flow, audience = %audience, error = %err, "audience delivery stopped");
+                    delivery.error = Some(err.to_string());
+                }
+                // A streaming flow's pushes start from here.
+                Ok(()) if connector.is_some() => self.store.set_activation_checkpoint(flow, audience, head)?,
+                Ok(()) => {}
             }
             report.audiences.push(delivery);
         }
@@ -294,6 +421,30 @@ impl Engine {
         Ok(())
     }
 
+    /// The connector of a streaming destination (`None` for files), told how many calls today's runs to the
+    /// destination already made (the daily quota counts the calls of every run since midnight UTC).
+    pub(crate) fn connector_for(
+        &self,
+        def: &ActivationFlowDef,
+        config: &DestinationConfig,
+        options: &RunOptions,
+    ) -> Result<Option<Connector>> {
+        let mut connector = Connector::build(config, options.retry)?;
+        if let Some(connector) = &mut connector {
+            let midnight = Utc::now().date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+            let since = midnight.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let used: u64 = self
+                .store
+                .destination_reports_since(&def.destination, &since)?
+                .iter()
+                .filter_map(|text| serde_json::from_str::<DeliveryReport>(text).ok())
+                .map(|r| r.api_calls)
+                .sum();
+            connector.set_used_today(used);
+        }
+        Ok(connector)
+    }
+
     /// The payloads of the members to send, by member key.
     fn wanted_members(
         &mut self,
@@ -302,22 +453,21 @@ impl Engine {
         action: MarketingAction,
         delivery: &mut AudienceDelivery,
     ) -> Result<BTreeMap<String, Wanted>> {
-        if self.store.audience(audience)?.evaluated_at.is_none() {
+        let record = self.store.audience(audience)?;
+        if record.evaluated_at.is_none() {
             self.evaluate_audience(audience)?;
         }
+        let entity = record.entity;
         let members = self.store.members(audience)?;
         delivery.members = members.len() as u64;
-        let sources: Vec<Source> =
-            def.mapping.iter().map(|m| Source::parse(&m.source).expect("validated at creation")).collect();
-        let consent: Vec<FieldPath> =
-            action.consent_fields().iter().map(|p| FieldPath::parse(p).expect("consent paths are valid")).collect();
-        let mut fields: std::collections::BTreeSet<FieldPath> = consent.iter().cloned().collect();
-        fields.extend(sources.iter().filter_map(|s| match s {
+        let spec = PayloadSpec::new(def, action, entity);
+        let mut fields: std::collections::BTreeSet<FieldPath> = spec.consent.iter().cloned().collect();
+        fields.extend(spec.sources.iter().filter_map(|s| match s {
             Source::Field(p) => Some(p.clone()),
             _ => None,
         }));
-        let graph = self.profile_graph_for(&[(EntityKind::Person, fields)].into_iter().collect())?;
-        let persons = graph.set(EntityKind::Person);
+        let graph = self.profile_graph_for(&[(entity, fields)].into_iter().collect())?;
+        let persons = graph.set(entity);
         // Candidates per dedupe key: (status rank, member) → payload.
         let mut by_key: HashMap<Vec<Option<String>>, (u8, String, Wanted)> = HashMap::new();
         let mut wanted = BTreeMap::new();
@@ -325,59 +475,15 @@ impl Engine {
             let profile = member
                 .split_once(':')
                 .and_then(|(ns, value)| persons.find(&Identity::new(ns, value)))
-                .map(|id| &persons.profiles[id as usize]);
-            let identity_of = |ns: &str| {
-                profile.and_then(|p| p.identities.iter().find(|i| i.namespace.as_str() == ns)).map(|i| i.value.clone())
-            };
-            if let Some(p) = profile {
-                let denied = consent.iter().any(|path| {
-                    path.get(&p.record)
-                        .and_then(|v| v.as_str())
-                        .is_some_and(rapport_destinations::config::consent_denies)
-                });
-                if denied {
-                    delivery.excluded.consent += 1;
+                .map(|id| &persons.profiles[id as usize])
+                .map(|p| (p.identities.as_slice(), &p.record));
+            let payload = match spec.payload(def, &member, &status, profile) {
+                Candidate::Send(payload) => payload,
+                Candidate::Excluded(reason) => {
+                    reason.count(&mut delivery.excluded);
                     continue;
                 }
-            }
-            let identity = match &def.identity {
-                Some(ns) => match identity_of(ns) {
-                    Some(value) => Some(value),
-                    None => {
-                        delivery.excluded.no_identity += 1;
-                        continue;
-                    }
-                },
-                None => None,
             };
-            let fields: Vec<(String, Option<String>)> = def
-                .mapping
-                .iter()
-                .zip(&sources)
-                .map(|(m, source)| {
-                    let value = match source {
-                        Source::Field(path) => profile.and_then(|p| path.get(&p.record)).and_then(scalar_text),
-                        Source::Primary => Some(member.clone()),
-                        Source::Identity(ns) => identity_of(ns),
-                        Source::Status => Some(status.clone()),
-                    };
-                    (m.target.clone(), value)
-                })
-                .collect();
-            let missing = def.mandatory.iter().any(|name| {
-                fields.iter().find(|(t, _)| t == name).and_then(|(_, v)| v.as_deref()).is_none_or(str::is_empty)
-            });
-            if missing {
-                delivery.excluded.mandatory += 1;
-                continue;
-            }
-            // The status column says what the member's state is; it is not a change of payload.
-            let hashed: Vec<(String, Option<String>)> = fields
-                .iter()
-                .zip(&sources)
-                .map(|(f, s)| if *s == Source::Status { (f.0.clone(), None) } else { f.clone() })
-                .collect();
-            let payload = Wanted { fingerprint: fingerprint(identity.as_deref(), &hashed), identity, fields };
             if def.dedupe.is_empty() {
                 wanted.insert(member, payload);
                 continue;
@@ -411,7 +517,7 @@ impl Engine {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn deliver_audience(
+    pub(crate) fn deliver_audience(
         &mut self,
         flow: &str,
         run: i64,
@@ -423,7 +529,10 @@ impl Engine {
         delivery: &mut AudienceDelivery,
     ) -> Result<()> {
         let audience = delivery.audience.clone();
+        let started = Instant::now();
         let wanted = self.wanted_members(&audience, def, action, delivery)?;
+        delivery.phases_ms.insert("members".to_owned(), started.elapsed().as_millis() as u64);
+        let started = Instant::now();
         let held = self.store.held_members(flow, &audience)?;
         let upserts: Vec<&String> = wanted
             .iter()
@@ -434,18 +543,13 @@ impl Engine {
         removals.sort_by(|a, b| a.0.cmp(b.0));
         delivery.upserts = upserts.len() as u64;
         delivery.removals = removals.len() as u64;
+        delivery.phases_ms.insert("compare".to_owned(), started.elapsed().as_millis() as u64);
         match (config, connector) {
             (DestinationConfig::File(file), _) => {
                 self.deliver_files(flow, def, file, options, &wanted, &held, &upserts, &removals, delivery)
             }
             (_, Some(connector)) => {
-                let remote = self.store.activation_target(flow, &audience)?;
-                let prepared = connector.prepare(&audience, remote.as_deref())?;
-                if let Some(id) = &prepared {
-                    if remote.as_deref() != Some(id) {
-                        self.store.set_activation_target(flow, &audience, id)?;
-                    }
-                }
+                let prepared = self.prepare_target(flow, &audience, connector)?;
                 let changes: Vec<Change> = upserts
                     .iter()
                     .map(|m| {
@@ -466,31 +570,69 @@ impl Engine {
                         previous: h.remote.clone(),
                     }))
                     .collect();
-                for (number, batch) in changes.chunks(connector.batch_size()).enumerate() {
-                    delivery.sent += batch.len() as u64;
-                    let name = format!("{flow}/{run}/{audience}/{}", number + 1);
-                    let outcomes = connector.deliver(&audience, prepared.as_deref(), &name, batch)?;
-                    let mut accepted = Vec::with_capacity(batch.len());
-                    for (change, outcome) in batch.iter().zip(outcomes) {
-                        match (outcome, change.action) {
-                            (Outcome::Accepted { remote }, ChangeAction::Upsert) => accepted.push(Accepted::Held {
-                                member: change.member.clone(),
-                                fingerprint: wanted[&change.member].fingerprint.clone(),
-                                remote,
-                            }),
-                            (Outcome::Accepted { .. }, ChangeAction::Remove) => {
-                                accepted.push(Accepted::Removed { member: change.member.clone() })
-                            }
-                            (Outcome::Rejected { reason }, _) => *delivery.rejected.entry(reason).or_default() += 1,
-                        }
-                    }
-                    delivery.accepted += accepted.len() as u64;
-                    self.store.record_accepted(flow, &audience, &accepted)?;
-                }
-                Ok(())
+                let fingerprints: HashMap<&str, &str> =
+                    wanted.iter().map(|(m, w)| (m.as_str(), w.fingerprint.as_str())).collect();
+                let name = format!("{flow}/{run}/{audience}");
+                self.send_changes(flow, &name, connector, prepared.as_deref(), &changes, &fingerprints, delivery)
             }
             (_, None) => Err(crate::Error::Internal("a streaming destination has a connector".to_owned())),
         }
+    }
+
+    /// Makes sure the destination holds a container for `audience` (created or found once, then recorded).
+    pub(crate) fn prepare_target(
+        &mut self,
+        flow: &str,
+        audience: &str,
+        connector: &mut Connector,
+    ) -> Result<Option<String>> {
+        let remote = self.store.activation_target(flow, audience)?;
+        let prepared = connector.prepare(audience, remote.as_deref())?;
+        if let Some(id) = &prepared {
+            if remote.as_deref() != Some(id) {
+                self.store.set_activation_target(flow, audience, id)?;
+            }
+        }
+        Ok(prepared)
+    }
+
+    /// Sends `changes` to a streaming destination in batches of its size, recording each batch's accepted
+    /// changes in one transaction as soon as it is answered (upserts with their payload's fingerprint from
+    /// `fingerprints`). The first batch that fails after every retry stops the sending with its error; what
+    /// was recorded before stays. `name` prefixes the batches' delivery names (`name/1`, `name/2`, …).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn send_changes(
+        &mut self,
+        flow: &str,
+        name: &str,
+        connector: &mut Connector,
+        container: Option<&str>,
+        changes: &[Change],
+        fingerprints: &HashMap<&str, &str>,
+        delivery: &mut AudienceDelivery,
+    ) -> Result<()> {
+        let audience = delivery.audience.clone();
+        for (number, batch) in changes.chunks(connector.batch_size()).enumerate() {
+            delivery.sent += batch.len() as u64;
+            let outcomes = connector.deliver(&audience, container, &format!("{name}/{}", number + 1), batch)?;
+            let mut accepted = Vec::with_capacity(batch.len());
+            for (change, outcome) in batch.iter().zip(outcomes) {
+                match (outcome, change.action) {
+                    (Outcome::Accepted { remote }, ChangeAction::Upsert) => accepted.push(Accepted::Held {
+                        member: change.member.clone(),
+                        fingerprint: fingerprints.get(change.member.as_str()).copied().unwrap_or_default().to_owned(),
+                        remote,
+                    }),
+                    (Outcome::Accepted { .. }, ChangeAction::Remove) => {
+                        accepted.push(Accepted::Removed { member: change.member.clone() })
+                    }
+                    (Outcome::Rejected { reason }, _) => *delivery.rejected.entry(reason).or_default() += 1,
+                }
+            }
+            delivery.accepted += accepted.len() as u64;
+            self.store.record_accepted(flow, &audience, &accepted)?;
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -531,7 +673,10 @@ impl Engine {
         }
         let at = options.at.unwrap_or_else(Utc::now);
         let ctx = FileContext { destination: &def.destination, audience: &audience, at };
+        let started = Instant::now();
         delivery.files = rapport_destinations::file::write_files(file, &ctx, &columns, &rows)?;
+        delivery.phases_ms.insert("deliver".to_owned(), started.elapsed().as_millis() as u64);
+        let started = Instant::now();
         delivery.sent = rows.len() as u64;
         // The files are in place: record the state (a crash before this line re-exports the same changes).
         let mut accepted: Vec<Accepted> = upserts
@@ -541,6 +686,7 @@ impl Engine {
         accepted.extend(removals.iter().map(|(m, _)| Accepted::Removed { member: (*m).clone() }));
         self.store.record_accepted(flow, &audience, &accepted)?;
         delivery.accepted = delivery.sent;
+        delivery.phases_ms.insert("record".to_owned(), started.elapsed().as_millis() as u64);
         Ok(())
     }
 }

@@ -17,6 +17,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveTime, Timelike, Utc};
+use rapport_destinations::config::LinkedInSegmentType;
 use rapport_destinations::{DestinationConfig, DestinationKind, MarketingAction, RetryPolicy};
 use rapport_model::{EntityKind, FieldPath};
 use rapport_store::{StoredActivationFlow, StoredDestination};
@@ -39,7 +40,15 @@ pub struct AttributeMapping {
     pub target: String,
 }
 
-/// When a flow runs (`rapport activation run --due` runs the flows that are due).
+/// When a flow runs: `rapport serve` runs the flows that are due (its scheduler), and so does `rapport
+/// activation run --due` (for cron).
+///
+/// Scheduled runs happen at **slots**: `daily` at `at` (UTC) every day; `hours` every 3, 6, 8 or 12 hours
+/// counted from `at` (default `00:00`), which repeat the same times every day since those periods divide a day
+/// (every 6 hours from `02:30`: 02:30, 08:30, 14:30, 20:30). A flow is due at the first slot after its last run
+/// (a run at 08:30:00.2 is followed by the 14:30 slot) or, if it never ran, at the first slot at or after its
+/// creation. Slots missed while nothing was running are not caught up one by one: the next check runs the flow
+/// once. `once` is due as soon as it is created, until its first run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "every", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Schedule {
@@ -52,6 +61,9 @@ pub enum Schedule {
     Hours {
         /// The period.
         hours: u32,
+        /// The first slot of each day, `HH:MM` UTC (`00:00` when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
     },
     /// Daily at a UTC time, `HH:MM`.
     Daily {
@@ -60,31 +72,77 @@ pub enum Schedule {
     },
 }
 
+fn parse_hhmm(at: &str) -> Option<NaiveTime> {
+    if at.len() != 5 {
+        return None;
+    }
+    NaiveTime::parse_from_str(at, "%H:%M").ok()
+}
+
+/// The first slot strictly after `t` (or at or after it, when `inclusive`) of slots every `period` seconds
+/// shifted by `offset` seconds from the Unix epoch (a midnight UTC).
+fn slot_after(t: DateTime<Utc>, period: i64, offset: i64, inclusive: bool) -> DateTime<Utc> {
+    // Whole milliseconds: a run that started 0.2 s after its slot is after it.
+    let ms = t.timestamp_millis() - offset * 1000;
+    let p = period * 1000;
+    let n = if inclusive { (ms + p - 1).div_euclid(p) } else { ms.div_euclid(p) + 1 };
+    DateTime::from_timestamp_millis(n * p + offset * 1000).expect("slot within chrono's range")
+}
+
 impl Schedule {
     fn validate(&self) -> Result<()> {
+        let time = |at: &str| {
+            parse_hhmm(at)
+                .map(|_| ())
+                .ok_or_else(|| Error::Flow(format!("schedule: time `{at}` is not HH:MM (UTC, 00:00 to 23:59)")))
+        };
         match self {
-            Schedule::Hours { hours } if ![3, 6, 8, 12].contains(hours) => {
+            Schedule::Hours { hours, .. } if ![3, 6, 8, 12].contains(hours) => {
                 Err(Error::Flow(format!("schedule: every {hours} hours is not one of 3, 6, 8 or 12")))
             }
-            Schedule::Daily { at } => NaiveTime::parse_from_str(at, "%H:%M")
-                .map(|_| ())
-                .map_err(|_| Error::Flow(format!("schedule: daily time `{at}` is not HH:MM"))),
+            Schedule::Hours { at: Some(at), .. } | Schedule::Daily { at } => time(at),
             _ => Ok(()),
         }
     }
 
-    /// Whether a flow last started at `last` (`None`: never) is due at `now`.
-    pub fn due(&self, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    /// The period and offset (seconds) of the slots of a periodic schedule.
+    fn slots(&self) -> Option<(i64, i64)> {
+        let seconds = |at: Option<&str>| -> Option<i64> {
+            let time = match at {
+                None => NaiveTime::MIN,
+                Some(at) => parse_hhmm(at)?,
+            };
+            Some(i64::from(time.num_seconds_from_midnight()))
+        };
         match self {
-            Schedule::Manual => false,
-            Schedule::Once => last.is_none(),
-            Schedule::Hours { hours } => last.is_none_or(|l| now - l >= chrono::Duration::hours(i64::from(*hours))),
-            Schedule::Daily { at } => {
-                let Ok(time) = NaiveTime::parse_from_str(at, "%H:%M") else { return false };
-                let today = now.date_naive().and_hms_opt(time.hour(), time.minute(), 0).expect("valid time").and_utc();
-                now >= today && last.is_none_or(|l| l < today)
+            Schedule::Manual | Schedule::Once => None,
+            Schedule::Hours { hours, at } => {
+                let period = i64::from(*hours) * 3600;
+                Some((period, seconds(at.as_deref())?.rem_euclid(period)))
+            }
+            Schedule::Daily { at } => Some((86_400, seconds(Some(at))?)),
+        }
+    }
+
+    /// When a flow created at `created` whose last scheduled run started at `last` (`None`: never) is next
+    /// due; `None` when it never is again (manual, or a `once` that ran).
+    pub fn next_due(&self, last: Option<DateTime<Utc>>, created: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Schedule::Manual => None,
+            Schedule::Once => last.is_none().then_some(created),
+            _ => {
+                let (period, offset) = self.slots()?;
+                Some(match last {
+                    Some(last) => slot_after(last, period, offset, false),
+                    None => slot_after(created, period, offset, true),
+                })
             }
         }
+    }
+
+    /// Whether the flow is due at `now` (see [`Schedule::next_due`]).
+    pub fn due(&self, last: Option<DateTime<Utc>>, created: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        self.next_due(last, created).is_some_and(|at| at <= now)
     }
 }
 
@@ -166,6 +224,14 @@ impl Source {
                 _ => FieldPath::parse(text).ok().map(Source::Field),
             },
         }
+    }
+}
+
+/// The class of the audiences a destination takes: accounts for LinkedIn company segments, people otherwise.
+pub(crate) fn flow_entity(config: &DestinationConfig) -> EntityKind {
+    match config {
+        DestinationConfig::Linkedin(c) if c.segment_type == LinkedInSegmentType::Company => EntityKind::Account,
+        _ => EntityKind::Person,
     }
 }
 
@@ -293,16 +359,22 @@ impl Engine {
                 def.audiences.len()
             )));
         }
+        let entity = flow_entity(&destination);
         for audience in &def.audiences {
             let record = self.store.audience(audience)?;
-            if record.entity != EntityKind::Person {
-                return Err(Error::Flow(format!("audience `{audience}` is not an audience of people")));
+            if record.entity != entity {
+                return Err(Error::Flow(match entity {
+                    EntityKind::Account => format!(
+                        "audience `{audience}` is not an account audience (a company segment takes account audiences)"
+                    ),
+                    _ => format!("audience `{audience}` is not an audience of people"),
+                }));
             }
         }
         if def.mapping.len() > MAX_ATTRIBUTES {
             return Err(Error::Flow(format!("{} attributes: a flow maps at most {MAX_ATTRIBUTES}", def.mapping.len())));
         }
-        let schema = self.schemas.for_entity(EntityKind::Person).ok_or(Error::NoSchema(EntityKind::Person))?;
+        let schema = self.schemas.for_entity(entity).ok_or(Error::NoSchema(entity))?;
         let mut targets = BTreeSet::new();
         for (i, m) in def.mapping.iter().enumerate() {
             let at = format!("mapping[{i}]");
@@ -318,7 +390,11 @@ impl Engine {
                     None => {
                         let hint =
                             schema.suggest(&m.source).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
-                        return Err(Error::Flow(format!("{at}: the person schema has no field `{}`{hint}", m.source)));
+                        return Err(Error::Flow(format!(
+                            "{at}: the {} schema has no field `{}`{hint}",
+                            entity.name(),
+                            m.source
+                        )));
                     }
                     Some(field) if !field.ty.is_scalar() => {
                         return Err(Error::Flow(format!(
@@ -361,6 +437,15 @@ impl Engine {
                     "marketo deduplicates leads on `{}`: map an attribute to that target",
                     c.lookup_field
                 )));
+            }
+            DestinationConfig::Linkedin(c) if c.segment_type == LinkedInSegmentType::Company => {
+                if !targets.contains("companyName") {
+                    return Err(Error::Flow(
+                        "linkedin company segments match companies by name: map an attribute (e.g. `accountName`) \
+                         to the target `companyName`"
+                            .to_owned(),
+                    ));
+                }
             }
             DestinationConfig::Linkedin(_) => {
                 let email = def
@@ -424,24 +509,67 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn t(h: u32, m: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 29, h, m, 0).unwrap()
+    fn at(d: u32, h: u32, m: u32, s: u32, ms: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, d, h, m, s).unwrap() + chrono::Duration::milliseconds(i64::from(ms))
+    }
+
+    fn hours(h: u32, at: Option<&str>) -> Schedule {
+        Schedule::Hours { hours: h, at: at.map(str::to_owned) }
     }
 
     #[test]
-    fn schedules_are_due_as_documented() {
-        assert!(!Schedule::Manual.due(None, t(12, 0)));
-        assert!(Schedule::Once.due(None, t(12, 0)));
-        assert!(!Schedule::Once.due(Some(t(1, 0)), t(12, 0)));
-        let six = Schedule::Hours { hours: 6 };
-        assert!(six.due(Some(t(6, 0)), t(12, 0)));
-        assert!(!six.due(Some(t(6, 1)), t(12, 0)));
+    fn next_due_times_worked_by_hand() {
+        let created = at(29, 10, 17, 0, 0);
+        // Manual: never. Once: at creation, then never.
+        assert_eq!(Schedule::Manual.next_due(None, created), None);
+        assert_eq!(Schedule::Once.next_due(None, created), Some(created));
+        assert_eq!(Schedule::Once.next_due(Some(at(29, 10, 18, 0, 0)), created), None);
+        // Every 6 hours from 02:30: slots 02:30, 08:30, 14:30, 20:30.
+        let six = hours(6, Some("02:30"));
+        assert_eq!(six.next_due(None, created), Some(at(29, 14, 30, 0, 0)));
+        assert_eq!(six.next_due(None, at(29, 14, 30, 0, 0)), Some(at(29, 14, 30, 0, 0)), "a slot at creation counts");
+        assert_eq!(six.next_due(Some(at(29, 8, 30, 0, 200)), created), Some(at(29, 14, 30, 0, 0)));
+        assert_eq!(six.next_due(Some(at(29, 14, 30, 0, 0)), created), Some(at(29, 20, 30, 0, 0)));
+        assert_eq!(six.next_due(Some(at(29, 20, 31, 0, 0)), created), Some(at(30, 2, 30, 0, 0)));
+        assert_eq!(six.next_due(Some(at(29, 1, 59, 59, 999)), created), Some(at(29, 2, 30, 0, 0)));
+        // Every 8 hours from midnight (no `at`): 00:00, 08:00, 16:00.
+        let eight = hours(8, None);
+        assert_eq!(eight.next_due(Some(at(29, 16, 0, 0, 1)), created), Some(at(30, 0, 0, 0, 0)));
+        assert_eq!(eight.next_due(None, created), Some(at(29, 16, 0, 0, 0)));
+        // Every 3 hours from 01:15: 01:15, 04:15, …, 22:15.
+        assert_eq!(hours(3, Some("01:15")).next_due(Some(at(29, 22, 15, 0, 0)), created), Some(at(30, 1, 15, 0, 0)));
+        // Every 12 hours from 23:00: 11:00 and 23:00.
+        assert_eq!(hours(12, Some("23:00")).next_due(None, created), Some(at(29, 11, 0, 0, 0)));
+        assert_eq!(hours(12, Some("23:00")).next_due(Some(at(29, 11, 0, 5, 0)), created), Some(at(29, 23, 0, 0, 0)));
+        // Daily at 09:30: created at 10:17 → tomorrow; after a run today at 09:30 → tomorrow; a run yesterday
+        // at 23:59 → today.
         let daily = Schedule::Daily { at: "09:30".into() };
-        assert!(!daily.due(None, t(9, 29)));
-        assert!(daily.due(None, t(9, 30)));
-        assert!(daily.due(Some(t(9, 0) - chrono::Duration::days(1)), t(10, 0)));
-        assert!(!daily.due(Some(t(9, 31)), t(23, 0)));
-        assert!(Schedule::Hours { hours: 5 }.validate().is_err());
+        assert_eq!(daily.next_due(None, created), Some(at(30, 9, 30, 0, 0)));
+        assert_eq!(daily.next_due(None, at(29, 9, 0, 0, 0)), Some(at(29, 9, 30, 0, 0)));
+        assert_eq!(daily.next_due(Some(at(29, 9, 30, 0, 0)), created), Some(at(30, 9, 30, 0, 0)));
+        assert_eq!(daily.next_due(Some(at(28, 23, 59, 0, 0)), created), Some(at(29, 9, 30, 0, 0)));
+        // Across a month end.
+        assert_eq!(
+            daily.next_due(Some(at(30, 10, 0, 0, 0)), created),
+            Utc.with_ymd_and_hms(2026, 12, 1, 9, 30, 0).single()
+        );
+        // Missed slots are not caught up one by one: two days down, one run, then the next slot.
+        assert!(daily.due(Some(at(26, 9, 30, 0, 0)), created, at(29, 12, 0, 0, 0)));
+        assert_eq!(daily.next_due(Some(at(29, 12, 0, 0, 0)), created), Some(at(30, 9, 30, 0, 0)));
+        assert!(!daily.due(Some(at(29, 9, 31, 0, 0)), created, at(29, 23, 0, 0, 0)));
+        assert!(six.due(None, created, at(29, 14, 30, 0, 0)));
+        assert!(!six.due(None, created, at(29, 14, 29, 59, 999)));
+    }
+
+    #[test]
+    fn bad_schedules_are_refused() {
+        assert!(hours(5, None).validate().is_err());
+        assert!(hours(6, Some("6:00")).validate().is_err());
+        assert!(hours(6, Some("06:00")).validate().is_ok());
         assert!(Schedule::Daily { at: "25:00".into() }.validate().is_err());
+        let parsed: Schedule = serde_json::from_str(r#"{"every":"hours","hours":6}"#).unwrap();
+        assert_eq!(parsed, hours(6, None));
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), r#"{"every":"hours","hours":6}"#);
+        assert!(serde_json::from_str::<Schedule>(r#"{"every":"hours","hours":6,"start":"x"}"#).is_err());
     }
 }

@@ -16,6 +16,10 @@
 //!   attributes, dedupe key, schedule) and the data-usage labels checked when a flow is created.
 //! - [`delivery`]: runs of activation flows: consent, the difference with what the destination holds, files
 //!   or batches to Marketo, LinkedIn and webhooks, the recorded state and the delivery report history.
+//! - [`streaming`]: streaming destinations pushed as memberships change, from a per-flow checkpoint in the
+//!   membership history ([`Engine::push_streaming_flows`]).
+//! - [`dataset_export`]: datasets as Parquet or JSON lines, incremental by batch, in
+//!   `<folder>/<datasetId>/exportTime=YYYYMMDDHHMM/`.
 //! - [`stream`]: streamed messages (Adobe's collection envelope) → edge checks → validation → one batch per
 //!   dataset for each group of messages → profile update.
 //!
@@ -26,6 +30,7 @@
 pub mod activate;
 pub mod audience;
 pub mod changes;
+pub mod dataset_export;
 pub mod delivery;
 pub mod destinations;
 pub mod events;
@@ -37,6 +42,7 @@ pub mod lookup;
 pub mod profiles;
 pub mod schemas;
 pub mod stream;
+pub mod streaming;
 pub mod unify;
 pub mod unmerge;
 
@@ -47,6 +53,7 @@ use rapport_store::{RegistryChanges, Store};
 
 pub use activate::ActivationReport;
 pub use audience::{AudienceDetails, Evaluation, ExplainTarget, Explanation, Member, ProfileExplanation};
+pub use dataset_export::{DatasetExportOptions, DatasetExportReport};
 pub use delivery::{AudienceDelivery, DeliveryReport, DeliveryRun, Excluded, RunOptions};
 pub use destinations::{ActivationFlow, ActivationFlowDef, AttributeMapping, DestinationView, Schedule};
 pub use events::EventsReport;

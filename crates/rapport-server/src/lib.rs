@@ -7,6 +7,8 @@
 //! - [`client`]: a minimal keep-alive HTTP/1.1 client over a tokio TCP stream (the load generator's and the
 //!   tests').
 //! - [`loadgen`]: the load generator behind `rapport bench stream`.
+//! - [`scheduler`]: the activation scheduler (flows due on their schedules, streaming pushes of membership
+//!   changes), on a thread with its own engine; on when the server is built [`Server::with_scheduler`].
 //!
 //! This is the only crate that knows HTTP; the engine never sees a request. It must not depend on the `rapport`
 //! binary crate.
@@ -16,6 +18,7 @@
 pub mod client;
 pub mod loadgen;
 pub mod routes;
+pub mod scheduler;
 pub mod writer;
 
 use std::collections::HashSet;
@@ -25,6 +28,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
 use rapport_engine::{Durability, Engine};
+pub use scheduler::SchedulerOptions;
 use tracing::info;
 
 /// Errors of the server.
@@ -66,6 +70,7 @@ pub struct Server {
     listener: std::net::TcpListener,
     engine: Engine,
     options: ServeOptions,
+    scheduler: Option<SchedulerOptions>,
 }
 
 impl Server {
@@ -73,7 +78,13 @@ impl Server {
     pub fn bind(engine: Engine, addr: SocketAddr, options: ServeOptions) -> Result<Self> {
         let listener = std::net::TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
         listener.set_nonblocking(true)?;
-        Ok(Self { listener, engine, options })
+        Ok(Self { listener, engine, options, scheduler: None })
+    }
+
+    /// Also runs the activation scheduler while serving (see [`scheduler`]).
+    pub fn with_scheduler(mut self, options: SchedulerOptions) -> Self {
+        self.scheduler = Some(options);
+        self
     }
 
     /// The bound address.
@@ -84,8 +95,15 @@ impl Server {
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish (the writer
     /// commits and answers everything queued) and returns once the writer thread has ended.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
-        let Server { listener, mut engine, options } = self;
+        let Server { listener, mut engine, options, scheduler } = self;
         engine.set_durability(options.durability)?;
+        let scheduler = match scheduler {
+            Some(schedule) => {
+                let own = Engine::open(engine.store().dir())?;
+                Some(scheduler::Scheduler::spawn(own, schedule)?)
+            }
+            None => None,
+        };
         let known: HashSet<String> =
             engine.store().inlets().map_err(rapport_engine::Error::from)?.into_iter().map(|i| i.id).collect();
         let inlets = Arc::new(RwLock::new(known));
@@ -100,6 +118,12 @@ impl Server {
         info!(addr = %listener.local_addr()?, "serving");
         // The router holds the only senders: once serving ends and it is dropped, the writer drains and stops.
         axum::serve(listener, routes::router(shared)).with_graceful_shutdown(shutdown).await?;
+        if let Some(scheduler) = scheduler {
+            tokio::task::spawn_blocking(move || scheduler.stop())
+                .await
+                .map_err(|e| Error::Io(std::io::Error::other(e)))?
+                .map_err(|_| Error::Io(std::io::Error::other("the scheduler thread panicked")))?;
+        }
         tokio::task::spawn_blocking(move || thread.join())
             .await
             .map_err(|e| Error::Io(std::io::Error::other(e)))?

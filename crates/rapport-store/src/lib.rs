@@ -18,6 +18,7 @@ pub mod activation;
 pub mod audiences;
 pub mod batches;
 pub mod changes;
+pub mod dataset_exports;
 pub mod datasets;
 pub mod deletions;
 pub mod events;
@@ -27,6 +28,7 @@ pub mod lifecycle;
 pub mod pg_source;
 pub mod profiles;
 pub mod registry;
+pub mod streaming;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -550,6 +552,26 @@ CREATE TABLE experience_events (
     PRIMARY KEY (dataset, event_id)
 ) WITHOUT ROWID;
 CREATE INDEX experience_events_person ON experience_events(person_ns, person_value, ts);
+"#,
+    // Activation (issue 7, second part): per (flow, audience) the position in the membership history up to
+    // which a streaming destination was pushed; what caused each activation run (NULL = a run on demand or on
+    // schedule, `stream` = a push of membership changes); the batches each dataset export already wrote.
+    r#"
+CREATE TABLE activation_checkpoints (
+    flow TEXT NOT NULL REFERENCES activation_flows(name),
+    audience TEXT NOT NULL,
+    history_id INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (flow, audience)
+) WITHOUT ROWID;
+ALTER TABLE activation_runs ADD COLUMN cause TEXT;
+CREATE TABLE dataset_exports (
+    dataset TEXT NOT NULL,
+    target TEXT NOT NULL,
+    batch_id INTEGER NOT NULL,
+    exported_at TEXT NOT NULL,
+    PRIMARY KEY (dataset, target, batch_id)
+) WITHOUT ROWID;
 "#,
 ];
 

@@ -80,6 +80,19 @@ pub enum ActivationCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Pushes the membership changes since the last push to every flow of a streaming destination (Marketo,
+    /// LinkedIn, webhook); `rapport serve` does it every second. The first push of an audience is a backfill.
+    Push {
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// When each flow is next due on its schedule (UTC).
+    Schedule {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The delivery history of a flow: one report per run.
     History {
         /// The flow name.
@@ -197,6 +210,33 @@ pub fn activation(cli: &Cli, command: &ActivationCommand) -> Result<()> {
                 reports.iter().for_each(print_report);
             }
             anyhow::ensure!(failures.is_empty(), "some runs did not fully succeed: {}", failures.join("; "));
+        }
+        ActivationCommand::Push { json } => {
+            let reports = engine.push_streaming_flows(&RunOptions::default())?;
+            if *json {
+                print_json(&reports)?;
+            } else if reports.is_empty() {
+                println!("nothing to push");
+            } else {
+                reports.iter().for_each(print_report);
+            }
+            let failures: Vec<String> =
+                reports.iter().filter(|r| r.state != "success").map(|r| format!("{}: {}", r.flow, r.state)).collect();
+            anyhow::ensure!(failures.is_empty(), "some pushes did not fully succeed: {}", failures.join("; "));
+        }
+        ActivationCommand::Schedule { json } => {
+            let schedule = engine.activation_schedule()?;
+            if *json {
+                let rows: Vec<serde_json::Value> = schedule
+                    .iter()
+                    .map(|(flow, next)| serde_json::json!({"flow": flow, "next_due": next.map(|t| t.to_rfc3339())}))
+                    .collect();
+                return print_json(&rows);
+            }
+            for (flow, next) in schedule {
+                let next = next.map_or_else(|| "never (manual, or once and done)".to_owned(), |t| t.to_rfc3339());
+                println!("{flow:<24} {next}");
+            }
         }
         ActivationCommand::History { name, json } => {
             let runs = engine.activation_history(name)?;

@@ -142,6 +142,27 @@ pub enum BenchCommand {
         #[arg(long, default_value_os_t = std::env::temp_dir())]
         work_dir: PathBuf,
     },
+    /// Activation flow runs (the engine side of a file export): creates an audience from `--pql` (evaluated
+    /// once, timed apart) and a CSV file destination, then for each of `--repeat` fresh flows times the first
+    /// run (the full export: members and payloads, comparison with the empty state, the file, recording the
+    /// state of every member). Then changes the first name of `--churn-percent` of the members (a Marketo
+    /// lead batch with a newer date per chosen member, ingested untimed) and times each flow's incremental run,
+    /// which must export exactly those members. Files go under `--work-dir` and are removed; the audience,
+    /// destination and flows stay in the data directory.
+    Activation {
+        /// The PQL definition (people); select everyone with `b2b.personKey.sourceKey.isNotNull()`.
+        #[arg(long)]
+        pql: String,
+        /// Share of the members whose first name changes before the incremental runs, in percent.
+        #[arg(long, default_value_t = 1.0)]
+        churn_percent: f64,
+        /// Measured repetitions (one fresh flow each).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Where the files and the churn batch go (removed at the end).
+        #[arg(long, default_value_os_t = std::env::temp_dir())]
+        work_dir: PathBuf,
+    },
     /// Streaming over HTTP: a load generator against a running `rapport serve` (multi-message requests over
     /// keep-alive connections); reports messages/s and acknowledgement latency.
     Stream(crate::serve::StreamBenchArgs),
@@ -192,22 +213,22 @@ pub enum BenchCommand {
 
 /// The JSON every workload prints.
 #[derive(Debug, Serialize)]
-struct Report {
-    workload: &'static str,
+pub(crate) struct Report {
+    pub(crate) workload: &'static str,
     /// What is timed, in words.
-    measures: String,
+    pub(crate) measures: String,
     /// Untimed-for-the-median preparation (loading), in seconds.
-    load_seconds: Option<f64>,
-    samples_seconds: Vec<f64>,
-    median_seconds: f64,
+    pub(crate) load_seconds: Option<f64>,
+    pub(crate) samples_seconds: Vec<f64>,
+    pub(crate) median_seconds: f64,
     /// The answer the peers must reproduce.
-    answer: Value,
+    pub(crate) answer: Value,
     /// Peak resident set size of this process so far (VmHWM), in bytes.
-    peak_rss_bytes: Option<u64>,
-    extra: Value,
+    pub(crate) peak_rss_bytes: Option<u64>,
+    pub(crate) extra: Value,
 }
 
-fn median(samples: &[f64]) -> f64 {
+pub(crate) fn median(samples: &[f64]) -> f64 {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
     match sorted.len() {
@@ -218,7 +239,7 @@ fn median(samples: &[f64]) -> f64 {
 }
 
 /// Peak resident set size of this process (`VmHWM` in `/proc/self/status`), in bytes; `None` off Linux.
-fn peak_rss() -> Option<u64> {
+pub(crate) fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
@@ -236,13 +257,13 @@ fn thread_cpu_seconds() -> Option<f64> {
     Some((user + system) as f64 / 100.0)
 }
 
-fn seconds<T>(run: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+pub(crate) fn seconds<T>(run: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
     let start = Instant::now();
     let out = run()?;
     Ok((out, start.elapsed().as_secs_f64()))
 }
 
-fn open(data_dir: &Path) -> Result<Engine> {
+pub(crate) fn open(data_dir: &Path) -> Result<Engine> {
     Engine::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))
 }
 
@@ -269,6 +290,9 @@ pub fn run(data_dir: &Path, command: &BenchCommand) -> Result<()> {
             ingest(*system, instance, file, *repeat, work_dir)?
         }
         BenchCommand::Export { pql, repeat, work_dir } => export(data_dir, pql, *repeat, work_dir)?,
+        BenchCommand::Activation { pql, churn_percent, repeat, work_dir } => {
+            crate::bench_activation::activation(data_dir, pql, *churn_percent, *repeat, work_dir)?
+        }
         BenchCommand::Restart { repeat } => restart(data_dir, *repeat)?,
         BenchCommand::Lookup { lookups, repeat, seed } => lookup(data_dir, *lookups, *repeat, *seed)?,
         BenchCommand::Stream(args) => return crate::serve::bench_stream(args),
@@ -280,7 +304,7 @@ pub fn run(data_dir: &Path, command: &BenchCommand) -> Result<()> {
     Ok(())
 }
 
-fn check_repeat(repeat: usize) -> Result<()> {
+pub(crate) fn check_repeat(repeat: usize) -> Result<()> {
     ensure!(repeat >= 1, "--repeat must be at least 1");
     Ok(())
 }

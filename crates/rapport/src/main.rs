@@ -5,6 +5,7 @@
 
 mod activation;
 mod bench;
+mod bench_activation;
 mod cli;
 mod demo;
 mod flow;

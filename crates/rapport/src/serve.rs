@@ -17,6 +17,12 @@ pub struct ServeArgs {
     /// synchronous=NORMAL), `full` = also survives a power loss (WAL synced at every commit).
     #[arg(long, value_enum, default_value_t = DurabilityArg::Full)]
     pub durability: DurabilityArg,
+    /// Do not run the activation scheduler (flows due on their schedules, streaming pushes).
+    #[arg(long)]
+    pub no_scheduler: bool,
+    /// How often membership changes are pushed to streaming destinations, in milliseconds.
+    #[arg(long, default_value_t = 1_000)]
+    pub push_interval_ms: u64,
 }
 
 /// `--durability`.
@@ -67,6 +73,33 @@ pub enum DatasetCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Exports a dataset's records as Parquet or JSON lines into DIR/<datasetId>/exportTime=YYYYMMDDHHMM/,
+    /// incremental by batch: only the batches DIR has not received yet (the first export writes them all).
+    Export {
+        /// The dataset name.
+        name: String,
+        /// The target folder (created if missing).
+        #[arg(long)]
+        to: std::path::PathBuf,
+        /// `parquet` or `json` (JSON lines).
+        #[arg(long, value_enum, default_value_t = ExportFormatArg::Parquet)]
+        format: ExportFormatArg,
+        /// Compress with gzip (`.json.gz`, `.gz.parquet`).
+        #[arg(long)]
+        gzip: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `rapport dataset export --format`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormatArg {
+    /// Parquet, one UTF-8 column per field path.
+    Parquet,
+    /// JSON lines, the records as stored.
+    Json,
 }
 
 /// `rapport bench stream`.
@@ -113,7 +146,13 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<()> {
             DurabilityArg::Full => Durability::Full,
         },
     };
-    let server = rapport_server::Server::bind(engine, args.bind, options)?;
+    let mut server = rapport_server::Server::bind(engine, args.bind, options)?;
+    if !args.no_scheduler {
+        server = server.with_scheduler(rapport_server::SchedulerOptions {
+            push_every: Some(std::time::Duration::from_millis(args.push_interval_ms.max(1))),
+            ..rapport_server::SchedulerOptions::default()
+        });
+    }
     let addr = server.local_addr()?;
     println!("rapport serving {} on http://{addr} (POST /collection/{{inletId}}; Ctrl-C stops)", data_dir.display());
     server.run_until_ctrl_c()?;
@@ -177,6 +216,29 @@ pub fn dataset(data_dir: &Path, command: &DatasetCommand) -> Result<()> {
             }
             for d in datasets {
                 println!("{:>4}  {:<30} {}", d.id, d.name, rapport_engine::stream::schema_id(&d.schema));
+            }
+            Ok(())
+        }
+        DatasetCommand::Export { name, to, format, gzip, json } => {
+            use rapport_destinations::dataset::DatasetFormat;
+            use rapport_destinations::file::Compression;
+            let options = rapport_engine::DatasetExportOptions {
+                format: match format {
+                    ExportFormatArg::Parquet => DatasetFormat::Parquet,
+                    ExportFormatArg::Json => DatasetFormat::Json,
+                },
+                compression: if *gzip { Compression::Gzip } else { Compression::None },
+                ..rapport_engine::DatasetExportOptions::default()
+            };
+            let report = engine.export_dataset(name, to, &options)?;
+            if *json {
+                return print_json(&report);
+            }
+            if report.files.is_empty() {
+                println!("dataset `{name}`: nothing new to export");
+            }
+            for f in &report.files {
+                println!("{} ({} records)", f.path.display(), f.rows);
             }
             Ok(())
         }

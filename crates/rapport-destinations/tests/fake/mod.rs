@@ -446,11 +446,43 @@ pub fn linkedin_handler(request: &Request, l: &mut LinkedIn) -> Reply {
     }
     if let Some(rest) = request.path.strip_prefix("/rest/dmpSegments/") {
         assert_eq!(request.headers.get("x-restli-method").map(String::as_str), Some("BATCH_CREATE"));
-        let id: u64 = rest.trim_end_matches("/users").parse().unwrap();
-        let Some((_, members)) = l.segments.get_mut(&id) else {
+        let (id, kind) = rest.split_once('/').unwrap();
+        let id: u64 = id.parse().unwrap();
+        if !l.segments.contains_key(&id) {
             return Reply::json(404, json!({"status": 404, "message": "segment not found"}));
-        };
+        }
+        let created_type =
+            l.created.iter().find(|c| c["sourceSegmentId"] == json!(l.segments[&id].0)).map(|c| c["type"].clone());
+        let Some((_, members)) = l.segments.get_mut(&id) else { unreachable!() };
         let mut statuses = Vec::new();
+        if kind == "companies" {
+            // DMP Segment Companies: {action, companyName?, companyWebsiteDomain?, …}; the segment must be a
+            // COMPANY segment. A company is held as its element without the action.
+            if created_type != Some(json!("COMPANY")) {
+                return Reply::json(400, json!({"status": 400, "message": "not a company segment"}));
+            }
+            for element in request.json()["elements"].as_array().unwrap() {
+                let mut company = element.as_object().unwrap().clone();
+                let action = company.remove("action");
+                let known = ["companyName", "companyWebsiteDomain"];
+                if company.is_empty() || company.keys().any(|k| !known.contains(&k.as_str())) {
+                    statuses.push(json!({"status": 400, "error": {"message": "invalid company"}}));
+                    continue;
+                }
+                let key = Value::Object(company).to_string();
+                match action.as_ref().and_then(Value::as_str) {
+                    Some("ADD") => members.insert(key),
+                    Some("REMOVE") => members.remove(&key),
+                    _ => {
+                        statuses.push(json!({"status": 400, "error": {"message": "invalid action"}}));
+                        continue;
+                    }
+                };
+                statuses.push(json!({"status": 201}));
+            }
+            return Reply::json(200, json!({"elements": statuses}));
+        }
+        assert_eq!(kind, "users");
         for element in request.json()["elements"].as_array().unwrap() {
             let value = element["userIds"][0]["idValue"].as_str().unwrap().to_owned();
             let valid = element["userIds"][0]["idType"] == "SHA256_EMAIL"
@@ -488,6 +520,9 @@ pub struct Receiver {
     /// The members held now, with the identity of their last upsert.
     pub held: BTreeMap<String, Option<String>>,
     pub bad_signatures: u64,
+    /// Every applied change in order: (member, `upsert` | `remove`), and the size of each applied batch.
+    pub applied: Vec<(String, String)>,
+    pub batch_sizes: Vec<usize>,
 }
 
 pub fn receiver_handler(verify: fn(&[u8], &[u8]) -> String) -> Box<Handler<Receiver>> {
@@ -501,8 +536,11 @@ pub fn receiver_handler(verify: fn(&[u8], &[u8]) -> String) -> Box<Handler<Recei
         if !r.seen.insert(key) {
             return Reply::json(200, json!({"duplicate": true}));
         }
-        for change in request.json()["changes"].as_array().into_iter().flatten() {
+        let changes = request.json()["changes"].as_array().cloned().unwrap_or_default();
+        r.batch_sizes.push(changes.len());
+        for change in &changes {
             let member = change["member"].as_str().unwrap().to_owned();
+            r.applied.push((member.clone(), change["action"].as_str().unwrap_or_default().to_owned()));
             if change["action"] == "upsert" {
                 *r.upserts.entry(member.clone()).or_default() += 1;
                 r.held.insert(member, change["identity"].as_str().map(str::to_owned));
