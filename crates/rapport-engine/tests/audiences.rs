@@ -1323,7 +1323,8 @@ fn random_step(rng: &mut fastrand::Rng, w: &mut World, next: &mut usize) -> Step
     let accounts = w.accounts.len();
     match rng.u8(..11) {
         0 | 1 => {
-            let o = &mut w.opportunities[rng.usize(..w.opportunities.len())];
+            let at = rng.usize(..w.opportunities.len());
+            let o = &mut w.opportunities[at];
             match rng.u8(..4) {
                 0 => o.won = !o.won,
                 1 => o.amount = f64::from(rng.u32(..5)) * 500_000.0,
@@ -1333,14 +1334,16 @@ fn random_step(rng: &mut fastrand::Rng, w: &mut World, next: &mut usize) -> Step
             Step::Send(E::Opportunity, vec![opportunity_record(o)])
         }
         2 => {
-            let p = &mut w.persons[rng.usize(..w.persons.len())];
+            let at = rng.usize(..w.persons.len());
+            let p = &mut w.persons[at];
             p.departments = DEPARTMENTS.iter().copied().filter(|_| rng.u8(..3) == 0).collect();
             p.title = (rng.u8(..4) > 0).then(|| pick(rng, &TITLES));
             p.score = (rng.u8(..4) > 0).then(|| f64::from(rng.u32(..101)));
             Step::Send(E::Person, vec![person_record(p)])
         }
         3 => {
-            let p = &mut w.persons[rng.usize(..w.persons.len())];
+            let at = rng.usize(..w.persons.len());
+            let p = &mut w.persons[at];
             p.accounts = (0..rng.usize(..3)).map(|_| format!("a{}", rng.usize(..accounts))).collect();
             Step::Send(E::Person, vec![person_record(p)])
         }
@@ -1356,13 +1359,15 @@ fn random_step(rng: &mut fastrand::Rng, w: &mut World, next: &mut usize) -> Step
             let opportunities = w.opportunities.len();
             let person = w.persons[rng.usize(..persons)].key.clone();
             let opportunity = format!("o{}", rng.usize(..opportunities));
-            let r = &mut w.opp_roles[rng.usize(..w.opp_roles.len())];
+            let at = rng.usize(..w.opp_roles.len());
+            let r = &mut w.opp_roles[at];
             (r.person, r.opportunity, r.role) = (person, opportunity, pick(rng, &ROLES));
             Step::Send(E::OpportunityPerson, vec![opp_role_record(r)])
         }
         6 if !w.account_roles.is_empty() => {
             let person = w.persons[rng.usize(..w.persons.len())].key.clone();
-            let r = &mut w.account_roles[rng.usize(..w.account_roles.len())];
+            let at = rng.usize(..w.account_roles.len());
+            let r = &mut w.account_roles[at];
             (r.person, r.account, r.active) = (person, format!("a{}", rng.usize(..accounts)), rng.bool());
             Step::Send(E::AccountPerson, vec![account_role_record(r)])
         }
@@ -1400,7 +1405,8 @@ fn random_step(rng: &mut fastrand::Rng, w: &mut World, next: &mut usize) -> Step
             Step::Delete("person", Identity::new("b2b_person", p.key))
         }
         _ => {
-            let o = &mut w.opportunities[rng.usize(..w.opportunities.len())];
+            let at = rng.usize(..w.opportunities.len());
+            let o = &mut w.opportunities[at];
             o.closed = !o.closed;
             Step::Send(E::Opportunity, vec![opportunity_record(o)])
         }
