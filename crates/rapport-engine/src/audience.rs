@@ -101,10 +101,16 @@ impl Engine {
     }
 
     /// Checks a PQL definition against the schemas and saves it as an audience whose members are of class
-    /// `entity` (people, accounts, …).
+    /// `entity` (people, accounts, …), then evaluates it once (backfill); from then on its memberships follow
+    /// the change feed (see [`crate::live`]).
     pub fn create_audience_of(&mut self, name: &str, entity: EntityKind, pql: &str) -> Result<AudienceRecord> {
         self.compile_pql(pql, entity)?;
-        Ok(self.store.create_audience(name, entity, pql)?)
+        let record = self.store.create_audience(name, entity, pql)?;
+        // Backfill: a first full evaluation, which also sets the audience's place in the change feed.
+        let through = self.store.last_change_seq()?;
+        let update = self.refresh_full(&record, through)?;
+        self.after_membership_changes(&update);
+        Ok(self.store.audience(name)?)
     }
 
     /// The exact number of people a PQL definition selects now, without saving anything.
@@ -184,12 +190,26 @@ impl Engine {
     #[instrument(skip(self))]
     pub fn evaluate_audience(&mut self, name: &str) -> Result<Evaluation> {
         let audience = self.store.audience(name)?;
+        // Read before the graph: the checkpoint set with these memberships is never ahead of what they saw.
+        let through = self.store.last_change_seq()?;
+        let from_seq = self.store.live_checkpoint(name)?;
         let plan = self.compile_pql(&audience.pql, audience.entity)?;
         let graph = self.profile_graph_for(&plan.fields())?;
         let set = graph.set(audience.entity);
         let members: BTreeSet<String> =
             rapport_segment::evaluate(&plan, &graph).iter().map(|id| key(&set.profiles[id as usize].primary)).collect();
-        let change = self.store.apply_membership(name, &members)?;
+        let change = self.store.apply_membership_through(name, &members, Some(through))?;
+        self.after_membership_changes(&crate::LiveUpdate {
+            audience: name.to_owned(),
+            mode: crate::LiveMode::Full,
+            from_seq,
+            through_seq: through,
+            evaluated: set.stored() as u64,
+            entered: change.entered,
+            exited: change.exited,
+            size: change.size,
+            history: None,
+        });
         info!(
             audience = name,
             size = change.size,

@@ -438,15 +438,17 @@ impl Engine {
                     c.lookup_field
                 )));
             }
-            DestinationConfig::Linkedin(c) if c.segment_type == LinkedInSegmentType::Company => {
-                if !targets.contains("companyName") {
-                    return Err(Error::Flow(
-                        "linkedin company segments match companies by name: map an attribute (e.g. `accountName`) \
-                         to the target `companyName`"
-                            .to_owned(),
-                    ));
-                }
+            DestinationConfig::Linkedin(c)
+                if c.segment_type == LinkedInSegmentType::Company && !targets.contains("companyName") =>
+            {
+                return Err(Error::Flow(
+                    "linkedin company segments match companies by name: map an attribute (e.g. `accountName`) \
+                     to the target `companyName`"
+                        .to_owned(),
+                ));
             }
+            // Company segments carry no email identity: nothing more to check.
+            DestinationConfig::Linkedin(c) if c.segment_type == LinkedInSegmentType::Company => {}
             DestinationConfig::Linkedin(_) => {
                 let email = def
                     .identity

@@ -500,6 +500,7 @@ impl Engine {
                 drop(loading);
                 report.unmapped_columns = unmapped_columns;
                 report.committed(&summary, rejected, delta);
+                self.after_commit();
                 return Ok(report);
             }
             Ok(Loaded::Unreadable(err)) => {

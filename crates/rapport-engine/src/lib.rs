@@ -11,6 +11,8 @@
 //! - [`events`]: experience events appended (never merged) and linked to their persons, with change events.
 //! - [`unify`]: fragments → identity graphs → merged profiles (timestamp-ordered), per entity class.
 //! - [`audience`]: PQL audiences: create (parse + bind), evaluate (batch, over the linked profiles), members.
+//! - [`live`]: live audiences: after every commit, the change feed's new events re-evaluate only the entities
+//!   they can affect, and memberships (with the event that caused each entry or exit) stay current.
 //! - [`activate`]: ad-hoc export of an audience's members to CSV files (`rapport activate NAME --to file:DIR`).
 //! - [`destinations`]: destinations, activation flows (audiences → destination, identity, mapping, mandatory
 //!   attributes, dedupe key, schedule) and the data-usage labels checked when a flow is created.
@@ -38,6 +40,7 @@ pub mod flows;
 pub mod generic;
 pub mod identity;
 pub mod ingest;
+pub mod live;
 pub mod lookup;
 pub mod profiles;
 pub mod schemas;
@@ -61,6 +64,7 @@ pub use flows::FlowRunReport;
 pub use generic::{DryRun, MemoryRows, RowsOptions};
 pub use identity::{DecisionRecord, GraphExplanation, LinkExplanation, LinkRule};
 pub use ingest::{FileReport, IngestOptions, IngestReport};
+pub use live::{LiveMode, LiveUpdate};
 pub use lookup::{ProfileView, Related};
 pub use rapport_profile::MergePolicy;
 pub use rapport_store::{
@@ -167,6 +171,9 @@ impl Observer for Quiet {
 pub struct Engine {
     store: Store,
     schemas: SchemaSet,
+    /// The resident audience state of a long-lived process (`rapport serve`), see [`live`].
+    live: Option<live::Resident>,
+    faults: live::Faults,
 }
 
 impl Engine {
@@ -174,11 +181,14 @@ impl Engine {
     pub fn open(data_dir: &Path) -> Result<Self> {
         let store = Store::open(data_dir)?;
         let schemas = schemas::load(&store)?;
-        let mut engine = Self { store, schemas };
+        let mut engine = Self { store, schemas, live: None, faults: live::Faults::default() };
         if engine.store.profiles_stale()? {
             tracing::info!("the profile layout changed: rebuilding profiles from the stored fragments");
             engine.unify(&Quiet)?;
         }
+        // Memberships behind the change feed (a process stopped between a batch and its membership update)
+        // catch up here.
+        engine.after_commit();
         Ok(engine)
     }
 

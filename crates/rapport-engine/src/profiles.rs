@@ -338,6 +338,7 @@ impl crate::Engine {
         let summary = writer
             .commit(batch.rows_read)?
             .ok_or_else(|| crate::Error::Internal("a batch without an id".to_owned()))?;
+        self.after_commit();
         Ok((summary, delta))
     }
 }

@@ -72,6 +72,8 @@ impl Engine {
             observer.progress(done as u64 + 1);
         }
         self.store.clear_profiles_stale()?;
+        // A rebuild records no change events and may renumber profiles: every audience is evaluated whole.
+        self.after_rebuild()?;
         observer.finish();
         Ok(UnifyReport { entities })
     }

@@ -80,6 +80,7 @@ impl Engine {
         }
         let report = unmerge(&mut writer, &profiles, &deleted, changed)?;
         writer.commit(0)?;
+        self.after_commit();
         info!(fragments_deleted = report.fragments_deleted, changed, "identity deleted");
         Ok(report)
     }
@@ -104,6 +105,7 @@ impl Engine {
         let profiles = owners_of(&writer, &writer.fragment_heads(&[id])?)?;
         let report = unmerge(&mut writer, &profiles, &[id], 0)?;
         writer.commit(0)?;
+        self.after_commit();
         Ok(report)
     }
 
@@ -125,6 +127,7 @@ impl Engine {
         let report = unmerge(&mut writer, &profiles, &ids, 0)?;
         writer.mark_batch_deleted(id)?;
         writer.commit(0)?;
+        self.after_commit();
         info!(fragments_deleted = report.fragments_deleted, "batch deleted");
         Ok(report)
     }

@@ -1114,50 +1114,70 @@ fn issue_6_memberships_record_entries_exits_and_their_runs() {
     let engine = &mut loader.engine;
     engine.create_audience("sales-open", SALES_OPEN).unwrap();
 
-    // Run 1: only p0 (Sales at a0, which has the open o0).
-    let run1 = engine.evaluate_audience("sales-open").unwrap().change;
-    assert_eq!((run1.size, run1.entered, run1.stayed, run1.exited), (1, 1, 0, 0));
+    // Creating the audience evaluates it (run 1): only p0 (Sales at a0, which has the open o0).
+    let runs = engine.audience_details("sales-open").unwrap().runs;
+    assert_eq!(runs.iter().map(|r| (r.size, r.entered, r.stayed, r.exited)).collect::<Vec<_>>(), vec![(1, 1, 0, 0)]);
+    let run1 = runs[0].id;
+    let evaluated = engine.evaluate_audience("sales-open").unwrap().change;
+    assert_eq!((evaluated.size, evaluated.entered, evaluated.stayed, evaluated.exited), (1, 0, 1, 0));
 
-    // o0 closes and o1 reopens: p0 leaves, p1 enters.
+    // o0 closes and o1 reopens: memberships follow at once (p0 leaves, p1 enters); a full evaluation afterwards
+    // finds nothing to change.
     loader.send(
         EntityKind::Opportunity,
         vec![opportunity_record(&opportunity("o0", "a0", true)), opportunity_record(&opportunity("o1", "a1", false))],
     );
     let engine = &mut loader.engine;
+    let current: Vec<String> = engine.store().members("sales-open").unwrap().into_iter().map(|(m, _)| m).collect();
+    assert_eq!(current, vec!["b2b_person:p1"]);
     let run2 = engine.evaluate_audience("sales-open").unwrap().change;
-    assert_eq!((run2.size, run2.entered, run2.stayed, run2.exited), (1, 1, 0, 1));
+    assert_eq!((run2.size, run2.entered, run2.stayed, run2.exited), (1, 0, 1, 0));
 
     // A new Sales person at a1 arrives: p3 enters, p1 stays, p0 stays exited.
     loader.send(EntityKind::Person, vec![person_record(&person("p3", &["Sales"], &["a1"]))]);
     let engine = &mut loader.engine;
     let run3 = engine.evaluate_audience("sales-open").unwrap().change;
-    assert_eq!((run3.size, run3.entered, run3.stayed, run3.exited), (2, 1, 1, 0));
-    assert!(run1.run < run2.run && run2.run < run3.run);
+    assert_eq!((run3.size, run3.entered, run3.stayed, run3.exited), (2, 0, 2, 0));
+    assert!(run1 < run2.run && run2.run < run3.run);
 
     let memberships = engine.memberships("sales-open").unwrap();
     let statuses: Vec<(&str, &str)> = memberships.iter().map(|m| (m.member.as_str(), m.status.as_str())).collect();
     assert_eq!(
         statuses,
-        vec![("b2b_person:p0", "exited"), ("b2b_person:p1", "existing"), ("b2b_person:p3", "realized")]
+        vec![("b2b_person:p0", "exited"), ("b2b_person:p1", "existing"), ("b2b_person:p3", "existing")]
     );
     let runs = engine.audience_details("sales-open").unwrap().runs;
     let at = |run: i64| runs.iter().find(|r| r.id == run).unwrap().at.clone();
-    // p0 entered at run 1 and left at run 2; p1 entered at run 2 and was last confirmed at run 3.
-    assert_eq!(memberships[0].since, at(run1.run));
-    assert_eq!(memberships[0].exited_at.as_deref(), Some(at(run2.run).as_str()));
-    assert_eq!((memberships[1].since.clone(), memberships[1].updated_at.clone()), (at(run2.run), at(run3.run)));
-    assert_eq!(memberships[2].since, at(run3.run));
-
-    let history: Vec<(String, String, Option<i64>)> =
-        engine.audience_history("sales-open", None).unwrap().into_iter().map(|h| (h.member, h.event, h.run)).collect();
-    let entry = |m: &str, e: &str, r: i64| (format!("b2b_person:{m}"), e.to_owned(), Some(r));
+    let history = engine.audience_history("sales-open", None).unwrap();
+    let entry_at = |member: &str, event: &str| {
+        history.iter().find(|h| h.member == format!("b2b_person:{member}") && h.event == event).unwrap().at.clone()
+    };
+    // p0 entered at run 1 and left with o0's change; p1 entered with o1's change and was last confirmed at run 3.
+    assert_eq!(memberships[0].since, at(run1));
+    assert_eq!(memberships[0].exited_at.as_deref(), Some(entry_at("p0", "exited").as_str()));
     assert_eq!(
-        history,
+        (memberships[1].since.clone(), memberships[1].updated_at.clone()),
+        (entry_at("p1", "realized"), at(run3.run))
+    );
+    assert_eq!(memberships[2].since, entry_at("p3", "realized"));
+
+    // Each entry or exit names its cause: the run, or the change event (class, kind, primary identity).
+    let causes: Vec<(String, String, Option<i64>, Option<String>)> = history
+        .iter()
+        .map(|h| {
+            let change = h.cause.as_ref().map(|c| format!("{} {} {}", c.entity, c.kind, c.primary));
+            (h.member.clone(), h.event.clone(), h.run, change)
+        })
+        .collect();
+    let by_run = |m: &str, e: &str, r: i64| (format!("b2b_person:{m}"), e.to_owned(), Some(r), None);
+    let by_change = |m: &str, e: &str, c: &str| (format!("b2b_person:{m}"), e.to_owned(), None, Some(c.to_owned()));
+    assert_eq!(
+        causes,
         vec![
-            entry("p0", "realized", run1.run),
-            entry("p1", "realized", run2.run),
-            entry("p0", "exited", run2.run),
-            entry("p3", "realized", run3.run),
+            by_run("p0", "realized", run1),
+            by_change("p0", "exited", "opportunity updated b2b_opportunity:o0"),
+            by_change("p1", "realized", "opportunity updated b2b_opportunity:o1"),
+            by_change("p3", "realized", "person created b2b_person:p3"),
         ]
     );
     let p0: Vec<String> =
@@ -1271,4 +1291,381 @@ fn issue_6_generated_sql_selects_the_members_in_postgresql() {
     }
     assert!(nonempty >= 12, "only {nonempty} of 40 audiences have members");
     pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Live audiences: memberships follow every commit (issue 6's headline).
+
+fn opp_role_record(r: &OppRole) -> Value {
+    json!({"opportunityPersonKey": key(&r.key), "personKey": key(&r.person),
+           "opportunityKey": key(&r.opportunity), "personRole": r.role})
+}
+
+fn account_role_record(r: &AccountRole) -> Value {
+    json!({"accountPersonKey": key(&r.key), "personKey": key(&r.person),
+           "accountKey": key(&r.account), "personRole": r.role, "isActive": r.active})
+}
+
+/// The current members of a saved audience, as keys (`p3`), read from the store (no evaluation).
+fn stored_members(engine: &Engine, name: &str) -> BTreeSet<String> {
+    engine.store().members(name).unwrap().into_iter().map(|(m, _)| m.split_once(':').unwrap().1.to_owned()).collect()
+}
+
+/// The last change event of `entity` whose primary identity is `primary`.
+fn last_event(engine: &Engine, entity: EntityKind, primary: &str) -> rapport_engine::ChangeEvent {
+    let events = engine.changes_since(0, 100_000).unwrap();
+    events.into_iter().filter(|e| e.entity == entity && e.primary.to_string() == primary).last().unwrap()
+}
+
+/// (member, event, cause seq, cause kind) of the history entries after position `after`.
+fn live_history(engine: &Engine, name: &str, after: i64) -> Vec<(String, String, i64, String)> {
+    engine
+        .membership_changes_since(name, after, 1000)
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let cause = e.cause.expect("a live change names its cause");
+            (
+                e.member.split_once(':').unwrap().1.to_owned(),
+                e.event,
+                cause.seq,
+                format!("{} {}", cause.entity, cause.kind),
+            )
+        })
+        .collect()
+}
+
+fn keys(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn issue_6_live_closing_an_opportunity_takes_its_account_people_out_and_reopening_brings_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut loader = Loader::new(dir.path());
+    let account = |k: &str| Account {
+        key: k.to_owned(),
+        name: "Acme",
+        country: None,
+        industry: "Retail",
+        revenue: None,
+        parent: None,
+    };
+    let w = World {
+        accounts: vec![account("a0"), account("a1")],
+        opportunities: vec![opportunity("o0", "a0", false), opportunity("o1", "a1", true)],
+        persons: vec![
+            person("p0", &["Sales"], &["a0"]),
+            person("p1", &["Sales"], &["a0"]),
+            person("p2", &["HR"], &["a0"]),
+            person("p3", &["Sales"], &["a1"]),
+        ],
+        ..World::default()
+    };
+    loader.load(&w);
+    loader.engine.create_audience("sales-open", SALES_OPEN).unwrap();
+    // Sales people of an account with an open opportunity: a0's p0 and p1 (p2 is in HR, a1 has none open).
+    assert_eq!(stored_members(&loader.engine, "sales-open"), keys(&["p0", "p1"]));
+    let mark = |engine: &Engine| engine.membership_changes_since("sales-open", 0, 1000).unwrap().last().unwrap().id;
+
+    // o0 closes: p0 and p1 leave at once, with o0's change as the cause.
+    let before = mark(&loader.engine);
+    loader.send(EntityKind::Opportunity, vec![opportunity_record(&opportunity("o0", "a0", true))]);
+    let closed = last_event(&loader.engine, EntityKind::Opportunity, "b2b_opportunity:o0");
+    assert!(stored_members(&loader.engine, "sales-open").is_empty());
+    let exits = live_history(&loader.engine, "sales-open", before);
+    let change = |m: &str, e: &str, seq: i64, c: &str| (m.to_owned(), e.to_owned(), seq, c.to_owned());
+    assert_eq!(
+        exits,
+        vec![
+            change("p0", "exited", closed.seq, "opportunity updated"),
+            change("p1", "exited", closed.seq, "opportunity updated")
+        ]
+    );
+    let first = loader.engine.membership_changes_since("sales-open", before, 10).unwrap();
+    assert_eq!(first[0].cause.as_ref().unwrap().at, closed.at);
+    assert!(first[0].id < first[1].id);
+
+    // o0 reopens: they come back, caused by the reopening.
+    let before = mark(&loader.engine);
+    loader.send(EntityKind::Opportunity, vec![opportunity_record(&opportunity("o0", "a0", false))]);
+    let reopened = last_event(&loader.engine, EntityKind::Opportunity, "b2b_opportunity:o0");
+    assert!(reopened.seq > closed.seq);
+    assert_eq!(stored_members(&loader.engine, "sales-open"), keys(&["p0", "p1"]));
+    assert_eq!(
+        live_history(&loader.engine, "sales-open", before),
+        vec![
+            change("p0", "realized", reopened.seq, "opportunity updated"),
+            change("p1", "realized", reopened.seq, "opportunity updated")
+        ]
+    );
+
+    // p3 moves from a1 to a0: it enters (its own change).
+    let before = mark(&loader.engine);
+    loader.send(EntityKind::Person, vec![person_record(&person("p3", &["Sales"], &["a0"]))]);
+    let moved = last_event(&loader.engine, EntityKind::Person, "b2b_person:p3");
+    assert_eq!(
+        live_history(&loader.engine, "sales-open", before),
+        vec![change("p3", "realized", moved.seq, "person updated")]
+    );
+
+    // p4, in Sales with no account of its own, is tied to a0 by an account-contact relation: the relation makes
+    // it enter.
+    loader.send(EntityKind::Person, vec![person_record(&person("p4", &["Sales"], &[]))]);
+    assert_eq!(stored_members(&loader.engine, "sales-open"), keys(&["p0", "p1", "p3"]));
+    let before = mark(&loader.engine);
+    let role = AccountRole {
+        key: "ar0".to_owned(),
+        person: "p4".to_owned(),
+        account: "a0".to_owned(),
+        role: "Manager",
+        active: true,
+    };
+    loader.send(EntityKind::AccountPerson, vec![account_role_record(&role)]);
+    let related = last_event(&loader.engine, EntityKind::AccountPerson, "b2b_account_person_relation:ar0");
+    assert_eq!(
+        live_history(&loader.engine, "sales-open", before),
+        vec![change("p4", "realized", related.seq, "account_person created")]
+    );
+
+    // p0's record is deleted: it leaves.
+    let before = mark(&loader.engine);
+    loader.engine.delete_record("person", &Identity::new("b2b_person", "p0")).unwrap();
+    let deleted = last_event(&loader.engine, EntityKind::Person, "b2b_person:p0");
+    assert_eq!(deleted.kind, rapport_engine::ChangeKind::Deleted);
+    assert_eq!(
+        live_history(&loader.engine, "sales-open", before),
+        vec![change("p0", "exited", deleted.seq, "person deleted")]
+    );
+    assert_eq!(stored_members(&loader.engine, "sales-open"), keys(&["p1", "p3", "p4"]));
+
+    // A full recompute agrees: nothing to change.
+    let full = loader.engine.evaluate_audience("sales-open").unwrap().change;
+    assert_eq!((full.size, full.entered, full.exited), (3, 0, 0));
+}
+
+#[test]
+fn issue_6_live_checkpoint_is_never_ahead_of_the_memberships() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut loader = Loader::new(dir.path());
+    let w = World {
+        accounts: vec![Account {
+            key: "a0".to_owned(),
+            name: "Acme",
+            country: None,
+            industry: "Retail",
+            revenue: None,
+            parent: None,
+        }],
+        opportunities: vec![opportunity("o0", "a0", false)],
+        persons: vec![person("p0", &["Sales"], &["a0"]), person("p1", &["Sales"], &["a0"])],
+        ..World::default()
+    };
+    loader.load(&w);
+    loader.engine.create_audience("sales-open", SALES_OPEN).unwrap();
+    let checkpoint = |e: &Engine| e.store().live_checkpoint("sales-open").unwrap().unwrap();
+    let last = |e: &Engine| e.store().last_change_seq().unwrap();
+    assert_eq!(checkpoint(&loader.engine), last(&loader.engine));
+
+    // The process stops right after the batch commit: the memberships and the checkpoint are both behind.
+    loader.engine.pause_live_audiences(true);
+    loader.send(EntityKind::Opportunity, vec![opportunity_record(&opportunity("o0", "a0", true))]);
+    assert!(checkpoint(&loader.engine) < last(&loader.engine));
+    assert_eq!(stored_members(&loader.engine, "sales-open"), keys(&["p0", "p1"]));
+    let Loader { engine, inlet, datasets, sent } = loader;
+    drop(engine);
+    // Opening again catches up.
+    let engine = Engine::open(dir.path()).unwrap();
+    assert!(stored_members(&engine, "sales-open").is_empty());
+    assert_eq!(checkpoint(&engine), last(&engine));
+
+    // The membership transaction fails before its commit: nothing of it remains, the checkpoint included.
+    let mut loader = Loader { engine, inlet, datasets, sent };
+    loader.engine.fail_live_commits(true);
+    let held = checkpoint(&loader.engine);
+    loader.send(EntityKind::Opportunity, vec![opportunity_record(&opportunity("o0", "a0", false))]);
+    assert_eq!(checkpoint(&loader.engine), held);
+    assert!(stored_members(&loader.engine, "sales-open").is_empty());
+    // The next refresh applies it.
+    loader.engine.fail_live_commits(false);
+    loader.engine.refresh_audiences().unwrap();
+    assert_eq!(stored_members(&loader.engine, "sales-open"), keys(&["p0", "p1"]));
+    assert_eq!(checkpoint(&loader.engine), last(&loader.engine));
+}
+
+/// One random change to the world, as the records to stream or the record to delete.
+enum Step {
+    Send(EntityKind, Vec<Value>),
+    Delete(&'static str, Identity),
+}
+
+fn random_step(rng: &mut fastrand::Rng, w: &mut World, next: &mut usize) -> Step {
+    use EntityKind as E;
+    let accounts = w.accounts.len();
+    match rng.u8(..11) {
+        0 | 1 => {
+            let at = rng.usize(..w.opportunities.len());
+            let o = &mut w.opportunities[at];
+            match rng.u8(..4) {
+                0 => o.won = !o.won,
+                1 => o.amount = f64::from(rng.u32(..5)) * 500_000.0,
+                2 => o.account = format!("a{}", rng.usize(..accounts)),
+                _ => o.closed = !o.closed,
+            }
+            Step::Send(E::Opportunity, vec![opportunity_record(o)])
+        }
+        2 => {
+            let at = rng.usize(..w.persons.len());
+            let p = &mut w.persons[at];
+            p.departments = DEPARTMENTS.iter().copied().filter(|_| rng.u8(..3) == 0).collect();
+            p.title = (rng.u8(..4) > 0).then(|| pick(rng, &TITLES));
+            p.score = (rng.u8(..4) > 0).then(|| f64::from(rng.u32(..101)));
+            Step::Send(E::Person, vec![person_record(p)])
+        }
+        3 => {
+            let at = rng.usize(..w.persons.len());
+            let p = &mut w.persons[at];
+            p.accounts = (0..rng.usize(..3)).map(|_| format!("a{}", rng.usize(..accounts))).collect();
+            Step::Send(E::Person, vec![person_record(p)])
+        }
+        4 => {
+            let a = &mut w.accounts[rng.usize(..accounts)];
+            a.country = rng.bool().then(|| pick(rng, &COUNTRIES));
+            a.revenue = (rng.u8(..4) > 0).then(|| f64::from(rng.u32(..4)) * 60_000_000.0);
+            a.industry = pick(rng, &INDUSTRIES);
+            Step::Send(E::Account, vec![account_record(a)])
+        }
+        5 if !w.opp_roles.is_empty() => {
+            let persons = w.persons.len();
+            let opportunities = w.opportunities.len();
+            let person = w.persons[rng.usize(..persons)].key.clone();
+            let opportunity = format!("o{}", rng.usize(..opportunities));
+            let at = rng.usize(..w.opp_roles.len());
+            let r = &mut w.opp_roles[at];
+            (r.person, r.opportunity, r.role) = (person, opportunity, pick(rng, &ROLES));
+            Step::Send(E::OpportunityPerson, vec![opp_role_record(r)])
+        }
+        6 if !w.account_roles.is_empty() => {
+            let person = w.persons[rng.usize(..w.persons.len())].key.clone();
+            let at = rng.usize(..w.account_roles.len());
+            let r = &mut w.account_roles[at];
+            (r.person, r.account, r.active) = (person, format!("a{}", rng.usize(..accounts)), rng.bool());
+            Step::Send(E::AccountPerson, vec![account_role_record(r)])
+        }
+        7 => {
+            *next += 1;
+            let p = Person {
+                key: format!("p{}", 1000 + *next),
+                departments: DEPARTMENTS.iter().copied().filter(|_| rng.u8(..2) == 0).collect(),
+                title: (rng.u8(..4) > 0).then(|| pick(rng, &TITLES)),
+                score: (rng.u8(..4) > 0).then(|| f64::from(rng.u32(..101))),
+                accounts: (0..rng.usize(..3)).map(|_| format!("a{}", rng.usize(..accounts))).collect(),
+            };
+            let record = person_record(&p);
+            w.persons.push(p);
+            Step::Send(E::Person, vec![record])
+        }
+        8 => {
+            *next += 1;
+            let r = OppRole {
+                key: format!("r{}", 1000 + *next),
+                person: w.persons[rng.usize(..w.persons.len())].key.clone(),
+                opportunity: format!("o{}", rng.usize(..w.opportunities.len())),
+                role: pick(rng, &ROLES),
+            };
+            let record = opp_role_record(&r);
+            w.opp_roles.push(r);
+            Step::Send(E::OpportunityPerson, vec![record])
+        }
+        9 if !w.opp_roles.is_empty() => {
+            let r = w.opp_roles.remove(rng.usize(..w.opp_roles.len()));
+            Step::Delete("opportunity_person", Identity::new("b2b_opportunity_person_relation", r.key))
+        }
+        10 if w.persons.len() > 5 => {
+            let p = w.persons.remove(rng.usize(..w.persons.len()));
+            Step::Delete("person", Identity::new("b2b_person", p.key))
+        }
+        _ => {
+            let at = rng.usize(..w.opportunities.len());
+            let o = &mut w.opportunities[at];
+            o.closed = !o.closed;
+            Step::Send(E::Opportunity, vec![opportunity_record(o)])
+        }
+    }
+}
+
+fn apply_step(loader: &mut Loader, step: &Step) {
+    match step {
+        Step::Send(entity, records) => loader.send(*entity, records.clone()),
+        Step::Delete(dataset, primary) => {
+            loader.engine.delete_record(dataset, primary).unwrap();
+        }
+    }
+}
+
+/// The members of each audience by the SQLite oracle over the world as it is.
+fn oracle(w: &World, audiences: &[(String, Class, String, String)]) -> Vec<BTreeSet<String>> {
+    let db = sqlite(w);
+    audiences
+        .iter()
+        .map(|(_, _, _, sql)| {
+            let mut stmt = db.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            stmt.query_map([], |row| row.get::<_, String>(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn issue_6_live_memberships_match_sqlite_after_random_changes_in_store_and_resident_modes() {
+    let mut rng = fastrand::Rng::with_seed(606);
+    let mut checked = 0;
+    let mut moved = 0;
+    for round in 0..3u64 {
+        let mut w = world(700 + round, 30, 8);
+        // Store mode (one-shot commands) and resident mode (`rapport serve`) on two copies of the same data.
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut store_mode = Loader::new(dir_a.path());
+        let mut resident = Loader::new(dir_b.path());
+        store_mode.load(&w);
+        resident.load(&w);
+        let mut audiences = Vec::new();
+        for i in 0..8 {
+            let class = if rng.u8(..3) == 0 { Class::Account } else { Class::Person };
+            let entity = if class == Class::Account { EntityKind::Account } else { EntityKind::Person };
+            let q = random_q(&mut rng, class, 3);
+            let pql = to_pql(&q, None, &mut 0);
+            let sql = format!("SELECT t0.key FROM {} t0 WHERE {}", class.table(), to_sqlite(&q, "t0", &mut 0));
+            let name = format!("live{i}");
+            store_mode.engine.create_audience_of(&name, entity, &pql).unwrap();
+            resident.engine.create_audience_of(&name, entity, &pql).unwrap();
+            audiences.push((name, class, pql, sql));
+        }
+        resident.engine.keep_audiences_resident().unwrap();
+        let mut before = oracle(&w, &audiences);
+        let mut next = 0;
+        for step in 0..30 {
+            let change = random_step(&mut rng, &mut w, &mut next);
+            apply_step(&mut store_mode, &change);
+            apply_step(&mut resident, &change);
+            let expected = oracle(&w, &audiences);
+            for ((name, _, pql, sql), expected) in audiences.iter().zip(&expected) {
+                let context = format!("round {round}, step {step}, {name}\nPQL: {pql}\nSQL: {sql}");
+                assert_eq!(&stored_members(&store_mode.engine, name), expected, "store mode: {context}");
+                assert_eq!(&stored_members(&resident.engine, name), expected, "resident mode: {context}");
+                checked += 1;
+            }
+            moved += expected.iter().zip(&before).filter(|(a, b)| a != b).count();
+            before = expected;
+        }
+        // A full recompute finds nothing to change in either store.
+        for (name, ..) in &audiences {
+            for engine in [&mut store_mode.engine, &mut resident.engine] {
+                let change = engine.evaluate_audience(name).unwrap().change;
+                assert_eq!((change.entered, change.exited), (0, 0), "{name}");
+            }
+        }
+    }
+    assert_eq!(checked, 3 * 30 * 8);
+    // The random changes do move memberships.
+    assert!(moved >= 30, "only {moved} membership changes");
 }

@@ -3,7 +3,8 @@
 //! Layout:
 //! - [`routes`]: the routes, thin: parse, check the inlet, hand over, shape the answer (200 / 207 / 4xx).
 //! - [`writer`]: the one thread that owns the [`Engine`] and commits queued messages in groups; a request is
-//!   answered only after the commit holding its messages returned.
+//!   answered only after the commit holding its messages returned, and after the audience memberships those
+//!   messages changed were decided in process and committed (the engine keeps audiences resident).
 //! - [`client`]: a minimal keep-alive HTTP/1.1 client over a tokio TCP stream (the load generator's and the
 //!   tests').
 //! - [`loadgen`]: the load generator behind `rapport bench stream`.
@@ -104,6 +105,8 @@ impl Server {
             }
             None => None,
         };
+        // Audiences are kept current in process after every group commit (see `rapport_engine::live`).
+        engine.keep_audiences_resident()?;
         let known: HashSet<String> =
             engine.store().inlets().map_err(rapport_engine::Error::from)?.into_iter().map(|i| i.id).collect();
         let inlets = Arc::new(RwLock::new(known));

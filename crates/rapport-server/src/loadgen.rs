@@ -251,6 +251,24 @@ async fn connection(host: &str, path: &str, options: &LoadOptions, next: &Atomic
     Ok(tally)
 }
 
+/// Sends `bodies` one after the other, each alone in its request (`POST path` on one keep-alive connection to
+/// `url`), each sent only once the previous answer was read. Returns each answer's status and latency (first
+/// byte sent to answer read), in seconds: what one record at a time costs end to end.
+pub fn post_one_by_one(url: &str, path: &str, bodies: &[Vec<u8>]) -> Result<Vec<(u16, f64)>> {
+    let host = authority(url)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let mut connection = crate::client::HttpConnection::connect(&host).await?;
+        let mut out = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let started = Instant::now();
+            let response = connection.request("POST", path, body).await?;
+            out.push((response.status, started.elapsed().as_secs_f64()));
+        }
+        Ok(out)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -66,8 +66,12 @@ pub struct HistoryEntry {
     pub at: String,
     /// The evaluation run that caused it (none for history kept from before runs were recorded).
     pub run: Option<i64>,
-    /// The change-feed event that caused it, for changes decided by incremental evaluation.
+    /// The change-feed event that caused it, for changes decided by incremental evaluation, in words
+    /// (`opportunity updated b2b_opportunity:o1`).
     pub change_event: Option<String>,
+    /// The change-feed event that caused it (position, class, kind, primary identity, time), for changes the
+    /// live consumer decided.
+    pub cause: Option<crate::ChangeCause>,
 }
 
 /// One evaluation of an audience.
@@ -133,6 +137,17 @@ impl Store {
     /// become `realized`, members that stay become `existing`, members that left become `exited` (and stay
     /// listed with their exit time); every entry and exit goes to the history with the run as its cause.
     pub fn apply_membership(&mut self, name: &str, members: &BTreeSet<String>) -> Result<MembershipChange> {
+        self.apply_membership_through(name, members, None)
+    }
+
+    /// [`Store::apply_membership`] for an evaluation that saw the change feed up to event `seq`: the audience's
+    /// live checkpoint is set to it in the same transaction.
+    pub fn apply_membership_through(
+        &mut self,
+        name: &str,
+        members: &BTreeSet<String>,
+        seq: Option<i64>,
+    ) -> Result<MembershipChange> {
         let at = now();
         let tx = self.conn.transaction()?;
         let known: i64 = tx.query_row("SELECT count(*) FROM audiences WHERE name = ?1", [name], |row| row.get(0))?;
@@ -190,6 +205,9 @@ impl Store {
             "UPDATE audiences SET evaluated_at = ?2, size = ?3 WHERE name = ?1",
             params![name, at, change.size],
         )?;
+        if let Some(seq) = seq {
+            crate::live::set_checkpoint(&tx, name, seq)?;
+        }
         tx.commit()?;
         Ok(MembershipChange { run, ..change })
     }
@@ -227,10 +245,12 @@ impl Store {
     /// The history of an audience (of one member when given), oldest first.
     pub fn membership_history(&self, name: &str, member: Option<&str>) -> Result<Vec<HistoryEntry>> {
         self.audience(name)?;
-        let mut stmt = self.conn.prepare(
-            "SELECT member, event, at, run_id, change_event FROM membership_history
-             WHERE audience = ?1 AND (?2 IS NULL OR member = ?2) ORDER BY rowid",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT h.member, h.event, h.at, h.run_id, h.change_event, {}
+             FROM membership_history h LEFT JOIN change_events c ON c.seq = h.change_seq
+             WHERE h.audience = ?1 AND (?2 IS NULL OR h.member = ?2) ORDER BY h.rowid",
+            crate::live::CAUSE_COLUMNS
+        ))?;
         let rows = stmt.query_map(params![name, member], |row| {
             Ok(HistoryEntry {
                 member: row.get(0)?,
@@ -238,6 +258,7 @@ impl Store {
                 at: row.get(2)?,
                 run: row.get(3)?,
                 change_event: row.get(4)?,
+                cause: crate::live::history_cause(row, 5)?,
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -25,6 +25,7 @@ pub mod events;
 pub mod flows;
 pub mod identity;
 pub mod lifecycle;
+pub mod live;
 pub mod pg_source;
 pub mod profiles;
 pub mod registry;
@@ -51,6 +52,7 @@ pub use lifecycle::{
     BatchError, BatchFailure, BatchFilter, BatchInfo, BatchMetrics, BatchStart, BatchState, ErrorThreshold,
     FailureCode, FailureReason, LoadingBatch,
 };
+pub use live::{ChangeCause, LiveApplied, LiveChange, MembershipEvent};
 pub use profiles::{FragmentDetail, PersonRelation, ProfileStats, Reference, StoredProfile};
 pub use registry::RegistryChanges;
 pub use writer::{BatchWriter, EncodedFragment, FragmentHead, FragmentWrite, ProfileMembers, ProfileWrite};
@@ -572,6 +574,17 @@ CREATE TABLE dataset_exports (
     exported_at TEXT NOT NULL,
     PRIMARY KEY (dataset, target, batch_id)
 ) WITHOUT ROWID;
+"#,
+    // Live memberships (issue 6): per audience, the last change event its memberships take into account
+    // (written in the transaction of the memberships); history entries decided by the live consumer name their
+    // change event. Audiences saved before have no checkpoint: their first refresh is a full evaluation.
+    r#"
+CREATE TABLE audience_live (
+    audience TEXT PRIMARY KEY REFERENCES audiences(name) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+);
+ALTER TABLE membership_history ADD COLUMN change_seq INTEGER;
 "#,
 ];
 

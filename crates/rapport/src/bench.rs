@@ -195,6 +195,26 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+    /// Live audience latency over HTTP: `rapport serve` in process on loopback over the data directory (its
+    /// audiences resident), an audience `bench-live` with `--pql` (created if missing), then `--changes`
+    /// streamed records sent one at a time, each flipping `isClosed` of an opportunity drawn with `--seed`. Each
+    /// sample is one request from its first byte to its answer, which comes once the record, its profile and the
+    /// audience memberships it changed are committed. After `--warmup` unmeasured requests. Checks at the end that
+    /// a full evaluation finds nothing to change.
+    LiveLatency {
+        /// The audience's PQL definition.
+        #[arg(long)]
+        pql: String,
+        /// Measured requests.
+        #[arg(long, default_value_t = 1000)]
+        changes: usize,
+        /// Unmeasured requests first.
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
+        /// Seed of the draw of opportunities.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Lookup: `Engine::lookup` of person profiles by identities drawn at random (seeded) from the stored
     /// profiles, after one untimed warm-up pass; each lookup is timed on its own. Reports the p50/p99/max
     /// latency over all measured lookups.
@@ -295,6 +315,9 @@ pub fn run(data_dir: &Path, command: &BenchCommand) -> Result<()> {
         }
         BenchCommand::Restart { repeat } => restart(data_dir, *repeat)?,
         BenchCommand::Lookup { lookups, repeat, seed } => lookup(data_dir, *lookups, *repeat, *seed)?,
+        BenchCommand::LiveLatency { pql, changes, warmup, seed } => {
+            live_latency(data_dir, pql, *changes, *warmup, *seed)?
+        }
         BenchCommand::Stream(args) => return crate::serve::bench_stream(args),
         BenchCommand::Streaming { messages, batch, concurrency, repeat, work_dir } => {
             streaming(*messages, *batch, *concurrency, *repeat, work_dir)?
@@ -975,6 +998,116 @@ fn streaming(messages: u64, batch: usize, concurrency: usize, repeat: usize, wor
         answer: json!({"accepted": accepted[0]}),
         peak_rss_bytes: peak_rss(),
         extra: json!({"messages_per_second": messages as f64 / median_seconds, "runs": runs}),
+    })
+}
+
+/// See [`BenchCommand::LiveLatency`].
+fn live_latency(data_dir: &Path, pql: &str, changes: usize, warmup: usize, seed: u64) -> Result<Report> {
+    const AUDIENCE: &str = "bench-live";
+    const DATASET: &str = "bench.live.opportunity";
+    ensure!(changes >= 1 && warmup >= 1, "--changes and --warmup must be at least 1");
+    let mut engine = open(data_dir)?;
+    let (_, create_seconds) = seconds(|| {
+        match engine.store().audience(AUDIENCE) {
+            Ok(existing) if existing.pql == pql => {}
+            Ok(existing) => bail!("audience `{AUDIENCE}` exists with another definition: {}", existing.pql),
+            Err(_) => {
+                engine.create_audience(AUDIENCE, pql)?;
+            }
+        }
+        Ok(())
+    })?;
+    let schema = engine.schemas().for_entity(EntityKind::Opportunity).context("no opportunity schema")?.name.clone();
+    if !engine.store().datasets()?.iter().any(|d| d.name == DATASET) {
+        engine.create_dataset(DATASET, &schema)?;
+    }
+    let inlet = match engine.store().inlets()?.into_iter().find(|i| i.name == "bench-live") {
+        Some(inlet) => inlet.id,
+        None => engine.create_inlet("bench-live")?.id,
+    };
+    // The opportunities to flip, with their current state.
+    let mut drawn = Vec::new();
+    for identity in engine.store().sample_identities(EntityKind::Opportunity, 200, seed)? {
+        if let Some(view) = engine.lookup(EntityKind::Opportunity, &identity, None)? {
+            let closed = view.record.get("isClosed").and_then(Value::as_bool).unwrap_or(false);
+            if let Some(key) = view.record.get("opportunityKey") {
+                drawn.push((key.clone(), closed));
+            }
+        }
+    }
+    ensure!(!drawn.is_empty(), "the data directory needs opportunity profiles");
+    let history_mark = engine.membership_changes_since(AUDIENCE, 0, usize::MAX)?.last().map_or(0, |e| e.id);
+    let size_before = engine.store().members(AUDIENCE)?.len();
+    let schema_ref = rapport_engine::stream::schema_id(&schema);
+    let base = chrono::Utc::now().timestamp_millis();
+    let mut bodies = Vec::with_capacity(warmup + changes);
+    for i in 0..warmup + changes {
+        let slot = i % drawn.len();
+        drawn[slot].1 = !drawn[slot].1;
+        let (key, closed) = &drawn[slot];
+        let envelope = json!({
+            "header": {"schemaRef": {"id": schema_ref}, "datasetId": DATASET, "createdAt": base + i as i64},
+            "body": {"xdmMeta": {"schemaRef": {"id": schema_ref}}, "xdmEntity": {"opportunityKey": key, "isClosed": closed}}
+        });
+        bodies.push(serde_json::to_vec(&envelope)?);
+    }
+    let options = rapport_server::ServeOptions { durability: rapport_engine::Durability::Full };
+    let (server, resident_seconds) = seconds(|| {
+        let server = rapport_server::Server::bind(engine, ([127, 0, 0, 1], 0).into(), options)?;
+        Ok(server)
+    })?;
+    let addr = server.local_addr()?;
+    let running = server.serve_in_background()?;
+    let path = format!("/collection/{inlet}");
+    // The first request waits for the server to load the resident audiences: timed apart.
+    let (first, ready_seconds) =
+        seconds(|| Ok(rapport_server::loadgen::post_one_by_one(&format!("http://{addr}"), &path, &bodies[..1])?))?;
+    let answers = rapport_server::loadgen::post_one_by_one(&format!("http://{addr}"), &path, &bodies[1..]);
+    running.stop()?;
+    let answers = answers?;
+    ensure!(
+        first.iter().chain(&answers).all(|(status, _)| *status == 200),
+        "a streamed record was refused: {:?}",
+        first.iter().chain(&answers).find(|(status, _)| *status != 200)
+    );
+    let samples: Vec<f64> = answers.iter().skip(warmup.saturating_sub(1)).map(|(_, s)| *s).collect();
+    // Every acknowledged change is reflected: a full evaluation finds nothing to change.
+    let mut engine = open(data_dir)?;
+    let moved = engine.membership_changes_since(AUDIENCE, history_mark, usize::MAX)?.len();
+    let check = engine.evaluate_audience(AUDIENCE)?;
+    ensure!(
+        check.change.entered == 0 && check.change.exited == 0,
+        "a full evaluation after the stream changed {} entries and {} exits",
+        check.change.entered,
+        check.change.exited
+    );
+    let mut sorted = samples.clone();
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1];
+    Ok(Report {
+        workload: "live-latency",
+        measures: format!(
+            "one streamed record over HTTP (POST /collection, one opportunity's isClosed flipped) until its answer, \
+             which comes after the record, its profile and the audience memberships it changed are committed \
+             (rapport serve in process on loopback, durability full, audiences resident); {changes} requests one \
+             at a time after {warmup} unmeasured, opportunities drawn with seed {seed}"
+        ),
+        load_seconds: Some(ready_seconds),
+        median_seconds: median(&samples),
+        samples_seconds: samples,
+        answer: json!({"members_before": size_before, "members_after": check.size}),
+        peak_rss_bytes: peak_rss(),
+        extra: json!({
+            "create_seconds": create_seconds,
+            "bind_seconds": resident_seconds,
+            "first_request_seconds": ready_seconds,
+            "p50_ms": at(0.50) * 1e3,
+            "p90_ms": at(0.90) * 1e3,
+            "p99_ms": at(0.99) * 1e3,
+            "max_ms": at(1.0) * 1e3,
+            "membership_changes": moved,
+            "opportunities": drawn.len(),
+        }),
     })
 }
 

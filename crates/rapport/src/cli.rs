@@ -351,7 +351,8 @@ pub enum AudienceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Evaluates an audience over every profile and records its membership as a new run.
+    /// Evaluates an audience over every profile and records its membership as a new run (a full recompute:
+    /// memberships already follow every commit, so it normally finds nothing to change).
     Evaluate {
         /// The audience name.
         name: String,
@@ -359,7 +360,8 @@ pub enum AudienceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Lists the current members of an audience (with `--all`, also those that left).
+    /// Lists the current members of an audience (with `--all`, also those that left); current after every
+    /// ingest, load, flow run, streamed record or deletion.
     Members {
         /// The audience name.
         name: String,
@@ -389,7 +391,8 @@ pub enum AudienceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Who entered or left an audience, when, and the evaluation run that caused it.
+    /// Who entered or left an audience, when, and why: the full evaluation run, or the change event (its
+    /// position in the change feed, class, kind, profile and time) after which the live consumer decided it.
     History {
         /// The audience name.
         name: String,

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use rapport_engine::{Engine, IngestReport, Observer, UnifyReport};
-use rapport_model::SourceSystem;
+use rapport_engine::stream::{schema_id, StreamMessage};
+use rapport_engine::{Engine, IngestReport, MessageOutcome, Observer, UnifyReport};
+use rapport_model::{EntityKind, Identity, SourceSystem};
 use rapport_sample::{GenerateOptions, DYNAMICS_ORG_ID, MARKETO_MUNCHKIN_ID, SALESFORCE_ORG_ID};
 use serde::Serialize;
 
@@ -32,7 +33,29 @@ struct Summary {
     profiles: UnifyReport,
     audience: AudienceSummary,
     file: PathBuf,
+    live: Option<LiveSummary>,
     steps: Vec<Step>,
+}
+
+/// The live step: one account's open opportunities close (streamed), then reopen.
+#[derive(Serialize)]
+struct LiveSummary {
+    /// The account, by primary identity.
+    account: String,
+    /// Its open opportunities, closed then reopened.
+    opportunities: usize,
+    /// People who left the audience when they closed.
+    left: u64,
+    /// People who came back when they reopened.
+    returned: u64,
+    /// The count expected by an independent check (the account's members with no other account that has an
+    /// open opportunity, found by profile lookups).
+    expected: u64,
+    /// From handing the streamed records to the engine until the batch and the membership changes were
+    /// committed, closing.
+    close_seconds: f64,
+    /// The same, reopening.
+    reopen_seconds: f64,
 }
 
 #[derive(Serialize)]
@@ -82,7 +105,8 @@ pub fn run(data_dir: &Path, args: &DemoArgs, observer: &dyn Observer) -> Result<
     }
     // Each batch stitched and merged its profiles as it committed; this only counts them.
     let profiles = clock.time("count profiles", || Ok(engine.profile_summary()?))?;
-    clock.time("create audience", || {
+    // Creating the audience evaluates it once; from then on its memberships follow every commit.
+    let evaluation = clock.time("evaluate audience", || {
         match engine.store().audience(BODEA_AUDIENCE) {
             Ok(existing) if existing.pql == BODEA_PQL => {}
             Ok(existing) => anyhow::bail!(
@@ -93,9 +117,12 @@ pub fn run(data_dir: &Path, args: &DemoArgs, observer: &dyn Observer) -> Result<
                 engine.create_audience(BODEA_AUDIENCE, BODEA_PQL)?;
             }
         }
-        Ok(())
+        let size = engine.store().members(BODEA_AUDIENCE)?.len() as u64;
+        let profiles =
+            engine.store().profile_counts()?.into_iter().find(|c| c.0 == EntityKind::Person).map_or(0, |c| c.1);
+        Ok((size, profiles))
     })?;
-    let evaluation = clock.time("evaluate audience", || Ok(engine.evaluate_audience(BODEA_AUDIENCE)?))?;
+    let live = clock.time("live: close and reopen one account's open opportunities", || live_step(&mut engine))?;
     let activation = clock.time("export members to CSV", || {
         Ok(engine.activate_to_files(BODEA_AUDIENCE, &data_dir.join("exports"), &Default::default())?)
     })?;
@@ -110,10 +137,11 @@ pub fn run(data_dir: &Path, args: &DemoArgs, observer: &dyn Observer) -> Result<
         audience: AudienceSummary {
             name: BODEA_AUDIENCE.to_owned(),
             pql: BODEA_PQL.to_owned(),
-            size: evaluation.size,
-            profiles_evaluated: evaluation.profiles,
+            size: evaluation.0,
+            profiles_evaluated: evaluation.1,
         },
         file,
+        live,
         steps: clock.steps,
     };
     if args.json {
@@ -170,9 +198,162 @@ fn print_summary(s: &Summary) {
     println!("  pql: {}", s.audience.pql);
     println!("  exact size: {} of {} people", s.audience.size, s.audience.profiles_evaluated);
     println!("  exported to: {}", s.file.display());
+    if let Some(live) = &s.live {
+        println!(
+            "  live: {} open opportunities of {} closed (streamed): {} people left the audience in {:.1} ms \
+             (expected {}); reopened: {} came back in {:.1} ms",
+            live.opportunities,
+            live.account,
+            live.left,
+            live.close_seconds * 1e3,
+            live.expected,
+            live.returned,
+            live.reopen_seconds * 1e3
+        );
+    }
     println!();
     println!("{:<40} {:>10}", "step", "time");
     for step in &s.steps {
         println!("{:<40} {:>8.3} s", step.step, step.seconds);
     }
+}
+
+fn identity_of(member: &str) -> Option<Identity> {
+    member.split_once(':').map(|(ns, value)| Identity::new(ns, value))
+}
+
+/// The accounts related to a person (on its record or through account-contact relations), by primary identity.
+fn accounts_of(engine: &Engine, person: &Identity) -> Result<Vec<Identity>> {
+    let Some(view) = engine.lookup(EntityKind::Person, person, None)? else { return Ok(Vec::new()) };
+    let mut accounts: Vec<Identity> =
+        view.related.into_iter().filter(|r| r.entity == EntityKind::Account).map(|r| r.primary).collect();
+    accounts.sort();
+    accounts.dedup();
+    Ok(accounts)
+}
+
+/// The open opportunities of an account (by primary identity) with their key objects.
+fn open_opportunities(engine: &Engine, account: &Identity) -> Result<Vec<serde_json::Value>> {
+    let Some(view) = engine.lookup(EntityKind::Account, account, None)? else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for related in view.related.iter().filter(|r| r.relation == "opportunity" && r.is_closed == Some(false)) {
+        if let Some(opportunity) = engine.lookup(EntityKind::Opportunity, &related.primary, None)? {
+            if let Some(key) = opportunity.record.get("opportunityKey") {
+                out.push(key.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Streams `isClosed` for the opportunities `keys` and returns how long until the batch and the membership
+/// changes were committed, and the history entries written (exits, entries).
+fn stream_is_closed(
+    engine: &mut Engine,
+    (inlet, dataset, schema): (&str, &str, &str),
+    keys: &[serde_json::Value],
+    closed: bool,
+) -> Result<(f64, u64, u64)> {
+    let mark = engine.membership_changes_since(BODEA_AUDIENCE, 0, usize::MAX)?.last().map_or(0, |e| e.id);
+    let now = chrono::Utc::now().timestamp_millis();
+    let messages: Vec<StreamMessage> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let record = serde_json::json!({"opportunityKey": key, "isClosed": closed});
+            StreamMessage {
+                inlet: inlet.to_owned(),
+                id: format!("demo-{now}-{i}"),
+                dataset: dataset.to_owned(),
+                schema_ref: schema.to_owned(),
+                record: record.as_object().expect("an object").clone(),
+                received_at_ms: now,
+                created_at_ms: Some(now),
+            }
+        })
+        .collect();
+    let start = Instant::now();
+    let outcomes = engine.ingest_messages(messages)?;
+    let seconds = start.elapsed().as_secs_f64();
+    if let Some(bad) = outcomes.iter().find(|o| !matches!(o, MessageOutcome::Accepted { .. })) {
+        anyhow::bail!("a streamed opportunity update was refused: {bad:?}");
+    }
+    let changes = engine.membership_changes_since(BODEA_AUDIENCE, mark, usize::MAX)?;
+    let exited = changes.iter().filter(|c| c.event == "exited").count() as u64;
+    Ok((seconds, exited, changes.len() as u64 - exited))
+}
+
+/// Closes the open opportunities of one member's account by streaming them, checks how many people left against
+/// an independent count, then reopens them (so the audience ends as it started).
+fn live_step(engine: &mut Engine) -> Result<Option<LiveSummary>> {
+    let members: Vec<String> = engine.store().members(BODEA_AUDIENCE)?.into_iter().map(|(m, _)| m).collect();
+    let member_set: std::collections::BTreeSet<&str> = members.iter().map(String::as_str).collect();
+    let mut target = None;
+    for member in &members {
+        let Some(person) = identity_of(member) else { continue };
+        for account in accounts_of(engine, &person)? {
+            let keys = open_opportunities(engine, &account)?;
+            if !keys.is_empty() {
+                target = Some((account, keys));
+                break;
+            }
+        }
+        if target.is_some() {
+            break;
+        }
+    }
+    let Some((account, keys)) = target else { return Ok(None) };
+    // Independently of the audience engine: the account's people in the audience whose other accounts have no
+    // open opportunity leave.
+    let view = engine.lookup(EntityKind::Account, &account, None)?.context("the account has a profile")?;
+    let mut people: Vec<Identity> =
+        view.related.into_iter().filter(|r| r.entity == EntityKind::Person).map(|r| r.primary).collect();
+    people.sort();
+    people.dedup();
+    let mut expected = 0;
+    for person in &people {
+        if !member_set.contains(person.to_string().as_str()) {
+            continue;
+        }
+        let mut elsewhere = false;
+        for other in accounts_of(engine, person)?.into_iter().filter(|a| *a != account) {
+            if !open_opportunities(engine, &other)?.is_empty() {
+                elsewhere = true;
+                break;
+            }
+        }
+        expected += u64::from(!elsewhere);
+    }
+
+    let inlet = match engine.store().inlets()?.into_iter().find(|i| i.name == "demo-live") {
+        Some(inlet) => inlet.id,
+        None => engine.create_inlet("demo-live")?.id,
+    };
+    let schema = engine.schemas().for_entity(EntityKind::Opportunity).context("the B2B schemas exist")?.name.clone();
+    let dataset = "demo.opportunity.updates";
+    if !engine.store().datasets()?.iter().any(|d| d.name == dataset) {
+        engine.create_dataset(dataset, &schema)?;
+    }
+    let target = (inlet.as_str(), dataset, schema_id(&schema));
+    let target = (target.0, target.1, target.2.as_str());
+    let (close_seconds, left, entered) = stream_is_closed(engine, target, &keys, true)?;
+    anyhow::ensure!(
+        left == expected && entered == 0,
+        "closing the open opportunities of {account}: {left} people left the audience and {entered} entered, \
+         {expected} expected to leave"
+    );
+    let (reopen_seconds, exited, returned) = stream_is_closed(engine, target, &keys, false)?;
+    anyhow::ensure!(
+        returned == left && exited == 0,
+        "reopening the opportunities of {account}: {returned} people came back and {exited} left, {left} expected back"
+    );
+    Ok(Some(LiveSummary {
+        account: account.to_string(),
+        opportunities: keys.len(),
+        left,
+        returned,
+        expected,
+        close_seconds,
+        reopen_seconds,
+    }))
 }

@@ -748,10 +748,11 @@ fn audience(cli: &Cli, command: &AudienceCommand) -> Result<()> {
                 return print_json(&history);
             }
             for h in history {
-                let cause = match (h.run, &h.change_event) {
-                    (_, Some(event)) => format!("event {event}"),
-                    (Some(run), None) => format!("run {run}"),
-                    (None, None) => "before runs were recorded".to_owned(),
+                let cause = match (h.run, &h.cause, &h.change_event) {
+                    (_, Some(c), _) => format!("change #{} {} {} {} at {}", c.seq, c.entity, c.kind, c.primary, c.at),
+                    (_, None, Some(event)) => format!("event {event}"),
+                    (Some(run), None, None) => format!("run {run}"),
+                    (None, None, None) => "before runs were recorded".to_owned(),
                 };
                 println!("{}\t{:<8}\t{}\t{cause}", h.at, h.event, h.member);
             }

@@ -212,20 +212,30 @@ fn issue_6_audience_show_explain_and_history_describe_the_demo_audience() {
     assert_eq!(show["runs"].as_array().unwrap().len(), 1);
     assert!(show["plan"].as_str().unwrap().starts_with("Audience of person\n  And\n"), "{show}");
 
-    // Every member entered at run 1, and nobody else did.
+    // Every member entered at run 1 (the evaluation at creation), and nobody else did.
     let members = json(&rapport(&data, &["audience", "members", &name, "--json"]));
     let members: BTreeSet<String> =
         members.as_array().unwrap().iter().map(|m| m["primary"].as_str().unwrap().to_owned()).collect();
     let history = json(&rapport(&data, &["audience", "history", &name, "--json"]));
     let run = show["runs"][0]["id"].as_i64().unwrap();
-    let entered: BTreeSet<String> = history
-        .as_array()
-        .unwrap()
+    let (by_run, live): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        history.as_array().unwrap().iter().partition(|h| h["run"].is_i64());
+    let entered: BTreeSet<String> = by_run
         .iter()
         .inspect(|h| assert_eq!((h["event"].as_str(), h["run"].as_i64()), (Some("realized"), Some(run)), "{h}"))
         .map(|h| h["member"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(entered, members);
+    // The demo's live step closed one account's open opportunities, then reopened them: each person who left
+    // came back, and every such entry names the opportunity change that caused it.
+    let left = summary["live"]["left"].as_u64().unwrap();
+    assert_eq!(live.len() as u64, 2 * left, "{history}");
+    for h in &live {
+        assert_eq!(h["cause"]["entity"].as_str(), Some("opportunity"), "{h}");
+        assert_eq!(h["cause"]["kind"].as_str(), Some("updated"), "{h}");
+        assert!(h["cause"]["seq"].as_i64().unwrap() > 0, "{h}");
+    }
+    assert_eq!(summary["live"]["expected"].as_u64(), Some(left));
 
     // Explaining a member says it is one; the SQL reads the person profiles.
     let first = members.iter().next().unwrap();
