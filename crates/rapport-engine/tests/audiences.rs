@@ -1314,7 +1314,7 @@ fn stored_members(engine: &Engine, name: &str) -> BTreeSet<String> {
 /// The last change event of `entity` whose primary identity is `primary`.
 fn last_event(engine: &Engine, entity: EntityKind, primary: &str) -> rapport_engine::ChangeEvent {
     let events = engine.changes_since(0, 100_000).unwrap();
-    events.into_iter().filter(|e| e.entity == entity && e.primary.to_string() == primary).last().unwrap()
+    events.into_iter().rfind(|e| e.entity == entity && e.primary.to_string() == primary).unwrap()
 }
 
 /// (member, event, cause seq, cause kind) of the history entries after position `after`.

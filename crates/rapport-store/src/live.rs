@@ -133,15 +133,6 @@ impl Store {
             .optional()?)
     }
 
-    /// The current status of `member` in `audience` (`realized`, `existing`, `exited`), if it was ever one.
-    pub fn membership_status(&self, audience: &str, member: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT status FROM memberships WHERE audience = ?1 AND member = ?2")?
-            .query_row([audience, member], |row| row.get(0))
-            .optional()?)
-    }
-
     /// Writes entries and exits decided by the live consumer, their history (each naming its change event) and
     /// the audience's checkpoint `seq`, in one transaction. An entry of a current member or an exit of a
     /// non-member is skipped, so applying the same changes twice writes them once.
