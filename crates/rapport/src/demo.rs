@@ -347,6 +347,19 @@ fn live_step(engine: &mut Engine) -> Result<Option<LiveSummary>> {
         returned == left && exited == 0,
         "reopening the opportunities of {account}: {returned} people came back and {exited} left, {left} expected back"
     );
+    // Leave the store as the exports made it (a second demo run changes nothing): the streamed updates are
+    // deleted, newest batch first, and the opportunities fall back to their CRM fragments (open, as before).
+    let mut streamed: Vec<i64> = engine
+        .store()
+        .batches()?
+        .into_iter()
+        .filter(|b| b.dataset == dataset && b.state == "success")
+        .map(|b| b.id)
+        .collect();
+    streamed.sort_unstable_by(|a, b| b.cmp(a));
+    for id in streamed {
+        engine.delete_batch(id)?;
+    }
     Ok(Some(LiveSummary {
         account: account.to_string(),
         opportunities: keys.len(),
