@@ -197,7 +197,7 @@ impl Engine {
     /// before the graph, so that the checkpoint is never ahead of what the graph saw).
     pub(crate) fn refresh_full(&mut self, audience: &AudienceRecord, through: i64) -> Result<LiveUpdate> {
         let from_seq = self.store.live_checkpoint(&audience.name)?;
-        let plan = rapport_segment::compile(&audience.pql, audience.entity, &self.schemas)?;
+        let plan = self.compile_pql(&audience.pql, audience.entity)?;
         let graph = self.profile_graph_for(&plan.fields())?;
         let set = graph.set(audience.entity);
         let members: BTreeSet<String> =
@@ -248,7 +248,7 @@ impl Engine {
             return self.refresh_full(audience, last);
         }
         let through = events.last().map_or(last, |e| e.seq).max(seq);
-        let plan = rapport_segment::compile(&audience.pql, audience.entity, &self.schemas)?;
+        let plan = self.compile_pql(&audience.pql, audience.entity)?;
         if events.iter().any(|e| !FEED_RELATED.contains(&e.entity) && plan_reads(&plan).contains(&e.entity)) {
             return self.refresh_full(audience, through);
         }
@@ -322,7 +322,7 @@ impl Engine {
         // Plans first: an audience reading fields the graph does not hold needs a reload.
         let mut plans = Vec::with_capacity(audiences.len());
         for audience in audiences {
-            plans.push(rapport_segment::compile(&audience.pql, audience.entity, &self.schemas)?);
+            plans.push(self.compile_pql(&audience.pql, audience.entity)?);
         }
         if resident.audiences.is_empty() || plans.iter().any(|plan| !resident.covers(plan)) {
             *resident = Resident::load(self, audiences)?;
@@ -794,7 +794,7 @@ impl Resident {
         let seq = engine.store.last_change_seq()?;
         let mut fields: BTreeMap<EntityKind, BTreeSet<FieldPath>> = BTreeMap::new();
         for audience in audiences {
-            let plan = rapport_segment::compile(&audience.pql, audience.entity, &engine.schemas)?;
+            let plan = engine.compile_pql(&audience.pql, audience.entity)?;
             for (class, paths) in plan.fields() {
                 fields.entry(class).or_default().extend(paths);
             }
@@ -828,7 +828,7 @@ impl Resident {
             .collect();
         let mut resident = Self { graph, fields, projections, numbers, real, audiences: BTreeMap::new(), seq };
         for audience in audiences {
-            let plan = rapport_segment::compile(&audience.pql, audience.entity, &engine.schemas)?;
+            let plan = engine.compile_pql(&audience.pql, audience.entity)?;
             let state = Incremental::new(plan, &resident.graph);
             resident.audiences.insert(audience.name.clone(), state);
         }
