@@ -73,7 +73,7 @@ pub enum DatasetCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Exports a dataset's records as Parquet or JSON lines into DIR/<datasetId>/exportTime=YYYYMMDDHHMM/,
+    /// Exports a dataset's records as Parquet or JSON lines into `DIR/<datasetId>/exportTime=YYYYMMDDHHMM/`,
     /// incremental by batch: only the batches DIR has not received yet (the first export writes them all).
     Export {
         /// The dataset name.
