@@ -1,7 +1,5 @@
 //! Audiences: create from PQL, evaluate over the linked profiles, list members.
 
-use std::collections::BTreeSet;
-
 use rapport_model::{EntityKind, FieldPath, Identity};
 use rapport_profile::ProfileGraph;
 use rapport_segment::Trace;
@@ -192,24 +190,8 @@ impl Engine {
         let audience = self.store.audience(name)?;
         // Read before the graph: the checkpoint set with these memberships is never ahead of what they saw.
         let through = self.store.last_change_seq()?;
-        let from_seq = self.store.live_checkpoint(name)?;
-        let plan = self.compile_pql(&audience.pql, audience.entity)?;
-        let graph = self.profile_graph_for(&plan.fields())?;
-        let set = graph.set(audience.entity);
-        let members: BTreeSet<String> =
-            rapport_segment::evaluate(&plan, &graph).iter().map(|id| key(&set.profiles[id as usize].primary)).collect();
-        let change = self.store.apply_membership_through(name, &members, Some(through))?;
-        self.after_membership_changes(&crate::LiveUpdate {
-            audience: name.to_owned(),
-            mode: crate::LiveMode::Full,
-            from_seq,
-            through_seq: through,
-            evaluated: set.stored() as u64,
-            entered: change.entered,
-            exited: change.exited,
-            size: change.size,
-            history: None,
-        });
+        let (update, change, profiles) = self.evaluate_whole(&audience, through)?;
+        self.after_membership_changes(&update);
         info!(
             audience = name,
             size = change.size,
@@ -217,7 +199,7 @@ impl Engine {
             exited = change.exited,
             "audience evaluated"
         );
-        Ok(Evaluation { audience: name.to_owned(), size: change.size, profiles: set.len() as u64, change })
+        Ok(Evaluation { audience: name.to_owned(), size: change.size, profiles, change })
     }
 
     /// The current members of an audience with their export attributes, in primary identity order.

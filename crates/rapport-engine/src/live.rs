@@ -196,6 +196,16 @@ impl Engine {
     /// Evaluates an audience whole over the loaded profile graph and records it, with checkpoint `through` (read
     /// before the graph, so that the checkpoint is never ahead of what the graph saw).
     pub(crate) fn refresh_full(&mut self, audience: &AudienceRecord, through: i64) -> Result<LiveUpdate> {
+        Ok(self.evaluate_whole(audience, through)?.0)
+    }
+
+    /// [`Self::refresh_full`] with what an explicit evaluation reports besides: the recorded change (its run) and
+    /// the number of profiles of the audience's class.
+    pub(crate) fn evaluate_whole(
+        &mut self,
+        audience: &AudienceRecord,
+        through: i64,
+    ) -> Result<(LiveUpdate, rapport_store::MembershipChange, u64)> {
         let from_seq = self.store.live_checkpoint(&audience.name)?;
         let plan = self.compile_pql(&audience.pql, audience.entity)?;
         let graph = self.profile_graph_for(&plan.fields())?;
@@ -203,7 +213,7 @@ impl Engine {
         let members: BTreeSet<String> =
             rapport_segment::evaluate(&plan, &graph).iter().map(|id| key(&set.profiles[id as usize].primary)).collect();
         let change = self.store.apply_membership_through(&audience.name, &members, Some(through))?;
-        Ok(LiveUpdate {
+        let update = LiveUpdate {
             audience: audience.name.clone(),
             mode: LiveMode::Full,
             from_seq,
@@ -213,7 +223,8 @@ impl Engine {
             exited: change.exited,
             size: change.size,
             history: None,
-        })
+        };
+        Ok((update, change, set.len() as u64))
     }
 
     fn write_live(
