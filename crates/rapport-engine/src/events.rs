@@ -55,46 +55,103 @@ impl Engine {
     /// batch from `source`: the valid, new events and the change events of their persons commit together.
     pub fn ingest_events(&mut self, dataset: &str, source: &str, records: &[Record]) -> Result<EventsReport> {
         self.register_activity_schema()?;
-        let schema = self.schemas.activity().clone();
-        let namespaces: crate::ingest::Namespaces =
-            self.store.namespaces()?.into_iter().map(|ns| (ns.code.as_str().to_owned(), ns)).collect();
-        let mut report = EventsReport { read: records.len() as u64, ..EventsReport::default() };
+        let namespaces = self.event_namespaces()?;
         let mut events = Vec::new();
+        let mut rejected = Vec::new();
         for (i, record) in records.iter().enumerate() {
-            let reject = |code, field: &str, message: String| RowError {
-                file: source.to_owned(),
-                line: i as u64 + 1,
-                offset: None,
-                field: Some(field.to_owned()),
-                code,
-                message,
-            };
-            let errors = rapport_schema::validate::validate(&schema, record);
-            if let Some(first) = errors.first() {
-                report.rejected.push(reject(RowErrorCode::Invalid, &first.path, first.to_string()));
-                continue;
+            match self.prepare_event(&namespaces, source, i as u64 + 1, record, true) {
+                Ok(event) => events.push(event),
+                Err(row) => rejected.push(row),
             }
-            let Some(id) = record.get("_id").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
-                report.rejected.push(reject(RowErrorCode::MissingId, "_id", "an event needs an `_id`".into()));
-                continue;
-            };
-            let Some(person) = person_identity(record, &namespaces) else {
-                report.rejected.push(reject(
-                    RowErrorCode::Invalid,
-                    "personKey.sourceKey",
-                    "an event needs `personKey.sourceKey` or an `identityMap` identity to link it to a person".into(),
-                ));
-                continue;
-            };
-            let timestamp = record.get("timestamp").and_then(Value::as_str).and_then(parse_timestamp);
-            events.push(NewEvent { id: id.to_owned(), person, timestamp, record: record.clone() });
         }
+        self.commit_events(dataset, source, records.len() as u64, &events, rejected)
+    }
+
+    /// [`Engine::ingest_events`] for records read from a file (`source`) that may have failed to parse: each
+    /// row is a record with its line, or the rejected row saying why it could not be read. Every row counts
+    /// as read; rejected rows are kept with the batch.
+    pub fn ingest_event_rows(
+        &mut self,
+        dataset: &str,
+        source: &str,
+        rows: Vec<std::result::Result<(u64, Record), RowError>>,
+    ) -> Result<EventsReport> {
+        self.register_activity_schema()?;
+        let namespaces = self.event_namespaces()?;
+        let read = rows.len() as u64;
+        let mut events = Vec::new();
+        let mut rejected = Vec::new();
+        for row in rows {
+            match row.and_then(|(line, record)| self.prepare_event(&namespaces, source, line, &record, true)) {
+                Ok(event) => events.push(event),
+                Err(row) => rejected.push(row),
+            }
+        }
+        self.commit_events(dataset, source, read, &events, rejected)
+    }
+
+    /// Checks one event record (`line` within `source`): valid against the "B2B Activity" schema (unless
+    /// `validated` is false: the caller did), with an `_id`, linked to a person; the event to append, or the
+    /// rejected row saying why.
+    pub(crate) fn prepare_event(
+        &self,
+        namespaces: &crate::ingest::Namespaces,
+        source: &str,
+        line: u64,
+        record: &Record,
+        validate: bool,
+    ) -> std::result::Result<NewEvent, RowError> {
+        let reject = |code, field: &str, message: String| RowError {
+            file: source.to_owned(),
+            line,
+            offset: None,
+            field: Some(field.to_owned()),
+            code,
+            message,
+        };
+        if validate {
+            let errors = rapport_schema::validate::validate(self.schemas.activity(), record);
+            if let Some(first) = errors.first() {
+                return Err(reject(RowErrorCode::Invalid, &first.path, first.to_string()));
+            }
+        }
+        let Some(id) = record.get("_id").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+            return Err(reject(RowErrorCode::MissingId, "_id", "an event needs an `_id`".into()));
+        };
+        let Some(person) = person_identity(record, namespaces) else {
+            return Err(reject(
+                RowErrorCode::Invalid,
+                "personKey.sourceKey",
+                "an event needs `personKey.sourceKey` or an `identityMap` identity to link it to a person".into(),
+            ));
+        };
+        let timestamp = record.get("timestamp").and_then(Value::as_str).and_then(parse_timestamp);
+        Ok(NewEvent { id: id.to_owned(), person, timestamp, record: record.clone() })
+    }
+
+    /// The registered namespaces, by code, as [`Engine::prepare_event`] reads them.
+    pub(crate) fn event_namespaces(&self) -> Result<crate::ingest::Namespaces> {
+        Ok(self.store.namespaces()?.into_iter().map(|ns| (ns.code.as_str().to_owned(), ns)).collect())
+    }
+
+    /// Commits prepared events and rejected rows as one batch of `dataset` (`read` records in all), with an
+    /// `updated` change event (path `xEvent`) for each person profile that got new events, then refreshes the
+    /// live audiences.
+    pub(crate) fn commit_events(
+        &mut self,
+        dataset: &str,
+        source: &str,
+        read: u64,
+        events: &[NewEvent],
+        rejected: Vec<RowError>,
+    ) -> Result<EventsReport> {
+        let mut report = EventsReport { read, rejected, ..EventsReport::default() };
         let mut writer = self.store.batch_writer(dataset, EntityKind::Activity, source, vec![source.to_owned()])?;
         report.batch_id = writer.batch_id();
         for rejected in &report.rejected {
             writer.reject(rejected)?;
         }
-        let appended = writer.append_events(dataset, &events)?;
+        let appended = writer.append_events(dataset, events)?;
         report.appended = appended.len() as u64;
         report.duplicates = (events.len() - appended.len()) as u64;
         let mut persons = std::collections::BTreeMap::new();
@@ -119,6 +176,8 @@ impl Engine {
         }
         report.persons_changed = persons.len() as u64;
         writer.commit(report.read)?;
+        // Audiences reading events follow them like any other change of their persons.
+        self.after_commit();
         tracing::info!(
             dataset,
             batch = report.batch_id,
@@ -164,6 +223,21 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The stored events of the person holding `identities` (every identity of one profile), as the profile graph
+/// keys them (dataset and `_id`), in the order [`Engine::attach_events`] adds them: by time, then dataset and
+/// `_id`.
+pub(crate) fn person_events<'a>(
+    store: &rapport_store::Store,
+    identities: impl IntoIterator<Item = &'a Identity>,
+) -> Result<Vec<(String, Record)>> {
+    let mut events = Vec::new();
+    for identity in identities {
+        events.extend(store.events_of(identity)?);
+    }
+    events.sort_by(|a, b| (a.timestamp, &a.dataset, &a.id).cmp(&(b.timestamp, &b.dataset, &b.id)));
+    Ok(events.into_iter().map(|e| (format!("{}\u{1f}{}", e.dataset, e.id), e.record)).collect())
 }
 
 impl Engine {

@@ -88,6 +88,9 @@ pub struct LiveUpdate {
 pub(crate) struct Faults {
     pub(crate) paused: bool,
     pub(crate) fail_commit: bool,
+    /// The evaluation time (`now` in PQL) of every graph the engine builds, in milliseconds since the Unix
+    /// epoch; `None` reads the clock.
+    pub(crate) now: Option<i64>,
 }
 
 impl Engine {
@@ -119,6 +122,63 @@ impl Engine {
             let update = match checkpoint {
                 None => self.refresh_full(audience, last)?,
                 Some(seq) => self.refresh_from_store(audience, seq, last)?,
+            };
+            self.after_membership_changes(&update);
+            updates.push(update);
+        }
+        Ok(updates)
+    }
+
+    /// Re-evaluates the audiences whose answer moves with time alone (an event window anchored at `now`,
+    /// `today`, `last month`, …: [`rapport_segment::Plan::depends_on_now`]), so that people whose events aged out
+    /// of a window leave and people entering a window by the calendar join, with no data change. First every
+    /// audience is brought up to the end of the change feed; then each such audience is evaluated whole at the
+    /// current time (in process on the resident graph under `rapport serve`, else over a loaded graph) and,
+    /// when its members differ from the stored ones, recorded as an evaluation run (entries and exits with the
+    /// run as their cause). `rapport serve` calls this every minute (`--time-refresh-secs`).
+    pub fn refresh_time_windows(&mut self) -> Result<Vec<LiveUpdate>> {
+        self.refresh_audiences()?;
+        let mut updates = Vec::new();
+        for audience in self.store.audiences()? {
+            let plan = self.compile_pql(&audience.pql, audience.entity)?;
+            if !plan.depends_on_now() {
+                continue;
+            }
+            let stored: BTreeSet<String> = self.store.members(&audience.name)?.into_iter().map(|(m, _)| m).collect();
+            let resident = self.live.as_mut().filter(|r| r.audiences.contains_key(&audience.name));
+            let (members, through, evaluated) = if let Some(resident) = resident {
+                // The resident state is at the end of the feed (refreshed above): a fresh state at the current
+                // time replaces it.
+                let state = Incremental::new(plan, &resident.graph);
+                let members = resident.members_of(audience.entity, &state);
+                let evaluated = resident.graph.set(audience.entity).len() as u64;
+                resident.audiences.insert(audience.name.clone(), state);
+                (members, resident.seq, evaluated)
+            } else {
+                let through = self.store.last_change_seq()?;
+                let graph = self.profile_graph_for(&plan.fields())?;
+                let set = graph.set(audience.entity);
+                let members = rapport_segment::evaluate(&plan, &graph)
+                    .iter()
+                    .map(|id| key(&set.profiles[id as usize].primary))
+                    .collect();
+                (members, through, set.stored() as u64)
+            };
+            if members == stored {
+                continue;
+            }
+            let from_seq = self.store.live_checkpoint(&audience.name)?;
+            let change = self.store.apply_membership_through(&audience.name, &members, Some(through))?;
+            let update = LiveUpdate {
+                audience: audience.name.clone(),
+                mode: if self.live.is_some() { LiveMode::Resident } else { LiveMode::Full },
+                from_seq,
+                through_seq: through,
+                evaluated,
+                entered: change.entered,
+                exited: change.exited,
+                size: change.size,
+                history: None,
             };
             self.after_membership_changes(&update);
             updates.push(update);
@@ -185,6 +245,16 @@ impl Engine {
     #[doc(hidden)]
     pub fn pause_live_audiences(&mut self, paused: bool) {
         self.faults.paused = paused;
+    }
+
+    /// Test switch: evaluate PQL time words (`now`, `today`, …) at `now_ms` (milliseconds since the Unix epoch)
+    /// instead of the clock; `None` goes back to the clock.
+    #[doc(hidden)]
+    pub fn set_evaluation_time(&mut self, now_ms: Option<i64>) {
+        self.faults.now = now_ms;
+        if let Some(resident) = self.live.as_mut() {
+            resident.graph.events.now = now_ms;
+        }
     }
 
     /// Test switch: make the live consumer's membership transaction fail before its commit.
@@ -667,7 +737,21 @@ impl StoreReader<'_> {
             .into_iter()
             .map(|(class, profiles)| (class, ProfileSet::new(profiles.into_values().collect())))
             .collect();
-        let graph = ProfileGraph::link(sets);
+        let mut graph = ProfileGraph::link(sets);
+        graph.events.now = self.engine.faults.now;
+        if plan.reads_events() {
+            // Each stored person of the neighbourhood with its events as the store holds them now.
+            if let Some(persons) = graph.sets.get(&EntityKind::Person) {
+                let mut lists = Vec::new();
+                for (n, profile) in persons.profiles.iter().enumerate().take(persons.stored()) {
+                    let identities = profile.identities.iter().chain([&profile.primary]);
+                    lists.push((n as u32, crate::events::person_events(&self.engine.store, identities)?));
+                }
+                for (n, events) in lists {
+                    graph.events.replace(n, events);
+                }
+            }
+        }
         let set = graph.set(plan.entity);
         Ok(primaries
             .into_iter()
@@ -786,6 +870,8 @@ pub(crate) struct Resident {
     /// Whether each number is a stored profile (not a placeholder, not a deleted profile's empty slot).
     real: BTreeMap<EntityKind, Vec<bool>>,
     audiences: BTreeMap<String, Incremental>,
+    /// Whether the graph holds the persons' experience events (some audience reads them).
+    events: bool,
     /// The last change event the graph reflects.
     seq: i64,
 }
@@ -804,8 +890,10 @@ impl Resident {
     fn load(engine: &Engine, audiences: &[AudienceRecord]) -> Result<Self> {
         let seq = engine.store.last_change_seq()?;
         let mut fields: BTreeMap<EntityKind, BTreeSet<FieldPath>> = BTreeMap::new();
+        let mut events = false;
         for audience in audiences {
             let plan = engine.compile_pql(&audience.pql, audience.entity)?;
+            events |= plan.reads_events();
             for (class, paths) in plan.fields() {
                 fields.entry(class).or_default().extend(paths);
             }
@@ -831,13 +919,17 @@ impl Resident {
             })?;
             sets.insert(class, ProfileSet::new(profiles));
         }
-        let graph = ProfileGraph::link(sets);
+        let mut graph = ProfileGraph::link(sets);
+        graph.events.now = engine.faults.now;
+        if events {
+            engine.attach_events(&mut graph)?;
+        }
         let real = graph
             .sets
             .iter()
             .map(|(class, set)| (*class, (0..set.len()).map(|n| n < set.stored()).collect()))
             .collect();
-        let mut resident = Self { graph, fields, projections, numbers, real, audiences: BTreeMap::new(), seq };
+        let mut resident = Self { graph, fields, projections, numbers, real, audiences: BTreeMap::new(), events, seq };
         for audience in audiences {
             let plan = engine.compile_pql(&audience.pql, audience.entity)?;
             let state = Incremental::new(plan, &resident.graph);
@@ -848,6 +940,9 @@ impl Resident {
     }
 
     fn covers(&self, plan: &Plan) -> bool {
+        if plan.reads_events() && !self.events {
+            return false;
+        }
         plan.fields()
             .iter()
             .all(|(class, paths)| paths.is_empty() || self.fields.get(class).is_some_and(|have| paths.is_subset(have)))
@@ -963,10 +1058,25 @@ impl Resident {
             let slot = patch.seqs.entry((class, number)).or_insert(seq);
             *slot = (*slot).max(seq);
         }
+        if self.events {
+            // A touched person's events are reread: new events arrived, or its identities (which link events)
+            // changed. An emptied slot keeps none.
+            for change in patch.changes.iter().filter(|c| c.entity == EntityKind::Person) {
+                let events = if self.is_real(EntityKind::Person, change.id) {
+                    let profile = &self.graph.set(EntityKind::Person).profiles[change.id as usize];
+                    crate::events::person_events(store, profile.identities.iter().chain([&profile.primary]))?
+                } else {
+                    Vec::new()
+                };
+                self.graph.events.replace(change.id, events);
+            }
+        }
         if relink {
             let sets = std::mem::take(&mut self.graph.sets);
             let sets = sets.into_iter().map(|(class, set)| (class, ProfileSet::new(set.profiles))).collect();
+            let events = std::mem::take(&mut self.graph.events);
             self.graph = ProfileGraph::link(sets);
+            self.graph.events = events;
             // Placeholders the relink added for keys nobody holds: not stored profiles.
             for (class, set) in &self.graph.sets {
                 let real = self.real.entry(*class).or_default();

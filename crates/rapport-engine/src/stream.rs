@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use rapport_model::{MappedRecord, Record, RowError, RowErrorCode};
+use rapport_model::{EntityKind, MappedRecord, Record, RowError, RowErrorCode};
 use rapport_store::{DatasetRecord, Durability, InletRecord, NewBatch, NewFragment};
 use serde::Serialize;
 use serde_json::Value;
@@ -281,6 +281,8 @@ struct Group {
     /// Positions of the group's messages in the call's input.
     members: Vec<usize>,
     fragments: Vec<NewFragment>,
+    /// Experience events, when the dataset holds the "B2B Activity" class (appended, not merged).
+    events: Vec<rapport_store::NewEvent>,
     rejected: Vec<RowError>,
 }
 
@@ -295,6 +297,11 @@ fn new_inlet_id(name: &str) -> String {
 impl Engine {
     /// Creates a dataset for streaming, bound to a registered schema given by id ([`schema_id`]) or by name.
     pub fn create_dataset(&mut self, name: &str, schema: &str) -> Result<DatasetRecord> {
+        let activity = &rapport_schema::b2b::activity().name;
+        if schema == activity || schema == schema_id(activity) {
+            // The experience-event class is registered on first use.
+            self.register_activity_schema()?;
+        }
         let Some(found) = self.schemas.schemas.iter().find(|s| s.name == schema || schema_id(&s.name) == schema) else {
             return Err(Error::Schema(format!("schema `{schema}` does not exist (run `rapport schema list`)")));
         };
@@ -390,6 +397,7 @@ impl Engine {
                         inlet: message.inlet.clone(),
                         members: Vec::new(),
                         fragments: Vec::new(),
+                        events: Vec::new(),
                         rejected: Vec::new(),
                     });
                     groups.last_mut().expect("just pushed")
@@ -420,6 +428,21 @@ impl Engine {
                 group.rejected.push(row);
                 continue;
             }
+            if dataset.entity == EntityKind::Activity {
+                match self.prepare_event(&namespaces, &message.id, 1, &message.record, false) {
+                    Ok(event) => group.events.push(event),
+                    Err(row) => {
+                        let errors = vec![MessageError {
+                            code: MessageErrorCode::Invalid,
+                            message: row.message.clone(),
+                            path: row.field.as_ref().map(|f| format!("body.xdmEntity.{f}")),
+                        }];
+                        outcomes[position] = Some(MessageOutcome::Rejected { errors, batch_id: None });
+                        group.rejected.push(row);
+                    }
+                }
+                continue;
+            }
             match valid_fragment(schema, &namespaces, &message.id, MappedRecord { line: 1, record: message.record }) {
                 Ok(mut new) => {
                     if new.updated_at.is_empty() {
@@ -440,6 +463,18 @@ impl Engine {
         }
         let mut summaries = Vec::with_capacity(groups.len());
         for group in groups {
+            if group.dataset.entity == EntityKind::Activity {
+                let source = format!("stream:{}", group.inlet);
+                let read = group.members.len() as u64;
+                let report = self.commit_events(&group.dataset.name, &source, read, &group.events, group.rejected)?;
+                for position in group.members {
+                    match &mut outcomes[position] {
+                        Some(MessageOutcome::Rejected { batch_id, .. }) => *batch_id = Some(report.batch_id),
+                        slot => *slot = Some(MessageOutcome::Accepted { batch_id: report.batch_id }),
+                    }
+                }
+                continue;
+            }
             let batch = NewBatch {
                 dataset: group.dataset.name.clone(),
                 entity: group.dataset.entity,

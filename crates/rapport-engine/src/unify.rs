@@ -137,6 +137,7 @@ impl Engine {
             sets.insert(entity, ProfileSet::new(profiles));
         }
         let mut graph = ProfileGraph::link(sets);
+        graph.events.now = self.faults.now;
         self.attach_events(&mut graph)?;
         Ok(graph)
     }

@@ -1669,3 +1669,195 @@ fn issue_6_live_memberships_match_sqlite_after_random_changes_in_store_and_resid
     // The random changes do move memberships.
     assert!(moved >= 30, "only {moved} membership changes");
 }
+
+/// A page view of person `who` at `at_ms` (milliseconds since the Unix epoch).
+fn page_view(id: &str, who: &str, at_ms: i64) -> rapport_model::Record {
+    let at = chrono::DateTime::from_timestamp_millis(at_ms).unwrap();
+    json!({"_id": id, "eventType": "web.webpagedetails.pageViews",
+           "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+           "personKey": key(who), "web": {"webPageDetails": {"URL": "https://bodea.com/pricing"}}})
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+/// (member, event) of the history entries after position `after`, whatever their cause.
+fn history_after(engine: &Engine, name: &str, after: i64) -> Vec<(String, String)> {
+    engine
+        .membership_changes_since(name, after, 1000)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.member.split_once(':').unwrap().1.to_owned(), e.event))
+        .collect()
+}
+
+#[test]
+fn issue_6_live_event_audiences_follow_streamed_events_and_time_windows_in_store_and_resident_modes() {
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 24 * HOUR;
+    // 2026-06-15T12:00:00Z.
+    const T0: i64 = 1_781_524_800_000;
+    const RECENT: &str =
+        r#"xEvent[eventType = "web.webpagedetails.pageViews" and timestamp occurs <= 3 days before now].count() >= 2"#;
+    const EVER: &str = r#"xEvent[eventType = "web.webpagedetails.pageViews"].count() >= 1"#;
+    const SALES_RECENT: &str = r#"extendedWorkDetails.departments.includes("Sales") and (select E from xEvent where E.timestamp occurs <= 3 days before now)"#;
+    for resident in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut loader = Loader::new(dir.path());
+        loader.engine.set_evaluation_time(Some(T0));
+        let w = World {
+            persons: vec![person("p0", &["Sales"], &[]), person("p1", &["Sales"], &[]), person("p2", &["HR"], &[])],
+            ..World::default()
+        };
+        loader.load(&w);
+        for (name, pql) in [("recent", RECENT), ("ever", EVER), ("sales-recent", SALES_RECENT)] {
+            loader.engine.create_audience(name, pql).unwrap();
+            assert!(stored_members(&loader.engine, name).is_empty(), "{name}: nobody has events yet");
+        }
+        if resident {
+            loader.engine.keep_audiences_resident().unwrap();
+        }
+        let mode = if resident { "resident" } else { "store" };
+        let members = |loader: &Loader, name: &str| stored_members(&loader.engine, name);
+
+        // Events stream in. p0: two views in the last 3 days; p1: one an hour ago; p2 (HR): one 5 days ago;
+        // p3 has no profile yet.
+        let events = [
+            page_view("e1", "p0", T0 - DAY),
+            page_view("e2", "p0", T0 - 2 * DAY),
+            page_view("e3", "p1", T0 - HOUR),
+            page_view("e4", "p2", T0 - 5 * DAY),
+            page_view("e5", "p3", T0 - HOUR),
+        ];
+        let report = loader.engine.ingest_events("web.events", "tests", &events).unwrap();
+        assert_eq!((report.appended, report.persons_changed), (5, 3), "{mode}");
+        assert_eq!(members(&loader, "recent"), keys(&["p0"]), "{mode}");
+        assert_eq!(members(&loader, "ever"), keys(&["p0", "p1", "p2"]), "{mode}");
+        assert_eq!(members(&loader, "sales-recent"), keys(&["p0", "p1"]), "{mode}");
+        // The entries name the person change the events made.
+        let feed = last_event(&loader.engine, EntityKind::Person, "b2b_person:p1");
+        assert_eq!(feed.paths, vec!["xEvent".to_owned()], "{mode}");
+        let entered: Vec<_> = live_history(&loader.engine, "sales-recent", 0);
+        assert_eq!(entered.len(), 2, "{mode}");
+        assert!(entered.iter().all(|(_, e, _, cause)| e == "realized" && cause == "person updated"), "{mode}");
+
+        // p3 arrives: its earlier event counts at once.
+        loader.send(EntityKind::Person, vec![person_record(&person("p3", &["IT"], &[]))]);
+        assert_eq!(members(&loader, "ever"), keys(&["p0", "p1", "p2", "p3"]), "{mode}");
+
+        // A second view for p1 makes it a recent visitor; a repeated `_id` changes nothing.
+        let report =
+            loader.engine.ingest_events("web.events", "tests", &[page_view("e6", "p1", T0 - 2 * HOUR)]).unwrap();
+        assert_eq!(report.appended, 1, "{mode}");
+        assert_eq!(members(&loader, "recent"), keys(&["p0", "p1"]), "{mode}");
+        let report =
+            loader.engine.ingest_events("web.events", "tests", &[page_view("e6", "p1", T0 - 2 * HOUR)]).unwrap();
+        assert_eq!((report.appended, report.duplicates), (0, 1), "{mode}");
+        assert_eq!(members(&loader, "recent"), keys(&["p0", "p1"]), "{mode}");
+
+        // A day and a half later nothing new arrived, but e2 (two days before T0) is out of p0's 3-day window:
+        // p0 has one recent view left, so it leaves `recent`; it stays in `sales-recent` (one view is enough).
+        // `ever` does not depend on time and is not re-evaluated.
+        let mark = loader.engine.membership_changes_since("recent", 0, 1000).unwrap().last().unwrap().id;
+        loader.engine.set_evaluation_time(Some(T0 + DAY + DAY / 2));
+        let updates = loader.engine.refresh_time_windows().unwrap();
+        let changed: Vec<(&str, u64, u64)> =
+            updates.iter().map(|u| (u.audience.as_str(), u.entered, u.exited)).collect();
+        assert_eq!(changed, vec![("recent", 0, 1)], "{mode}");
+        assert_eq!(members(&loader, "recent"), keys(&["p1"]), "{mode}");
+        assert_eq!(history_after(&loader.engine, "recent", mark), vec![("p0".to_owned(), "exited".to_owned())]);
+        assert_eq!(members(&loader, "sales-recent"), keys(&["p0", "p1"]), "{mode}");
+
+        // Four days after T0 every view is older than three days.
+        loader.engine.set_evaluation_time(Some(T0 + 4 * DAY));
+        let updates = loader.engine.refresh_time_windows().unwrap();
+        let changed: BTreeSet<(&str, u64, u64)> =
+            updates.iter().map(|u| (u.audience.as_str(), u.entered, u.exited)).collect();
+        assert_eq!(changed, BTreeSet::from([("recent", 0, 1), ("sales-recent", 0, 2)]), "{mode}");
+        assert!(members(&loader, "recent").is_empty() && members(&loader, "sales-recent").is_empty(), "{mode}");
+        assert_eq!(members(&loader, "ever"), keys(&["p0", "p1", "p2", "p3"]), "{mode}");
+
+        // A new view of p1 brings it back into `sales-recent` (one view), not into `recent` (two needed).
+        loader.engine.ingest_events("web.events", "tests", &[page_view("e7", "p1", T0 + 4 * DAY - HOUR)]).unwrap();
+        assert_eq!(members(&loader, "sales-recent"), keys(&["p1"]), "{mode}");
+        assert!(members(&loader, "recent").is_empty(), "{mode}");
+
+        // A whole evaluation at the same time agrees with what the live path and the refreshes left.
+        for name in ["recent", "ever", "sales-recent"] {
+            let full = loader.engine.evaluate_audience(name).unwrap().change;
+            assert_eq!((full.entered, full.exited), (0, 0), "{mode} {name}");
+        }
+    }
+}
+
+#[test]
+fn issue_4_streamed_experience_events_are_appended_once_rejected_precisely_and_followed_by_audiences() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut loader = Loader::new(dir.path());
+    let w = World { persons: vec![person("p0", &["Sales"], &[]), person("p1", &["HR"], &[])], ..World::default() };
+    loader.load(&w);
+    loader
+        .engine
+        .create_audience("ever", r#"xEvent[eventType = "web.webpagedetails.pageViews"].count() >= 1"#)
+        .unwrap();
+    let dataset = loader.engine.create_dataset("web.events", "B2B Activity").unwrap();
+    assert_eq!(dataset.entity, EntityKind::Activity);
+    let t = T_EVENTS;
+    let mut no_person = page_view("e2", "p0", t);
+    no_person.remove("personKey");
+    let mut bad_time = page_view("e4", "p1", t);
+    bad_time.insert("timestamp".to_owned(), json!(5));
+    let records = [page_view("e1", "p0", t), no_person, page_view("e1", "p0", t), page_view("e3", "p1", t), bad_time];
+    let schema = schema_id("B2B Activity");
+    let messages: Vec<StreamMessage> = records
+        .iter()
+        .enumerate()
+        .map(|(i, record)| StreamMessage {
+            inlet: loader.inlet.clone(),
+            id: format!("ev{i}"),
+            dataset: "web.events".to_owned(),
+            schema_ref: schema.clone(),
+            record: record.clone(),
+            received_at_ms: t,
+            created_at_ms: None,
+        })
+        .collect();
+    let outcomes = loader.engine.ingest_messages(messages).unwrap();
+    let shape: Vec<Result<(), Vec<String>>> = outcomes
+        .iter()
+        .map(|o| match o {
+            MessageOutcome::Accepted { .. } => Ok(()),
+            MessageOutcome::Rejected { errors, .. } => {
+                Err(errors.iter().map(|e| e.path.clone().unwrap_or_default()).collect())
+            }
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            Ok(()),
+            Err(vec!["body.xdmEntity.personKey.sourceKey".to_owned()]),
+            Ok(()),
+            Ok(()),
+            Err(vec!["body.xdmEntity.timestamp".to_owned()]),
+        ]
+    );
+    // One batch holds all five: two rejected rows kept with it.
+    let batches: BTreeSet<i64> = outcomes
+        .iter()
+        .map(|o| match o {
+            MessageOutcome::Accepted { batch_id } => *batch_id,
+            MessageOutcome::Rejected { batch_id, .. } => batch_id.unwrap(),
+        })
+        .collect();
+    assert_eq!(batches.len(), 1);
+    let batch = *batches.iter().next().unwrap();
+    assert_eq!(loader.engine.store().rejected_rows(batch).unwrap().len(), 2);
+    // e1 stored once, e3 once.
+    let stored: Vec<String> = loader.engine.store().events().unwrap().into_iter().map(|e| e.id).collect();
+    assert_eq!(stored, vec!["e1".to_owned(), "e3".to_owned()]);
+    assert_eq!(stored_members(&loader.engine, "ever"), keys(&["p0", "p1"]));
+}
+
+/// 2026-11-01T10:00:00Z.
+const T_EVENTS: i64 = 1_793_527_200_000;

@@ -112,6 +112,33 @@ impl EventLog {
     }
 }
 
+impl EventLog {
+    /// Replaces the events of person `person` with `events` (deduplication `key` and record each), as a store
+    /// holds them now: what a live consumer does when a person's events or identities changed. Repeated keys
+    /// are taken once; the list is ordered and limited as [`EventLog::add_keyed`] keeps it.
+    pub fn replace(&mut self, person: u32, events: impl IntoIterator<Item = (String, Record)>) {
+        if self.by_person.len() <= person as usize {
+            self.by_person.resize_with(person as usize + 1, Vec::new);
+        }
+        let mut keys = HashSet::new();
+        let mut list: Vec<Event> = events
+            .into_iter()
+            .filter(|(key, _)| keys.insert(key.clone()))
+            .filter_map(|(_, record)| {
+                let id = record.get("_id").and_then(Value::as_str)?.to_owned();
+                let timestamp = record.get("timestamp").and_then(Value::as_str).and_then(parse_timestamp);
+                Some(Event { id, timestamp, record })
+            })
+            .collect();
+        list.sort_by_key(|e| e.timestamp);
+        if list.len() > SEGMENTATION_EVENT_LIMIT {
+            list.drain(..list.len() - SEGMENTATION_EVENT_LIMIT);
+        }
+        self.seen.extend(keys);
+        self.by_person[person as usize] = list;
+    }
+}
+
 impl ProfileGraph {
     /// The person profile an event belongs to: its `personKey.sourceKey` (namespace `b2b_person`), else the
     /// first `identityMap` identity a person holds.

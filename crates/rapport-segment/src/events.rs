@@ -595,6 +595,15 @@ impl Intervals {
 }
 
 impl Window {
+    /// Whether an anchor of the window is a time word.
+    fn depends_on_now(&self) -> bool {
+        let word = |a: &Anchor| matches!(a, Anchor::Word(_));
+        match self {
+            Window::On(a) | Window::Relative(_, a) | Window::Offset { anchor: a, .. } => word(a),
+            Window::Between(a, b) => word(a) || word(b),
+        }
+    }
+
     /// The window at evaluation time `now` (milliseconds since the Unix epoch).
     pub fn resolve(&self, now: i64) -> Intervals {
         const MIN: i64 = i64::MIN;
@@ -716,6 +725,16 @@ fn collect(cond: &crate::plan::Cond, out: &mut BTreeSet<FieldPath>, any: &mut bo
 }
 
 impl EventPred {
+    /// Whether an `occurs` below is anchored at a time word.
+    fn depends_on_now(&self) -> bool {
+        match self {
+            EventPred::True | EventPred::Row(_) => false,
+            EventPred::And(items) | EventPred::Or(items) => items.iter().any(EventPred::depends_on_now),
+            EventPred::Not(inner) => inner.depends_on_now(),
+            EventPred::Occurs { window, .. } => window.depends_on_now(),
+        }
+    }
+
     fn fields(&self, out: &mut BTreeSet<FieldPath>) {
         match self {
             EventPred::True => {}
@@ -794,6 +813,14 @@ enum Ready<'a> {
 }
 
 impl EventCond {
+    /// Whether some window of the condition is anchored at a time word, so that its answer moves with `now`.
+    pub fn depends_on_now(&self) -> bool {
+        match self {
+            EventCond::Aggregate { filter, .. } => filter.depends_on_now(),
+            EventCond::Sequence(steps) => steps.iter().any(EventPred::depends_on_now),
+        }
+    }
+
     fn fields(&self, out: &mut BTreeSet<FieldPath>) {
         match self {
             EventCond::Aggregate { measure, filter, .. } => {

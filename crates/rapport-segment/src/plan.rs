@@ -376,6 +376,31 @@ impl Plan {
         self.root.collect_fields(self.entity, &mut out);
         out
     }
+
+    /// Whether the plan reads experience events (`xEvent`) anywhere, under navigations included.
+    pub fn reads_events(&self) -> bool {
+        self.root.any(&mut |cond| matches!(cond, Cond::Events(_)))
+    }
+
+    /// Whether the plan's answer depends on the evaluation time (`now`): an event window anchored at a time word
+    /// (`now`, `today`, `last month`, …). Such an audience changes as time passes, with no change of data.
+    pub fn depends_on_now(&self) -> bool {
+        self.root.any(&mut |cond| matches!(cond, Cond::Events(events) if events.depends_on_now()))
+    }
+}
+
+impl Cond {
+    /// Whether `f` holds for this condition or any condition below it.
+    fn any(&self, f: &mut impl FnMut(&Cond) -> bool) -> bool {
+        if f(self) {
+            return true;
+        }
+        match self {
+            Cond::And(items) | Cond::Or(items) => items.iter().any(|c| c.any(f)),
+            Cond::Not(inner) | Cond::Related { cond: inner, .. } => inner.any(f),
+            Cond::Row(_) | Cond::Events(_) => false,
+        }
+    }
 }
 
 impl Cond {

@@ -59,10 +59,20 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// How the server commits.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
     /// What an acknowledgement guarantees (see [`Durability`]).
     pub durability: Durability,
+    /// How often audiences whose answer moves with time alone (event windows anchored at `now`, `today`, …)
+    /// are re-evaluated by the writer ([`Engine::refresh_time_windows`]); `None`: never.
+    pub time_refresh: Option<std::time::Duration>,
+}
+
+impl Default for ServeOptions {
+    /// Durability `full`; time windows refreshed every minute.
+    fn default() -> Self {
+        Self { durability: Durability::default(), time_refresh: Some(std::time::Duration::from_secs(60)) }
+    }
 }
 
 /// A bound, not yet serving, server.
@@ -111,6 +121,20 @@ impl Server {
             engine.store().inlets().map_err(rapport_engine::Error::from)?.into_iter().map(|i| i.id).collect();
         let inlets = Arc::new(RwLock::new(known));
         let (sender, thread) = writer::spawn(engine, inlets.clone())?;
+        // Time windows: a tick asks the writer (which owns the resident audiences) to refresh them.
+        let ticker = options.time_refresh.map(|every| {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(every);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                interval.tick().await;
+                loop {
+                    interval.tick().await;
+                    // A full queue means the writer is busy: skip this tick rather than wait.
+                    let _ = sender.try_send(writer::Job::RefreshTimeWindows);
+                }
+            })
+        });
         let shared = Arc::new(routes::Shared {
             writer: sender,
             inlets,
@@ -121,6 +145,11 @@ impl Server {
         info!(addr = %listener.local_addr()?, "serving");
         // The router holds the only senders: once serving ends and it is dropped, the writer drains and stops.
         axum::serve(listener, routes::router(shared)).with_graceful_shutdown(shutdown).await?;
+        if let Some(ticker) = ticker {
+            // Its sender must go for the writer to drain and stop.
+            ticker.abort();
+            let _ = ticker.await;
+        }
         if let Some(scheduler) = scheduler {
             tokio::task::spawn_blocking(move || scheduler.stop())
                 .await

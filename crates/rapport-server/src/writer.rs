@@ -33,6 +33,8 @@ pub(crate) enum Job {
     /// Reread the inlets from the store (an inlet may have been created since start) and say whether `id` is
     /// one of them.
     FindInlet { id: String, reply: oneshot::Sender<bool> },
+    /// Re-evaluate the audiences whose answer moves with time alone ([`Engine::refresh_time_windows`]).
+    RefreshTimeWindows,
 }
 
 /// The known inlet ids, shared between the writer (which reloads them) and the routes (which read them).
@@ -58,6 +60,14 @@ pub(crate) fn spawn(
                     Job::FindInlet { id, reply } => {
                         let _ = reply.send(reload_inlets(&engine, &inlets).contains(&id));
                     }
+                    Job::RefreshTimeWindows => match engine.refresh_time_windows() {
+                        Ok(updates) => {
+                            for u in updates {
+                                info!(audience = %u.audience, entered = u.entered, exited = u.exited, "time window refresh");
+                            }
+                        }
+                        Err(err) => error!(error = %err, "time window refresh failed"),
+                    },
                 }
                 if count < MAX_GROUP_MESSAGES {
                     next = rx.try_recv().ok();

@@ -29,7 +29,7 @@ async fn start() -> Running {
     engine.generate_b2b_schemas().unwrap();
     engine.create_dataset("web.person", PERSON).unwrap();
     let inlet = engine.create_inlet("web").unwrap().id;
-    let options = ServeOptions { durability: Durability::Normal };
+    let options = ServeOptions { durability: Durability::Normal, ..ServeOptions::default() };
     let server = Server::bind(engine, "127.0.0.1:0".parse().unwrap(), options).unwrap();
     let addr = server.local_addr().unwrap().to_string();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -948,7 +948,7 @@ fn streaming(messages: u64, batch: usize, concurrency: usize, repeat: usize, wor
         engine.generate_b2b_schemas()?;
         engine.create_dataset("bench.person", "B2B Person")?;
         let inlet = engine.create_inlet("bench")?;
-        let options = rapport_server::ServeOptions { durability: rapport_engine::Durability::Full };
+        let options = rapport_server::ServeOptions { durability: rapport_engine::Durability::Full, time_refresh: None };
         let server = rapport_server::Server::bind(engine, ([127, 0, 0, 1], 0).into(), options)?;
         let addr = server.local_addr()?;
         let running = server.serve_in_background()?;
@@ -1051,7 +1051,7 @@ fn live_latency(data_dir: &Path, pql: &str, changes: usize, warmup: usize, seed:
         });
         bodies.push(serde_json::to_vec(&envelope)?);
     }
-    let options = rapport_server::ServeOptions { durability: rapport_engine::Durability::Full };
+    let options = rapport_server::ServeOptions { durability: rapport_engine::Durability::Full, time_refresh: None };
     let (server, resident_seconds) = seconds(|| {
         let server = rapport_server::Server::bind(engine, ([127, 0, 0, 1], 0).into(), options)?;
         Ok(server)

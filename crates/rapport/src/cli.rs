@@ -54,6 +54,10 @@ pub enum Command {
     /// Records: delete one by its dataset and primary identity (its profile is re-stitched).
     #[command(subcommand)]
     Record(crate::unmerge::RecordCommand),
+    /// Experience events (page views, email opens, form fills, …): load NDJSON or JSON files into a dataset of
+    /// the "B2B Activity" class.
+    #[command(subcommand)]
+    Events(crate::events::EventsCommand),
     /// The change feed: created, updated, merged, split and deleted profiles, in commit order.
     Changes {
         /// Only events after this sequence number.

@@ -8,6 +8,7 @@ mod bench;
 mod bench_activation;
 mod cli;
 mod demo;
+mod events;
 mod flow;
 mod identity;
 mod mapping;
@@ -211,6 +212,7 @@ fn run(cli: Cli) -> Result<()> {
             print_profile(&view)
         }
         Command::Record(command) => unmerge::record_command(&cli, command),
+        Command::Events(command) => events::events(&cli, command),
         Command::Changes { since, limit, json } => unmerge::changes(&cli, *since, *limit, *json),
         Command::Audience(command) => audience(&cli, command),
         Command::Status { json } => {

@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// How often membership changes are pushed to streaming destinations, in milliseconds.
     #[arg(long, default_value_t = 1_000)]
     pub push_interval_ms: u64,
+    /// How often audiences with event windows anchored at the current time (`occurs <= 7 days before now`, …)
+    /// are re-evaluated so that members whose events aged out leave; 0 turns it off.
+    #[arg(long, default_value_t = 60)]
+    pub time_refresh_secs: u64,
 }
 
 /// `--durability`.
@@ -145,6 +149,7 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<()> {
             DurabilityArg::Normal => Durability::Normal,
             DurabilityArg::Full => Durability::Full,
         },
+        time_refresh: (args.time_refresh_secs > 0).then(|| std::time::Duration::from_secs(args.time_refresh_secs)),
     };
     let mut server = rapport_server::Server::bind(engine, args.bind, options)?;
     if !args.no_scheduler {
