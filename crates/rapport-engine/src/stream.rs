@@ -286,6 +286,16 @@ struct Group {
     rejected: Vec<RowError>,
 }
 
+/// The outcome of a message whose record was refused after validation: one `invalid` error at the row's field.
+fn rejected_row(row: &RowError) -> MessageOutcome {
+    let errors = vec![MessageError {
+        code: MessageErrorCode::Invalid,
+        message: row.message.clone(),
+        path: row.field.as_ref().map(|f| format!("body.xdmEntity.{f}")),
+    }];
+    MessageOutcome::Rejected { errors, batch_id: None }
+}
+
 /// A fresh inlet id: 32 hex digits from the process's random hasher keys and the clock.
 fn new_inlet_id(name: &str) -> String {
     use std::hash::BuildHasher;
@@ -432,12 +442,7 @@ impl Engine {
                 match self.prepare_event(&namespaces, &message.id, 1, &message.record, false) {
                     Ok(event) => group.events.push(event),
                     Err(row) => {
-                        let errors = vec![MessageError {
-                            code: MessageErrorCode::Invalid,
-                            message: row.message.clone(),
-                            path: row.field.as_ref().map(|f| format!("body.xdmEntity.{f}")),
-                        }];
-                        outcomes[position] = Some(MessageOutcome::Rejected { errors, batch_id: None });
+                        outcomes[position] = Some(rejected_row(&row));
                         group.rejected.push(row);
                     }
                 }
@@ -451,51 +456,39 @@ impl Engine {
                     group.fragments.push(new);
                 }
                 Err(row) => {
-                    let errors = vec![MessageError {
-                        code: MessageErrorCode::Invalid,
-                        message: row.message.clone(),
-                        path: row.field.as_ref().map(|f| format!("body.xdmEntity.{f}")),
-                    }];
-                    outcomes[position] = Some(MessageOutcome::Rejected { errors, batch_id: None });
+                    outcomes[position] = Some(rejected_row(&row));
                     group.rejected.push(row);
                 }
             }
         }
-        let mut summaries = Vec::with_capacity(groups.len());
         for group in groups {
-            if group.dataset.entity == EntityKind::Activity {
-                let source = format!("stream:{}", group.inlet);
-                let read = group.members.len() as u64;
-                let report = self.commit_events(&group.dataset.name, &source, read, &group.events, group.rejected)?;
-                for position in group.members {
-                    match &mut outcomes[position] {
-                        Some(MessageOutcome::Rejected { batch_id, .. }) => *batch_id = Some(report.batch_id),
-                        slot => *slot = Some(MessageOutcome::Accepted { batch_id: report.batch_id }),
-                    }
-                }
-                continue;
-            }
-            let batch = NewBatch {
-                dataset: group.dataset.name.clone(),
-                entity: group.dataset.entity,
-                source: format!("stream:{}", group.inlet),
-                files: Vec::new(),
-                rows_read: group.members.len() as u64,
-                fragments: group.fragments,
-                rejected: group.rejected,
-                batch_id: None,
-                checkpoint: None,
+            let source = format!("stream:{}", group.inlet);
+            let read = group.members.len() as u64;
+            let batch = if group.dataset.entity == EntityKind::Activity {
+                self.commit_events(&group.dataset.name, &source, read, &group.events, group.rejected)?.batch_id
+            } else {
+                let batch = NewBatch {
+                    dataset: group.dataset.name.clone(),
+                    entity: group.dataset.entity,
+                    source,
+                    files: Vec::new(),
+                    rows_read: read,
+                    fragments: group.fragments,
+                    rejected: group.rejected,
+                    batch_id: None,
+                    checkpoint: None,
+                };
+                let (summary, _) = self.commit_batch(&batch)?;
+                debug!(batch = summary.id, dataset = %summary.dataset, ingested = summary.rows_ingested,
+                    rejected = summary.rows_rejected, "stream batch committed");
+                summary.id
             };
-            let (summary, _) = self.commit_batch(&batch)?;
-            debug!(batch = summary.id, dataset = %summary.dataset, ingested = summary.rows_ingested,
-                rejected = summary.rows_rejected, "stream batch committed");
             for position in group.members {
                 match &mut outcomes[position] {
-                    Some(MessageOutcome::Rejected { batch_id, .. }) => *batch_id = Some(summary.id),
-                    slot => *slot = Some(MessageOutcome::Accepted { batch_id: summary.id }),
+                    Some(MessageOutcome::Rejected { batch_id, .. }) => *batch_id = Some(batch),
+                    slot => *slot = Some(MessageOutcome::Accepted { batch_id: batch }),
                 }
             }
-            summaries.push(summary);
         }
         outcomes
             .into_iter()
