@@ -135,6 +135,9 @@ pub enum Error {
     /// Something asked for does not exist (a profile by identity).
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with what is stored (an audience still activated by a flow).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl From<rapport_segment::Error> for Error {
