@@ -46,17 +46,23 @@ function expectEqual(actual, wanted, what) {
 }
 
 const userData = fs.mkdtempSync(path.join(os.tmpdir(), "rapport-chromium-"));
-const browser = await chromium.launch({
+// A fresh profile each run (Playwright passes it to Chromium as --user-data-dir).
+const context = await chromium.launchPersistentContext(userData, {
   executablePath: chromiumPath,
   headless: true,
+  viewport: { width: 1280, height: 900 },
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", `--user-data-dir=${userData}`],
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
-const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
 const page = await context.newPage();
 const consoleErrors = [];
 page.on("pageerror", (e) => consoleErrors.push(String(e)));
-page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+// Chromium logs every 4xx answer as "Failed to load resource"; those the scenario provokes (a bad token, a
+// PQL error) are expected, so failed loads are judged by status instead: any 5xx fails the run.
+page.on("console", (m) => {
+  if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) consoleErrors.push(m.text());
+});
+page.on("response", (r) => { if (r.status() >= 500) consoleErrors.push(`${r.status()} from ${r.url()}`); });
 // Nothing but this server: any other request fails the run (no CDN, no network at run time).
 const foreign = [];
 await page.route("**/*", (route) => {
@@ -155,8 +161,8 @@ try {
     await page.getByRole("button", { name: "Create destination" }).click();
     await page.getByRole("cell", { name: "browser-files" }).waitFor();
     await page.getByLabel("Flow name").fill("browser-flow");
-    await page.getByLabel("Destination").selectOption("browser-files");
-    await page.getByLabel("Audience").selectOption(audience);
+    await page.getByLabel("Destination", { exact: true }).selectOption("browser-files");
+    await page.getByLabel("Audience", { exact: true }).selectOption(audience);
     await page.getByRole("button", { name: "Create flow and run it" }).click();
     const file = page.getByTestId("delivery").getByTestId("file").first();
     await file.waitFor({ timeout: 120000 });
@@ -188,7 +194,7 @@ try {
 } catch (err) {
   await shot("failure").catch(() => {});
 } finally {
-  await browser.close();
+  await context.close();
   fs.rmSync(userData, { recursive: true, force: true });
 }
 // The plain closing line CI reads.
