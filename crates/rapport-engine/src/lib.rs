@@ -68,7 +68,7 @@ pub use live::{LiveMode, LiveUpdate};
 pub use lookup::{ProfileView, Related};
 pub use rapport_profile::MergePolicy;
 pub use rapport_store::{
-    BatchFilter, BatchState, ChangeEvent, ChangeKind, DatasetRecord, Durability, EntityRef, ErrorThreshold, Every,
+    AudienceRecord, BatchFilter, BatchState, ChangeEvent, ChangeKind, DatasetRecord, Durability, EntityRef, ErrorThreshold, Every,
     FlowDefinition, FlowSource, InletRecord, RunState, StoredFlow,
 };
 pub use schemas::FieldGroupChange;
