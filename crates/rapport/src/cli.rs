@@ -115,6 +115,16 @@ pub struct DemoArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// End without creating a console token or serving (tests and CI).
+    #[arg(long, conflicts_with = "serve")]
+    pub no_serve: bool,
+    /// Serve the console at the end even when standard output is not a terminal (by default the demo serves
+    /// only on a terminal, and otherwise prints the address, a token and the command that serves).
+    #[arg(long)]
+    pub serve: bool,
+    /// Where the console is served.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
 }
 
 /// `rapport generate …`.
