@@ -1,7 +1,10 @@
-//! Rapport's HTTP server: the streaming inlet in Adobe's collection envelope (B2B-DOMAIN g.1), over the engine.
+//! Rapport's HTTP server: the REST API (token authentication, OpenAPI document, one error shape) and the
+//! streaming inlet in Adobe's collection envelope (B2B-DOMAIN g.1), over the engine.
 //!
 //! Layout:
-//! - [`routes`]: the routes, thin: parse, check the inlet, hand over, shape the answer (200 / 207 / 4xx).
+//! - [`api`]: the REST API platform (errors, authentication, pagination, tasks, the OpenAPI document) and one
+//!   module per resource; see `docs/api.md`.
+//! - [`routes`]: the inlet routes, thin: parse, check the inlet, hand over, shape the answer (200 / 207 / 4xx).
 //! - [`writer`]: the one thread that owns the [`Engine`] and commits queued messages in groups; a request is
 //!   answered only after the commit holding its messages returned, and after the audience memberships those
 //!   messages changed were decided in process and committed (the engine keeps audiences resident).
@@ -16,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod client;
 pub mod loadgen;
 pub mod routes;
@@ -25,10 +29,9 @@ pub mod writer;
 use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
-use rapport_engine::{Durability, Engine};
+use rapport_engine::{Authenticator, Durability, Engine};
 pub use scheduler::SchedulerOptions;
 use tracing::info;
 
@@ -58,11 +61,19 @@ pub enum Error {
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// How the server commits.
-#[derive(Debug, Clone, Copy, Default)]
+/// How the server commits and what it accepts.
+#[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
     /// What an acknowledgement guarantees (see [`Durability`]).
     pub durability: Durability,
+    /// The largest uploaded file accepted, in bytes (the inlet keeps its 1 MB per request).
+    pub upload_limit: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self { durability: Durability::default(), upload_limit: api::DEFAULT_UPLOAD_LIMIT }
+    }
 }
 
 /// A bound, not yet serving, server.
@@ -110,17 +121,14 @@ impl Server {
         let known: HashSet<String> =
             engine.store().inlets().map_err(rapport_engine::Error::from)?.into_iter().map(|i| i.id).collect();
         let inlets = Arc::new(RwLock::new(known));
+        let data_dir = engine.store().dir().to_owned();
+        let auth = Authenticator::open(&data_dir)?;
         let (sender, thread) = writer::spawn(engine, inlets.clone())?;
-        let shared = Arc::new(routes::Shared {
-            writer: sender,
-            inlets,
-            instance: std::process::id() % 10_000,
-            sequence: AtomicU64::new(0),
-        });
+        let shared = Arc::new(api::Shared::new(sender, inlets, auth, &data_dir, options.upload_limit));
         let listener = tokio::net::TcpListener::from_std(listener)?;
         info!(addr = %listener.local_addr()?, "serving");
         // The router holds the only senders: once serving ends and it is dropped, the writer drains and stops.
-        axum::serve(listener, routes::router(shared)).with_graceful_shutdown(shutdown).await?;
+        axum::serve(listener, api::router(shared)).with_graceful_shutdown(shutdown).await?;
         if let Some(scheduler) = scheduler {
             tokio::task::spawn_blocking(move || scheduler.stop())
                 .await

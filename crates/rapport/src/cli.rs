@@ -87,8 +87,11 @@ pub enum Command {
     /// In-process measurements for the benchmark harness (bench/run.sh); JSON on stdout.
     #[command(subcommand, hide = false)]
     Bench(crate::bench::BenchCommand),
-    /// Serves the streaming inlet over HTTP (Adobe's collection envelope) until Ctrl-C.
+    /// Serves the REST API (OpenAPI at /openapi.json) and the streaming inlet over HTTP until Ctrl-C.
     Serve(crate::serve::ServeArgs),
+    /// API tokens: create one (printed once), list them, revoke one.
+    #[command(subcommand)]
+    Token(crate::serve::TokenCommand),
     /// Streaming inlets (the `{inletId}` of `POST /collection/{inletId}`).
     #[command(subcommand)]
     Inlet(crate::serve::InletCommand),

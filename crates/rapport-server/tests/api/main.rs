@@ -1,0 +1,10 @@
+//! The REST API over real HTTP (ureq, a client of its own) against a server on an ephemeral loopback port with
+//! a temporary data directory. One module per resource; `support` starts servers and holds one token per role.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod batches;
+mod flows;
+mod platform;
+mod profiles;
+mod schemas;
+mod support;
