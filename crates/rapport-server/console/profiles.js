@@ -11,7 +11,7 @@ const ENTITIES = [["person", "Person"], ["account", "Account"], ["opportunity", 
 
 /** The profile holding ns:value in class `entity`, or null when none does. */
 export async function lookupProfile(entity, ns, value) {
-  const q = new URLSearchParams({ "schema.name": entity, entityIdNS: ns, entityId: value });
+  const q = new URLSearchParams({ entity, entityIdNS: ns, entityId: value });
   try {
     return await api.get(`/access/entities?${q}`);
   } catch (err) {

@@ -4,6 +4,7 @@
 //! Layout:
 //! - [`api`]: the REST API platform (errors, authentication, pagination, tasks, the OpenAPI document) and one
 //!   module per resource; see `docs/api.md`.
+//! - [`console`]: the web console, plain HTML/CSS/JS modules embedded in the binary and served at `/console/`.
 //! - [`routes`]: the inlet routes, thin: parse, check the inlet, hand over, shape the answer (200 / 207 / 4xx).
 //! - [`writer`]: the one thread that owns the [`Engine`] and commits queued messages in groups; a request is
 //!   answered only after the commit holding its messages returned, and after the audience memberships those
@@ -21,6 +22,7 @@
 
 pub mod api;
 pub mod client;
+pub mod console;
 pub mod loadgen;
 pub mod routes;
 pub mod scheduler;

@@ -28,6 +28,19 @@ pub struct ServeArgs {
     pub upload_limit_mb: usize,
 }
 
+impl ServeArgs {
+    /// The defaults of `rapport serve` on `bind` (what the demo serves with).
+    pub fn defaults(bind: SocketAddr) -> Self {
+        Self {
+            bind,
+            durability: DurabilityArg::Full,
+            no_scheduler: false,
+            push_interval_ms: 1_000,
+            upload_limit_mb: 256,
+        }
+    }
+}
+
 /// `--durability`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum DurabilityArg {

@@ -168,6 +168,7 @@ impl From<rapport_engine::Error> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
             }
             E::Deletion(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            E::Conflict(_) => ApiError::conflict(message),
             E::Source(_) | E::UnknownFile { .. } | E::Input { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "unreadable_input", message)
             }

@@ -18,9 +18,11 @@
 //! `pub(crate) fn routes() -> OpenApiRouter<AppState>`, declare `pub mod NAME;` here and add one
 //! `.merge(NAME::routes())` line to [`documented`].
 
+pub mod audiences;
 pub mod auth;
 pub mod batches;
 pub mod datasets;
+pub mod destinations;
 pub mod error;
 pub mod flows;
 pub mod page;
@@ -190,6 +192,8 @@ pub fn documented(upload_limit: usize) -> OpenApiRouter<AppState> {
         .merge(batches::routes(upload_limit))
         .merge(flows::routes())
         .merge(profiles::routes())
+        .merge(audiences::routes())
+        .merge(destinations::routes())
 }
 
 /// The OpenAPI document (what `GET /openapi.json` serves).
@@ -209,5 +213,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        // The console's files are public (they hold no data; its API calls carry a token): merged after the
+        // authentication layer, which therefore does not wrap them.
+        .merge(crate::console::routes())
         .with_state(state)
 }
