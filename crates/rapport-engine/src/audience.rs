@@ -188,7 +188,8 @@ impl Engine {
     /// (delete or change the flow first), as Adobe refuses deleting a segment mapped to a destination.
     pub fn delete_audience(&mut self, name: &str) -> Result<()> {
         self.store.audience(name)?;
-        if let Some(flow) = self.activation_flows()?.into_iter().find(|f| f.definition.audiences.iter().any(|a| a == name))
+        if let Some(flow) =
+            self.activation_flows()?.into_iter().find(|f| f.definition.audiences.iter().any(|a| a == name))
         {
             return Err(crate::Error::Conflict(format!(
                 "audience `{name}` is activated by flow `{}`; delete the flow first",

@@ -34,7 +34,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::Span;
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, Caller, ErrorBody, ErrorDetail, Page, PageQuery};
+use super::{
+    ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, Caller, ErrorBody, ErrorDetail, Page, PageQuery,
+};
 
 /// The longest audience name accepted.
 pub const MAX_NAME: usize = 128;
@@ -118,7 +120,10 @@ impl Expression {
                 .with_details(vec![ErrorDetail { path: Some(path.to_owned()), ..ErrorDetail::default() }])
         };
         if self.kind != "PQL" {
-            return Err(at("expression.type", format!("expression type `{}` is not supported (only `PQL`)", self.kind)));
+            return Err(at(
+                "expression.type",
+                format!("expression type `{}` is not supported (only `PQL`)", self.kind),
+            ));
         }
         if self.format != "pql/text" {
             return Err(at(
@@ -141,10 +146,8 @@ fn entity(text: Option<&str>) -> ApiResult<EntityKind> {
     match text {
         None => Ok(EntityKind::Person),
         Some(text) => text.parse().map_err(|_| {
-            ApiError::bad_request(format!(
-                "entity `{text}` is not a profile class (person, account, opportunity, …)"
-            ))
-            .with_details(vec![ErrorDetail { path: Some("entity".to_owned()), ..ErrorDetail::default() }])
+            ApiError::bad_request(format!("entity `{text}` is not a profile class (person, account, opportunity, …)"))
+                .with_details(vec![ErrorDetail { path: Some("entity".to_owned()), ..ErrorDetail::default() }])
         }),
     }
 }
@@ -333,7 +336,8 @@ async fn create_definition(
     let entity = entity(body.entity.as_deref())?;
     let pql = body.expression.text()?.to_owned();
     let name = body.name;
-    let record = state.engine(move |engine| engine.create_audience_of(&name, entity, &pql).map_err(engine_error)).await?;
+    let record =
+        state.engine(move |engine| engine.create_audience_of(&name, entity, &pql).map_err(engine_error)).await?;
     Ok((StatusCode::CREATED, Json(SegmentDefinition::from(record))).into_response())
 }
 
@@ -417,10 +421,8 @@ fn statuses(text: Option<&str>) -> ApiResult<Vec<String>> {
     let mut out = Vec::new();
     for status in text.split(',').map(str::trim) {
         if !matches!(status, "realized" | "existing" | "exited") {
-            return Err(ApiError::bad_request(format!(
-                "status `{status}` is not one of realized, existing, exited"
-            ))
-            .with_details(vec![ErrorDetail { path: Some("status".to_owned()), ..ErrorDetail::default() }]));
+            return Err(ApiError::bad_request(format!("status `{status}` is not one of realized, existing, exited"))
+                .with_details(vec![ErrorDetail { path: Some("status".to_owned()), ..ErrorDetail::default() }]));
         }
         out.push(status.to_owned());
     }

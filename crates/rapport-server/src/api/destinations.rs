@@ -28,7 +28,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::audiences::{check_name, engine_error};
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, Caller, ErrorBody, ErrorDetail, Page, PageQuery};
+use super::{
+    ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, Caller, ErrorBody, ErrorDetail, Page, PageQuery,
+};
 
 /// A destination as answered: secrets as `***`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -110,7 +112,8 @@ fn to_value<T: Serialize>(value: &T) -> ApiResult<Value> {
 
 /// A body part that does not fit its type: 400 naming the path.
 fn invalid(path: &str, message: String) -> ApiError {
-    ApiError::bad_request(message).with_details(vec![ErrorDetail { path: Some(path.to_owned()), ..ErrorDetail::default() }])
+    ApiError::bad_request(message)
+        .with_details(vec![ErrorDetail { path: Some(path.to_owned()), ..ErrorDetail::default() }])
 }
 
 /// Lists the destinations, by name.
@@ -139,8 +142,7 @@ async fn create_destination(
 ) -> ApiResult<Response> {
     caller.require(Permission::Activation)?;
     check_name("destination", &body.name)?;
-    let config = DestinationConfig::parse(&body.config.to_string())
-        .map_err(|e| invalid("config", e.to_string()))?;
+    let config = DestinationConfig::parse(&body.config.to_string()).map_err(|e| invalid("config", e.to_string()))?;
     let name = body.name;
     let view = state.engine(move |engine| engine.create_destination(&name, &config).map_err(engine_error)).await?;
     Ok((StatusCode::CREATED, Json(DestinationOut::of(view)?)).into_response())
@@ -217,10 +219,9 @@ async fn create_flow(
 }
 
 fn find_flow(flows: Vec<ActivationFlow>, name: &str) -> ApiResult<ActivationFlow> {
-    flows
-        .into_iter()
-        .find(|f| f.name == name)
-        .ok_or_else(|| ApiError::not_found(format!("activation flow `{name}` does not exist (see GET /activation/flows)")))
+    flows.into_iter().find(|f| f.name == name).ok_or_else(|| {
+        ApiError::not_found(format!("activation flow `{name}` does not exist (see GET /activation/flows)"))
+    })
 }
 
 /// One activation flow.
@@ -244,7 +245,11 @@ async fn get_flow(
     responses((status = 202, description = "`{taskId}`; GET /tasks/{id}", body = super::TaskAccepted),
               (status = 403, description = "The role may not run activation", body = ErrorBody),
               (status = 404, description = "No such flow", body = ErrorBody)))]
-async fn run_flow(caller: Caller, State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<Response> {
+async fn run_flow(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Response> {
     caller.require(Permission::Activation)?;
     let all = state.engine(|engine| engine.activation_flows().map_err(engine_error)).await?;
     let flow = find_flow(all, &name)?.name;

@@ -57,7 +57,8 @@ fn issue_9_estimate_is_exact_and_pql_errors_are_located() {
     let hot = server.post("/segment/estimate", Role::Viewer, &json!({"expression": pql("b2b.personScore >= 50")}));
     assert_eq!(hot.status, 200, "{:?}", hot.body);
     assert_eq!(hot.body, json!({"estimatedSize": 7, "exact": true, "entity": "person"}));
-    let cold = server.post("/segment/estimate", Role::Viewer, &json!({"expression": {"value": "b2b.personScore < 20"}}));
+    let cold =
+        server.post("/segment/estimate", Role::Viewer, &json!({"expression": {"value": "b2b.personScore < 20"}}));
     assert_eq!(cold.body["estimatedSize"], 4);
 
     // `==` is not PQL: the error spans bytes 16..18, line 1, column 17, with the hint.
@@ -81,9 +82,11 @@ fn issue_9_estimate_is_exact_and_pql_errors_are_located() {
     assert_eq!(assert_error(&other, 400, "bad_request")["details"][0]["path"], "expression.type");
     let empty = server.post("/segment/estimate", Role::Viewer, &json!({"expression": pql("  ")}));
     assert_eq!(assert_error(&empty, 400, "bad_request")["details"][0]["path"], "expression.value");
-    let class = server.post("/segment/estimate", Role::Viewer, &json!({"entity": "planet", "expression": pql("a = 1")}));
+    let class =
+        server.post("/segment/estimate", Role::Viewer, &json!({"entity": "planet", "expression": pql("a = 1")}));
     assert_eq!(assert_error(&class, 400, "bad_request")["details"][0]["path"], "entity");
-    let malformed = server.send("POST", "/segment/estimate", Some(Role::Viewer), "application/json", b"{\"expression\": ");
+    let malformed =
+        server.send("POST", "/segment/estimate", Some(Role::Viewer), "application/json", b"{\"expression\": ");
     assert_error(&malformed, 400, "malformed_json");
     // No token, a bad token.
     assert_error(&server.send("POST", "/segment/estimate", None, "application/json", b"{}"), 401, "unauthorized");
@@ -104,13 +107,21 @@ fn issue_9_definitions_are_created_listed_shown_and_deleted_by_role() {
     // The same name again: 409; a bad name, a bad definition: 400.
     assert_error(&server.post("/segment/definitions", Role::Marketer, &body), 409, "conflict");
     let bad_name = json!({"name": "hot audience/1", "expression": pql("b2b.personScore >= 50")});
-    assert_eq!(assert_error(&server.post("/segment/definitions", Role::Marketer, &bad_name), 400, "bad_request")["details"][0]["path"], "name");
+    assert_eq!(
+        assert_error(&server.post("/segment/definitions", Role::Marketer, &bad_name), 400, "bad_request")["details"][0]
+            ["path"],
+        "name"
+    );
     let bad_pql = json!({"name": "broken", "expression": pql("b2b.personScore >=")});
     assert_error(&server.post("/segment/definitions", Role::Engineer, &bad_pql), 400, "invalid_pql");
     let unknown_field = json!({"name": "x", "expression": pql("a = 1"), "color": "red"});
     assert_error(&server.post("/segment/definitions", Role::Marketer, &unknown_field), 422, "invalid_body");
     // Nothing half-written: the refused definitions are not listed.
-    server.post("/segment/definitions", Role::Engineer, &json!({"name": "cold", "expression": pql("b2b.personScore < 20")}));
+    server.post(
+        "/segment/definitions",
+        Role::Engineer,
+        &json!({"name": "cold", "expression": pql("b2b.personScore < 20")}),
+    );
     let listed = server.get("/segment/definitions", Role::Viewer).body;
     let names: Vec<_> = listed["results"].as_array().unwrap().iter().map(|d| d["name"].clone()).collect();
     assert_eq!(names, vec![json!("cold"), json!("hot")]);
@@ -125,17 +136,29 @@ fn issue_9_definitions_are_created_listed_shown_and_deleted_by_role() {
     assert_error(&server.get("/segment/definitions/nothing", Role::Viewer), 404, "not_found");
 
     // Delete: viewer refused, marketer deletes, then it is gone.
-    assert_error(&server.send("DELETE", "/segment/definitions/cold", Some(Role::Viewer), "application/json", b""), 403, "forbidden");
+    assert_error(
+        &server.send("DELETE", "/segment/definitions/cold", Some(Role::Viewer), "application/json", b""),
+        403,
+        "forbidden",
+    );
     let deleted = server.send("DELETE", "/segment/definitions/cold", Some(Role::Marketer), "application/json", b"");
     assert_eq!(deleted.status, 204, "{:?}", deleted.body);
     assert_error(&server.get("/segment/definitions/cold", Role::Viewer), 404, "not_found");
-    assert_error(&server.send("DELETE", "/segment/definitions/cold", Some(Role::Marketer), "application/json", b""), 404, "not_found");
+    assert_error(
+        &server.send("DELETE", "/segment/definitions/cold", Some(Role::Marketer), "application/json", b""),
+        404,
+        "not_found",
+    );
 }
 
 #[test]
 fn issue_9_members_follow_changes_with_status_and_history() {
     let server = leads_server();
-    server.post("/segment/definitions", Role::Marketer, &json!({"name": "hot", "expression": pql("b2b.personScore >= 50")}));
+    server.post(
+        "/segment/definitions",
+        Role::Marketer,
+        &json!({"name": "hot", "expression": pql("b2b.personScore >= 50")}),
+    );
     let members = server.get("/segment/definitions/hot/members", Role::Viewer).body;
     assert_eq!(emails(&members), ids(8..=14));
     assert!(members["results"].as_array().unwrap().iter().all(|m| m["status"] == "realized"));
@@ -179,11 +202,13 @@ fn issue_9_members_follow_changes_with_status_and_history() {
 
     // History: 7 entries at creation, then 2 exits and 1 entry; for one exited member, its entry then exit.
     let history = server.get("/segment/definitions/hot/history?limit=1000", Role::Viewer).body;
-    let events: Vec<&str> = history["results"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let events: Vec<&str> =
+        history["results"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(events.iter().filter(|e| **e == "realized").count(), 8, "{events:?}");
     assert_eq!(events.iter().filter(|e| **e == "exited").count(), 2, "{events:?}");
     let one = &exited_primaries[0];
-    let mine = server.get(&format!("/segment/definitions/hot/history?member={}", one.replace(':', "%3A")), Role::Viewer).body;
+    let mine =
+        server.get(&format!("/segment/definitions/hot/history?member={}", one.replace(':', "%3A")), Role::Viewer).body;
     let mine: Vec<&str> = mine["results"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(mine, vec!["realized", "exited"]);
 
@@ -195,7 +220,11 @@ fn issue_9_members_follow_changes_with_status_and_history() {
 #[test]
 fn issue_9_explain_says_why_one_profile_is_in_or_out() {
     let server = leads_server();
-    server.post("/segment/definitions", Role::Marketer, &json!({"name": "hot", "expression": pql("b2b.personScore >= 50")}));
+    server.post(
+        "/segment/definitions",
+        Role::Marketer,
+        &json!({"name": "hot", "expression": pql("b2b.personScore >= 50")}),
+    );
     let plain = server.get("/segment/definitions/hot/explain", Role::Viewer);
     assert_eq!(plain.status, 200, "{:?}", plain.body);
     assert!(plain.body["sql"].as_str().unwrap().to_lowercase().contains("select"), "{:?}", plain.body["sql"]);
@@ -205,6 +234,10 @@ fn issue_9_explain_says_why_one_profile_is_in_or_out() {
     assert_eq!(inside.body["profile"]["member"], true, "{:?}", inside.body);
     let outside = server.get("/segment/definitions/hot/explain?ns=Email&value=p3%40acme.com", Role::Viewer);
     assert_eq!(outside.body["profile"]["member"], false, "{:?}", outside.body);
-    assert_error(&server.get("/segment/definitions/hot/explain?ns=Email&value=nobody%40acme.com", Role::Viewer), 404, "not_found");
+    assert_error(
+        &server.get("/segment/definitions/hot/explain?ns=Email&value=nobody%40acme.com", Role::Viewer),
+        404,
+        "not_found",
+    );
     assert_error(&server.get("/segment/definitions/hot/explain?ns=Email", Role::Viewer), 400, "bad_request");
 }

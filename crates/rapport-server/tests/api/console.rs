@@ -32,7 +32,10 @@ fn issue_9_the_console_is_served_from_the_binary_and_every_import_resolves() {
     // script or style media type. Found by reading the texts, not from the server's list of assets.
     let mut seen = BTreeSet::new();
     let mut queue: Vec<String> = references(&html);
-    assert!(queue.contains(&"/console/app.js".to_owned()) && queue.contains(&"/console/app.css".to_owned()), "{queue:?}");
+    assert!(
+        queue.contains(&"/console/app.js".to_owned()) && queue.contains(&"/console/app.css".to_owned()),
+        "{queue:?}"
+    );
     while let Some(path) = queue.pop() {
         if !seen.insert(path.clone()) {
             continue;

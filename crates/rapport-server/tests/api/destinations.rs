@@ -32,7 +32,15 @@ fn issue_9_destinations_are_created_by_marketers_with_secrets_masked() {
     assert_eq!(error["details"][0]["path"], "config");
     let unknown = server.post("/destinations", Role::Marketer, &json!({"name": "x", "config": {"type": "fax"}}));
     assert_error(&unknown, 400, "bad_request");
-    assert_error(&server.post("/destinations", Role::Marketer, &json!({"name": "", "config": {"type": "file", "folder": folder}})), 400, "bad_request");
+    assert_error(
+        &server.post(
+            "/destinations",
+            Role::Marketer,
+            &json!({"name": "", "config": {"type": "file", "folder": folder}}),
+        ),
+        400,
+        "bad_request",
+    );
 
     // A Marketo destination's client secret never comes back.
     let secret = "s3cr3t-value-for-test";
@@ -59,8 +67,16 @@ fn issue_9_an_activation_flow_runs_as_a_task_and_writes_the_audience() {
     let server = leads_server();
     let out = tempfile::tempdir().unwrap();
     let folder = out.path().join("files");
-    server.post("/segment/definitions", Role::Marketer, &json!({"name": "hot", "expression": {"value": "b2b.personScore >= 50"}}));
-    server.post("/destinations", Role::Marketer, &json!({"name": "files", "config": {"type": "file", "folder": folder.display().to_string()}}));
+    server.post(
+        "/segment/definitions",
+        Role::Marketer,
+        &json!({"name": "hot", "expression": {"value": "b2b.personScore >= 50"}}),
+    );
+    server.post(
+        "/destinations",
+        Role::Marketer,
+        &json!({"name": "files", "config": {"type": "file", "folder": folder.display().to_string()}}),
+    );
     let flow = json!({"name": "hot-files", "definition": {
         "destination": "files", "audiences": ["hot"], "identity": "Email",
         "mapping": [{"source": "person.name.firstName", "target": "firstName"}]}});
@@ -71,7 +87,10 @@ fn issue_9_an_activation_flow_runs_as_a_task_and_writes_the_audience() {
     assert_error(&server.post("/activation/flows", Role::Marketer, &flow), 409, "conflict");
     // A definition that does not fit (an unknown key), a destination or audience that does not exist.
     let odd = json!({"name": "odd", "definition": {"destination": "files", "audiences": ["hot"], "colour": 1}});
-    assert_eq!(assert_error(&server.post("/activation/flows", Role::Marketer, &odd), 400, "bad_request")["details"][0]["path"], "definition");
+    assert_eq!(
+        assert_error(&server.post("/activation/flows", Role::Marketer, &odd), 400, "bad_request")["details"][0]["path"],
+        "definition"
+    );
     let nowhere = json!({"name": "nowhere", "definition": {"destination": "none", "audiences": ["hot"]}});
     assert_error(&server.post("/activation/flows", Role::Marketer, &nowhere), 404, "not_found");
     let no_audience = json!({"name": "nobody", "definition": {"destination": "files", "audiences": ["cold"]}});
