@@ -409,11 +409,12 @@ async fn create_job(
     let check = name.clone();
     state.engine(move |engine| engine.store().audience(&check).map(|_| ()).map_err(|e| engine_error(e.into()))).await?;
     state
-        .spawn_task("segment_evaluation", move |engine| {
+        .spawn_task("segment.evaluate", move |engine| {
             let evaluation = engine.evaluate_audience(&name).map_err(engine_error)?;
             to_value(&evaluation)
         })
         .await
+        .map(IntoResponse::into_response)
 }
 
 fn statuses(text: Option<&str>) -> ApiResult<Vec<String>> {

@@ -254,11 +254,12 @@ async fn run_flow(
     let all = state.engine(|engine| engine.activation_flows().map_err(engine_error)).await?;
     let flow = find_flow(all, &name)?.name;
     state
-        .spawn_task("activation_run", move |engine| {
+        .spawn_task("activation.run", move |engine| {
             let report = engine.run_activation(&flow, &RunOptions::default()).map_err(engine_error)?;
             to_value(&report)
         })
         .await
+        .map(IntoResponse::into_response)
 }
 
 /// The runs of a flow, newest first, each with its delivery report once ended.
