@@ -69,11 +69,11 @@ pub use ingest::{FileReport, IngestOptions, IngestReport};
 pub use live::{LiveMode, LiveUpdate};
 pub use lookup::{ProfileView, Related};
 pub use rapport_profile::MergePolicy;
+pub use rapport_store::Error as StoreError;
 pub use rapport_store::{
     BatchFilter, BatchState, ChangeEvent, ChangeKind, DatasetRecord, Durability, EntityRef, ErrorThreshold, Every,
     FlowDefinition, FlowSource, InletRecord, RunState, StoredFlow,
 };
-pub use rapport_store::Error as StoreError;
 pub use schemas::FieldGroupChange;
 pub use stream::{MessageError, MessageErrorCode, MessageOutcome, StreamMessage};
 pub use tokens::{Authenticator, Caller, NewToken, Permission, Role, TokenInfo};
