@@ -20,7 +20,8 @@ use subtle::ConstantTimeEq;
 use crate::{Engine, Error, Result};
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads only.
     Viewer,
@@ -83,10 +84,9 @@ impl FromStr for Role {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self> {
-        Role::ALL
-            .into_iter()
-            .find(|role| role.as_str() == text)
-            .ok_or_else(|| Error::Token(format!("unknown role `{text}` (expected admin, engineer, marketer or viewer)")))
+        Role::ALL.into_iter().find(|role| role.as_str() == text).ok_or_else(|| {
+            Error::Token(format!("unknown role `{text}` (expected admin, engineer, marketer or viewer)"))
+        })
     }
 }
 
@@ -107,8 +107,15 @@ pub struct TokenInfo {
 
 impl TokenInfo {
     fn from_stored(stored: StoredToken) -> Result<Self> {
-        let role = stored.role.parse().map_err(|_| Error::Internal(format!("token `{}` has an unknown role", stored.name)))?;
-        Ok(TokenInfo { name: stored.name, role, id: stored.id, created_at: stored.created_at, revoked_at: stored.revoked_at })
+        let role =
+            stored.role.parse().map_err(|_| Error::Internal(format!("token `{}` has an unknown role", stored.name)))?;
+        Ok(TokenInfo {
+            name: stored.name,
+            role,
+            id: stored.id,
+            created_at: stored.created_at,
+            revoked_at: stored.revoked_at,
+        })
     }
 }
 
@@ -197,11 +204,12 @@ impl Authenticator {
             return Ok(None);
         }
         let stored = {
-            let store = self.store.lock().map_err(|_| Error::Internal("the token store lock is poisoned".to_owned()))?;
+            let store =
+                self.store.lock().map_err(|_| Error::Internal("the token store lock is poisoned".to_owned()))?;
             store.token_by_id(id)?
         };
         let Some(stored) = stored else { return Ok(None) };
-        let matches: bool = hash(presented).ct_eq(&stored.hash).into();
+        let matches: bool = hash(presented)[..].ct_eq(&stored.hash[..]).into();
         if !matches || stored.revoked_at.is_some() {
             return Ok(None);
         }

@@ -21,7 +21,7 @@ use axum::Json;
 use rapport_engine::{MessageError, MessageOutcome, Permission, StreamMessage};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::{instrument, warn};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -47,7 +47,13 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 
 /// A whole-request fault in the API's error shape, plus any extra top-level fields (the inlet's
 /// `inletId`, `xactionId`, `receivedTimeMs`).
-fn problem(status: StatusCode, code: &'static str, message: String, details: Vec<ErrorDetail>, extra: Value) -> Response {
+fn problem(
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Vec<ErrorDetail>,
+    extra: Value,
+) -> Response {
     let error = ApiError::new(status, code, message).with_details(details);
     let mut body = json!(error.body());
     if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
@@ -150,7 +156,13 @@ async fn parse(body: Bytes) -> Result<Value, Response> {
     let result = if body.len() > PARSE_INLINE_BYTES {
         let parsed = body.clone();
         tokio::task::spawn_blocking(move || serde_json::from_slice::<Value>(&parsed)).await.map_err(|err| {
-            problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("parsing failed: {err}"), Vec::new(), json!({}))
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("parsing failed: {err}"),
+                Vec::new(),
+                json!({}),
+            )
         })?
     } else {
         serde_json::from_slice::<Value>(&body)

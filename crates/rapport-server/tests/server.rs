@@ -189,10 +189,7 @@ async fn a_schema_other_than_the_datasets_or_an_unknown_dataset_is_refused() {
     let details = &answer["error"]["details"];
     assert_eq!(details[0]["code"], "schema_mismatch");
     assert_eq!(details[0]["path"], "header.schemaRef.id");
-    assert_eq!(
-        details[0]["message"],
-        format!("dataset `web.person` holds schema `{PERSON}`, not `{ACCOUNT}`")
-    );
+    assert_eq!(details[0]["message"], format!("dataset `web.person` holds schema `{PERSON}`, not `{ACCOUNT}`"));
     let unknown = envelope(PERSON, "web.nothing", person("p6@web", "six@example.com", "Six"));
     let (status, answer) = server.post_json(&format!("/collection/{}", server.inlet), &unknown).await;
     assert_eq!(status, 400, "{answer}");

@@ -54,9 +54,9 @@ pub use lifecycle::{
     FailureCode, FailureReason, LoadingBatch,
 };
 pub use live::{ChangeCause, LiveApplied, LiveChange, MembershipEvent};
-pub use tokens::StoredToken;
 pub use profiles::{FragmentDetail, PersonRelation, ProfileStats, Reference, StoredProfile};
 pub use registry::RegistryChanges;
+pub use tokens::StoredToken;
 pub use writer::{BatchWriter, EncodedFragment, FragmentHead, FragmentWrite, ProfileMembers, ProfileWrite};
 
 /// Errors of the store.

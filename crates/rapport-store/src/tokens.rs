@@ -63,9 +63,8 @@ impl Store {
     /// Every token, revoked ones included, by name.
     pub fn tokens(&self) -> Result<Vec<StoredToken>> {
         let mut stmt = self.conn.prepare(&format!("SELECT {COLUMNS} FROM api_tokens ORDER BY name"))?;
-        let rows = stmt.query_map([], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
-        })?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?)))?;
         rows.map(|row| token(row?)).collect()
     }
 

@@ -36,12 +36,7 @@ impl Caller {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                format!(
-                    "token `{}` has role `{}`, which may not {}",
-                    self.name,
-                    self.role,
-                    describe(permission)
-                ),
+                format!("token `{}` has role `{}`, which may not {}", self.name, self.role, describe(permission)),
             ))
         }
     }

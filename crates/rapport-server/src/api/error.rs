@@ -123,7 +123,11 @@ impl ApiError {
     /// The body answered.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            error: ErrorObject { code: self.code.to_owned(), message: self.message.clone(), details: self.details.clone() },
+            error: ErrorObject {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
         }
     }
 }
@@ -209,8 +213,12 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonSyntaxError(_) => {
             let detail = line_column(&text);
-            ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the request body is not valid JSON: {text}"))
-                .with_details(detail.into_iter().collect())
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the request body is not valid JSON: {text}"),
+            )
+            .with_details(detail.into_iter().collect())
         }
         JsonRejection::JsonDataError(_) => {
             // axum's text reads "Failed to deserialize the JSON body into the target type: PATH: MESSAGE at line L column C".
@@ -221,8 +229,12 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
                     detail.path = Some(path.to_owned());
                 }
             }
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", format!("the request body does not fit: {inner}"))
-                .with_details(vec![detail])
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("the request body does not fit: {inner}"),
+            )
+            .with_details(vec![detail])
         }
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -244,11 +256,7 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 fn line_column(text: &str) -> Option<ErrorDetail> {
     let (_, tail) = text.rsplit_once(" at line ")?;
     let (line, column) = tail.split_once(" column ")?;
-    Some(ErrorDetail {
-        line: line.trim().parse().ok(),
-        column: column.trim().parse().ok(),
-        ..ErrorDetail::default()
-    })
+    Some(ErrorDetail { line: line.trim().parse().ok(), column: column.trim().parse().ok(), ..ErrorDetail::default() })
 }
 
 /// Path parameters whose faults answer 400 in the API's shape.

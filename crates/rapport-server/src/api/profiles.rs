@@ -29,9 +29,8 @@ fn unprocessable(message: String) -> ApiError {
 
 fn entity(text: Option<&str>) -> ApiResult<EntityKind> {
     let text = text.unwrap_or("person");
-    text.parse().map_err(|_| {
-        unprocessable(format!("unknown entity `{text}` (expected person, account, opportunity, ...)"))
-    })
+    text.parse()
+        .map_err(|_| unprocessable(format!("unknown entity `{text}` (expected person, account, opportunity, ...)")))
 }
 
 /// The identity `namespace`/`value`, normalized by the namespace's rule; 422 for an unknown namespace, and
@@ -52,7 +51,9 @@ fn merge_policy(text: Option<&str>) -> ApiResult<Option<MergePolicy>> {
         None | Some("timestamp") => Ok(None),
         Some(text) => {
             let Some(list) = text.strip_prefix("dataset:") else {
-                return Err(unprocessable(format!("mergePolicy `{text}`: expected `timestamp` or `dataset:DS1,DS2,...`")));
+                return Err(unprocessable(format!(
+                    "mergePolicy `{text}`: expected `timestamp` or `dataset:DS1,DS2,...`"
+                )));
             };
             let order: Vec<String> =
                 list.split(',').map(str::trim).filter(|d| !d.is_empty()).map(str::to_owned).collect();

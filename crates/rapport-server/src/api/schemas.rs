@@ -173,7 +173,10 @@ async fn create_namespace(
     })?;
     let normalization = new.normalization.as_deref().unwrap_or("trim");
     let normalization = Normalization::from_name(normalization).ok_or_else(|| {
-        invalid(format!("unknown normalization `{normalization}` (expected one of: {})", Normalization::NAMES.join(", ")))
+        invalid(format!(
+            "unknown normalization `{normalization}` (expected one of: {})",
+            Normalization::NAMES.join(", ")
+        ))
     })?;
     let namespace = Namespace::custom(&new.code, &new.name, id_type, normalization).map_err(invalid)?;
     let created = namespace.clone();

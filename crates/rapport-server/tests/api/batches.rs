@@ -80,8 +80,7 @@ pub fn ingest(server: &TestServer, threshold: Option<f64>, files: &[(&str, &str)
 #[test]
 fn a_batch_at_its_threshold_loads_the_good_rows_and_lists_the_bad_ones() {
     let server = TestServer::b2b();
-    let (task, batch) =
-        ingest(&server, Some(30.0), &[("contacts-1.csv", CONTACTS), ("contacts-2.csv", MORE_CONTACTS)]);
+    let (task, batch) = ingest(&server, Some(30.0), &[("contacts-1.csv", CONTACTS), ("contacts-2.csv", MORE_CONTACTS)]);
     assert_eq!(task["status"], "succeeded", "{task}");
     assert_eq!(task["kind"], "batch.complete");
     assert_eq!(batch["status"], "success", "{batch}");
@@ -91,7 +90,10 @@ fn a_batch_at_its_threshold_loads_the_good_rows_and_lists_the_bad_ones() {
     assert_eq!(files.len(), 2);
     assert_eq!(files[0]["storeBatch"]["state"], "success");
     assert_eq!(files[0]["storeBatch"]["files"], json!(["contacts-1.csv"]));
-    assert_eq!((files[1]["storeBatch"]["rows_read"].clone(), files[1]["storeBatch"]["rows_rejected"].clone()), (json!(2), json!(0)));
+    assert_eq!(
+        (files[1]["storeBatch"]["rows_read"].clone(), files[1]["storeBatch"]["rows_rejected"].clone()),
+        (json!(2), json!(0))
+    );
     let id = batch["id"].as_str().unwrap();
     let failed = server.get(&format!("/batches/{id}/failed"), Role::Viewer);
     assert_eq!(failed.status, 200);
@@ -117,7 +119,10 @@ fn a_batch_over_its_threshold_stores_nothing_and_still_lists_the_bad_rows() {
     assert_eq!(batch["status"], "failed", "{batch}");
     assert_eq!(batch["metrics"], json!({"rowsRead": 10, "rowsIngested": 0, "rowsRejected": 3}));
     let store = &batch["files"][0]["storeBatch"];
-    assert_eq!((store["state"].clone(), store["reason"]["code"].clone()), (json!("failed"), json!("threshold_exceeded")));
+    assert_eq!(
+        (store["state"].clone(), store["reason"]["code"].clone()),
+        (json!("failed"), json!("threshold_exceeded"))
+    );
     let id = batch["id"].as_str().unwrap();
     let failed = server.get(&format!("/batches/{id}/failed?limit=2"), Role::Viewer).body;
     assert_eq!(failed["_page"], json!({"count": 2, "next": 2}));
@@ -137,12 +142,24 @@ fn batch_requests_are_checked_before_anything_is_staged() {
     for role in [Role::Viewer, Role::Marketer] {
         assert_error(&server.post("/batches", role, &good), 403, "forbidden");
     }
-    let answer = server.post("/batches", Role::Engineer, &json!({"datasetId": "nothing.here", "inputFormat": {"format": "csv"}}));
+    let answer = server.post(
+        "/batches",
+        Role::Engineer,
+        &json!({"datasetId": "nothing.here", "inputFormat": {"format": "csv"}}),
+    );
     let error = assert_error(&answer, 422, "invalid");
     assert!(error["message"].as_str().unwrap().contains("salesforce.contact"), "{error}");
-    let answer = server.post("/batches", Role::Engineer, &json!({"datasetId": "salesforce.contact", "inputFormat": {"format": "parquet"}}));
+    let answer = server.post(
+        "/batches",
+        Role::Engineer,
+        &json!({"datasetId": "salesforce.contact", "inputFormat": {"format": "parquet"}}),
+    );
     assert_error(&answer, 422, "invalid");
-    let answer = server.post("/batches", Role::Engineer, &json!({"datasetId": "salesforce.contact", "inputFormat": {"format": "csv"}, "errorThreshold": 101}));
+    let answer = server.post(
+        "/batches",
+        Role::Engineer,
+        &json!({"datasetId": "salesforce.contact", "inputFormat": {"format": "csv"}, "errorThreshold": 101}),
+    );
     assert_error(&answer, 422, "invalid");
     let answer = server.post("/batches", Role::Engineer, &json!({"inputFormat": {"format": "csv"}}));
     let error = assert_error(&answer, 422, "invalid_body");
@@ -183,6 +200,10 @@ fn datasets_are_created_listed_and_shown() {
     assert_error(&again, 409, "conflict");
     let unknown = server.post("/datasets", Role::Engineer, &json!({"name": "x", "schemaId": "Nothing"}));
     assert_error(&unknown, 422, "invalid");
-    assert_error(&server.post("/datasets", Role::Marketer, &json!({"name": "y", "schemaId": "B2B Person"})), 403, "forbidden");
+    assert_error(
+        &server.post("/datasets", Role::Marketer, &json!({"name": "y", "schemaId": "B2B Person"})),
+        403,
+        "forbidden",
+    );
     assert_error(&server.get("/datasets/nothing", Role::Viewer), 404, "not_found");
 }

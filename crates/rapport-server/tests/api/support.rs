@@ -8,8 +8,8 @@ use serde_json::Value;
 
 /// A running server.
 pub struct TestServer {
-    /// The data directory (kept until the server is dropped).
-    pub dir: tempfile::TempDir,
+    /// The data directory, kept (not read) until the server is dropped.
+    _dir: tempfile::TempDir,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// One token per role.
@@ -40,15 +40,13 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut engine = Engine::open(dir.path()).unwrap();
         prepare(&mut engine);
-        let tokens = Role::ALL
-            .into_iter()
-            .map(|role| (role, engine.create_token(role.as_str(), role).unwrap().token))
-            .collect();
+        let tokens =
+            Role::ALL.into_iter().map(|role| (role, engine.create_token(role.as_str(), role).unwrap().token)).collect();
         let server = Server::bind(engine, "127.0.0.1:0".parse().unwrap(), options).unwrap();
         let base = format!("http://{}", server.local_addr().unwrap());
         let running = server.serve_in_background().unwrap();
         let agent = ureq::AgentBuilder::new().build();
-        TestServer { dir, base, tokens, agent, running: Some(running) }
+        TestServer { _dir: dir, base, tokens, agent, running: Some(running) }
     }
 
     /// A server with the B2B schemas registered.
