@@ -8,8 +8,8 @@ use serde_json::Value;
 
 /// A running server.
 pub struct TestServer {
-    /// The data directory, kept (not read) until the server is dropped.
-    _dir: tempfile::TempDir,
+    /// The data directory, kept until the server is dropped (tests may open a second engine on it).
+    pub dir: tempfile::TempDir,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// One token per role.
@@ -45,8 +45,10 @@ impl TestServer {
         let server = Server::bind(engine, "127.0.0.1:0".parse().unwrap(), options).unwrap();
         let base = format!("http://{}", server.local_addr().unwrap());
         let running = server.serve_in_background().unwrap();
-        let agent = ureq::AgentBuilder::new().build();
-        TestServer { _dir: dir, base, tokens, agent, running: Some(running) }
+        // A fresh connection per request: a server may close a kept-alive connection after answering a request
+        // whose body it did not read (an early 401/403/4xx), and the client only retries idempotent methods on it.
+        let agent = ureq::AgentBuilder::new().max_idle_connections(0).build();
+        TestServer { dir, base, tokens, agent, running: Some(running) }
     }
 
     /// A server with the B2B schemas registered.
