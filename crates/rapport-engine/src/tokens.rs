@@ -55,12 +55,13 @@ impl Role {
 
     /// Whether this role grants `permission`.
     pub fn allows(self, permission: Permission) -> bool {
-        match (self, permission) {
-            (Role::Admin, _) | (_, Permission::Read) => true,
-            (Role::Marketer, Permission::Audiences | Permission::Activation) => true,
-            (Role::Engineer, Permission::Data | Permission::Audiences) => true,
-            _ => false,
-        }
+        matches!(
+            (self, permission),
+            (Role::Admin, _)
+                | (_, Permission::Read)
+                | (Role::Marketer, Permission::Audiences | Permission::Activation)
+                | (Role::Engineer, Permission::Data | Permission::Audiences)
+        )
     }
 
     /// The lowercase name.
