@@ -184,6 +184,23 @@ impl Engine {
         Ok(self.store.membership_history(name, member)?)
     }
 
+    /// Deletes a saved audience with its memberships and history. Refused while an activation flow sends it
+    /// (delete or change the flow first), as Adobe refuses deleting a segment mapped to a destination.
+    pub fn delete_audience(&mut self, name: &str) -> Result<()> {
+        self.store.audience(name)?;
+        if let Some(flow) =
+            self.activation_flows()?.into_iter().find(|f| f.definition.audiences.iter().any(|a| a == name))
+        {
+            return Err(crate::Error::Conflict(format!(
+                "audience `{name}` is activated by flow `{}`; delete the flow first",
+                flow.name
+            )));
+        }
+        self.store.delete_audience(name)?;
+        info!(audience = name, "audience deleted");
+        Ok(())
+    }
+
     /// Evaluates a saved audience over every profile and records the new membership.
     #[instrument(skip(self))]
     pub fn evaluate_audience(&mut self, name: &str) -> Result<Evaluation> {

@@ -351,7 +351,7 @@ impl Engine {
         let context = self.file_context(instance, definition.error_threshold)?;
         for (path, table) in &inputs {
             let Some(checkpoint) = self.changed_file(&definition.name, path, &mut report.skipped)? else { continue };
-            let job = FileJob { path, table, checkpoint: Some(checkpoint), flow_run: Some(run) };
+            let job = FileJob { path, table, checkpoint: Some(checkpoint), flow_run: Some(run), display: None };
             report.files.push(self.ingest_file(&job, &context, observer)?);
         }
         Ok(())

@@ -114,6 +114,8 @@ pub(crate) struct FileJob<'a> {
     pub(crate) checkpoint: Option<FileCheckpoint>,
     /// The flow run loading it.
     pub(crate) flow_run: Option<i64>,
+    /// The name shown in the batch and its error rows, when not the path (an uploaded file's own name).
+    pub(crate) display: Option<&'a str>,
 }
 
 /// The files to read, each with its table, and the files of the given folders that are not export tables.
@@ -454,10 +456,28 @@ impl Engine {
         let context = self.file_context(&options.instance, options.error_threshold)?;
         let mut files = Vec::with_capacity(inputs.len());
         for (path, table) in &inputs {
-            let job = FileJob { path, table, checkpoint: None, flow_run: None };
+            let job = FileJob { path, table, checkpoint: None, flow_run: None, display: None };
             files.push(self.ingest_file(&job, &context, observer)?);
         }
         Ok(IngestReport { system, files, skipped })
+    }
+
+    /// Ingests one export file as the table of connector dataset `dataset` (`salesforce.contact`,
+    /// `marketo.leads`, ...) whatever the file's name, exactly as [`Engine::ingest_with`] ingests each file: one
+    /// batch, committed whole or failed whole past the error threshold, rejected rows kept. The batch and its
+    /// rejected rows name the file `display` (an uploaded file's own name, not where it was staged).
+    pub fn ingest_table_file(
+        &mut self,
+        dataset: &str,
+        path: &Path,
+        display: &str,
+        options: &IngestOptions,
+        observer: &dyn Observer,
+    ) -> Result<FileReport> {
+        let table = connector_table(dataset)?;
+        let context = self.file_context(&options.instance, options.error_threshold)?;
+        let job = FileJob { path, table, checkpoint: None, flow_run: None, display: Some(display) };
+        self.ingest_file(&job, &context, observer)
     }
 
     pub(crate) fn file_context(&self, instance: &str, error_threshold: ErrorThreshold) -> Result<FileContext> {
@@ -478,7 +498,7 @@ impl Engine {
         if self.store.schema_for_entity(table.entity)?.is_none() {
             return Err(Error::NoSchema(table.entity));
         }
-        let shown = path.display().to_string();
+        let shown = job.display.map_or_else(|| path.display().to_string(), str::to_owned);
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         let dataset = format!("{}.{}", table.system.name(), table.name.to_ascii_lowercase());
         let source = format!("{}:{}", table.system.name(), table.name);
@@ -604,4 +624,27 @@ impl Engine {
         );
         Ok(Loaded::Committed { summary: Box::new(summary), delta, rejected, unmapped_columns })
     }
+}
+
+/// The names of the connector datasets: `<system>.<table>` in lowercase, e.g. `salesforce.contact`.
+pub fn connector_datasets() -> Vec<String> {
+    [SourceSystem::Salesforce, SourceSystem::Dynamics, SourceSystem::Marketo]
+        .into_iter()
+        .flat_map(|system| rapport_sources::tables(system).iter())
+        .map(|table| format!("{}.{}", table.system.name(), table.name.to_ascii_lowercase()))
+        .collect()
+}
+
+/// The table behind connector dataset `dataset`.
+fn connector_table(dataset: &str) -> Result<&'static SourceTable> {
+    [SourceSystem::Salesforce, SourceSystem::Dynamics, SourceSystem::Marketo]
+        .into_iter()
+        .flat_map(|system| rapport_sources::tables(system).iter())
+        .find(|table| format!("{}.{}", table.system.name(), table.name.to_ascii_lowercase()) == dataset)
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "dataset `{dataset}` is not a connector dataset (expected one of: {})",
+                connector_datasets().join(", ")
+            ))
+        })
 }

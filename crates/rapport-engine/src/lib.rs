@@ -22,6 +22,7 @@
 //!   membership history ([`Engine::push_streaming_flows`]).
 //! - [`dataset_export`]: datasets as Parquet or JSON lines, incremental by batch, in
 //!   `<folder>/<datasetId>/exportTime=YYYYMMDDHHMM/`.
+//! - [`tokens`]: API tokens (made, stored hashed, checked in constant time) and the roles they carry.
 //! - [`stream`]: streamed messages (Adobe's collection envelope) → edge checks → validation → one batch per
 //!   dataset for each group of messages → profile update.
 //!
@@ -46,6 +47,7 @@ pub mod profiles;
 pub mod schemas;
 pub mod stream;
 pub mod streaming;
+pub mod tokens;
 pub mod unify;
 pub mod unmerge;
 
@@ -67,12 +69,14 @@ pub use ingest::{FileReport, IngestOptions, IngestReport};
 pub use live::{LiveMode, LiveUpdate};
 pub use lookup::{ProfileView, Related};
 pub use rapport_profile::MergePolicy;
+pub use rapport_store::Error as StoreError;
 pub use rapport_store::{
-    BatchFilter, BatchState, ChangeEvent, ChangeKind, DatasetRecord, Durability, EntityRef, ErrorThreshold, Every,
-    FlowDefinition, FlowSource, InletRecord, RunState, StoredFlow,
+    AudienceRecord, BatchFilter, BatchState, ChangeEvent, ChangeKind, DatasetRecord, Durability, EntityRef,
+    ErrorThreshold, Every, FlowDefinition, FlowSource, InletRecord, RunState, StoredFlow,
 };
 pub use schemas::FieldGroupChange;
 pub use stream::{MessageError, MessageErrorCode, MessageOutcome, StreamMessage};
+pub use tokens::{Authenticator, Caller, NewToken, Permission, Role, TokenInfo};
 pub use unify::UnifyReport;
 
 /// Errors of the engine. User faults (bad input, unknown names) are kept apart from internal ones.
@@ -135,6 +139,12 @@ pub enum Error {
     /// Something asked for does not exist (a profile by identity).
     #[error("{0}")]
     NotFound(String),
+    /// An API token name or role is not valid.
+    #[error("{0}")]
+    Token(String),
+    /// The request conflicts with what is stored (an audience still activated by a flow).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl From<rapport_segment::Error> for Error {

@@ -27,6 +27,8 @@ impl HttpResponse {
 pub struct HttpConnection {
     stream: BufReader<TcpStream>,
     host: String,
+    /// Sent as `Authorization: Bearer <token>` with every request, when set.
+    bearer: Option<String>,
 }
 
 fn bad(message: String) -> std::io::Error {
@@ -38,13 +40,34 @@ impl HttpConnection {
     pub async fn connect(addr: &str) -> std::io::Result<Self> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        Ok(Self { stream: BufReader::new(stream), host: addr.to_owned() })
+        Ok(Self { stream: BufReader::new(stream), host: addr.to_owned(), bearer: None })
     }
 
-    /// Sends one request and reads its answer; the connection stays open for the next one.
+    /// Sends `Authorization: Bearer <token>` with every request from now on.
+    pub fn with_bearer(mut self, token: impl Into<String>) -> Self {
+        self.bearer = Some(token.into());
+        self
+    }
+
+    /// Sends one JSON request and reads its answer; the connection stays open for the next one.
     pub async fn request(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<HttpResponse> {
+        self.send(method, path, "application/json", body).await
+    }
+
+    /// Sends one request with a body of `content_type` and reads its answer.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> std::io::Result<HttpResponse> {
+        let authorization = match &self.bearer {
+            Some(token) => format!("Authorization: Bearer {token}\r\n"),
+            None => String::new(),
+        };
         let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{authorization}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
             self.host,
             body.len()
         )

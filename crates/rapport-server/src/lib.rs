@@ -1,7 +1,11 @@
-//! Rapport's HTTP server: the streaming inlet in Adobe's collection envelope (B2B-DOMAIN g.1), over the engine.
+//! Rapport's HTTP server: the REST API (token authentication, OpenAPI document, one error shape) and the
+//! streaming inlet in Adobe's collection envelope (B2B-DOMAIN g.1), over the engine.
 //!
 //! Layout:
-//! - [`routes`]: the routes, thin: parse, check the inlet, hand over, shape the answer (200 / 207 / 4xx).
+//! - [`api`]: the REST API platform (errors, authentication, pagination, tasks, the OpenAPI document) and one
+//!   module per resource; see `docs/api.md`.
+//! - [`console`]: the web console, plain HTML/CSS/JS modules embedded in the binary and served at `/console/`.
+//! - [`routes`]: the inlet routes, thin: parse, check the inlet, hand over, shape the answer (200 / 207 / 4xx).
 //! - [`writer`]: the one thread that owns the [`Engine`] and commits queued messages in groups; a request is
 //!   answered only after the commit holding its messages returned, and after the audience memberships those
 //!   messages changed were decided in process and committed (the engine keeps audiences resident).
@@ -16,7 +20,9 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod client;
+pub mod console;
 pub mod loadgen;
 pub mod routes;
 pub mod scheduler;
@@ -25,10 +31,9 @@ pub mod writer;
 use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
-use rapport_engine::{Durability, Engine};
+use rapport_engine::{Authenticator, Durability, Engine};
 pub use scheduler::SchedulerOptions;
 use tracing::info;
 
@@ -58,7 +63,7 @@ pub enum Error {
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// How the server commits.
+/// How the server commits and what it accepts.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
     /// What an acknowledgement guarantees (see [`Durability`]).
@@ -66,12 +71,18 @@ pub struct ServeOptions {
     /// How often audiences whose answer moves with time alone (event windows anchored at `now`, `today`, …)
     /// are re-evaluated by the writer ([`Engine::refresh_time_windows`]); `None`: never.
     pub time_refresh: Option<std::time::Duration>,
+    /// The largest uploaded file accepted, in bytes (the inlet keeps its 1 MB per request).
+    pub upload_limit: usize,
 }
 
 impl Default for ServeOptions {
-    /// Durability `full`; time windows refreshed every minute.
+    /// Durability `full`; time windows refreshed every minute; uploads up to the API's default limit.
     fn default() -> Self {
-        Self { durability: Durability::default(), time_refresh: Some(std::time::Duration::from_secs(60)) }
+        Self {
+            durability: Durability::default(),
+            time_refresh: Some(std::time::Duration::from_secs(60)),
+            upload_limit: api::DEFAULT_UPLOAD_LIMIT,
+        }
     }
 }
 
@@ -120,6 +131,8 @@ impl Server {
         let known: HashSet<String> =
             engine.store().inlets().map_err(rapport_engine::Error::from)?.into_iter().map(|i| i.id).collect();
         let inlets = Arc::new(RwLock::new(known));
+        let data_dir = engine.store().dir().to_owned();
+        let auth = Authenticator::open(&data_dir)?;
         let (sender, thread) = writer::spawn(engine, inlets.clone())?;
         // Time windows: a tick asks the writer (which owns the resident audiences) to refresh them.
         let ticker = options.time_refresh.map(|every| {
@@ -135,16 +148,11 @@ impl Server {
                 }
             })
         });
-        let shared = Arc::new(routes::Shared {
-            writer: sender,
-            inlets,
-            instance: std::process::id() % 10_000,
-            sequence: AtomicU64::new(0),
-        });
+        let shared = Arc::new(api::Shared::new(sender, inlets, auth, &data_dir, options.upload_limit));
         let listener = tokio::net::TcpListener::from_std(listener)?;
         info!(addr = %listener.local_addr()?, "serving");
         // The router holds the only senders: once serving ends and it is dropped, the writer drains and stops.
-        axum::serve(listener, routes::router(shared)).with_graceful_shutdown(shutdown).await?;
+        axum::serve(listener, api::router(shared)).with_graceful_shutdown(shutdown).await?;
         if let Some(ticker) = ticker {
             // Its sender must go for the writer to drain and stop.
             ticker.abort();

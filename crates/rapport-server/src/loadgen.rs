@@ -29,6 +29,8 @@ pub struct LoadOptions {
     pub url: String,
     /// The inlet id.
     pub inlet: String,
+    /// The API token sent as `Authorization: Bearer` (a role that may stream: engineer or admin).
+    pub token: String,
     /// Messages to send in all.
     pub messages: u64,
     /// Messages per request (1 uses `POST /collection/{inlet}`, more `POST /collection/batch/{inlet}`).
@@ -209,7 +211,7 @@ impl Tally {
 
 /// One connection: takes the next slice of message numbers until all are sent.
 async fn connection(host: &str, path: &str, options: &LoadOptions, next: &AtomicU64) -> Result<Tally> {
-    let mut conn = HttpConnection::connect(host).await?;
+    let mut conn = HttpConnection::connect(host).await?.with_bearer(options.token.clone());
     let mut tally = Tally::default();
     let mut body = String::with_capacity(options.batch * 1400 + 16);
     let base = options.seed.saturating_mul(1_000_000_000);
@@ -253,12 +255,13 @@ async fn connection(host: &str, path: &str, options: &LoadOptions, next: &Atomic
 
 /// Sends `bodies` one after the other, each alone in its request (`POST path` on one keep-alive connection to
 /// `url`), each sent only once the previous answer was read. Returns each answer's status and latency (first
-/// byte sent to answer read), in seconds: what one record at a time costs end to end.
-pub fn post_one_by_one(url: &str, path: &str, bodies: &[Vec<u8>]) -> Result<Vec<(u16, f64)>> {
+/// byte sent to answer read), in seconds: what one record at a time costs end to end. `token` is sent as
+/// `Authorization: Bearer`.
+pub fn post_one_by_one(url: &str, token: &str, path: &str, bodies: &[Vec<u8>]) -> Result<Vec<(u16, f64)>> {
     let host = authority(url)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let mut connection = crate::client::HttpConnection::connect(&host).await?;
+        let mut connection = crate::client::HttpConnection::connect(&host).await?.with_bearer(token);
         let mut out = Vec::with_capacity(bodies.len());
         for body in bodies {
             let started = Instant::now();

@@ -1,31 +1,32 @@
-//! The HTTP routes: thin wrappers that parse, hand messages to the writer and shape Adobe's responses.
+//! The streaming inlet and health routes: thin wrappers that parse, hand messages to the writer and shape
+//! Adobe's responses. The inlet routes need a token whose role may stream (engineer, admin).
 //!
 //! | route | answer |
 //! | --- | --- |
-//! | `POST /collection/{inletId}[?syncValidation=true]` | 200 `{inletId, xactionId, receivedTimeMs[, syncValidation]}`, or 400 with the message's errors |
+//! | `POST /collection/{inletId}[?syncValidation=true]` | 200 `{inletId, xactionId, receivedTimeMs[, syncValidation]}`, or 400 `invalid_message` with the message's errors as details |
 //! | `POST /collection/batch/{inletId}` with `{"messages": [...]}` | 207 `{inletId, batchId, receivedTimeMs, responses}`, one response per message, in order |
 //! | `GET /health` | 200 `{"status": "ok"}` |
 //!
-//! Whole-request faults: 400 malformed JSON (with line, column and byte offset), 404 unknown inlet, 413 body
+//! Whole-request faults answer in the API's error shape (see [`crate::api::error`]): 400 malformed JSON (with line, column and byte offset), 404 unknown inlet, 413 body
 //! over 1 MB, 500 store failure, 503 when the writer has stopped (per message inside a 207).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use rapport_engine::{MessageError, MessageOutcome, StreamMessage};
+use axum::Json;
+use rapport_engine::{MessageError, MessageOutcome, Permission, StreamMessage};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::{instrument, warn};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::writer::{Inlets, Job, Outcomes};
+use crate::writer::{Job, Outcomes};
 
 /// The largest request body accepted (B2B-DOMAIN g.1: 413 above 1 MB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -33,37 +34,37 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Bodies bigger than this are parsed on a blocking thread, so a runtime thread never blocks for long.
 const PARSE_INLINE_BYTES: usize = 32 * 1024;
 
-/// What every route shares.
-pub(crate) struct Shared {
-    pub(crate) writer: mpsc::Sender<Job>,
-    pub(crate) inlets: Inlets,
-    /// The middle part of transaction ids: this server process.
-    pub(crate) instance: u32,
-    /// The last part of transaction ids: a per-process request counter.
-    pub(crate) sequence: AtomicU64,
+use crate::api::{ApiError, AppState, Caller, ErrorBody, ErrorDetail};
+
+/// The health route and the inlet routes (the inlet routes keep the 1 MB body limit).
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    let inlet = OpenApiRouter::new()
+        .routes(routes!(collect_batch))
+        .routes(routes!(collect_one))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    OpenApiRouter::new().routes(routes!(health)).merge(inlet)
 }
 
-type AppState = Arc<Shared>;
-
-/// The router over the shared state.
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/collection/batch/{inlet}", post(collect_batch))
-        .route("/collection/{inlet}", post(collect_one))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(shared)
-}
-
-/// A whole-request fault: `{statusCode, code, message}` plus any extra fields.
-fn problem(status: StatusCode, code: &str, message: String, extra: Value) -> Response {
-    let mut body = json!({"statusCode": status.as_u16(), "code": code, "message": message});
+/// A whole-request fault in the API's error shape, plus any extra top-level fields (the inlet's
+/// `inletId`, `xactionId`, `receivedTimeMs`).
+fn problem(
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Vec<ErrorDetail>,
+    extra: Value,
+) -> Response {
+    let error = ApiError::new(status, code, message).with_details(details);
+    let mut body = json!(error.body());
     if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
         body.extend(extra);
     }
     (status, Json(body)).into_response()
 }
 
+/// Whether the server is up, and how many jobs its writer queue can still take. Needs no token.
+#[utoipa::path(get, path = "/health", tag = "meta", security(()),
+    responses((status = 200, description = "The server is up: `{\"status\": \"ok\", \"queueFree\": N}`")))]
 async fn health(State(state): State<AppState>) -> Response {
     Json(json!({"status": "ok", "queueFree": state.writer.capacity()})).into_response()
 }
@@ -84,7 +85,7 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-impl Shared {
+impl crate::api::Shared {
     /// A transaction id in Adobe's form `{receivedTimeMs}:{instance}:{sequence}`.
     fn transaction_id(&self, received_ms: i64) -> String {
         format!("{received_ms}:{}:{}", self.instance, self.sequence.fetch_add(1, Ordering::Relaxed))
@@ -124,6 +125,7 @@ fn unknown_inlet(inlet: &str) -> Response {
         StatusCode::NOT_FOUND,
         "unknown_inlet",
         format!("inlet `{inlet}` does not exist (create one with `rapport inlet create NAME`)"),
+        Vec::new(),
         json!({}),
     )
 }
@@ -135,7 +137,7 @@ fn body_rejection(rejection: BytesRejection) -> Response {
     } else {
         ("unreadable_body", format!("the request body could not be read: {}", rejection.body_text()))
     };
-    problem(status, code, message, json!({}))
+    problem(status, code, message, Vec::new(), json!({}))
 }
 
 /// The byte offset of serde_json's (1-based line, 1-based column) in `bytes`.
@@ -154,7 +156,13 @@ async fn parse(body: Bytes) -> Result<Value, Response> {
     let result = if body.len() > PARSE_INLINE_BYTES {
         let parsed = body.clone();
         tokio::task::spawn_blocking(move || serde_json::from_slice::<Value>(&parsed)).await.map_err(|err| {
-            problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("parsing failed: {err}"), json!({}))
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("parsing failed: {err}"),
+                Vec::new(),
+                json!({}),
+            )
         })?
     } else {
         serde_json::from_slice::<Value>(&body)
@@ -165,7 +173,13 @@ async fn parse(body: Bytes) -> Result<Value, Response> {
             StatusCode::BAD_REQUEST,
             "malformed_json",
             format!("the request body is not valid JSON: {err} (byte offset {offset})"),
-            json!({"line": err.line(), "column": err.column(), "offset": offset}),
+            vec![ErrorDetail {
+                line: Some(err.line() as u64),
+                column: Some(err.column() as u64),
+                offset: Some(offset as u64),
+                ..ErrorDetail::default()
+            }],
+            json!({}),
         )
     })
 }
@@ -191,13 +205,28 @@ async fn accept(
     Ok((received, id, parse(body).await?))
 }
 
+/// Streams one message in Adobe's collection envelope (`{header: {schemaRef, datasetId, ...}, body:
+/// {xdmMeta, xdmEntity}}`) and answers once it is committed. Needs the engineer or admin role.
+#[utoipa::path(post, path = "/collection/{inletId}", tag = "streaming",
+    params(("inletId" = String, Path, description = "The inlet id (`rapport inlet create`)"),
+           ("syncValidation" = Option<bool>, Query, description = "Add `syncValidation` to the answer")),
+    request_body(content = Value, description = "One message in the collection envelope"),
+    responses((status = 200, description = "Stored: `{inletId, xactionId, receivedTimeMs}`"),
+              (status = 400, description = "Malformed JSON or an invalid message", body = ErrorBody),
+              (status = 403, description = "The role may not stream", body = ErrorBody),
+              (status = 404, description = "Unknown inlet", body = ErrorBody),
+              (status = 413, description = "Body over 1 MB", body = ErrorBody)))]
 #[instrument(skip_all, fields(inlet = %inlet))]
 async fn collect_one(
+    caller: Caller,
     State(state): State<AppState>,
     Path(inlet): Path<String>,
     Query(query): Query<CollectQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if let Err(err) = caller.require(Permission::Data) {
+        return err.into_response();
+    }
     let (received, xaction, value) = match accept(&state, &inlet, body).await {
         Ok(accepted) => accepted,
         Err(response) => return response,
@@ -220,25 +249,49 @@ async fn collect_one(
             Err((status, message)) => {
                 warn!(error = %message, "message not stored");
                 let code = if status == StatusCode::SERVICE_UNAVAILABLE { "unavailable" } else { "internal" };
-                return problem(status, code, message, answer);
+                return problem(status, code, message, Vec::new(), answer);
             }
         },
     };
-    answer["statusCode"] = json!(400);
-    answer["message"] = json!(describe(&errors));
-    answer["errors"] = json!(errors);
     if query.sync_validation {
         answer["syncValidation"] = sync("fail");
     }
-    (StatusCode::BAD_REQUEST, Json(answer)).into_response()
+    problem(StatusCode::BAD_REQUEST, "invalid_message", describe(&errors), message_details(&errors), answer)
 }
 
+/// A message's faults as error details (code, message, JSON path).
+fn message_details(errors: &[MessageError]) -> Vec<ErrorDetail> {
+    errors
+        .iter()
+        .map(|e| ErrorDetail {
+            code: Some(e.code.name().to_owned()),
+            message: Some(e.message.clone()),
+            path: e.path.clone(),
+            ..ErrorDetail::default()
+        })
+        .collect()
+}
+
+/// Streams many messages `{"messages": [...]}`; answers 207 with one response per message, in order.
+/// Needs the engineer or admin role.
+#[utoipa::path(post, path = "/collection/batch/{inletId}", tag = "streaming",
+    params(("inletId" = String, Path, description = "The inlet id (`rapport inlet create`)")),
+    request_body(content = Value, description = "`{\"messages\": [envelope, ...]}`"),
+    responses((status = 207, description = "`{inletId, batchId, receivedTimeMs, responses}`"),
+              (status = 400, description = "Malformed JSON or no `messages` array", body = ErrorBody),
+              (status = 403, description = "The role may not stream", body = ErrorBody),
+              (status = 404, description = "Unknown inlet", body = ErrorBody),
+              (status = 413, description = "Body over 1 MB", body = ErrorBody)))]
 #[instrument(skip_all, fields(inlet = %inlet))]
 async fn collect_batch(
+    caller: Caller,
     State(state): State<AppState>,
     Path(inlet): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if let Err(err) = caller.require(Permission::Data) {
+        return err.into_response();
+    }
     let (received, batch_id, value) = match accept(&state, &inlet, body).await {
         Ok(accepted) => accepted,
         Err(response) => return response,
@@ -248,6 +301,7 @@ async fn collect_batch(
             StatusCode::BAD_REQUEST,
             "malformed_request",
             "the request body must be an object `{\"messages\": [...]}`".to_owned(),
+            Vec::new(),
             json!({}),
         );
     };
@@ -256,6 +310,7 @@ async fn collect_batch(
             StatusCode::BAD_REQUEST,
             "malformed_request",
             "the request body must have a `messages` array".to_owned(),
+            Vec::new(),
             json!({}),
         );
     };

@@ -7,6 +7,9 @@
 //! means stored. While it commits, new requests queue up and form the next group: the busier the inlet, the
 //! bigger the groups, with no timer.
 //!
+//! API calls (`Job::Call`) run on the same thread, between groups, so every write goes through this one
+//! engine.
+//!
 //! The engine is synchronous and owns the SQLite connection (`&mut self`), so a plain thread, not a tokio task,
 //! runs it: a commit blocks for milliseconds, far beyond what async code may block.
 
@@ -35,6 +38,8 @@ pub(crate) enum Job {
     FindInlet { id: String, reply: oneshot::Sender<bool> },
     /// Re-evaluate the audiences whose answer moves with time alone ([`Engine::refresh_time_windows`]).
     RefreshTimeWindows,
+    /// Run an API call on the engine (after committing the messages queued before it).
+    Call(Box<dyn FnOnce(&mut Engine) + Send>),
 }
 
 /// The known inlet ids, shared between the writer (which reloads them) and the routes (which read them).
@@ -68,6 +73,18 @@ pub(crate) fn spawn(
                         }
                         Err(err) => error!(error = %err, "time window refresh failed"),
                     },
+                    Job::Call(call) => {
+                        // Messages queued before the call commit first: the call sees them, in order.
+                        if !group.is_empty() {
+                            commit(&mut engine, &mut group);
+                            count = 0;
+                        }
+                        // A panicking call drops its reply (the request answers 500) but not the writer.
+                        let run = std::panic::AssertUnwindSafe(|| call(&mut engine));
+                        if std::panic::catch_unwind(run).is_err() {
+                            error!("an API call panicked on the engine thread");
+                        }
+                    }
                 }
                 if count < MAX_GROUP_MESSAGES {
                     next = rx.try_recv().ok();

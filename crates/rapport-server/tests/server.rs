@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rapport_engine::{Durability, Engine};
+use rapport_engine::{Durability, Engine, Role};
 use rapport_model::{EntityKind, Identity};
 use rapport_server::client::{HttpConnection, HttpResponse};
 use rapport_server::routes::MAX_BODY_BYTES;
@@ -18,6 +18,8 @@ struct Running {
     dir: tempfile::TempDir,
     addr: String,
     inlet: String,
+    /// An engineer's token (engineers may stream).
+    token: String,
     stop: oneshot::Sender<()>,
     done: tokio::task::JoinHandle<rapport_server::Result<()>>,
 }
@@ -29,6 +31,7 @@ async fn start() -> Running {
     engine.generate_b2b_schemas().unwrap();
     engine.create_dataset("web.person", PERSON).unwrap();
     let inlet = engine.create_inlet("web").unwrap().id;
+    let token = engine.create_token("test", Role::Engineer).unwrap().token;
     let options = ServeOptions { durability: Durability::Normal, ..ServeOptions::default() };
     let server = Server::bind(engine, "127.0.0.1:0".parse().unwrap(), options).unwrap();
     let addr = server.local_addr().unwrap().to_string();
@@ -36,12 +39,12 @@ async fn start() -> Running {
     let done = tokio::spawn(server.serve(async move {
         let _ = stopped.await;
     }));
-    Running { dir, addr, inlet, stop, done }
+    Running { dir, addr, inlet, token, stop, done }
 }
 
 impl Running {
     async fn post(&self, path: &str, body: &[u8]) -> HttpResponse {
-        let mut conn = HttpConnection::connect(&self.addr).await.unwrap();
+        let mut conn = HttpConnection::connect(&self.addr).await.unwrap().with_bearer(self.token.clone());
         conn.request("POST", path, body).await.unwrap()
     }
 
@@ -181,18 +184,17 @@ async fn a_schema_other_than_the_datasets_or_an_unknown_dataset_is_refused() {
     let wrong = envelope(ACCOUNT, "web.person", json!({"accountKey": {"sourceKey": "a1"}}));
     let (status, answer) = server.post_json(&format!("/collection/{}", server.inlet), &wrong).await;
     assert_eq!(status, 400, "{answer}");
-    assert_eq!(answer["statusCode"], 400);
-    assert_eq!(answer["errors"][0]["code"], "schema_mismatch");
-    assert_eq!(answer["errors"][0]["path"], "header.schemaRef.id");
-    assert_eq!(
-        answer["errors"][0]["message"],
-        format!("dataset `web.person` holds schema `{PERSON}`, not `{ACCOUNT}`")
-    );
+    assert_eq!(answer["error"]["code"], "invalid_message");
+    assert_eq!(answer["inletId"], server.inlet.as_str());
+    let details = &answer["error"]["details"];
+    assert_eq!(details[0]["code"], "schema_mismatch");
+    assert_eq!(details[0]["path"], "header.schemaRef.id");
+    assert_eq!(details[0]["message"], format!("dataset `web.person` holds schema `{PERSON}`, not `{ACCOUNT}`"));
     let unknown = envelope(PERSON, "web.nothing", person("p6@web", "six@example.com", "Six"));
     let (status, answer) = server.post_json(&format!("/collection/{}", server.inlet), &unknown).await;
     assert_eq!(status, 400, "{answer}");
-    assert_eq!(answer["errors"][0]["code"], "unknown_dataset");
-    assert_eq!(answer["errors"][0]["path"], "header.datasetId");
+    assert_eq!(answer["error"]["details"][0]["code"], "unknown_dataset");
+    assert_eq!(answer["error"]["details"][0]["path"], "header.datasetId");
     // The dataset's numeric id names it too.
     let by_id = envelope(PERSON, "1", person("p7@web", "seven@example.com", "Seven"));
     let (status, answer) = server.post_json(&format!("/collection/{}", server.inlet), &by_id).await;
@@ -208,14 +210,11 @@ async fn malformed_json_is_a_400_naming_line_column_and_byte_offset() {
     let response = server.post(&format!("/collection/batch/{}", server.inlet), body).await;
     assert_eq!(response.status, 400);
     let answer = response.json().unwrap();
-    assert_eq!(answer["code"], "malformed_json");
+    assert_eq!(answer["error"]["code"], "malformed_json");
     // Line 2 is `  {"header": }`: the `}` at column 14 is where a value was expected; 15 bytes precede line 2.
-    assert_eq!(
-        (answer["line"].clone(), answer["column"].clone(), answer["offset"].clone()),
-        (json!(2), json!(14), json!(28))
-    );
+    assert_eq!(answer["error"]["details"], json!([{"line": 2, "column": 14, "offset": 28}]));
     assert_eq!(body[28], b'}');
-    assert!(answer["message"].as_str().unwrap().contains("line 2 column 14"), "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("line 2 column 14"), "{answer}");
     server.stop().await;
 }
 
@@ -232,7 +231,7 @@ async fn a_body_over_one_megabyte_is_413_and_one_megabyte_is_accepted() {
     body.push(b' ');
     let response = server.post(&path, &body).await;
     assert_eq!(response.status, 413);
-    assert_eq!(response.json().unwrap()["code"], "payload_too_large");
+    assert_eq!(response.json().unwrap()["error"]["code"], "payload_too_large");
     server.stop().await;
 }
 
@@ -242,7 +241,7 @@ async fn an_unknown_inlet_is_404_until_it_is_created() {
     let message = envelope(PERSON, "web.person", person("p8@web", "eight@example.com", "Eight"));
     let (status, answer) = server.post_json("/collection/0000", &message).await;
     assert_eq!(status, 404, "{answer}");
-    assert_eq!(answer["code"], "unknown_inlet");
+    assert_eq!(answer["error"]["code"], "unknown_inlet");
     let (status, _) = server.post_json("/collection/batch/0000", &json!({"messages": [message.clone()]})).await;
     assert_eq!(status, 404);
     // An inlet created while the server runs is found without a restart.
@@ -258,7 +257,7 @@ async fn an_unknown_inlet_is_404_until_it_is_created() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_connection_keeps_alive_across_requests_and_updates_replace_the_fragment() {
     let server = start().await;
-    let mut conn = HttpConnection::connect(&server.addr).await.unwrap();
+    let mut conn = HttpConnection::connect(&server.addr).await.unwrap().with_bearer(server.token.clone());
     let path = format!("/collection/{}", server.inlet);
     for first in ["Ann", "Anna"] {
         let message = envelope(PERSON, "web.person", person("p9@web", "ann@example.com", first));
@@ -274,4 +273,45 @@ async fn one_connection_keeps_alive_across_requests_and_updates_replace_the_frag
         .unwrap();
     assert_eq!(profile.fragment_count, 1);
     assert_eq!(profile.record["person"]["name"]["firstName"], "Anna");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inlet_refuses_a_missing_wrong_or_revoked_token_and_a_role_that_may_not_stream() {
+    let server = start().await;
+    let path = format!("/collection/{}", server.inlet);
+    let message = envelope(PERSON, "web.person", person("p10@web", "ten@example.com", "Ten"));
+    let body = message.to_string();
+    let mut anonymous = HttpConnection::connect(&server.addr).await.unwrap();
+    let response = anonymous.request("POST", &path, body.as_bytes()).await.unwrap();
+    assert_eq!(response.status, 401);
+    assert_eq!(response.json().unwrap()["error"]["code"], "unauthorized");
+    // A token with one hex digit changed is refused like an unknown one.
+    let mut forged = server.token.clone();
+    let last = if forged.ends_with('0') { '1' } else { '0' };
+    forged.pop();
+    forged.push(last);
+    let mut wrong = HttpConnection::connect(&server.addr).await.unwrap().with_bearer(forged);
+    assert_eq!(wrong.request("POST", &path, body.as_bytes()).await.unwrap().status, 401);
+    let (viewer, marketer) = {
+        let mut engine = Engine::open(server.dir.path()).unwrap();
+        (
+            engine.create_token("viewer", Role::Viewer).unwrap().token,
+            engine.create_token("marketer", Role::Marketer).unwrap().token,
+        )
+    };
+    for token in [viewer, marketer] {
+        let mut conn = HttpConnection::connect(&server.addr).await.unwrap().with_bearer(token);
+        let response = conn.request("POST", &path, body.as_bytes()).await.unwrap();
+        assert_eq!(response.status, 403);
+        assert_eq!(response.json().unwrap()["error"]["code"], "forbidden");
+    }
+    // Revoked by another process while the server runs: refused from the next request on.
+    let (status, _) = server.post_json(&path, &message).await;
+    assert_eq!(status, 200);
+    Engine::open(server.dir.path()).unwrap().revoke_token("test").unwrap();
+    let (status, answer) = server.post_json(&path, &message).await;
+    assert_eq!(status, 401, "{answer}");
+    let dir = server.stop().await;
+    // Only the one message sent with a valid engineer's token was stored.
+    assert_eq!(fragment_keys(dir.path()), vec!["p10@web"]);
 }

@@ -56,7 +56,11 @@ fn issue_6_serve_drops_a_member_whose_event_ages_out_of_its_window_without_new_d
     assert_eq!(report.appended, 1);
     assert_eq!(members(dir.path()), vec!["b2b_person:p0".to_owned()]);
 
-    let options = ServeOptions { durability: Durability::Normal, time_refresh: Some(Duration::from_millis(200)) };
+    let options = ServeOptions {
+        durability: Durability::Normal,
+        time_refresh: Some(Duration::from_millis(200)),
+        ..ServeOptions::default()
+    };
     let server = Server::bind(engine, "127.0.0.1:0".parse().unwrap(), options).unwrap().serve_in_background().unwrap();
     // Nothing else is written: only the refresh can make p0 leave, and only once the view is 3 seconds old.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -124,6 +124,19 @@ impl Store {
             .ok_or_else(|| Error::NotFound { kind: "audience", name: name.to_owned() })
     }
 
+    /// Deletes an audience with its memberships, runs, live checkpoint and history, in one transaction.
+    pub fn delete_audience(&mut self, name: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM membership_history WHERE audience = ?1", [name])?;
+        // Memberships, runs and the live checkpoint go with the row (`ON DELETE CASCADE`).
+        let deleted = tx.execute("DELETE FROM audiences WHERE name = ?1", [name])?;
+        if deleted == 0 {
+            return Err(Error::NotFound { kind: "audience", name: name.to_owned() });
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every audience, by name.
     pub fn audiences(&self) -> Result<Vec<AudienceRecord>> {
         let mut stmt = self
@@ -353,6 +366,29 @@ mod tests {
         assert_eq!(store.audience("a").unwrap().size, Some(3));
         assert!(store.members("nope").is_err());
         assert!(matches!(store.apply_membership("nope", &set(&["p1"])), Err(Error::NotFound { .. })));
+    }
+
+    #[test]
+    fn deleting_an_audience_removes_its_memberships_runs_and_history_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.create_audience("a", EntityKind::Person, "x = 1").unwrap();
+        store.create_audience("b", EntityKind::Person, "x = 2").unwrap();
+        store.apply_membership("a", &set(&["p1", "p2"])).unwrap();
+        store.apply_membership("b", &set(&["p1"])).unwrap();
+        store.delete_audience("a").unwrap();
+        assert!(matches!(store.audience("a"), Err(Error::NotFound { .. })));
+        let count = |sql: &str| -> i64 { store.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM memberships WHERE audience = 'a'"), 0);
+        assert_eq!(count("SELECT count(*) FROM audience_runs WHERE audience = 'a'"), 0);
+        assert_eq!(count("SELECT count(*) FROM membership_history WHERE audience = 'a'"), 0);
+        // The other audience is untouched: one member, one history entry, one run.
+        assert_eq!(store.members("b").unwrap(), vec![("p1".to_owned(), "realized".to_owned())]);
+        assert_eq!(store.membership_history("b", None).unwrap().len(), 1);
+        assert_eq!(store.audience_runs("b").unwrap().len(), 1);
+        assert!(matches!(store.delete_audience("a"), Err(Error::NotFound { .. })));
+        // The name can be used again.
+        store.create_audience("a", EntityKind::Person, "x = 3").unwrap();
     }
 
     #[test]

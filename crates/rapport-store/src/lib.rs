@@ -30,6 +30,7 @@ pub mod pg_source;
 pub mod profiles;
 pub mod registry;
 pub mod streaming;
+pub mod tokens;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,7 @@ pub use lifecycle::{
 pub use live::{ChangeCause, LiveApplied, LiveChange, MembershipEvent};
 pub use profiles::{FragmentDetail, PersonRelation, ProfileStats, Reference, StoredProfile};
 pub use registry::RegistryChanges;
+pub use tokens::StoredToken;
 pub use writer::{BatchWriter, EncodedFragment, FragmentHead, FragmentWrite, ProfileMembers, ProfileWrite};
 
 /// Errors of the store.
@@ -585,6 +587,18 @@ CREATE TABLE audience_live (
     updated_at TEXT NOT NULL
 );
 ALTER TABLE membership_history ADD COLUMN change_seq INTEGER;
+"#,
+    // API tokens (issue 9): the public id that finds a token's row, the SHA-256 of the whole token (never the
+    // token), a unique name and a role; revoked tokens stay listed (see `tokens`).
+    r#"
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
 "#,
 ];
 

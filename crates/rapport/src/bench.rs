@@ -948,13 +948,19 @@ fn streaming(messages: u64, batch: usize, concurrency: usize, repeat: usize, wor
         engine.generate_b2b_schemas()?;
         engine.create_dataset("bench.person", "B2B Person")?;
         let inlet = engine.create_inlet("bench")?;
-        let options = rapport_server::ServeOptions { durability: rapport_engine::Durability::Full, time_refresh: None };
+        let token = engine.create_token("bench", rapport_engine::Role::Engineer)?.token;
+        let options = rapport_server::ServeOptions {
+            durability: rapport_engine::Durability::Full,
+            time_refresh: None,
+            ..Default::default()
+        };
         let server = rapport_server::Server::bind(engine, ([127, 0, 0, 1], 0).into(), options)?;
         let addr = server.local_addr()?;
         let running = server.serve_in_background()?;
         let load = rapport_server::loadgen::LoadOptions {
             url: format!("http://{addr}"),
             inlet: inlet.id,
+            token,
             messages,
             batch,
             concurrency,
@@ -1051,7 +1057,14 @@ fn live_latency(data_dir: &Path, pql: &str, changes: usize, warmup: usize, seed:
         });
         bodies.push(serde_json::to_vec(&envelope)?);
     }
-    let options = rapport_server::ServeOptions { durability: rapport_engine::Durability::Full, time_refresh: None };
+    // A token for this run only, revoked once it ends (the data directory is the caller's).
+    let token_name = format!("bench-live-{}-{base}", std::process::id());
+    let token = engine.create_token(&token_name, rapport_engine::Role::Engineer)?.token;
+    let options = rapport_server::ServeOptions {
+        durability: rapport_engine::Durability::Full,
+        time_refresh: None,
+        ..Default::default()
+    };
     let (server, resident_seconds) = seconds(|| {
         let server = rapport_server::Server::bind(engine, ([127, 0, 0, 1], 0).into(), options)?;
         Ok(server)
@@ -1059,11 +1072,13 @@ fn live_latency(data_dir: &Path, pql: &str, changes: usize, warmup: usize, seed:
     let addr = server.local_addr()?;
     let running = server.serve_in_background()?;
     let path = format!("/collection/{inlet}");
+    let url = format!("http://{addr}");
     // The first request waits for the server to load the resident audiences: timed apart.
     let (first, ready_seconds) =
-        seconds(|| Ok(rapport_server::loadgen::post_one_by_one(&format!("http://{addr}"), &path, &bodies[..1])?))?;
-    let answers = rapport_server::loadgen::post_one_by_one(&format!("http://{addr}"), &path, &bodies[1..]);
+        seconds(|| Ok(rapport_server::loadgen::post_one_by_one(&url, &token, &path, &bodies[..1])?))?;
+    let answers = rapport_server::loadgen::post_one_by_one(&url, &token, &path, &bodies[1..]);
     running.stop()?;
+    open(data_dir)?.revoke_token(&token_name)?;
     let answers = answers?;
     ensure!(
         first.iter().chain(&answers).all(|(status, _)| *status == 200),

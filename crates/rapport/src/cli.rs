@@ -91,8 +91,11 @@ pub enum Command {
     /// In-process measurements for the benchmark harness (bench/run.sh); JSON on stdout.
     #[command(subcommand, hide = false)]
     Bench(crate::bench::BenchCommand),
-    /// Serves the streaming inlet over HTTP (Adobe's collection envelope) until Ctrl-C.
+    /// Serves the REST API (OpenAPI at /openapi.json) and the streaming inlet over HTTP until Ctrl-C.
     Serve(crate::serve::ServeArgs),
+    /// API tokens: create one (printed once), list them, revoke one.
+    #[command(subcommand)]
+    Token(crate::serve::TokenCommand),
     /// Streaming inlets (the `{inletId}` of `POST /collection/{inletId}`).
     #[command(subcommand)]
     Inlet(crate::serve::InletCommand),
@@ -119,6 +122,16 @@ pub struct DemoArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// End without creating a console token or serving (tests and CI).
+    #[arg(long, conflicts_with = "serve")]
+    pub no_serve: bool,
+    /// Serve the console at the end even when standard output is not a terminal (by default the demo serves
+    /// only on a terminal, and otherwise prints the address, a token and the command that serves).
+    #[arg(long)]
+    pub serve: bool,
+    /// Where the console is served.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
 }
 
 /// `rapport generate …`.

@@ -1,5 +1,6 @@
 //! `rapport demo`: the Bodea journey on the embedded store, timed step by step.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -35,7 +36,24 @@ struct Summary {
     file: PathBuf,
     live: Option<LiveSummary>,
     steps: Vec<Step>,
+    /// The web console: where it is served, with a token to sign in (absent with `--no-serve`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    console: Option<ConsoleSummary>,
 }
+
+/// The console step: its address, a marketer token for it and the command that serves it.
+#[derive(Serialize)]
+struct ConsoleSummary {
+    url: String,
+    token: String,
+    /// Whether this run serves it now (a terminal, or `--serve`).
+    serving: bool,
+    /// The command that serves it.
+    command: String,
+}
+
+/// The name prefix of the tokens the demo creates for the console.
+pub const DEMO_TOKEN: &str = "demo-console";
 
 /// The live step: one account's open opportunities close (streamed), then reopen.
 #[derive(Serialize)]
@@ -127,6 +145,17 @@ pub fn run(data_dir: &Path, args: &DemoArgs, observer: &dyn Observer) -> Result<
         Ok(engine.activate_to_files(BODEA_AUDIENCE, &data_dir.join("exports"), &Default::default())?)
     })?;
     let file = activation.files.first().map(|f| f.path.clone()).unwrap_or_default();
+    let console = if args.no_serve {
+        None
+    } else {
+        let token = console_token(&mut engine)?;
+        Some(ConsoleSummary {
+            url: format!("http://{}/", args.bind),
+            token,
+            serving: args.serve || std::io::stdout().is_terminal(),
+            command: format!("rapport --data-dir {} serve --bind {}", data_dir.display(), args.bind),
+        })
+    };
     let summary = Summary {
         data_dir: data_dir.to_owned(),
         exports,
@@ -143,13 +172,38 @@ pub fn run(data_dir: &Path, args: &DemoArgs, observer: &dyn Observer) -> Result<
         file,
         live,
         steps: clock.steps,
+        console,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print_summary(&summary);
     }
+    if let Some(console) = summary.console.filter(|c| c.serving) {
+        // The store is handed to the server: this process's engine closes first.
+        drop(engine);
+        let args = crate::serve::ServeArgs::defaults(args.bind);
+        println!();
+        println!("serving the console on {} (Ctrl-C stops)", console.url);
+        crate::serve::serve(data_dir, &args)?;
+    }
     Ok(())
+}
+
+/// A new marketer token for the console; the ones earlier demo runs created are revoked (a token is shown only
+/// once, and names stay taken after revocation, so each run's token has its own name).
+fn console_token(engine: &mut Engine) -> Result<String> {
+    let earlier: Vec<String> = engine
+        .tokens()?
+        .into_iter()
+        .filter(|t| t.name.starts_with(DEMO_TOKEN) && t.revoked_at.is_none())
+        .map(|t| t.name)
+        .collect();
+    for name in earlier {
+        engine.revoke_token(&name)?;
+    }
+    let name = format!("{DEMO_TOKEN}-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S-%3f"));
+    Ok(engine.create_token(&name, rapport_engine::Role::Marketer)?.token)
 }
 
 fn print_summary(s: &Summary) {
@@ -215,6 +269,13 @@ fn print_summary(s: &Summary) {
     println!("{:<40} {:>10}", "step", "time");
     for step in &s.steps {
         println!("{:<40} {:>8.3} s", step.step, step.seconds);
+    }
+    if let Some(console) = &s.console {
+        println!();
+        println!("console: {}  token: {}", console.url, console.token);
+        if !console.serving {
+            println!("not serving (standard output is not a terminal); to serve it: {}", console.command);
+        }
     }
 }
 

@@ -194,6 +194,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Batch(command) => batch(&cli, command),
         Command::Serve(args) => serve::serve(&cli.data_dir, args),
         Command::Inlet(command) => serve::inlet(&cli.data_dir, command),
+        Command::Token(command) => serve::token(&cli.data_dir, command),
         Command::Dataset(command) => serve::dataset(&cli.data_dir, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
         Command::Mapping(command) => mapping::run(&cli, command),

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use rapport_engine::{Durability, Engine};
+use rapport_engine::{Durability, Engine, Role};
 
 /// `rapport serve`.
 #[derive(Debug, Args)]
@@ -27,6 +27,23 @@ pub struct ServeArgs {
     /// are re-evaluated so that members whose events aged out leave; 0 turns it off.
     #[arg(long, default_value_t = 60)]
     pub time_refresh_secs: u64,
+    /// The largest file a batch upload accepts, in MiB (the streaming inlet keeps its 1 MB per request).
+    #[arg(long, default_value_t = 256)]
+    pub upload_limit_mb: usize,
+}
+
+impl ServeArgs {
+    /// The defaults of `rapport serve` on `bind` (what the demo serves with).
+    pub fn defaults(bind: SocketAddr) -> Self {
+        Self {
+            bind,
+            durability: DurabilityArg::Full,
+            no_scheduler: false,
+            push_interval_ms: 1_000,
+            upload_limit_mb: 256,
+            time_refresh_secs: 60,
+        }
+    }
 }
 
 /// `--durability`.
@@ -55,6 +72,59 @@ pub enum InletCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `rapport token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Creates an API token and prints it once (only its SHA-256 is stored).
+    Create {
+        /// A unique name for it (letters, digits, `-`, `_`, `.`).
+        #[arg(long)]
+        name: String,
+        /// What it may do: admin (everything), engineer (data and audiences), marketer (audiences and
+        /// activation) or viewer (reads).
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the tokens (names, roles, dates; never the tokens).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revokes a token by name: the server refuses it from the next request on.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
+/// `--role`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// Everything, including identity deletion.
+    Admin,
+    /// Reads; schemas, datasets, batches, dataflows, streaming and audiences.
+    Engineer,
+    /// Reads; audiences, destinations and activation.
+    Marketer,
+    /// Reads only.
+    Viewer,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Engineer => Role::Engineer,
+            RoleArg::Marketer => Role::Marketer,
+            RoleArg::Viewer => Role::Viewer,
+        }
+    }
 }
 
 /// `rapport dataset …`.
@@ -115,6 +185,9 @@ pub struct StreamBenchArgs {
     /// The inlet id.
     #[arg(long)]
     pub inlet: String,
+    /// An API token whose role may stream (engineer or admin): `rapport token create --role engineer`.
+    #[arg(long, env = "RAPPORT_TOKEN", hide_env_values = true)]
+    pub token: String,
     /// The dataset every message targets (it must hold the B2B Person schema).
     #[arg(long, default_value = "bench.person")]
     pub dataset: String,
@@ -141,6 +214,38 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
+/// `rapport token …`.
+pub fn token(data_dir: &Path, command: &TokenCommand) -> Result<()> {
+    let mut engine = open(data_dir)?;
+    match command {
+        TokenCommand::Create { name, role, json } => {
+            let made = engine.create_token(name, (*role).into())?;
+            if *json {
+                return print_json(&serde_json::json!({"token": made.token, "info": made.info}));
+            }
+            println!("{}", made.token);
+            eprintln!("token `{}` ({}) created; it is shown only now", made.info.name, made.info.role);
+            Ok(())
+        }
+        TokenCommand::List { json } => {
+            let tokens = engine.tokens()?;
+            if *json {
+                return print_json(&tokens);
+            }
+            for t in tokens {
+                let state = t.revoked_at.as_deref().map_or_else(|| "active".to_owned(), |at| format!("revoked {at}"));
+                println!("{:<24} {:<9} created {}  {state}", t.name, t.role.as_str(), t.created_at);
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { name } => {
+            let revoked = engine.revoke_token(name)?;
+            println!("token `{}` revoked", revoked.name);
+            Ok(())
+        }
+    }
+}
+
 /// `rapport serve`: serves until Ctrl-C.
 pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<()> {
     let engine = open(data_dir)?;
@@ -150,6 +255,7 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<()> {
             DurabilityArg::Full => Durability::Full,
         },
         time_refresh: (args.time_refresh_secs > 0).then(|| std::time::Duration::from_secs(args.time_refresh_secs)),
+        upload_limit: args.upload_limit_mb.saturating_mul(1024 * 1024),
     };
     let mut server = rapport_server::Server::bind(engine, args.bind, options)?;
     if !args.no_scheduler {
@@ -159,7 +265,11 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<()> {
         });
     }
     let addr = server.local_addr()?;
-    println!("rapport serving {} on http://{addr} (POST /collection/{{inletId}}; Ctrl-C stops)", data_dir.display());
+    println!(
+        "rapport serving {} on http://{addr} (API: GET /openapi.json with `Authorization: Bearer <token>`, \
+         tokens from `rapport token create`; Ctrl-C stops)",
+        data_dir.display()
+    );
     server.run_until_ctrl_c()?;
     println!("stopped: every queued message was committed and answered");
     Ok(())
@@ -255,6 +365,7 @@ pub fn bench_stream(args: &StreamBenchArgs) -> Result<()> {
     let options = rapport_server::loadgen::LoadOptions {
         url: args.url.clone(),
         inlet: args.inlet.clone(),
+        token: args.token.clone(),
         messages: args.messages,
         batch: args.batch,
         concurrency: args.concurrency,

@@ -174,10 +174,27 @@ fn issue_2_the_demo_runs_the_journey_and_reports_it() {
     let steps: Vec<&str> = summary["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
     assert!(steps.contains(&"ingest salesforce") && steps.contains(&"evaluate audience"), "{steps:?}");
     assert!(Path::new(summary["file"].as_str().unwrap()).is_file());
-    // A second run on the same data directory is idempotent.
+    // Output not on a terminal (as here): the console is not served; the summary says where it would be, with a
+    // token and the command that serves it, and the run ends (this call returned).
+    let console = &summary["console"];
+    assert_eq!(console["serving"], false, "{console}");
+    assert_eq!(console["url"], "http://127.0.0.1:8080/");
+    assert!(console["command"].as_str().unwrap().ends_with(" serve --bind 127.0.0.1:8080"), "{console}");
+    let first_token = console["token"].as_str().unwrap().to_owned();
+    assert!(first_token.len() >= 32, "{console}");
+    // A second run on the same data directory is idempotent; its console token replaces the first one.
     let again = json(&rapport(&data, &["demo", "--persons", "800", "--seed", "3", "--json"]));
     assert_eq!(again["audience"]["size"], summary["audience"]["size"]);
     assert_eq!(again["profiles"], summary["profiles"]);
+    assert_ne!(again["console"]["token"].as_str().unwrap(), first_token);
+    let tokens = json(&rapport(&data, &["token", "list", "--json"]));
+    let demo: Vec<&Value> =
+        tokens.as_array().unwrap().iter().filter(|t| t["name"].as_str().unwrap().starts_with("demo-console")).collect();
+    assert_eq!(demo.len(), 2, "{tokens}");
+    assert_eq!(demo.iter().filter(|t| t["revoked_at"].is_null()).count(), 1, "{tokens}");
+    // `--no-serve` skips the console step.
+    let quiet = json(&rapport(&data, &["demo", "--persons", "800", "--seed", "3", "--json", "--no-serve"]));
+    assert!(quiet.get("console").is_none());
 }
 
 #[test]
@@ -202,7 +219,7 @@ fn issue_2_a_pql_error_points_at_the_span_with_a_hint() {
 fn issue_6_audience_show_explain_and_history_describe_the_demo_audience() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("demo");
-    let summary = json(&rapport(&data, &["demo", "--persons", "300", "--seed", "5", "--json"]));
+    let summary = json(&rapport(&data, &["demo", "--persons", "300", "--seed", "5", "--json", "--no-serve"]));
     let name = summary["audience"]["name"].as_str().unwrap().to_owned();
     let size = summary["audience"]["size"].as_u64().unwrap();
     assert!(size > 0);
@@ -256,7 +273,7 @@ fn issue_6_audience_show_explain_and_history_describe_the_demo_audience() {
 fn issue_7_activation_flows_through_the_command_line() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("demo");
-    rapport(&data, &["demo", "--persons", "300", "--seed", "5", "--json"]);
+    rapport(&data, &["demo", "--persons", "300", "--seed", "5", "--json", "--no-serve"]);
     let audience = "bodea-sales-open-opportunities";
     let members = json(&rapport(&data, &["audience", "members", audience, "--json"]));
     let members: BTreeSet<String> =

@@ -1,0 +1,136 @@
+//! Datasets (after Adobe's Catalog API) and the store's batches of each.
+//!
+//! | route | role | answer |
+//! | --- | --- | --- |
+//! | `GET /datasets` | any | page of datasets `{id, name, entity, schema, schemaRef}` |
+//! | `GET /datasets/{id}` | any | one dataset by numeric id or name, with its batch counts by state |
+//! | `POST /datasets` `{name, schemaId}` | engineer | 201 with the dataset created |
+//! | `GET /datasets/{id}/batches` | any | page of the store's batches of the dataset (state, counts, reason) |
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use rapport_engine::{BatchFilter, DatasetRecord, Engine, Permission};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, Caller, ErrorBody, Page, PageQuery};
+
+/// A dataset as answered: with its schema's `$id` as `schemaRef`.
+pub(crate) fn view(dataset: &DatasetRecord) -> Value {
+    json!({
+        "id": dataset.id,
+        "name": dataset.name,
+        "entity": dataset.entity,
+        "schema": dataset.schema,
+        "schemaRef": rapport_engine::stream::schema_id(&dataset.schema),
+    })
+}
+
+/// The dataset named by `key`: its numeric id or its name.
+pub(crate) fn find(engine: &Engine, key: &str) -> ApiResult<DatasetRecord> {
+    engine
+        .store()
+        .datasets()?
+        .into_iter()
+        .find(|d| d.name == key || d.id.to_string() == key)
+        .ok_or_else(|| ApiError::not_found(format!("dataset `{key}` does not exist (see GET /datasets)")))
+}
+
+/// Lists the datasets, by id.
+#[utoipa::path(get, path = "/datasets", tag = "datasets", params(PageQuery),
+    responses((status = 200, description = "A page of datasets", body = Page<Value>)))]
+async fn list_datasets(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<Value>>> {
+    let datasets = state.engine(|engine| Ok(engine.store().datasets()?)).await?;
+    Ok(Json(page.apply(datasets.iter().map(view).collect())?))
+}
+
+/// One dataset by numeric id or name, with how many of its batches are in each state.
+#[utoipa::path(get, path = "/datasets/{id}", tag = "datasets",
+    params(("id" = String, Path, description = "The dataset's numeric id or name")),
+    responses((status = 200, description = "The dataset and `batches` counts by state", body = Value),
+              (status = 404, description = "No such dataset", body = ErrorBody)))]
+async fn get_dataset(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let (dataset, batches) = state
+        .engine(move |engine| {
+            let dataset = find(engine, &id)?;
+            let filter = BatchFilter { dataset: Some(dataset.name.clone()), ..BatchFilter::default() };
+            Ok((dataset, engine.store().batch_list(&filter)?))
+        })
+        .await?;
+    let mut counts = serde_json::Map::new();
+    for batch in &batches {
+        let entry = counts.entry(batch.state.as_str().to_owned()).or_insert(json!(0));
+        *entry = json!(entry.as_u64().unwrap_or(0) + 1);
+    }
+    let mut answer = view(&dataset);
+    answer["batches"] = Value::Object(counts);
+    Ok(Json(answer))
+}
+
+/// A dataset to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewDataset {
+    /// The name, without spaces, e.g. `web.person`.
+    pub name: String,
+    /// The schema, by `$id` or name (`B2B Person`).
+    pub schema_id: String,
+}
+
+/// Creates an empty dataset bound to a registered schema.
+#[utoipa::path(post, path = "/datasets", tag = "datasets", request_body = NewDataset,
+    responses((status = 201, description = "The dataset created", body = Value),
+              (status = 400, description = "Malformed JSON", body = ErrorBody),
+              (status = 403, description = "The role may not create datasets", body = ErrorBody),
+              (status = 409, description = "The name exists", body = ErrorBody),
+              (status = 422, description = "Unknown schema or bad name", body = ErrorBody)))]
+async fn create_dataset(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<NewDataset>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.require(Permission::Data)?;
+    let dataset = state.engine(move |engine| Ok(engine.create_dataset(&new.name, &new.schema_id)?)).await?;
+    Ok((StatusCode::CREATED, Json(view(&dataset))))
+}
+
+/// The store's batches of a dataset, oldest first (what `rapport batch list --dataset` shows).
+#[utoipa::path(get, path = "/datasets/{id}/batches", tag = "datasets",
+    params(("id" = String, Path, description = "The dataset's numeric id or name"), PageQuery),
+    responses((status = 200, description = "A page of batches", body = Page<Value>),
+              (status = 404, description = "No such dataset", body = ErrorBody)))]
+async fn dataset_batches(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<Value>>> {
+    let batches = state
+        .engine(move |engine| {
+            let dataset = find(engine, &id)?;
+            let filter = BatchFilter { dataset: Some(dataset.name), ..BatchFilter::default() };
+            Ok(engine.store().batch_list(&filter)?)
+        })
+        .await?;
+    Ok(Json(page.apply(batches.iter().map(|b| json!(b)).collect())?))
+}
+
+/// The routes of this module.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_datasets, create_dataset))
+        .routes(routes!(get_dataset))
+        .routes(routes!(dataset_batches))
+}

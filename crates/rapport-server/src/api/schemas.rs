@@ -1,0 +1,197 @@
+//! Schemas, field groups and identity namespaces (after Adobe's Schema Registry and Identity Service APIs).
+//!
+//! | route | role | answer |
+//! | --- | --- | --- |
+//! | `GET /schemas` | any | page of schema documents (name, `$id`, class, field groups, identities) |
+//! | `GET /schemas/{name}` | any | `{schema, relationships}`; `name` is the schema's name or its `$id` |
+//! | `POST /schemas/generate-b2b` | engineer | what was created (namespaces, schemas, relationships) |
+//! | `GET /fieldgroups`, `GET /fieldgroups/{id}` | any | the imported (custom) field groups |
+//! | `GET /namespaces`, `GET /namespaces/{code}` | any | identity namespaces |
+//! | `POST /namespaces` | engineer | 201 with the custom namespace created |
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use rapport_engine::Permission;
+use rapport_schema::{IdentityType, Namespace, Normalization};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, Caller, ErrorBody, Page, PageQuery};
+
+/// A schema document with its `$id` (the id streamed messages name in `schemaRef.id`).
+fn with_id(mut doc: Value) -> Value {
+    if let Some(name) = doc["name"].as_str() {
+        let id = rapport_engine::stream::schema_id(name);
+        doc["$id"] = json!(id);
+    }
+    doc
+}
+
+/// Lists the registered schemas, by name.
+#[utoipa::path(get, path = "/schemas", tag = "schemas", params(PageQuery),
+    responses((status = 200, description = "A page of schema documents", body = Page<Value>)))]
+async fn list_schemas(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<Value>>> {
+    let docs = state.engine(|engine| Ok(engine.store().schema_documents()?)).await?;
+    Ok(Json(page.apply(docs.into_iter().map(with_id).collect())?))
+}
+
+/// One schema by name (e.g. `B2B Person`) or `$id`, with the relationships it takes part in.
+#[utoipa::path(get, path = "/schemas/{name}", tag = "schemas",
+    params(("name" = String, Path, description = "The schema's name or `$id`")),
+    responses((status = 200, description = "`{schema, relationships}`", body = Value),
+              (status = 404, description = "No such schema", body = ErrorBody)))]
+async fn get_schema(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let (docs, relationships) = state
+        .engine(|engine| Ok((engine.store().schema_documents()?, engine.store().relationship_documents()?)))
+        .await?;
+    let doc = docs
+        .into_iter()
+        .map(with_id)
+        .find(|doc| doc["name"] == name.as_str() || doc["$id"] == name.as_str())
+        .ok_or_else(|| ApiError::not_found(format!("schema `{name}` does not exist (see GET /schemas)")))?;
+    let entity = doc["entity"].clone();
+    let relationships: Vec<Value> =
+        relationships.into_iter().filter(|r| r["source"] == entity || r["destination"] == entity).collect();
+    Ok(Json(json!({"schema": doc, "relationships": relationships})))
+}
+
+/// Creates the standard B2B schemas, namespaces and relationships that do not exist yet (idempotent).
+#[utoipa::path(post, path = "/schemas/generate-b2b", tag = "schemas",
+    responses((status = 200, description = "`{namespaces_created, schemas_created, relationships_created}`", body = Value),
+              (status = 403, description = "The role may not change schemas", body = ErrorBody)))]
+async fn generate_b2b(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    caller.require(Permission::Data)?;
+    let changes = state.engine(|engine| Ok(engine.generate_b2b_schemas()?)).await?;
+    Ok(Json(json!(changes)))
+}
+
+/// Lists the imported (custom) field groups, by `$id`.
+#[utoipa::path(get, path = "/fieldgroups", tag = "schemas", params(PageQuery),
+    responses((status = 200, description = "A page of field group definitions", body = Page<Value>)))]
+async fn list_field_groups(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<Value>>> {
+    let groups = state.engine(|engine| Ok(engine.store().field_groups()?)).await?;
+    let groups = groups.into_iter().map(|(id, definition)| json!({"$id": id, "definition": definition})).collect();
+    Ok(Json(page.apply(groups)?))
+}
+
+/// One imported field group by `$id`.
+#[utoipa::path(get, path = "/fieldgroups/{id}", tag = "schemas",
+    params(("id" = String, Path, description = "The field group's `$id` (URL-encoded)")),
+    responses((status = 200, description = "`{$id, definition}`", body = Value),
+              (status = 404, description = "No such field group", body = ErrorBody)))]
+async fn get_field_group(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let groups = state.engine(|engine| Ok(engine.store().field_groups()?)).await?;
+    groups
+        .into_iter()
+        .find(|(group, _)| *group == id)
+        .map(|(id, definition)| Json(json!({"$id": id, "definition": definition})))
+        .ok_or_else(|| ApiError::not_found(format!("field group `{id}` does not exist (see GET /fieldgroups)")))
+}
+
+/// Lists the identity namespaces (standard and custom), by code.
+#[utoipa::path(get, path = "/namespaces", tag = "schemas", params(PageQuery),
+    responses((status = 200, description = "A page of namespaces", body = Page<Value>)))]
+async fn list_namespaces(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<Value>>> {
+    let namespaces = state.engine(|engine| Ok(engine.store().namespaces()?)).await?;
+    Ok(Json(page.apply(namespaces.iter().map(|ns| json!(ns)).collect())?))
+}
+
+/// One namespace by code.
+#[utoipa::path(get, path = "/namespaces/{code}", tag = "schemas",
+    params(("code" = String, Path, description = "The namespace code, e.g. `Email`")),
+    responses((status = 200, description = "The namespace", body = Value),
+              (status = 404, description = "No such namespace", body = ErrorBody)))]
+async fn get_namespace(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(code): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let namespaces = state.engine(|engine| Ok(engine.store().namespaces()?)).await?;
+    namespaces
+        .into_iter()
+        .find(|ns| ns.code.as_str() == code)
+        .map(|ns| Json(json!(ns)))
+        .ok_or_else(|| ApiError::not_found(format!("namespace `{code}` does not exist (see GET /namespaces)")))
+}
+
+/// A custom namespace to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewNamespace {
+    /// The identity symbol: a letter, then letters, digits, `_`, `-` or `.` (at most 64).
+    pub code: String,
+    /// The display name (unique).
+    pub name: String,
+    /// The identity type: cross-device, email, phone, cookie, device, non-people or partner-id.
+    pub id_type: String,
+    /// How values are normalized: trim (default), lowercase, exact or e164.
+    #[serde(default)]
+    pub normalization: Option<String>,
+}
+
+/// Creates a custom identity namespace.
+#[utoipa::path(post, path = "/namespaces", tag = "schemas", request_body = NewNamespace,
+    responses((status = 201, description = "The namespace created", body = Value),
+              (status = 400, description = "Malformed JSON", body = ErrorBody),
+              (status = 403, description = "The role may not change namespaces", body = ErrorBody),
+              (status = 409, description = "The code or name exists", body = ErrorBody),
+              (status = 422, description = "Bad code, type or normalization", body = ErrorBody)))]
+async fn create_namespace(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<NewNamespace>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.require(Permission::Data)?;
+    let invalid = |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message);
+    let id_type = IdentityType::from_name(&new.id_type).ok_or_else(|| {
+        let names: Vec<_> = IdentityType::NAMES.iter().map(|(n, _)| *n).collect();
+        invalid(format!("unknown idType `{}` (expected one of: {})", new.id_type, names.join(", ")))
+    })?;
+    let normalization = new.normalization.as_deref().unwrap_or("trim");
+    let normalization = Normalization::from_name(normalization).ok_or_else(|| {
+        invalid(format!(
+            "unknown normalization `{normalization}` (expected one of: {})",
+            Normalization::NAMES.join(", ")
+        ))
+    })?;
+    let namespace = Namespace::custom(&new.code, &new.name, id_type, normalization).map_err(invalid)?;
+    let created = namespace.clone();
+    state.engine(move |engine| Ok(engine.create_namespace(&created)?)).await?;
+    Ok((StatusCode::CREATED, Json(json!(namespace))))
+}
+
+/// The routes of this module.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_schemas))
+        .routes(routes!(generate_b2b))
+        .routes(routes!(get_schema))
+        .routes(routes!(list_field_groups))
+        .routes(routes!(get_field_group))
+        .routes(routes!(list_namespaces, create_namespace))
+        .routes(routes!(get_namespace))
+}
