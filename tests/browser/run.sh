@@ -27,9 +27,16 @@ if [ ! -d "$here/node_modules/playwright-core" ] || [ "${CI:-}" = "true" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-echo "browser: building rapport"
-nice -n 19 cargo build --locked --quiet -p rapport --bin rapport
-bin="$root/target/debug/rapport"
+# RAPPORT_BIN: a rapport binary already built (CI passes the one `cargo test --workspace` built, which a
+# `cargo build -p rapport` would rebuild with other dependency features).
+if [ -n "${RAPPORT_BIN:-}" ]; then
+  bin="$(cd "$(dirname "$RAPPORT_BIN")" && pwd)/$(basename "$RAPPORT_BIN")"
+  [ -x "$bin" ] || { echo "browser: RAPPORT_BIN=$RAPPORT_BIN is not an executable" >&2; exit 1; }
+else
+  echo "browser: building rapport"
+  nice -n 19 cargo build --locked --quiet -p rapport --bin rapport
+  bin="$root/target/debug/rapport"
+fi
 
 work="$(mktemp -d)"
 server_pid=""
