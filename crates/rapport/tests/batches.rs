@@ -4,20 +4,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use cli::{ok_json, run};
 use serde_json::{json, Value};
-
-fn run(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rapport")).arg("--data-dir").arg(data_dir).args(args).output().unwrap()
-}
-
-fn ok_json(data_dir: &Path, args: &[&str]) -> Value {
-    let output = run(data_dir, args);
-    assert!(output.status.success(), "rapport {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap()
-}
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../rapport-engine/tests/fixtures/partial/Contact.csv")

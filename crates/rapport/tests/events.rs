@@ -4,20 +4,12 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-use serde_json::Value;
-
-fn run(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rapport")).arg("--data-dir").arg(data_dir).args(args).output().unwrap()
-}
-
-fn ok_json(data_dir: &Path, args: &[&str]) -> Value {
-    let output = run(data_dir, args);
-    assert!(output.status.success(), "rapport {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap()
-}
+use cli::ok_json;
 
 fn members(data_dir: &Path, audience: &str) -> Vec<String> {
     let list = ok_json(data_dir, &["audience", "members", audience, "--json"]);

@@ -2,21 +2,14 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-use std::path::Path;
-use std::process::{Command, Output};
+#[path = "support/cli.rs"]
+mod cli;
 
+use std::path::Path;
+
+use cli::{ok_json, run as rapport};
 use rapport_model::EntityKind;
 use serde_json::{json, Value};
-
-fn rapport(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rapport")).arg("--data-dir").arg(data_dir).args(args).output().unwrap()
-}
-
-fn ok_json(data_dir: &Path, args: &[&str]) -> Value {
-    let output = rapport(data_dir, args);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap()
-}
 
 const MAPPING: &str = r#"{
   "entity": "person",
