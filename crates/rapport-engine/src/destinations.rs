@@ -334,17 +334,12 @@ impl Engine {
 
     /// Every activation flow.
     pub fn activation_flows(&self) -> Result<Vec<ActivationFlow>> {
-        self.store
-            .activation_flows()?
-            .iter()
-            .map(|s| {
-                Ok(ActivationFlow {
-                    name: s.name.clone(),
-                    definition: flow_definition(s)?,
-                    created_at: s.created_at.clone(),
-                })
-            })
-            .collect()
+        self.store.activation_flows()?.iter().map(activation_flow).collect()
+    }
+
+    /// The activation flow `name` (a store `NotFound` when there is none).
+    pub fn activation_flow(&self, name: &str) -> Result<ActivationFlow> {
+        activation_flow(&self.store.activation_flow(name)?)
     }
 
     fn validate_flow(&self, def: &ActivationFlowDef) -> Result<()> {
@@ -504,6 +499,15 @@ fn tempfile_in(dir: &std::path::Path) -> Result<String> {
         .and_then(|_| std::fs::remove_file(&probe))
         .map_err(|source| Error::Input { path: dir.display().to_string(), source })?;
     Ok("probe file written and removed".to_owned())
+}
+
+/// A stored activation flow with its definition read.
+fn activation_flow(stored: &rapport_store::StoredActivationFlow) -> Result<ActivationFlow> {
+    Ok(ActivationFlow {
+        name: stored.name.clone(),
+        definition: flow_definition(stored)?,
+        created_at: stored.created_at.clone(),
+    })
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::Span;
+use super::error::to_value;
 use super::{
     ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, Caller, ErrorBody, ErrorDetail, Page, PageQuery,
 };
@@ -42,34 +42,6 @@ use super::{
 pub const MAX_NAME: usize = 128;
 /// The longest PQL text accepted, in bytes.
 pub const MAX_PQL: usize = 64 * 1024;
-
-/// Maps an engine error; a PQL error becomes 400 `invalid_pql` located by span, line and column.
-pub(crate) fn engine_error(err: rapport_engine::Error) -> ApiError {
-    match err {
-        rapport_engine::Error::Segment(segment) => {
-            let diagnostic = &segment.diagnostic;
-            let (line, column) = diagnostic.location(&segment.text);
-            let detail = ErrorDetail {
-                code: Some("pql".to_owned()),
-                message: Some(match &diagnostic.hint {
-                    Some(hint) => format!("{} ({hint})", diagnostic.message),
-                    None => diagnostic.message.clone(),
-                }),
-                span: Some(Span { start: diagnostic.span.start, end: diagnostic.span.end }),
-                line: Some(line as u64),
-                column: Some(column as u64),
-                ..ErrorDetail::default()
-            };
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_pql", diagnostic.message.clone()).with_details(vec![detail])
-        }
-        rapport_engine::Error::Conflict(message) => ApiError::conflict(message),
-        rapport_engine::Error::Destination(rapport_destinations::Error::Options(message)) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_destination", message)
-        }
-        rapport_engine::Error::Flow(message) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", message),
-        other => ApiError::from(other),
-    }
-}
 
 /// Checks a resource name: 1 to [`MAX_NAME`] letters, digits, `-`, `_` or `.` (it is a path segment).
 pub(crate) fn check_name(what: &str, name: &str) -> ApiResult<()> {
@@ -304,10 +276,6 @@ pub struct HistoryQuery {
     pub start: Option<usize>,
 }
 
-fn to_value<T: Serialize>(value: &T) -> ApiResult<Value> {
-    serde_json::to_value(value).map_err(|e| ApiError::internal(format!("cannot serialize an answer: {e}")))
-}
-
 /// Lists the segment definitions, by name.
 #[utoipa::path(get, path = "/segment/definitions", tag = "audiences", params(PageQuery),
     responses((status = 200, description = "A page of definitions", body = Page<SegmentDefinition>)))]
@@ -316,7 +284,7 @@ async fn list_definitions(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<SegmentDefinition>>> {
-    let all = state.engine(|engine| engine.store().audiences().map_err(|e| engine_error(e.into()))).await?;
+    let all = state.engine(|engine| engine.store().audiences().map_err(ApiError::from)).await?;
     Ok(Json(page.apply(all.into_iter().map(SegmentDefinition::from).collect())?))
 }
 
@@ -337,7 +305,7 @@ async fn create_definition(
     let pql = body.expression.text()?.to_owned();
     let name = body.name;
     let record =
-        state.engine(move |engine| engine.create_audience_of(&name, entity, &pql).map_err(engine_error)).await?;
+        state.engine(move |engine| engine.create_audience_of(&name, entity, &pql).map_err(ApiError::from)).await?;
     Ok((StatusCode::CREATED, Json(SegmentDefinition::from(record))).into_response())
 }
 
@@ -351,7 +319,7 @@ async fn get_definition(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<SegmentDetails>> {
-    let details = state.engine(move |engine| engine.audience_details(&name).map_err(engine_error)).await?;
+    let details = state.engine(move |engine| engine.audience_details(&name).map_err(ApiError::from)).await?;
     let runs = details.runs.iter().map(to_value).collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(SegmentDetails {
         definition: SegmentDefinition::from(details.record),
@@ -374,7 +342,7 @@ async fn delete_definition(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Permission::Audiences)?;
-    state.engine(move |engine| engine.delete_audience(&name).map_err(engine_error)).await?;
+    state.engine(move |engine| engine.delete_audience(&name).map_err(ApiError::from)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -389,7 +357,7 @@ async fn estimate(
 ) -> ApiResult<Json<Estimate>> {
     let entity = entity(body.entity.as_deref())?;
     let pql = body.expression.text()?.to_owned();
-    let size = state.engine(move |engine| engine.estimate_of(entity, &pql).map_err(engine_error)).await?;
+    let size = state.engine(move |engine| engine.estimate_of(entity, &pql).map_err(ApiError::from)).await?;
     Ok(Json(Estimate { estimated_size: size, exact: true, entity: entity.name().to_owned() }))
 }
 
@@ -407,10 +375,10 @@ async fn create_job(
     caller.require(Permission::Audiences)?;
     let name = body.segment_id;
     let check = name.clone();
-    state.engine(move |engine| engine.store().audience(&check).map(|_| ()).map_err(|e| engine_error(e.into()))).await?;
+    state.engine(move |engine| engine.store().audience(&check).map(|_| ()).map_err(ApiError::from)).await?;
     state
         .spawn_task("segment.evaluate", move |engine| {
-            let evaluation = engine.evaluate_audience(&name).map_err(engine_error)?;
+            let evaluation = engine.evaluate_audience(&name).map_err(ApiError::from)?;
             to_value(&evaluation)
         })
         .await
@@ -446,8 +414,8 @@ async fn members(
     let page = PageQuery { limit: query.limit, start: query.start };
     let (memberships, described) = state
         .engine(move |engine| {
-            let memberships = engine.memberships(&name).map_err(engine_error)?;
-            let described = engine.audience_members(&name).map_err(engine_error)?;
+            let memberships = engine.memberships(&name).map_err(ApiError::from)?;
+            let described = engine.audience_members(&name).map_err(ApiError::from)?;
             Ok((memberships, described))
         })
         .await?;
@@ -493,7 +461,7 @@ async fn explain(
         _ => return Err(ApiError::bad_request("explaining one profile needs both `ns` and `value`")),
     };
     let explanation = state
-        .engine(move |engine| engine.explain(ExplainTarget::Saved(&name), identity.as_ref()).map_err(engine_error))
+        .engine(move |engine| engine.explain(ExplainTarget::Saved(&name), identity.as_ref()).map_err(ApiError::from))
         .await?;
     Ok(Json(to_value(&explanation)?))
 }
@@ -512,7 +480,7 @@ async fn history(
     let page = PageQuery { limit: query.limit, start: query.start };
     let member = query.member;
     let entries =
-        state.engine(move |engine| engine.audience_history(&name, member.as_deref()).map_err(engine_error)).await?;
+        state.engine(move |engine| engine.audience_history(&name, member.as_deref()).map_err(ApiError::from)).await?;
     let entries = entries.iter().map(to_value).collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(page.apply(entries)?))
 }

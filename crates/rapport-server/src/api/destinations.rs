@@ -20,16 +20,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rapport_destinations::{DestinationConfig, RetryPolicy};
-use rapport_engine::{ActivationFlow, ActivationFlowDef, DestinationView, Permission, RunOptions};
+use rapport_engine::{ActivationFlow, ActivationFlowDef, DestinationView, Engine, Permission, RunOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audiences::{check_name, engine_error};
+use super::audiences::check_name;
+use super::error::to_value;
 use super::{
     ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, Caller, ErrorBody, ErrorDetail, Page, PageQuery,
+    TaskStarted,
 };
 
 /// A destination as answered: secrets as `***`.
@@ -106,8 +108,13 @@ pub struct TestOutcome {
     pub message: String,
 }
 
-fn to_value<T: Serialize>(value: &T) -> ApiResult<Value> {
-    serde_json::to_value(value).map_err(|e| ApiError::internal(format!("cannot serialize an answer: {e}")))
+/// The shared mapping of engine errors, except that a flow definition the engine refuses
+/// (`Error::Flow`, e.g. an unknown identity or a restricted field) is the caller's bad request.
+fn activation_error(err: rapport_engine::Error) -> ApiError {
+    match err {
+        rapport_engine::Error::Flow(message) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", message),
+        other => ApiError::from(other),
+    }
 }
 
 /// A body part that does not fit its type: 400 naming the path.
@@ -124,7 +131,7 @@ async fn list_destinations(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<DestinationOut>>> {
-    let all = state.engine(|engine| engine.destinations().map_err(engine_error)).await?;
+    let all = state.engine(|engine| engine.destinations().map_err(activation_error)).await?;
     let all = all.into_iter().map(DestinationOut::of).collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(page.apply(all)?))
 }
@@ -144,7 +151,7 @@ async fn create_destination(
     check_name("destination", &body.name)?;
     let config = DestinationConfig::parse(&body.config.to_string()).map_err(|e| invalid("config", e.to_string()))?;
     let name = body.name;
-    let view = state.engine(move |engine| engine.create_destination(&name, &config).map_err(engine_error)).await?;
+    let view = state.engine(move |engine| engine.create_destination(&name, &config).map_err(activation_error)).await?;
     Ok((StatusCode::CREATED, Json(DestinationOut::of(view)?)).into_response())
 }
 
@@ -158,7 +165,7 @@ async fn get_destination(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<DestinationOut>> {
-    let view = state.engine(move |engine| engine.destination(&name).map_err(engine_error)).await?;
+    let view = state.engine(move |engine| engine.destination(&name).map_err(activation_error)).await?;
     Ok(Json(DestinationOut::of(view)?))
 }
 
@@ -177,7 +184,7 @@ async fn test_destination(
 ) -> ApiResult<Json<TestOutcome>> {
     caller.require(Permission::Activation)?;
     let message = state
-        .engine(move |engine| engine.test_destination(&name, RetryPolicy::default()).map_err(engine_error))
+        .engine(move |engine| engine.test_destination(&name, RetryPolicy::default()).map_err(activation_error))
         .await?;
     Ok(Json(TestOutcome { message }))
 }
@@ -190,7 +197,7 @@ async fn list_flows(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<FlowOut>>> {
-    let mut all = state.engine(|engine| engine.activation_flows().map_err(engine_error)).await?;
+    let mut all = state.engine(|engine| engine.activation_flows().map_err(activation_error)).await?;
     all.sort_by(|a, b| a.name.cmp(&b.name));
     let all = all.into_iter().map(FlowOut::of).collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(page.apply(all)?))
@@ -214,13 +221,17 @@ async fn create_flow(
     let def: ActivationFlowDef =
         serde_json::from_value(body.definition).map_err(|e| invalid("definition", format!("definition: {e}")))?;
     let name = body.name;
-    let flow = state.engine(move |engine| engine.create_activation_flow(&name, &def).map_err(engine_error)).await?;
+    let flow = state.engine(move |engine| engine.create_activation_flow(&name, &def).map_err(activation_error)).await?;
     Ok((StatusCode::CREATED, Json(FlowOut::of(flow)?)).into_response())
 }
 
-fn find_flow(flows: Vec<ActivationFlow>, name: &str) -> ApiResult<ActivationFlow> {
-    flows.into_iter().find(|f| f.name == name).ok_or_else(|| {
-        ApiError::not_found(format!("activation flow `{name}` does not exist (see GET /activation/flows)"))
+/// The activation flow `name`, or 404 pointing at the list.
+fn find_flow(engine: &Engine, name: &str) -> ApiResult<ActivationFlow> {
+    engine.activation_flow(name).map_err(|err| match err {
+        rapport_engine::Error::Store(rapport_engine::StoreError::NotFound { .. }) => {
+            ApiError::not_found(format!("activation flow `{name}` does not exist (see GET /activation/flows)"))
+        }
+        other => activation_error(other),
     })
 }
 
@@ -234,8 +245,8 @@ async fn get_flow(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<FlowOut>> {
-    let all = state.engine(|engine| engine.activation_flows().map_err(engine_error)).await?;
-    Ok(Json(FlowOut::of(find_flow(all, &name)?)?))
+    let flow = state.engine(move |engine| find_flow(engine, &name)).await?;
+    Ok(Json(FlowOut::of(flow)?))
 }
 
 /// Runs a flow now, as a task: the members' difference with what the destination holds is sent (files
@@ -249,17 +260,15 @@ async fn run_flow(
     caller: Caller,
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
-) -> ApiResult<Response> {
+) -> ApiResult<TaskStarted> {
     caller.require(Permission::Activation)?;
-    let all = state.engine(|engine| engine.activation_flows().map_err(engine_error)).await?;
-    let flow = find_flow(all, &name)?.name;
+    let flow = state.engine(move |engine| find_flow(engine, &name)).await?.name;
     state
         .spawn_task("activation.run", move |engine| {
-            let report = engine.run_activation(&flow, &RunOptions::default()).map_err(engine_error)?;
+            let report = engine.run_activation(&flow, &RunOptions::default()).map_err(activation_error)?;
             to_value(&report)
         })
         .await
-        .map(IntoResponse::into_response)
 }
 
 /// The runs of a flow, newest first, each with its delivery report once ended.
@@ -275,8 +284,8 @@ async fn list_runs(
 ) -> ApiResult<Json<Page<Value>>> {
     let runs = state
         .engine(move |engine| {
-            find_flow(engine.activation_flows().map_err(engine_error)?, &name)?;
-            engine.activation_history(&name).map_err(engine_error)
+            find_flow(engine, &name)?;
+            engine.activation_history(&name).map_err(activation_error)
         })
         .await?;
     let mut runs = runs.iter().map(to_value).collect::<ApiResult<Vec<_>>>()?;

@@ -155,17 +155,22 @@ impl From<rapport_engine::Error> for ApiError {
             E::Store(_) | E::Internal(_) => ApiError::internal(message),
             E::UnknownNamespace(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_namespace", message),
             E::NoSchema(_) => ApiError::new(StatusCode::CONFLICT, "no_schema", message),
+            // A PQL text is the caller's input: 400, located by span, line and column, with the hint.
             E::Segment(segment) => {
                 let diagnostic = &segment.diagnostic;
+                let (line, column) = diagnostic.location(&segment.text);
                 let detail = ErrorDetail {
+                    code: Some("pql".to_owned()),
                     message: Some(match &diagnostic.hint {
                         Some(hint) => format!("{} ({hint})", diagnostic.message),
                         None => diagnostic.message.clone(),
                     }),
                     span: Some(Span { start: diagnostic.span.start, end: diagnostic.span.end }),
+                    line: Some(line as u64),
+                    column: Some(column as u64),
                     ..ErrorDetail::default()
                 };
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_pql", diagnostic.message.clone())
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_pql", diagnostic.message.clone())
                     .with_details(vec![detail])
             }
             E::Schema(_) | E::Mapping(_) | E::Flow(_) | E::Token(_) => {
@@ -176,10 +181,19 @@ impl From<rapport_engine::Error> for ApiError {
             E::Source(_) | E::UnknownFile { .. } | E::Input { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "unreadable_input", message)
             }
+            // Options that do not fit the destination type are the caller's input; anything else failed remotely.
+            E::Destination(rapport_destinations::Error::Options(options)) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_destination", options)
+            }
             E::Destination(_) => ApiError::new(StatusCode::BAD_GATEWAY, "destination_failed", message),
             _ => ApiError::internal(message),
         }
     }
+}
+
+/// An answer as JSON (a failure to serialize is the server's fault).
+pub(crate) fn to_value<T: serde::Serialize>(value: &T) -> ApiResult<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| ApiError::internal(format!("cannot serialize an answer: {e}")))
 }
 
 impl From<rapport_engine::StoreError> for ApiError {
