@@ -144,34 +144,30 @@ impl Engine {
             if !plan.depends_on_now() {
                 continue;
             }
-            let stored: BTreeSet<String> = self.store.members(&audience.name)?.into_iter().map(|(m, _)| m).collect();
             let resident = self.live.as_mut().filter(|r| r.audiences.contains_key(&audience.name));
-            let (members, through, evaluated) = if let Some(resident) = resident {
-                // The resident state is at the end of the feed (refreshed above): a fresh state at the current
-                // time replaces it.
+            let in_process = resident.is_some();
+            let (before, members, through, evaluated) = if let Some(resident) = resident {
+                // The resident state is at the end of the feed (refreshed above), so its members are the stored
+                // ones; a fresh state at the current time replaces it.
                 let state = Incremental::new(plan, &resident.graph);
                 let members = resident.members_of(audience.entity, &state);
                 let evaluated = resident.graph.set(audience.entity).len() as u64;
-                resident.audiences.insert(audience.name.clone(), state);
-                (members, resident.seq, evaluated)
+                let old = resident.audiences.insert(audience.name.clone(), state).expect("filtered on the key");
+                (resident.members_of(audience.entity, &old), members, resident.seq, evaluated)
             } else {
                 let through = self.store.last_change_seq()?;
-                let graph = self.profile_graph_for(&plan.fields())?;
-                let set = graph.set(audience.entity);
-                let members = rapport_segment::evaluate(&plan, &graph)
-                    .iter()
-                    .map(|id| key(&set.profiles[id as usize].primary))
-                    .collect();
-                (members, through, set.stored() as u64)
+                let (members, stored_profiles, _) = self.members_whole(&plan)?;
+                let before = self.store.members(&audience.name)?.into_iter().map(|(m, _)| m).collect();
+                (before, members, through, stored_profiles)
             };
-            if members == stored {
+            if members == before {
                 continue;
             }
             let from_seq = self.store.live_checkpoint(&audience.name)?;
             let change = self.store.apply_membership_through(&audience.name, &members, Some(through))?;
             let update = LiveUpdate {
                 audience: audience.name.clone(),
-                mode: if self.live.is_some() { LiveMode::Resident } else { LiveMode::Full },
+                mode: if in_process { LiveMode::Resident } else { LiveMode::Full },
                 from_seq,
                 through_seq: through,
                 evaluated,
@@ -278,23 +274,30 @@ impl Engine {
     ) -> Result<(LiveUpdate, rapport_store::MembershipChange, u64)> {
         let from_seq = self.store.live_checkpoint(&audience.name)?;
         let plan = self.compile_pql(&audience.pql, audience.entity)?;
-        let graph = self.profile_graph_for(&plan.fields())?;
-        let set = graph.set(audience.entity);
-        let members: BTreeSet<String> =
-            rapport_segment::evaluate(&plan, &graph).iter().map(|id| key(&set.profiles[id as usize].primary)).collect();
+        let (members, stored_profiles, profiles) = self.members_whole(&plan)?;
         let change = self.store.apply_membership_through(&audience.name, &members, Some(through))?;
         let update = LiveUpdate {
             audience: audience.name.clone(),
             mode: LiveMode::Full,
             from_seq,
             through_seq: through,
-            evaluated: set.stored() as u64,
+            evaluated: stored_profiles,
             entered: change.entered,
             exited: change.exited,
             size: change.size,
             history: None,
         };
-        Ok((update, change, set.len() as u64))
+        Ok((update, change, profiles))
+    }
+
+    /// Evaluates `plan` whole over a graph loaded for it, at the current time: the members (primary identities
+    /// as `namespace:value`), the stored profiles of its class and all of them (placeholders included).
+    fn members_whole(&self, plan: &Plan) -> Result<(BTreeSet<String>, u64, u64)> {
+        let graph = self.profile_graph_for(&plan.fields())?;
+        let set = graph.set(plan.entity);
+        let members =
+            rapport_segment::evaluate(plan, &graph).iter().map(|id| key(&set.profiles[id as usize].primary)).collect();
+        Ok((members, set.stored() as u64, set.len() as u64))
     }
 
     fn write_live(
@@ -996,8 +999,17 @@ impl Resident {
                 }
             }
         }
+        // Persons whose events changed (the feed names them with path `xEvent`).
+        let new_events: BTreeSet<i64> = events
+            .iter()
+            .filter(|e| e.entity == EntityKind::Person && e.paths.iter().any(|p| p == "xEvent"))
+            .map(|e| e.profile_id)
+            .collect();
         let mut patch = Patch::default();
         let mut relink = false;
+        // Person numbers whose event lists must be reread: new events, new or changed identities (which link
+        // events), or an emptied slot. An attribute change alone keeps the list.
+        let mut reread: BTreeSet<(EntityKind, u32)> = BTreeSet::new();
         for (&(class, id), &seq) in &touched {
             let row = store.profile_row(class, id)?;
             let projection = self.projections.get(&class);
@@ -1015,6 +1027,7 @@ impl Resident {
                     real[n as usize] = false;
                     numbers.remove(&id);
                     relink = true;
+                    reread.insert((class, n));
                     n
                 }
                 (Some(n), Some((primary, identities, text))) => {
@@ -1023,10 +1036,11 @@ impl Resident {
                     patch.former_primaries.insert((class, n), key(&slot.primary));
                     let mut old_identities = slot.identities.clone();
                     old_identities.sort();
-                    if slot.primary != primary
-                        || old_identities != identities
-                        || link_values(class, &slot.record) != link_values(class, &record)
-                    {
+                    let identities_moved = slot.primary != primary || old_identities != identities;
+                    if identities_moved || (class == EntityKind::Person && new_events.contains(&id)) {
+                        reread.insert((class, n));
+                    }
+                    if identities_moved || link_values(class, &slot.record) != link_values(class, &record) {
                         relink = true;
                     }
                     *slot = Profile { primary, identities, record };
@@ -1043,6 +1057,7 @@ impl Resident {
                                 record: Record::new(),
                             };
                             patch.changes.push(Change { entity: class, id: p });
+                            reread.insert((class, p));
                         }
                     }
                     let n = set.profiles.len() as u32;
@@ -1050,6 +1065,7 @@ impl Resident {
                     real.push(true);
                     numbers.insert(id, n);
                     relink = true;
+                    reread.insert((class, n));
                     n
                 }
                 (None, None) => continue,
@@ -1059,16 +1075,14 @@ impl Resident {
             *slot = (*slot).max(seq);
         }
         if self.events {
-            // A touched person's events are reread: new events arrived, or its identities (which link events)
-            // changed. An emptied slot keeps none.
-            for change in patch.changes.iter().filter(|c| c.entity == EntityKind::Person) {
-                let events = if self.is_real(EntityKind::Person, change.id) {
-                    let profile = &self.graph.set(EntityKind::Person).profiles[change.id as usize];
+            for (_, n) in reread.into_iter().filter(|(class, _)| *class == EntityKind::Person) {
+                let events = if self.is_real(EntityKind::Person, n) {
+                    let profile = &self.graph.set(EntityKind::Person).profiles[n as usize];
                     crate::events::person_events(store, profile.identities.iter().chain([&profile.primary]))?
                 } else {
                     Vec::new()
                 };
-                self.graph.events.replace(change.id, events);
+                self.graph.events.replace(n, events);
             }
         }
         if relink {
