@@ -54,17 +54,8 @@ impl Engine {
     /// Appends experience events to `dataset` (created for the "B2B Activity" class on first use) in one
     /// batch from `source`: the valid, new events and the change events of their persons commit together.
     pub fn ingest_events(&mut self, dataset: &str, source: &str, records: &[Record]) -> Result<EventsReport> {
-        self.register_activity_schema()?;
-        let namespaces = self.event_namespaces()?;
-        let mut events = Vec::new();
-        let mut rejected = Vec::new();
-        for (i, record) in records.iter().enumerate() {
-            match self.prepare_event(&namespaces, source, i as u64 + 1, record, true) {
-                Ok(event) => events.push(event),
-                Err(row) => rejected.push(row),
-            }
-        }
-        self.commit_events(dataset, source, records.len() as u64, &events, rejected)
+        let rows = records.iter().enumerate().map(|(i, record)| Ok((i as u64 + 1, record.clone()))).collect();
+        self.ingest_event_rows(dataset, source, rows)
     }
 
     /// [`Engine::ingest_events`] for records read from a file (`source`) that may have failed to parse: each
@@ -82,7 +73,7 @@ impl Engine {
         let mut events = Vec::new();
         let mut rejected = Vec::new();
         for row in rows {
-            match row.and_then(|(line, record)| self.prepare_event(&namespaces, source, line, &record, true)) {
+            match row.and_then(|(line, record)| self.prepare_event(&namespaces, source, line, record, true)) {
                 Ok(event) => events.push(event),
                 Err(row) => rejected.push(row),
             }
@@ -91,14 +82,14 @@ impl Engine {
     }
 
     /// Checks one event record (`line` within `source`): valid against the "B2B Activity" schema (unless
-    /// `validated` is false: the caller did), with an `_id`, linked to a person; the event to append, or the
+    /// `validate` is false: the caller did), with an `_id`, linked to a person; the event to append, or the
     /// rejected row saying why.
     pub(crate) fn prepare_event(
         &self,
         namespaces: &crate::ingest::Namespaces,
         source: &str,
         line: u64,
-        record: &Record,
+        record: Record,
         validate: bool,
     ) -> std::result::Result<NewEvent, RowError> {
         let reject = |code, field: &str, message: String| RowError {
@@ -110,7 +101,7 @@ impl Engine {
             message,
         };
         if validate {
-            let errors = rapport_schema::validate::validate(self.schemas.activity(), record);
+            let errors = rapport_schema::validate::validate(self.schemas.activity(), &record);
             if let Some(first) = errors.first() {
                 return Err(reject(RowErrorCode::Invalid, &first.path, first.to_string()));
             }
@@ -118,7 +109,7 @@ impl Engine {
         let Some(id) = record.get("_id").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
             return Err(reject(RowErrorCode::MissingId, "_id", "an event needs an `_id`".into()));
         };
-        let Some(person) = person_identity(record, namespaces) else {
+        let Some(person) = person_identity(&record, namespaces) else {
             return Err(reject(
                 RowErrorCode::Invalid,
                 "personKey.sourceKey",
@@ -126,7 +117,8 @@ impl Engine {
             ));
         };
         let timestamp = record.get("timestamp").and_then(Value::as_str).and_then(parse_timestamp);
-        Ok(NewEvent { id: id.to_owned(), person, timestamp, record: record.clone() })
+        let id = id.to_owned();
+        Ok(NewEvent { id, person, timestamp, record })
     }
 
     /// The registered namespaces, by code, as [`Engine::prepare_event`] reads them.

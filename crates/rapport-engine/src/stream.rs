@@ -439,7 +439,7 @@ impl Engine {
                 continue;
             }
             if dataset.entity == EntityKind::Activity {
-                match self.prepare_event(&namespaces, &message.id, 1, &message.record, false) {
+                match self.prepare_event(&namespaces, &message.id, 1, message.record, false) {
                     Ok(event) => group.events.push(event),
                     Err(row) => {
                         outcomes[position] = Some(rejected_row(&row));

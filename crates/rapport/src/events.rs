@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use rapport_engine::EventsReport;
-use rapport_model::{Record, RowError, RowErrorCode};
+use rapport_model::{Record, RowError};
+use rapport_sources::readers::FileFormat;
 
 use crate::cli::Cli;
 use crate::{open, print_json};
@@ -81,47 +82,19 @@ fn print_report(source: &str, report: &EventsReport) {
     }
 }
 
-/// The rows of an events file: a JSON array when it starts with `[`, else one JSON object per non-empty line.
-/// A row that is not a JSON object is a rejected row naming its line and byte offset.
+/// The rows of an events file, read by the sources crate's JSON readers: a JSON array (`.json`) or one object
+/// per line (`.ndjson`, `.jsonl`, or any other name). A row that is not a JSON object is a rejected row naming
+/// its line and byte offset.
 pub(crate) fn read_events(path: &Path) -> Result<Vec<Result<(u64, Record), RowError>>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file = path.display().to_string();
-    let bad = |line: u64, offset: usize, message: String| RowError {
-        file: file.clone(),
-        line,
-        offset: Some(offset as u64),
-        field: None,
-        code: RowErrorCode::Unparsable,
-        message,
+    let format = match FileFormat::detect(path) {
+        Some(FileFormat::Json) => FileFormat::Json,
+        _ => FileFormat::NdJson,
     };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    if text.trim_start().starts_with('[') {
-        let items: Vec<serde_json::Value> =
-            serde_json::from_str(text).with_context(|| format!("{}: not a JSON array of events", path.display()))?;
-        return Ok(items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| match item {
-                serde_json::Value::Object(record) => Ok((i as u64 + 1, record)),
-                other => Err(bad(i as u64 + 1, 0, format!("array item {} is not a JSON object: {other}", i + 1))),
-            })
-            .collect());
-    }
+    let name = path.display().to_string();
+    let mut reader = rapport_sources::readers::open(path, &name, &format)?;
     let mut rows = Vec::new();
-    let mut offset = 0;
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        let at = offset;
-        offset += line.len();
-        let content = line.trim();
-        if content.is_empty() {
-            continue;
-        }
-        let number = i as u64 + 1;
-        rows.push(match serde_json::from_str::<serde_json::Value>(content) {
-            Ok(serde_json::Value::Object(record)) => Ok((number, record)),
-            Ok(_) => Err(bad(number, at, "not a JSON object".to_owned())),
-            Err(err) => Err(bad(number, at, format!("not JSON: {err}"))),
-        });
+    while let Some(row) = reader.next_row()? {
+        rows.push(row.map(|row| (row.line, row.fields)));
     }
     Ok(rows)
 }
