@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -34,7 +34,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Bodies bigger than this are parsed on a blocking thread, so a runtime thread never blocks for long.
 const PARSE_INLINE_BYTES: usize = 32 * 1024;
 
-use crate::api::{ApiError, AppState, Caller, ErrorBody, ErrorDetail};
+use crate::api::{ApiError, ApiPath, ApiQuery, AppState, Caller, ErrorBody, ErrorDetail};
 
 /// The health route and the inlet routes (the inlet routes keep the 1 MB body limit).
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -220,8 +220,8 @@ async fn accept(
 async fn collect_one(
     caller: Caller,
     State(state): State<AppState>,
-    Path(inlet): Path<String>,
-    Query(query): Query<CollectQuery>,
+    ApiPath(inlet): ApiPath<String>,
+    ApiQuery(query): ApiQuery<CollectQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if let Err(err) = caller.require(Permission::Data) {
@@ -286,7 +286,7 @@ fn message_details(errors: &[MessageError]) -> Vec<ErrorDetail> {
 async fn collect_batch(
     caller: Caller,
     State(state): State<AppState>,
-    Path(inlet): Path<String>,
+    ApiPath(inlet): ApiPath<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if let Err(err) = caller.require(Permission::Data) {

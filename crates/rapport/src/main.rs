@@ -326,20 +326,6 @@ fn xdm_catalog(files: &[PathBuf]) -> Result<(rapport_schema::xdm::XdmCatalog, Ve
     Ok((catalog, ids))
 }
 
-fn to_group(imported: rapport_schema::xdm::ImportedSchema) -> Result<rapport_schema::library::Group> {
-    if imported.kind != rapport_schema::xdm::SchemaKind::FieldGroup {
-        bail!("`{}` is a {}, not a field group", imported.id, imported.kind.name());
-    }
-    Ok(rapport_schema::library::Group {
-        id: imported.id,
-        title: imported.title,
-        is_class: false,
-        intended_to_extend: imported.intended_to_extend,
-        required: imported.required,
-        fields: imported.fields,
-    })
-}
-
 fn schema(cli: &Cli, command: &SchemaCommand) -> Result<()> {
     let mut engine = open(cli)?;
     match command {
@@ -353,7 +339,7 @@ fn schema(cli: &Cli, command: &SchemaCommand) -> Result<()> {
                     "fields": schema.fields.len(), "required": schema.required.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 }));
                 if schema.kind == rapport_schema::xdm::SchemaKind::FieldGroup {
-                    engine.register_field_group(&to_group(schema)?)?;
+                    engine.register_field_group(&schema.into_field_group()?)?;
                 }
             }
             if *json {
@@ -379,7 +365,7 @@ fn schema(cli: &Cli, command: &SchemaCommand) -> Result<()> {
         SchemaCommand::AddFieldGroup { schema, group, json } => {
             let group = if std::path::Path::new(group).is_file() {
                 let (catalog, ids) = xdm_catalog(&[PathBuf::from(group)])?;
-                to_group(catalog.import(&ids[0]).with_context(|| group.clone())?)?
+                catalog.import(&ids[0]).and_then(|g| g.into_field_group()).with_context(|| group.clone())?
             } else {
                 engine
                     .field_group(group)?

@@ -123,6 +123,24 @@ pub struct ImportedSchema {
 }
 
 impl ImportedSchema {
+    /// The imported field group as a library group that can be registered and attached to schemas.
+    ///
+    /// # Errors
+    /// [`XdmError::NotAFieldGroup`] when the document is a class, data type, behavior or schema.
+    pub fn into_field_group(self) -> Result<crate::library::Group> {
+        if self.kind != SchemaKind::FieldGroup {
+            return Err(XdmError::NotAFieldGroup { id: self.id, kind: self.kind.name() }.into());
+        }
+        Ok(crate::library::Group {
+            id: self.id,
+            title: self.title,
+            is_class: false,
+            intended_to_extend: self.intended_to_extend,
+            required: self.required,
+            fields: self.fields,
+        })
+    }
+
     /// The field at `path`, if there is one.
     pub fn field(&self, path: &FieldPath) -> Option<&FieldDef> {
         self.fields.iter().find(|f| &f.path == path)
@@ -225,6 +243,14 @@ pub enum XdmError {
         pointer: String,
         /// The property name.
         name: String,
+    },
+    /// A document given as a field group is another kind of document.
+    #[error("`{id}` is a {kind}, not a field group")]
+    NotAFieldGroup {
+        /// The document's `$id`.
+        id: String,
+        /// What it is instead.
+        kind: &'static str,
     },
     /// A file under a folder given to [`XdmCatalog::add_dir`] could not be read.
     #[error("cannot read `{}`: {source}", path.display())]

@@ -6,11 +6,13 @@
 //! | `GET /datasets/{id}` | any | one dataset by numeric id or name, with its batch counts by state |
 //! | `POST /datasets` `{name, schemaId}` | engineer | 201 with the dataset created |
 //! | `GET /datasets/{id}/batches` | any | page of the store's batches of the dataset (state, counts, reason) |
+//! | `GET /inlets` | any | page of streaming inlets `{id, name, createdAt, url}` |
+//! | `POST /inlets` `{name}` | engineer | 201 with the inlet created; it accepts messages at once |
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use rapport_engine::{BatchFilter, DatasetRecord, Engine, Permission};
+use rapport_engine::{BatchFilter, DatasetRecord, Engine, InletRecord, Permission};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -127,10 +129,61 @@ async fn dataset_batches(
     Ok(Json(page.apply(batches.iter().map(|b| json!(b)).collect())?))
 }
 
+/// An inlet as answered: with the path its messages are posted to.
+fn inlet_view(inlet: &InletRecord) -> Value {
+    json!({
+        "id": inlet.id,
+        "name": inlet.name,
+        "createdAt": inlet.created_at,
+        "url": format!("/collection/{}", inlet.id),
+    })
+}
+
+/// Lists the streaming inlets, oldest first.
+#[utoipa::path(get, path = "/inlets", tag = "datasets", params(PageQuery),
+    responses((status = 200, description = "A page of inlets", body = Page<Value>)))]
+async fn list_inlets(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<Value>>> {
+    let inlets = state.engine(|engine| Ok(engine.store().inlets()?)).await?;
+    Ok(Json(page.apply(inlets.iter().map(inlet_view).collect())?))
+}
+
+/// A streaming inlet to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInlet {
+    /// A name for people (the id is generated).
+    pub name: String,
+}
+
+/// Creates a streaming inlet; `POST /collection/{id}` accepts messages as soon as this answers.
+#[utoipa::path(post, path = "/inlets", tag = "datasets", request_body = NewInlet,
+    responses((status = 201, description = "The inlet created", body = Value),
+              (status = 400, description = "Malformed JSON", body = ErrorBody),
+              (status = 403, description = "The role may not create inlets", body = ErrorBody),
+              (status = 409, description = "An inlet has that name", body = ErrorBody),
+              (status = 422, description = "An empty name", body = ErrorBody)))]
+async fn create_inlet(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<NewInlet>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.require(Permission::Data)?;
+    let inlet = state.engine(move |engine| Ok(engine.create_inlet(&new.name)?)).await?;
+    if let Ok(mut known) = state.inlets.write() {
+        known.insert(inlet.id.clone());
+    }
+    Ok((StatusCode::CREATED, Json(inlet_view(&inlet))))
+}
+
 /// The routes of this module.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_datasets, create_dataset))
         .routes(routes!(get_dataset))
         .routes(routes!(dataset_batches))
+        .routes(routes!(list_inlets, create_inlet))
 }

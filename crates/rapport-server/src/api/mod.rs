@@ -196,12 +196,51 @@ pub fn documented(upload_limit: usize) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document (what `GET /openapi.json` serves).
 pub fn document() -> Document {
-    documented(DEFAULT_UPLOAD_LIMIT).into_openapi()
+    let mut document = documented(DEFAULT_UPLOAD_LIMIT).into_openapi();
+    common_responses(&mut document);
+    document
+}
+
+/// Documents the answers that layers and extractors give on any route, so each handler lists only its own:
+/// 401 wherever a token is required (every route but the ones whose `security` is empty), 400 wherever a path,
+/// query or body is parsed (`invalid_path`, `invalid_query`, `malformed_json`), and, for JSON bodies, 413 (over
+/// the size limit), 415 (not sent as JSON) and 422 (JSON that does not fit the body's type).
+fn common_responses(document: &mut Document) {
+    use utoipa::openapi::{Content, Ref, Response};
+    let error = |description: &str| {
+        Response::builder()
+            .description(description)
+            .content("application/json", Content::new(Some(Ref::from_schema_name("ErrorBody"))))
+            .build()
+    };
+    for item in document.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            let public = operation.security.as_ref().is_some_and(|s| s.is_empty());
+            let parsed = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let json_body = operation.request_body.as_ref().is_some_and(|b| b.content.contains_key("application/json"));
+            let mut add = |status: &str, description: &str| {
+                operation.responses.responses.entry(status.to_owned()).or_insert_with(|| error(description).into());
+            };
+            if !public {
+                add("401", "No token, or an unknown or revoked one");
+            }
+            if parsed || json_body {
+                add("400", "A malformed path, query or JSON body");
+            }
+            if json_body {
+                add("413", "The body is over the size limit");
+                add("415", "The body was not sent as `application/json`");
+                add("422", "The JSON does not fit the body's type");
+            }
+        }
+    }
 }
 
 /// The router over `state`: every documented route, authentication, and the JSON 404/405 answers.
 pub(crate) fn router(state: AppState) -> Router {
-    let (router, document) = documented(state.upload_limit).split_for_parts();
+    let (router, mut document) = documented(state.upload_limit).split_for_parts();
+    common_responses(&mut document);
     let json = document.to_json().unwrap_or_else(|err| {
         tracing::error!(error = %err, "the OpenAPI document does not serialize");
         String::from("{}")

@@ -6,6 +6,8 @@
 //! | `GET /schemas/{name}` | any | `{schema, relationships}`; `name` is the schema's name or its `$id` |
 //! | `POST /schemas/generate-b2b` | engineer | what was created (namespaces, schemas, relationships) |
 //! | `GET /fieldgroups`, `GET /fieldgroups/{id}` | any | the imported (custom) field groups |
+//! | `POST /fieldgroups` | engineer | 201: XDM documents imported, their field groups registered |
+//! | `POST /schemas/{name}/fieldgroups` | engineer | a registered field group attached to a schema |
 //! | `GET /namespaces`, `GET /namespaces/{code}` | any | identity namespaces |
 //! | `POST /namespaces` | engineer | 201 with the custom namespace created |
 
@@ -20,6 +22,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::error::to_value;
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, Caller, ErrorBody, Page, PageQuery};
 
 /// A schema document with its `$id` (the id streamed messages name in `schemaRef.id`).
@@ -108,6 +111,95 @@ async fn get_field_group(
         .ok_or_else(|| ApiError::not_found(format!("field group `{id}` does not exist (see GET /fieldgroups)")))
 }
 
+/// Imports XDM documents (Adobe's Schema Registry format): one field group document, or an array holding field
+/// groups and the data types they reference. Each field group among them is registered, so that it can be
+/// attached to a schema by `$id`. Nothing is registered unless every document imports.
+#[utoipa::path(post, path = "/fieldgroups", tag = "schemas", request_body = Value,
+    responses((status = 201, description = "`{fieldGroups: [{$id, title, fields}]}`", body = Value),
+              (status = 400, description = "Malformed JSON", body = ErrorBody),
+              (status = 403, description = "The role may not change schemas", body = ErrorBody),
+              (status = 422, description = "Not an XDM field group, an unresolved `$ref`, or fields outside the tenant namespace", body = ErrorBody)))]
+async fn import_field_groups(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.require(Permission::Data)?;
+    let invalid = |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_xdm", message);
+    let docs = match body {
+        Value::Array(docs) => docs,
+        doc => vec![doc],
+    };
+    if docs.is_empty() {
+        return Err(invalid("no XDM document was given".to_owned()));
+    }
+    let mut catalog = rapport_schema::xdm::XdmCatalog::new();
+    let mut ids = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.into_iter().enumerate() {
+        ids.push(catalog.add(doc).map_err(|e| invalid(format!("document {i}: {e}")))?);
+    }
+    let mut groups = Vec::new();
+    for id in &ids {
+        let imported = catalog.import(id).map_err(|e| invalid(e.to_string()))?;
+        if imported.kind == rapport_schema::xdm::SchemaKind::FieldGroup {
+            groups.push(imported.into_field_group().map_err(|e| invalid(e.to_string()))?);
+        }
+    }
+    if groups.is_empty() {
+        return Err(invalid("none of the documents is a field group (meta:extends xdm:fieldgroup)".to_owned()));
+    }
+    let answer: Vec<Value> =
+        groups.iter().map(|g| json!({"$id": g.id, "title": g.title, "fields": g.fields.len()})).collect();
+    state
+        .engine(move |engine| {
+            for group in &groups {
+                engine.register_field_group(group)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"fieldGroups": answer}))))
+}
+
+/// The field group to attach to a schema.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachFieldGroup {
+    /// The `$id` of a field group registered with `POST /fieldgroups`.
+    #[serde(rename = "$id")]
+    pub id: String,
+}
+
+/// Attaches a registered field group to a schema. Profile-enabled schemas accept only additive changes; the
+/// answer lists the fields each affected schema gained.
+#[utoipa::path(post, path = "/schemas/{name}/fieldgroups", tag = "schemas", request_body = AttachFieldGroup,
+    params(("name" = String, Path, description = "The schema's name, e.g. `B2B Person`")),
+    responses((status = 200, description = "`{fieldGroup, addedFields}`", body = Value),
+              (status = 400, description = "Malformed JSON", body = ErrorBody),
+              (status = 403, description = "The role may not change schemas", body = ErrorBody),
+              (status = 404, description = "No such field group", body = ErrorBody),
+              (status = 422, description = "No such schema, or a change that is not additive", body = ErrorBody)))]
+async fn attach_field_group(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(attach): ApiJson<AttachFieldGroup>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Permission::Data)?;
+    let change = state
+        .engine(move |engine| {
+            let group = engine.field_group(&attach.id)?.ok_or_else(|| {
+                rapport_engine::Error::NotFound(format!(
+                    "field group `{}` is not registered (see GET /fieldgroups)",
+                    attach.id
+                ))
+            })?;
+            Ok(engine.add_field_group(&name, group)?)
+        })
+        .await?;
+    Ok(Json(to_value(&change)?))
+}
+
 /// Lists the identity namespaces (standard and custom), by code.
 #[utoipa::path(get, path = "/namespaces", tag = "schemas", params(PageQuery),
     responses((status = 200, description = "A page of namespaces", body = Page<Value>)))]
@@ -190,7 +282,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_schemas))
         .routes(routes!(generate_b2b))
         .routes(routes!(get_schema))
-        .routes(routes!(list_field_groups))
+        .routes(routes!(list_field_groups, import_field_groups))
+        .routes(routes!(attach_field_group))
         .routes(routes!(get_field_group))
         .routes(routes!(list_namespaces, create_namespace))
         .routes(routes!(get_namespace))

@@ -209,3 +209,32 @@ fn datasets_are_created_listed_and_shown() {
     );
     assert_error(&server.get("/datasets/nothing", Role::Viewer), 404, "not_found");
 }
+
+#[test]
+fn an_inlet_created_through_the_api_accepts_messages_at_once() {
+    let server = TestServer::b2b();
+    let dataset = server.post("/datasets", Role::Engineer, &json!({"name": "web.person", "schemaId": "B2B Person"}));
+    assert_eq!(dataset.status, 201, "{:?}", dataset.body);
+    assert_error(&server.post("/inlets", Role::Marketer, &json!({"name": "web"})), 403, "forbidden");
+    assert_error(&server.post("/inlets", Role::Engineer, &json!({"name": "  "})), 422, "invalid");
+    let schema = "https://ns.adobe.com/rapport/schemas/b2b-person";
+    let message = json!({
+        "header": {"schemaRef": {"id": schema}, "datasetId": "web.person"},
+        "body": {"xdmMeta": {"schemaRef": {"id": schema}},
+                 "xdmEntity": {"b2b": {"personKey": {"sourceKey": "p1@web"}}, "workEmail": {"address": "a@b.example"}}}
+    });
+    // No inlet of that id yet: the message is refused.
+    assert_eq!(server.post("/collection/nothing", Role::Engineer, &message).status, 404);
+
+    let created = server.post("/inlets", Role::Engineer, &json!({"name": "web"}));
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(created.body["url"], format!("/collection/{id}"));
+    assert_eq!(server.get("/inlets", Role::Viewer).body["results"][0]["id"], id.as_str());
+    let accepted = server.post(&format!("/collection/{id}"), Role::Engineer, &message);
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    assert_eq!(accepted.body["inletId"], id.as_str());
+    // The streamed person is stored: its profile answers.
+    let profile = server.get("/access/entities?entity=person&entityIdNS=b2b_person&entityId=p1@web", Role::Viewer);
+    assert_eq!(profile.status, 200, "{:?}", profile.body);
+}

@@ -46,3 +46,61 @@ fn a_custom_namespace_is_created_once_and_shown() {
     assert_eq!(server.get("/fieldgroups", Role::Viewer).body["results"], json!([]));
     assert_error(&server.get("/fieldgroups/nothing", Role::Viewer), 404, "not_found");
 }
+
+/// A tenant field group in Adobe's Schema Registry format (two tenant fields under `_bodea`).
+fn loyalty() -> serde_json::Value {
+    json!({
+        "$id": "https://ns.adobe.com/bodea/mixins/loyalty", "title": "Bodea Loyalty", "type": "object",
+        "meta:intendedToExtend": ["https://ns.adobe.com/xdm/context/profile"],
+        "definitions": {"loyalty": {"properties": {"_bodea": {"type": "object", "properties": {
+            "tier": {"type": "string", "enum": ["gold", "silver"]},
+            "points": {"type": "integer", "minimum": 0}}}}}},
+        "allOf": [{"$ref": "#/definitions/loyalty"}]
+    })
+}
+
+#[test]
+fn a_field_group_is_imported_then_attached_to_a_schema() {
+    let server = TestServer::b2b();
+    // Viewers and marketers may not change schemas.
+    assert_error(&server.post("/fieldgroups", Role::Marketer, &loyalty()), 403, "forbidden");
+    // A document that is not a field group, and a broken reference, are refused and register nothing.
+    let class = json!({"$id": "https://ns.adobe.com/bodea/classes/x", "title": "X", "type": "object",
+        "meta:extends": ["https://ns.adobe.com/xdm/data/record"], "properties": {"_bodea": {"type": "object",
+        "properties": {"a": {"type": "string"}}}}});
+    let refused = assert_error(&server.post("/fieldgroups", Role::Engineer, &class), 422, "invalid_xdm");
+    assert!(refused["message"].as_str().unwrap().contains("none of the documents is a field group"));
+    let broken: serde_json::Value = serde_json::from_str(
+        &loyalty().to_string().replace("#/definitions/loyalty", "https://ns.adobe.com/bodea/missing"),
+    )
+    .unwrap();
+    let refused = assert_error(&server.post("/fieldgroups", Role::Engineer, &broken), 422, "invalid_xdm");
+    assert!(refused["message"].as_str().unwrap().contains("https://ns.adobe.com/bodea/missing"));
+    assert_eq!(server.get("/fieldgroups", Role::Viewer).body["results"], json!([]));
+
+    let created = server.post("/fieldgroups", Role::Engineer, &loyalty());
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(
+        created.body["fieldGroups"],
+        json!([{"$id": "https://ns.adobe.com/bodea/mixins/loyalty", "title": "Bodea Loyalty", "fields": 3}])
+    );
+    let listed = server.get("/fieldgroups", Role::Viewer).body;
+    assert_eq!(listed["results"][0]["$id"], "https://ns.adobe.com/bodea/mixins/loyalty");
+
+    // Attaching: an unknown group is 404, a schema of another class 422 naming both, the person schema works.
+    let attach = json!({"$id": "https://ns.adobe.com/bodea/mixins/loyalty"});
+    assert_error(
+        &server.post("/schemas/B2B%20Person/fieldgroups", Role::Engineer, &json!({"$id": "https://nothing"})),
+        404,
+        "not_found",
+    );
+    let other =
+        assert_error(&server.post("/schemas/B2B%20Account/fieldgroups", Role::Engineer, &attach), 422, "invalid");
+    assert!(other["message"].as_str().unwrap().contains("B2B Account"), "{other:?}");
+    let added = server.post("/schemas/B2B%20Person/fieldgroups", Role::Engineer, &attach);
+    assert_eq!(added.status, 200, "{:?}", added.body);
+    assert_eq!(added.body["added_fields"]["B2B Person"], json!(["_bodea", "_bodea.points", "_bodea.tier"]));
+    // The schema now shows the field group.
+    let person = server.get("/schemas/B2B%20Person", Role::Viewer).body;
+    assert!(person["schema"].to_string().contains("https://ns.adobe.com/bodea/mixins/loyalty"), "{person}");
+}
