@@ -24,8 +24,7 @@ use std::collections::BTreeMap;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Mutex;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -236,20 +235,9 @@ async fn upload_file(
     caller: Caller,
     State(state): State<AppState>,
     ApiPath((id, dataset, name)): ApiPath<(String, String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> ApiResult<Json<Value>> {
     caller.require(Permission::Data)?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("file `{name}` is larger than the upload limit of {} bytes", state.upload_limit),
-            )
-        } else {
-            ApiError::bad_request(format!("the upload could not be read: {}", rejection.body_text()))
-        }
-    })?;
     if !valid_file_name(&name) {
         return Err(ApiError::bad_request(format!("`{name}` is not a valid file name")));
     }
@@ -265,15 +253,15 @@ async fn upload_file(
     }
     let position = batch.files.iter().position(|f| f.name == name).unwrap_or(batch.files.len());
     let staged = state.batches.staging.join(&id).join(position.to_string());
-    let bytes = body.len() as u64;
-    let target = staged.clone();
-    tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(target.parent().unwrap_or(&target))?;
-        std::fs::write(&target, &body)
-    })
-    .await
-    .map_err(|err| ApiError::internal(format!("staging the upload failed: {err}")))?
-    .map_err(|err| ApiError::internal(format!("staging the upload failed: {err}")))?;
+    let bytes = stage(body, staged.clone(), state.upload_limit).await.map_err(|fault| match fault {
+        StageFault::TooLarge => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("file `{name}` is larger than the upload limit of {} bytes", state.upload_limit),
+        ),
+        StageFault::Read(message) => ApiError::bad_request(format!("the upload could not be read: {message}")),
+        StageFault::Write(message) => ApiError::internal(format!("staging the upload failed: {message}")),
+    })?;
     state.batches.update(&id, |batch| {
         if batch.status != BatchStatus::Loading {
             return Err(ApiError::conflict(format!("batch `{id}` is no longer loading; files cannot be added")));
@@ -286,6 +274,74 @@ async fn upload_file(
         Ok(())
     })?;
     Ok(Json(json!({"name": name, "bytes": bytes})))
+}
+
+/// Why an upload was not staged.
+enum StageFault {
+    /// The body went over the upload limit.
+    TooLarge,
+    /// The body could not be read (the client went away, a broken chunked encoding).
+    Read(String),
+    /// The staging file could not be written.
+    Write(String),
+}
+
+/// Streams `body` into the file `target` (through `target.part`, synced, then renamed), never holding more
+/// than one chunk in memory; answers the byte count. Over `limit` bytes, or on any fault, the partial file is
+/// removed and nothing is left at `target` by this call.
+async fn stage(mut body: Body, target: PathBuf, limit: usize) -> Result<u64, StageFault> {
+    use axum::body::HttpBody;
+    use std::io::Write;
+
+    let (chunks, mut receive) = tokio::sync::mpsc::channel::<Bytes>(8);
+    let part = target.with_extension("part");
+    let writer = {
+        let part = part.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if let Some(dir) = part.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut file = std::io::BufWriter::new(std::fs::File::create(&part)?);
+            while let Some(chunk) = receive.blocking_recv() {
+                file.write_all(&chunk)?;
+            }
+            file.into_inner().map_err(|e| e.into_error())?.sync_all()
+        })
+    };
+    let mut total = 0u64;
+    let mut fault = None;
+    loop {
+        match std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+            None => break,
+            Some(Err(err)) => {
+                fault = Some(StageFault::Read(err.to_string()));
+                break;
+            }
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else { continue };
+                total += data.len() as u64;
+                if total > limit as u64 {
+                    fault = Some(StageFault::TooLarge);
+                    break;
+                }
+                if chunks.send(data).await.is_err() {
+                    // The writer stopped early: its own error is reported below.
+                    break;
+                }
+            }
+        }
+    }
+    drop(chunks);
+    let written = writer.await.map_err(|e| StageFault::Write(e.to_string()))?;
+    let outcome = match (fault, written) {
+        (Some(fault), _) => Err(fault),
+        (None, Err(err)) => Err(StageFault::Write(err.to_string())),
+        (None, Ok(())) => std::fs::rename(&part, &target).map_err(|e| StageFault::Write(e.to_string())),
+    };
+    if outcome.is_err() {
+        let _ = std::fs::remove_file(&part);
+    }
+    outcome.map(|()| total)
 }
 
 /// The action of `POST /batches/{id}`.

@@ -186,6 +186,27 @@ fn an_upload_over_the_limit_is_413() {
     let id = server.post("/batches", Role::Engineer, &body).body["id"].as_str().unwrap().to_owned();
     assert_eq!(upload(&server, &id, "salesforce.contact", "small.csv", &"x".repeat(64)).status, 200);
     assert_error(&upload(&server, &id, "salesforce.contact", "big.csv", &"x".repeat(65)), 413, "payload_too_large");
+    // The refused upload left nothing staged: only the accepted file is under uploads/.
+    let staged: Vec<_> = std::fs::read_dir(server.dir.path().join("uploads").join(&id))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(staged, vec!["0".to_owned()]);
+}
+
+#[test]
+fn a_large_upload_is_staged_byte_for_byte() {
+    // 5 MB, under the upload limit (256 MB by default): staged exactly as sent.
+    let server = TestServer::b2b();
+    let body = json!({"datasetId": "salesforce.contact", "inputFormat": {"format": "csv"}});
+    let id = server.post("/batches", Role::Engineer, &body).body["id"].as_str().unwrap().to_owned();
+    let line = "\"003000000000001AAA\",\"Ada\",\"Lovelace\",\"ada@example.com\"\n";
+    let text = line.repeat(5 * 1024 * 1024 / line.len() + 1);
+    let answer = upload(&server, &id, "salesforce.contact", "Contact.csv", &text);
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["bytes"], text.len() as u64);
+    let staged = std::fs::read(server.dir.path().join("uploads").join(&id).join("0")).unwrap();
+    assert!(staged == text.as_bytes(), "the staged file differs from the upload");
 }
 
 #[test]
