@@ -136,7 +136,7 @@ async fn dataset_batches(
     params(("id" = String, Path, description = "The dataset's numeric id or name"),
            ("batchId" = i64, Path, description = "The store batch id"), PageQuery),
     responses((status = 200, description = "A page of rejected rows", body = Page<FailedRow>),
-              (status = 400, description = "A batch id that is not a number", body = ErrorBody),
+              (status = 400, description = "A batch id that is not a number (`invalid_path`)", body = ErrorBody),
               (status = 404, description = "No such dataset, or no such batch in it", body = ErrorBody)))]
 async fn dataset_batch_failed(
     _caller: Caller,

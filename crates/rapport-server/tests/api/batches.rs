@@ -262,6 +262,6 @@ fn issue_9_store_batches_answer_their_throughput_and_rejected_rows() {
     let none = server.get(&format!("/datasets/salesforce.contact/batches/{}/failed", store_ids[1]), Role::Viewer);
     assert_eq!(none.body["results"], json!([]));
     assert_error(&server.get("/datasets/salesforce.contact/batches/999999/failed", Role::Viewer), 404, "not_found");
-    assert_error(&server.get("/datasets/salesforce.contact/batches/first/failed", Role::Viewer), 400, "bad_request");
+    assert_error(&server.get("/datasets/salesforce.contact/batches/first/failed", Role::Viewer), 400, "invalid_path");
     assert_error(&server.get("/datasets/nothing/batches/1/failed", Role::Viewer), 404, "not_found");
 }
