@@ -1,10 +1,13 @@
 // Drives the Rapport console in headless Debian Chromium: sign in with a token, build the Bodea audience in the
 // builder (a parse error first, shown in place; then the estimate, compared with the count computed by the
-// CLI), save it, activate it to a new file destination (the file's data rows counted from disk), and look up one
-// of its members. Any mismatch throws: the script exits non-zero and says what differed.
+// CLI; then the same audience built with the visual condition builder, whose PQL must give the same count),
+// save it, look up one of its members (with the identity graph drawn), activate it to a new file destination
+// (the file's data rows counted from disk), and visit the home plots, Sources and Schemas pages, whose figures
+// are compared with the CLI's. Any mismatch throws: the script exits non-zero and says what differed.
 //
 // Environment (run.sh sets it): RAPPORT_URL, RAPPORT_TOKEN, RAPPORT_PQL, RAPPORT_EXPECTED (the CLI's count),
-// RAPPORT_DEST_DIR (an empty folder for the file destination), ARTIFACTS (screenshots).
+// RAPPORT_BATCHES (a file holding `rapport batch list --json`), RAPPORT_DEST_DIR (an empty folder for the file
+// destination), ARTIFACTS (screenshots).
 
 import { chromium } from "playwright-core";
 import fs from "node:fs";
@@ -21,6 +24,8 @@ const token = need("RAPPORT_TOKEN");
 const pql = need("RAPPORT_PQL");
 const expected = Number(need("RAPPORT_EXPECTED"));
 const destDir = need("RAPPORT_DEST_DIR");
+// The store's batches as the CLI lists them, read before the server started.
+const cliBatches = JSON.parse(fs.readFileSync(need("RAPPORT_BATCHES"), "utf8"));
 const artifacts = process.env.ARTIFACTS || path.join(path.dirname(new URL(import.meta.url).pathname), "artifacts");
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 fs.mkdirSync(artifacts, { recursive: true });
@@ -140,6 +145,54 @@ try {
     await shot("03-builder-estimate");
   });
 
+  await step("the visual builder writes the Bodea audience; its estimate equals the CLI's count", async () => {
+    const editor = page.getByLabel("Definition (PQL)");
+    await editor.fill("");
+    const builder = page.getByTestId("builder");
+    // Sales people ...
+    await builder.getByTestId("add-cond-root").click();
+    const r1 = builder.getByTestId("row-1");
+    await r1.getByLabel("condition 1: field").fill("extendedWorkDetails.departments");
+    await r1.getByLabel("condition 1: operator").selectOption("includes");
+    await r1.getByLabel("condition 1: value").fill("Sales");
+    // ... and exists an account where exists one of its opportunities where it is not closed.
+    await builder.getByTestId("add-rel-root").click();
+    await builder.getByTestId("rel-2").selectOption("accounts");
+    await builder.getByTestId("add-rel-2").click();
+    await builder.getByTestId("rel-2.1").selectOption("opportunities");
+    await builder.getByTestId("add-cond-2.1").click();
+    const leaf = builder.getByTestId("row-2.1.1");
+    await leaf.getByLabel("condition 2.1.1: field").fill("isClosed");
+    await leaf.getByLabel("condition 2.1.1: operator").selectOption("=");
+    await leaf.getByLabel("condition 2.1.1: value").fill("false");
+    // By hand, the PQL these rows mean (the relationship row is parenthesised because a row precedes it).
+    const want = 'extendedWorkDetails.departments.includes("Sales") and (exists A from accounts where (exists O from A.opportunities where (O.isClosed = false)))';
+    await page.waitForFunction((w) => document.getElementById("pql").value === w, want, { timeout: 15000 })
+      .catch(async () => { throw new Error(`the builder wrote ${JSON.stringify(await editor.inputValue())}, expected ${JSON.stringify(want)}`); });
+    await page.waitForFunction(
+      (w) => document.querySelector('[data-testid="estimate"]')?.dataset.value === w,
+      String(expected), { timeout: 60000 },
+    ).catch(async () => {
+      const got = await page.getByTestId("estimate").getAttribute("data-value").catch(() => null);
+      throw new Error(`the builder's estimate shows ${got}, expected ${expected}`);
+    });
+    expectEqual(await editor.getAttribute("aria-invalid"), null, "no error marked on the builder's PQL");
+    await shot("03b-visual-builder");
+    // Removing the leaf condition leaves `where true` inside: still valid PQL (no error marked).
+    await leaf.getByRole("button", { name: "Remove" }).click();
+    await page.waitForFunction(() => document.getElementById("pql").value.includes("where true"), null, { timeout: 15000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="estimate"]'), null, { timeout: 30000 });
+    // Put the condition back, so the audience saved next is the Bodea one.
+    await builder.getByTestId("add-cond-2.1").click();
+    await leaf.getByLabel("condition 2.1.1: field").fill("isClosed");
+    await leaf.getByLabel("condition 2.1.1: value").fill("false");
+    await page.waitForFunction((w) => document.getElementById("pql").value === w, want, { timeout: 15000 });
+    await page.waitForFunction(
+      (w) => document.querySelector('[data-testid="estimate"]')?.dataset.value === w && !document.getElementById("estimate").hasAttribute("aria-busy"),
+      String(expected), { timeout: 60000 },
+    );
+  });
+
   await step("saves the audience; its size is the same count", async () => {
     await page.getByRole("button", { name: "Save audience" }).click();
     await page.getByRole("heading", { name: `Audience ${audience}` }).waitFor({ timeout: 60000 });
@@ -161,6 +214,16 @@ try {
     // Every member is related to an account (the definition requires one with an open opportunity).
     const classes = await profile.locator("section[aria-labelledby=related-h] tbody tr td:nth-child(2)").allTextContents();
     if (!classes.includes("account")) throw new Error(`no related account among ${JSON.stringify(classes)}`);
+    // The identity graph: one focusable node per identity of the profile, the looked-up one among them.
+    const nodes = profile.locator("[data-testid=graph-node]");
+    await nodes.first().waitFor({ timeout: 30000 });
+    const labels = await nodes.evaluateAll((els) => els.map((e) => e.getAttribute("aria-label")));
+    const listed = (await profile.locator("[data-testid=graph-identities] li").allTextContents()).map((t) => t.trim());
+    if (!listed.includes(member)) throw new Error(`graph identities ${JSON.stringify(listed)} lack ${member}`);
+    expectEqual(labels.length, listed.length, "graph nodes (one per identity)");
+    if (!ids.every((i) => listed.includes(i.trim()))) throw new Error(`graph identities ${JSON.stringify(listed)} differ from the profile's ${JSON.stringify(ids)}`);
+    await nodes.first().focus();
+    expectEqual(await page.evaluate(() => document.activeElement?.dataset.testid), "graph-node", "a graph node takes keyboard focus");
     await shot("05-profile");
   });
 
@@ -185,7 +248,80 @@ try {
     expectEqual(header.join(","), "primaryIdentity,email,firstName,lastName,status", "file header");
     if (!lines.some((l) => l.includes(member.replace(/"/g, "")))) throw new Error(`member ${member} is not in the file`);
     await page.getByRole("cell", { name: "success" }).first().waitFor();
+    // The delivery history shows the run's duration in seconds.
+    const secs = await page.locator("section[aria-label='Flow browser-flow'] tbody tr td:nth-child(4)").first().textContent();
+    if (!/^\d+\.\d{3}$/.test(secs.trim())) throw new Error(`run duration ${JSON.stringify(secs)} is not seconds`);
     await shot("06-activation");
+  });
+
+  await step("the home page plots the audience's size over time and the ingestion throughput", async () => {
+    await page.getByRole("link", { name: "Home" }).click();
+    await page.getByRole("heading", { name: "Home", level: 1 }).waitFor();
+    const sizes = page.locator("svg#plot-sizes");
+    await sizes.waitFor({ timeout: 30000 });
+    const label = await sizes.getAttribute("aria-label");
+    if (!label.includes(`${audience}: ${expected.toLocaleString("en-US")}`)) throw new Error(`size plot summary ${JSON.stringify(label)} lacks ${audience}'s size ${expected}`);
+    // The table alternative: the audience's last row holds the CLI's count.
+    const rows = await page.locator("figure:has(#plot-sizes) details tbody tr").evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+    const mine = rows.filter((r) => r[0] === audience);
+    if (!mine.length) throw new Error(`no size row for ${audience}`);
+    expectEqual(Number(mine[mine.length - 1][4].replace(/,/g, "")), expected, "last size in the table");
+    // One bar per store batch, and the rows read add up to the CLI's batch list.
+    const bars = await page.locator("svg#plot-rows rect").count();
+    expectEqual(bars, cliBatches.length, "bars in the rows-per-batch plot (store batches)");
+    const read = await page.locator("figure:has(#plot-rows) details tbody tr td:nth-child(5)").allTextContents();
+    const cliRead = cliBatches.reduce((s, b) => s + b.rows_read, 0);
+    expectEqual(read.reduce((s, t) => s + Number(t.replace(/,/g, "")), 0), cliRead, "rows read over all batches");
+    const axis = await page.locator("svg#plot-rows text.label").allTextContents();
+    expectEqual(axis.join("|"), "Time (UTC)|Rows", "axis labels");
+    await shot("08-home-plots");
+  });
+
+  await step("the Sources page lists datasets, their batches with counts and rejected rows, and dataflows", async () => {
+    await page.getByRole("link", { name: "Sources" }).click();
+    await page.getByRole("heading", { name: "Sources", level: 1 }).waitFor();
+    // The dataset with the most batches in the CLI's list.
+    const byDataset = new Map();
+    for (const b of cliBatches) byDataset.set(b.dataset, [...(byDataset.get(b.dataset) || []), b]);
+    const rejectedOne = cliBatches.find((b) => b.rows_rejected > 0);
+    const name = rejectedOne ? rejectedOne.dataset : [...byDataset.keys()][0];
+    const want = byDataset.get(name);
+    await page.getByRole("button", { name: `Batches of ${name}`, exact: true }).click();
+    const panel = page.getByTestId("dataset-batches");
+    await panel.waitFor({ timeout: 30000 });
+    const cells = await panel.locator("tbody tr").evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+    expectEqual(cells.length, want.length, `batches of ${name}`);
+    const num = (t) => Number(t.replace(/,/g, ""));
+    expectEqual(JSON.stringify(cells.map((c) => [num(c[0]), c[1], num(c[4]), num(c[5]), num(c[6])])),
+      JSON.stringify(want.map((b) => [b.id, b.state, b.rows_read, b.rows_ingested, b.rows_rejected])), `batch counts of ${name}`);
+    if (rejectedOne) {
+      // The earliest batch of the dataset with rejected rows: the first button with its count is its own.
+      const first = want.find((b) => b.rows_rejected > 0);
+      await panel.getByRole("button", { name: `Show ${first.rows_rejected.toLocaleString("en-US")}`, exact: true }).first().click();
+      const rejected = panel.getByTestId("rejected-rows");
+      await rejected.waitFor();
+      await rejected.getByRole("heading", { name: `Rejected rows of batch ${first.id}` }).waitFor();
+      const shown = await rejected.locator("tbody tr").count();
+      expectEqual(shown, Math.min(50, first.rows_rejected), "rejected rows shown");
+      const line = await rejected.locator("tbody tr td:nth-child(2)").first().textContent();
+      if (!(Number(line) >= 2)) throw new Error(`rejected row line ${line} is not a data line`);
+    }
+    await page.getByRole("heading", { name: "Dataflows" }).waitFor();
+    await shot("09-sources");
+  });
+
+  await step("the Schemas page shows identities and relationships; a marketer may not generate schemas", async () => {
+    await page.getByRole("link", { name: "Schemas" }).click();
+    await page.getByRole("heading", { name: "Schemas", level: 1 }).waitFor();
+    const person = page.locator("section[data-testid=schema]", { has: page.getByRole("heading", { name: "B2B Person", exact: true }) });
+    await person.waitFor({ timeout: 30000 });
+    const kinds = await person.locator("table").first().locator("tbody tr td:nth-child(3)").allTextContents();
+    expectEqual(kinds.filter((k) => k === "primary").length, 1, "primary identities of B2B Person");
+    const rels = await person.locator("table").nth(1).locator("tbody tr").count();
+    if (rels < 1) throw new Error("B2B Person shows no relationship");
+    await page.getByRole("button", { name: "Generate B2B schemas" }).click();
+    await page.getByText("Only an engineer or admin token may generate schemas.").waitFor();
+    await shot("10-schemas");
   });
 
   await step("the console is usable on a phone-sized screen", async () => {
@@ -196,6 +332,14 @@ try {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (overflow > 1) throw new Error(`the page is ${overflow}px wider than the screen`);
     await shot("07-home-narrow");
+    for (const [hash, name] of [["#/audiences/new", "New audience"], ["#/sources", "Sources"], ["#/schemas", "Schemas"]]) {
+      await page.evaluate((h) => { location.hash = h; }, hash);
+      await page.getByRole("heading", { name, level: 1 }).waitFor();
+      await page.waitForLoadState("networkidle");
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      if (wide > 1) throw new Error(`${name} is ${wide}px wider than the screen`);
+      await shot(`11-narrow-${hash.replace(/[^a-z]+/g, "-").replace(/^-|-$/g, "")}`);
+    }
   });
 
   await step("no script error and no request outside the server", async () => {

@@ -71,7 +71,7 @@ pub use lookup::{ProfileView, Related};
 pub use rapport_profile::MergePolicy;
 pub use rapport_store::Error as StoreError;
 pub use rapport_store::{
-    AudienceRecord, BatchFilter, BatchState, ChangeEvent, ChangeKind, DatasetRecord, Durability, EntityRef,
+    AudienceRecord, BatchFilter, BatchInfo, BatchState, ChangeEvent, ChangeKind, DatasetRecord, Durability, EntityRef,
     ErrorThreshold, Every, FlowDefinition, FlowSource, InletRecord, RunState, StoredFlow,
 };
 pub use schemas::FieldGroupChange;

@@ -6,7 +6,9 @@ import { h, page, announce, field, errorBox } from "/console/ui.js";
 import { audiencesPage, builderPage, audiencePage } from "/console/audiences.js";
 import { profilesPage } from "/console/profiles.js";
 import { destinationsPage } from "/console/destinations.js";
-import { homePage, schemasPage } from "/console/home.js";
+import { homePage } from "/console/home.js";
+import { schemasPage } from "/console/schemas.js";
+import { sourcesPage } from "/console/sources.js";
 
 const routes = [
   [/^#\/home$/, () => homePage()],
@@ -15,6 +17,7 @@ const routes = [
   [/^#\/audiences\/([^/]+)$/, (m) => audiencePage(decodeURIComponent(m[1]))],
   [/^#\/profiles(?:\?(.*))?$/, (m) => profilesPage(new URLSearchParams(m[1] || ""))],
   [/^#\/destinations$/, () => destinationsPage()],
+  [/^#\/sources$/, () => sourcesPage()],
   [/^#\/schemas$/, () => schemasPage()],
 ];
 

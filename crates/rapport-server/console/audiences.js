@@ -3,6 +3,7 @@
 
 import * as api from "/console/api.js";
 import { h, page, fmt, table, announce, errorBox, field } from "/console/ui.js";
+import { conditionBuilder } from "/console/builder.js";
 
 const PAGE = 50;
 
@@ -82,11 +83,20 @@ export async function builderPage() {
   const entity = h("select", {}, h("option", { value: "person" }, "People"), h("option", { value: "account" }, "Accounts"));
   const editor = pqlEditor("pql", "");
   const estimate = h("output", { class: "estimate", id: "estimate", "aria-live": "polite", "aria-atomic": "true", for: "pql" }, "Type a definition to see its size.");
+  const builder = conditionBuilder({
+    entity: entity.value,
+    onChange: (text) => {
+      if (!text) return;
+      editor.textarea.value = text;
+      editor.textarea.dispatchEvent(new Event("input"));
+    },
+  });
   const save = h("button", { type: "submit" }, "Save audience");
   const status = h("div", { role: "alert" });
   const form = h("form", { novalidate: true },
     field("audience-name", "Name", name, "Letters, digits, `-`, `_` or `.`."),
     field("audience-entity", "Members are", entity),
+    builder.el,
     h("label", { for: "pql" }, "Definition (PQL)"),
     editor.wrap,
     h("p", { class: "help", id: "pql-help" },
@@ -128,7 +138,7 @@ export async function builderPage() {
   };
   const schedule = () => { clearTimeout(timer); timer = setTimeout(run, 300); };
   editor.textarea.addEventListener("input", () => { editor.clear(); schedule(); });
-  entity.addEventListener("change", schedule);
+  entity.addEventListener("change", () => { builder.setEntity(entity.value); schedule(); });
 
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();

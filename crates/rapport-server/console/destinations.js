@@ -3,6 +3,7 @@
 
 import * as api from "/console/api.js";
 import { h, page, fmt, table, announce, errorBox, field } from "/console/ui.js";
+import { duration } from "/console/sources.js";
 
 export async function destinationsPage() {
   const wanted = new URLSearchParams((location.hash.split("?")[1]) || "").get("audience") || "";
@@ -103,6 +104,8 @@ export async function destinationsPage() {
           { label: "Run", cell: (r) => String(r.id) },
           { label: "State", cell: (r) => r.state },
           { label: "Started", cell: (r) => r.startedAt ?? r.started_at },
+          { label: "Seconds", num: true, cell: (r) => duration(r.startedAt ?? r.started_at, r.endedAt ?? r.ended_at) },
+          { label: "Rejected", num: true, cell: (r) => fmt(r.report?.rejected) },
           { label: "Sent", num: true, cell: (r) => fmt(r.report?.sent) },
           { label: "Accepted", num: true, cell: (r) => fmt(r.report?.accepted) },
           { label: "Files", cell: (r) => (r.report?.audiences || []).flatMap((a) => a.files || []).map((x) => `${x.path} (${fmt(x.rows)} rows)`).join("; ") },

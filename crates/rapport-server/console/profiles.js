@@ -2,7 +2,7 @@
 // accounts, opportunities and people (each related entity links to its own lookup).
 
 import * as api from "/console/api.js";
-import { h, page, table, errorBox, field } from "/console/ui.js";
+import { h, svg as svgEl, page, table, errorBox, field } from "/console/ui.js";
 
 const NAMESPACES = ["Email", "b2b_person", "b2b_account", "b2b_opportunity", "b2b_account_person_relation",
   "b2b_opportunity_person_relation", "b2b_campaign", "b2b_marketing_list"];
@@ -57,6 +57,13 @@ export async function profilesPage(params) {
       return;
     }
     out.replaceChildren(render(p));
+    const graphBox = out.querySelector("[data-graph]");
+    try {
+      const q = new URLSearchParams({ entity: cls, ns: n, value: v });
+      graphBox.replaceChildren(identityGraph(await api.get(`/identity/graph?${q}`)));
+    } catch (err) {
+      graphBox.replaceChildren(errorBox(err));
+    }
   };
 
   form.addEventListener("submit", (ev) => {
@@ -92,6 +99,7 @@ function render(p) {
     h("h2", { id: "profile-h" }, `${p.entity} ${idText(p.primary)}`),
     section("ids-h", "Identities",
       h("ul", {}, (p.identities || []).map((i) => h("li", {}, h("code", {}, idText(i)))))),
+    section("graph-h", "Identity graph", h("div", { "data-graph": "" }, h("p", { class: "help" }, "Loading the graph…"))),
     section("related-h", "Related",
       table([
         { label: "Relation", cell: (r) => r.relation },
@@ -108,4 +116,65 @@ function render(p) {
         { label: "Batch", cell: (f) => String(f.batchId ?? f.batch_id ?? "") },
         { label: "Modified at source", cell: (f) => f.updatedAt ?? f.updated_at ?? "" },
       ], p.fragments || [])));
+}
+
+/** Positions of `n` nodes on a circle (the first at the top, clockwise): a layout that depends only on the
+ *  sorted identities, so the same graph always looks the same. */
+export function circleLayout(n, cx, cy, r) {
+  if (n === 1) return [[cx, cy]];
+  return Array.from({ length: n }, (_, i) => {
+    const a = -Math.PI / 2 + (2 * Math.PI * i) / n;
+    return [cx + r * Math.cos(a), cy + r * Math.sin(a)];
+  });
+}
+
+/** The identity graph drawn as a graph (nodes namespace:value, edges the links that hold it), each node
+ *  focusable with its links as its accessible description, and the same as lists beside it. */
+function identityGraph(g) {
+  const ids = (g.identities || []).map(idText);
+  const links = (g.links || []).map((l) => ({ from: idText(l.from), to: idText(l.to), rule: l.rule, records: (l.records || []).length }));
+  const refused = (g.refused || []).map((l) => ({ from: idText(l.from), to: idText(l.to), rule: l.rule }));
+  if (!ids.length) return h("p", { class: "help" }, "This identity is in no graph.");
+  const W = 640;
+  const H = Math.max(220, Math.min(520, 120 + ids.length * 30));
+  const pos = circleLayout(ids.length, W / 2, H / 2, Math.min(W, H) / 2 - 40);
+  const at = new Map(ids.map((id, i) => [id, pos[i]]));
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "graph", role: "group", "aria-label": `Identity graph: ${ids.length} identities, ${links.length} links` });
+  const edges = svgEl("g", { class: "edges", "aria-hidden": "true" });
+  for (const l of links) {
+    const a = at.get(l.from);
+    const b = at.get(l.to);
+    if (a && b) edges.append(svgEl("line", { x1: a[0], y1: a[1], x2: b[0], y2: b[1] }));
+  }
+  svg.append(edges);
+  const asked = idText(g.identity || "");
+  ids.forEach((id, i) => {
+    const [x, y] = pos[i];
+    const neighbours = links.filter((l) => l.from === id || l.to === id).map((l) => (l.from === id ? l.to : l.from));
+    const node = svgEl("g", {
+      class: id === asked ? "node asked" : "node", tabindex: "0", role: "img", "data-testid": "graph-node",
+      "aria-label": `${id}${id === asked ? " (looked up)" : ""}: linked to ${neighbours.length ? neighbours.join(", ") : "nothing"}`,
+    });
+    const right = x >= W / 2;
+    node.append(svgEl("circle", { cx: x, cy: y, r: 7 }),
+      svgEl("text", { x: x + (right ? 11 : -11), y: y + 4, "text-anchor": right ? "start" : "end" }, id.length > 40 ? `${id.slice(0, 39)}…` : id));
+    svg.append(node);
+  });
+  return h("div", {},
+    h("div", { class: "chart-wrap" }, svg),
+    h("details", {}, h("summary", {}, "The graph as lists"),
+      h("h3", {}, "Identities"), h("ul", { "data-testid": "graph-identities" }, ids.map((id) => h("li", {}, h("code", {}, id)))),
+      h("h3", {}, "Links"),
+      table([
+        { label: "From", cell: (l) => h("code", {}, l.from) },
+        { label: "To", cell: (l) => h("code", {}, l.to) },
+        { label: "Rule", cell: (l) => String(l.rule) },
+        { label: "Records", num: true, cell: (l) => String(l.records) },
+      ], links, { caption: "Links holding the graph", empty: "No link (one identity)." }),
+      refused.length ? h("h3", {}, "Refused or cut links") : null,
+      refused.length ? table([
+        { label: "From", cell: (l) => h("code", {}, l.from) },
+        { label: "To", cell: (l) => h("code", {}, l.to) },
+        { label: "Rule", cell: (l) => String(l.rule) },
+      ], refused) : null));
 }

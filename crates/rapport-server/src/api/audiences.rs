@@ -12,6 +12,7 @@
 //! | `GET /segment/definitions/{name}/members` | any | page of members with their status (`?status=`) |
 //! | `GET /segment/definitions/{name}/explain` | any | plan, SQL, and why one profile is in or out (`?ns=&value=`) |
 //! | `GET /segment/definitions/{name}/history` | any | page of entries and exits with their cause (`?member=`) |
+//! | `GET /segment/definitions/{name}/sizes` | any | the size over time, from the history: one point per change |
 //!
 //! A PQL error (syntax or binding) answers 400 `invalid_pql` with one detail: the message (and hint), the byte
 //! span in the definition, and its 1-based line and column (in characters).
@@ -485,6 +486,75 @@ async fn history(
     Ok(Json(page.apply(entries)?))
 }
 
+/// The size of an audience after one change of its membership (an evaluation run, or one live change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SizePoint {
+    /// When the change was recorded (RFC 3339, the time of its last entry or exit).
+    pub at: String,
+    /// Members after the change.
+    pub size: u64,
+    /// Members that entered in the change.
+    pub entered: u64,
+    /// Members that left in the change.
+    pub exited: u64,
+}
+
+/// The size over time of an audience.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SizeSeries {
+    /// The audience.
+    pub audience: String,
+    /// One point per change, oldest first.
+    pub points: Vec<SizePoint>,
+}
+
+/// Folds a membership history (oldest first: event, time, evaluation run) into sizes over time. The entries of
+/// one evaluation run make one point; entries without a run (live changes) make one point per distinct time.
+/// An entry is `realized` (entered) or `exited` (left); the size starts at zero, as the history starts with
+/// the audience.
+fn size_series<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str, Option<i64>)>) -> Vec<SizePoint> {
+    let mut points: Vec<SizePoint> = Vec::new();
+    let mut last_key: Option<(Option<i64>, String)> = None;
+    let mut size: u64 = 0;
+    for (event, at, run) in entries {
+        // A run groups its entries whatever their times; live changes group by time.
+        let key = (run, if run.is_some() { String::new() } else { at.to_owned() });
+        let entered = u64::from(event == "realized");
+        let exited = u64::from(event == "exited");
+        size = (size + entered).saturating_sub(exited);
+        match points.last_mut() {
+            Some(point) if last_key.as_ref() == Some(&key) => {
+                point.at = at.to_owned();
+                point.size = size;
+                point.entered += entered;
+                point.exited += exited;
+            }
+            _ => points.push(SizePoint { at: at.to_owned(), size, entered, exited }),
+        }
+        last_key = Some(key);
+    }
+    points
+}
+
+/// The size of an audience over time, from its membership history: one point per evaluation run that
+/// changed it and per live change (what the console's home page plots).
+#[utoipa::path(get, path = "/segment/definitions/{name}/sizes", tag = "audiences",
+    params(("name" = String, Path, description = "The audience name")),
+    responses((status = 200, description = "The size after each change, oldest first", body = SizeSeries),
+              (status = 404, description = "No such audience", body = ErrorBody)))]
+async fn sizes(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<SizeSeries>> {
+    let audience = name.clone();
+    let entries = state.engine(move |engine| engine.audience_history(&name, None).map_err(ApiError::from)).await?;
+    let points = size_series(entries.iter().map(|e| (e.event.as_str(), e.at.as_str(), e.run)));
+    Ok(Json(SizeSeries { audience, points }))
+}
+
 /// The routes of this module.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -495,4 +565,35 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(members))
         .routes(routes!(explain))
         .routes(routes!(history))
+        .routes(routes!(sizes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(at: &str, size: u64, entered: u64, exited: u64) -> SizePoint {
+        SizePoint { at: at.to_owned(), size, entered, exited }
+    }
+
+    #[test]
+    fn sizes_group_runs_and_live_changes() {
+        // By hand: run 1 lets three in (at two slightly different times): 3. A live change at t3 takes one out:
+        // 2. Two live changes at t4 (one in, one out): still 2, one point. Run 2 lets two in: 4.
+        let history = [
+            ("realized", "t1", Some(1)),
+            ("realized", "t1", Some(1)),
+            ("realized", "t2", Some(1)),
+            ("exited", "t3", None),
+            ("realized", "t4", None),
+            ("exited", "t4", None),
+            ("realized", "t5", Some(2)),
+            ("realized", "t5", Some(2)),
+        ];
+        assert_eq!(
+            size_series(history),
+            vec![point("t2", 3, 3, 0), point("t3", 2, 0, 1), point("t4", 2, 1, 1), point("t5", 4, 2, 0)]
+        );
+        assert_eq!(size_series(Vec::<(&str, &str, Option<i64>)>::new()), vec![]);
+    }
 }

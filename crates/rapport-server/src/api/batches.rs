@@ -485,6 +485,19 @@ pub struct FailedRow {
     pub message: String,
 }
 
+impl From<rapport_model::RowError> for FailedRow {
+    fn from(row: rapport_model::RowError) -> Self {
+        FailedRow {
+            code: json!(row.code).as_str().map_or_else(|| format!("{:?}", row.code), str::to_owned),
+            file: row.file,
+            line: row.line,
+            offset: row.offset,
+            path: row.field,
+            message: row.message,
+        }
+    }
+}
+
 /// The rejected rows of a completed batch, by file then line.
 #[utoipa::path(get, path = "/batches/{id}/failed", tag = "batches",
     params(("id" = String, Path, description = "The batch id"), PageQuery),
@@ -507,18 +520,7 @@ async fn failed_rows(
             Ok(out)
         })
         .await?;
-    let rows = rows
-        .into_iter()
-        .map(|row| FailedRow {
-            file: row.file,
-            line: row.line,
-            offset: row.offset,
-            path: row.field,
-            code: json!(row.code).as_str().map_or_else(|| format!("{:?}", row.code), str::to_owned),
-            message: row.message,
-        })
-        .collect();
-    Ok(Json(page.apply(rows)?))
+    Ok(Json(page.apply(rows.into_iter().map(FailedRow::from).collect())?))
 }
 
 /// The routes of this module; uploads take up to the server's upload limit.

@@ -8,17 +8,20 @@
 //! | `GET /datasets/{id}/batches` | any | page of the store's batches of the dataset (state, counts, reason) |
 //! | `GET /inlets` | any | page of streaming inlets `{id, name, createdAt, url}` |
 //! | `POST /inlets` `{name}` | engineer | 201 with the inlet created; it accepts messages at once |
+//! | `GET /datasets/{id}/batches/{batchId}/failed` | any | page of one store batch's rejected rows (file, line, field, message) |
+//! | `GET /ingestion/throughput` | any | page of every store batch, oldest first, with its duration and rows per second |
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use rapport_engine::{BatchFilter, DatasetRecord, Engine, InletRecord, Permission};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::batches::FailedRow;
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, Caller, ErrorBody, Page, PageQuery};
 
 /// A dataset as answered: with its schema's `$id` as `schemaRef`.
@@ -179,6 +182,108 @@ async fn create_inlet(
     Ok((StatusCode::CREATED, Json(inlet_view(&inlet))))
 }
 
+/// The rejected rows of one of the dataset's store batches, by file then line (whatever loaded it: the CLI, a
+/// dataflow run or an API batch).
+#[utoipa::path(get, path = "/datasets/{id}/batches/{batchId}/failed", tag = "datasets",
+    params(("id" = String, Path, description = "The dataset's numeric id or name"),
+           ("batchId" = i64, Path, description = "The store batch id"), PageQuery),
+    responses((status = 200, description = "A page of rejected rows", body = Page<FailedRow>),
+              (status = 400, description = "A batch id that is not a number (`invalid_path`)", body = ErrorBody),
+              (status = 404, description = "No such dataset, or no such batch in it", body = ErrorBody)))]
+async fn dataset_batch_failed(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiPath((id, batch_id)): ApiPath<(String, i64)>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<FailedRow>>> {
+    let rows = state
+        .engine(move |engine| {
+            let dataset = find(engine, &id)?;
+            match engine.store().batch(batch_id)? {
+                Some(batch) if batch.dataset == dataset.name => Ok(engine.store().rejected_rows(batch_id)?),
+                _ => Err(ApiError::not_found(format!(
+                    "dataset `{}` has no batch {batch_id} (see GET /datasets/{id}/batches)",
+                    dataset.name
+                ))),
+            }
+        })
+        .await?;
+    Ok(Json(page.apply(rows.into_iter().map(FailedRow::from).collect())?))
+}
+
+/// One store batch as the ingestion throughput sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchThroughput {
+    /// The store batch id.
+    pub id: i64,
+    /// Its dataset.
+    pub dataset: String,
+    /// What produced it (`rapport ingest`, a dataflow, …).
+    pub source: String,
+    /// `loading`, `success`, `failed` or `deleted`.
+    pub state: String,
+    /// When it started loading (RFC 3339).
+    pub created_at: String,
+    /// When it last changed state (its completion), if it did.
+    pub completed_at: Option<String>,
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Rows stored.
+    pub rows_ingested: u64,
+    /// Rows rejected.
+    pub rows_rejected: u64,
+    /// From creation to completion, in seconds (none while loading or when a time does not parse).
+    pub seconds: Option<f64>,
+    /// Rows read per second over that time (none without a positive duration).
+    pub rows_per_second: Option<f64>,
+}
+
+/// Seconds from `start` to `end` (RFC 3339), when both parse and `end` is not before `start`.
+fn seconds_between(start: &str, end: &str) -> Option<f64> {
+    let start = chrono::DateTime::parse_from_rfc3339(start).ok()?;
+    let end = chrono::DateTime::parse_from_rfc3339(end).ok()?;
+    let millis = (end - start).num_milliseconds();
+    if millis < 0 {
+        return None;
+    }
+    // Whole milliseconds (the store's precision) become seconds exactly enough for a plot.
+    Some(millis as f64 / 1000.0)
+}
+
+impl BatchThroughput {
+    fn of(batch: &rapport_engine::BatchInfo) -> Self {
+        let seconds = batch.updated_at.as_deref().and_then(|end| seconds_between(&batch.created_at, end));
+        let rows_per_second = seconds.filter(|s| *s > 0.0).map(|s| batch.rows_read as f64 / s);
+        BatchThroughput {
+            id: batch.id,
+            dataset: batch.dataset.clone(),
+            source: batch.source.clone(),
+            state: batch.state.as_str().to_owned(),
+            created_at: batch.created_at.clone(),
+            completed_at: batch.updated_at.clone(),
+            rows_read: batch.rows_read,
+            rows_ingested: batch.rows_ingested,
+            rows_rejected: batch.rows_rejected,
+            seconds,
+            rows_per_second,
+        }
+    }
+}
+
+/// Every store batch of every dataset, oldest first, with its duration and rows per second (what the
+/// console's home page plots as ingestion throughput).
+#[utoipa::path(get, path = "/ingestion/throughput", tag = "datasets", params(PageQuery),
+    responses((status = 200, description = "A page of batches with their throughput", body = Page<BatchThroughput>)))]
+async fn throughput(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<BatchThroughput>>> {
+    let batches = state.engine(|engine| Ok(engine.store().batch_list(&BatchFilter::default())?)).await?;
+    Ok(Json(page.apply(batches.iter().map(BatchThroughput::of).collect())?))
+}
+
 /// The routes of this module.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -186,4 +291,20 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_dataset))
         .routes(routes!(dataset_batches))
         .routes(routes!(list_inlets, create_inlet))
+        .routes(routes!(dataset_batch_failed))
+        .routes(routes!(throughput))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seconds_between;
+
+    #[test]
+    fn seconds_between_rfc3339_times() {
+        assert_eq!(seconds_between("2026-01-01T00:00:00.000Z", "2026-01-01T00:00:02.500Z"), Some(2.5));
+        // Offsets count: 01:00+01:00 is midnight UTC.
+        assert_eq!(seconds_between("2026-01-01T00:00:00Z", "2026-01-01T01:00:01+01:00"), Some(1.0));
+        assert_eq!(seconds_between("2026-01-01T00:00:01Z", "2026-01-01T00:00:00Z"), None);
+        assert_eq!(seconds_between("yesterday", "2026-01-01T00:00:00Z"), None);
+    }
 }

@@ -4,6 +4,7 @@
 //! | --- | --- | --- |
 //! | `GET /schemas` | any | page of schema documents (name, `$id`, class, field groups, identities) |
 //! | `GET /schemas/{name}` | any | `{schema, relationships}`; `name` is the schema's name or its `$id` |
+//! | `GET /schemas/{name}/fields` | any | page of the schema's fields `{path, type, enum?}`, in path order |
 //! | `POST /schemas/generate-b2b` | engineer | what was created (namespaces, schemas, relationships) |
 //! | `GET /fieldgroups`, `GET /fieldgroups/{id}` | any | the imported (custom) field groups |
 //! | `POST /fieldgroups` | engineer | 201: XDM documents imported, their field groups registered |
@@ -16,7 +17,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use rapport_engine::Permission;
 use rapport_schema::{IdentityType, Namespace, Normalization};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -68,6 +69,49 @@ async fn get_schema(
     let relationships: Vec<Value> =
         relationships.into_iter().filter(|r| r["source"] == entity || r["destination"] == entity).collect();
     Ok(Json(json!({"schema": doc, "relationships": relationships})))
+}
+
+/// One field of a schema, as the console's condition builder offers it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SchemaField {
+    /// The path, as PQL writes it (`person.name.firstName`).
+    pub path: String,
+    /// The type: `string`, `number`, `integer`, `boolean`, `date`, `date-time`, `object`, `map`,
+    /// `array<…>`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// The allowed values, when the field is an enum.
+    #[serde(rename = "enum", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub allowed: Option<Vec<Value>>,
+}
+
+/// The fields of one schema (by name or `$id`), in path order: what a condition on its class may name.
+#[utoipa::path(get, path = "/schemas/{name}/fields", tag = "schemas",
+    params(("name" = String, Path, description = "The schema's name or `$id`"), PageQuery),
+    responses((status = 200, description = "A page of fields", body = Page<SchemaField>),
+              (status = 404, description = "No such schema", body = ErrorBody)))]
+async fn schema_fields(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<SchemaField>>> {
+    let fields = state
+        .engine(move |engine| {
+            let schema = engine
+                .schemas()
+                .schemas
+                .iter()
+                .find(|s| s.name == name || rapport_engine::stream::schema_id(&s.name) == name)
+                .ok_or_else(|| ApiError::not_found(format!("schema `{name}` does not exist (see GET /schemas)")))?;
+            Ok(schema
+                .fields()
+                .map(|f| SchemaField { path: f.path.to_string(), ty: f.ty.to_string(), allowed: f.allowed.clone() })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(Json(page.apply(fields)?))
 }
 
 /// Creates the standard B2B schemas, namespaces and relationships that do not exist yet (idempotent).
@@ -282,6 +326,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_schemas))
         .routes(routes!(generate_b2b))
         .routes(routes!(get_schema))
+        .routes(routes!(schema_fields))
         .routes(routes!(list_field_groups, import_field_groups))
         .routes(routes!(attach_field_group))
         .routes(routes!(get_field_group))

@@ -241,3 +241,60 @@ fn issue_9_explain_says_why_one_profile_is_in_or_out() {
     );
     assert_error(&server.get("/segment/definitions/hot/explain?ns=Email", Role::Viewer), 400, "bad_request");
 }
+
+#[test]
+fn issue_9_sizes_over_time_follow_the_membership_history() {
+    let server = leads_server();
+    server.post(
+        "/segment/definitions",
+        Role::Marketer,
+        &json!({"name": "hot", "expression": pql("b2b.personScore >= 50")}),
+    );
+    // At creation, one evaluation lets ids 8 to 14 in: one point of 7 entries.
+    let first = server.get("/segment/definitions/hot/sizes", Role::Viewer);
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(first.body["audience"], "hot");
+    let points = first.body["points"].as_array().unwrap();
+    assert_eq!(points.len(), 1, "{points:?}");
+    assert_eq!(
+        (points[0]["size"].clone(), points[0]["entered"].clone(), points[0]["exited"].clone()),
+        (json!(7), json!(7), json!(0))
+    );
+    assert!(points[0]["at"].as_str().is_some_and(|at| at.ends_with('Z')), "{points:?}");
+
+    // Leads 8 and 9 drop out, lead 1 comes in (as in the members test): the sizes end at 6, with 8 entries
+    // and 2 exits in all, each point being the previous one plus its entries minus its exits.
+    {
+        let mut engine = Engine::open(server.dir.path()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("in1");
+        std::fs::create_dir_all(&folder).unwrap();
+        let text = "id,email,firstName,leadScore,unsubscribed,updatedAt\n\
+                    8,p8@acme.com,F8,10,false,2024-02-01T00:00:00Z\n\
+                    9,p9@acme.com,F9,10,false,2024-02-01T00:00:00Z\n\
+                    1,p1@acme.com,F1,90,false,2024-02-01T00:00:00Z\n";
+        std::fs::write(folder.join("leads.csv"), text).unwrap();
+        engine.ingest(SourceSystem::Marketo, &[folder.join("leads.csv")], "mk1", &Quiet).unwrap();
+    }
+    let job = server.post("/segment/jobs", Role::Marketer, &json!({"segmentId": "hot"}));
+    let task = server.wait_task(job.body["taskId"].as_str().unwrap());
+    assert_eq!(task["status"], "succeeded", "{task}");
+    let after = server.get("/segment/definitions/hot/sizes", Role::Viewer).body;
+    let points = after["points"].as_array().unwrap();
+    assert!(points.len() >= 2, "{points:?}");
+    let mut size = 0;
+    for point in points {
+        size = size + point["entered"].as_i64().unwrap() - point["exited"].as_i64().unwrap();
+        assert_eq!(point["size"], json!(size), "{points:?}");
+    }
+    assert_eq!(points.last().unwrap()["size"], 6);
+    let total = |key: &str| points.iter().map(|p| p[key].as_i64().unwrap()).sum::<i64>();
+    assert_eq!((total("entered"), total("exited")), (8, 2));
+
+    assert_error(&server.get("/segment/definitions/nope/sizes", Role::Viewer), 404, "not_found");
+    assert_error(
+        &server.send("GET", "/segment/definitions/hot/sizes", None, "application/json", b""),
+        401,
+        "unauthorized",
+    );
+}

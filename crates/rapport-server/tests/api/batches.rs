@@ -259,3 +259,59 @@ fn an_inlet_created_through_the_api_accepts_messages_at_once() {
     let profile = server.get("/access/entities?entity=person&entityIdNS=b2b_person&entityId=p1@web", Role::Viewer);
     assert_eq!(profile.status, 200, "{:?}", profile.body);
 }
+
+#[test]
+fn issue_9_store_batches_answer_their_throughput_and_rejected_rows() {
+    let server = TestServer::b2b();
+    let (_, batch) = ingest(&server, Some(30.0), &[("contacts-1.csv", CONTACTS), ("contacts-2.csv", MORE_CONTACTS)]);
+    let store_ids: Vec<i64> =
+        batch["files"].as_array().unwrap().iter().map(|f| f["storeBatchId"].as_i64().unwrap()).collect();
+
+    // Two store batches, oldest first: 10 rows read, 7 stored, 3 rejected; then 2, 2, 0.
+    let answer = server.get("/ingestion/throughput", Role::Viewer);
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let batches = answer.body["results"].as_array().unwrap();
+    assert_eq!(batches.len(), 2, "{batches:?}");
+    let counts: Vec<(i64, &str, &str, u64, u64, u64)> = batches
+        .iter()
+        .map(|b| {
+            (
+                b["id"].as_i64().unwrap(),
+                b["dataset"].as_str().unwrap(),
+                b["state"].as_str().unwrap(),
+                b["rowsRead"].as_u64().unwrap(),
+                b["rowsIngested"].as_u64().unwrap(),
+                b["rowsRejected"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            (store_ids[0], "salesforce.contact", "success", 10, 7, 3),
+            (store_ids[1], "salesforce.contact", "success", 2, 2, 0)
+        ]
+    );
+    for b in batches {
+        // The duration is completion minus creation; rows per second is rows read over it.
+        let seconds = b["seconds"].as_f64().unwrap();
+        assert!(seconds >= 0.0, "{b}");
+        assert!(b["createdAt"].is_string() && b["completedAt"].is_string(), "{b}");
+        if seconds > 0.0 {
+            let want = b["rowsRead"].as_f64().unwrap() / seconds;
+            assert!((b["rowsPerSecond"].as_f64().unwrap() - want).abs() < 1e-6, "{b}");
+        } else {
+            assert!(b["rowsPerSecond"].is_null(), "{b}");
+        }
+    }
+
+    // The rejected rows of one store batch, whatever loaded it: the first file's three, none in the second.
+    let failed = server.get(&format!("/datasets/salesforce.contact/batches/{}/failed", store_ids[0]), Role::Viewer);
+    assert_eq!(failed.status, 200, "{:?}", failed.body);
+    assert_eq!(without_offsets(&failed.body["results"]), contacts_errors("contacts-1.csv"));
+    let none = server.get(&format!("/datasets/salesforce.contact/batches/{}/failed", store_ids[1]), Role::Viewer);
+    assert_eq!(none.body["results"], json!([]));
+    assert_error(&server.get("/datasets/salesforce.contact/batches/999999/failed", Role::Viewer), 404, "not_found");
+    assert_error(&server.get("/datasets/salesforce.contact/batches/first/failed", Role::Viewer), 400, "invalid_path");
+    assert_error(&server.get("/datasets/nothing/batches/1/failed", Role::Viewer), 404, "not_found");
+}

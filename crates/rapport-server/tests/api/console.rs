@@ -53,7 +53,18 @@ fn issue_9_the_console_is_served_from_the_binary_and_every_import_resolves() {
         // No network at run time: nothing is loaded from another origin.
         assert!(!text.contains("https://") && !text.contains("http://"), "{path} names another origin");
     }
-    for page in ["audiences.js", "profiles.js", "destinations.js", "home.js", "api.js", "ui.js"] {
+    for page in [
+        "audiences.js",
+        "builder.js",
+        "profiles.js",
+        "destinations.js",
+        "home.js",
+        "charts.js",
+        "sources.js",
+        "schemas.js",
+        "api.js",
+        "ui.js",
+    ] {
         assert!(seen.contains(&format!("/console/{page}")), "{page} is not reachable from the page: {seen:?}");
     }
     assert_eq!(fetch(&server, "/console/nothing.js").status(), 404);

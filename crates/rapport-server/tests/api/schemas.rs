@@ -104,3 +104,26 @@ fn a_field_group_is_imported_then_attached_to_a_schema() {
     let person = server.get("/schemas/B2B%20Person", Role::Viewer).body;
     assert!(person["schema"].to_string().contains("https://ns.adobe.com/bodea/mixins/loyalty"), "{person}");
 }
+
+#[test]
+fn issue_9_a_schema_lists_its_fields_for_the_condition_builder() {
+    let server = TestServer::b2b();
+    let fields = |name: &str| -> Vec<serde_json::Value> {
+        let answer = server.get(&format!("/schemas/{name}/fields?limit=1000"), Role::Viewer);
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        answer.body["results"].as_array().unwrap().clone()
+    };
+    let person = fields("B2B%20Person");
+    // The fields the Bodea audience names, with their XDM types.
+    assert!(
+        person.contains(&json!({"path": "extendedWorkDetails.departments", "type": "array<string>"})),
+        "{person:?}"
+    );
+    assert!(person.contains(&json!({"path": "person.name.firstName", "type": "string"})), "{person:?}");
+    let opportunity = fields("B2B%20Opportunity");
+    assert!(opportunity.contains(&json!({"path": "isClosed", "type": "boolean"})), "{opportunity:?}");
+    // By `$id` too.
+    let by_id = fields("https%3A%2F%2Fns.adobe.com%2Frapport%2Fschemas%2Fb2b-person");
+    assert_eq!(by_id.len(), person.len());
+    assert_error(&server.get("/schemas/Nothing/fields", Role::Viewer), 404, "not_found");
+}
