@@ -26,6 +26,8 @@ const expected = Number(need("RAPPORT_EXPECTED"));
 const destDir = need("RAPPORT_DEST_DIR");
 // The store's batches as the CLI lists them, read before the server started.
 const cliBatches = JSON.parse(fs.readFileSync(need("RAPPORT_BATCHES"), "utf8"));
+// `rapport status --json` before the server started: profiles per class, counted by the CLI.
+const cliStatus = JSON.parse(fs.readFileSync(need("RAPPORT_STATUS"), "utf8"));
 const artifacts = process.env.ARTIFACTS || path.join(path.dirname(new URL(import.meta.url).pathname), "artifacts");
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 fs.mkdirSync(artifacts, { recursive: true });
@@ -272,6 +274,11 @@ try {
     const read = await page.locator("figure:has(#plot-rows) details tbody tr td:nth-child(5)").allTextContents();
     const cliRead = cliBatches.reduce((s, b) => s + b.rows_read, 0);
     expectEqual(read.reduce((s, t) => s + Number(t.replace(/,/g, "")), 0), cliRead, "rows read over all batches");
+    // The count cards: people, accounts and opportunities as the CLI counted them.
+    for (const entity of ["person", "account", "opportunity"]) {
+      const card = page.locator(".card", { has: page.getByText(`${entity} profiles`, { exact: true }) }).locator(".big");
+      expectEqual(Number((await card.textContent()).replace(/,/g, "")), cliStatus.profiles[entity] || 0, `${entity} profiles card`);
+    }
     const axis = await page.locator("svg#plot-rows text.label").allTextContents();
     expectEqual(axis.join("|"), "Time (UTC)|Rows", "axis labels");
     await shot("08-home-plots");

@@ -67,6 +67,7 @@ echo "browser: the CLI counts $expected people in the Bodea audience"
 
 # The store's batches as the CLI lists them (the home plots and the Sources page are compared with them).
 "$bin" --data-dir "$data" batch list --json >"$work/batches.json"
+"$bin" --data-dir "$data" status --json >"$work/status.json"
 
 token="$("$bin" --data-dir "$data" token create --name browser-test --role marketer --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).token))')"
 
@@ -82,7 +83,7 @@ done
 mkdir -p "$work/files" "$here/artifacts"
 status=0
 RAPPORT_URL="http://127.0.0.1:$port" RAPPORT_TOKEN="$token" RAPPORT_PQL="$pql" RAPPORT_EXPECTED="$expected" \
-  RAPPORT_BATCHES="$work/batches.json" RAPPORT_DEST_DIR="$work/files" ARTIFACTS="$here/artifacts" CHROMIUM="$chromium" \
+  RAPPORT_BATCHES="$work/batches.json" RAPPORT_STATUS="$work/status.json" RAPPORT_DEST_DIR="$work/files" ARTIFACTS="$here/artifacts" CHROMIUM="$chromium" \
   node "$here/console.test.mjs" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "browser: the console test failed; server log:" >&2

@@ -10,9 +10,12 @@ export async function homePage() {
   const cards = h("div", { class: "cards" },
     card("Audiences", audiences.length),
     card("Audience members", audiences.reduce((s, a) => s + (a.size || 0), 0)));
-  const summary = await api.get("/profiles/summary").catch(() => null);
-  if (summary && Array.isArray(summary.entities)) {
-    for (const e of summary.entities) cards.append(card(`${e.entity} profiles`, e.profiles));
+  // Profiles of the classes that hold any (people, accounts and opportunities always).
+  const summary = await api.get("/profiles/summary");
+  for (const e of summary.entities) {
+    if (e.profiles > 0 || ["person", "account", "opportunity"].includes(e.entity)) {
+      cards.append(card(`${e.entity} profiles`, e.profiles));
+    }
   }
   const max = Math.max(1, ...audiences.map((a) => a.size || 0));
   const bars = audiences.length

@@ -6,6 +6,7 @@
 //! | `GET /access/entities?entityIdNS=&entityId=[&entity=person][&mergePolicy=]` | any | the merged profile: attributes, identities, fragments, related entities |
 //! | `GET /identity/graph?ns=&value=[&entity=person]` | any | the identity graph explained: identities, links with their records and rules, cut links |
 //! | `DELETE /identity/graph?ns=&value=[&entity=person]` | admin | removes the identity everywhere and re-stitches the profiles that held it |
+//! | `GET /profiles/summary` | any | per entity class: profiles, distinct identities and stored fragments |
 //!
 //! Identity values are normalized by their namespace's rule before the lookup (as the CLI does).
 //! `mergePolicy` is `timestamp` (default) or `dataset:DS1,DS2,...` (dataset precedence).
@@ -166,7 +167,29 @@ async fn delete_identity(
     Ok(Json(report))
 }
 
+/// How many profiles, distinct identities and stored fragments each entity class holds (what the console's
+/// home page counts).
+#[utoipa::path(get, path = "/profiles/summary", tag = "profiles",
+    responses((status = 200, description = "`{entities: [{entity, profiles, identities, fragments}]}`", body = Value)))]
+async fn summary(_caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let (profiles, fragments) =
+        state.engine(|engine| Ok((engine.store().profile_counts()?, engine.store().fragment_counts()?))).await?;
+    // The store lists only the classes that hold something; every class answers, with zeros.
+    let entities: Vec<Value> = EntityKind::ALL
+        .iter()
+        .map(|&entity| {
+            let (count, identities) = profiles.iter().find(|(e, ..)| *e == entity).map_or((0, 0), |&(_, p, i)| (p, i));
+            let stored = fragments.iter().find(|(e, _)| *e == entity).map_or(0, |(_, n)| *n);
+            json!({"entity": entity.name(), "profiles": count, "identities": identities, "fragments": stored})
+        })
+        .collect();
+    Ok(Json(json!({ "entities": entities })))
+}
+
 /// The routes of this module.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(lookup)).routes(routes!(explain_graph, delete_identity))
+    OpenApiRouter::new()
+        .routes(routes!(lookup))
+        .routes(routes!(explain_graph, delete_identity))
+        .routes(routes!(summary))
 }

@@ -85,6 +85,7 @@ fn the_openapi_document_lists_the_routes_and_every_listed_route_answers() {
         ("POST", "/flows/{name}/runs"),
         ("GET", "/access/entities"),
         ("GET", "/identity/graph"),
+        ("GET", "/profiles/summary"),
         ("DELETE", "/identity/graph"),
         ("GET", "/segment/definitions"),
         ("POST", "/segment/definitions"),

@@ -61,3 +61,22 @@ fn a_profile_is_found_by_any_of_its_identities_and_an_identity_is_deleted_by_an_
         .unwrap()
         .contains(&json!({"namespace": "Email", "value": "a01@acme.com"})));
 }
+
+#[test]
+fn the_summary_counts_profiles_identities_and_fragments_per_class() {
+    let server = TestServer::b2b();
+    // Nothing stored yet: every class answers zeros.
+    let empty = server.get("/profiles/summary", Role::Viewer);
+    assert_eq!(empty.status, 200, "{:?}", empty.body);
+    let person = |body: &serde_json::Value| {
+        body["entities"].as_array().unwrap().iter().find(|e| e["entity"] == "person").cloned().unwrap()
+    };
+    assert_eq!(person(&empty.body), json!({"entity": "person", "profiles": 0, "identities": 0, "fragments": 0}));
+    // CONTACTS: 10 rows, 3 rejected (no id, a day-first date, a short row); the 7 others are 7 people with two
+    // identities each (their Salesforce key and their email).
+    ingest(&server, Some(30.0), &[("contacts.csv", CONTACTS)]);
+    let summary = server.get("/profiles/summary", Role::Viewer).body;
+    assert_eq!(person(&summary), json!({"entity": "person", "profiles": 7, "identities": 14, "fragments": 7}));
+    let account = summary["entities"].as_array().unwrap().iter().find(|e| e["entity"] == "account").unwrap();
+    assert_eq!(account["profiles"], 0);
+}
