@@ -13,9 +13,14 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use rapport_engine::{Permission, Role};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
 
 /// The authenticated caller of a request.
@@ -100,4 +105,41 @@ fn challenge(error: ApiError) -> Response {
     let mut response = error.into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
+}
+
+/// Who a bearer token is: its name, its role and what the role may do.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Whoami {
+    /// The token's name.
+    pub name: String,
+    /// `viewer`, `marketer`, `engineer` or `admin`.
+    pub role: String,
+    /// What the role may do: `read`, `data` (schemas, datasets, batches, dataflows), `audiences`,
+    /// `activation` (destinations and flows), `admin`.
+    pub permissions: Vec<String>,
+}
+
+/// The caller's token name, role and permissions (the console offers only what the role may do; the routes
+/// enforce it anyway).
+#[utoipa::path(get, path = "/auth/me", tag = "meta",
+    responses((status = 200, description = "The caller", body = Whoami),
+              (status = 401, description = "No valid token", body = ErrorBody)))]
+async fn me(caller: Caller) -> Json<Whoami> {
+    let permissions = [
+        ("read", Permission::Read),
+        ("data", Permission::Data),
+        ("audiences", Permission::Audiences),
+        ("activation", Permission::Activation),
+        ("admin", Permission::Admin),
+    ]
+    .into_iter()
+    .filter(|(_, permission)| caller.role.allows(*permission))
+    .map(|(name, _)| name.to_owned())
+    .collect();
+    Json(Whoami { name: caller.name, role: caller.role.as_str().to_owned(), permissions })
+}
+
+/// The routes of this module.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me))
 }

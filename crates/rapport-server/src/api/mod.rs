@@ -4,7 +4,8 @@
 //!
 //! - [`error`]: the one error shape `{"error": {"code", "message", "details"}}` and the extractors
 //!   ([`ApiJson`], [`ApiPath`], [`ApiQuery`]) whose faults answer in it.
-//! - [`auth`]: bearer tokens (a layer over every route but `GET /health`) and [`Caller::require`].
+//! - [`auth`]: bearer tokens (a layer over every route but `GET /health`), [`Caller::require`] and
+//!   `GET /auth/me` (the caller's role and permissions).
 //! - [`page`]: `?limit=&start=` and `_page {count, next}`.
 //! - [`tasks`]: long operations answer 202 `{"taskId"}`; `GET /tasks/{id}`.
 //! - resources: [`schemas`] (schemas, field groups, namespaces), [`datasets`], [`batches`] (batch
@@ -184,6 +185,7 @@ pub fn documented(upload_limit: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(openapi))
         .merge(crate::routes::routes())
+        .merge(auth::routes())
         .merge(tasks::routes())
         .merge(schemas::routes())
         .merge(datasets::routes())

@@ -49,6 +49,7 @@ fn the_openapi_document_lists_the_routes_and_every_listed_route_answers() {
     let expected = [
         ("GET", "/health"),
         ("GET", "/openapi.json"),
+        ("GET", "/auth/me"),
         ("POST", "/collection/{inletId}"),
         ("POST", "/collection/batch/{inletId}"),
         ("GET", "/tasks"),
@@ -224,4 +225,23 @@ fn an_unknown_task_is_404() {
     assert_error(&server.get("/tasks/12345", Role::Viewer), 404, "not_found");
     let tasks = server.get("/tasks", Role::Viewer);
     assert_eq!((tasks.status, tasks.body["results"].clone()), (200, json!([])));
+}
+
+#[test]
+fn issue_9_a_token_learns_its_role_and_permissions() {
+    let server = TestServer::start(|_| {});
+    // By hand, from the role table (docs/api.md): every role reads; a marketer also manages audiences and
+    // activation, an engineer data and audiences, an admin everything.
+    let want = [
+        (Role::Viewer, json!(["read"])),
+        (Role::Marketer, json!(["read", "audiences", "activation"])),
+        (Role::Engineer, json!(["read", "data", "audiences"])),
+        (Role::Admin, json!(["read", "data", "audiences", "activation", "admin"])),
+    ];
+    for (role, permissions) in want {
+        let answer = server.get("/auth/me", role);
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        assert_eq!(answer.body, json!({"name": role.as_str(), "role": role.as_str(), "permissions": permissions}));
+    }
+    assert_error(&server.send("GET", "/auth/me", None, "application/json", b""), 401, "unauthorized");
 }
