@@ -274,7 +274,7 @@ pub(crate) fn peak_rss() -> Option<u64> {
 /// CPU time of the calling thread so far (user + system, `/proc/thread-self/stat`, in ticks of 1/100 s), in
 /// seconds; `None` off Linux. On a shared machine the wall time of a sample includes waiting for a core; this
 /// does not.
-fn thread_cpu_seconds() -> Option<f64> {
+pub(crate) fn thread_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
     let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
     let user: u64 = fields.nth(11)?.parse().ok()?;
