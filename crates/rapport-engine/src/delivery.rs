@@ -89,7 +89,9 @@ pub struct AudienceDelivery {
     pub error: Option<String>,
     /// Milliseconds spent per phase: `members` (reading the members and building their payloads, the
     /// profile load included), `compare` (reading the recorded state, computing the difference), `deliver`
-    /// (writing files or calling the destination) and `record` (recording what was accepted).
+    /// (writing files or calling the destination, recording each answered batch of a streaming destination).
+    /// A file delivery's state is recorded with the run's end, after the report is written: it is in the run's
+    /// duration, not in a phase.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub phases_ms: BTreeMap<String, u64>,
 }
