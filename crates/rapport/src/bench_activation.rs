@@ -102,7 +102,9 @@ pub(crate) fn activation(
     let input = dir.join("churn");
     std::fs::create_dir_all(&input)?;
     let mut text = "id,email,firstName,leadScore,unsubscribed,updatedAt\n".to_owned();
-    let updated = (Utc::now() + chrono::Duration::days(365 * 70)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // Later than every earlier invocation's churn (the first versions dated theirs 2099-01-01): a second
+    // invocation dated 2096 changed no name on data churned by a first one. A century ahead of the clock.
+    let updated = (Utc::now() + chrono::Duration::days(365 * 100)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for (n, email) in chosen.iter().enumerate() {
         // Names and dates unique to this invocation: a second invocation on the same data changes them again.
         text.push_str(&format!("{},{email},Churned{tag}-{n},1,false,{updated}\n", 900_000_000 + n));
