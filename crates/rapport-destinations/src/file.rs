@@ -353,6 +353,7 @@ pub fn write_files(
         fs::rename(&temp, &path).map_err(|source| Error::Io { path: path.clone(), source })?;
         written.push(WrittenFile { path, rows: chunk.len() });
     }
+    sync_dir(&dir)?;
     Ok(written)
 }
 
@@ -370,6 +371,16 @@ pub fn export_csv(
     let rows: Vec<Vec<Option<String>>> =
         table.rows.iter().map(|r| r.iter().map(|v| Some(v.clone())).collect()).collect();
     write_files(&config, &FileContext { destination, audience, at }, &table.columns, &rows)
+}
+
+/// Syncs a folder, so that the renames into it survive a power loss (the run's state is recorded after this).
+fn sync_dir(dir: &Path) -> Result<()> {
+    let io = |source| Error::Io { path: dir.to_owned(), source };
+    // Directories can be opened and synced on Unix; elsewhere the rename is as durable as the platform makes it.
+    if cfg!(unix) {
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
+    Ok(())
 }
 
 /// Opens `temp`, lets `body` write through the chosen compression, then flushes and syncs it.
@@ -402,48 +413,80 @@ fn write_csv(
     columns: &[String],
     rows: &[Vec<Option<String>>],
 ) -> std::io::Result<()> {
-    let mut line = Vec::with_capacity(256);
-    let header: Vec<Option<&str>> = columns.iter().map(|c| Some(c.as_str())).collect();
-    encode_csv_row(&mut line, options, &header);
-    out.write_all(&line)?;
-    let mut values: Vec<Option<&str>> = Vec::with_capacity(columns.len());
+    let encoder = CsvEncoder::new(options);
+    // Rows are encoded into one buffer handed to the writer every 64 KiB, not one write call per row.
+    let mut buf = Vec::with_capacity(1 << 17);
+    encoder.row(&mut buf, columns.iter().map(|c| Some(c.as_str())));
     for row in rows {
-        line.clear();
-        values.clear();
-        values.extend(row.iter().map(|v| v.as_deref()));
-        encode_csv_row(&mut line, options, &values);
-        out.write_all(&line)?;
+        encoder.row(&mut buf, row.iter().map(|v| v.as_deref()));
+        if buf.len() >= 1 << 16 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
     }
-    Ok(())
+    out.write_all(&buf)
 }
 
-fn encode_csv_row(line: &mut Vec<u8>, options: &CsvOptions, values: &[Option<&str>]) {
-    let mut buf = [0u8; 4];
-    let delimiter = options.delimiter.encode_utf8(&mut buf).as_bytes().to_vec();
-    for (i, value) in values.iter().enumerate() {
-        if i > 0 {
-            line.extend_from_slice(&delimiter);
-        }
-        let special = match value {
-            None => Some(options.null_output),
-            Some("") => Some(options.empty_output),
-            Some(_) => None,
-        };
-        match (special, value) {
-            (Some(ValueOutput::Empty), _) => {}
-            (Some(ValueOutput::Null), _) => line.extend_from_slice(b"null"),
-            (Some(ValueOutput::Quoted), _) => {
-                let q = options.quote.unwrap_or('"');
-                let mut b = [0u8; 4];
-                let q = q.encode_utf8(&mut b).as_bytes();
-                line.extend_from_slice(q);
-                line.extend_from_slice(q);
+/// Encodes CSV rows under fixed options, with what every row needs computed once.
+struct CsvEncoder<'a> {
+    options: &'a CsvOptions,
+    delimiter: Vec<u8>,
+    /// The bytes that make a value special (quoted or escaped), when every special character is ASCII (the
+    /// usual case: a value is then checked byte by byte); `None` when one is not.
+    special: Option<[bool; 256]>,
+}
+
+impl<'a> CsvEncoder<'a> {
+    fn new(options: &'a CsvOptions) -> Self {
+        let mut buf = [0u8; 4];
+        let delimiter = options.delimiter.encode_utf8(&mut buf).as_bytes().to_vec();
+        let escape = options.escape.or(if options.quote.is_none() { Some('\\') } else { None });
+        let chars = [Some(options.delimiter), Some('\n'), Some('\r'), options.quote, escape];
+        let special = chars.iter().flatten().all(char::is_ascii).then(|| {
+            let mut table = [false; 256];
+            for c in chars.iter().flatten() {
+                table[*c as usize] = true;
             }
-            (None, Some(text)) => encode_csv_field(line, options, text),
-            (None, None) => {}
-        }
+            table
+        });
+        Self { options, delimiter, special }
     }
-    line.push(b'\n');
+
+    fn row<'v>(&self, line: &mut Vec<u8>, values: impl Iterator<Item = Option<&'v str>>) {
+        let options = self.options;
+        for (i, value) in values.enumerate() {
+            if i > 0 {
+                line.extend_from_slice(&self.delimiter);
+            }
+            let special = match value {
+                None => Some(options.null_output),
+                Some("") => Some(options.empty_output),
+                Some(_) => None,
+            };
+            match (special, value) {
+                (Some(ValueOutput::Empty), _) => {}
+                (Some(ValueOutput::Null), _) => line.extend_from_slice(b"null"),
+                (Some(ValueOutput::Quoted), _) => {
+                    let q = options.quote.unwrap_or('"');
+                    let mut b = [0u8; 4];
+                    let q = q.encode_utf8(&mut b).as_bytes();
+                    line.extend_from_slice(q);
+                    line.extend_from_slice(q);
+                }
+                (None, Some(text)) => {
+                    // Bytes of multi-byte characters are all ≥ 0x80, never an ASCII special character.
+                    let plain = self.special.is_some_and(|table| !text.bytes().any(|b| table[b as usize]));
+                    if plain {
+                        line.extend_from_slice(text.as_bytes());
+                    } else {
+                        encode_csv_field(line, options, text);
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        line.push(b'\n');
+    }
 }
 
 fn encode_csv_field(line: &mut Vec<u8>, options: &CsvOptions, text: &str) {

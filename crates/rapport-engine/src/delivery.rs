@@ -5,19 +5,26 @@
 //!    payload: the identity, the mapped attributes. Members are **excluded** when their consent denies the
 //!    flow's marketing action (any of the action's consent fields holds `n` or `dn`), when they lack the
 //!    identity or a mandatory attribute, or when a member with the same deduplication key wins;
+//!    Under `rapport serve` the payloads are read from the resident profile graph (see [`crate::live`]), which
+//!    holds the fields every flow maps; a one-shot process loads only those fields (and the relationship keys);
 //! 2. compares the payloads with what the destination holds (the recorded state): members not held or whose
 //!    payload fingerprint changed are **upserts**, held members no longer wanted (left, excluded) are
-//!    **removals**. The first run holds nothing, so it is the full backfill;
+//!    **removals**. The first run holds nothing, so it is the full backfill. A file destination's state is one
+//!    sorted (member, row hash) array per audience ([`rapport_store::HeldRows`]): the comparison is a merge of
+//!    two sorted lists; streaming destinations keep one row per member with its SHA-256 fingerprint and the
+//!    destination's reference;
 //! 3. delivers: files are written (all wanted members for full exports, the changes for incremental ones)
 //!    and then recorded; streaming destinations get batches of the vendor's size, and each batch's accepted
-//!    changes are recorded in one transaction as soon as it is answered. A batch that still fails after every
+//!    changes are recorded in one transaction as soon as it is answered. A file run records what the files
+//!    now hold (every wanted member with its row hash) in the transaction that ends the run, after the files
+//!    are synced and renamed: a crash in between writes the same changes again at the next run. A batch that still fails after every
 //!    retry stops that audience (its report names the error); nothing of it is recorded, so the next run
 //!    sends it again (every call is idempotent) and a crash resumes from the last recorded batch. Other
 //!    audiences and other flows go on.
 //!
 //! Every run leaves a [`DeliveryReport`] in the flow's history.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -26,7 +33,8 @@ use rapport_destinations::{
     Change, ChangeAction, Connector, DestinationConfig, FileConfig, MarketingAction, Outcome, RetryPolicy,
 };
 use rapport_model::{EntityKind, FieldPath, Identity};
-use rapport_store::{Accepted, HeldMember};
+use rapport_profile::ProfileGraph;
+use rapport_store::{Accepted, HeldMember, HeldRows};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
@@ -81,7 +89,9 @@ pub struct AudienceDelivery {
     pub error: Option<String>,
     /// Milliseconds spent per phase: `members` (reading the members and building their payloads, the
     /// profile load included), `compare` (reading the recorded state, computing the difference), `deliver`
-    /// (writing files or calling the destination) and `record` (recording what was accepted).
+    /// (writing files or calling the destination, recording each answered batch of a streaming destination).
+    /// A file delivery's state is recorded with the run's end, after the report is written: it is in the run's
+    /// duration, not in a phase.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub phases_ms: BTreeMap<String, u64>,
 }
@@ -132,30 +142,52 @@ pub struct DeliveryRun {
     pub report: Option<DeliveryReport>,
 }
 
-/// One wanted member: its payload and fingerprint.
+/// One wanted member: its payload and what identifies the payload.
 #[derive(Debug, Clone)]
 pub(crate) struct Wanted {
     pub(crate) identity: Option<String>,
-    pub(crate) fields: Vec<(String, Option<String>)>,
+    /// The mapped values, in the order of the flow's mapping.
+    pub(crate) fields: Vec<Option<String>>,
+    /// The SHA-256 fingerprint (32 hex digits) streaming destinations record per member; empty when the spec
+    /// computes none (file flows).
     pub(crate) fingerprint: String,
+    /// The xxh3-64 hash of the same bytes, which file destinations record.
+    pub(crate) hash: u64,
 }
 
-fn fingerprint(identity: Option<&str>, fields: &[(String, Option<String>)]) -> String {
-    let mut hash = Sha256::new();
-    let mut put = |value: Option<&str>| match value {
-        Some(v) => {
-            hash.update([1u8]);
-            hash.update((v.len() as u64).to_le_bytes());
-            hash.update(v.as_bytes());
-        }
-        None => hash.update([0u8]),
-    };
-    put(identity);
-    for (_, value) in fields {
-        put(value.as_deref());
+impl Wanted {
+    /// The mapped values named by their target attribute, as destinations take them.
+    pub(crate) fn named_fields(&self, def: &ActivationFlowDef) -> Vec<(String, Option<String>)> {
+        def.mapping.iter().map(|m| m.target.clone()).zip(self.fields.iter().cloned()).collect()
     }
-    let digest = hash.finalize();
+}
+
+/// The bytes a payload's fingerprint and row hash are computed over: each value (the identity, then the mapped
+/// values) as `1`, its length (u64 little-endian) and its UTF-8, or `0` for no value. Target names are not in
+/// it (renaming a target changes no payload).
+fn payload_bytes<'a>(identity: Option<&'a str>, values: impl Iterator<Item = Option<&'a str>>, out: &mut Vec<u8>) {
+    out.clear();
+    for value in std::iter::once(identity).chain(values) {
+        match value {
+            Some(v) => {
+                out.push(1);
+                out.extend_from_slice(&(v.len() as u64).to_le_bytes());
+                out.extend_from_slice(v.as_bytes());
+            }
+            None => out.push(0),
+        }
+    }
+}
+
+/// The SHA-256 fingerprint of payload bytes: the first 16 bytes of the digest, lowercase hex.
+fn fingerprint(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The row hash of payload bytes (xxh3-64, seed 0).
+fn row_hash(bytes: &[u8]) -> u64 {
+    twox_hash::XxHash3_64::oneshot(bytes)
 }
 
 fn scalar_text(value: &serde_json::Value) -> Option<String> {
@@ -197,6 +229,9 @@ pub(crate) enum Candidate {
 pub(crate) struct PayloadSpec {
     pub(crate) sources: Vec<Source>,
     pub(crate) consent: Vec<FieldPath>,
+    /// Whether payloads get a SHA-256 fingerprint (streaming destinations record it; file runs need only the
+    /// row hash).
+    pub(crate) fingerprints: bool,
 }
 
 impl PayloadSpec {
@@ -212,7 +247,18 @@ impl PayloadSpec {
                     .collect(),
                 _ => Vec::new(),
             },
+            fingerprints: true,
         }
+    }
+
+    /// The record fields the payloads read: the mapped fields and the consent fields.
+    pub(crate) fn fields(&self) -> BTreeSet<FieldPath> {
+        let mut fields: BTreeSet<FieldPath> = self.consent.iter().cloned().collect();
+        fields.extend(self.sources.iter().filter_map(|s| match s {
+            Source::Field(p) => Some(p.clone()),
+            _ => None,
+        }));
+        fields
     }
 
     /// The payload of `member` (status `status`), whose merged profile (identities and record) is `profile`:
@@ -242,33 +288,33 @@ impl PayloadSpec {
             },
             None => None,
         };
-        let fields: Vec<(String, Option<String>)> = def
-            .mapping
+        let fields: Vec<Option<String>> = self
+            .sources
             .iter()
-            .zip(&self.sources)
-            .map(|(m, source)| {
-                let value = match source {
-                    Source::Field(path) => profile.and_then(|(_, r)| path.get(r)).and_then(scalar_text),
-                    Source::Primary => Some(member.to_owned()),
-                    Source::Identity(ns) => identity_of(ns),
-                    Source::Status => Some(status.to_owned()),
-                };
-                (m.target.clone(), value)
+            .map(|source| match source {
+                Source::Field(path) => profile.and_then(|(_, r)| path.get(r)).and_then(scalar_text),
+                Source::Primary => Some(member.to_owned()),
+                Source::Identity(ns) => identity_of(ns),
+                Source::Status => Some(status.to_owned()),
             })
             .collect();
         let missing = def.mandatory.iter().any(|name| {
-            fields.iter().find(|(t, _)| t == name).and_then(|(_, v)| v.as_deref()).is_none_or(str::is_empty)
+            def.mapping
+                .iter()
+                .position(|m| &m.target == name)
+                .and_then(|i| fields[i].as_deref())
+                .is_none_or(str::is_empty)
         });
         if missing {
             return Candidate::Excluded(Exclusion::Mandatory);
         }
         // The status column says what the member's state is; it is not a change of payload.
-        let hashed: Vec<(String, Option<String>)> = fields
-            .iter()
-            .zip(&self.sources)
-            .map(|(f, s)| if *s == Source::Status { (f.0.clone(), None) } else { f.clone() })
-            .collect();
-        Candidate::Send(Wanted { fingerprint: fingerprint(identity.as_deref(), &hashed), identity, fields })
+        let mut bytes = Vec::with_capacity(64);
+        let hashed =
+            fields.iter().zip(&self.sources).map(|(f, s)| if *s == Source::Status { None } else { f.as_deref() });
+        payload_bytes(identity.as_deref(), hashed, &mut bytes);
+        let fingerprint = if self.fingerprints { fingerprint(&bytes) } else { String::new() };
+        Candidate::Send(Wanted { fingerprint, hash: row_hash(&bytes), identity, fields })
     }
 }
 
@@ -289,12 +335,13 @@ impl Engine {
             destination: def.destination.clone(),
             ..DeliveryReport::default()
         };
-        let result = self.deliver_flow(flow, &def, &config, options, &mut report);
+        let mut held = Vec::new();
+        let result = self.deliver_flow(flow, &def, &config, options, &mut report, &mut held);
         if let Err(err) = result {
             // A failure before any audience could be looked at (e.g. an audience was deleted).
             report.audiences.push(AudienceDelivery { error: Some(err.to_string()), ..AudienceDelivery::default() });
         }
-        self.end_run(&mut report, started)?;
+        self.end_run(&mut report, started, &held)?;
         info!(
             flow,
             state = %report.state,
@@ -307,8 +354,14 @@ impl Engine {
         Ok(report)
     }
 
-    /// Sums up a run's report (state, counts, duration) and records it as the run's end.
-    pub(crate) fn end_run(&mut self, report: &mut DeliveryReport, started: Instant) -> Result<()> {
+    /// Sums up a run's report (state, counts, duration) and records it as the run's end, in one transaction
+    /// with what the files of each audience in `held` now hold.
+    pub(crate) fn end_run(
+        &mut self,
+        report: &mut DeliveryReport,
+        started: Instant,
+        held: &[(String, HeldRows)],
+    ) -> Result<()> {
         let failed = report.audiences.iter().filter(|a| a.error.is_some()).count();
         report.state = match failed {
             0 => "success",
@@ -321,7 +374,12 @@ impl Engine {
         report.rejected = report.audiences.iter().map(|a| a.rejected.values().sum::<u64>()).sum();
         report.duration_ms = started.elapsed().as_millis() as u64;
         let text = serde_json::to_string(&*report).map_err(|e| crate::Error::Internal(e.to_string()))?;
-        self.store.end_activation_run(report.run, &report.state, &text)?;
+        if held.is_empty() {
+            self.store.end_activation_run(report.run, &report.state, &text)?;
+        } else {
+            let flow = report.flow.clone();
+            self.store.end_activation_run_holding(report.run, &report.state, &text, &flow, held)?;
+        }
         Ok(())
     }
 
@@ -378,6 +436,8 @@ impl Engine {
             .collect())
     }
 
+    /// Delivers every audience of a flow; what file audiences now hold goes to `held`, to record with the
+    /// run's end.
     fn deliver_flow(
         &mut self,
         flow: &str,
@@ -385,6 +445,7 @@ impl Engine {
         config: &DestinationConfig,
         options: &RunOptions,
         report: &mut DeliveryReport,
+        held: &mut Vec<(String, HeldRows)>,
     ) -> Result<()> {
         let action = def.marketing_action.unwrap_or(config.kind().default_action());
         let mut connector = self.connector_for(def, config, options)?;
@@ -408,8 +469,9 @@ impl Engine {
                     delivery.error = Some(err.to_string());
                 }
                 // A streaming flow's pushes start from here.
-                Ok(()) if connector.is_some() => self.store.set_activation_checkpoint(flow, audience, head)?,
-                Ok(()) => {}
+                Ok(_) if connector.is_some() => self.store.set_activation_checkpoint(flow, audience, head)?,
+                Ok(Some(rows)) => held.push((audience.clone(), rows)),
+                Ok(None) => {}
             }
             report.audiences.push(delivery);
         }
@@ -445,77 +507,63 @@ impl Engine {
         Ok(connector)
     }
 
-    /// The payloads of the members to send, by member key.
+    /// What every activation flow reads of its audiences' profiles, by class (the resident graph keeps it).
+    pub(crate) fn activation_fields(&self) -> Result<BTreeMap<EntityKind, BTreeSet<FieldPath>>> {
+        let mut fields: BTreeMap<EntityKind, BTreeSet<FieldPath>> = BTreeMap::new();
+        for flow in self.store.activation_flows()? {
+            let def = flow_definition(&flow)?;
+            let config = destination_config(&self.store.destination(&def.destination)?)?;
+            let action = def.marketing_action.unwrap_or(config.kind().default_action());
+            for audience in &def.audiences {
+                // An audience cannot be deleted while a flow sends it; should one be missing, the run reports it.
+                let entity = match self.store.audience(audience) {
+                    Ok(record) => record.entity,
+                    Err(rapport_store::Error::NotFound { .. }) => continue,
+                    Err(err) => return Err(err.into()),
+                };
+                fields.entry(entity).or_default().extend(PayloadSpec::new(&def, action, entity).fields());
+            }
+        }
+        Ok(fields)
+    }
+
+    /// The payloads of the members to send, sorted by member key. Profiles come from the resident graph when
+    /// the process keeps one (reloaded once if it lacks a mapped field), else from a graph loaded with the
+    /// mapped fields only.
     fn wanted_members(
         &mut self,
         audience: &str,
         def: &ActivationFlowDef,
         action: MarketingAction,
+        fingerprints: bool,
         delivery: &mut AudienceDelivery,
-    ) -> Result<BTreeMap<String, Wanted>> {
+    ) -> Result<Vec<(String, Wanted)>> {
         let record = self.store.audience(audience)?;
         if record.evaluated_at.is_none() {
             self.evaluate_audience(audience)?;
         }
         let entity = record.entity;
-        let members = self.store.members(audience)?;
-        delivery.members = members.len() as u64;
-        let spec = PayloadSpec::new(def, action, entity);
-        let mut fields: std::collections::BTreeSet<FieldPath> = spec.consent.iter().cloned().collect();
-        fields.extend(spec.sources.iter().filter_map(|s| match s {
-            Source::Field(p) => Some(p.clone()),
-            _ => None,
-        }));
-        let graph = self.profile_graph_for(&[(entity, fields)].into_iter().collect())?;
-        let persons = graph.set(entity);
-        // Candidates per dedupe key: (status rank, member) → payload.
-        let mut by_key: HashMap<Vec<Option<String>>, (u8, String, Wanted)> = HashMap::new();
-        let mut wanted = BTreeMap::new();
-        for (member, status) in members {
-            let profile = member
-                .split_once(':')
-                .and_then(|(ns, value)| persons.find(&Identity::new(ns, value)))
-                .map(|id| &persons.profiles[id as usize])
-                .map(|p| (p.identities.as_slice(), &p.record));
-            let payload = match spec.payload(def, &member, &status, profile) {
-                Candidate::Send(payload) => payload,
-                Candidate::Excluded(reason) => {
-                    reason.count(&mut delivery.excluded);
-                    continue;
-                }
-            };
-            if def.dedupe.is_empty() {
-                wanted.insert(member, payload);
-                continue;
-            }
-            let key: Vec<Option<String>> = def
-                .dedupe
-                .iter()
-                .map(|k| {
-                    if k == "identity" {
-                        payload.identity.clone()
-                    } else {
-                        payload.fields.iter().find(|(t, _)| t == k).and_then(|(_, v)| v.clone())
-                    }
-                })
-                .collect();
-            // `realized` (entered at the last evaluation) qualified more recently than `existing`.
-            let rank = u8::from(status != "realized");
-            match by_key.get(&key) {
-                Some((r, m, _)) if (*r, m.as_str()) <= (rank, member.as_str()) => delivery.excluded.duplicate += 1,
-                Some(_) => {
-                    delivery.excluded.duplicate += 1;
-                    by_key.insert(key, (rank, member, payload));
-                }
-                None => {
-                    by_key.insert(key, (rank, member, payload));
-                }
+        let spec = &PayloadSpec { fingerprints, ..PayloadSpec::new(def, action, entity) };
+        let fields: BTreeMap<EntityKind, BTreeSet<FieldPath>> = [(entity, spec.fields())].into_iter().collect();
+        if self.live.is_some() && self.resident_graph_for(&fields)?.is_none() {
+            self.refresh_audiences()?;
+            if self.resident_graph_for(&fields)?.is_none() {
+                self.reload_resident_for_flows()?;
             }
         }
-        wanted.extend(by_key.into_values().map(|(_, member, payload)| (member, payload)));
-        Ok(wanted)
+        let members = self.store.members(audience)?;
+        delivery.members = members.len() as u64;
+        if let Some(resident) = self.resident_graph_for(&fields)? {
+            let real = |n| resident.is_real(entity, n);
+            return Ok(wanted_from(resident.graph(), &real, entity, members, def, spec, delivery));
+        }
+        let graph = self.profile_graph_for(&fields)?;
+        Ok(wanted_from(&graph, &|_| true, entity, members, def, spec, delivery))
     }
 
+    /// Delivers one audience of a flow: the wanted members, their difference with what the destination holds,
+    /// then files or batches. A file delivery returns what its files now hold, which the caller records with
+    /// the run's end; streaming deliveries record each answered batch themselves and return `None`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn deliver_audience(
         &mut self,
@@ -527,40 +575,42 @@ impl Engine {
         connector: Option<&mut Connector>,
         options: &RunOptions,
         delivery: &mut AudienceDelivery,
-    ) -> Result<()> {
+    ) -> Result<Option<HeldRows>> {
         let audience = delivery.audience.clone();
+        let is_file = matches!(config, DestinationConfig::File(_));
         let started = Instant::now();
-        let wanted = self.wanted_members(&audience, def, action, delivery)?;
+        let wanted = self.wanted_members(&audience, def, action, !is_file, delivery)?;
         delivery.phases_ms.insert("members".to_owned(), started.elapsed().as_millis() as u64);
         let started = Instant::now();
-        let held = self.store.held_members(flow, &audience)?;
-        let upserts: Vec<&String> = wanted
-            .iter()
-            .filter(|(m, w)| held.get(*m).is_none_or(|h| h.fingerprint != w.fingerprint))
-            .map(|(m, _)| m)
-            .collect();
-        let mut removals: Vec<(&String, &HeldMember)> = held.iter().filter(|(m, _)| !wanted.contains_key(*m)).collect();
-        removals.sort_by(|a, b| a.0.cmp(b.0));
-        delivery.upserts = upserts.len() as u64;
-        delivery.removals = removals.len() as u64;
-        delivery.phases_ms.insert("compare".to_owned(), started.elapsed().as_millis() as u64);
         match (config, connector) {
             (DestinationConfig::File(file), _) => {
-                self.deliver_files(flow, def, file, options, &wanted, &held, &upserts, &removals, delivery)
+                let held = self.store.held_rows(flow, &audience)?;
+                let (upserts, removals) = diff_rows(&wanted, &held);
+                delivery.upserts = upserts.len() as u64;
+                delivery.removals = removals.len() as u64;
+                delivery.phases_ms.insert("compare".to_owned(), started.elapsed().as_millis() as u64);
+                let full = file.export == ExportMode::Full || held.is_empty();
+                self.deliver_files(def, file, options, wanted, full, &upserts, &removals, delivery).map(Some)
             }
             (_, Some(connector)) => {
+                let held = self.store.held_members(flow, &audience)?;
+                let upserts: Vec<&(String, Wanted)> =
+                    wanted.iter().filter(|(m, w)| held.get(m).is_none_or(|h| h.fingerprint != w.fingerprint)).collect();
+                let is_wanted = |m: &str| wanted.binary_search_by(|(k, _)| k.as_str().cmp(m)).is_ok();
+                let mut removals: Vec<(&String, &HeldMember)> = held.iter().filter(|(m, _)| !is_wanted(m)).collect();
+                removals.sort_by(|a, b| a.0.cmp(b.0));
+                delivery.upserts = upserts.len() as u64;
+                delivery.removals = removals.len() as u64;
+                delivery.phases_ms.insert("compare".to_owned(), started.elapsed().as_millis() as u64);
                 let prepared = self.prepare_target(flow, &audience, connector)?;
                 let changes: Vec<Change> = upserts
                     .iter()
-                    .map(|m| {
-                        let w = &wanted[*m];
-                        Change {
-                            member: (*m).clone(),
-                            action: ChangeAction::Upsert,
-                            identity: w.identity.clone(),
-                            fields: w.fields.clone(),
-                            previous: held.get(*m).and_then(|h| h.remote.clone()),
-                        }
+                    .map(|(m, w)| Change {
+                        member: m.clone(),
+                        action: ChangeAction::Upsert,
+                        identity: w.identity.clone(),
+                        fields: w.named_fields(def),
+                        previous: held.get(m).and_then(|h| h.remote.clone()),
                     })
                     .chain(removals.iter().map(|(m, h)| Change {
                         member: (*m).clone(),
@@ -573,7 +623,8 @@ impl Engine {
                 let fingerprints: HashMap<&str, &str> =
                     wanted.iter().map(|(m, w)| (m.as_str(), w.fingerprint.as_str())).collect();
                 let name = format!("{flow}/{run}/{audience}");
-                self.send_changes(flow, &name, connector, prepared.as_deref(), &changes, &fingerprints, delivery)
+                self.send_changes(flow, &name, connector, prepared.as_deref(), &changes, &fingerprints, delivery)?;
+                Ok(None)
             }
             (_, None) => Err(crate::Error::Internal("a streaming destination has a connector".to_owned())),
         }
@@ -635,37 +686,49 @@ impl Engine {
         Ok(())
     }
 
+    /// Writes the file(s) of one audience: every wanted member when `full`, else the `upserts` (indexes in
+    /// `wanted`) and, when the flow maps the membership status, the `removals` as `exited` rows. Returns what
+    /// the files now hold: every wanted member with its row hash.
     #[allow(clippy::too_many_arguments)]
     fn deliver_files(
         &mut self,
-        flow: &str,
         def: &ActivationFlowDef,
         file: &FileConfig,
         options: &RunOptions,
-        wanted: &BTreeMap<String, Wanted>,
-        held: &HashMap<String, HeldMember>,
-        upserts: &[&String],
-        removals: &[(&String, &HeldMember)],
+        wanted: Vec<(String, Wanted)>,
+        full: bool,
+        upserts: &[usize],
+        removals: &[&str],
         delivery: &mut AudienceDelivery,
-    ) -> Result<()> {
+    ) -> Result<HeldRows> {
         let audience = delivery.audience.clone();
         let mut columns: Vec<String> = def.identity.iter().cloned().collect();
         columns.extend(def.mapping.iter().map(|m| m.target.clone()));
-        let row = |w: &Wanted| -> Vec<Option<String>> {
-            def.identity.iter().map(|_| w.identity.clone()).chain(w.fields.iter().map(|(_, v)| v.clone())).collect()
-        };
-        let full = file.export == ExportMode::Full || held.is_empty();
-        let mut rows: Vec<Vec<Option<String>>> =
-            if full { wanted.values().map(row).collect() } else { upserts.iter().map(|m| row(&wanted[*m])).collect() };
+        let status_column = def.mapping.iter().any(|m| m.source == "segmentMembership.status");
+        let capacity = if full { wanted.len() } else { upserts.len() + removals.len() };
+        let mut rows: Vec<Vec<Option<String>>> = Vec::with_capacity(capacity);
+        let mut state: Vec<(String, u64)> = Vec::with_capacity(wanted.len());
+        let mut next = upserts.iter().copied().peekable();
+        // The payloads move into the rows: a million members are not copied once more.
+        for (i, (member, w)) in wanted.into_iter().enumerate() {
+            if next.next_if_eq(&i).is_some() || full {
+                let mut row = Vec::with_capacity(columns.len());
+                if def.identity.is_some() {
+                    row.push(w.identity);
+                }
+                row.extend(w.fields);
+                rows.push(row);
+            }
+            state.push((member, w.hash));
+        }
         // Left members appear in incremental files only with a status column: `exited`, their key columns
         // (`primaryIdentity`) and nothing else.
-        let status_column = def.mapping.iter().any(|m| m.source == "segmentMembership.status");
         if status_column && !full {
-            for (member, _) in removals {
+            for member in removals {
                 let mut values: Vec<Option<String>> = def.identity.iter().map(|_| None).collect();
                 values.extend(def.mapping.iter().map(|m| match m.source.as_str() {
                     "segmentMembership.status" => Some("exited".to_owned()),
-                    "primaryIdentity" => Some((*member).clone()),
+                    "primaryIdentity" => Some((*member).to_owned()),
                     _ => None,
                 }));
                 rows.push(values);
@@ -676,36 +739,153 @@ impl Engine {
         let started = Instant::now();
         delivery.files = rapport_destinations::file::write_files(file, &ctx, &columns, &rows)?;
         delivery.phases_ms.insert("deliver".to_owned(), started.elapsed().as_millis() as u64);
-        let started = Instant::now();
         delivery.sent = rows.len() as u64;
-        // The files are in place: record the state (a crash before this line re-exports the same changes).
-        let mut accepted: Vec<Accepted> = upserts
-            .iter()
-            .map(|m| Accepted::Held { member: (*m).clone(), fingerprint: wanted[*m].fingerprint.clone(), remote: None })
-            .collect();
-        accepted.extend(removals.iter().map(|(m, _)| Accepted::Removed { member: (*m).clone() }));
-        self.store.record_accepted(flow, &audience, &accepted)?;
         delivery.accepted = delivery.sent;
-        delivery.phases_ms.insert("record".to_owned(), started.elapsed().as_millis() as u64);
-        Ok(())
+        // The files are synced and renamed; the caller records this state with the run's end (a crash before
+        // that commit writes the same changes again at the next run).
+        Ok(HeldRows::from_sorted(state))
     }
+}
+
+/// The payloads of `members` (sorted by member, with their status) over `graph` of `entity`, whose profile
+/// numbers `real` tells stored profiles from placeholders: consent, identity and mandatory exclusions, then
+/// deduplication. Sorted by member.
+fn wanted_from(
+    graph: &ProfileGraph,
+    real: &dyn Fn(u32) -> bool,
+    entity: EntityKind,
+    members: Vec<(String, String)>,
+    def: &ActivationFlowDef,
+    spec: &PayloadSpec,
+    delivery: &mut AudienceDelivery,
+) -> Vec<(String, Wanted)> {
+    let profiles = graph.set(entity);
+    // Candidates per dedupe key: (status rank, member) → payload.
+    let mut by_key: HashMap<Vec<Option<String>>, (u8, String, Wanted)> = HashMap::new();
+    let mut wanted = Vec::with_capacity(members.len());
+    let dedupe: Vec<Option<usize>> = def
+        .dedupe
+        .iter()
+        .map(|k| if k == "identity" { None } else { def.mapping.iter().position(|m| &m.target == k) })
+        .collect();
+    for (member, status) in members {
+        let profile = member
+            .split_once(':')
+            .and_then(|(ns, value)| profiles.find(&Identity::new(ns, value)))
+            .filter(|&n| real(n))
+            .map(|n| &profiles.profiles[n as usize])
+            .map(|p| (p.identities.as_slice(), &p.record));
+        let payload = match spec.payload(def, &member, &status, profile) {
+            Candidate::Send(payload) => payload,
+            Candidate::Excluded(reason) => {
+                reason.count(&mut delivery.excluded);
+                continue;
+            }
+        };
+        if def.dedupe.is_empty() {
+            wanted.push((member, payload));
+            continue;
+        }
+        let key: Vec<Option<String>> = def
+            .dedupe
+            .iter()
+            .zip(&dedupe)
+            .map(|(k, at)| match at {
+                _ if k == "identity" => payload.identity.clone(),
+                Some(i) => payload.fields[*i].clone(),
+                None => None,
+            })
+            .collect();
+        // `realized` (entered at the last evaluation) qualified more recently than `existing`.
+        let rank = u8::from(status != "realized");
+        match by_key.get(&key) {
+            Some((r, m, _)) if (*r, m.as_str()) <= (rank, member.as_str()) => delivery.excluded.duplicate += 1,
+            Some(_) => {
+                delivery.excluded.duplicate += 1;
+                by_key.insert(key, (rank, member, payload));
+            }
+            None => {
+                by_key.insert(key, (rank, member, payload));
+            }
+        }
+    }
+    wanted.extend(by_key.into_values().map(|(_, member, payload)| (member, payload)));
+    // The store lists members sorted; the dedupe winners come unordered.
+    if !wanted.is_sorted_by(|a, b| a.0 < b.0) {
+        wanted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+    wanted
+}
+
+/// The difference between what is wanted and what a file destination holds (both sorted by member): the
+/// indexes in `wanted` of members not held or held with another row hash (upserts), and the held members no
+/// longer wanted (removals), each in member order.
+fn diff_rows<'h>(wanted: &[(String, Wanted)], held: &'h HeldRows) -> (Vec<usize>, Vec<&'h str>) {
+    let held = held.rows();
+    let (mut upserts, mut removals) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < wanted.len() || j < held.len() {
+        let order = match (wanted.get(i), held.get(j)) {
+            (Some(w), Some(h)) => w.0.as_str().cmp(h.0.as_str()),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, _) => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                upserts.push(i);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                removals.push(held[j].0.as_str());
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                if wanted[i].1.hash != held[j].1 {
+                    upserts.push(i);
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (upserts, removals)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn bytes(identity: Option<&str>, values: &[Option<&str>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        payload_bytes(identity, values.iter().copied(), &mut out);
+        out
+    }
+
+    fn wanted(member: &str, hash: u64) -> (String, Wanted) {
+        (member.to_owned(), Wanted { identity: None, fields: Vec::new(), fingerprint: String::new(), hash })
+    }
+
     #[test]
-    fn fingerprints_tell_null_from_empty_and_ignore_target_names() {
-        let a = fingerprint(Some("x"), &[("t".into(), None)]);
-        let b = fingerprint(Some("x"), &[("t".into(), Some(String::new()))]);
-        let c = fingerprint(Some("x"), &[("other".into(), None)]);
-        assert_ne!(a, b);
-        assert_eq!(a, c);
-        assert_ne!(
-            fingerprint(Some("ab"), &[("t".into(), Some("c".into()))]),
-            fingerprint(Some("a"), &[("t".into(), Some("bc".into()))])
-        );
-        assert_eq!(a.len(), 32);
+    fn payload_bytes_tell_null_from_empty_and_keep_value_bounds() {
+        assert_eq!(bytes(Some("x"), &[None]), [1, 1, 0, 0, 0, 0, 0, 0, 0, b'x', 0]);
+        assert_eq!(bytes(Some("x"), &[Some("")]), [1, 1, 0, 0, 0, 0, 0, 0, 0, b'x', 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_ne!(bytes(Some("ab"), &[Some("c")]), bytes(Some("a"), &[Some("bc")]));
+    }
+
+    #[test]
+    fn fingerprint_is_the_sha256_prefix_and_row_hash_is_xxh3() {
+        // FIPS 180-2 vector for "abc"; XXH3-64 of the empty input with seed 0 from the xxHash reference.
+        assert_eq!(fingerprint(b"abc"), "ba7816bf8f01cfea414140de5dae2223");
+        assert_eq!(row_hash(b""), 0x2D06_8005_38D3_94C2);
+    }
+
+    #[test]
+    fn diff_sends_new_and_changed_members_and_lists_left_ones() {
+        let want = [wanted("Email:a", 1), wanted("Email:b", 2), wanted("Email:d", 4)];
+        let held = HeldRows::from_sorted(vec![("Email:a".into(), 1), ("Email:b".into(), 9), ("Email:c".into(), 3)]);
+        // a unchanged; b changed (hash 9 → 2); c left; d new.
+        assert_eq!(diff_rows(&want, &held), (vec![1, 2], vec!["Email:c"]));
+        assert_eq!(diff_rows(&want, &HeldRows::default()), (vec![0, 1, 2], vec![]));
+        assert_eq!(diff_rows(&[], &held), (vec![], vec!["Email:a", "Email:b", "Email:c"]));
     }
 }

@@ -232,6 +232,33 @@ impl Engine {
         Ok(())
     }
 
+    /// The resident graph, when this process keeps one (`rapport serve`), it reflects every committed change
+    /// event and it holds `fields` of each class: activation runs then read members' payloads from memory
+    /// instead of loading the profiles from the store. `None` otherwise (the caller loads a graph).
+    pub(crate) fn resident_graph_for(
+        &self,
+        fields: &BTreeMap<EntityKind, BTreeSet<FieldPath>>,
+    ) -> Result<Option<&Resident>> {
+        let Some(resident) = &self.live else { return Ok(None) };
+        // No audience was resident at load (no graph), or a paused consumer left the graph behind the feed.
+        if resident.audiences.is_empty() || resident.seq != self.store.last_change_seq()? {
+            return Ok(None);
+        }
+        let covered = fields.iter().all(|(class, paths)| {
+            paths.is_empty() || resident.fields.get(class).is_some_and(|have| paths.is_subset(have))
+        });
+        Ok(covered.then_some(resident))
+    }
+
+    /// Reloads the resident graph (when this process keeps one) so that it holds what every activation flow
+    /// maps; a flow created after `rapport serve` started pays the load once, at its first run.
+    pub(crate) fn reload_resident_for_flows(&mut self) -> Result<()> {
+        if self.live.is_some() {
+            self.keep_audiences_resident()?;
+        }
+        Ok(())
+    }
+
     /// Stops keeping audiences in memory (the next refreshes read the store).
     pub fn drop_resident_audiences(&mut self) {
         self.live = None;
@@ -904,6 +931,10 @@ impl Resident {
         for (class, path) in rapport_profile::LINK_PATHS {
             fields.entry(*class).or_default().insert(FieldPath::parse(path).expect("link paths are valid"));
         }
+        // What the activation flows map too, so that their runs build payloads from this graph.
+        for (class, paths) in engine.activation_fields()? {
+            fields.entry(class).or_default().extend(paths);
+        }
         let projections: BTreeMap<EntityKind, Projection> =
             fields.iter().map(|(class, paths)| (*class, Projection::new(paths))).collect();
         let mut sets = BTreeMap::new();
@@ -951,7 +982,14 @@ impl Resident {
             .all(|(class, paths)| paths.is_empty() || self.fields.get(class).is_some_and(|have| paths.is_subset(have)))
     }
 
-    fn is_real(&self, class: EntityKind, n: u32) -> bool {
+    /// The linked graph kept in memory.
+    pub(crate) fn graph(&self) -> &ProfileGraph {
+        &self.graph
+    }
+
+    /// Whether profile number `n` of `class` is a stored profile (not a placeholder, not a deleted profile's
+    /// empty slot).
+    pub(crate) fn is_real(&self, class: EntityKind, n: u32) -> bool {
         self.real.get(&class).and_then(|r| r.get(n as usize)).copied().unwrap_or(false)
     }
 

@@ -101,16 +101,19 @@ impl Engine {
                         Pending::After(at) if def.dedupe.is_empty() => {
                             self.push_audience(flow, run, &def, action, &mut connector, at, head, &mut delivery)
                         }
-                        _ => self.deliver_audience(
-                            flow,
-                            run,
-                            &def,
-                            &config,
-                            action,
-                            Some(&mut connector),
-                            options,
-                            &mut delivery,
-                        ),
+                        // A streaming delivery records its batches itself: it holds no file state.
+                        _ => self
+                            .deliver_audience(
+                                flow,
+                                run,
+                                &def,
+                                &config,
+                                action,
+                                Some(&mut connector),
+                                options,
+                                &mut delivery,
+                            )
+                            .map(|_| ()),
                     };
                     match result {
                         Ok(()) => self.store.set_activation_checkpoint(flow, &audience, head)?,
@@ -132,7 +135,7 @@ impl Engine {
                 report.audiences.push(AudienceDelivery { error: Some(err.to_string()), ..AudienceDelivery::default() })
             }
         }
-        self.end_run(&mut report, started)?;
+        self.end_run(&mut report, started, &[])?;
         info!(
             flow,
             state = %report.state,
@@ -204,8 +207,8 @@ impl Engine {
                     upserts.push(Change {
                         member,
                         action: ChangeAction::Upsert,
+                        fields: w.named_fields(def),
                         identity: w.identity,
-                        fields: w.fields,
                         previous: held.and_then(|h| h.remote),
                     });
                 }

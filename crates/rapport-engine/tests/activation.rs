@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use chrono::{TimeZone, Utc};
 use fake::Fault;
 use rapport_destinations::config::{MarketoConfig, PersonAction, SyncType, WebhookConfig};
+use rapport_destinations::file::ExportMode;
 use rapport_destinations::{DestinationConfig, FileConfig, RetryPolicy, Secret};
 use rapport_engine::{ActivationFlowDef, AttributeMapping, Engine, Quiet, RunOptions, Schedule};
 use rapport_model::SourceSystem;
@@ -194,6 +195,17 @@ fn incremental_files_after_churn_hold_only_the_changes_and_replay_to_the_audienc
 
 #[test]
 fn incremental_files_replay_to_the_audience_after_random_churn() {
+    replay_random_churn(false);
+}
+
+/// The same rounds under `rapport serve`'s resident graph (kept after the flow exists, patched by each batch):
+/// the payloads come from memory and the files replay to the same audience.
+#[test]
+fn issue_7_resident_graph_files_replay_to_the_audience_after_random_churn() {
+    replay_random_churn(true);
+}
+
+fn replay_random_churn(resident: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let mut leads: Vec<Lead> = (1..=300).map(Lead::new).collect();
     let mut engine = setup(tmp.path(), &leads);
@@ -210,6 +222,9 @@ fn incremental_files_replay_to_the_audience_after_random_churn() {
     );
     def.mandatory = vec!["firstName".into()];
     engine.create_activation_flow("f", &def).unwrap();
+    if resident {
+        engine.keep_audiences_resident().unwrap();
+    }
     let mut rng = fastrand::Rng::with_seed(7);
     // primary identity → email, learnt from the files themselves.
     let mut replay: BTreeMap<String, String> = BTreeMap::new();
@@ -245,6 +260,63 @@ fn incremental_files_replay_to_the_audience_after_random_churn() {
         let held: BTreeSet<String> = replay.values().cloned().collect();
         assert_eq!(held, expected_emails(&leads), "round {round}");
     }
+}
+
+/// What a file flow holds is one BLOB per (flow, audience), written with the run's end: after a first run of
+/// 400 leads and a second after churn, the store holds exactly the wanted members, no per-member rows.
+#[test]
+fn issue_7_file_state_is_one_value_per_audience_recorded_with_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut leads: Vec<Lead> = (1..=400).map(Lead::new).collect();
+    let mut engine = setup(tmp.path(), &leads);
+    let out = tmp.path().join("out");
+    let config = FileConfig { export: ExportMode::Incremental, ..FileConfig::csv(out.to_str().unwrap()) };
+    engine.create_destination("files", &DestinationConfig::File(config)).unwrap();
+    let mut def = flow("files", Some("Email"), vec![map("person.name.firstName", "firstName")]);
+    def.mandatory = vec!["firstName".into()];
+    engine.create_activation_flow("f", &def).unwrap();
+    let at = |h| RunOptions { at: Some(Utc.with_ymd_and_hms(2026, 11, 29, h, 0, 0).unwrap()), ..RunOptions::default() };
+    let state = |engine: &Engine| {
+        let db = rusqlite::Connection::open(engine.store().dir().join(rapport_store::DATABASE_FILE)).unwrap();
+        let blob: (i64, i64) = db
+            .query_row(
+                "SELECT members, (SELECT COUNT(*) FROM activation_state WHERE flow = 'f')
+                 FROM activation_file_state WHERE flow = 'f' AND audience = 'hot'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let runs: i64 = db
+            .query_row("SELECT COUNT(*) FROM activation_runs WHERE flow = 'f' AND state = 'success'", [], |r| r.get(0))
+            .unwrap();
+        (blob.0 as usize, blob.1, runs)
+    };
+    let first = engine.run_activation("f", &at(1)).unwrap();
+    let expected = expected_emails(&leads);
+    assert_eq!(first.audiences[0].sent as usize, expected.len());
+    assert_eq!(state(&engine), (expected.len(), 0, 1));
+
+    // One member changes its first name, one leaves (score 10), nothing else.
+    let mut wanted = leads.iter().filter(|l| expected.contains(&l.email()));
+    let (renamed, leaving) = (wanted.next().unwrap().id, wanted.next().unwrap().id);
+    for l in &mut leads {
+        if l.id == renamed {
+            l.first = Some("Renamed".into());
+        } else if l.id == leaving {
+            l.score = 10;
+        }
+    }
+    reingest(&mut engine, tmp.path(), "in1", &leads, "2024-02-01T00:00:00Z");
+    let second = engine.run_activation("f", &at(2)).unwrap();
+    let audience = &second.audiences[0];
+    assert_eq!((audience.upserts, audience.removals, audience.sent), (1, 1, 1));
+    let rows = read_csv(&audience.files[0].path);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0]["Email"].as_str(), rows[0]["firstName"].as_str()),
+        (format!("p{renamed}@acme.com").as_str(), "Renamed")
+    );
+    assert_eq!(state(&engine), (expected.len() - 1, 0, 2));
 }
 
 #[test]

@@ -6,7 +6,14 @@
 //! - `activation_state`: per (flow, audience, member), the fingerprint of what was last accepted and the
 //!   destination's reference for the member (a Marketo lead id, a hashed email). A run sends only the members
 //!   whose fingerprint differs or who are no longer wanted; each accepted batch updates the state in one
-//!   transaction, so a crash mid-run resumes from what was accepted.
+//!   transaction, so a crash mid-run resumes from what was accepted. Streaming destinations (Marketo,
+//!   LinkedIn, webhooks) keep this per-member state: each answered batch records its members and their
+//!   destination references.
+//! - `activation_file_state`: per (flow, audience) of a file destination, one BLOB holding every member the
+//!   files hold with the hash of its last written row ([`HeldRows`]). A million members are 30–40 MB written
+//!   in one statement, in the transaction that ends the run ([`Store::end_activation_run_holding`]), where a
+//!   million rows of `activation_state` took seconds. A data directory from before keeps its per-member rows
+//!   until the flow's next run, which reads them ([`Store::held_rows`]) and replaces them by the BLOB.
 //! - `activation_targets`: per (flow, audience), the destination's container (a static list, a DMP segment).
 //! - `activation_runs`: one row per run of a flow with its delivery report (JSON), kept as history.
 //! - `field_labels`: data-usage labels on field paths (`C2`, `C4`, `C12`, …), checked at flow creation.
@@ -70,6 +77,93 @@ pub enum Accepted {
         /// The member.
         member: String,
     },
+}
+
+/// What a file destination holds for one (flow, audience): every member (its primary identity,
+/// `namespace:value`) with the hash of the row last written for it, sorted by member, without duplicates.
+///
+/// Encoded as one BLOB: a format byte (`1`), the number of members (u64, little-endian), then for each member
+/// in order its row hash (u64 LE), the byte length of its key (u32 LE) and the key (UTF-8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldRows {
+    rows: Vec<(String, u64)>,
+}
+
+/// The format byte of [`HeldRows`] BLOBs.
+const HELD_ROWS_FORMAT: u8 = 1;
+
+impl HeldRows {
+    /// The held rows of `rows`, which must be sorted by member without duplicates.
+    ///
+    /// # Panics
+    /// When `rows` is not strictly increasing by member (a caller's bug: the diff relies on the order).
+    pub fn from_sorted(rows: Vec<(String, u64)>) -> Self {
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "held rows must be sorted by member, without duplicates");
+        Self { rows }
+    }
+
+    /// Every (member, row hash), sorted by member.
+    pub fn rows(&self) -> &[(String, u64)] {
+        &self.rows
+    }
+
+    /// How many members are held.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The BLOB form (see the type's docs).
+    pub fn encode(&self) -> Vec<u8> {
+        let bytes: usize = self.rows.iter().map(|(m, _)| 12 + m.len()).sum();
+        let mut out = Vec::with_capacity(9 + bytes);
+        out.push(HELD_ROWS_FORMAT);
+        out.extend_from_slice(&(self.rows.len() as u64).to_le_bytes());
+        for (member, hash) in &self.rows {
+            out.extend_from_slice(&hash.to_le_bytes());
+            out.extend_from_slice(&u32::try_from(member.len()).expect("a member key under 4 GiB").to_le_bytes());
+            out.extend_from_slice(member.as_bytes());
+        }
+        out
+    }
+
+    /// Reads the BLOB form back, checking its format, bounds, UTF-8 and order.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let corrupt = |what: &str| Error::Corrupt(format!("activation file state: {what}"));
+        let (&format, mut rest) = bytes.split_first().ok_or_else(|| corrupt("empty"))?;
+        if format != HELD_ROWS_FORMAT {
+            return Err(corrupt(&format!("unknown format {format}")));
+        }
+        let mut take = |n: usize| -> Result<&[u8]> {
+            if rest.len() < n {
+                return Err(corrupt("truncated"));
+            }
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            Ok(head)
+        };
+        let count = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
+        // Each entry takes at least 12 bytes: a count beyond that is a corrupt header, not an allocation to try.
+        let count = usize::try_from(count).ok().filter(|&c| c <= bytes.len() / 12).ok_or_else(|| corrupt("count"))?;
+        let mut rows: Vec<(String, u64)> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let hash = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
+            let len = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+            let member = std::str::from_utf8(take(len)?).map_err(|_| corrupt("member is not UTF-8"))?;
+            if rows.last().is_some_and(|(last, _)| last.as_str() >= member) {
+                return Err(corrupt("members out of order"));
+            }
+            rows.push((member.to_owned(), hash));
+        }
+        if !rest.is_empty() {
+            return Err(corrupt("trailing bytes"));
+        }
+        Ok(Self { rows })
+    }
 }
 
 /// A stored run of an activation flow.
@@ -206,6 +300,58 @@ impl Store {
         Ok(())
     }
 
+    /// What the file destination of `flow` holds for `audience`: the recorded BLOB; for a flow last run before
+    /// the BLOB existed, its per-member rows, each with row hash 0 (their SHA-256 fingerprints are not row
+    /// hashes), so that the next run writes every held member once more as changed and lists the left ones.
+    pub fn held_rows(&self, flow: &str, audience: &str) -> Result<HeldRows> {
+        let blob: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT state FROM activation_file_state WHERE flow = ?1 AND audience = ?2")?
+            .query_row([flow, audience], |row| row.get(0))
+            .optional()?;
+        if let Some(blob) = blob {
+            return HeldRows::decode(&blob);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT member FROM activation_state WHERE flow = ?1 AND audience = ?2 ORDER BY member")?;
+        let rows = stmt.query_map([flow, audience], |row| Ok((row.get::<_, String>(0)?, 0)))?;
+        Ok(HeldRows { rows: rows.collect::<Result<Vec<_>, _>>()? })
+    }
+
+    /// Ends run `run` of `flow` with its state and report and, in the same transaction, records what its file
+    /// destination now holds for each audience in `held` (replacing the per-member rows of a flow last run
+    /// before the BLOB existed). The caller writes and renames the files first: a crash before this commit
+    /// leaves the run `running` and the previous state, so the next run writes the same changes again.
+    pub fn end_activation_run_holding(
+        &mut self,
+        run: i64,
+        state: &str,
+        report: &str,
+        flow: &str,
+        held: &[(String, HeldRows)],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT INTO activation_file_state (flow, audience, run, members, state) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (flow, audience) DO UPDATE SET run = excluded.run, members = excluded.members,
+                     state = excluded.state",
+            )?;
+            let mut legacy = tx.prepare_cached("DELETE FROM activation_state WHERE flow = ?1 AND audience = ?2")?;
+            for (audience, rows) in held {
+                put.execute(params![flow, audience, run, rows.len() as i64, rows.encode()])?;
+                legacy.execute(params![flow, audience])?;
+            }
+        }
+        tx.execute(
+            "UPDATE activation_runs SET state = ?2, ended_at = ?3, report = ?4 WHERE id = ?1",
+            params![run, state, now(), report],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The destination's container for `audience` in `flow`, if one was recorded.
     pub fn activation_target(&self, flow: &str, audience: &str) -> Result<Option<String>> {
         Ok(self
@@ -328,5 +474,57 @@ mod tests {
         assert_eq!((runs.len(), runs[0].state.as_str(), runs[0].report.as_str()), (1, "success", r#"{"sent":2}"#));
         assert_eq!(store.destination_reports_since("d", "2000-01-01").unwrap(), [r#"{"sent":2}"#]);
         assert!(store.destination_reports_since("d", "2999-01-01").unwrap().is_empty());
+    }
+
+    #[test]
+    fn held_rows_encode_to_the_documented_bytes_and_back() {
+        let rows = HeldRows::from_sorted(vec![("E:a".into(), 0x0102), ("E:bc".into(), u64::MAX)]);
+        let mut expected = vec![1u8, 2, 0, 0, 0, 0, 0, 0, 0];
+        expected.extend([2, 1, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0]);
+        expected.extend(b"E:a");
+        expected.extend([0xff; 8]);
+        expected.extend([4, 0, 0, 0]);
+        expected.extend(b"E:bc");
+        assert_eq!(rows.encode(), expected);
+        assert_eq!(HeldRows::decode(&expected).unwrap(), rows);
+        assert_eq!(HeldRows::decode(&HeldRows::default().encode()).unwrap(), HeldRows::default());
+    }
+
+    #[test]
+    fn corrupt_held_rows_are_refused() {
+        let good = HeldRows::from_sorted(vec![("E:a".into(), 1), ("E:b".into(), 2)]).encode();
+        for bad in [
+            &[][..],
+            &[2u8, 0, 0, 0, 0, 0, 0, 0, 0][..],
+            &good[..good.len() - 1],
+            &[good.as_slice(), &[0]].concat()[..],
+            // A count far beyond the bytes.
+            &[1u8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f][..],
+        ] {
+            assert!(matches!(HeldRows::decode(bad), Err(Error::Corrupt(_))), "{bad:?}");
+        }
+        // Members out of order.
+        let swapped = HeldRows { rows: vec![("E:b".into(), 2), ("E:a".into(), 1)] }.encode();
+        assert!(matches!(HeldRows::decode(&swapped), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
+    fn file_state_commits_with_the_run_and_replaces_per_member_rows() {
+        let (_dir, mut store) = store();
+        store.create_destination("d", "file", "{}").unwrap();
+        store.create_activation_flow("f", "d", "{}").unwrap();
+        // A flow last run before the BLOB: its per-member rows are read with row hash 0.
+        let held = |m: &str| Accepted::Held { member: m.into(), fingerprint: "x".into(), remote: None };
+        store.record_accepted("f", "a", &[held("E:b"), held("E:a")]).unwrap();
+        let legacy = store.held_rows("f", "a").unwrap();
+        assert_eq!(legacy.rows(), [("E:a".to_owned(), 0), ("E:b".to_owned(), 0)]);
+
+        let run = store.start_activation_run("f").unwrap();
+        let rows = HeldRows::from_sorted(vec![("E:b".into(), 7), ("E:c".into(), 8)]);
+        store.end_activation_run_holding(run, "success", "{}", "f", &[("a".into(), rows.clone())]).unwrap();
+        assert_eq!(store.held_rows("f", "a").unwrap(), rows);
+        assert!(store.held_members("f", "a").unwrap().is_empty(), "the per-member rows are gone");
+        assert_eq!(store.activation_runs("f").unwrap()[0].state, "success");
+        assert!(store.held_rows("f", "other").unwrap().is_empty());
     }
 }

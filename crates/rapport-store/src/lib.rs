@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-pub use activation::{Accepted, HeldMember, StoredActivationFlow, StoredActivationRun, StoredDestination};
+pub use activation::{Accepted, HeldMember, HeldRows, StoredActivationFlow, StoredActivationRun, StoredDestination};
 pub use audiences::{AudienceRecord, AudienceRun, HistoryEntry, Membership, MembershipChange};
 pub use batches::{BatchSummary, NewBatch, NewFragment, StoredFragment};
 pub use changes::{Cause, ChangeEvent, ChangeKind, EntityRef, ProfileRow};
@@ -598,6 +598,19 @@ CREATE TABLE api_tokens (
     hash BLOB NOT NULL,
     created_at TEXT NOT NULL,
     revoked_at TEXT
+);
+"#,
+    // Activation at scale (issue 7): what a file destination holds per (flow, audience) is one BLOB (every
+    // member with its row hash, see `activation::HeldRows`), written in the transaction that ends the run,
+    // instead of one `activation_state` row per member.
+    r#"
+CREATE TABLE activation_file_state (
+    flow TEXT NOT NULL REFERENCES activation_flows(name),
+    audience TEXT NOT NULL,
+    run INTEGER NOT NULL REFERENCES activation_runs(id),
+    members INTEGER NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY (flow, audience)
 );
 "#,
 ];

@@ -148,7 +148,9 @@ pub enum BenchCommand {
     /// state of every member). Then changes the first name of `--churn-percent` of the members (a Marketo
     /// lead batch with a newer date per chosen member, ingested untimed) and times each flow's incremental run,
     /// which must export exactly those members. Files go under `--work-dir` and are removed; the audience,
-    /// destination and flows stay in the data directory.
+    /// destination and flows stay in the data directory. By default the runs read the resident profile graph
+    /// `rapport serve` keeps (loaded once after the flows exist, timed apart, and patched by the churn batch as
+    /// `serve` does); `--one-shot` times the runs of a process without it (each run loads the mapped fields).
     Activation {
         /// The PQL definition (people); select everyone with `b2b.personKey.sourceKey.isNotNull()`.
         #[arg(long)]
@@ -162,6 +164,9 @@ pub enum BenchCommand {
         /// Where the files and the churn batch go (removed at the end).
         #[arg(long, default_value_os_t = std::env::temp_dir())]
         work_dir: PathBuf,
+        /// Run as a one-shot process (`rapport activate run`): no resident graph, each run loads the profiles.
+        #[arg(long)]
+        one_shot: bool,
     },
     /// Streaming over HTTP: a load generator against a running `rapport serve` (multi-message requests over
     /// keep-alive connections); reports messages/s and acknowledgement latency.
@@ -269,7 +274,7 @@ pub(crate) fn peak_rss() -> Option<u64> {
 /// CPU time of the calling thread so far (user + system, `/proc/thread-self/stat`, in ticks of 1/100 s), in
 /// seconds; `None` off Linux. On a shared machine the wall time of a sample includes waiting for a core; this
 /// does not.
-fn thread_cpu_seconds() -> Option<f64> {
+pub(crate) fn thread_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
     let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
     let user: u64 = fields.nth(11)?.parse().ok()?;
@@ -310,8 +315,8 @@ pub fn run(data_dir: &Path, command: &BenchCommand) -> Result<()> {
             ingest(*system, instance, file, *repeat, work_dir)?
         }
         BenchCommand::Export { pql, repeat, work_dir } => export(data_dir, pql, *repeat, work_dir)?,
-        BenchCommand::Activation { pql, churn_percent, repeat, work_dir } => {
-            crate::bench_activation::activation(data_dir, pql, *churn_percent, *repeat, work_dir)?
+        BenchCommand::Activation { pql, churn_percent, repeat, work_dir, one_shot } => {
+            crate::bench_activation::activation(data_dir, pql, *churn_percent, *repeat, work_dir, !*one_shot)?
         }
         BenchCommand::Restart { repeat } => restart(data_dir, *repeat)?,
         BenchCommand::Lookup { lookups, repeat, seed } => lookup(data_dir, *lookups, *repeat, *seed)?,
