@@ -253,6 +253,8 @@ pub struct MembersQuery {
     pub limit: Option<usize>,
     /// The position of the first member.
     pub start: Option<usize>,
+    /// Filters: comma-separated `path==value`, `path!=value` or `path~=text`, all of which must hold.
+    pub property: Option<String>,
 }
 
 /// The query of explain.
@@ -275,6 +277,8 @@ pub struct HistoryQuery {
     pub limit: Option<usize>,
     /// The position of the first entry.
     pub start: Option<usize>,
+    /// Filters: comma-separated `path==value`, `path!=value` or `path~=text`, all of which must hold.
+    pub property: Option<String>,
 }
 
 /// Lists the segment definitions, by name.
@@ -412,7 +416,7 @@ async fn members(
     ApiQuery(query): ApiQuery<MembersQuery>,
 ) -> ApiResult<Json<Page<MemberView>>> {
     let wanted = statuses(query.status.as_deref())?;
-    let page = PageQuery { limit: query.limit, start: query.start };
+    let page = PageQuery { limit: query.limit, start: query.start, property: query.property.clone() };
     let (memberships, described) = state
         .engine(move |engine| {
             let memberships = engine.memberships(&name).map_err(ApiError::from)?;
@@ -478,7 +482,7 @@ async fn history(
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<Page<Value>>> {
-    let page = PageQuery { limit: query.limit, start: query.start };
+    let page = PageQuery { limit: query.limit, start: query.start, property: query.property.clone() };
     let member = query.member;
     let entries =
         state.engine(move |engine| engine.audience_history(&name, member.as_deref()).map_err(ApiError::from)).await?;

@@ -22,7 +22,7 @@ pub const CONTACTS: &str = "Id,Email,FirstName,LastName,LastModifiedDate
 ";
 
 /// Two good rows.
-const MORE_CONTACTS: &str = "Id,Email,FirstName,LastName,LastModifiedDate
+pub const MORE_CONTACTS: &str = "Id,Email,FirstName,LastName,LastModifiedDate
 003B01,b01@acme.com,Kim,Eleven,2024-03-02T10:00:00.000Z
 003B02,b02@acme.com,Lou,Twelve,2024-03-02T10:00:00.000Z
 ";

@@ -245,3 +245,51 @@ fn issue_9_a_token_learns_its_role_and_permissions() {
     }
     assert_error(&server.send("GET", "/auth/me", None, "application/json", b""), 401, "unauthorized");
 }
+
+#[test]
+fn lists_filter_on_their_items_properties_before_paging() {
+    let server = TestServer::b2b();
+    // The eleven B2B namespaces of the reference (B2B-DOMAIN.md b.1), whatever case the filter is written in.
+    let b2b = server.get("/namespaces?limit=1000&property=code~=B2B_", Role::Viewer).body;
+    let mut codes: Vec<&str> = b2b["results"].as_array().unwrap().iter().map(|n| n["code"].as_str().unwrap()).collect();
+    codes.sort_unstable();
+    let mut expected = vec![
+        "b2b_person",
+        "b2b_account",
+        "b2b_opportunity",
+        "b2b_opportunity_person_relation",
+        "b2b_campaign",
+        "b2b_campaign_member",
+        "b2b_marketing_list",
+        "b2b_marketing_list_member",
+        "b2b_account_person_relation",
+        "b2b_demandbase_account_intent",
+        "b2b_bombora_account_intent",
+    ];
+    expected.sort_unstable();
+    assert_eq!(codes, expected);
+    let email = server.get("/namespaces?property=code==Email", Role::Viewer).body;
+    assert_eq!((email["results"][0]["code"].clone(), email["_page"]["count"].clone()), (json!("Email"), json!(1)));
+
+    // Two store batches: the first with 3 rejected rows of 10, the second with none (2 rows).
+    crate::batches::ingest(
+        &server,
+        Some(30.0),
+        &[("contacts-1.csv", crate::batches::CONTACTS), ("contacts-2.csv", crate::batches::MORE_CONTACTS)],
+    );
+    let with_errors = server.get("/datasets/salesforce.contact/batches?property=rows_rejected!=0", Role::Viewer).body;
+    let rows: Vec<(Value, Value)> = with_errors["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["rows_read"].clone(), b["rows_rejected"].clone()))
+        .collect();
+    assert_eq!(rows, vec![(json!(10), json!(3))]);
+    let clean =
+        server.get("/datasets/salesforce.contact/batches?property=rows_rejected==0,state==success", Role::Viewer);
+    assert_eq!(clean.body["results"].as_array().unwrap().len(), 1, "{:?}", clean.body);
+    assert_eq!(clean.body["results"][0]["rows_read"], 2);
+    // A condition without an operator is the caller's fault.
+    let bad = assert_error(&server.get("/namespaces?property=code", Role::Viewer), 400, "bad_request");
+    assert!(bad["message"].as_str().unwrap().contains("no operator"), "{bad:?}");
+}
