@@ -239,6 +239,8 @@ try {
     await page.getByLabel("Flow name").fill("browser-flow");
     await page.getByLabel("Destination", { exact: true }).selectOption("browser-files");
     await page.getByLabel("Audience", { exact: true }).selectOption(audience);
+    await page.getByLabel("Schedule").selectOption("hours:6");
+    await page.getByLabel("At (UTC)").fill("02:30");
     await page.getByRole("button", { name: "Create flow and run it" }).click();
     const file = page.getByTestId("delivery").getByTestId("file").first();
     await file.waitFor({ timeout: 120000 });
@@ -253,6 +255,12 @@ try {
     // The delivery history shows the run's duration in seconds.
     const secs = await page.locator("section[aria-label='Flow browser-flow'] tbody tr td:nth-child(4)").first().textContent();
     if (!/^\d+\.\d{3}$/.test(secs.trim())) throw new Error(`run duration ${JSON.stringify(secs)} is not seconds`);
+    // The schedule chosen in the form is the flow's, as the API stores it, and is shown in words.
+    const shown = await page.locator("section[aria-label='Flow browser-flow'] [data-testid=schedule]").textContent();
+    expectEqual(shown, "every 6 hours from 02:30 UTC", "the flow's schedule as shown");
+    const stored = await (await fetch(`${url}/activation/flows/browser-flow`, { headers: { Authorization: `Bearer ${token}` } })).json();
+    const sched = stored.definition.schedule;
+    expectEqual(`${sched.every}|${sched.hours}|${sched.at}|${Object.keys(sched).length}`, "hours|6|02:30|3", "the flow's schedule in the API");
     await shot("06-activation");
   });
 

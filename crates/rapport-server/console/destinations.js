@@ -41,6 +41,13 @@ export async function destinationsPage() {
   const fName = h("input", { type: "text", autocomplete: "off", required: true });
   const fDest = h("select", {}, dests.map((d) => h("option", { value: d.name }, `${d.name} (${d.kind})`)));
   const fAud = h("select", {}, audiences.map((a) => h("option", { value: a.name, selected: a.name === wanted }, `${a.name} (${fmt(a.size)})`)));
+  // The schedule (crates/rapport-engine/src/destinations.rs `Schedule`): on demand, once, every N hours from a
+  // UTC time, or daily at a UTC time.
+  const fEvery = h("select", {}, SCHEDULES.map(([v, l]) => h("option", { value: v }, l)));
+  const fAt = h("input", { type: "time", value: "06:00", step: "60" });
+  const syncAt = () => { fAt.disabled = !(fEvery.value === "daily" || fEvery.value.startsWith("hours:")); };
+  fEvery.addEventListener("change", syncAt);
+  syncAt();
   const fStatus = h("div", { role: "status" });
   const flowForm = h("form", { "aria-labelledby": "new-flow-h" },
     h("h2", { id: "new-flow-h" }, "Activate an audience"),
@@ -49,6 +56,9 @@ export async function destinationsPage() {
       field("flow-name", "Flow name", fName),
       field("flow-destination", "Destination", fDest),
       field("flow-audience", "Audience", fAud)),
+    h("div", { class: "row" },
+      field("flow-schedule", "Schedule", fEvery),
+      field("flow-at", "At (UTC)", fAt, "The daily time, or the first slot of each day for every N hours.")),
     h("p", {}, h("button", { type: "submit", disabled: !dests.length || !audiences.length }, "Create flow and run it")), fStatus);
   flowForm.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -57,7 +67,7 @@ export async function destinationsPage() {
       const flow = await api.post("/activation/flows", {
         name: fName.value.trim(),
         definition: {
-          destination: fDest.value, audiences: [fAud.value],
+          destination: fDest.value, audiences: [fAud.value], schedule: schedule(fEvery.value, fAt.value),
           mapping: [
             { source: "primaryIdentity", target: "primaryIdentity" },
             { source: "identityMap.Email", target: "email" },
@@ -99,7 +109,8 @@ export async function destinationsPage() {
       });
       return h("section", { class: "panel", "aria-label": `Flow ${f.name}` },
         h("h3", {}, `${f.name} → ${f.definition.destination}`),
-        h("p", {}, "Audiences: ", f.definition.audiences.join(", "), " ", run), out,
+        h("p", {}, "Audiences: ", f.definition.audiences.join(", "), ". Schedule: ",
+          h("span", { "data-testid": "schedule" }, describeSchedule(f.definition.schedule)), ". ", run), out,
         table([
           { label: "Run", cell: (r) => String(r.id) },
           { label: "State", cell: (r) => r.state },
@@ -125,6 +136,25 @@ export async function destinationsPage() {
     h("div", { class: "panel" }, flowForm),
     h("section", { "aria-labelledby": "flows-h" }, h("h2", { id: "flows-h" }, "Activation flows"), flowsBox));
   await renderFlows();
+}
+
+const SCHEDULES = [["manual", "On demand"], ["once", "Once"], ["hours:3", "Every 3 hours"], ["hours:6", "Every 6 hours"],
+  ["hours:8", "Every 8 hours"], ["hours:12", "Every 12 hours"], ["daily", "Daily"]];
+
+/** The API's schedule for a choice of the form. */
+function schedule(every, at) {
+  if (every === "daily") return { every: "daily", at };
+  if (every.startsWith("hours:")) return { every: "hours", hours: Number(every.slice(6)), at };
+  return { every };
+}
+
+/** A flow's schedule in words. */
+export function describeSchedule(s) {
+  if (!s || s.every === "manual") return "on demand";
+  if (s.every === "once") return "once";
+  if (s.every === "daily") return `daily at ${s.at} UTC`;
+  if (s.every === "hours") return `every ${s.hours} hours from ${s.at || "00:00"} UTC`;
+  return JSON.stringify(s);
 }
 
 async function runFlow(name) {
