@@ -295,6 +295,12 @@ try {
   await step("the Sources page lists datasets, their batches with counts and rejected rows, and dataflows", async () => {
     await page.getByRole("link", { name: "Sources" }).click();
     await page.getByRole("heading", { name: "Sources", level: 1 }).waitFor();
+    // The connectors: every dataset the CLI loaded from the exports is one of their tables.
+    await page.locator("section[aria-labelledby=connectors-h] tbody tr").first().waitFor({ timeout: 30000 });
+    const connectorDatasets = await page.locator("section[aria-labelledby=connectors-h] tbody tr td:nth-child(4)").allTextContents();
+    for (const b of cliBatches) {
+      if (!connectorDatasets.some((d) => d.startsWith(b.dataset))) throw new Error(`no connector table stores ${b.dataset} (${connectorDatasets.join(", ")})`);
+    }
     // The dataset with the most batches in the CLI's list.
     const byDataset = new Map();
     for (const b of cliBatches) byDataset.set(b.dataset, [...(byDataset.get(b.dataset) || []), b]);

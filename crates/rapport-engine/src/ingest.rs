@@ -626,6 +626,49 @@ impl Engine {
     }
 }
 
+/// One export table a built-in connector reads (for catalogues such as the API's `GET /connectors`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorTable {
+    /// The system, as the command line names it (`salesforce`).
+    pub system: &'static str,
+    /// The system's `sourceType` (`Salesforce`).
+    pub source_type: &'static str,
+    /// The table's name in the system (`Contact`).
+    pub table: &'static str,
+    /// The XDM class each row becomes.
+    pub entity: &'static str,
+    /// The dataset its rows are stored in (`salesforce.contact`).
+    pub dataset: String,
+    /// File names recognised as this table (lower case, without `.csv`).
+    pub files: &'static [&'static str],
+    /// The column holding the record id.
+    pub id_column: &'static str,
+    /// The source columns its mapping reads.
+    pub columns: Vec<&'static str>,
+    /// The XDM paths its mapping writes.
+    pub targets: Vec<&'static str>,
+}
+
+/// Every table of the built-in connectors (Salesforce, Dynamics, Marketo), in that order.
+pub fn connector_tables() -> Vec<ConnectorTable> {
+    [SourceSystem::Salesforce, SourceSystem::Dynamics, SourceSystem::Marketo]
+        .into_iter()
+        .flat_map(|system| rapport_sources::tables(system).iter())
+        .map(|table| ConnectorTable {
+            system: table.system.name(),
+            source_type: table.system.source_type(),
+            table: table.name,
+            entity: table.entity.name(),
+            dataset: format!("{}.{}", table.system.name(), table.name.to_ascii_lowercase()),
+            files: table.file_stems(),
+            id_column: table.id_column(),
+            columns: table.columns(),
+            targets: table.targets(),
+        })
+        .collect()
+}
+
 /// The names of the connector datasets: `<system>.<table>` in lowercase, e.g. `salesforce.contact`.
 pub fn connector_datasets() -> Vec<String> {
     [SourceSystem::Salesforce, SourceSystem::Dynamics, SourceSystem::Marketo]

@@ -1,4 +1,4 @@
-// Sources: the datasets with their store batches (state, rows read, stored and rejected, and each batch's
+// Sources: the built-in connectors and the tables each reads, the datasets with their store batches (state, rows read, stored and rejected, and each batch's
 // rejected rows with file, line, field and message), the batches uploaded through the batch API, and the
 // dataflows with their runs.
 
@@ -9,7 +9,8 @@ const PAGE = 50;
 
 export async function sourcesPage() {
   const main = page("Sources", h("p", { class: "help" }, "Loading…"));
-  const [datasets, apiBatches, flows] = await Promise.all([
+  const [connectors, datasets, apiBatches, flows] = await Promise.all([
+    api.get("/connectors?limit=1000").then((r) => api.items(r, "results")),
     api.get("/datasets?limit=1000").then((r) => api.items(r, "results")),
     api.get("/batches?limit=1000").then((r) => api.items(r, "results")),
     api.get("/flows?limit=1000").then((r) => api.items(r, "results")),
@@ -35,7 +36,22 @@ export async function sourcesPage() {
     { label: "Schema", cell: (d) => d.schema },
   ], datasets, { caption: "Datasets (choose one to see its batches)", empty: "No dataset yet: ingest a source first." });
 
+  // Connectors: each system's export tables, the class and dataset each becomes, and what its mapping reads.
+  const stored = new Set(datasets.map((d) => d.name));
+  const connectorTable = table([
+    { label: "System", cell: (t) => t.sourceType },
+    { label: "Table", cell: (t) => t.table },
+    { label: "Class", cell: (t) => t.entity },
+    { label: "Dataset", cell: (t) => (stored.has(t.dataset)
+      ? h("button", { type: "button", class: "link", onclick: (ev) => showDataset(datasets.find((d) => d.name === t.dataset), ev.currentTarget), "aria-label": `Batches of ${t.dataset}, from the ${t.sourceType} ${t.table} table` }, t.dataset)
+      : h("span", {}, t.dataset, h("span", { class: "help" }, " (nothing loaded)"))) },
+    { label: "Files", cell: (t) => t.files.map((f) => `${f}.csv`).join(", ") },
+    { label: "Id column", cell: (t) => h("code", {}, t.idColumn) },
+    { label: "Mapped columns", num: true, cell: (t) => fmt(t.columns.length) },
+  ], connectors, { caption: "Built-in connectors: the tables that rapport ingest SYSTEM FOLDER and the batch API read" });
+
   main.replaceChildren(main.firstChild,
+    h("section", { "aria-labelledby": "connectors-h" }, h("h2", { id: "connectors-h" }, "Connectors"), connectorTable),
     h("section", { "aria-labelledby": "datasets-h" }, h("h2", { id: "datasets-h" }, "Datasets"), datasetTable, batchesBox),
     h("section", { "aria-labelledby": "api-batches-h" }, h("h2", { id: "api-batches-h" }, "Uploaded batches"),
       h("p", { class: "help" }, "Batches created through the batch API by this server process."),

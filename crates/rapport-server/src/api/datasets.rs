@@ -6,6 +6,7 @@
 //! | `GET /datasets/{id}` | any | one dataset by numeric id or name, with its batch counts by state |
 //! | `POST /datasets` `{name, schemaId}` | engineer | 201 with the dataset created |
 //! | `GET /datasets/{id}/batches` | any | page of the store's batches of the dataset (state, counts, reason) |
+//! | `GET /connectors` | any | page of the built-in connectors' tables: system, table, class, dataset, files, mapped columns |
 //! | `GET /inlets` | any | page of streaming inlets `{id, name, createdAt, url}` |
 //! | `POST /inlets` `{name}` | engineer | 201 with the inlet created; it accepts messages at once |
 //! | `GET /datasets/{id}/batches/{batchId}/failed` | any | page of one store batch's rejected rows (file, line, field, message) |
@@ -130,6 +131,15 @@ async fn dataset_batches(
         })
         .await?;
     Ok(Json(page.apply(batches.iter().map(|b| json!(b)).collect())?))
+}
+
+/// The tables the built-in connectors (Salesforce, Dynamics, Marketo) read: each one's class, dataset, the file
+/// names recognised as it, its id column, and the source columns and XDM paths of its mapping.
+#[utoipa::path(get, path = "/connectors", tag = "datasets", params(PageQuery),
+    responses((status = 200, description = "A page of connector tables", body = Page<Value>)))]
+async fn list_connectors(_caller: Caller, ApiQuery(page): ApiQuery<PageQuery>) -> ApiResult<Json<Page<Value>>> {
+    let tables = rapport_engine::ingest::connector_tables();
+    Ok(Json(page.apply(tables.iter().map(|t| json!(t)).collect())?))
 }
 
 /// An inlet as answered: with the path its messages are posted to.
@@ -291,6 +301,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_dataset))
         .routes(routes!(dataset_batches))
         .routes(routes!(list_inlets, create_inlet))
+        .routes(routes!(list_connectors))
         .routes(routes!(dataset_batch_failed))
         .routes(routes!(throughput))
 }

@@ -315,3 +315,30 @@ fn issue_9_store_batches_answer_their_throughput_and_rejected_rows() {
     assert_error(&server.get("/datasets/salesforce.contact/batches/first/failed", Role::Viewer), 400, "invalid_path");
     assert_error(&server.get("/datasets/nothing/batches/1/failed", Role::Viewer), 404, "not_found");
 }
+
+#[test]
+fn the_connector_catalogue_lists_each_systems_tables() {
+    let server = TestServer::b2b();
+    let answer = server.get("/connectors?limit=1000", Role::Viewer);
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let tables = answer.body["results"].as_array().unwrap().clone();
+    for system in ["salesforce", "dynamics", "marketo"] {
+        assert!(tables.iter().any(|t| t["system"] == system), "{system} is missing");
+    }
+    // Salesforce's Contact export: a person row per contact, keyed by `Id`, read from Contact.csv, stored in the
+    // dataset the batch API loads (`salesforce.contact`), reading the columns of a Data Loader export.
+    let contact = tables.iter().find(|t| t["system"] == "salesforce" && t["table"] == "Contact").unwrap();
+    assert_eq!(
+        (&contact["entity"], &contact["dataset"], &contact["idColumn"], &contact["sourceType"]),
+        (&json!("person"), &json!("salesforce.contact"), &json!("Id"), &json!("Salesforce"))
+    );
+    assert!(contact["files"].as_array().unwrap().contains(&json!("contact")), "{contact}");
+    for column in ["Id", "Email", "FirstName", "LastName"] {
+        assert!(contact["columns"].as_array().unwrap().contains(&json!(column)), "{column}: {contact}");
+    }
+    assert!(contact["targets"].as_array().unwrap().contains(&json!("workEmail.address")), "{contact}");
+    // The list filters like every list.
+    let marketo = server.get("/connectors?limit=1000&property=system==marketo", Role::Viewer).body;
+    let marketo = marketo["results"].as_array().unwrap();
+    assert!(!marketo.is_empty() && marketo.iter().all(|t| t["sourceType"] == "Marketo"), "{marketo:?}");
+}

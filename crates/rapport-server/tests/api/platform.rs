@@ -62,6 +62,7 @@ fn the_openapi_document_lists_the_routes_and_every_listed_route_answers() {
         ("POST", "/fieldgroups"),
         ("POST", "/schemas/{name}/fieldgroups"),
         ("GET", "/inlets"),
+        ("GET", "/connectors"),
         ("POST", "/inlets"),
         ("GET", "/fieldgroups/{id}"),
         ("GET", "/namespaces"),
