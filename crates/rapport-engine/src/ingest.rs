@@ -500,7 +500,7 @@ impl Engine {
         }
         let shown = job.display.map_or_else(|| path.display().to_string(), str::to_owned);
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let dataset = format!("{}.{}", table.system.name(), table.name.to_ascii_lowercase());
+        let dataset = connector_dataset(table);
         let source = format!("{}:{}", table.system.name(), table.name);
         let loading = self.store.begin_batch(&BatchStart {
             dataset: dataset.clone(),
@@ -652,15 +652,13 @@ pub struct ConnectorTable {
 
 /// Every table of the built-in connectors (Salesforce, Dynamics, Marketo), in that order.
 pub fn connector_tables() -> Vec<ConnectorTable> {
-    [SourceSystem::Salesforce, SourceSystem::Dynamics, SourceSystem::Marketo]
-        .into_iter()
-        .flat_map(|system| rapport_sources::tables(system).iter())
+    source_tables()
         .map(|table| ConnectorTable {
             system: table.system.name(),
             source_type: table.system.source_type(),
             table: table.name,
             entity: table.entity.name(),
-            dataset: format!("{}.{}", table.system.name(), table.name.to_ascii_lowercase()),
+            dataset: connector_dataset(table),
             files: table.file_stems(),
             id_column: table.id_column(),
             columns: table.columns(),
@@ -671,23 +669,27 @@ pub fn connector_tables() -> Vec<ConnectorTable> {
 
 /// The names of the connector datasets: `<system>.<table>` in lowercase, e.g. `salesforce.contact`.
 pub fn connector_datasets() -> Vec<String> {
+    source_tables().map(connector_dataset).collect()
+}
+
+/// Every table of the built-in connectors, Salesforce, Dynamics then Marketo.
+fn source_tables() -> impl Iterator<Item = &'static SourceTable> {
     [SourceSystem::Salesforce, SourceSystem::Dynamics, SourceSystem::Marketo]
         .into_iter()
         .flat_map(|system| rapport_sources::tables(system).iter())
-        .map(|table| format!("{}.{}", table.system.name(), table.name.to_ascii_lowercase()))
-        .collect()
+}
+
+/// The dataset a connector table's rows are stored in: `<system>.<table>` in lowercase.
+fn connector_dataset(table: &SourceTable) -> String {
+    format!("{}.{}", table.system.name(), table.name.to_ascii_lowercase())
 }
 
 /// The table behind connector dataset `dataset`.
 fn connector_table(dataset: &str) -> Result<&'static SourceTable> {
-    [SourceSystem::Salesforce, SourceSystem::Dynamics, SourceSystem::Marketo]
-        .into_iter()
-        .flat_map(|system| rapport_sources::tables(system).iter())
-        .find(|table| format!("{}.{}", table.system.name(), table.name.to_ascii_lowercase()) == dataset)
-        .ok_or_else(|| {
-            Error::NotFound(format!(
-                "dataset `{dataset}` is not a connector dataset (expected one of: {})",
-                connector_datasets().join(", ")
-            ))
-        })
+    source_tables().find(|table| connector_dataset(table) == dataset).ok_or_else(|| {
+        Error::NotFound(format!(
+            "dataset `{dataset}` is not a connector dataset (expected one of: {})",
+            connector_datasets().join(", ")
+        ))
+    })
 }
