@@ -25,7 +25,7 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::Mutex;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use rapport_engine::{ErrorThreshold, IngestOptions, Permission, Quiet};
@@ -523,12 +523,12 @@ async fn failed_rows(
     Ok(Json(page.apply(rows.into_iter().map(FailedRow::from).collect())?))
 }
 
-/// The routes of this module; uploads take up to the server's upload limit.
-pub(crate) fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
-    let upload = OpenApiRouter::new().routes(routes!(upload_file)).layer(DefaultBodyLimit::max(upload_limit));
+/// The routes of this module. Uploads are not under a body-limit layer: `upload_file` streams the body and
+/// stops at the server's upload limit itself.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_batches, create_batch))
         .routes(routes!(get_batch, complete_batch))
         .routes(routes!(failed_rows))
-        .merge(upload)
+        .routes(routes!(upload_file))
 }

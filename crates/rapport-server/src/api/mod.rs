@@ -180,8 +180,8 @@ async fn wrong_method() -> ApiError {
     )
 }
 
-/// Every route and its document, before the state and layers; uploads take up to `upload_limit` bytes.
-pub fn documented(upload_limit: usize) -> OpenApiRouter<AppState> {
+/// Every route and its document, before the state and layers.
+pub fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(openapi))
         .merge(crate::routes::routes())
@@ -189,7 +189,7 @@ pub fn documented(upload_limit: usize) -> OpenApiRouter<AppState> {
         .merge(tasks::routes())
         .merge(schemas::routes())
         .merge(datasets::routes())
-        .merge(batches::routes(upload_limit))
+        .merge(batches::routes())
         .merge(flows::routes())
         .merge(profiles::routes())
         .merge(audiences::routes())
@@ -198,9 +198,14 @@ pub fn documented(upload_limit: usize) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document (what `GET /openapi.json` serves).
 pub fn document() -> Document {
-    let mut document = documented(DEFAULT_UPLOAD_LIMIT).into_openapi();
+    parts().1
+}
+
+/// The router and its document, with the answers every route shares added to the document.
+fn parts() -> (Router<AppState>, Document) {
+    let (router, mut document) = documented().split_for_parts();
     common_responses(&mut document);
-    document
+    (router, document)
 }
 
 /// Documents the answers that layers and extractors give on any route, so each handler lists only its own:
@@ -241,8 +246,7 @@ fn common_responses(document: &mut Document) {
 
 /// The router over `state`: every documented route, authentication, and the JSON 404/405 answers.
 pub(crate) fn router(state: AppState) -> Router {
-    let (router, mut document) = documented(state.upload_limit).split_for_parts();
-    common_responses(&mut document);
+    let (router, document) = parts();
     let json = document.to_json().unwrap_or_else(|err| {
         tracing::error!(error = %err, "the OpenAPI document does not serialize");
         String::from("{}")
