@@ -14,14 +14,8 @@ fn ok(output: Output) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-const LOYALTY: &str = r##"{
-  "$id": "https://ns.adobe.com/bodea/mixins/loyalty", "title": "Bodea Loyalty", "type": "object",
-  "meta:intendedToExtend": ["https://ns.adobe.com/xdm/context/profile"],
-  "definitions": {"loyalty": {"properties": {"_bodea": {"type": "object", "properties": {
-    "tier": {"type": "string", "enum": ["gold", "silver"]},
-    "points": {"type": "integer", "minimum": 0}}}}}},
-  "allOf": [{"$ref": "#/definitions/loyalty"}]
-}"##;
+/// A tenant field group (two fields under `_bodea`), shared with the API's schema tests.
+const LOYALTY: &str = include_str!("../../../tests/fixtures/xdm/bodea-loyalty.json");
 
 #[test]
 fn issue_3_export_then_import_round_trips_and_field_groups_attach_from_files() {

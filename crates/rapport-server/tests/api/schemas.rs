@@ -47,16 +47,10 @@ fn a_custom_namespace_is_created_once_and_shown() {
     assert_error(&server.get("/fieldgroups/nothing", Role::Viewer), 404, "not_found");
 }
 
-/// A tenant field group in Adobe's Schema Registry format (two tenant fields under `_bodea`).
+/// A tenant field group in Adobe's Schema Registry format (two tenant fields under `_bodea`), shared with the
+/// CLI's schema tests.
 fn loyalty() -> serde_json::Value {
-    json!({
-        "$id": "https://ns.adobe.com/bodea/mixins/loyalty", "title": "Bodea Loyalty", "type": "object",
-        "meta:intendedToExtend": ["https://ns.adobe.com/xdm/context/profile"],
-        "definitions": {"loyalty": {"properties": {"_bodea": {"type": "object", "properties": {
-            "tier": {"type": "string", "enum": ["gold", "silver"]},
-            "points": {"type": "integer", "minimum": 0}}}}}},
-        "allOf": [{"$ref": "#/definitions/loyalty"}]
-    })
+    serde_json::from_str(include_str!("../../../../tests/fixtures/xdm/bodea-loyalty.json")).unwrap()
 }
 
 #[test]
