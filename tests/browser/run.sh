@@ -27,35 +27,11 @@ if [ ! -d "$here/node_modules/playwright-core" ] || [ "${CI:-}" = "true" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-# RAPPORT_BIN: a rapport binary already built (CI passes the one `cargo test --workspace` built, which a
-# `cargo build -p rapport` would rebuild with other dependency features).
-if [ -n "${RAPPORT_BIN:-}" ]; then
-  bin="$(cd "$(dirname "$RAPPORT_BIN")" && pwd)/$(basename "$RAPPORT_BIN")"
-  [ -x "$bin" ] || { echo "browser: RAPPORT_BIN=$RAPPORT_BIN is not an executable" >&2; exit 1; }
-else
-  echo "browser: building rapport"
-  nice -n 19 cargo build --locked --quiet -p rapport --bin rapport
-  bin="$root/target/debug/rapport"
-fi
-
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-data="$work/data"
-echo "browser: loading $persons Bodea people into a fresh data directory"
-"$bin" generate bodea --out "$work/exports" --persons "$persons" --seed 7 >/dev/null
-"$bin" --data-dir "$data" schema generate-b2b >/dev/null
-"$bin" --data-dir "$data" ingest salesforce "$work/exports/salesforce" >/dev/null
-"$bin" --data-dir "$data" ingest dynamics "$work/exports/dynamics" >/dev/null
-"$bin" --data-dir "$data" ingest marketo "$work/exports/marketo" >/dev/null
+label=browser
+. "$root/tests/support/rapport.sh"
+rapport_bin
+scratch
+load_bodea "$persons" 7
 
 # The Bodea audience's definition, as the demo writes it (crates/rapport/src/demo.rs).
 pql="$(sed -n 's/^pub const BODEA_PQL: &str = "\(.*\)";$/\1/p' crates/rapport/src/demo.rs | sed 's/\\"/"/g')"
@@ -71,14 +47,7 @@ echo "browser: the CLI counts $expected people in the Bodea audience"
 
 token="$("$bin" --data-dir "$data" token create --name browser-test --role marketer --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).token))')"
 
-port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
-"$bin" --data-dir "$data" serve --bind "127.0.0.1:$port" --no-scheduler >"$work/serve.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 300); do
-  if node -e "fetch('http://127.0.0.1:$port/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"; then break; fi
-  if ! kill -0 "$server_pid" 2>/dev/null; then echo "browser: rapport serve exited:" >&2; cat "$work/serve.log" >&2; exit 1; fi
-  sleep 0.2
-done
+serve
 
 mkdir -p "$work/files" "$here/artifacts"
 status=0

@@ -23,33 +23,11 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 fi
 
-if [ -n "${RAPPORT_BIN:-}" ]; then
-  bin="$(cd "$(dirname "$RAPPORT_BIN")" && pwd)/$(basename "$RAPPORT_BIN")"
-  [ -x "$bin" ] || { echo "fuzz: RAPPORT_BIN=$RAPPORT_BIN is not an executable" >&2; exit 1; }
-else
-  echo "fuzz: building rapport"
-  cargo build --locked --quiet -p rapport --bin rapport
-  bin="$root/target/debug/rapport"
-fi
-
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-data="$work/data"
-echo "fuzz: loading 200 Bodea people into a fresh data directory"
-"$bin" generate bodea --out "$work/exports" --persons 200 --seed 11 >/dev/null
-"$bin" --data-dir "$data" schema generate-b2b >/dev/null
-for system in salesforce dynamics marketo; do
-  "$bin" --data-dir "$data" ingest "$system" "$work/exports/$system" >/dev/null
-done
+label=fuzz
+. "$root/tests/support/rapport.sh"
+rapport_bin
+scratch
+load_bodea 200 11
 "$bin" --data-dir "$data" audience create "Bodea sales" \
   --pql 'extendedWorkDetails.departments.includes("Sales")' >/dev/null
 mkdir -p "$work/files"
@@ -62,19 +40,10 @@ export RAPPORT_FUZZ_NS="${member%%:*}" RAPPORT_FUZZ_ID="${member#*:}"
 token="$("$bin" --data-dir "$data" token create --name fuzz --role admin --json \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$bin" --data-dir "$data" serve --bind "127.0.0.1:$port" --no-scheduler >"$work/serve.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 300); do
-  if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/health')" 2>/dev/null; then break; fi
-  if ! kill -0 "$server_pid" 2>/dev/null; then echo "fuzz: rapport serve exited:" >&2; cat "$work/serve.log" >&2; exit 1; fi
-  sleep 0.2
-done
+serve
 
 mkdir -p "$here/artifacts"
 status=0
-# --seed: the same run every time, so a failure reproduces. Destructive operations run too (it is a scratch
-# directory), which is why each operation gets its own fresh examples rather than a shared state machine.
 # fuzz CONFIG [RUN OPTIONS...]: one schemathesis run over the served document.
 fuzz() {
   local config="$1"
