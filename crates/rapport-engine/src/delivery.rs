@@ -6,7 +6,10 @@
 //!    flow's marketing action (any of the action's consent fields holds `n` or `dn`), when they lack the
 //!    identity or a mandatory attribute, or when a member with the same deduplication key wins;
 //!    Under `rapport serve` the payloads are read from the resident profile graph (see [`crate::live`]), which
-//!    holds the fields every flow maps; a one-shot process loads only those fields (and the relationship keys);
+//!    holds the fields every flow maps, and a flow that maps no membership status and deduplicates nothing takes
+//!    its members from the resident audience state (profile numbers) when that state is what the store records
+//!    (no membership rows read, no identity looked up); payloads are built on every core. A one-shot process
+//!    reads the stored memberships and loads only the mapped fields (and the relationship keys);
 //! 2. compares the payloads with what the destination holds (the recorded state): members not held or whose
 //!    payload fingerprint changed are **upserts**, held members no longer wanted (left, excluded) are
 //!    **removals**. The first run holds nothing, so it is the full backfill. A file destination's state is one
@@ -274,8 +277,16 @@ impl PayloadSpec {
             profile.and_then(|(ids, _)| ids.iter().find(|i| i.namespace.as_str() == ns)).map(|i| i.value.clone())
         };
         if let Some((_, record)) = profile {
+            // The consent paths share their first segment (`consents`): it is looked up once, not per path.
+            let mut top: Option<(&str, Option<&serde_json::Value>)> = None;
             let denied = self.consent.iter().any(|path| {
-                path.get(record).and_then(|v| v.as_str()).is_some_and(rapport_destinations::config::consent_denies)
+                let Some((first, rest)) = path.segments().split_first() else { return false };
+                let parent = match top {
+                    Some((name, value)) if name == first => value,
+                    _ => top.insert((first, record.get(first))).1,
+                };
+                let value = parent.and_then(|p| rest.iter().try_fold(p, |v, segment| v.get(segment)));
+                value.and_then(|v| v.as_str()).is_some_and(rapport_destinations::config::consent_denies)
             });
             if denied {
                 return Candidate::Excluded(Exclusion::Consent);
@@ -288,16 +299,14 @@ impl PayloadSpec {
             },
             None => None,
         };
-        let fields: Vec<Option<String>> = self
-            .sources
-            .iter()
-            .map(|source| match source {
-                Source::Field(path) => profile.and_then(|(_, r)| path.get(r)).and_then(scalar_text),
-                Source::Primary => Some(member.to_owned()),
-                Source::Identity(ns) => identity_of(ns),
-                Source::Status => Some(status.to_owned()),
-            })
-            .collect();
+        // One slot more: a file row puts the identity in front without reallocating.
+        let mut fields: Vec<Option<String>> = Vec::with_capacity(self.sources.len() + 1);
+        fields.extend(self.sources.iter().map(|source| match source {
+            Source::Field(path) => profile.and_then(|(_, r)| path.get(r)).and_then(scalar_text),
+            Source::Primary => Some(member.to_owned()),
+            Source::Identity(ns) => identity_of(ns),
+            Source::Status => Some(status.to_owned()),
+        }));
         let missing = def.mandatory.iter().any(|name| {
             def.mapping
                 .iter()
@@ -342,6 +351,7 @@ impl Engine {
             report.audiences.push(AudienceDelivery { error: Some(err.to_string()), ..AudienceDelivery::default() });
         }
         self.end_run(&mut report, started, &held)?;
+        free_later(held);
         info!(
             flow,
             state = %report.state,
@@ -551,14 +561,32 @@ impl Engine {
                 self.reload_resident_for_flows()?;
             }
         }
+        // Without a status column or deduplication (which ranks by status), the resident audience state gives
+        // the members as profile numbers: no membership rows read, no identity looked up.
+        let statusless = def.dedupe.is_empty() && !spec.sources.contains(&Source::Status);
+        let checkpoint = self.store.live_checkpoint(audience)?;
+        if let Some(resident) = self.resident_graph_for(&fields)? {
+            let numbers = resident.member_numbers(audience, checkpoint).filter(|_| statusless);
+            if let Some((class, numbers)) = numbers.filter(|(class, _)| *class == entity) {
+                let profiles = &resident.graph().set(class).profiles;
+                let keys = par_map(&numbers, |&n| member_key(&profiles[n as usize].primary));
+                let mut members: Vec<Member> =
+                    keys.into_iter().zip(numbers).map(|(key, n)| (key, EXISTING, Some(n))).collect();
+                members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                delivery.members = members.len() as u64;
+                return Ok(wanted_from(resident.graph(), entity, members, def, spec, delivery));
+            }
+            let members = self.store.members(audience)?;
+            delivery.members = members.len() as u64;
+            let real = |n| resident.is_real(entity, n);
+            let members = find_profiles(resident.graph(), &real, entity, members);
+            return Ok(wanted_from(resident.graph(), entity, members, def, spec, delivery));
+        }
         let members = self.store.members(audience)?;
         delivery.members = members.len() as u64;
-        if let Some(resident) = self.resident_graph_for(&fields)? {
-            let real = |n| resident.is_real(entity, n);
-            return Ok(wanted_from(resident.graph(), &real, entity, members, def, spec, delivery));
-        }
         let graph = self.profile_graph_for(&fields)?;
-        Ok(wanted_from(&graph, &|_| true, entity, members, def, spec, delivery))
+        let members = find_profiles(&graph, &|_| true, entity, members);
+        Ok(wanted_from(&graph, entity, members, def, spec, delivery))
     }
 
     /// Delivers one audience of a flow: the wanted members, their difference with what the destination holds,
@@ -590,7 +618,9 @@ impl Engine {
                 delivery.removals = removals.len() as u64;
                 delivery.phases_ms.insert("compare".to_owned(), started.elapsed().as_millis() as u64);
                 let full = file.export == ExportMode::Full || held.is_empty();
-                self.deliver_files(def, file, options, wanted, full, &upserts, &removals, delivery).map(Some)
+                let held_now = self.deliver_files(def, file, options, wanted, full, &upserts, &removals, delivery);
+                free_later(held);
+                held_now.map(Some)
             }
             (_, Some(connector)) => {
                 let held = self.store.held_members(flow, &audience)?;
@@ -712,11 +742,10 @@ impl Engine {
         // The payloads move into the rows: a million members are not copied once more.
         for (i, (member, w)) in wanted.into_iter().enumerate() {
             if next.next_if_eq(&i).is_some() || full {
-                let mut row = Vec::with_capacity(columns.len());
+                let mut row = w.fields;
                 if def.identity.is_some() {
-                    row.push(w.identity);
+                    row.insert(0, w.identity);
                 }
-                row.extend(w.fields);
                 rows.push(row);
             }
             state.push((member, w.hash));
@@ -741,25 +770,90 @@ impl Engine {
         delivery.phases_ms.insert("deliver".to_owned(), started.elapsed().as_millis() as u64);
         delivery.sent = rows.len() as u64;
         delivery.accepted = delivery.sent;
+        free_later(rows);
         // The files are synced and renamed; the caller records this state with the run's end (a crash before
         // that commit writes the same changes again at the next run).
         Ok(HeldRows::from_sorted(state))
     }
 }
 
-/// The payloads of `members` (sorted by member, with their status) over `graph` of `entity`, whose profile
-/// numbers `real` tells stored profiles from placeholders: consent, identity and mandatory exclusions, then
-/// deduplication. Sorted by member.
-fn wanted_from(
+/// A member to send: its key (`namespace:value`), its status and its profile number in the graph (`None` when
+/// no stored profile holds it).
+type Member = (String, &'static str, Option<u32>);
+
+/// The status of a member the store does not list with one (resident members: the flow reads no status).
+const EXISTING: &str = "existing";
+
+/// `namespace:value`, the form the store lists members in.
+fn member_key(identity: &Identity) -> String {
+    let (namespace, value) = (identity.namespace.as_str(), identity.value.as_str());
+    let mut key = String::with_capacity(namespace.len() + 1 + value.len());
+    key.push_str(namespace);
+    key.push(':');
+    key.push_str(value);
+    key
+}
+
+/// Frees `value` on a thread of its own: the strings of a million members take a tenth of a second to free,
+/// which a run need not wait for. (When no thread can be started, it is freed here.)
+pub(crate) fn free_later<T: Send + 'static>(value: T) {
+    let _ = std::thread::Builder::new().name("rapport-free".to_owned()).spawn(move || drop(value));
+}
+
+/// The profile of each member (listed by the store with its status) in `graph` of `entity`, whose profile
+/// numbers `real` tells stored profiles from placeholders; looked up on every core, order kept.
+fn find_profiles(
     graph: &ProfileGraph,
-    real: &dyn Fn(u32) -> bool,
+    real: &(dyn Fn(u32) -> bool + Sync),
     entity: EntityKind,
     members: Vec<(String, String)>,
+) -> Vec<Member> {
+    let profiles = graph.set(entity);
+    let numbers = par_map(&members, |(member, _)| {
+        member.split_once(':').and_then(|(ns, value)| profiles.find(&Identity::new(ns, value))).filter(|&n| real(n))
+    });
+    members
+        .into_iter()
+        .zip(numbers)
+        .map(|((member, status), n)| (member, if status == "realized" { "realized" } else { EXISTING }, n))
+        .collect()
+}
+
+/// `f` over `items` on the machine's cores, in contiguous chunks, results in the items' order.
+fn par_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || items.len() < 10_000 {
+        return items.iter().map(f).collect();
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let chunks: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<U>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for chunk in chunks {
+            out.extend(chunk.join().expect("a payload thread does not panic"));
+        }
+        out
+    })
+}
+
+/// The payloads of `members` (sorted by member) over `graph` of `entity`: consent, identity and mandatory
+/// exclusions, then deduplication. Sorted by member.
+fn wanted_from(
+    graph: &ProfileGraph,
+    entity: EntityKind,
+    members: Vec<Member>,
     def: &ActivationFlowDef,
     spec: &PayloadSpec,
     delivery: &mut AudienceDelivery,
 ) -> Vec<(String, Wanted)> {
     let profiles = graph.set(entity);
+    let candidates = par_map(&members, |(member, status, n)| {
+        let profile = n.map(|n| &profiles.profiles[n as usize]).map(|p| (p.identities.as_slice(), &p.record));
+        spec.payload(def, member, status, profile)
+    });
     // Candidates per dedupe key: (status rank, member) → payload.
     let mut by_key: HashMap<Vec<Option<String>>, (u8, String, Wanted)> = HashMap::new();
     let mut wanted = Vec::with_capacity(members.len());
@@ -768,14 +862,8 @@ fn wanted_from(
         .iter()
         .map(|k| if k == "identity" { None } else { def.mapping.iter().position(|m| &m.target == k) })
         .collect();
-    for (member, status) in members {
-        let profile = member
-            .split_once(':')
-            .and_then(|(ns, value)| profiles.find(&Identity::new(ns, value)))
-            .filter(|&n| real(n))
-            .map(|n| &profiles.profiles[n as usize])
-            .map(|p| (p.identities.as_slice(), &p.record));
-        let payload = match spec.payload(def, &member, &status, profile) {
+    for ((member, status, _), candidate) in members.into_iter().zip(candidates) {
+        let payload = match candidate {
             Candidate::Send(payload) => payload,
             Candidate::Excluded(reason) => {
                 reason.count(&mut delivery.excluded);

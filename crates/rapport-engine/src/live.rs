@@ -1004,6 +1004,19 @@ impl Resident {
         })
     }
 
+    /// The members of `audience` as profile numbers of its class, when the state kept here is what the store
+    /// records: the audience is resident, its memberships were written at the graph's position (`checkpoint`,
+    /// the audience's live checkpoint in the store, equals it) and its answer does not move with the clock
+    /// (an evaluation elsewhere at another time could differ). `None` otherwise: the caller reads the store.
+    pub(crate) fn member_numbers(&self, audience: &str, checkpoint: Option<i64>) -> Option<(EntityKind, Vec<u32>)> {
+        let state = self.audiences.get(audience)?;
+        if checkpoint != Some(self.seq) || state.plan().depends_on_now() {
+            return None;
+        }
+        let class = state.plan().entity;
+        Some((class, state.members().iter().filter(|&n| self.is_real(class, n)).collect()))
+    }
+
     /// Every member string the state counts in.
     fn members_of(&self, class: EntityKind, state: &Incremental) -> BTreeSet<String> {
         let set = self.graph.set(class);

@@ -262,6 +262,59 @@ fn replay_random_churn(resident: bool) {
     }
 }
 
+/// Under `rapport serve` a flow that maps no membership status takes its members from the resident audience
+/// state (profile numbers) instead of the stored memberships: after each round of random churn, a full export
+/// holds exactly the oracle's people with their current first names, and the report counts the audience and
+/// the people left out by consent and by the mandatory attribute as the leads say.
+#[test]
+fn issue_7_resident_members_give_full_files_of_exactly_the_audience_after_random_churn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut leads: Vec<Lead> = (1..=300).map(Lead::new).collect();
+    let mut engine = setup(tmp.path(), &leads);
+    let out = tmp.path().join("out");
+    let config = FileConfig { export: ExportMode::Full, ..FileConfig::csv(out.to_str().unwrap()) };
+    engine.create_destination("files", &DestinationConfig::File(config)).unwrap();
+    let mut def = flow("files", Some("Email"), vec![map("person.name.firstName", "firstName")]);
+    def.mandatory = vec!["firstName".into()];
+    engine.create_activation_flow("f", &def).unwrap();
+    engine.keep_audiences_resident().unwrap();
+    let mut rng = fastrand::Rng::with_seed(11);
+    for round in 0..5u32 {
+        if round > 0 {
+            for _ in 0..20 {
+                let l = &mut leads[rng.usize(..300)];
+                match rng.u8(..3) {
+                    0 => l.score = rng.u32(..100),
+                    1 => l.unsubscribed = !l.unsubscribed,
+                    _ => l.first = if rng.bool() { Some(format!("N{}", rng.u32(..1000))) } else { None },
+                }
+            }
+            let updated = format!("2024-0{}-01T00:00:00Z", round + 1);
+            reingest(&mut engine, tmp.path(), &format!("in{round}"), &leads, &updated);
+        }
+        let at = Utc.with_ymd_and_hms(2026, 11, 29, round, 0, 0).unwrap();
+        let report = engine.run_activation("f", &RunOptions { at: Some(at), ..RunOptions::default() }).unwrap();
+        let delivery = &report.audiences[0];
+        let rows: BTreeSet<(String, String)> = delivery
+            .files
+            .iter()
+            .flat_map(|file| read_csv(&file.path))
+            .map(|row| (row["Email"].clone(), row["firstName"].clone()))
+            .collect();
+        let expected: BTreeSet<(String, String)> = leads
+            .iter()
+            .filter(|l| l.score >= 50 && !l.unsubscribed)
+            .filter_map(|l| l.first.clone().map(|first| (l.email(), first)))
+            .collect();
+        assert_eq!(rows, expected, "round {round}");
+        assert_eq!(delivery.sent as usize, expected.len(), "round {round}");
+        let hot = leads.iter().filter(|l| l.score >= 50);
+        assert_eq!(delivery.members as usize, hot.clone().count(), "round {round}");
+        assert_eq!(delivery.excluded.consent as usize, hot.clone().filter(|l| l.unsubscribed).count());
+        assert_eq!(delivery.excluded.mandatory as usize, hot.filter(|l| !l.unsubscribed && l.first.is_none()).count());
+    }
+}
+
 /// What a file flow holds is one BLOB per (flow, audience), written with the run's end: after a first run of
 /// 400 leads and a second after churn, the store holds exactly the wanted members, no per-member rows.
 #[test]
