@@ -205,6 +205,18 @@ fn issue_7_resident_graph_files_replay_to_the_audience_after_random_churn() {
     replay_random_churn(true);
 }
 
+/// `changes` random changes to the leads: a new score, consent flipped, or a new or no first name.
+fn churn(leads: &mut [Lead], rng: &mut fastrand::Rng, changes: usize) {
+    for _ in 0..changes {
+        let l = &mut leads[rng.usize(..leads.len())];
+        match rng.u8(..3) {
+            0 => l.score = rng.u32(..100),
+            1 => l.unsubscribed = !l.unsubscribed,
+            _ => l.first = if rng.bool() { Some(format!("N{}", rng.u32(..1000))) } else { None },
+        }
+    }
+}
+
 fn replay_random_churn(resident: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let mut leads: Vec<Lead> = (1..=300).map(Lead::new).collect();
@@ -230,14 +242,7 @@ fn replay_random_churn(resident: bool) {
     let mut replay: BTreeMap<String, String> = BTreeMap::new();
     for round in 0..5u32 {
         if round > 0 {
-            for _ in 0..15 {
-                let l = &mut leads[rng.usize(..300)];
-                match rng.u8(..3) {
-                    0 => l.score = rng.u32(..100),
-                    1 => l.unsubscribed = !l.unsubscribed,
-                    _ => l.first = if rng.bool() { Some(format!("N{}", rng.u32(..1000))) } else { None },
-                }
-            }
+            churn(&mut leads, &mut rng, 15);
             reingest(
                 &mut engine,
                 tmp.path(),
@@ -281,14 +286,7 @@ fn issue_7_resident_members_give_full_files_of_exactly_the_audience_after_random
     let mut rng = fastrand::Rng::with_seed(11);
     for round in 0..5u32 {
         if round > 0 {
-            for _ in 0..20 {
-                let l = &mut leads[rng.usize(..300)];
-                match rng.u8(..3) {
-                    0 => l.score = rng.u32(..100),
-                    1 => l.unsubscribed = !l.unsubscribed,
-                    _ => l.first = if rng.bool() { Some(format!("N{}", rng.u32(..1000))) } else { None },
-                }
-            }
+            churn(&mut leads, &mut rng, 20);
             let updated = format!("2024-0{}-01T00:00:00Z", round + 1);
             reingest(&mut engine, tmp.path(), &format!("in{round}"), &leads, &updated);
         }

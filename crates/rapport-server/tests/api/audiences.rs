@@ -168,18 +168,7 @@ fn issue_9_members_follow_changes_with_status_and_history() {
     // Leads 8 and 9 drop to 10 points, lead 1 rises to 90 (a new file of the same source, newer): members
     // follow the commit. Now: ids 1 and 10–14 are in (6), ids 8 and 9 exited, and an evaluation job finds
     // nothing more to change.
-    {
-        let mut engine = Engine::open(server.dir.path()).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let folder = dir.path().join("in1");
-        std::fs::create_dir_all(&folder).unwrap();
-        let text = "id,email,firstName,leadScore,unsubscribed,updatedAt\n\
-                    8,p8@acme.com,F8,10,false,2024-02-01T00:00:00Z\n\
-                    9,p9@acme.com,F9,10,false,2024-02-01T00:00:00Z\n\
-                    1,p1@acme.com,F1,90,false,2024-02-01T00:00:00Z\n";
-        std::fs::write(folder.join("leads.csv"), text).unwrap();
-        engine.ingest(SourceSystem::Marketo, &[folder.join("leads.csv")], "mk1", &Quiet).unwrap();
-    }
+    churn_leads(server.dir.path());
     let job = server.post("/segment/jobs", Role::Marketer, &json!({"segmentId": "hot"}));
     assert_eq!(job.status, 202, "{:?}", job.body);
     let task = server.wait_task(job.body["taskId"].as_str().unwrap());
@@ -264,18 +253,7 @@ fn issue_9_sizes_over_time_follow_the_membership_history() {
 
     // Leads 8 and 9 drop out, lead 1 comes in (as in the members test): the sizes end at 6, with 8 entries
     // and 2 exits in all, each point being the previous one plus its entries minus its exits.
-    {
-        let mut engine = Engine::open(server.dir.path()).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let folder = dir.path().join("in1");
-        std::fs::create_dir_all(&folder).unwrap();
-        let text = "id,email,firstName,leadScore,unsubscribed,updatedAt\n\
-                    8,p8@acme.com,F8,10,false,2024-02-01T00:00:00Z\n\
-                    9,p9@acme.com,F9,10,false,2024-02-01T00:00:00Z\n\
-                    1,p1@acme.com,F1,90,false,2024-02-01T00:00:00Z\n";
-        std::fs::write(folder.join("leads.csv"), text).unwrap();
-        engine.ingest(SourceSystem::Marketo, &[folder.join("leads.csv")], "mk1", &Quiet).unwrap();
-    }
+    churn_leads(server.dir.path());
     let job = server.post("/segment/jobs", Role::Marketer, &json!({"segmentId": "hot"}));
     let task = server.wait_task(job.body["taskId"].as_str().unwrap());
     assert_eq!(task["status"], "succeeded", "{task}");
@@ -297,4 +275,18 @@ fn issue_9_sizes_over_time_follow_the_membership_history() {
         401,
         "unauthorized",
     );
+}
+
+/// A newer Marketo file of the same source into the data directory at `dir`: leads 8 and 9 drop to 10 points,
+/// lead 1 rises to 90.
+fn churn_leads(dir: &std::path::Path) {
+    let mut engine = Engine::open(dir).unwrap();
+    let input = tempfile::tempdir().unwrap();
+    let file = input.path().join("leads.csv");
+    let text = "id,email,firstName,leadScore,unsubscribed,updatedAt\n\
+                8,p8@acme.com,F8,10,false,2024-02-01T00:00:00Z\n\
+                9,p9@acme.com,F9,10,false,2024-02-01T00:00:00Z\n\
+                1,p1@acme.com,F1,90,false,2024-02-01T00:00:00Z\n";
+    std::fs::write(&file, text).unwrap();
+    engine.ingest(SourceSystem::Marketo, &[file], "mk1", &Quiet).unwrap();
 }
