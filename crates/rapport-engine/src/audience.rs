@@ -7,6 +7,7 @@ use rapport_store::{AudienceRecord, AudienceRun, HistoryEntry, Membership, Membe
 use serde::Serialize;
 use tracing::{info, instrument};
 
+use crate::live::member_key;
 use crate::{Engine, Result};
 
 /// One audience member, with the attributes exports use.
@@ -84,10 +85,6 @@ pub struct Evaluation {
     pub change: MembershipChange,
 }
 
-fn key(identity: &Identity) -> String {
-    format!("{}:{}", identity.namespace, identity.value)
-}
-
 fn text_at(record: &rapport_model::Record, path: &str) -> Option<String> {
     FieldPath::parse(path).ok()?.get(record)?.as_str().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
@@ -147,7 +144,7 @@ impl Engine {
                     })?;
                 let trace = rapport_segment::why(&plan, &graph, id);
                 Some(ProfileExplanation {
-                    primary: key(&graph.set(entity).profiles[id as usize].primary),
+                    primary: member_key(&graph.set(entity).profiles[id as usize].primary),
                     member: trace.holds,
                     trace,
                 })
@@ -269,7 +266,7 @@ fn describe(graph: &ProfileGraph, primary: String, status: String) -> Member {
         if let Some(account) = account {
             return Member {
                 account_name: text_at(&account.record, "accountName"),
-                identities: account.identities.iter().map(key).collect(),
+                identities: account.identities.iter().map(member_key).collect(),
                 primary,
                 status,
                 email: None,
@@ -310,6 +307,6 @@ fn describe(graph: &ProfileGraph, primary: String, status: String) -> Member {
         first_name: text_at(&profile.record, "person.name.firstName"),
         last_name: text_at(&profile.record, "person.name.lastName"),
         account_name,
-        identities: profile.identities.iter().map(key).collect(),
+        identities: profile.identities.iter().map(member_key).collect(),
     }
 }

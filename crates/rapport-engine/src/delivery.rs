@@ -43,6 +43,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
 
 use crate::destinations::{destination_config, flow_definition, ActivationFlowDef, Source};
+use crate::live::member_key;
 use crate::{Engine, Result};
 
 /// Options of a run.
@@ -564,28 +565,30 @@ impl Engine {
         // Without a status column or deduplication (which ranks by status), the resident audience state gives
         // the members as profile numbers: no membership rows read, no identity looked up.
         let statusless = def.dedupe.is_empty() && !spec.sources.contains(&Source::Status);
-        let checkpoint = self.store.live_checkpoint(audience)?;
         if let Some(resident) = self.resident_graph_for(&fields)? {
-            let numbers = resident.member_numbers(audience, checkpoint).filter(|_| statusless);
-            if let Some((class, numbers)) = numbers.filter(|(class, _)| *class == entity) {
-                let profiles = &resident.graph().set(class).profiles;
-                let keys = par_map(&numbers, |&n| member_key(&profiles[n as usize].primary));
-                let mut members: Vec<Member> =
-                    keys.into_iter().zip(numbers).map(|(key, n)| (key, EXISTING, Some(n))).collect();
-                members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                delivery.members = members.len() as u64;
-                return Ok(wanted_from(resident.graph(), entity, members, def, spec, delivery));
-            }
-            let members = self.store.members(audience)?;
-            delivery.members = members.len() as u64;
-            let real = |n| resident.is_real(entity, n);
-            let members = find_profiles(resident.graph(), &real, entity, members);
+            let numbers = if statusless {
+                resident.member_numbers(audience, self.store.live_checkpoint(audience)?)
+            } else {
+                None
+            };
+            let members = match numbers {
+                Some(numbers) => {
+                    let profiles = &resident.graph().set(entity).profiles;
+                    let keys = par_map(&numbers, |&n| member_key(&profiles[n as usize].primary));
+                    let mut members: Vec<Member> =
+                        keys.into_iter().zip(numbers).map(|(key, n)| (key, EXISTING, Some(n))).collect();
+                    members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    members
+                }
+                None => {
+                    let real = |n| resident.is_real(entity, n);
+                    find_profiles(resident.graph(), &real, entity, self.store.members(audience)?)
+                }
+            };
             return Ok(wanted_from(resident.graph(), entity, members, def, spec, delivery));
         }
-        let members = self.store.members(audience)?;
-        delivery.members = members.len() as u64;
         let graph = self.profile_graph_for(&fields)?;
-        let members = find_profiles(&graph, &|_| true, entity, members);
+        let members = find_profiles(&graph, &|_| true, entity, self.store.members(audience)?);
         Ok(wanted_from(&graph, entity, members, def, spec, delivery))
     }
 
@@ -784,19 +787,9 @@ type Member = (String, &'static str, Option<u32>);
 /// The status of a member the store does not list with one (resident members: the flow reads no status).
 const EXISTING: &str = "existing";
 
-/// `namespace:value`, the form the store lists members in.
-fn member_key(identity: &Identity) -> String {
-    let (namespace, value) = (identity.namespace.as_str(), identity.value.as_str());
-    let mut key = String::with_capacity(namespace.len() + 1 + value.len());
-    key.push_str(namespace);
-    key.push(':');
-    key.push_str(value);
-    key
-}
-
 /// Frees `value` on a thread of its own: the strings of a million members take a tenth of a second to free,
 /// which a run need not wait for. (When no thread can be started, it is freed here.)
-pub(crate) fn free_later<T: Send + 'static>(value: T) {
+fn free_later<T: Send + 'static>(value: T) {
     let _ = std::thread::Builder::new().name("rapport-free".to_owned()).spawn(move || drop(value));
 }
 
@@ -849,6 +842,7 @@ fn wanted_from(
     spec: &PayloadSpec,
     delivery: &mut AudienceDelivery,
 ) -> Vec<(String, Wanted)> {
+    delivery.members = members.len() as u64;
     let profiles = graph.set(entity);
     let candidates = par_map(&members, |(member, status, n)| {
         let profile = n.map(|n| &profiles.profiles[n as usize]).map(|p| (p.identities.as_slice(), &p.record));

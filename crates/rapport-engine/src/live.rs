@@ -322,8 +322,10 @@ impl Engine {
     fn members_whole(&self, plan: &Plan) -> Result<(BTreeSet<String>, u64, u64)> {
         let graph = self.profile_graph_for(&plan.fields())?;
         let set = graph.set(plan.entity);
-        let members =
-            rapport_segment::evaluate(plan, &graph).iter().map(|id| key(&set.profiles[id as usize].primary)).collect();
+        let members = rapport_segment::evaluate(plan, &graph)
+            .iter()
+            .map(|id| member_key(&set.profiles[id as usize].primary))
+            .collect();
         Ok((members, set.stored() as u64, set.len() as u64))
     }
 
@@ -375,16 +377,16 @@ impl Engine {
         let mut candidates: BTreeMap<Identity, (Profile, i64)> = BTreeMap::new();
         let mut reconsider: BTreeMap<String, i64> = BTreeMap::new();
         for (identity, seq) in &affected {
-            bump(&mut reconsider, &key(identity), *seq);
+            bump(&mut reconsider, &member_key(identity), *seq);
             if let Some(profile) = reader.profile(plan.entity, identity)? {
                 let slot = candidates.entry(profile.primary.clone()).or_insert((profile, *seq));
                 slot.1 = slot.1.max(*seq);
             }
         }
         for (profile, seq) in candidates.values() {
-            bump(&mut reconsider, &key(&profile.primary), *seq);
+            bump(&mut reconsider, &member_key(&profile.primary), *seq);
             for identity in &profile.identities {
-                let text = key(identity);
+                let text = member_key(identity);
                 if self.store.membership_status(&audience.name, &text)?.is_some_and(|s| s != "exited") {
                     bump(&mut reconsider, &text, *seq);
                 }
@@ -492,7 +494,7 @@ impl Engine {
                         bump(&mut reconsider, old, seq);
                     }
                     if resident.is_real(root, n) {
-                        bump(&mut reconsider, &key(&resident.graph.set(root).profiles[n as usize].primary), seq);
+                        bump(&mut reconsider, &member_key(&resident.graph.set(root).profiles[n as usize].primary), seq);
                     }
                 }
                 let changes = reconsider
@@ -552,8 +554,14 @@ fn plan_reads(plan: &Plan) -> BTreeSet<EntityKind> {
     out
 }
 
-fn key(identity: &Identity) -> String {
-    format!("{}:{}", identity.namespace, identity.value)
+/// A member string: `namespace:value`, the form memberships are stored in.
+pub(crate) fn member_key(identity: &Identity) -> String {
+    let (namespace, value) = (identity.namespace.as_str(), identity.value.as_str());
+    let mut key = String::with_capacity(namespace.len() + 1 + value.len());
+    key.push_str(namespace);
+    key.push(':');
+    key.push_str(value);
+    key
 }
 
 fn bump<K: Ord + Clone>(map: &mut BTreeMap<K, i64>, k: &K, seq: i64) {
@@ -786,7 +794,7 @@ impl StoreReader<'_> {
         Ok(primaries
             .into_iter()
             .filter(|primary| set.find(primary).is_some_and(|n| rapport_segment::evaluate_one(plan, &graph, n)))
-            .map(|p| key(&p))
+            .map(|p| member_key(&p))
             .collect())
     }
 
@@ -1008,13 +1016,13 @@ impl Resident {
     /// records: the audience is resident, its memberships were written at the graph's position (`checkpoint`,
     /// the audience's live checkpoint in the store, equals it) and its answer does not move with the clock
     /// (an evaluation elsewhere at another time could differ). `None` otherwise: the caller reads the store.
-    pub(crate) fn member_numbers(&self, audience: &str, checkpoint: Option<i64>) -> Option<(EntityKind, Vec<u32>)> {
+    pub(crate) fn member_numbers(&self, audience: &str, checkpoint: Option<i64>) -> Option<Vec<u32>> {
         let state = self.audiences.get(audience)?;
         if checkpoint != Some(self.seq) || state.plan().depends_on_now() {
             return None;
         }
         let class = state.plan().entity;
-        Some((class, state.members().iter().filter(|&n| self.is_real(class, n)).collect()))
+        Some(state.members().iter().filter(|&n| self.is_real(class, n)).collect())
     }
 
     /// Every member string the state counts in.
@@ -1024,7 +1032,7 @@ impl Resident {
             .members()
             .iter()
             .filter(|&n| self.is_real(class, n))
-            .map(|n| key(&set.profiles[n as usize].primary))
+            .map(|n| member_key(&set.profiles[n as usize].primary))
             .collect()
     }
 
@@ -1072,7 +1080,7 @@ impl Resident {
                     // Deleted: an empty slot, never a member.
                     let slot = &mut set.profiles[n as usize];
                     if real[n as usize] {
-                        patch.former_primaries.insert((class, n), key(&slot.primary));
+                        patch.former_primaries.insert((class, n), member_key(&slot.primary));
                     }
                     *slot = Profile { primary: Identity::new("", ""), identities: Vec::new(), record: Record::new() };
                     real[n as usize] = false;
@@ -1084,7 +1092,7 @@ impl Resident {
                 (Some(n), Some((primary, identities, text))) => {
                     let record = project(projection, &text)?;
                     let slot = &mut set.profiles[n as usize];
-                    patch.former_primaries.insert((class, n), key(&slot.primary));
+                    patch.former_primaries.insert((class, n), member_key(&slot.primary));
                     let mut old_identities = slot.identities.clone();
                     old_identities.sort();
                     let identities_moved = slot.primary != primary || old_identities != identities;

@@ -96,6 +96,21 @@ fn flow(destination: &str, identity: Option<&str>, mapping: Vec<AttributeMapping
     }
 }
 
+/// Run options of an export at `hour` on 2026-11-29 UTC (distinct times keep successive files apart).
+fn at(hour: u32) -> RunOptions {
+    RunOptions { at: Some(Utc.with_ymd_and_hms(2026, 11, 29, hour, 0, 0).unwrap()), ..RunOptions::default() }
+}
+
+/// A CSV destination `files` in `out` and a flow `f` of the audience to it: the email identity and the first
+/// name, which is mandatory.
+fn first_name_file_flow(engine: &mut Engine, out: &Path, export: ExportMode) {
+    let config = FileConfig { export, ..FileConfig::csv(out.to_str().unwrap()) };
+    engine.create_destination("files", &DestinationConfig::File(config)).unwrap();
+    let mut def = flow("files", Some("Email"), vec![map("person.name.firstName", "firstName")]);
+    def.mandatory = vec!["firstName".into()];
+    engine.create_activation_flow("f", &def).unwrap();
+}
+
 fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
     let mut reader = csv::Reader::from_path(path).unwrap();
     let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
@@ -124,7 +139,6 @@ fn incremental_files_after_churn_hold_only_the_changes_and_replay_to_the_audienc
     def.mandatory = vec!["firstName".into()];
     engine.create_activation_flow("daily-files", &def).unwrap();
 
-    let at = |h| RunOptions { at: Some(Utc.with_ymd_and_hms(2026, 11, 29, h, 0, 0).unwrap()), ..RunOptions::default() };
     let first = engine.run_activation("daily-files", &at(1)).unwrap();
     assert_eq!(first.state, "success");
     let audience = &first.audiences[0];
@@ -251,8 +265,7 @@ fn replay_random_churn(resident: bool) {
                 &format!("2024-0{}-01T00:00:00Z", round + 1),
             );
         }
-        let at = Utc.with_ymd_and_hms(2026, 11, 29, round, 0, 0).unwrap();
-        let report = engine.run_activation("f", &RunOptions { at: Some(at), ..RunOptions::default() }).unwrap();
+        let report = engine.run_activation("f", &at(round)).unwrap();
         for file in &report.audiences[0].files {
             for row in read_csv(&file.path) {
                 if row["status"] == "exited" {
@@ -276,12 +289,7 @@ fn issue_7_resident_members_give_full_files_of_exactly_the_audience_after_random
     let tmp = tempfile::tempdir().unwrap();
     let mut leads: Vec<Lead> = (1..=300).map(Lead::new).collect();
     let mut engine = setup(tmp.path(), &leads);
-    let out = tmp.path().join("out");
-    let config = FileConfig { export: ExportMode::Full, ..FileConfig::csv(out.to_str().unwrap()) };
-    engine.create_destination("files", &DestinationConfig::File(config)).unwrap();
-    let mut def = flow("files", Some("Email"), vec![map("person.name.firstName", "firstName")]);
-    def.mandatory = vec!["firstName".into()];
-    engine.create_activation_flow("f", &def).unwrap();
+    first_name_file_flow(&mut engine, &tmp.path().join("out"), ExportMode::Full);
     engine.keep_audiences_resident().unwrap();
     let mut rng = fastrand::Rng::with_seed(11);
     for round in 0..5u32 {
@@ -290,8 +298,7 @@ fn issue_7_resident_members_give_full_files_of_exactly_the_audience_after_random
             let updated = format!("2024-0{}-01T00:00:00Z", round + 1);
             reingest(&mut engine, tmp.path(), &format!("in{round}"), &leads, &updated);
         }
-        let at = Utc.with_ymd_and_hms(2026, 11, 29, round, 0, 0).unwrap();
-        let report = engine.run_activation("f", &RunOptions { at: Some(at), ..RunOptions::default() }).unwrap();
+        let report = engine.run_activation("f", &at(round)).unwrap();
         let delivery = &report.audiences[0];
         let rows: BTreeSet<(String, String)> = delivery
             .files
@@ -320,13 +327,7 @@ fn issue_7_file_state_is_one_value_per_audience_recorded_with_the_run() {
     let tmp = tempfile::tempdir().unwrap();
     let mut leads: Vec<Lead> = (1..=400).map(Lead::new).collect();
     let mut engine = setup(tmp.path(), &leads);
-    let out = tmp.path().join("out");
-    let config = FileConfig { export: ExportMode::Incremental, ..FileConfig::csv(out.to_str().unwrap()) };
-    engine.create_destination("files", &DestinationConfig::File(config)).unwrap();
-    let mut def = flow("files", Some("Email"), vec![map("person.name.firstName", "firstName")]);
-    def.mandatory = vec!["firstName".into()];
-    engine.create_activation_flow("f", &def).unwrap();
-    let at = |h| RunOptions { at: Some(Utc.with_ymd_and_hms(2026, 11, 29, h, 0, 0).unwrap()), ..RunOptions::default() };
+    first_name_file_flow(&mut engine, &tmp.path().join("out"), ExportMode::Incremental);
     let state = |engine: &Engine| {
         let db = rusqlite::Connection::open(engine.store().dir().join(rapport_store::DATABASE_FILE)).unwrap();
         let blob: (i64, i64) = db
