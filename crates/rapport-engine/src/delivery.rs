@@ -13,8 +13,9 @@
 //! 2. compares the payloads with what the destination holds (the recorded state): members not held or whose
 //!    payload fingerprint changed are **upserts**, held members no longer wanted (left, excluded) are
 //!    **removals**. The first run holds nothing, so it is the full backfill. A file destination's state is one
-//!    sorted (member, row hash) array per audience ([`rapport_store::HeldRows`]): the comparison is a merge of
-//!    two sorted lists; streaming destinations keep one row per member with its SHA-256 fingerprint and the
+//!    (member digest, row hash) array per audience in digest order ([`rapport_store::HeldRows`], with the
+//!    members' keys only when the files name left members): the comparison is a merge of two lists in digest
+//!    order; streaming destinations keep one row per member with its SHA-256 fingerprint and the
 //!    destination's reference;
 //! 3. delivers: files are written (all wanted members for full exports, the changes for incremental ones)
 //!    and then recorded; streaming destinations get batches of the vendor's size, and each batch's accepted
@@ -150,13 +151,16 @@ pub struct DeliveryRun {
 #[derive(Debug, Clone)]
 pub(crate) struct Wanted {
     pub(crate) identity: Option<String>,
-    /// The mapped values, in the order of the flow's mapping.
+    /// The mapped values, in the order of the flow's mapping. In file payloads the primary identity's slots
+    /// are `None`: the member key itself moves into them when the row is written.
     pub(crate) fields: Vec<Option<String>>,
-    /// The SHA-256 fingerprint (32 hex digits) streaming destinations record per member; empty when the spec
-    /// computes none (file flows).
+    /// The SHA-256 fingerprint (32 hex digits) streaming destinations record per member; empty in file
+    /// payloads.
     pub(crate) fingerprint: String,
     /// The xxh3-64 hash of the same bytes, which file destinations record.
     pub(crate) hash: u64,
+    /// The member's digest ([`HeldRows::digest`]) that file destinations record; 0 in streaming payloads.
+    pub(crate) digest: u128,
 }
 
 impl Wanted {
@@ -233,9 +237,10 @@ pub(crate) enum Candidate {
 pub(crate) struct PayloadSpec {
     pub(crate) sources: Vec<Source>,
     pub(crate) consent: Vec<FieldPath>,
-    /// Whether payloads get a SHA-256 fingerprint (streaming destinations record it; file runs need only the
-    /// row hash).
-    pub(crate) fingerprints: bool,
+    /// Whether the payloads become file rows: no SHA-256 fingerprint (streaming destinations record it; file
+    /// runs need only the row hash), the member's digest instead, and the primary identity's slots left to
+    /// the caller (see [`Wanted::fields`]).
+    pub(crate) files: bool,
 }
 
 impl PayloadSpec {
@@ -251,7 +256,7 @@ impl PayloadSpec {
                     .collect(),
                 _ => Vec::new(),
             },
-            fingerprints: true,
+            files: false,
         }
     }
 
@@ -304,27 +309,26 @@ impl PayloadSpec {
         let mut fields: Vec<Option<String>> = Vec::with_capacity(self.sources.len() + 1);
         fields.extend(self.sources.iter().map(|source| match source {
             Source::Field(path) => profile.and_then(|(_, r)| path.get(r)).and_then(scalar_text),
+            Source::Primary if self.files => None,
             Source::Primary => Some(member.to_owned()),
             Source::Identity(ns) => identity_of(ns),
             Source::Status => Some(status.to_owned()),
         }));
-        let missing = def.mandatory.iter().any(|name| {
-            def.mapping
-                .iter()
-                .position(|m| &m.target == name)
-                .and_then(|i| fields[i].as_deref())
-                .is_none_or(str::is_empty)
-        });
+        let value = |i: usize| if self.sources[i] == Source::Primary { Some(member) } else { fields[i].as_deref() };
+        let missing = def
+            .mandatory
+            .iter()
+            .any(|name| def.mapping.iter().position(|m| &m.target == name).and_then(value).is_none_or(str::is_empty));
         if missing {
             return Candidate::Excluded(Exclusion::Mandatory);
         }
         // The status column says what the member's state is; it is not a change of payload.
+        let hashed = (0..fields.len()).map(|i| if self.sources[i] == Source::Status { None } else { value(i) });
         let mut bytes = Vec::with_capacity(64);
-        let hashed =
-            fields.iter().zip(&self.sources).map(|(f, s)| if *s == Source::Status { None } else { f.as_deref() });
         payload_bytes(identity.as_deref(), hashed, &mut bytes);
-        let fingerprint = if self.fingerprints { fingerprint(&bytes) } else { String::new() };
-        Candidate::Send(Wanted { fingerprint, hash: row_hash(&bytes), identity, fields })
+        let (fingerprint, digest) =
+            if self.files { (String::new(), HeldRows::digest(member)) } else { (fingerprint(&bytes), 0) };
+        Candidate::Send(Wanted { fingerprint, digest, hash: row_hash(&bytes), identity, fields })
     }
 }
 
@@ -538,7 +542,9 @@ impl Engine {
         Ok(fields)
     }
 
-    /// The payloads of the members to send, sorted by member key. Profiles come from the resident graph when
+    /// The payloads of the members to send, sorted by member key for streaming destinations; in no particular
+    /// order for files (their rows are compared by member digest: a million keys are not sorted for them).
+    /// Profiles come from the resident graph when
     /// the process keeps one (reloaded once if it lacks a mapped field), else from a graph loaded with the
     /// mapped fields only.
     fn wanted_members(
@@ -546,7 +552,7 @@ impl Engine {
         audience: &str,
         def: &ActivationFlowDef,
         action: MarketingAction,
-        fingerprints: bool,
+        files: bool,
         delivery: &mut AudienceDelivery,
     ) -> Result<Vec<(String, Wanted)>> {
         let record = self.store.audience(audience)?;
@@ -554,7 +560,7 @@ impl Engine {
             self.evaluate_audience(audience)?;
         }
         let entity = record.entity;
-        let spec = &PayloadSpec { fingerprints, ..PayloadSpec::new(def, action, entity) };
+        let spec = &PayloadSpec { files, ..PayloadSpec::new(def, action, entity) };
         let fields: BTreeMap<EntityKind, BTreeSet<FieldPath>> = [(entity, spec.fields())].into_iter().collect();
         if self.live.is_some() && self.resident_graph_for(&fields)?.is_none() {
             self.refresh_audiences()?;
@@ -571,20 +577,11 @@ impl Engine {
             } else {
                 None
             };
-            let members = match numbers {
-                Some(numbers) => {
-                    let profiles = &resident.graph().set(entity).profiles;
-                    let keys = par_map(&numbers, |&n| member_key(&profiles[n as usize].primary));
-                    let mut members: Vec<Member> =
-                        keys.into_iter().zip(numbers).map(|(key, n)| (key, EXISTING, Some(n))).collect();
-                    members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                    members
-                }
-                None => {
-                    let real = |n| resident.is_real(entity, n);
-                    find_profiles(resident.graph(), &real, entity, self.store.members(audience)?)
-                }
-            };
+            if let Some(numbers) = numbers {
+                return Ok(wanted_of_numbers(resident.graph(), entity, &numbers, def, spec, delivery));
+            }
+            let real = |n| resident.is_real(entity, n);
+            let members = find_profiles(resident.graph(), &real, entity, self.store.members(audience)?);
             return Ok(wanted_from(resident.graph(), entity, members, def, spec, delivery));
         }
         let graph = self.profile_graph_for(&fields)?;
@@ -610,18 +607,31 @@ impl Engine {
         let audience = delivery.audience.clone();
         let is_file = matches!(config, DestinationConfig::File(_));
         let started = Instant::now();
-        let wanted = self.wanted_members(&audience, def, action, !is_file, delivery)?;
+        let wanted = self.wanted_members(&audience, def, action, is_file, delivery)?;
         delivery.phases_ms.insert("members".to_owned(), started.elapsed().as_millis() as u64);
         let started = Instant::now();
         match (config, connector) {
             (DestinationConfig::File(file), _) => {
                 let held = self.store.held_rows(flow, &audience)?;
-                let (upserts, removals) = diff_rows(&wanted, &held);
-                delivery.upserts = upserts.len() as u64;
-                delivery.removals = removals.len() as u64;
+                let diff = diff_rows(&wanted, &held);
+                delivery.upserts = diff.upserts.len() as u64;
+                delivery.removals = diff.removals.len() as u64;
                 delivery.phases_ms.insert("compare".to_owned(), started.elapsed().as_millis() as u64);
                 let full = file.export == ExportMode::Full || held.is_empty();
-                let held_now = self.deliver_files(def, file, options, wanted, full, &upserts, &removals, delivery);
+                // State from before the keys were left out of it (none kept): left members are counted, but
+                // cannot be named in `exited` rows.
+                let removals: Vec<&str> = diff.removals.iter().filter_map(|&j| held.member(j)).collect();
+                let held_now = self.deliver_files(
+                    def,
+                    file,
+                    options,
+                    wanted,
+                    full,
+                    &diff.upserts,
+                    &removals,
+                    diff.state,
+                    delivery,
+                );
                 free_later(held);
                 held_now.map(Some)
             }
@@ -721,7 +731,8 @@ impl Engine {
 
     /// Writes the file(s) of one audience: every wanted member when `full`, else the `upserts` (indexes in
     /// `wanted`) and, when the flow maps the membership status, the `removals` as `exited` rows. Returns what
-    /// the files now hold: every wanted member with its row hash.
+    /// the files now hold: `state` (every wanted member's digest and row hash), with the members' keys when
+    /// the flow maps the status (its next incremental files name the members that left).
     #[allow(clippy::too_many_arguments)]
     fn deliver_files(
         &mut self,
@@ -732,6 +743,7 @@ impl Engine {
         full: bool,
         upserts: &[usize],
         removals: &[&str],
+        state: Vec<(u128, u64)>,
         delivery: &mut AudienceDelivery,
     ) -> Result<HeldRows> {
         let audience = delivery.audience.clone();
@@ -740,18 +752,28 @@ impl Engine {
         let status_column = def.mapping.iter().any(|m| m.source == "segmentMembership.status");
         let capacity = if full { wanted.len() } else { upserts.len() + removals.len() };
         let mut rows: Vec<Vec<Option<String>>> = Vec::with_capacity(capacity);
-        let mut state: Vec<(String, u64)> = Vec::with_capacity(wanted.len());
+        let mut keys: Vec<(String, u64)> = Vec::with_capacity(if status_column { wanted.len() } else { 0 });
         let mut next = upserts.iter().copied().peekable();
-        // The payloads move into the rows: a million members are not copied once more.
+        let primary: Vec<usize> =
+            def.mapping.iter().enumerate().filter(|(_, m)| m.source == "primaryIdentity").map(|(i, _)| i).collect();
+        // The payloads and member keys move into the rows: a million members are not copied once more.
         for (i, (member, w)) in wanted.into_iter().enumerate() {
+            if status_column {
+                keys.push((member.clone(), w.hash));
+            }
             if next.next_if_eq(&i).is_some() || full {
                 let mut row = w.fields;
+                if let Some((&last, others)) = primary.split_last() {
+                    for &slot in others {
+                        row[slot] = Some(member.clone());
+                    }
+                    row[last] = Some(member);
+                }
                 if def.identity.is_some() {
                     row.insert(0, w.identity);
                 }
                 rows.push(row);
             }
-            state.push((member, w.hash));
         }
         // Left members appear in incremental files only with a status column: `exited`, their key columns
         // (`primaryIdentity`) and nothing else.
@@ -776,7 +798,7 @@ impl Engine {
         free_later(rows);
         // The files are synced and renamed; the caller records this state with the run's end (a crash before
         // that commit writes the same changes again at the next run).
-        Ok(HeldRows::from_sorted(state))
+        Ok(if status_column { HeldRows::with_members(keys) } else { HeldRows::from_digests(state) })
     }
 }
 
@@ -812,6 +834,28 @@ fn find_profiles(
         .collect()
 }
 
+/// `f` over `items` (which it may change) on the machine's cores, in contiguous chunks, results in the items'
+/// order.
+fn par_map_mut<T: Send, U: Send>(items: &mut [T], f: impl Fn(&mut T) -> U + Sync) -> Vec<U> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || items.len() < 10_000 {
+        return items.iter_mut().map(f).collect();
+    }
+    let size = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let chunks: Vec<_> = items
+            .chunks_mut(size)
+            .map(|chunk| scope.spawn(move || chunk.iter_mut().map(f).collect::<Vec<U>>()))
+            .collect();
+        let mut out = Vec::with_capacity(size * threads);
+        for chunk in chunks {
+            out.extend(chunk.join().expect("a payload thread does not panic"));
+        }
+        out
+    })
+}
+
 /// `f` over `items` on the machine's cores, in contiguous chunks, results in the items' order.
 fn par_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
@@ -832,8 +876,49 @@ fn par_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> 
     })
 }
 
-/// The payloads of `members` (sorted by member) over `graph` of `entity`: consent, identity and mandatory
-/// exclusions, then deduplication. Sorted by member.
+/// The payloads of the profiles numbered `numbers` in `graph` of `entity`, members whose status the flow does
+/// not read and that it does not deduplicate: each member's key and payload built together, on every core.
+/// Sorted by member, except file payloads (see `Engine::wanted_members`).
+fn wanted_of_numbers(
+    graph: &ProfileGraph,
+    entity: EntityKind,
+    numbers: &[u32],
+    def: &ActivationFlowDef,
+    spec: &PayloadSpec,
+    delivery: &mut AudienceDelivery,
+) -> Vec<(String, Wanted)> {
+    delivery.members = numbers.len() as u64;
+    let profiles = &graph.set(entity).profiles;
+    let candidates = par_map(numbers, |&n| {
+        let profile = &profiles[n as usize];
+        let member = member_key(&profile.primary);
+        let candidate = spec.payload(def, &member, EXISTING, Some((&profile.identities, &profile.record)));
+        (member, candidate)
+    });
+    let mut wanted = sendable(candidates, &mut delivery.excluded);
+    if !spec.files {
+        wanted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+    wanted
+}
+
+/// The members' payloads to send, the exclusions counted in `excluded`; collected in place (the candidates'
+/// memory becomes the payloads': a million members are not copied).
+fn sendable(candidates: Vec<(String, Candidate)>, excluded: &mut Excluded) -> Vec<(String, Wanted)> {
+    candidates
+        .into_iter()
+        .filter_map(|(member, candidate)| match candidate {
+            Candidate::Send(payload) => Some((member, payload)),
+            Candidate::Excluded(reason) => {
+                reason.count(excluded);
+                None
+            }
+        })
+        .collect()
+}
+
+/// The payloads of `members` over `graph` of `entity`: consent, identity and mandatory exclusions, then
+/// deduplication. Sorted by member, except file payloads (see `Engine::wanted_members`).
 fn wanted_from(
     graph: &ProfileGraph,
     entity: EntityKind,
@@ -844,10 +929,16 @@ fn wanted_from(
 ) -> Vec<(String, Wanted)> {
     delivery.members = members.len() as u64;
     let profiles = graph.set(entity);
-    let candidates = par_map(&members, |(member, status, n)| {
+    let mut members = members;
+    // Each member's key moves out of `members` into its candidate (the statuses stay for deduplication).
+    let candidates = par_map_mut(&mut members, |(member, status, n)| {
         let profile = n.map(|n| &profiles.profiles[n as usize]).map(|p| (p.identities.as_slice(), &p.record));
-        spec.payload(def, member, status, profile)
+        let candidate = spec.payload(def, member, status, profile);
+        (std::mem::take(member), candidate)
     });
+    if def.dedupe.is_empty() {
+        return sendable(candidates, &mut delivery.excluded);
+    }
     // Candidates per dedupe key: (status rank, member) → payload.
     let mut by_key: HashMap<Vec<Option<String>>, (u8, String, Wanted)> = HashMap::new();
     let mut wanted = Vec::with_capacity(members.len());
@@ -856,7 +947,7 @@ fn wanted_from(
         .iter()
         .map(|k| if k == "identity" { None } else { def.mapping.iter().position(|m| &m.target == k) })
         .collect();
-    for ((member, status, _), candidate) in members.into_iter().zip(candidates) {
+    for ((_, status, _), (member, candidate)) in members.into_iter().zip(candidates) {
         let payload = match candidate {
             Candidate::Send(payload) => payload,
             Candidate::Excluded(reason) => {
@@ -864,16 +955,13 @@ fn wanted_from(
                 continue;
             }
         };
-        if def.dedupe.is_empty() {
-            wanted.push((member, payload));
-            continue;
-        }
         let key: Vec<Option<String>> = def
             .dedupe
             .iter()
             .zip(&dedupe)
             .map(|(k, at)| match at {
                 _ if k == "identity" => payload.identity.clone(),
+                Some(i) if spec.sources[*i] == Source::Primary => Some(member.clone()),
                 Some(i) => payload.fields[*i].clone(),
                 None => None,
             })
@@ -892,45 +980,85 @@ fn wanted_from(
         }
     }
     wanted.extend(by_key.into_values().map(|(_, member, payload)| (member, payload)));
-    // The store lists members sorted; the dedupe winners come unordered.
-    if !wanted.is_sorted_by(|a, b| a.0 < b.0) {
+    // The store lists members sorted; the dedupe winners come unordered. File payloads need no order.
+    if !spec.files && !wanted.is_sorted_by(|a, b| a.0 < b.0) {
         wanted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     }
     wanted
 }
 
-/// The difference between what is wanted and what a file destination holds (both sorted by member): the
-/// indexes in `wanted` of members not held or held with another row hash (upserts), and the held members no
-/// longer wanted (removals), each in member order.
-fn diff_rows<'h>(wanted: &[(String, Wanted)], held: &'h HeldRows) -> (Vec<usize>, Vec<&'h str>) {
+/// Sorts `rows` by digest. Digests are uniform: the rows are split in place by the digest's top bit and the
+/// halves sorted on two cores.
+fn sort_by_digest(rows: &mut [(u128, u64, u32)]) {
+    let sort = |half: &mut [(u128, u64, u32)]| half.sort_unstable_by_key(|r| r.0);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || rows.len() < 10_000 {
+        return sort(rows);
+    }
+    let (mut low, mut high) = (0, rows.len());
+    while low < high {
+        if rows[low].0 >> 127 == 0 {
+            low += 1;
+        } else {
+            high -= 1;
+            rows.swap(low, high);
+        }
+    }
+    let (low, high) = rows.split_at_mut(low);
+    std::thread::scope(|scope| {
+        scope.spawn(|| sort(high));
+        sort(low);
+    });
+}
+
+/// The difference between what is wanted (in any order) and what a file destination holds.
+#[derive(Debug, PartialEq, Eq)]
+struct RowDiff {
+    /// The indexes in `wanted` of members not held or held with another row hash, ascending.
+    upserts: Vec<usize>,
+    /// The indexes in the held rows of members no longer wanted, in digest order.
+    removals: Vec<usize>,
+    /// What the files hold once the changes are written: every wanted member's (digest, row hash), in digest
+    /// order.
+    state: Vec<(u128, u64)>,
+}
+
+/// Compares `wanted` (file payloads, which carry their member's digest) with `held` by member digest: both in
+/// digest order, then one merge.
+fn diff_rows(wanted: &[(String, Wanted)], held: &HeldRows) -> RowDiff {
+    let mut ours: Vec<(u128, u64, u32)> =
+        wanted.iter().enumerate().map(|(i, (_, w))| (w.digest, w.hash, i as u32)).collect();
+    sort_by_digest(&mut ours);
     let held = held.rows();
     let (mut upserts, mut removals) = (Vec::new(), Vec::new());
     let (mut i, mut j) = (0, 0);
-    while i < wanted.len() || j < held.len() {
-        let order = match (wanted.get(i), held.get(j)) {
-            (Some(w), Some(h)) => w.0.as_str().cmp(h.0.as_str()),
+    while i < ours.len() || j < held.len() {
+        let order = match (ours.get(i), held.get(j)) {
+            (Some(w), Some(h)) => w.0.cmp(&h.0),
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, _) => std::cmp::Ordering::Greater,
         };
         match order {
             std::cmp::Ordering::Less => {
-                upserts.push(i);
+                upserts.push(ours[i].2 as usize);
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
-                removals.push(held[j].0.as_str());
+                removals.push(j);
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
-                if wanted[i].1.hash != held[j].1 {
-                    upserts.push(i);
+                if ours[i].1 != held[j].1 {
+                    upserts.push(ours[i].2 as usize);
                 }
                 i += 1;
                 j += 1;
             }
         }
     }
-    (upserts, removals)
+    upserts.sort_unstable();
+    let state = ours.into_iter().map(|(digest, hash, _)| (digest, hash)).collect();
+    RowDiff { upserts, removals, state }
 }
 
 #[cfg(test)]
@@ -944,7 +1072,8 @@ mod tests {
     }
 
     fn wanted(member: &str, hash: u64) -> (String, Wanted) {
-        (member.to_owned(), Wanted { identity: None, fields: Vec::new(), fingerprint: String::new(), hash })
+        let digest = HeldRows::digest(member);
+        (member.to_owned(), Wanted { identity: None, fields: Vec::new(), fingerprint: String::new(), hash, digest })
     }
 
     #[test]
@@ -962,12 +1091,52 @@ mod tests {
     }
 
     #[test]
+    fn digests_sort_in_two_halves_as_one_sort_would() {
+        // Enough rows for the two-core split, from a fixed xorshift sequence; the oracle is the standard sort.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut rows: Vec<(u128, u64, u32)> =
+            (0..50_000).map(|i| ((u128::from(next()) << 64) | u128::from(next()), next(), i)).collect();
+        let mut expected = rows.clone();
+        expected.sort_by_key(|r| r.0);
+        sort_by_digest(&mut rows);
+        assert_eq!(rows, expected);
+        // All in one half, and empty.
+        let mut low: Vec<(u128, u64, u32)> = (0..20_000u32).rev().map(|i| (u128::from(i), 0, i)).collect();
+        sort_by_digest(&mut low);
+        assert!(low.iter().enumerate().all(|(i, r)| r.0 == i as u128));
+        sort_by_digest(&mut []);
+    }
+
+    #[test]
+    fn par_map_mut_keeps_order_and_lets_items_change() {
+        let mut items: Vec<String> = (0..30_000).map(|i| i.to_string()).collect();
+        let lengths = par_map_mut(&mut items, |s| std::mem::take(s).len());
+        assert_eq!(lengths, (0..30_000).map(|i: i32| i.to_string().len()).collect::<Vec<_>>());
+        assert!(items.iter().all(String::is_empty));
+    }
+
+    #[test]
     fn diff_sends_new_and_changed_members_and_lists_left_ones() {
         let want = [wanted("Email:a", 1), wanted("Email:b", 2), wanted("Email:d", 4)];
-        let held = HeldRows::from_sorted(vec![("Email:a".into(), 1), ("Email:b".into(), 9), ("Email:c".into(), 3)]);
+        let held = HeldRows::with_members(vec![("Email:a".into(), 1), ("Email:b".into(), 9), ("Email:c".into(), 3)]);
+        let left = |diff: &RowDiff| -> Vec<&str> { diff.removals.iter().map(|&j| held.member(j).unwrap()).collect() };
+        let digest = HeldRows::digest;
+        let mut state = vec![(digest("Email:a"), 1), (digest("Email:b"), 2), (digest("Email:d"), 4)];
+        state.sort_unstable();
         // a unchanged; b changed (hash 9 → 2); c left; d new.
-        assert_eq!(diff_rows(&want, &held), (vec![1, 2], vec!["Email:c"]));
-        assert_eq!(diff_rows(&want, &HeldRows::default()), (vec![0, 1, 2], vec![]));
-        assert_eq!(diff_rows(&[], &held), (vec![], vec!["Email:a", "Email:b", "Email:c"]));
+        let diff = diff_rows(&want, &held);
+        assert_eq!((diff.upserts.as_slice(), left(&diff), &diff.state), (&[1, 2][..], vec!["Email:c"], &state));
+        let diff = diff_rows(&want, &HeldRows::default());
+        assert_eq!((diff.upserts, diff.removals, diff.state), (vec![0, 1, 2], vec![], state));
+        let diff = diff_rows(&[], &held);
+        let mut gone = left(&diff);
+        gone.sort_unstable();
+        assert_eq!((diff.upserts, gone, diff.state), (vec![], vec!["Email:a", "Email:b", "Email:c"], vec![]));
     }
 }

@@ -10,9 +10,9 @@
 //!   LinkedIn, webhooks) keep this per-member state: each answered batch records its members and their
 //!   destination references.
 //! - `activation_file_state`: per (flow, audience) of a file destination, one BLOB holding every member the
-//!   files hold with the hash of its last written row ([`HeldRows`]). A million members are 30–40 MB written
-//!   in one statement, in the transaction that ends the run ([`Store::end_activation_run_holding`]), where a
-//!   million rows of `activation_state` took seconds. A data directory from before keeps its per-member rows
+//!   files hold (named by a 16-byte digest of its key) with the hash of its last written row ([`HeldRows`]).
+//!   A million members are 24 MB written in one statement, in the transaction that ends the run
+//!   ([`Store::end_activation_run_holding`]), where a million rows of `activation_state` took seconds. A data directory from before keeps its per-member rows
 //!   until the flow's next run, which reads them ([`Store::held_rows`]) and replaces them by the BLOB.
 //! - `activation_targets`: per (flow, audience), the destination's container (a static list, a DMP segment).
 //! - `activation_runs`: one row per run of a flow with its delivery report (JSON), kept as history.
@@ -22,6 +22,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::{now, Error, Result, Store};
 
@@ -79,32 +80,73 @@ pub enum Accepted {
     },
 }
 
-/// What a file destination holds for one (flow, audience): every member (its primary identity,
-/// `namespace:value`) with the hash of the row last written for it, sorted by member, without duplicates.
+/// What a file destination holds for one (flow, audience): every member, named by the digest of its key (the
+/// primary identity, `namespace:value`, see [`HeldRows::digest`]), with the hash of the row last written for
+/// it; sorted by digest, without duplicates. The keys themselves are kept only when asked for (a flow whose
+/// files list left members as `exited` rows needs them; others need only to recognise a member): a million
+/// keys of a hundred bytes would be a hundred megabytes written at every run, their digests are sixteen.
 ///
-/// Encoded as one BLOB: a format byte (`1`), the number of members (u64, little-endian), then for each member
-/// in order its row hash (u64 LE), the byte length of its key (u32 LE) and the key (UTF-8).
+/// Encoded as one BLOB: a format byte (`2`), the number of members (u64, little-endian), a flags byte (`1`:
+/// keys kept, `0`: not), then for each member in digest order its digest (16 bytes, big-endian) and its row
+/// hash (u64 LE); then, when the keys are kept, for each member in the same order the byte length of its key
+/// (u32 LE) and the key (UTF-8). The format `1` of earlier versions (keys in key order, each with its row hash)
+/// is still read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeldRows {
-    rows: Vec<(String, u64)>,
+    /// (digest, row hash), strictly increasing by digest.
+    rows: Vec<(u128, u64)>,
+    /// The key of each row, in the same order; empty when the keys are not kept.
+    members: Vec<String>,
 }
 
-/// The format byte of [`HeldRows`] BLOBs.
-const HELD_ROWS_FORMAT: u8 = 1;
+/// The format byte of [`HeldRows`] BLOBs written now, and the one of earlier versions.
+const HELD_ROWS_FORMAT: u8 = 2;
+const HELD_ROWS_FORMAT_KEYS: u8 = 1;
 
 impl HeldRows {
-    /// The held rows of `rows`, which must be sorted by member without duplicates.
-    ///
-    /// # Panics
-    /// When `rows` is not strictly increasing by member (a caller's bug: the diff relies on the order).
-    pub fn from_sorted(rows: Vec<(String, u64)>) -> Self {
-        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "held rows must be sorted by member, without duplicates");
-        Self { rows }
+    /// The digest naming a member: the first 16 bytes of the SHA-256 of its key, read big-endian (so that
+    /// digest order is the order of the digest bytes). Collision-resistant: two members never share one.
+    pub fn digest(member: &str) -> u128 {
+        let hash = Sha256::digest(member.as_bytes());
+        u128::from_be_bytes(hash[..16].try_into().expect("16 bytes"))
     }
 
-    /// Every (member, row hash), sorted by member.
-    pub fn rows(&self) -> &[(String, u64)] {
+    /// The held rows of `rows` (digest, row hash), in any order; without keys.
+    ///
+    /// # Panics
+    /// When two rows share a digest (a caller's bug: members are unique, and digests do not collide).
+    pub fn from_digests(mut rows: Vec<(u128, u64)>) -> Self {
+        rows.sort_unstable_by_key(|r| r.0);
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "held rows must not hold a member twice");
+        Self { rows, members: Vec::new() }
+    }
+
+    /// The held rows of `rows` (member key, row hash), in any order, keeping the keys.
+    ///
+    /// # Panics
+    /// When a member appears twice.
+    pub fn with_members(rows: Vec<(String, u64)>) -> Self {
+        let mut rows: Vec<(u128, String, u64)> =
+            rows.into_iter().map(|(member, hash)| (Self::digest(&member), member, hash)).collect();
+        rows.sort_unstable_by_key(|r| r.0);
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "held rows must not hold a member twice");
+        let (rows, members) = rows.into_iter().map(|(digest, member, hash)| ((digest, hash), member)).unzip();
+        Self { rows, members }
+    }
+
+    /// Every (digest, row hash), sorted by digest.
+    pub fn rows(&self) -> &[(u128, u64)] {
         &self.rows
+    }
+
+    /// The key of row `i`, when the keys are kept.
+    pub fn member(&self, i: usize) -> Option<&str> {
+        self.members.get(i).map(String::as_str)
+    }
+
+    /// Whether the keys are kept.
+    pub fn keeps_members(&self) -> bool {
+        !self.members.is_empty() || self.rows.is_empty()
     }
 
     /// How many members are held.
@@ -119,25 +161,27 @@ impl HeldRows {
 
     /// The BLOB form (see the type's docs).
     pub fn encode(&self) -> Vec<u8> {
-        let bytes: usize = self.rows.iter().map(|(m, _)| 12 + m.len()).sum();
-        let mut out = Vec::with_capacity(9 + bytes);
+        let keys: usize = self.members.iter().map(|m| 4 + m.len()).sum();
+        let mut out = Vec::with_capacity(10 + self.rows.len() * 24 + keys);
         out.push(HELD_ROWS_FORMAT);
         out.extend_from_slice(&(self.rows.len() as u64).to_le_bytes());
-        for (member, hash) in &self.rows {
+        out.push(u8::from(!self.members.is_empty()));
+        for (digest, hash) in &self.rows {
+            out.extend_from_slice(&digest.to_be_bytes());
             out.extend_from_slice(&hash.to_le_bytes());
+        }
+        for member in &self.members {
             out.extend_from_slice(&u32::try_from(member.len()).expect("a member key under 4 GiB").to_le_bytes());
             out.extend_from_slice(member.as_bytes());
         }
         out
     }
 
-    /// Reads the BLOB form back, checking its format, bounds, UTF-8 and order.
+    /// Reads the BLOB form back (this format or the earlier one), checking its format, bounds, UTF-8, order
+    /// and that each kept key has its digest.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let corrupt = |what: &str| Error::Corrupt(format!("activation file state: {what}"));
         let (&format, mut rest) = bytes.split_first().ok_or_else(|| corrupt("empty"))?;
-        if format != HELD_ROWS_FORMAT {
-            return Err(corrupt(&format!("unknown format {format}")));
-        }
         let mut take = |n: usize| -> Result<&[u8]> {
             if rest.len() < n {
                 return Err(corrupt("truncated"));
@@ -149,21 +193,57 @@ impl HeldRows {
         let count = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
         // Each entry takes at least 12 bytes: a count beyond that is a corrupt header, not an allocation to try.
         let count = usize::try_from(count).ok().filter(|&c| c <= bytes.len() / 12).ok_or_else(|| corrupt("count"))?;
-        let mut rows: Vec<(String, u64)> = Vec::with_capacity(count);
-        for _ in 0..count {
-            let hash = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
-            let len = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
-            let member = std::str::from_utf8(take(len)?).map_err(|_| corrupt("member is not UTF-8"))?;
-            if rows.last().is_some_and(|(last, _)| last.as_str() >= member) {
-                return Err(corrupt("members out of order"));
+        let held = match format {
+            HELD_ROWS_FORMAT => {
+                let keys = match take(1)?[0] {
+                    0 => false,
+                    1 => true,
+                    other => return Err(corrupt(&format!("unknown flags {other}"))),
+                };
+                let mut rows = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let digest = u128::from_be_bytes(take(16)?.try_into().expect("16 bytes"));
+                    let hash = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
+                    if rows.last().is_some_and(|&(last, _)| last >= digest) {
+                        return Err(corrupt("members out of order"));
+                    }
+                    rows.push((digest, hash));
+                }
+                let mut members = Vec::with_capacity(if keys { count } else { 0 });
+                for &(digest, _) in rows.iter().take(if keys { count } else { 0 }) {
+                    let member = read_key(&mut take)?;
+                    if Self::digest(member) != digest {
+                        return Err(corrupt("a key does not match its digest"));
+                    }
+                    members.push(member.to_owned());
+                }
+                Self { rows, members }
             }
-            rows.push((member.to_owned(), hash));
-        }
+            HELD_ROWS_FORMAT_KEYS => {
+                let mut rows: Vec<(String, u64)> = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let hash = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
+                    let member = read_key(&mut take)?;
+                    if rows.last().is_some_and(|(last, _)| last.as_str() >= member) {
+                        return Err(corrupt("members out of order"));
+                    }
+                    rows.push((member.to_owned(), hash));
+                }
+                Self::with_members(rows)
+            }
+            other => return Err(corrupt(&format!("unknown format {other}"))),
+        };
         if !rest.is_empty() {
             return Err(corrupt("trailing bytes"));
         }
-        Ok(Self { rows })
+        Ok(held)
     }
+}
+
+/// Reads one key (u32 LE length, then UTF-8) of a [`HeldRows`] BLOB through `take`.
+fn read_key<'b>(take: &mut impl FnMut(usize) -> Result<&'b [u8]>) -> Result<&'b str> {
+    let len = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+    std::str::from_utf8(take(len)?).map_err(|_| Error::Corrupt("activation file state: member is not UTF-8".into()))
 }
 
 /// A stored run of an activation flow.
@@ -316,7 +396,7 @@ impl Store {
             .conn
             .prepare_cached("SELECT member FROM activation_state WHERE flow = ?1 AND audience = ?2 ORDER BY member")?;
         let rows = stmt.query_map([flow, audience], |row| Ok((row.get::<_, String>(0)?, 0)))?;
-        Ok(HeldRows { rows: rows.collect::<Result<Vec<_>, _>>()? })
+        Ok(HeldRows::with_members(rows.collect::<Result<Vec<_>, _>>()?))
     }
 
     /// Ends run `run` of `flow` with its state and report and, in the same transaction, records what its file
@@ -476,35 +556,92 @@ mod tests {
         assert!(store.destination_reports_since("d", "2999-01-01").unwrap().is_empty());
     }
 
+    /// The digest bytes of a key, computed here with SHA-256 directly.
+    fn sha_prefix(key: &str) -> [u8; 16] {
+        Sha256::digest(key.as_bytes())[..16].try_into().unwrap()
+    }
+
+    #[test]
+    fn member_digests_are_the_sha256_prefix() {
+        // sha256("abc") = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad (FIPS 180-2 vector).
+        assert_eq!(HeldRows::digest("abc"), 0xba7816bf8f01cfea414140de5dae2223);
+    }
+
     #[test]
     fn held_rows_encode_to_the_documented_bytes_and_back() {
-        let rows = HeldRows::from_sorted(vec![("E:a".into(), 0x0102), ("E:bc".into(), u64::MAX)]);
-        let mut expected = vec![1u8, 2, 0, 0, 0, 0, 0, 0, 0];
-        expected.extend([2, 1, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0]);
-        expected.extend(b"E:a");
-        expected.extend([0xff; 8]);
-        expected.extend([4, 0, 0, 0]);
-        expected.extend(b"E:bc");
+        let (a, bc) = (HeldRows::digest("E:a"), HeldRows::digest("E:bc"));
+        // Without keys: digest order, whatever the order given.
+        let rows = HeldRows::from_digests(vec![(a, 0x0102), (bc, u64::MAX)]);
+        let mut ordered = [("E:a", 0x0102u64), ("E:bc", u64::MAX)];
+        ordered.sort_by_key(|(k, _)| sha_prefix(k));
+        let mut expected = vec![2u8, 2, 0, 0, 0, 0, 0, 0, 0, 0];
+        for (key, hash) in ordered {
+            expected.extend(sha_prefix(key));
+            expected.extend(hash.to_le_bytes());
+        }
         assert_eq!(rows.encode(), expected);
         assert_eq!(HeldRows::decode(&expected).unwrap(), rows);
+        assert!(!HeldRows::decode(&expected).unwrap().keeps_members());
+        // With keys: the same rows, flag 1, then each key after its length.
+        let kept = HeldRows::with_members(vec![("E:bc".into(), u64::MAX), ("E:a".into(), 0x0102)]);
+        expected[9] = 1;
+        for (key, _) in ordered {
+            expected.extend((key.len() as u32).to_le_bytes());
+            expected.extend(key.as_bytes());
+        }
+        assert_eq!(kept.encode(), expected);
+        let back = HeldRows::decode(&expected).unwrap();
+        assert_eq!(back, kept);
+        let at_a = usize::from(ordered[0].0 != "E:a");
+        assert_eq!((back.member(at_a), back.rows()[at_a]), (Some("E:a"), (a, 0x0102)));
         assert_eq!(HeldRows::decode(&HeldRows::default().encode()).unwrap(), HeldRows::default());
     }
 
     #[test]
+    fn the_earlier_format_with_keys_in_key_order_is_read() {
+        let mut old = vec![1u8, 2, 0, 0, 0, 0, 0, 0, 0];
+        old.extend([2, 1, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0]);
+        old.extend(b"E:a");
+        old.extend([0xff; 8]);
+        old.extend([4, 0, 0, 0]);
+        old.extend(b"E:bc");
+        let read = HeldRows::decode(&old).unwrap();
+        assert_eq!(read, HeldRows::with_members(vec![("E:a".into(), 0x0102), ("E:bc".into(), u64::MAX)]));
+        // Members out of order in the earlier format.
+        let mut swapped = vec![1u8, 2, 0, 0, 0, 0, 0, 0, 0];
+        swapped.extend([0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0]);
+        swapped.extend(b"E:b");
+        swapped.extend([0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0]);
+        swapped.extend(b"E:a");
+        assert!(matches!(HeldRows::decode(&swapped), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
     fn corrupt_held_rows_are_refused() {
-        let good = HeldRows::from_sorted(vec![("E:a".into(), 1), ("E:b".into(), 2)]).encode();
+        let good = HeldRows::with_members(vec![("E:a".into(), 1), ("E:b".into(), 2)]).encode();
+        let mut wrong_key = good.clone();
+        let last = wrong_key.len() - 1;
+        wrong_key[last] = b'c';
+        let mut flags = good.clone();
+        flags[9] = 7;
         for bad in [
             &[][..],
-            &[2u8, 0, 0, 0, 0, 0, 0, 0, 0][..],
+            &[3u8, 0, 0, 0, 0, 0, 0, 0, 0, 0][..],
             &good[..good.len() - 1],
             &[good.as_slice(), &[0]].concat()[..],
             // A count far beyond the bytes.
-            &[1u8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f][..],
+            &[2u8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0][..],
+            &wrong_key[..],
+            &flags[..],
         ] {
             assert!(matches!(HeldRows::decode(bad), Err(Error::Corrupt(_))), "{bad:?}");
         }
-        // Members out of order.
-        let swapped = HeldRows { rows: vec![("E:b".into(), 2), ("E:a".into(), 1)] }.encode();
+        // Digests out of order.
+        let rows = HeldRows::from_digests(vec![(1, 1), (2, 2)]);
+        let mut swapped = rows.encode();
+        let (first, second) = (swapped[10..34].to_vec(), swapped[34..58].to_vec());
+        swapped[10..34].copy_from_slice(&second);
+        swapped[34..58].copy_from_slice(&first);
         assert!(matches!(HeldRows::decode(&swapped), Err(Error::Corrupt(_))));
     }
 
@@ -517,10 +654,10 @@ mod tests {
         let held = |m: &str| Accepted::Held { member: m.into(), fingerprint: "x".into(), remote: None };
         store.record_accepted("f", "a", &[held("E:b"), held("E:a")]).unwrap();
         let legacy = store.held_rows("f", "a").unwrap();
-        assert_eq!(legacy.rows(), [("E:a".to_owned(), 0), ("E:b".to_owned(), 0)]);
+        assert_eq!(legacy, HeldRows::with_members(vec![("E:a".into(), 0), ("E:b".into(), 0)]));
 
         let run = store.start_activation_run("f").unwrap();
-        let rows = HeldRows::from_sorted(vec![("E:b".into(), 7), ("E:c".into(), 8)]);
+        let rows = HeldRows::from_digests(vec![(HeldRows::digest("E:b"), 7), (HeldRows::digest("E:c"), 8)]);
         store.end_activation_run_holding(run, "success", "{}", "f", &[("a".into(), rows.clone())]).unwrap();
         assert_eq!(store.held_rows("f", "a").unwrap(), rows);
         assert!(store.held_members("f", "a").unwrap().is_empty(), "the per-member rows are gone");
