@@ -834,46 +834,57 @@ fn find_profiles(
         .collect()
 }
 
-/// `f` over `items` (which it may change) on the machine's cores, in contiguous chunks, results in the items'
-/// order.
-fn par_map_mut<T: Send, U: Send>(items: &mut [T], f: impl Fn(&mut T) -> U + Sync) -> Vec<U> {
+/// The chunk size that spreads `len` items over the machine's cores (at most 8), or `None` when they are too
+/// few to be worth a thread.
+fn chunk_size(len: usize) -> Option<usize> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || items.len() < 10_000 {
-        return items.iter_mut().map(f).collect();
-    }
-    let size = items.len().div_ceil(threads);
-    let f = &f;
+    (threads >= 2 && len >= 10_000).then(|| len.div_ceil(threads))
+}
+
+/// Runs `work` over each of `chunks` on a thread of its own and concatenates what they push, in the chunks'
+/// order. The first chunk pushes into a vector sized for all `total` results, so only the others are copied
+/// (and the first thread, not the caller, touches most of the fresh memory).
+fn in_order<C: Send, U: Send>(
+    total: usize,
+    chunks: impl Iterator<Item = C>,
+    work: impl Fn(C, &mut Vec<U>) + Sync,
+) -> Vec<U> {
+    let work = &work;
     std::thread::scope(|scope| {
-        let chunks: Vec<_> = items
-            .chunks_mut(size)
-            .map(|chunk| scope.spawn(move || chunk.iter_mut().map(f).collect::<Vec<U>>()))
+        let handles: Vec<_> = chunks
+            .enumerate()
+            .map(|(i, chunk)| {
+                scope.spawn(move || {
+                    let mut out = Vec::with_capacity(if i == 0 { total } else { 0 });
+                    work(chunk, &mut out);
+                    out
+                })
+            })
             .collect();
-        let mut out = Vec::with_capacity(size * threads);
-        for chunk in chunks {
-            out.extend(chunk.join().expect("a payload thread does not panic"));
+        let mut results = handles.into_iter().map(|h| h.join().expect("a payload thread does not panic"));
+        let mut out = results.next().unwrap_or_default();
+        for rest in results {
+            out.extend(rest);
         }
         out
     })
 }
 
+/// `f` over `items` (which it may change) on the machine's cores, in contiguous chunks, results in the items'
+/// order.
+fn par_map_mut<T: Send, U: Send>(items: &mut [T], f: impl Fn(&mut T) -> U + Sync) -> Vec<U> {
+    match chunk_size(items.len()) {
+        None => items.iter_mut().map(f).collect(),
+        Some(size) => in_order(items.len(), items.chunks_mut(size), |chunk, out| out.extend(chunk.iter_mut().map(&f))),
+    }
+}
+
 /// `f` over `items` on the machine's cores, in contiguous chunks, results in the items' order.
 fn par_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || items.len() < 10_000 {
-        return items.iter().map(f).collect();
+    match chunk_size(items.len()) {
+        None => items.iter().map(f).collect(),
+        Some(size) => in_order(items.len(), items.chunks(size), |chunk, out| out.extend(chunk.iter().map(&f))),
     }
-    let f = &f;
-    std::thread::scope(|scope| {
-        let chunks: Vec<_> = items
-            .chunks(items.len().div_ceil(threads))
-            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<U>>()))
-            .collect();
-        let mut out = Vec::with_capacity(items.len());
-        for chunk in chunks {
-            out.extend(chunk.join().expect("a payload thread does not panic"));
-        }
-        out
-    })
 }
 
 /// The payloads of the profiles numbered `numbers` in `graph` of `entity`, members whose status the flow does
