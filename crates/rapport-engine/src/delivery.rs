@@ -811,7 +811,7 @@ const EXISTING: &str = "existing";
 
 /// Frees `value` on a thread of its own: the strings of a million members take a tenth of a second to free,
 /// which a run need not wait for. (When no thread can be started, it is freed here.)
-fn free_later<T: Send + 'static>(value: T) {
+pub(crate) fn free_later<T: Send + 'static>(value: T) {
     let _ = std::thread::Builder::new().name("rapport-free".to_owned()).spawn(move || drop(value));
 }
 
