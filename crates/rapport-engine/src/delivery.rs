@@ -40,7 +40,6 @@ use rapport_model::{EntityKind, FieldPath, Identity};
 use rapport_profile::ProfileGraph;
 use rapport_store::{Accepted, HeldMember, HeldRows};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
 
 use crate::destinations::{destination_config, flow_definition, ActivationFlowDef, Source};
@@ -189,8 +188,7 @@ fn payload_bytes<'a>(identity: Option<&'a str>, values: impl Iterator<Item = Opt
 
 /// The SHA-256 fingerprint of payload bytes: the first 16 bytes of the digest, lowercase hex.
 fn fingerprint(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    format!("{:032x}", HeldRows::digest(bytes))
 }
 
 /// The row hash of payload bytes (xxh3-64, seed 0).

@@ -106,8 +106,9 @@ const HELD_ROWS_FORMAT_KEYS: u8 = 1;
 impl HeldRows {
     /// The digest naming a member: the first 16 bytes of the SHA-256 of its key, read big-endian (so that
     /// digest order is the order of the digest bytes). Collision-resistant: two members never share one.
-    pub fn digest(member: &str) -> u128 {
-        let hash = Sha256::digest(member.as_bytes());
+    /// (Streaming destinations' payload fingerprints are the same digest of the payload's bytes, in hex.)
+    pub fn digest(member: impl AsRef<[u8]>) -> u128 {
+        let hash = Sha256::digest(member.as_ref());
         u128::from_be_bytes(hash[..16].try_into().expect("16 bytes"))
     }
 
