@@ -339,7 +339,7 @@ impl DestinationConfig {
     pub fn redacted(&self) -> Self {
         let mut copy = self.clone();
         match &mut copy {
-            DestinationConfig::File(_) => {}
+            DestinationConfig::File(c) => *c = c.redacted(),
             DestinationConfig::Marketo(c) => c.client_secret = Secret::new("***"),
             DestinationConfig::Linkedin(c) => c.access_token = Secret::new("***"),
             DestinationConfig::Webhook(c) => c.secret = Secret::new("***"),

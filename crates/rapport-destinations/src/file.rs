@@ -18,6 +18,9 @@
 //! (only at the end), which gives each audience its own folder.
 //!
 //! **Atomicity.** Each file is written under `.<name>.tmp` in its folder, synced, then renamed into place.
+//!
+//! **SFTP.** With an `sftp` block the folder is a path on that server: the files are written as above into a
+//! private staging folder here, then uploaded (see [`crate::sftp`]), each under `.<name>.tmp` and renamed.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -27,6 +30,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::sftp::{remote_path, SftpConfig, Upload};
 use crate::{Error, Result};
 
 /// The documented split size of exported files.
@@ -167,6 +171,9 @@ pub struct FileConfig {
     /// Full or incremental files.
     #[serde(default)]
     pub export: ExportMode,
+    /// An SFTP server the files are uploaded to; `folder` is then a path on that server. Local when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sftp: Option<SftpConfig>,
 }
 
 fn default_rows_per_file() -> usize {
@@ -184,6 +191,7 @@ impl FileConfig {
             rows_per_file: DEFAULT_ROWS_PER_FILE,
             file_name: None,
             export: ExportMode::Incremental,
+            sftp: None,
         }
     }
 
@@ -199,7 +207,15 @@ impl FileConfig {
         folder_parts(&self.folder)?;
         let template = self.file_name.as_deref().unwrap_or(DEFAULT_FILE_NAME);
         check_template(template)?;
+        if let Some(sftp) = &self.sftp {
+            sftp.validate()?;
+        }
         Ok(())
+    }
+
+    /// A copy whose secrets (SFTP password, private key, passphrase) read `***`.
+    pub fn redacted(&self) -> Self {
+        Self { sftp: self.sftp.as_ref().map(SftpConfig::redacted), ..self.clone() }
     }
 
     fn extension(&self) -> &'static str {
@@ -228,7 +244,7 @@ pub struct FileContext<'a> {
 /// A file written by an export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrittenFile {
-    /// Its path.
+    /// Its path (on the SFTP server, for an SFTP target).
     pub path: PathBuf,
     /// Data rows in it (header excluded).
     pub rows: usize,
@@ -309,6 +325,12 @@ fn folder_parts(folder: &str) -> Result<(String, Vec<&str>)> {
     Ok((components[..first_macro].join("/"), macros))
 }
 
+/// The folder before its audience macros (`/` when the macros are all of it).
+pub fn base_folder(folder: &str) -> Result<String> {
+    let (base, _) = folder_parts(folder)?;
+    Ok(if base.is_empty() { "/".to_owned() } else { base })
+}
+
 /// The folder of an audience's files.
 pub fn resolve_folder(folder: &str, audience: &str) -> Result<PathBuf> {
     let (base, macros) = folder_parts(folder)?;
@@ -319,8 +341,9 @@ pub fn resolve_folder(folder: &str, audience: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Writes `rows` (each as many values as `columns`; `None` is null) as the files of one export.
-/// An export of no rows still writes one file with the header (CSV) or schema (Parquet).
+/// Writes `rows` (each as many values as `columns`; `None` is null) as the files of one export, in the local
+/// folder or uploaded to the SFTP server. An export of no rows still writes one file with the header (CSV) or
+/// schema (Parquet).
 pub fn write_files(
     config: &FileConfig,
     ctx: &FileContext<'_>,
@@ -332,7 +355,36 @@ pub fn write_files(
         return Err(Error::Options(format!("a row has {} values for {} columns", row.len(), columns.len())));
     }
     let dir = resolve_folder(&config.folder, ctx.audience)?;
-    fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+    let Some(sftp) = &config.sftp else {
+        fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+        return write_parts(config, ctx, &dir, columns, rows);
+    };
+    // Staged here (removed when done, whatever happens), then uploaded.
+    let staging = tempfile::Builder::new()
+        .prefix("rapport-sftp-")
+        .tempdir()
+        .map_err(|source| Error::Io { path: std::env::temp_dir(), source })?;
+    let staged = write_parts(config, ctx, staging.path(), columns, rows)?;
+    let folder = dir.to_str().ok_or_else(|| Error::Options(format!("folder {} is not UTF-8", dir.display())))?;
+    let names: Vec<String> =
+        staged.iter().map(|f| f.path.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
+    let uploads: Vec<Upload<'_>> = staged.iter().zip(&names).map(|(f, name)| Upload { local: &f.path, name }).collect();
+    crate::sftp::upload(sftp, folder, &uploads)?;
+    Ok(staged
+        .iter()
+        .zip(&names)
+        .map(|(f, name)| WrittenFile { path: PathBuf::from(remote_path(folder, name)), rows: f.rows })
+        .collect())
+}
+
+/// Writes the parts of an export into the local folder `dir`, each under a temporary name, synced and renamed.
+fn write_parts(
+    config: &FileConfig,
+    ctx: &FileContext<'_>,
+    dir: &Path,
+    columns: &[String],
+    rows: &[Vec<Option<String>>],
+) -> Result<Vec<WrittenFile>> {
     let template = config.file_name.as_deref().unwrap_or(DEFAULT_FILE_NAME);
     let chunks: Vec<&[Vec<Option<String>>]> =
         if rows.is_empty() { vec![&[]] } else { rows.chunks(config.rows_per_file).collect() };
@@ -353,7 +405,7 @@ pub fn write_files(
         fs::rename(&temp, &path).map_err(|source| Error::Io { path: path.clone(), source })?;
         written.push(WrittenFile { path, rows: chunk.len() });
     }
-    sync_dir(&dir)?;
+    sync_dir(dir)?;
     Ok(written)
 }
 

@@ -5,6 +5,8 @@
 //! - [`mod@file`]: CSV (delimiter, quote, escape, null and empty output, gzip), JSON lines and Parquet files in a
 //!   local folder, with the documented file naming and folder macros, split at 5,000,000 rows (configurable)
 //!   and written atomically (a temporary name, then a rename), so a reader never sees half a file.
+//! - [`sftp`]: the same files uploaded to an SFTP server (host key pinned, password or key sign-in), each under a
+//!   temporary name and then renamed; dropped sessions are retried.
 //! - [`dataset`]: dataset export files (JSON lines or Parquet) in `<folder>/<datasetId>/exportTime=YYYYMMDDHHMM/`,
 //!   written atomically.
 //! - [`http`]: the outbound HTTP seam of the streaming destinations: one blocking client (ureq over rustls)
@@ -23,6 +25,7 @@ pub mod file;
 pub mod http;
 pub mod linkedin;
 pub mod marketo;
+pub mod sftp;
 pub mod webhook;
 
 pub use config::{DestinationConfig, DestinationKind, MarketingAction, Secret};

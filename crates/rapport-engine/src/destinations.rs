@@ -287,6 +287,11 @@ impl Engine {
     pub fn test_destination(&self, name: &str, retry: RetryPolicy) -> Result<String> {
         let config = destination_config(&self.store.destination(name)?)?;
         if let DestinationConfig::File(file) = &config {
+            if let Some(sftp) = &file.sftp {
+                // The folder up to its audience macros: signs in, and creates and removes a probe file there.
+                let base = rapport_destinations::file::base_folder(&file.folder)?;
+                return Ok(rapport_destinations::sftp::check(sftp, &base)?);
+            }
             let dir = rapport_destinations::file::resolve_folder(&file.folder, "test")?;
             // The nearest folder that exists (the rest is created by the first export).
             let base = dir

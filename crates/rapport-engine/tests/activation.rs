@@ -1,5 +1,5 @@
 //! Activation flows end to end on a real store: incremental files after churn (replaying them reproduces the
-//! audience), consent per marketing action, labels refused at flow creation, and a streaming destination that
+//! audience, also through an SFTP server that drops a connection), consent per marketing action, labels refused at flow creation, and a streaming destination that
 //! fails mid-run (dropped answer, 429 storm, 500s) and recovers holding exactly the audience while another
 //! destination in the same run is unaffected.
 
@@ -7,6 +7,8 @@
 
 #[path = "../../rapport-destinations/tests/fake/mod.rs"]
 mod fake;
+#[path = "../../rapport-destinations/tests/support/sftp_server.rs"]
+mod sftp_server;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use chrono::{TimeZone, Utc};
 use fake::Fault;
 use rapport_destinations::config::{MarketoConfig, PersonAction, SyncType, WebhookConfig};
 use rapport_destinations::file::ExportMode;
+use rapport_destinations::sftp::SftpConfig;
 use rapport_destinations::{DestinationConfig, FileConfig, RetryPolicy, Secret};
 use rapport_engine::{ActivationFlowDef, AttributeMapping, Engine, Quiet, RunOptions, Schedule};
 use rapport_model::SourceSystem;
@@ -278,6 +281,94 @@ fn replay_random_churn(resident: bool) {
         let held: BTreeSet<String> = replay.values().cloned().collect();
         assert_eq!(held, expected_emails(&leads), "round {round}");
     }
+}
+
+/// The replay through an SFTP server (tests/support/sftp_server.rs): after each round of random churn the
+/// incremental files on the server replay to the audience. In the third round the server drops the connection
+/// mid-upload and the destination allows no retry: the run fails, records nothing, and the next run sends the
+/// same changes again, so the replay stays exact; no file is left half-written under its name.
+#[test]
+fn issue_7_sftp_files_replay_to_the_audience_after_random_churn_and_a_failed_upload() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 3,000 leads: the backfill file is big enough (about 150 KB) to need several write requests.
+    let mut leads: Vec<Lead> = (1..=3_000).map(Lead::new).collect();
+    let mut engine = setup(tmp.path(), &leads);
+    let server = sftp_server::SftpServer::start(sftp_server::Options::default());
+    let sftp = SftpConfig {
+        host: "127.0.0.1".into(),
+        port: server.port,
+        username: sftp_server::USER.into(),
+        password: Some(Secret::new(sftp_server::PASSWORD)),
+        private_key: None,
+        passphrase: None,
+        host_key: sftp_server::HOST_KEY_FINGERPRINT.into(),
+        timeout_secs: 10,
+        retries: 0,
+    };
+    let file = FileConfig { sftp: Some(sftp), ..FileConfig::csv("/drop/%SEGMENT_NAME%") };
+    engine.create_destination("sftp", &DestinationConfig::File(file)).unwrap();
+    // Secrets are kept, and shown as `***`.
+    let shown = serde_json::to_string(&engine.destination("sftp").unwrap()).unwrap();
+    assert!(shown.contains(r#""password":"***""#) && !shown.contains(sftp_server::PASSWORD), "{shown}");
+    // The folder does not exist yet: its nearest parent is probed.
+    let checked = engine.test_destination("sftp", RetryPolicy::default()).unwrap();
+    assert!(checked.contains("folder / is writable (/drop will be created by the first export)"), "{checked}");
+    let mut def = flow(
+        "sftp",
+        Some("Email"),
+        vec![
+            map("primaryIdentity", "id"),
+            map("person.name.firstName", "firstName"),
+            map("segmentMembership.status", "status"),
+        ],
+    );
+    def.mandatory = vec!["firstName".into()];
+    engine.create_activation_flow("f", &def).unwrap();
+    let mut rng = fastrand::Rng::with_seed(5);
+    let mut replay: BTreeMap<String, String> = BTreeMap::new();
+    let mut failed = 0;
+    for round in 0..5u32 {
+        if round > 0 {
+            churn(&mut leads, &mut rng, 30);
+            reingest(
+                &mut engine,
+                tmp.path(),
+                &format!("in{round}"),
+                &leads,
+                &format!("2024-0{}-01T00:00:00Z", round + 1),
+            );
+        }
+        if round == 2 {
+            server.drop_after_more_writes(1);
+            let report = engine.run_activation("f", &at(round)).unwrap();
+            assert_eq!(report.state, "failed");
+            let error = report.audiences[0].error.clone().unwrap_or_default();
+            assert!(error.contains(&format!("sftp: bodea@127.0.0.1:{}", server.port)), "{error}");
+            failed += 1;
+        }
+        let report = engine.run_activation("f", &at(round)).unwrap();
+        assert_eq!(report.state, "success", "round {round}: {report:?}");
+        let files = &report.audiences[0].files;
+        assert_eq!(files.len(), 1);
+        let path = files[0].path.to_str().unwrap().to_owned();
+        assert_eq!(path, format!("/drop/hot/sftp_segmenthot_20261129{round:02}0000.csv"));
+        let rows = read_csv(&server.local(&path));
+        assert_eq!(rows.len(), files[0].rows);
+        for row in rows {
+            if row["status"] == "exited" {
+                assert!(replay.remove(&row["id"]).is_some(), "an exit of a member never sent");
+            } else {
+                replay.insert(row["id"].clone(), row["Email"].clone());
+            }
+        }
+        let held: BTreeSet<String> = replay.values().cloned().collect();
+        assert_eq!(held, expected_emails(&leads), "round {round}");
+    }
+    assert_eq!((failed, server.dropped()), (1, 1));
+    // Every file on the server is under its name: the failed upload's temporary file was rewritten and renamed.
+    let names = server.files("/drop/hot");
+    assert_eq!(names.iter().filter(|n| n.ends_with(".tmp")).count(), 0, "{names:?}");
+    assert_eq!(names.len(), 5, "{names:?}");
 }
 
 /// Under `rapport serve` a flow that maps no membership status takes its members from the resident audience
