@@ -453,12 +453,31 @@ impl Session {
         Ok(handle.handle)
     }
 
-    /// Uploads `local` as `target`: written under the hidden temporary name, synced, closed and renamed.
+    /// Uploads `local` as `target`: written under the hidden temporary name, synced, closed and renamed. When the
+    /// server refuses a step (not when the connection is lost), the temporary file is removed.
     async fn put(&self, local: &Path, target: &str) -> Result<(), Failure> {
         let (folder, name) =
             target.rsplit_once('/').map_or(("", target), |(f, n)| (if f.is_empty() { "/" } else { f }, n));
         let temp = remote_path(folder, &format!(".{name}.tmp"));
         let handle = self.open_for_writing(&temp).await?;
+        let result = self.write_file(local, &temp, &handle).await;
+        let result = match result {
+            Ok(()) => self.rename(&temp, target).await,
+            Err(failure) => {
+                let _ = self.sftp.close(handle).await;
+                Err(failure)
+            }
+        };
+        if let Err(failure) = &result {
+            if !failure.transient {
+                let _ = self.sftp.remove(temp).await;
+            }
+        }
+        result
+    }
+
+    /// Writes the bytes of `local` through the open `handle` (64 requests in flight), syncs and closes it.
+    async fn write_file(&self, local: &Path, temp: &str, handle: &str) -> Result<(), Failure> {
         let mut file = File::open(local)
             .map_err(|e| Failure::permanent(format!("cannot read the staged file {}: {e}", local.display())))?;
         let mut pending = tokio::task::JoinSet::new();
@@ -472,20 +491,20 @@ impl Session {
             }
             chunk.truncate(n);
             if pending.len() >= IN_FLIGHT {
-                wrote(pending.join_next().await, &temp)?;
+                wrote(pending.join_next().await, temp)?;
             }
-            let (sftp, handle, at) = (self.sftp.clone(), handle.clone(), offset);
+            let (sftp, handle, at) = (self.sftp.clone(), handle.to_owned(), offset);
             pending.spawn(async move { sftp.write(handle, at, chunk).await });
             offset += n as u64;
         }
         while let Some(result) = pending.join_next().await {
-            wrote(Some(result), &temp)?;
+            wrote(Some(result), temp)?;
         }
         if self.extensions.fsync {
-            self.sftp.fsync(handle.clone()).await.map_err(|e| Failure::of("sync", &temp, e))?;
+            self.sftp.fsync(handle.to_owned()).await.map_err(|e| Failure::of("sync", temp, e))?;
         }
-        self.sftp.close(handle).await.map_err(|e| Failure::of("close", &temp, e))?;
-        self.rename(&temp, target).await
+        self.sftp.close(handle.to_owned()).await.map_err(|e| Failure::of("close", temp, e))?;
+        Ok(())
     }
 
     /// Renames `from` to `to`, replacing `to` when it exists.

@@ -263,3 +263,17 @@ fn the_destination_check_signs_in_and_probes_the_folder_leaving_nothing() {
     );
     assert!(server.files("/in").is_empty());
 }
+
+#[test]
+fn a_refused_rename_fails_the_export_and_removes_the_temporary_file() {
+    let server = SftpServer::start(Options::default());
+    // A folder where the file should go: the server refuses to rename the file over it.
+    std::fs::create_dir_all(server.local("/out/bodea-sftp_segmentSales_people_20261130120000.csv")).unwrap();
+    let config = files_config("/out", sftp(&server));
+    let err = write_files(&config, &ctx(), &columns(), &[row("email:ann@bodea.com", None)]).unwrap_err().to_string();
+    assert!(err.contains("rename /out/.bodea-sftp_segmentSales_people_20261130120000.csv.tmp"), "{err}");
+    assert!(!err.contains("retries"), "a refusal is not retried: {err}");
+    assert_eq!(server.files("/out"), ["bodea-sftp_segmentSales_people_20261130120000.csv"]);
+    assert!(server.local("/out/bodea-sftp_segmentSales_people_20261130120000.csv").is_dir());
+    assert_eq!(server.log().last().unwrap(), "remove /out/.bodea-sftp_segmentSales_people_20261130120000.csv.tmp");
+}

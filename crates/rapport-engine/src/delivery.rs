@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, instrument, warn};
 
 use crate::destinations::{destination_config, flow_definition, ActivationFlowDef, Source};
+use crate::free::free_later;
 use crate::live::member_key;
 use crate::{Engine, Result};
 
@@ -806,12 +807,6 @@ type Member = (String, &'static str, Option<u32>);
 
 /// The status of a member the store does not list with one (resident members: the flow reads no status).
 const EXISTING: &str = "existing";
-
-/// Frees `value` on a thread of its own: the strings of a million members take a tenth of a second to free,
-/// which a run need not wait for. (When no thread can be started, it is freed here.)
-pub(crate) fn free_later<T: Send + 'static>(value: T) {
-    let _ = std::thread::Builder::new().name("rapport-free".to_owned()).spawn(move || drop(value));
-}
 
 /// The profile of each member (listed by the store with its status) in `graph` of `entity`, whose profile
 /// numbers `real` tells stored profiles from placeholders; looked up on every core, order kept.

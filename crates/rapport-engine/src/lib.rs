@@ -38,6 +38,7 @@ pub mod delivery;
 pub mod destinations;
 pub mod events;
 pub mod flows;
+mod free;
 pub mod generic;
 pub mod identity;
 pub mod ingest;

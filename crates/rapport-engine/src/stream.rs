@@ -481,7 +481,7 @@ impl Engine {
                 let (summary, _) = self.commit_batch(&batch)?;
                 // Freeing the records (allocated by the HTTP threads) takes the writer ~8% of its time at
                 // 20,000 messages/s: the answer need not wait for it.
-                crate::delivery::free_later(batch);
+                crate::free::free_later(batch);
                 debug!(batch = summary.id, dataset = %summary.dataset, ingested = summary.rows_ingested,
                     rejected = summary.rows_rejected, "stream batch committed");
                 summary.id
