@@ -359,12 +359,33 @@ impl Engine {
                 def.audiences.len()
             )));
         }
-        let entity = flow_entity(&destination);
+        // Files take audiences of people or of accounts (all of a flow's audiences of one class); the others
+        // take the class of their destination.
+        let entity = match &destination {
+            DestinationConfig::File(_) => match self.store.audience(&def.audiences[0])?.entity {
+                entity @ (EntityKind::Person | EntityKind::Account) => entity,
+                other => {
+                    return Err(Error::Flow(format!(
+                        "audience `{}` is an audience of {} profiles: files take audiences of people or accounts",
+                        def.audiences[0],
+                        other.name()
+                    )))
+                }
+            },
+            _ => flow_entity(&destination),
+        };
         for audience in &def.audiences {
             let record = self.store.audience(audience)?;
             if record.entity != entity {
-                return Err(Error::Flow(match entity {
-                    EntityKind::Account => format!(
+                return Err(Error::Flow(match (&destination, entity) {
+                    (DestinationConfig::File(_), _) => format!(
+                        "audience `{audience}` is an audience of {} profiles, `{}` of {}: a flow's audiences are \
+                         all of one class",
+                        record.entity.name(),
+                        def.audiences[0],
+                        entity.name()
+                    ),
+                    (_, EntityKind::Account) => format!(
                         "audience `{audience}` is not an account audience (a company segment takes account audiences)"
                     ),
                     _ => format!("audience `{audience}` is not an audience of people"),
@@ -464,9 +485,9 @@ impl Engine {
             }
             _ => {}
         }
-        // Data-usage labels.
+        // Data-usage labels (they are put on person fields: an account flow's fields carry none).
         let action = def.marketing_action.unwrap_or(kind.default_action());
-        let labels = self.store.field_labels()?;
+        let labels = if entity == EntityKind::Person { self.store.field_labels()? } else { Vec::new() };
         for m in &def.mapping {
             let Some(Source::Field(path)) = Source::parse(&m.source) else { continue };
             for (labelled, label) in &labels {

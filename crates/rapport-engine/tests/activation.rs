@@ -20,7 +20,7 @@ use rapport_destinations::file::ExportMode;
 use rapport_destinations::sftp::SftpConfig;
 use rapport_destinations::{DestinationConfig, FileConfig, RetryPolicy, Secret};
 use rapport_engine::{ActivationFlowDef, AttributeMapping, Engine, Quiet, RunOptions, Schedule};
-use rapport_model::SourceSystem;
+use rapport_model::{EntityKind, SourceSystem};
 
 /// One generated lead.
 #[derive(Debug, Clone)]
@@ -369,6 +369,54 @@ fn issue_7_sftp_files_replay_to_the_audience_after_random_churn_and_a_failed_upl
     let names = server.files("/drop/hot");
     assert_eq!(names.iter().filter(|n| n.ends_with(".tmp")).count(), 0, "{names:?}");
     assert_eq!(names.len(), 5, "{names:?}");
+}
+
+/// Account audiences go to files too: one row per account of the audience, with its name, from the stored
+/// profiles and then from the resident graph; a flow mixing account and person audiences is refused.
+#[test]
+fn account_audiences_export_to_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let leads: Vec<Lead> = (1..=20).map(Lead::new).collect();
+    let mut engine = setup(tmp.path(), &leads);
+    let folder = tmp.path().join("sf");
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut text = "Id,Name,AnnualRevenue,LastModifiedDate\n".to_owned();
+    for i in 0..30u32 {
+        text.push_str(&format!("001{i:015},Account {i},{},2024-01-01T00:00:00Z\n", i * 100_000));
+    }
+    std::fs::write(folder.join("Account.csv"), text).unwrap();
+    let report = engine.ingest(SourceSystem::Salesforce, &[folder.join("Account.csv")], "sf1", &Quiet).unwrap();
+    assert_eq!(report.rows_rejected(), 0);
+    engine
+        .create_audience_of("big", EntityKind::Account, "accountOrganization.annualRevenue.amount >= 2000000")
+        .unwrap();
+    let out = tmp.path().join("accounts");
+    let config = FileConfig { export: ExportMode::Full, ..FileConfig::csv(out.to_str().unwrap()) };
+    engine.create_destination("files", &DestinationConfig::File(config)).unwrap();
+    let mut def = flow("files", None, vec![map("primaryIdentity", "id"), map("accountName", "name")]);
+    def.audiences = vec!["big".into(), "hot".into()];
+    let err = engine.create_activation_flow("mixed", &def).unwrap_err().to_string();
+    assert!(err.contains("audience `hot` is an audience of person profiles, `big` of account"), "{err}");
+    def.audiences = vec!["big".into()];
+    engine.create_activation_flow("accounts", &def).unwrap();
+    // Revenue 2,000,000 and more: accounts 20 to 29.
+    let expected: BTreeSet<(String, String)> =
+        (20..30u32).map(|i| (format!("b2b_account:001{i:015}@sf1.Salesforce"), format!("Account {i}"))).collect();
+    for (round, resident) in [(1, false), (2, true)] {
+        if resident {
+            engine.keep_audiences_resident().unwrap();
+        }
+        let report = engine.run_activation("accounts", &at(round)).unwrap();
+        assert_eq!(report.state, "success", "{report:?}");
+        let rows: BTreeSet<(String, String)> = report.audiences[0]
+            .files
+            .iter()
+            .flat_map(|f| read_csv(&f.path))
+            .map(|r| (r["id"].clone(), r["name"].clone()))
+            .collect();
+        assert_eq!(rows, expected, "resident: {resident}");
+        assert_eq!(report.audiences[0].sent, 10);
+    }
 }
 
 /// Under `rapport serve` a flow that maps no membership status takes its members from the resident audience
