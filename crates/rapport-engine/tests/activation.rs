@@ -234,14 +234,11 @@ fn churn(leads: &mut [Lead], rng: &mut fastrand::Rng, changes: usize) {
     }
 }
 
-fn replay_random_churn(resident: bool) {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut leads: Vec<Lead> = (1..=300).map(Lead::new).collect();
-    let mut engine = setup(tmp.path(), &leads);
-    let out = tmp.path().join("out");
-    engine.create_destination("files", &DestinationConfig::File(FileConfig::csv(out.to_str().unwrap()))).unwrap();
+/// A flow `f` of the audience to `destination` whose incremental files can be replayed: the email identity,
+/// the primary identity as `id`, the first name (mandatory) and the membership status.
+fn replay_flow(engine: &mut Engine, destination: &str) {
     let mut def = flow(
-        "files",
+        destination,
         Some("Email"),
         vec![
             map("primaryIdentity", "id"),
@@ -251,6 +248,41 @@ fn replay_random_churn(resident: bool) {
     );
     def.mandatory = vec!["firstName".into()];
     engine.create_activation_flow("f", &def).unwrap();
+}
+
+/// Applies the rows of one file of [`replay_flow`] to `replay` (primary identity → email).
+fn replay_rows(replay: &mut BTreeMap<String, String>, rows: Vec<BTreeMap<String, String>>) {
+    for row in rows {
+        if row["status"] == "exited" {
+            assert!(replay.remove(&row["id"]).is_some(), "an exit of a member never sent");
+        } else {
+            replay.insert(row["id"].clone(), row["Email"].clone());
+        }
+    }
+}
+
+/// Round `round` of random churn: from the second round on, `changes` random changes ingested as a new batch.
+fn churn_round(
+    engine: &mut Engine,
+    dir: &Path,
+    leads: &mut [Lead],
+    rng: &mut fastrand::Rng,
+    round: u32,
+    changes: usize,
+) {
+    if round > 0 {
+        churn(leads, rng, changes);
+        reingest(engine, dir, &format!("in{round}"), leads, &format!("2024-0{}-01T00:00:00Z", round + 1));
+    }
+}
+
+fn replay_random_churn(resident: bool) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut leads: Vec<Lead> = (1..=300).map(Lead::new).collect();
+    let mut engine = setup(tmp.path(), &leads);
+    let out = tmp.path().join("out");
+    engine.create_destination("files", &DestinationConfig::File(FileConfig::csv(out.to_str().unwrap()))).unwrap();
+    replay_flow(&mut engine, "files");
     if resident {
         engine.keep_audiences_resident().unwrap();
     }
@@ -258,25 +290,10 @@ fn replay_random_churn(resident: bool) {
     // primary identity → email, learnt from the files themselves.
     let mut replay: BTreeMap<String, String> = BTreeMap::new();
     for round in 0..5u32 {
-        if round > 0 {
-            churn(&mut leads, &mut rng, 15);
-            reingest(
-                &mut engine,
-                tmp.path(),
-                &format!("in{round}"),
-                &leads,
-                &format!("2024-0{}-01T00:00:00Z", round + 1),
-            );
-        }
+        churn_round(&mut engine, tmp.path(), &mut leads, &mut rng, round, 15);
         let report = engine.run_activation("f", &at(round)).unwrap();
         for file in &report.audiences[0].files {
-            for row in read_csv(&file.path) {
-                if row["status"] == "exited" {
-                    assert!(replay.remove(&row["id"]).is_some(), "an exit of a member never sent");
-                } else {
-                    replay.insert(row["id"].clone(), row["Email"].clone());
-                }
-            }
+            replay_rows(&mut replay, read_csv(&file.path));
         }
         let held: BTreeSet<String> = replay.values().cloned().collect();
         assert_eq!(held, expected_emails(&leads), "round {round}");
@@ -313,31 +330,12 @@ fn issue_7_sftp_files_replay_to_the_audience_after_random_churn_and_a_failed_upl
     // The folder does not exist yet: its nearest parent is probed.
     let checked = engine.test_destination("sftp", RetryPolicy::default()).unwrap();
     assert!(checked.contains("folder / is writable (/drop will be created by the first export)"), "{checked}");
-    let mut def = flow(
-        "sftp",
-        Some("Email"),
-        vec![
-            map("primaryIdentity", "id"),
-            map("person.name.firstName", "firstName"),
-            map("segmentMembership.status", "status"),
-        ],
-    );
-    def.mandatory = vec!["firstName".into()];
-    engine.create_activation_flow("f", &def).unwrap();
+    replay_flow(&mut engine, "sftp");
     let mut rng = fastrand::Rng::with_seed(5);
     let mut replay: BTreeMap<String, String> = BTreeMap::new();
     let mut failed = 0;
     for round in 0..5u32 {
-        if round > 0 {
-            churn(&mut leads, &mut rng, 30);
-            reingest(
-                &mut engine,
-                tmp.path(),
-                &format!("in{round}"),
-                &leads,
-                &format!("2024-0{}-01T00:00:00Z", round + 1),
-            );
-        }
+        churn_round(&mut engine, tmp.path(), &mut leads, &mut rng, round, 30);
         if round == 2 {
             server.drop_after_more_writes(1);
             let report = engine.run_activation("f", &at(round)).unwrap();
@@ -354,13 +352,7 @@ fn issue_7_sftp_files_replay_to_the_audience_after_random_churn_and_a_failed_upl
         assert_eq!(path, format!("/drop/hot/sftp_segmenthot_20261129{round:02}0000.csv"));
         let rows = read_csv(&server.local(&path));
         assert_eq!(rows.len(), files[0].rows);
-        for row in rows {
-            if row["status"] == "exited" {
-                assert!(replay.remove(&row["id"]).is_some(), "an exit of a member never sent");
-            } else {
-                replay.insert(row["id"].clone(), row["Email"].clone());
-            }
-        }
+        replay_rows(&mut replay, rows);
         let held: BTreeSet<String> = replay.values().cloned().collect();
         assert_eq!(held, expected_emails(&leads), "round {round}");
     }
@@ -432,11 +424,7 @@ fn issue_7_resident_members_give_full_files_of_exactly_the_audience_after_random
     engine.keep_audiences_resident().unwrap();
     let mut rng = fastrand::Rng::with_seed(11);
     for round in 0..5u32 {
-        if round > 0 {
-            churn(&mut leads, &mut rng, 20);
-            let updated = format!("2024-0{}-01T00:00:00Z", round + 1);
-            reingest(&mut engine, tmp.path(), &format!("in{round}"), &leads, &updated);
-        }
+        churn_round(&mut engine, tmp.path(), &mut leads, &mut rng, round, 20);
         let report = engine.run_activation("f", &at(round)).unwrap();
         let delivery = &report.audiences[0];
         let rows: BTreeSet<(String, String)> = delivery
