@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
+#[path = "../../rapport-destinations/tests/support/sftp_server.rs"]
+mod sftp_server;
 mod support;
 
 use std::collections::BTreeSet;
@@ -267,6 +269,51 @@ fn issue_6_audience_show_explain_and_history_describe_the_demo_audience() {
         String::from_utf8(rapport(&data, &["audience", "explain", "--pql", "b2b.personScore > 80"]).stdout).unwrap();
     assert!(text.contains("Filter (b2b.personScore > 80)"), "{text}");
     assert!(text.contains("WHERE ((e0.record #>> '{b2b,personScore}')::numeric > 80)"), "{text}");
+}
+
+/// An SFTP destination from the command line: settings from a file, the password shown as `***`, `destination
+/// test` signing in to an in-process SFTP server, and a run whose file lands on that server with every member.
+#[test]
+fn issue_7_sftp_destination_through_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("demo");
+    rapport(&data, &["demo", "--persons", "300", "--seed", "5", "--json", "--no-serve"]);
+    let audience = "bodea-sales-open-opportunities";
+    let members = json(&rapport(&data, &["audience", "members", audience, "--json"]));
+    let server = sftp_server::SftpServer::start(sftp_server::Options::default());
+    let settings = serde_json::json!({
+        "type": "file",
+        "folder": "/exports/%SEGMENT_NAME%",
+        "sftp": {
+            "host": "127.0.0.1",
+            "port": server.port,
+            "username": sftp_server::USER,
+            "password": sftp_server::PASSWORD,
+            "host_key": sftp_server::HOST_KEY_FINGERPRINT,
+        },
+    });
+    let file = tmp.path().join("sftp.json");
+    std::fs::write(&file, settings.to_string()).unwrap();
+    rapport(&data, &["destination", "create", "drop", "--config", &format!("@{}", file.display())]);
+    let shown = String::from_utf8(rapport(&data, &["destination", "show", "drop"]).stdout).unwrap();
+    assert!(shown.contains(r#""password": "***""#) && !shown.contains(sftp_server::PASSWORD), "{shown}");
+    let tested = String::from_utf8(rapport(&data, &["destination", "test", "drop"]).stdout).unwrap();
+    assert!(tested.contains(&format!("signed in to bodea@127.0.0.1:{}", server.port)), "{tested}");
+
+    let definition = format!(
+        r#"{{"destination":"drop","audiences":["{audience}"],"mapping":[{{"source":"primaryIdentity","target":"id"}}]}}"#
+    );
+    rapport(&data, &["activation", "create", "to-drop", "--definition", &definition]);
+    let reports = json(&rapport(&data, &["activation", "run", "to-drop", "--json"]));
+    assert_eq!(reports[0]["state"], "success", "{reports}");
+    let path = reports[0]["audiences"][0]["files"][0]["path"].as_str().unwrap().to_owned();
+    assert!(path.starts_with(&format!("/exports/{audience}/drop_segment{audience}_")), "{path}");
+    let text = std::fs::read_to_string(server.local(&path)).unwrap();
+    let ids: BTreeSet<&str> = text.lines().skip(1).collect();
+    let expected: BTreeSet<&str> = members.as_array().unwrap().iter().map(|m| m["primary"].as_str().unwrap()).collect();
+    // No consent or identity is required of a flow without identity: every member, by its primary identity.
+    assert_eq!(ids, expected);
+    assert!(!expected.is_empty());
 }
 
 #[test]
