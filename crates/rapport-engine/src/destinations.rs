@@ -227,11 +227,16 @@ impl Source {
     }
 }
 
-/// The class of the audiences a destination takes: accounts for LinkedIn company segments, people otherwise.
-pub(crate) fn flow_entity(config: &DestinationConfig) -> EntityKind {
+/// The class of the audiences a destination takes: accounts for LinkedIn company segments, the class of the
+/// flow's first audience for files (people or accounts), people otherwise. `None` for a file flow whose first
+/// audience is of another class.
+pub(crate) fn flow_entity(config: &DestinationConfig, first_audience: EntityKind) -> Option<EntityKind> {
     match config {
-        DestinationConfig::Linkedin(c) if c.segment_type == LinkedInSegmentType::Company => EntityKind::Account,
-        _ => EntityKind::Person,
+        DestinationConfig::Linkedin(c) if c.segment_type == LinkedInSegmentType::Company => Some(EntityKind::Account),
+        DestinationConfig::File(_) => {
+            matches!(first_audience, EntityKind::Person | EntityKind::Account).then_some(first_audience)
+        }
+        _ => Some(EntityKind::Person),
     }
 }
 
@@ -359,29 +364,22 @@ impl Engine {
                 def.audiences.len()
             )));
         }
-        // Files take audiences of people or of accounts (all of a flow's audiences of one class); the others
-        // take the class of their destination.
-        let entity = match &destination {
-            DestinationConfig::File(_) => match self.store.audience(&def.audiences[0])?.entity {
-                entity @ (EntityKind::Person | EntityKind::Account) => entity,
-                other => {
-                    return Err(Error::Flow(format!(
-                        "audience `{}` is an audience of {} profiles: files take audiences of people or accounts",
-                        def.audiences[0],
-                        other.name()
-                    )))
-                }
-            },
-            _ => flow_entity(&destination),
-        };
-        for audience in &def.audiences {
-            let record = self.store.audience(audience)?;
-            if record.entity != entity {
+        let classes: Vec<EntityKind> =
+            def.audiences.iter().map(|a| Ok(self.store.audience(a)?.entity)).collect::<Result<_>>()?;
+        let entity = flow_entity(&destination, classes[0]).ok_or_else(|| {
+            Error::Flow(format!(
+                "audience `{}` is an audience of {} profiles: files take audiences of people or accounts",
+                def.audiences[0],
+                classes[0].name()
+            ))
+        })?;
+        for (audience, &class) in def.audiences.iter().zip(&classes) {
+            if class != entity {
                 return Err(Error::Flow(match (&destination, entity) {
                     (DestinationConfig::File(_), _) => format!(
                         "audience `{audience}` is an audience of {} profiles, `{}` of {}: a flow's audiences are \
                          all of one class",
-                        record.entity.name(),
+                        class.name(),
                         def.audiences[0],
                         entity.name()
                     ),

@@ -271,14 +271,23 @@ fn issue_6_audience_show_explain_and_history_describe_the_demo_audience() {
     assert!(text.contains("WHERE ((e0.record #>> '{b2b,personScore}')::numeric > 80)"), "{text}");
 }
 
+/// The demo's audience.
+const DEMO_AUDIENCE: &str = "bodea-sales-open-opportunities";
+
+/// A demo of 300 people (seed 5) in a temporary folder: the folder and the data directory.
+fn small_demo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("demo");
+    rapport(&data, &["demo", "--persons", "300", "--seed", "5", "--json", "--no-serve"]);
+    (tmp, data)
+}
+
 /// An SFTP destination from the command line: settings from a file, the password shown as `***`, `destination
 /// test` signing in to an in-process SFTP server, and a run whose file lands on that server with every member.
 #[test]
 fn issue_7_sftp_destination_through_the_command_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("demo");
-    rapport(&data, &["demo", "--persons", "300", "--seed", "5", "--json", "--no-serve"]);
-    let audience = "bodea-sales-open-opportunities";
+    let (tmp, data) = small_demo();
+    let audience = DEMO_AUDIENCE;
     let members = json(&rapport(&data, &["audience", "members", audience, "--json"]));
     let server = sftp_server::SftpServer::start(sftp_server::Options::default());
     let settings = serde_json::json!({
@@ -318,10 +327,8 @@ fn issue_7_sftp_destination_through_the_command_line() {
 
 #[test]
 fn issue_7_activation_flows_through_the_command_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("demo");
-    rapport(&data, &["demo", "--persons", "300", "--seed", "5", "--json", "--no-serve"]);
-    let audience = "bodea-sales-open-opportunities";
+    let (tmp, data) = small_demo();
+    let audience = DEMO_AUDIENCE;
     let members = json(&rapport(&data, &["audience", "members", audience, "--json"]));
     let members: BTreeSet<String> =
         members.as_array().unwrap().iter().map(|m| m["primary"].as_str().unwrap().to_owned()).collect();
