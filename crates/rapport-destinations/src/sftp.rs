@@ -34,6 +34,7 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Secret;
+use crate::http::RetryPolicy;
 use crate::{Error, Result};
 
 /// The SSH port.
@@ -243,10 +244,10 @@ pub fn check(config: &SftpConfig, folder: &str) -> Result<String> {
     .map_err(|failure| failure.into_error(config, 0))
 }
 
-/// Exponential backoff with jitter: about 0.5 s, 1 s, 2 s, … (capped at 30 s), each between half and all of it.
+/// Exponential backoff with jitter, as the HTTP destinations wait ([`RetryPolicy::delay`] by default: about
+/// 0.5 s, 1 s, 2 s, … capped at 30 s, each between half and all of it).
 fn backoff(attempt: u32) -> Duration {
-    let full = (500u64 << attempt.saturating_sub(1).min(6)).min(30_000);
-    Duration::from_millis(full / 2 + fastrand::u64(0..=full / 2))
+    RetryPolicy::default().delay(attempt, None)
 }
 
 /// Runs `work` on a single-threaded tokio runtime on a thread of its own.
