@@ -148,7 +148,7 @@ fn write_parts(
             };
             for (i, chunk) in rows.chunks(rows_per_file).enumerate() {
                 let name = format!("part-{i:05}-{token}-c000.{extension}");
-                write_parquet(&dir.join(&name), compression, columns, chunk)?;
+                write_parquet(&dir.join(&name), compression, columns, chunk, 0..chunk.len())?;
                 names.push((name, chunk.len()));
             }
         }

@@ -24,6 +24,7 @@
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -38,6 +39,65 @@ pub const DEFAULT_ROWS_PER_FILE: usize = 5_000_000;
 
 /// The default file name template.
 pub const DEFAULT_FILE_NAME: &str = "%DESTINATION%_segment%SEGMENT_ID%_%TIMESTAMP%";
+
+/// The rows of an export, read one at a time by the writers: a caller keeps its members in whatever form it
+/// holds them (no copy of a million rows into strings).
+pub trait Rows: Sync {
+    /// How many rows.
+    fn count(&self) -> usize;
+    /// Pushes the values of row `i` (`i < count()`) onto `out`, one per column; `None` is null.
+    fn row<'a>(&'a self, i: usize, out: &mut Vec<Option<&'a str>>);
+}
+
+impl Rows for [Vec<Option<String>>] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn row<'a>(&'a self, i: usize, out: &mut Vec<Option<&'a str>>) {
+        out.extend(self[i].iter().map(|v| v.as_deref()));
+    }
+}
+
+impl Rows for Vec<Vec<Option<String>>> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn row<'a>(&'a self, i: usize, out: &mut Vec<Option<&'a str>>) {
+        self.as_slice().row(i, out)
+    }
+}
+
+impl<const N: usize> Rows for [Vec<Option<String>>; N] {
+    fn count(&self) -> usize {
+        N
+    }
+
+    fn row<'a>(&'a self, i: usize, out: &mut Vec<Option<&'a str>>) {
+        self.as_slice().row(i, out)
+    }
+}
+
+/// The values of rows `range` of `rows`, each checked to have `width` values, handed to `each`.
+fn each_row<'a, R: Rows + ?Sized>(
+    rows: &'a R,
+    range: Range<usize>,
+    width: usize,
+    mut each: impl FnMut(&[Option<&'a str>]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut values = Vec::with_capacity(width);
+    for i in range {
+        values.clear();
+        rows.row(i, &mut values);
+        if values.len() != width {
+            let message = format!("row {} has {} values for {width} columns", i + 1, values.len());
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, message));
+        }
+        each(&values)?;
+    }
+    Ok(())
+}
 
 /// The rows to export (the demo's fixed columns; every value present).
 #[derive(Debug, Clone, Default)]
@@ -344,16 +404,13 @@ pub fn resolve_folder(folder: &str, audience: &str) -> Result<PathBuf> {
 /// Writes `rows` (each as many values as `columns`; `None` is null) as the files of one export, in the local
 /// folder or uploaded to the SFTP server. An export of no rows still writes one file with the header (CSV) or
 /// schema (Parquet).
-pub fn write_files(
+pub fn write_files<R: Rows + ?Sized>(
     config: &FileConfig,
     ctx: &FileContext<'_>,
     columns: &[String],
-    rows: &[Vec<Option<String>>],
+    rows: &R,
 ) -> Result<Vec<WrittenFile>> {
     config.validate()?;
-    if let Some(row) = rows.iter().find(|r| r.len() != columns.len()) {
-        return Err(Error::Options(format!("a row has {} values for {} columns", row.len(), columns.len())));
-    }
     let dir = resolve_folder(&config.folder, ctx.audience)?;
     let Some(sftp) = &config.sftp else {
         fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
@@ -378,16 +435,20 @@ pub fn write_files(
 }
 
 /// Writes the parts of an export into the local folder `dir`, each under a temporary name, synced and renamed.
-fn write_parts(
+fn write_parts<R: Rows + ?Sized>(
     config: &FileConfig,
     ctx: &FileContext<'_>,
     dir: &Path,
     columns: &[String],
-    rows: &[Vec<Option<String>>],
+    rows: &R,
 ) -> Result<Vec<WrittenFile>> {
     let template = config.file_name.as_deref().unwrap_or(DEFAULT_FILE_NAME);
-    let chunks: Vec<&[Vec<Option<String>>]> =
-        if rows.is_empty() { vec![&[]] } else { rows.chunks(config.rows_per_file).collect() };
+    let count = rows.count();
+    // An export of no rows is one empty part.
+    let chunks: Vec<Range<usize>> = (0..count.max(1))
+        .step_by(config.rows_per_file)
+        .map(|start| start..count.min(start + config.rows_per_file))
+        .collect();
     let mut written = Vec::with_capacity(chunks.len());
     for (i, chunk) in chunks.into_iter().enumerate() {
         let name = file_name(template, ctx, i + 1, config.extension())?;
@@ -395,12 +456,12 @@ fn write_parts(
         let temp = dir.join(format!(".{name}.tmp"));
         match config.format {
             FileFormat::Csv => {
-                write_text(&temp, config.compression, |out| write_csv(out, &config.csv, columns, chunk))?
+                write_text(&temp, config.compression, |out| write_csv(out, &config.csv, columns, rows, chunk.clone()))?
             }
             FileFormat::JsonLines => {
-                write_text(&temp, config.compression, |out| write_json_lines(out, columns, chunk))?
+                write_text(&temp, config.compression, |out| write_json_lines(out, columns, rows, chunk.clone()))?
             }
-            FileFormat::Parquet => write_parquet(&temp, config.compression, columns, chunk)?,
+            FileFormat::Parquet => write_parquet(&temp, config.compression, columns, rows, chunk.clone())?,
         }
         fs::rename(&temp, &path).map_err(|source| Error::Io { path: path.clone(), source })?;
         written.push(WrittenFile { path, rows: chunk.len() });
@@ -459,23 +520,26 @@ pub(crate) fn write_text(
     file.sync_all().map_err(io)
 }
 
-fn write_csv(
+fn write_csv<R: Rows + ?Sized>(
     out: &mut dyn Write,
     options: &CsvOptions,
     columns: &[String],
-    rows: &[Vec<Option<String>>],
+    rows: &R,
+    range: Range<usize>,
 ) -> std::io::Result<()> {
     let encoder = CsvEncoder::new(options);
-    // Rows are encoded into one buffer handed to the writer every 64 KiB, not one write call per row.
-    let mut buf = Vec::with_capacity(1 << 17);
+    // Rows are encoded into one buffer handed to the writer once it holds 1 MiB, not one write call per row:
+    // as large as the file's `BufWriter`, which then passes it through instead of copying it.
+    let mut buf = Vec::with_capacity((1 << 20) + (1 << 16));
     encoder.row(&mut buf, columns.iter().map(|c| Some(c.as_str())));
-    for row in rows {
-        encoder.row(&mut buf, row.iter().map(|v| v.as_deref()));
-        if buf.len() >= 1 << 16 {
+    each_row(rows, range, columns.len(), |row| {
+        encoder.row(&mut buf, row.iter().copied());
+        if buf.len() >= 1 << 20 {
             out.write_all(&buf)?;
             buf.clear();
         }
-    }
+        Ok(())
+    })?;
     out.write_all(&buf)
 }
 
@@ -580,9 +644,14 @@ fn encode_csv_field(line: &mut Vec<u8>, options: &CsvOptions, text: &str) {
     }
 }
 
-fn write_json_lines(out: &mut dyn Write, columns: &[String], rows: &[Vec<Option<String>>]) -> std::io::Result<()> {
+fn write_json_lines<R: Rows + ?Sized>(
+    out: &mut dyn Write,
+    columns: &[String],
+    rows: &R,
+    range: Range<usize>,
+) -> std::io::Result<()> {
     let mut line = Vec::with_capacity(256);
-    for row in rows {
+    each_row(rows, range, columns.len(), |row| {
         line.clear();
         line.push(b'{');
         for (i, (column, value)) in columns.iter().zip(row).enumerate() {
@@ -597,19 +666,19 @@ fn write_json_lines(out: &mut dyn Write, columns: &[String], rows: &[Vec<Option<
             }
         }
         line.extend_from_slice(b"}\n");
-        out.write_all(&line)?;
-    }
-    Ok(())
+        out.write_all(&line)
+    })
 }
 
 /// Rows per Parquet row group.
 const ROW_GROUP: usize = 100_000;
 
-pub(crate) fn write_parquet(
+pub(crate) fn write_parquet<R: Rows + ?Sized>(
     temp: &Path,
     compression: Compression,
     columns: &[String],
-    rows: &[Vec<Option<String>>],
+    rows: &R,
+    range: Range<usize>,
 ) -> Result<()> {
     use parquet::basic::{Compression as Codec, ConvertedType, GzipLevel, Repetition, Type as Physical};
     use parquet::data_type::{ByteArray, ByteArrayType};
@@ -637,22 +706,25 @@ pub(crate) fn write_parquet(
     let props = Arc::new(WriterProperties::builder().set_compression(codec).build());
     let file = File::create(temp).map_err(|source| Error::Io { path: temp.to_owned(), source })?;
     let mut writer = SerializedFileWriter::new(file, schema, props).map_err(perr)?;
-    for group in rows.chunks(ROW_GROUP) {
+    for start in range.clone().step_by(ROW_GROUP) {
+        let group = start..range.end.min(start + ROW_GROUP);
+        // Each column's values and definition levels, gathered in one pass over the group's rows.
+        let mut values: Vec<Vec<ByteArray>> = columns.iter().map(|_| Vec::with_capacity(group.len())).collect();
+        let mut levels: Vec<Vec<i16>> = columns.iter().map(|_| Vec::with_capacity(group.len())).collect();
+        each_row(rows, group, columns.len(), |row| {
+            for (i, value) in row.iter().enumerate() {
+                if let Some(v) = value {
+                    values[i].push(ByteArray::from(*v));
+                }
+                levels[i].push(i16::from(value.is_some()));
+            }
+            Ok(())
+        })
+        .map_err(|source| Error::Io { path: temp.to_owned(), source })?;
         let mut row_group = writer.next_row_group().map_err(perr)?;
         let mut index = 0;
         while let Some(mut column) = row_group.next_column().map_err(perr)? {
-            let mut values = Vec::with_capacity(group.len());
-            let mut levels = Vec::with_capacity(group.len());
-            for row in group {
-                match &row[index] {
-                    Some(v) => {
-                        values.push(ByteArray::from(v.as_str()));
-                        levels.push(1);
-                    }
-                    None => levels.push(0),
-                }
-            }
-            column.typed::<ByteArrayType>().write_batch(&values, Some(&levels), None).map_err(perr)?;
+            column.typed::<ByteArrayType>().write_batch(&values[index], Some(&levels[index]), None).map_err(perr)?;
             column.close().map_err(perr)?;
             index += 1;
         }

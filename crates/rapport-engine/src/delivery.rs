@@ -28,11 +28,12 @@
 //!
 //! Every run leaves a [`DeliveryReport`] in the flow's history.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use rapport_destinations::file::{ExportMode, FileContext, WrittenFile};
+use rapport_destinations::file::{ExportMode, FileContext, Rows, WrittenFile};
 use rapport_destinations::{
     Change, ChangeAction, Connector, DestinationConfig, FileConfig, MarketingAction, Outcome, RetryPolicy,
 };
@@ -147,26 +148,123 @@ pub struct DeliveryRun {
     pub report: Option<DeliveryReport>,
 }
 
-/// One wanted member: its payload and what identifies the payload.
+/// One wanted member: its key, identity and mapped values packed in one allocation (a million members make a
+/// million allocations, not five or six million), and what identifies its payload.
 #[derive(Debug, Clone)]
 pub(crate) struct Wanted {
-    pub(crate) identity: Option<String>,
-    /// The mapped values, in the order of the flow's mapping. In file payloads the primary identity's slots
-    /// are `None`: the member key itself moves into them when the row is written.
-    pub(crate) fields: Vec<Option<String>>,
-    /// The SHA-256 fingerprint (32 hex digits) streaming destinations record per member; empty in file
-    /// payloads.
-    pub(crate) fingerprint: String,
-    /// The xxh3-64 hash of the same bytes, which file destinations record.
+    /// The member key, the flow's identity (none when the flow sends none), then the mapped values in the
+    /// order of the flow's mapping; each as its header (see [`push_header`]) and its text. The primary
+    /// identity's slots hold no value: the member key is read in their place. A `str`, so reading it back
+    /// checks no UTF-8.
+    packed: Box<str>,
+    /// The xxh3-64 hash of the payload bytes, which file destinations record.
     pub(crate) hash: u64,
-    /// The member's digest ([`HeldRows::digest`]) that file destinations record; 0 in streaming payloads.
-    pub(crate) digest: u128,
+    pub(crate) mark: Mark,
+}
+
+/// How a destination recognises a payload it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// The SHA-256 fingerprint of the payload bytes (32 hex digits), which streaming destinations record per
+    /// member.
+    Fingerprint(String),
+    /// The member's digest ([`HeldRows::digest`]) as two big-endian halves (8-byte aligned, unlike `u128`):
+    /// file destinations record their rows by it, with the hash.
+    Digest([u64; 2]),
+}
+
+impl Mark {
+    fn digest(digest: u128) -> Self {
+        Mark::Digest([(digest >> 64) as u64, digest as u64])
+    }
+}
+
+/// The headers' digit base: a header char below it (U+0000–U+D7FF) is the last digit.
+const HEADER_BASE: u32 = 0xD800;
+/// The first char of the high digits (U+E000 upwards, past the surrogates).
+const HEADER_HIGH: u32 = 0xE000;
+
+/// A slot's header: `0` for no value, else its byte length + 1, as one char when below [`HEADER_BASE`] (one
+/// byte for values under 127 bytes), else a high digit (`HEADER_HIGH` + quotient) before the last digit (the
+/// remainder).
+fn header(value: Option<&str>) -> (Option<char>, char) {
+    let n = value.map_or(0, |v| u32::try_from(v.len() + 1).expect("a value under 4 GiB"));
+    let char = |c: u32| char::from_u32(c).expect("outside the surrogates");
+    ((n >= HEADER_BASE).then(|| char(HEADER_HIGH + n / HEADER_BASE)), char(n % HEADER_BASE))
+}
+
+/// Packs `values` (see [`Wanted::packed`]) into a string of exactly their size.
+fn pack<'a>(values: impl Iterator<Item = Option<&'a str>> + Clone) -> Box<str> {
+    let size = values
+        .clone()
+        .map(|v| {
+            let (high, last) = header(v);
+            high.map_or(0, char::len_utf8) + last.len_utf8() + v.map_or(0, str::len)
+        })
+        .sum();
+    let mut out = String::with_capacity(size);
+    for value in values {
+        let (high, last) = header(value);
+        out.extend(high);
+        out.push(last);
+        out.push_str(value.unwrap_or_default());
+    }
+    debug_assert_eq!(out.len(), size);
+    out.into_boxed_str()
+}
+
+/// The values of a packed string, in order.
+struct Unpack<'a>(&'a str);
+
+impl<'a> Iterator for Unpack<'a> {
+    type Item = Option<&'a str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut chars = self.0.chars();
+        let mut n = u32::from(chars.next()?);
+        if n >= HEADER_HIGH {
+            n = (n - HEADER_HIGH) * HEADER_BASE + u32::from(chars.next().expect("a last digit after a high one"));
+        }
+        let rest = chars.as_str();
+        let Some(len) = (n as usize).checked_sub(1) else {
+            self.0 = rest;
+            return Some(None);
+        };
+        let (text, rest) = rest.split_at(len);
+        self.0 = rest;
+        Some(Some(text))
+    }
 }
 
 impl Wanted {
+    /// The member's key (`namespace:value`).
+    pub(crate) fn member(&self) -> &str {
+        Unpack(&self.packed).next().flatten().expect("a packed payload starts with its member")
+    }
+
+    /// The value of the flow's identity namespace, when the flow sends one.
+    pub(crate) fn identity(&self) -> Option<&str> {
+        Unpack(&self.packed).nth(1).flatten()
+    }
+
+    /// The mapped values, in the order of the flow's mapping, whose sources are `sources`.
+    pub(crate) fn values<'a>(&'a self, sources: &'a [Source]) -> impl Iterator<Item = Option<&'a str>> + 'a {
+        let mut values = Unpack(&self.packed);
+        let member = values.next().flatten();
+        values.skip(1).zip(sources).map(move |(value, source)| if *source == Source::Primary { member } else { value })
+    }
+
+    /// The SHA-256 fingerprint streaming destinations record (empty for file payloads).
+    pub(crate) fn fingerprint(&self) -> &str {
+        match &self.mark {
+            Mark::Fingerprint(f) => f,
+            Mark::Digest(_) => "",
+        }
+    }
+
     /// The mapped values named by their target attribute, as destinations take them.
-    pub(crate) fn named_fields(&self, def: &ActivationFlowDef) -> Vec<(String, Option<String>)> {
-        def.mapping.iter().map(|m| m.target.clone()).zip(self.fields.iter().cloned()).collect()
+    pub(crate) fn named_fields(&self, def: &ActivationFlowDef, sources: &[Source]) -> Vec<(String, Option<String>)> {
+        def.mapping.iter().map(|m| m.target.clone()).zip(self.values(sources).map(|v| v.map(str::to_owned))).collect()
     }
 }
 
@@ -197,14 +295,14 @@ fn row_hash(bytes: &[u8]) -> u64 {
     twox_hash::XxHash3_64::oneshot(bytes)
 }
 
-fn scalar_text(value: &serde_json::Value) -> Option<String> {
+fn scalar_text(value: &serde_json::Value) -> Option<Cow<'_, str>> {
     match value {
         serde_json::Value::Null => None,
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Bool(_) | serde_json::Value::Number(_) => Some(value.to_string()),
+        serde_json::Value::String(s) => Some(Cow::Borrowed(s)),
+        serde_json::Value::Bool(_) | serde_json::Value::Number(_) => Some(Cow::Owned(value.to_string())),
         // Arrays and objects are refused at flow creation; a record that holds one where the schema says
         // scalar is exported as its JSON text.
-        other => Some(other.to_string()),
+        other => Some(Cow::Owned(other.to_string())),
     }
 }
 
@@ -232,13 +330,17 @@ pub(crate) enum Candidate {
     Excluded(Exclusion),
 }
 
+/// The sources of a flow's mapped values, in the order of its mapping.
+pub(crate) fn sources(def: &ActivationFlowDef) -> Vec<Source> {
+    def.mapping.iter().map(|m| Source::parse(&m.source).expect("validated at creation")).collect()
+}
+
 /// What a flow reads of each member: its mapping sources and the consent fields of its marketing action.
 pub(crate) struct PayloadSpec {
     pub(crate) sources: Vec<Source>,
     pub(crate) consent: Vec<FieldPath>,
     /// Whether the payloads become file rows: no SHA-256 fingerprint (streaming destinations record it; file
-    /// runs need only the row hash), the member's digest instead, and the primary identity's slots left to
-    /// the caller (see [`Wanted::fields`]).
+    /// runs need only the row hash), the member's digest instead.
     pub(crate) files: bool,
 }
 
@@ -246,7 +348,7 @@ impl PayloadSpec {
     /// The spec of a flow over `entity` audiences: consent is person-level, so account audiences check none.
     pub(crate) fn new(def: &ActivationFlowDef, action: MarketingAction, entity: EntityKind) -> Self {
         Self {
-            sources: def.mapping.iter().map(|m| Source::parse(&m.source).expect("validated at creation")).collect(),
+            sources: sources(def),
             consent: match entity {
                 EntityKind::Person => action
                     .consent_fields()
@@ -279,7 +381,7 @@ impl PayloadSpec {
         profile: Option<(&[Identity], &rapport_model::Record)>,
     ) -> Candidate {
         let identity_of = |ns: &str| {
-            profile.and_then(|(ids, _)| ids.iter().find(|i| i.namespace.as_str() == ns)).map(|i| i.value.clone())
+            profile.and_then(|(ids, _)| ids.iter().find(|i| i.namespace.as_str() == ns)).map(|i| i.value.as_str())
         };
         if let Some((_, record)) = profile {
             // The consent paths share their first segment (`consents`): it is looked up once, not per path.
@@ -304,30 +406,38 @@ impl PayloadSpec {
             },
             None => None,
         };
-        // One slot more: a file row puts the identity in front without reallocating.
-        let mut fields: Vec<Option<String>> = Vec::with_capacity(self.sources.len() + 1);
-        fields.extend(self.sources.iter().map(|source| match source {
-            Source::Field(path) => profile.and_then(|(_, r)| path.get(r)).and_then(scalar_text),
-            Source::Primary if self.files => None,
-            Source::Primary => Some(member.to_owned()),
-            Source::Identity(ns) => identity_of(ns),
-            Source::Status => Some(status.to_owned()),
-        }));
-        let value = |i: usize| if self.sources[i] == Source::Primary { Some(member) } else { fields[i].as_deref() };
-        let missing = def
-            .mandatory
+        // Values are borrowed from the profile (numbers and booleans as text): the packed buffer is the only copy.
+        let values: Vec<Option<Cow<'_, str>>> = self
+            .sources
             .iter()
-            .any(|name| def.mapping.iter().position(|m| &m.target == name).and_then(value).is_none_or(str::is_empty));
+            .map(|source| match source {
+                Source::Field(path) => profile.and_then(|(_, r)| path.get(r)).and_then(scalar_text),
+                Source::Primary => Some(Cow::Borrowed(member)),
+                Source::Identity(ns) => identity_of(ns).map(Cow::Borrowed),
+                Source::Status => Some(Cow::Borrowed(status)),
+            })
+            .collect();
+        let missing = def.mandatory.iter().any(|name| {
+            def.mapping
+                .iter()
+                .position(|m| &m.target == name)
+                .and_then(|i| values[i].as_deref())
+                .is_none_or(str::is_empty)
+        });
         if missing {
             return Candidate::Excluded(Exclusion::Mandatory);
         }
         // The status column says what the member's state is; it is not a change of payload.
-        let hashed = (0..fields.len()).map(|i| if self.sources[i] == Source::Status { None } else { value(i) });
-        let mut bytes = Vec::with_capacity(64);
-        payload_bytes(identity.as_deref(), hashed, &mut bytes);
-        let (fingerprint, digest) =
-            if self.files { (String::new(), HeldRows::digest(member)) } else { (fingerprint(&bytes), 0) };
-        Candidate::Send(Wanted { fingerprint, digest, hash: row_hash(&bytes), identity, fields })
+        let hashed =
+            values.iter().zip(&self.sources).map(|(v, s)| if *s == Source::Status { None } else { v.as_deref() });
+        let mut bytes = Vec::with_capacity(128);
+        payload_bytes(identity, hashed, &mut bytes);
+        let mark =
+            if self.files { Mark::digest(HeldRows::digest(member)) } else { Mark::Fingerprint(fingerprint(&bytes)) };
+        let stored =
+            values.iter().zip(&self.sources).map(|(v, s)| if *s == Source::Primary { None } else { v.as_deref() });
+        let packed = pack([Some(member), identity].into_iter().chain(stored));
+        Candidate::Send(Wanted { packed, hash: row_hash(&bytes), mark })
     }
 }
 
@@ -553,7 +663,7 @@ impl Engine {
         action: MarketingAction,
         files: bool,
         delivery: &mut AudienceDelivery,
-    ) -> Result<Vec<(String, Wanted)>> {
+    ) -> Result<Vec<Wanted>> {
         let record = self.store.audience(audience)?;
         if record.evaluated_at.is_none() {
             self.evaluate_audience(audience)?;
@@ -620,39 +730,32 @@ impl Engine {
                 // State from before the keys were left out of it (none kept): left members are counted, but
                 // cannot be named in `exited` rows.
                 let removals: Vec<&str> = diff.removals.iter().filter_map(|&j| held.member(j)).collect();
-                let held_now = self.deliver_files(
-                    def,
-                    file,
-                    options,
-                    wanted,
-                    full,
-                    &diff.upserts,
-                    &removals,
-                    diff.state,
-                    delivery,
-                );
-                free_later(held);
+                let held_now = deliver_files(def, file, options, &wanted, full, &diff, &removals, delivery);
+                free_later((held, wanted, diff));
                 held_now.map(Some)
             }
             (_, Some(connector)) => {
                 let held = self.store.held_members(flow, &audience)?;
-                let upserts: Vec<&(String, Wanted)> =
-                    wanted.iter().filter(|(m, w)| held.get(m).is_none_or(|h| h.fingerprint != w.fingerprint)).collect();
-                let is_wanted = |m: &str| wanted.binary_search_by(|(k, _)| k.as_str().cmp(m)).is_ok();
+                let upserts: Vec<&Wanted> = wanted
+                    .iter()
+                    .filter(|w| held.get(w.member()).is_none_or(|h| h.fingerprint != w.fingerprint()))
+                    .collect();
+                let is_wanted = |m: &str| wanted.binary_search_by(|w| w.member().cmp(m)).is_ok();
                 let mut removals: Vec<(&String, &HeldMember)> = held.iter().filter(|(m, _)| !is_wanted(m)).collect();
                 removals.sort_by(|a, b| a.0.cmp(b.0));
                 delivery.upserts = upserts.len() as u64;
                 delivery.removals = removals.len() as u64;
                 delivery.phases_ms.insert("compare".to_owned(), started.elapsed().as_millis() as u64);
                 let prepared = self.prepare_target(flow, &audience, connector)?;
+                let sources = sources(def);
                 let changes: Vec<Change> = upserts
                     .iter()
-                    .map(|(m, w)| Change {
-                        member: m.clone(),
+                    .map(|w| Change {
+                        member: w.member().to_owned(),
                         action: ChangeAction::Upsert,
-                        identity: w.identity.clone(),
-                        fields: w.named_fields(def),
-                        previous: held.get(m).and_then(|h| h.remote.clone()),
+                        identity: w.identity().map(str::to_owned),
+                        fields: w.named_fields(def, &sources),
+                        previous: held.get(w.member()).and_then(|h| h.remote.clone()),
                     })
                     .chain(removals.iter().map(|(m, h)| Change {
                         member: (*m).clone(),
@@ -662,8 +765,7 @@ impl Engine {
                         previous: h.remote.clone(),
                     }))
                     .collect();
-                let fingerprints: HashMap<&str, &str> =
-                    wanted.iter().map(|(m, w)| (m.as_str(), w.fingerprint.as_str())).collect();
+                let fingerprints: HashMap<&str, &str> = wanted.iter().map(|w| (w.member(), w.fingerprint())).collect();
                 let name = format!("{flow}/{run}/{audience}");
                 self.send_changes(flow, &name, connector, prepared.as_deref(), &changes, &fingerprints, delivery)?;
                 Ok(None)
@@ -727,77 +829,95 @@ impl Engine {
         }
         Ok(())
     }
+}
 
-    /// Writes the file(s) of one audience: every wanted member when `full`, else the `upserts` (indexes in
-    /// `wanted`) and, when the flow maps the membership status, the `removals` as `exited` rows. Returns what
-    /// the files now hold: `state` (every wanted member's digest and row hash), with the members' keys when
-    /// the flow maps the status (its next incremental files name the members that left).
-    #[allow(clippy::too_many_arguments)]
-    fn deliver_files(
-        &mut self,
-        def: &ActivationFlowDef,
-        file: &FileConfig,
-        options: &RunOptions,
-        wanted: Vec<(String, Wanted)>,
-        full: bool,
-        upserts: &[usize],
-        removals: &[&str],
-        state: Vec<(u128, u64)>,
-        delivery: &mut AudienceDelivery,
-    ) -> Result<HeldRows> {
-        let audience = delivery.audience.clone();
-        let mut columns: Vec<String> = def.identity.iter().cloned().collect();
-        columns.extend(def.mapping.iter().map(|m| m.target.clone()));
-        let status_column = def.mapping.iter().any(|m| m.source == "segmentMembership.status");
-        let capacity = if full { wanted.len() } else { upserts.len() + removals.len() };
-        let mut rows: Vec<Vec<Option<String>>> = Vec::with_capacity(capacity);
-        let mut keys: Vec<(String, u64)> = Vec::with_capacity(if status_column { wanted.len() } else { 0 });
-        let mut next = upserts.iter().copied().peekable();
-        let primary: Vec<usize> =
-            def.mapping.iter().enumerate().filter(|(_, m)| m.source == "primaryIdentity").map(|(i, _)| i).collect();
-        // The payloads and member keys move into the rows: a million members are not copied once more.
-        for (i, (member, w)) in wanted.into_iter().enumerate() {
-            if status_column {
-                keys.push((member.clone(), w.hash));
+/// Writes the file(s) of one audience: every wanted member when `full`, else the upserts of `diff` and, when the
+/// flow maps the membership status, the `removals` as `exited` rows. Returns what the files now hold: every
+/// wanted member's digest and row hash, with the members' keys when the flow maps the status (its next
+/// incremental files name the members that left).
+#[allow(clippy::too_many_arguments)]
+fn deliver_files(
+    def: &ActivationFlowDef,
+    file: &FileConfig,
+    options: &RunOptions,
+    wanted: &[Wanted],
+    full: bool,
+    diff: &RowDiff,
+    removals: &[&str],
+    delivery: &mut AudienceDelivery,
+) -> Result<HeldRows> {
+    let sources = sources(def);
+    let mut columns: Vec<String> = def.identity.iter().cloned().collect();
+    columns.extend(def.mapping.iter().map(|m| m.target.clone()));
+    let status_column = sources.contains(&Source::Status);
+    // Left members appear in incremental files only with a status column.
+    let left = if status_column && !full { removals } else { &[] };
+    let rows = FileRows {
+        sources: &sources,
+        identity: def.identity.is_some(),
+        wanted,
+        picked: if full { None } else { Some(&diff.upserts) },
+        left,
+    };
+    let at = options.at.unwrap_or_else(Utc::now);
+    let ctx = FileContext { destination: &def.destination, audience: &delivery.audience, at };
+    let started = Instant::now();
+    delivery.files = rapport_destinations::file::write_files(file, &ctx, &columns, &rows)?;
+    delivery.phases_ms.insert("deliver".to_owned(), started.elapsed().as_millis() as u64);
+    delivery.sent = rows.count() as u64;
+    delivery.accepted = delivery.sent;
+    // The files are synced and renamed; the caller records this state with the run's end (a crash before
+    // that commit writes the same changes again at the next run).
+    let state = diff.state.iter().map(|&(digest, hash, _)| (digest, hash)).collect();
+    Ok(if status_column {
+        let members = diff.state.iter().map(|&(_, _, i)| wanted[i as usize].member().to_owned()).collect();
+        HeldRows::with_sorted_members(state, members)
+    } else {
+        HeldRows::from_digests(state)
+    })
+}
+
+/// The rows of one audience's files: the picked wanted members (the identity first when the flow sends one,
+/// then the mapped values), then the members that left as `exited` rows (their key columns, nothing else).
+struct FileRows<'a> {
+    sources: &'a [Source],
+    identity: bool,
+    wanted: &'a [Wanted],
+    /// The indexes in `wanted` of the members written; every member when `None`.
+    picked: Option<&'a [usize]>,
+    left: &'a [&'a str],
+}
+
+impl FileRows<'_> {
+    fn members(&self) -> usize {
+        self.picked.map_or(self.wanted.len(), <[usize]>::len)
+    }
+}
+
+impl Rows for FileRows<'_> {
+    fn count(&self) -> usize {
+        self.members() + self.left.len()
+    }
+
+    fn row<'b>(&'b self, i: usize, out: &mut Vec<Option<&'b str>>) {
+        let members = self.members();
+        if i < members {
+            let w = &self.wanted[self.picked.map_or(i, |p| p[i])];
+            if self.identity {
+                out.push(w.identity());
             }
-            if next.next_if_eq(&i).is_some() || full {
-                let mut row = w.fields;
-                if let Some((&last, others)) = primary.split_last() {
-                    for &slot in others {
-                        row[slot] = Some(member.clone());
-                    }
-                    row[last] = Some(member);
-                }
-                if def.identity.is_some() {
-                    row.insert(0, w.identity);
-                }
-                rows.push(row);
-            }
+            out.extend(w.values(self.sources));
+            return;
         }
-        // Left members appear in incremental files only with a status column: `exited`, their key columns
-        // (`primaryIdentity`) and nothing else.
-        if status_column && !full {
-            for member in removals {
-                let mut values: Vec<Option<String>> = def.identity.iter().map(|_| None).collect();
-                values.extend(def.mapping.iter().map(|m| match m.source.as_str() {
-                    "segmentMembership.status" => Some("exited".to_owned()),
-                    "primaryIdentity" => Some((*member).to_owned()),
-                    _ => None,
-                }));
-                rows.push(values);
-            }
+        let member = self.left[i - members];
+        if self.identity {
+            out.push(None);
         }
-        let at = options.at.unwrap_or_else(Utc::now);
-        let ctx = FileContext { destination: &def.destination, audience: &audience, at };
-        let started = Instant::now();
-        delivery.files = rapport_destinations::file::write_files(file, &ctx, &columns, &rows)?;
-        delivery.phases_ms.insert("deliver".to_owned(), started.elapsed().as_millis() as u64);
-        delivery.sent = rows.len() as u64;
-        delivery.accepted = delivery.sent;
-        free_later(rows);
-        // The files are synced and renamed; the caller records this state with the run's end (a crash before
-        // that commit writes the same changes again at the next run).
-        Ok(if status_column { HeldRows::with_members(keys) } else { HeldRows::from_digests(state) })
+        out.extend(self.sources.iter().map(|s| match s {
+            Source::Status => Some("exited"),
+            Source::Primary => Some(member),
+            _ => None,
+        }));
     }
 }
 
@@ -890,29 +1010,28 @@ fn wanted_of_numbers(
     def: &ActivationFlowDef,
     spec: &PayloadSpec,
     delivery: &mut AudienceDelivery,
-) -> Vec<(String, Wanted)> {
+) -> Vec<Wanted> {
     delivery.members = numbers.len() as u64;
     let profiles = &graph.set(entity).profiles;
     let candidates = par_map(numbers, |&n| {
         let profile = &profiles[n as usize];
         let member = member_key(&profile.primary);
-        let candidate = spec.payload(def, &member, EXISTING, Some((&profile.identities, &profile.record)));
-        (member, candidate)
+        spec.payload(def, &member, EXISTING, Some((&profile.identities, &profile.record)))
     });
     let mut wanted = sendable(candidates, &mut delivery.excluded);
     if !spec.files {
-        wanted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        wanted.sort_unstable_by(|a, b| a.member().cmp(b.member()));
     }
     wanted
 }
 
 /// The members' payloads to send, the exclusions counted in `excluded`; collected in place (the candidates'
 /// memory becomes the payloads': a million members are not copied).
-fn sendable(candidates: Vec<(String, Candidate)>, excluded: &mut Excluded) -> Vec<(String, Wanted)> {
+fn sendable(candidates: Vec<Candidate>, excluded: &mut Excluded) -> Vec<Wanted> {
     candidates
         .into_iter()
-        .filter_map(|(member, candidate)| match candidate {
-            Candidate::Send(payload) => Some((member, payload)),
+        .filter_map(|candidate| match candidate {
+            Candidate::Send(payload) => Some(payload),
             Candidate::Excluded(reason) => {
                 reason.count(excluded);
                 None
@@ -930,28 +1049,29 @@ fn wanted_from(
     def: &ActivationFlowDef,
     spec: &PayloadSpec,
     delivery: &mut AudienceDelivery,
-) -> Vec<(String, Wanted)> {
+) -> Vec<Wanted> {
     delivery.members = members.len() as u64;
     let profiles = graph.set(entity);
     let mut members = members;
-    // Each member's key moves out of `members` into its candidate (the statuses stay for deduplication).
+    // Each member's key is dropped once packed into its candidate (the statuses stay for deduplication).
     let candidates = par_map_mut(&mut members, |(member, status, n)| {
         let profile = n.map(|n| &profiles.profiles[n as usize]).map(|p| (p.identities.as_slice(), &p.record));
         let candidate = spec.payload(def, member, status, profile);
-        (std::mem::take(member), candidate)
+        drop(std::mem::take(member));
+        candidate
     });
     if def.dedupe.is_empty() {
         return sendable(candidates, &mut delivery.excluded);
     }
-    // Candidates per dedupe key: (status rank, member) → payload.
-    let mut by_key: HashMap<Vec<Option<String>>, (u8, String, Wanted)> = HashMap::new();
+    // Candidates per dedupe key: (status rank, payload), the member in the payload.
+    let mut by_key: HashMap<Vec<Option<String>>, (u8, Wanted)> = HashMap::new();
     let mut wanted = Vec::with_capacity(members.len());
     let dedupe: Vec<Option<usize>> = def
         .dedupe
         .iter()
         .map(|k| if k == "identity" { None } else { def.mapping.iter().position(|m| &m.target == k) })
         .collect();
-    for ((_, status, _), (member, candidate)) in members.into_iter().zip(candidates) {
+    for ((_, status, _), candidate) in members.into_iter().zip(candidates) {
         let payload = match candidate {
             Candidate::Send(payload) => payload,
             Candidate::Excluded(reason) => {
@@ -959,34 +1079,35 @@ fn wanted_from(
                 continue;
             }
         };
+        let values: Vec<Option<&str>> = payload.values(&spec.sources).collect();
         let key: Vec<Option<String>> = def
             .dedupe
             .iter()
             .zip(&dedupe)
             .map(|(k, at)| match at {
-                _ if k == "identity" => payload.identity.clone(),
-                Some(i) if spec.sources[*i] == Source::Primary => Some(member.clone()),
-                Some(i) => payload.fields[*i].clone(),
+                _ if k == "identity" => payload.identity(),
+                Some(i) => values[*i],
                 None => None,
             })
+            .map(|v| v.map(str::to_owned))
             .collect();
         // `realized` (entered at the last evaluation) qualified more recently than `existing`.
         let rank = u8::from(status != "realized");
         match by_key.get(&key) {
-            Some((r, m, _)) if (*r, m.as_str()) <= (rank, member.as_str()) => delivery.excluded.duplicate += 1,
+            Some((r, w)) if (*r, w.member()) <= (rank, payload.member()) => delivery.excluded.duplicate += 1,
             Some(_) => {
                 delivery.excluded.duplicate += 1;
-                by_key.insert(key, (rank, member, payload));
+                by_key.insert(key, (rank, payload));
             }
             None => {
-                by_key.insert(key, (rank, member, payload));
+                by_key.insert(key, (rank, payload));
             }
         }
     }
-    wanted.extend(by_key.into_values().map(|(_, member, payload)| (member, payload)));
+    wanted.extend(by_key.into_values().map(|(_, payload)| payload));
     // The store lists members sorted; the dedupe winners come unordered. File payloads need no order.
-    if !spec.files && !wanted.is_sorted_by(|a, b| a.0 < b.0) {
-        wanted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    if !spec.files && !wanted.is_sorted_by(|a, b| a.member() < b.member()) {
+        wanted.sort_unstable_by(|a, b| a.member().cmp(b.member()));
     }
     wanted
 }
@@ -1022,16 +1143,20 @@ struct RowDiff {
     upserts: Vec<usize>,
     /// The indexes in the held rows of members no longer wanted, in digest order.
     removals: Vec<usize>,
-    /// What the files hold once the changes are written: every wanted member's (digest, row hash), in digest
-    /// order.
-    state: Vec<(u128, u64)>,
+    /// What the files hold once the changes are written: every wanted member's (digest, row hash, index in
+    /// `wanted`), in digest order.
+    state: Vec<(u128, u64, u32)>,
 }
 
 /// Compares `wanted` (file payloads, which carry their member's digest) with `held` by member digest: both in
 /// digest order, then one merge.
-fn diff_rows(wanted: &[(String, Wanted)], held: &HeldRows) -> RowDiff {
+fn diff_rows(wanted: &[Wanted], held: &HeldRows) -> RowDiff {
+    let digest = |w: &Wanted| match w.mark {
+        Mark::Digest([high, low]) => (u128::from(high) << 64) | u128::from(low),
+        Mark::Fingerprint(_) => HeldRows::digest(w.member()),
+    };
     let mut ours: Vec<(u128, u64, u32)> =
-        wanted.iter().enumerate().map(|(i, (_, w))| (w.digest, w.hash, i as u32)).collect();
+        wanted.iter().enumerate().map(|(i, w)| (digest(w), w.hash, i as u32)).collect();
     sort_by_digest(&mut ours);
     let held = held.rows();
     let (mut upserts, mut removals) = (Vec::new(), Vec::new());
@@ -1061,8 +1186,7 @@ fn diff_rows(wanted: &[(String, Wanted)], held: &HeldRows) -> RowDiff {
         }
     }
     upserts.sort_unstable();
-    let state = ours.into_iter().map(|(digest, hash, _)| (digest, hash)).collect();
-    RowDiff { upserts, removals, state }
+    RowDiff { upserts, removals, state: ours }
 }
 
 #[cfg(test)]
@@ -1075,9 +1199,43 @@ mod tests {
         out
     }
 
-    fn wanted(member: &str, hash: u64) -> (String, Wanted) {
-        let digest = HeldRows::digest(member);
-        (member.to_owned(), Wanted { identity: None, fields: Vec::new(), fingerprint: String::new(), hash, digest })
+    fn wanted(member: &str, hash: u64) -> Wanted {
+        let mark = Mark::digest(HeldRows::digest(member));
+        Wanted { packed: pack([Some(member), None].into_iter()), hash, mark }
+    }
+
+    #[test]
+    fn packed_payloads_give_back_their_values_with_the_member_in_primary_slots() {
+        let sources = [Source::Primary, Source::Status, Source::Identity("Email".into()), Source::Primary];
+        let values = [Some("email:ann@bodea.com"), Some("ann@bodea.com"), None, Some("existing"), Some(""), None];
+        let w = Wanted { packed: pack(values.into_iter()), hash: 0, mark: Mark::digest(0) };
+        // One header char each (length + 1, or 0 for none): 6 bytes for these short values.
+        assert_eq!(w.packed.len(), 6 + 19 + 13 + 8);
+        assert_eq!(w.packed.as_bytes()[0], 20);
+        assert_eq!(&w.packed.as_bytes()[34..37], [0, 9, b'e']);
+        assert_eq!((w.member(), w.identity()), ("email:ann@bodea.com", Some("ann@bodea.com")));
+        let member = Some("email:ann@bodea.com");
+        assert_eq!(w.values(&sources).collect::<Vec<_>>(), [member, Some("existing"), Some(""), member]);
+        assert_eq!(w.fingerprint(), "");
+        let empty = Wanted { packed: pack([Some("m"), None].into_iter()), hash: 0, mark: Mark::digest(0) };
+        assert_eq!((empty.identity(), empty.values(&sources).count()), (None, 0));
+    }
+
+    #[test]
+    fn packed_headers_take_a_second_char_from_the_length_that_reaches_the_surrogates() {
+        // Lengths + 1 around the last one-char header (0xD7FF), the first two-char one (0xD800), and a
+        // value with multi-byte characters (its length counts bytes).
+        let long = |n: usize| "x".repeat(n);
+        let texts = [long(0xD7FE), long(0xD7FF), long(0xD800 * 3 + 5), "é€😀".to_owned()];
+        let packed = pack(texts.iter().map(|t| Some(t.as_str())).chain([None]));
+        let back: Vec<Option<&str>> = Unpack(&packed).collect();
+        assert_eq!(back, texts.iter().map(|t| Some(t.as_str())).chain([None]).collect::<Vec<_>>());
+        // 0xD7FF is U+D7FF (3 bytes); 0xD800 becomes U+E001 then U+0000 (3 + 1 bytes).
+        assert_eq!(packed.len(), 3 + 0xD7FE + 4 + 0xD7FF + 4 + 0xD800 * 3 + 5 + 1 + 9 + 1);
+        assert_eq!(header(Some(&long(0xD7FE))), (None, '\u{D7FF}'));
+        assert_eq!(header(Some(&long(0xD7FF))), (Some('\u{E001}'), '\u{0}'));
+        assert_eq!(header(Some(&long(0xD800 * 3 + 5))), (Some('\u{E003}'), '\u{6}'));
+        assert_eq!((header(Some("")), header(None)), ((None, '\u{1}'), (None, '\u{0}')));
     }
 
     #[test]
@@ -1131,7 +1289,7 @@ mod tests {
         let held = HeldRows::with_members(vec![("Email:a".into(), 1), ("Email:b".into(), 9), ("Email:c".into(), 3)]);
         let left = |diff: &RowDiff| -> Vec<&str> { diff.removals.iter().map(|&j| held.member(j).unwrap()).collect() };
         let digest = HeldRows::digest;
-        let mut state = vec![(digest("Email:a"), 1), (digest("Email:b"), 2), (digest("Email:d"), 4)];
+        let mut state = vec![(digest("Email:a"), 1, 0), (digest("Email:b"), 2, 1), (digest("Email:d"), 4, 2)];
         state.sort_unstable();
         // a unchanged; b changed (hash 9 → 2); c left; d new.
         let diff = diff_rows(&want, &held);

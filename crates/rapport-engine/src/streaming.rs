@@ -202,13 +202,13 @@ impl Engine {
                 _ => None,
             };
             match (wanted, held) {
-                (Some(w), held) if held.as_ref().is_none_or(|h| h.fingerprint != w.fingerprint) => {
-                    fingerprints.insert(member.clone(), w.fingerprint.clone());
+                (Some(w), held) if held.as_ref().is_none_or(|h| h.fingerprint != w.fingerprint()) => {
+                    fingerprints.insert(member.clone(), w.fingerprint().to_owned());
                     upserts.push(Change {
                         member,
                         action: ChangeAction::Upsert,
-                        fields: w.named_fields(def),
-                        identity: w.identity,
+                        fields: w.named_fields(def, &spec.sources),
+                        identity: w.identity().map(str::to_owned),
                         previous: held.and_then(|h| h.remote),
                     });
                 }

@@ -135,6 +135,18 @@ impl HeldRows {
         Self { rows, members }
     }
 
+    /// The held rows of `rows` (digest, row hash), sorted by digest, with the key of each in `members` (in the
+    /// same order).
+    ///
+    /// # Panics
+    /// When the rows are not strictly increasing by digest, or the keys are not as many as the rows.
+    pub fn with_sorted_members(rows: Vec<(u128, u64)>, members: Vec<String>) -> Self {
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "held rows are sorted and hold no member twice");
+        assert_eq!(rows.len(), members.len(), "a key per held row");
+        debug_assert!(rows.iter().zip(&members).all(|(r, m)| r.0 == Self::digest(m)), "each key has its digest");
+        Self { rows, members }
+    }
+
     /// Every (digest, row hash), sorted by digest.
     pub fn rows(&self) -> &[(u128, u64)] {
         &self.rows
@@ -143,11 +155,6 @@ impl HeldRows {
     /// The key of row `i`, when the keys are kept.
     pub fn member(&self, i: usize) -> Option<&str> {
         self.members.get(i).map(String::as_str)
-    }
-
-    /// Whether the keys are kept.
-    pub fn keeps_members(&self) -> bool {
-        !self.members.is_empty() || self.rows.is_empty()
     }
 
     /// How many members are held.
@@ -582,7 +589,7 @@ mod tests {
         }
         assert_eq!(rows.encode(), expected);
         assert_eq!(HeldRows::decode(&expected).unwrap(), rows);
-        assert!(!HeldRows::decode(&expected).unwrap().keeps_members());
+        assert_eq!(HeldRows::decode(&expected).unwrap().member(0), None);
         // With keys: the same rows, flag 1, then each key after its length.
         let kept = HeldRows::with_members(vec![("E:bc".into(), u64::MAX), ("E:a".into(), 0x0102)]);
         expected[9] = 1;
