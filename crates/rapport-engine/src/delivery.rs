@@ -46,6 +46,7 @@ use tracing::{info, instrument, warn};
 use crate::destinations::{destination_config, flow_definition, ActivationFlowDef, Source};
 use crate::free::free_later;
 use crate::live::member_key;
+use crate::par::{par_map, par_map_mut};
 use crate::{Engine, Result};
 
 /// Options of a run.
@@ -947,59 +948,6 @@ fn find_profiles(
         .collect()
 }
 
-/// The chunk size that spreads `len` items over the machine's cores (at most 8), or `None` when they are too
-/// few to be worth a thread.
-fn chunk_size(len: usize) -> Option<usize> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    (threads >= 2 && len >= 10_000).then(|| len.div_ceil(threads))
-}
-
-/// Runs `work` over each of `chunks` on a thread of its own and concatenates what they push, in the chunks'
-/// order. The first chunk pushes into a vector sized for all `total` results, so only the others are copied
-/// (and the first thread, not the caller, touches most of the fresh memory).
-fn in_order<C: Send, U: Send>(
-    total: usize,
-    chunks: impl Iterator<Item = C>,
-    work: impl Fn(C, &mut Vec<U>) + Sync,
-) -> Vec<U> {
-    let work = &work;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .enumerate()
-            .map(|(i, chunk)| {
-                scope.spawn(move || {
-                    let mut out = Vec::with_capacity(if i == 0 { total } else { 0 });
-                    work(chunk, &mut out);
-                    out
-                })
-            })
-            .collect();
-        let mut results = handles.into_iter().map(|h| h.join().expect("a payload thread does not panic"));
-        let mut out = results.next().unwrap_or_default();
-        for rest in results {
-            out.extend(rest);
-        }
-        out
-    })
-}
-
-/// `f` over `items` (which it may change) on the machine's cores, in contiguous chunks, results in the items'
-/// order.
-fn par_map_mut<T: Send, U: Send>(items: &mut [T], f: impl Fn(&mut T) -> U + Sync) -> Vec<U> {
-    match chunk_size(items.len()) {
-        None => items.iter_mut().map(f).collect(),
-        Some(size) => in_order(items.len(), items.chunks_mut(size), |chunk, out| out.extend(chunk.iter_mut().map(&f))),
-    }
-}
-
-/// `f` over `items` on the machine's cores, in contiguous chunks, results in the items' order.
-fn par_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
-    match chunk_size(items.len()) {
-        None => items.iter().map(f).collect(),
-        Some(size) => in_order(items.len(), items.chunks(size), |chunk, out| out.extend(chunk.iter().map(&f))),
-    }
-}
-
 /// The payloads of the profiles numbered `numbers` in `graph` of `entity`, members whose status the flow does
 /// not read and that it does not deduplicate: each member's key and payload built together, on every core.
 /// Sorted by member, except file payloads (see `Engine::wanted_members`).
@@ -1273,14 +1221,6 @@ mod tests {
         sort_by_digest(&mut low);
         assert!(low.iter().enumerate().all(|(i, r)| r.0 == i as u128));
         sort_by_digest(&mut []);
-    }
-
-    #[test]
-    fn par_map_mut_keeps_order_and_lets_items_change() {
-        let mut items: Vec<String> = (0..30_000).map(|i| i.to_string()).collect();
-        let lengths = par_map_mut(&mut items, |s| std::mem::take(s).len());
-        assert_eq!(lengths, (0..30_000).map(|i: i32| i.to_string().len()).collect::<Vec<_>>());
-        assert!(items.iter().all(String::is_empty));
     }
 
     #[test]

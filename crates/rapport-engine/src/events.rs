@@ -92,33 +92,13 @@ impl Engine {
         record: Record,
         validate: bool,
     ) -> std::result::Result<NewEvent, RowError> {
-        let reject = |code, field: &str, message: String| RowError {
-            file: source.to_owned(),
-            line,
-            offset: None,
-            field: Some(field.to_owned()),
-            code,
-            message,
-        };
         if validate {
             let errors = rapport_schema::validate::validate(self.schemas.activity(), &record);
             if let Some(first) = errors.first() {
-                return Err(reject(RowErrorCode::Invalid, &first.path, first.to_string()));
+                return Err(event_error(source, line, RowErrorCode::Invalid, &first.path, first.to_string()));
             }
         }
-        let Some(id) = record.get("_id").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
-            return Err(reject(RowErrorCode::MissingId, "_id", "an event needs an `_id`".into()));
-        };
-        let Some(person) = person_identity(&record, namespaces) else {
-            return Err(reject(
-                RowErrorCode::Invalid,
-                "personKey.sourceKey",
-                "an event needs `personKey.sourceKey` or an `identityMap` identity to link it to a person".into(),
-            ));
-        };
-        let timestamp = record.get("timestamp").and_then(Value::as_str).and_then(parse_timestamp);
-        let id = id.to_owned();
-        Ok(NewEvent { id, person, timestamp, record })
+        event_of(namespaces, source, line, record)
     }
 
     /// The registered namespaces, by code, as [`Engine::prepare_event`] reads them.
@@ -238,4 +218,33 @@ impl Engine {
         let lookup = |name: &str| self.store.audience(name).ok().map(|a| (a.entity, a.pql));
         Ok(rapport_segment::compile_with(pql, entity, &self.schemas, &lookup)?)
     }
+}
+
+/// The rejected row of the event at `line` within `source`, at `field`.
+fn event_error(source: &str, line: u64, code: RowErrorCode, field: &str, message: String) -> RowError {
+    RowError { file: source.to_owned(), line, offset: None, field: Some(field.to_owned()), code, message }
+}
+
+/// Checks one validated event record (`line` within `source`): with an `_id`, linked to a person; the event
+/// to append, or the rejected row saying why.
+pub(crate) fn event_of(
+    namespaces: &crate::ingest::Namespaces,
+    source: &str,
+    line: u64,
+    record: Record,
+) -> std::result::Result<NewEvent, RowError> {
+    let reject = |code, field: &str, message: String| event_error(source, line, code, field, message);
+    let Some(id) = record.get("_id").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+        return Err(reject(RowErrorCode::MissingId, "_id", "an event needs an `_id`".into()));
+    };
+    let Some(person) = person_identity(&record, namespaces) else {
+        return Err(reject(
+            RowErrorCode::Invalid,
+            "personKey.sourceKey",
+            "an event needs `personKey.sourceKey` or an `identityMap` identity to link it to a person".into(),
+        ));
+    };
+    let timestamp = record.get("timestamp").and_then(Value::as_str).and_then(parse_timestamp);
+    let id = id.to_owned();
+    Ok(NewEvent { id, person, timestamp, record })
 }

@@ -44,6 +44,7 @@ pub mod identity;
 pub mod ingest;
 pub mod live;
 pub mod lookup;
+mod par;
 pub mod profiles;
 pub mod schemas;
 pub mod stream;
@@ -76,7 +77,7 @@ pub use rapport_store::{
     ErrorThreshold, Every, FlowDefinition, FlowSource, InletRecord, RunState, StoredFlow,
 };
 pub use schemas::FieldGroupChange;
-pub use stream::{MessageError, MessageErrorCode, MessageOutcome, StreamMessage};
+pub use stream::{MessageError, MessageErrorCode, MessageOutcome, PreparedMessages, StreamContext, StreamMessage};
 pub use tokens::{Authenticator, Caller, NewToken, Permission, Role, TokenInfo};
 pub use unify::UnifyReport;
 

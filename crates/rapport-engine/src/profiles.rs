@@ -314,6 +314,29 @@ impl crate::Engine {
         &mut self,
         batch: &rapport_store::NewBatch,
     ) -> Result<(rapport_store::BatchSummary, ProfileDelta)> {
+        let entity = batch.entity;
+        let encoded = batch.fragments.iter().map(|fragment| {
+            let keys = crate::changes::direct_keys(entity, &fragment.record);
+            Ok((rapport_store::EncodedFragment::encode(fragment)?, keys))
+        });
+        self.commit_fragments(batch, encoded)
+    }
+
+    /// [`Engine::commit_batch`] of fragments encoded beforehand (`batch.fragments` is not read), each with its
+    /// relationship keys ([`crate::changes::direct_keys`] of its record).
+    pub(crate) fn commit_encoded(
+        &mut self,
+        batch: &rapport_store::NewBatch,
+        fragments: Vec<(rapport_store::EncodedFragment, Vec<crate::changes::Link>)>,
+    ) -> Result<(rapport_store::BatchSummary, ProfileDelta)> {
+        self.commit_fragments(batch, fragments.into_iter().map(Ok))
+    }
+
+    fn commit_fragments(
+        &mut self,
+        batch: &rapport_store::NewBatch,
+        fragments: impl ExactSizeIterator<Item = Result<(rapport_store::EncodedFragment, Vec<crate::changes::Link>)>>,
+    ) -> Result<(rapport_store::BatchSummary, ProfileDelta)> {
         let mut writer = match batch.batch_id {
             Some(id) => self.store.writer_for_loading(id)?,
             None => self.store.batch_writer(&batch.dataset, batch.entity, &batch.source, batch.files.clone())?,
@@ -321,14 +344,14 @@ impl crate::Engine {
         if let Some(checkpoint) = &batch.checkpoint {
             writer.set_checkpoint(checkpoint.clone());
         }
-        let mut heads = Vec::with_capacity(batch.fragments.len());
-        let mut keys = FragmentKeys::with_capacity(batch.fragments.len());
-        let entity = writer.entity();
-        for fragment in &batch.fragments {
+        let mut heads = Vec::with_capacity(fragments.len());
+        let mut keys = FragmentKeys::with_capacity(fragments.len());
+        for fragment in fragments {
+            let (fragment, links) = fragment?;
             let stored = heads.len();
-            put_fragment(&mut writer, &batch.dataset, rapport_store::EncodedFragment::encode(fragment)?, &mut heads)?;
+            put_fragment(&mut writer, &batch.dataset, fragment, &mut heads)?;
             if let Some(head) = heads.get(stored) {
-                keys.insert(head.id, crate::changes::direct_keys(entity, &fragment.record));
+                keys.insert(head.id, links);
             }
         }
         for row in &batch.rejected {

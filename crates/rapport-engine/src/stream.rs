@@ -13,11 +13,13 @@
 use std::collections::HashMap;
 
 use rapport_model::{EntityKind, MappedRecord, Record, RowError, RowErrorCode};
-use rapport_store::{DatasetRecord, Durability, InletRecord, NewBatch, NewFragment};
+use rapport_schema::Schema;
+use rapport_store::{DatasetRecord, Durability, EncodedFragment, InletRecord, NewBatch};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{debug, instrument};
 
+use crate::changes::Link;
 use crate::ingest::{valid_fragment, Namespaces};
 use crate::{Engine, Error, Result};
 
@@ -280,10 +282,215 @@ struct Group {
     inlet: String,
     /// Positions of the group's messages in the call's input.
     members: Vec<usize>,
-    fragments: Vec<NewFragment>,
+    /// Fragments encoded for the store, each with its relationship keys (taken while its record was in hand).
+    fragments: Vec<(EncodedFragment, Vec<Link>)>,
     /// Experience events, when the dataset holds the "B2B Activity" class (appended, not merged).
     events: Vec<rapport_store::NewEvent>,
     rejected: Vec<RowError>,
+}
+
+/// Messages from which [`StreamContext::prepare`] spreads its work over the cores (each takes some 10 µs).
+const PARALLEL_MESSAGES: usize = 64;
+
+/// What checking and preparing streamed messages reads of the engine (its schemas, datasets and namespaces),
+/// owned, so that another thread can prepare the next messages while the engine commits the previous ones.
+/// Take a new one after anything that changes schemas, datasets or namespaces.
+pub struct StreamContext {
+    schemas: Vec<Schema>,
+    schema_ids: HashMap<String, usize>,
+    datasets: Vec<DatasetRecord>,
+    namespaces: Namespaces,
+}
+
+/// Messages checked, validated and encoded for the store ([`StreamContext::prepare`]), to be committed by
+/// [`Engine::commit_prepared`].
+pub struct PreparedMessages {
+    /// The outcome of each message refused before its batch (its batch id filled in at commit), in order.
+    outcomes: Vec<Option<MessageOutcome>>,
+    groups: Vec<Group>,
+}
+
+impl PreparedMessages {
+    /// How many messages.
+    pub fn len(&self) -> usize {
+        self.outcomes.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.outcomes.is_empty()
+    }
+}
+
+/// What preparing one message gave: its group, and its fragment, event or refusal.
+enum Prepared {
+    /// Refused before any dataset was found: nothing to keep.
+    Refused(MessageOutcome),
+    /// In group `.0`.
+    In(usize, Body),
+}
+
+enum Body {
+    Fragment(EncodedFragment, Vec<Link>),
+    Event(rapport_store::NewEvent),
+    Rejected(MessageOutcome, RowError),
+}
+
+impl StreamContext {
+    /// Checks each message's schema and dataset, validates its record and extracts its identities as batch
+    /// ingestion does, and encodes the valid ones for the store; on every core when there are many.
+    pub fn prepare(&self, messages: Vec<StreamMessage>) -> PreparedMessages {
+        let count = messages.len();
+        // Groups are numbered in order of first appearance, before the parallel part.
+        let mut groups: Vec<Group> = Vec::new();
+        let mut jobs: Vec<(Option<usize>, StreamMessage)> = Vec::with_capacity(count);
+        for message in messages {
+            let group = self.dataset_of(&message).ok().map(|(_, dataset)| {
+                match groups.iter().position(|g| g.dataset.id == dataset.id && g.inlet == message.inlet) {
+                    Some(i) => i,
+                    None => {
+                        groups.push(Group {
+                            dataset: dataset.clone(),
+                            inlet: message.inlet.clone(),
+                            members: Vec::new(),
+                            fragments: Vec::new(),
+                            events: Vec::new(),
+                            rejected: Vec::new(),
+                        });
+                        groups.len() - 1
+                    }
+                }
+            });
+            jobs.push((group, message));
+        }
+        let prepared =
+            crate::par::par_map_owned(jobs, PARALLEL_MESSAGES, |(group, message)| self.prepare_one(group, message));
+        let mut outcomes: Vec<Option<MessageOutcome>> = vec![None; count];
+        for (position, prepared) in prepared.into_iter().enumerate() {
+            match prepared {
+                Prepared::Refused(outcome) => outcomes[position] = Some(outcome),
+                Prepared::In(g, body) => {
+                    let group = &mut groups[g];
+                    group.members.push(position);
+                    match body {
+                        Body::Fragment(fragment, keys) => group.fragments.push((fragment, keys)),
+                        Body::Event(event) => group.events.push(event),
+                        Body::Rejected(outcome, row) => {
+                            outcomes[position] = Some(outcome);
+                            group.rejected.push(row);
+                        }
+                    }
+                }
+            }
+        }
+        PreparedMessages { outcomes, groups }
+    }
+
+    /// The schema (by index) and dataset a message names, or the refusal saying why not.
+    fn dataset_of(&self, message: &StreamMessage) -> std::result::Result<(usize, &DatasetRecord), MessageOutcome> {
+        let refuse = |error| MessageOutcome::Rejected { errors: vec![error], batch_id: None };
+        let Some(&schema_index) = self.schema_ids.get(&message.schema_ref) else {
+            return Err(refuse(error(
+                MessageErrorCode::UnknownSchema,
+                "header.schemaRef.id",
+                format!("no schema has the id `{}` (run `rapport schema list`)", message.schema_ref),
+            )));
+        };
+        let schema = &self.schemas[schema_index];
+        let dataset = self
+            .datasets
+            .iter()
+            .find(|d| d.name == message.dataset)
+            .or_else(|| self.datasets.iter().find(|d| d.id.to_string() == message.dataset));
+        let Some(dataset) = dataset else {
+            return Err(refuse(error(
+                MessageErrorCode::UnknownDataset,
+                "header.datasetId",
+                format!(
+                    "dataset `{}` does not exist (create it with `rapport dataset create NAME --schema ID`)",
+                    message.dataset
+                ),
+            )));
+        };
+        if dataset.schema != schema.name {
+            return Err(refuse(error(
+                MessageErrorCode::SchemaMismatch,
+                "header.schemaRef.id",
+                format!(
+                    "dataset `{}` holds schema `{}`, not `{}`",
+                    dataset.name,
+                    schema_id(&dataset.schema),
+                    message.schema_ref
+                ),
+            )));
+        }
+        Ok((schema_index, dataset))
+    }
+
+    /// Prepares one message of group `group` (none when its header was refused).
+    fn prepare_one(&self, group: Option<usize>, message: StreamMessage) -> Prepared {
+        let (schema, dataset) = match self.dataset_of(&message) {
+            Ok((schema, dataset)) => (&self.schemas[schema], dataset),
+            Err(outcome) => return Prepared::Refused(outcome),
+        };
+        let group = group.expect("a message whose dataset is known has a group");
+        let fallback_time = message.created_at_ms.unwrap_or(message.received_at_ms);
+        // Validated here (one error per field for the answer); the fragment is built without validating again.
+        let invalid = rapport_schema::validate::validate(schema, &message.record);
+        if let Some(first) = invalid.first() {
+            let row = RowError {
+                file: message.id.clone(),
+                line: 1,
+                offset: None,
+                field: Some(first.path.clone()),
+                code: RowErrorCode::Invalid,
+                message: invalid.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+            };
+            let errors = invalid
+                .into_iter()
+                .map(|e| MessageError {
+                    code: MessageErrorCode::Invalid,
+                    message: format!("{} ({})", e.message, e.rule.name()),
+                    path: Some(format!("body.xdmEntity.{}", e.path)),
+                })
+                .collect();
+            return Prepared::In(group, Body::Rejected(MessageOutcome::Rejected { errors, batch_id: None }, row));
+        }
+        if dataset.entity == EntityKind::Activity {
+            return Prepared::In(
+                group,
+                match crate::events::event_of(&self.namespaces, &message.id, 1, message.record) {
+                    Ok(event) => Body::Event(event),
+                    Err(row) => Body::Rejected(rejected_row(&row), row),
+                },
+            );
+        }
+        let mapped = MappedRecord { line: 1, record: message.record };
+        let body = match valid_fragment(schema, &self.namespaces, &message.id, mapped) {
+            Ok(mut new) => {
+                if new.updated_at.is_empty() {
+                    new.updated_at = rfc3339_ms(fallback_time);
+                }
+                let keys = crate::changes::direct_keys(dataset.entity, &new.record);
+                match EncodedFragment::encode(&new) {
+                    Ok(encoded) => Body::Fragment(encoded, keys),
+                    Err(err) => {
+                        let row = RowError {
+                            file: message.id.clone(),
+                            line: 1,
+                            offset: None,
+                            field: None,
+                            code: RowErrorCode::Invalid,
+                            message: format!("the record cannot be serialized: {err}"),
+                        };
+                        Body::Rejected(rejected_row(&row), row)
+                    }
+                }
+            }
+            Err(row) => Body::Rejected(rejected_row(&row), row),
+        };
+        Prepared::In(group, body)
+    }
 }
 
 /// The outcome of a message whose record was refused after validation: one `invalid` error at the row's field.
@@ -338,129 +545,35 @@ impl Engine {
     /// Ingests streamed messages: checks each one's schema and dataset, validates its record and extracts its
     /// identities as batch ingestion does, then commits the valid ones of each dataset and inlet as one batch
     /// (source `stream:{inlet}`; the invalid ones whose dataset is known are kept there as rejected rows)
-    /// together with the profiles it changes, in the same transaction (see [`Engine::commit_batch`]). Returns one outcome per message, in order; an invalid message never stops the others.
+    /// together with the profiles it changes, in the same transaction (see [`Engine::commit_batch`]). Returns
+    /// one outcome per message, in order; an invalid message never stops the others. The same as
+    /// [`StreamContext::prepare`] with [`Engine::stream_context`], then [`Engine::commit_prepared`].
     ///
     /// An `Err` means the store failed: batches committed before the failure stay committed, so callers that
     /// resend every message of the call store nothing twice (a fragment is replaced by its dataset and primary
     /// identity).
     #[instrument(skip_all, fields(messages = messages.len()))]
     pub fn ingest_messages(&mut self, messages: Vec<StreamMessage>) -> Result<Vec<MessageOutcome>> {
-        let datasets = self.store.datasets()?;
-        let namespaces: Namespaces =
-            self.store.namespaces()?.into_iter().map(|ns| (ns.code.as_str().to_owned(), ns)).collect();
-        let schema_ids: HashMap<String, usize> =
-            self.schemas.schemas.iter().enumerate().map(|(i, s)| (schema_id(&s.name), i)).collect();
-        let mut outcomes: Vec<Option<MessageOutcome>> = vec![None; messages.len()];
-        let mut groups: Vec<Group> = Vec::new();
-        for (position, message) in messages.into_iter().enumerate() {
-            let Some(&schema_index) = schema_ids.get(&message.schema_ref) else {
-                outcomes[position] = Some(MessageOutcome::Rejected {
-                    errors: vec![error(
-                        MessageErrorCode::UnknownSchema,
-                        "header.schemaRef.id",
-                        format!("no schema has the id `{}` (run `rapport schema list`)", message.schema_ref),
-                    )],
-                    batch_id: None,
-                });
-                continue;
-            };
-            let schema = &self.schemas.schemas[schema_index];
-            let dataset = datasets
-                .iter()
-                .find(|d| d.name == message.dataset)
-                .or_else(|| datasets.iter().find(|d| d.id.to_string() == message.dataset));
-            let Some(dataset) = dataset else {
-                outcomes[position] = Some(MessageOutcome::Rejected {
-                    errors: vec![error(
-                        MessageErrorCode::UnknownDataset,
-                        "header.datasetId",
-                        format!(
-                            "dataset `{}` does not exist (create it with `rapport dataset create NAME --schema ID`)",
-                            message.dataset
-                        ),
-                    )],
-                    batch_id: None,
-                });
-                continue;
-            };
-            if dataset.schema != schema.name {
-                outcomes[position] = Some(MessageOutcome::Rejected {
-                    errors: vec![error(
-                        MessageErrorCode::SchemaMismatch,
-                        "header.schemaRef.id",
-                        format!(
-                            "dataset `{}` holds schema `{}`, not `{}`",
-                            dataset.name,
-                            schema_id(&dataset.schema),
-                            message.schema_ref
-                        ),
-                    )],
-                    batch_id: None,
-                });
-                continue;
-            }
-            let group = match groups.iter().position(|g| g.dataset.id == dataset.id && g.inlet == message.inlet) {
-                Some(i) => &mut groups[i],
-                None => {
-                    groups.push(Group {
-                        dataset: dataset.clone(),
-                        inlet: message.inlet.clone(),
-                        members: Vec::new(),
-                        fragments: Vec::new(),
-                        events: Vec::new(),
-                        rejected: Vec::new(),
-                    });
-                    groups.last_mut().expect("just pushed")
-                }
-            };
-            group.members.push(position);
-            let fallback_time = message.created_at_ms.unwrap_or(message.received_at_ms);
-            // Validated here (one error per field for the answer); the fragment is built without validating again.
-            let invalid = rapport_schema::validate::validate(schema, &message.record);
-            if let Some(first) = invalid.first() {
-                let row = RowError {
-                    file: message.id.clone(),
-                    line: 1,
-                    offset: None,
-                    field: Some(first.path.clone()),
-                    code: RowErrorCode::Invalid,
-                    message: invalid.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
-                };
-                let errors = invalid
-                    .into_iter()
-                    .map(|e| MessageError {
-                        code: MessageErrorCode::Invalid,
-                        message: format!("{} ({})", e.message, e.rule.name()),
-                        path: Some(format!("body.xdmEntity.{}", e.path)),
-                    })
-                    .collect();
-                outcomes[position] = Some(MessageOutcome::Rejected { errors, batch_id: None });
-                group.rejected.push(row);
-                continue;
-            }
-            if dataset.entity == EntityKind::Activity {
-                match self.prepare_event(&namespaces, &message.id, 1, message.record, false) {
-                    Ok(event) => group.events.push(event),
-                    Err(row) => {
-                        outcomes[position] = Some(rejected_row(&row));
-                        group.rejected.push(row);
-                    }
-                }
-                continue;
-            }
-            match valid_fragment(schema, &namespaces, &message.id, MappedRecord { line: 1, record: message.record }) {
-                Ok(mut new) => {
-                    if new.updated_at.is_empty() {
-                        new.updated_at = rfc3339_ms(fallback_time);
-                    }
-                    group.fragments.push(new);
-                }
-                Err(row) => {
-                    outcomes[position] = Some(rejected_row(&row));
-                    group.rejected.push(row);
-                }
-            }
-        }
+        let prepared = self.stream_context()?.prepare(messages);
+        self.commit_prepared(prepared)
+    }
+
+    /// What [`StreamContext::prepare`] reads, as the engine holds it now.
+    pub fn stream_context(&self) -> Result<StreamContext> {
+        let schemas = self.schemas.schemas.clone();
+        let schema_ids = schemas.iter().enumerate().map(|(i, s)| (schema_id(&s.name), i)).collect();
+        Ok(StreamContext {
+            schemas,
+            schema_ids,
+            datasets: self.store.datasets()?,
+            namespaces: self.event_namespaces()?,
+        })
+    }
+
+    /// Commits prepared messages: the valid ones of each dataset and inlet as one batch with the profiles it
+    /// changes (see [`Engine::ingest_messages`]). Returns one outcome per message, in order.
+    pub fn commit_prepared(&mut self, prepared: PreparedMessages) -> Result<Vec<MessageOutcome>> {
+        let PreparedMessages { mut outcomes, groups } = prepared;
         for group in groups {
             let source = format!("stream:{}", group.inlet);
             let read = group.members.len() as u64;
@@ -473,15 +586,12 @@ impl Engine {
                     source,
                     files: Vec::new(),
                     rows_read: read,
-                    fragments: group.fragments,
+                    fragments: Vec::new(),
                     rejected: group.rejected,
                     batch_id: None,
                     checkpoint: None,
                 };
-                let (summary, _) = self.commit_batch(&batch)?;
-                // Freeing the records (allocated by the HTTP threads) takes the writer ~8% of its time at
-                // 20,000 messages/s: the answer need not wait for it.
-                crate::free::free_later(batch);
+                let (summary, _) = self.commit_encoded(&batch, group.fragments)?;
                 debug!(batch = summary.id, dataset = %summary.dataset, ingested = summary.rows_ingested,
                     rejected = summary.rows_rejected, "stream batch committed");
                 summary.id

@@ -2,8 +2,9 @@
 //!
 //! Requests send their parsed messages through a bounded channel and wait on a oneshot reply. The thread takes
 //! the first job, drains whatever else is queued (up to [`MAX_GROUP_MESSAGES`]) without waiting, and commits
-//! all of it with one [`Engine::ingest_messages`] call (one transaction per dataset and inlet), then
-//! replies to every job. A reply is only sent once SQLite's commit has returned, so an acknowledgement always
+//! all of it with one [`Engine::commit_prepared`] call (one transaction per dataset and inlet), then
+//! replies to every job. A helper thread prepares each group (checks, validation, encoding) while the
+//! previous one commits. A reply is only sent once SQLite's commit has returned, so an acknowledgement always
 //! means stored. While it commits, new requests queue up and form the next group: the busier the inlet, the
 //! bigger the groups, with no timer.
 //!
@@ -16,7 +17,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
-use rapport_engine::{Engine, MessageOutcome, StreamMessage};
+use rapport_engine::{Engine, MessageOutcome, PreparedMessages, StreamContext, StreamMessage};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info};
 
@@ -45,22 +46,40 @@ pub(crate) enum Job {
 /// The known inlet ids, shared between the writer (which reloads them) and the routes (which read them).
 pub(crate) type Inlets = Arc<RwLock<HashSet<String>>>;
 
+/// Jobs of a group: their messages, then each job's reply and message count.
+type Replies = Vec<(oneshot::Sender<Outcomes>, usize)>;
+
 /// Starts the writer thread. It ends when every sender is dropped and the queue is drained.
+///
+/// Committing and preparing overlap: while the engine commits one group, a helper thread checks, validates
+/// and encodes the next one ([`StreamContext::prepare`]) with a snapshot of the schemas, datasets and
+/// namespaces, taken again after every API call (which may change them).
 pub(crate) fn spawn(
     mut engine: Engine,
     inlets: Inlets,
 ) -> std::io::Result<(mpsc::Sender<Job>, std::thread::JoinHandle<()>)> {
     let (tx, mut rx) = mpsc::channel::<Job>(QUEUE_JOBS);
     let handle = std::thread::Builder::new().name("rapport-writer".to_owned()).spawn(move || {
-        let mut group: Vec<(Vec<StreamMessage>, oneshot::Sender<Outcomes>)> = Vec::new();
-        while let Some(first) = rx.blocking_recv() {
-            let mut count = 0;
-            let mut next = Some(first);
+        let mut context: Option<StreamContext> = None;
+        // The group prepared and not yet committed, and the group being gathered.
+        let mut staged: Option<(PreparedMessages, Replies)> = None;
+        let mut gathered: (Vec<StreamMessage>, Replies) = (Vec::new(), Vec::new());
+        loop {
+            // With a group staged, only what is already queued joins the next one: the staged group commits now.
+            let first = if staged.is_some() {
+                rx.try_recv().ok()
+            } else {
+                match rx.blocking_recv() {
+                    Some(job) => Some(job),
+                    None => break,
+                }
+            };
+            let mut next = first;
             while let Some(job) = next.take() {
                 match job {
                     Job::Ingest { messages, reply } => {
-                        count += messages.len();
-                        group.push((messages, reply));
+                        gathered.1.push((reply, messages.len()));
+                        gathered.0.extend(messages);
                     }
                     Job::FindInlet { id, reply } => {
                         let _ = reply.send(reload_inlets(&engine, &inlets).contains(&id));
@@ -75,28 +94,69 @@ pub(crate) fn spawn(
                     },
                     Job::Call(call) => {
                         // Messages queued before the call commit first: the call sees them, in order.
-                        if !group.is_empty() {
-                            commit(&mut engine, &mut group);
-                            count = 0;
+                        if let Some((prepared, replies)) = staged.take() {
+                            commit(&mut engine, prepared, replies);
+                        }
+                        if !gathered.1.is_empty() {
+                            let (messages, replies) = std::mem::take(&mut gathered);
+                            match context_of(&engine, &mut context) {
+                                Ok(ctx) => commit(&mut engine, ctx.prepare(messages), replies),
+                                Err(err) => fail(replies, &err),
+                            }
                         }
                         // A panicking call drops its reply (the request answers 500) but not the writer.
                         let run = std::panic::AssertUnwindSafe(|| call(&mut engine));
                         if std::panic::catch_unwind(run).is_err() {
                             error!("an API call panicked on the engine thread");
                         }
+                        context = None;
                     }
                 }
-                if count < MAX_GROUP_MESSAGES {
+                if gathered.0.len() < MAX_GROUP_MESSAGES {
                     next = rx.try_recv().ok();
                 }
             }
-            if !group.is_empty() {
-                commit(&mut engine, &mut group);
+            let (messages, replies) = std::mem::take(&mut gathered);
+            let mut gathered_group = None;
+            if !replies.is_empty() {
+                match context_of(&engine, &mut context) {
+                    Ok(ctx) => gathered_group = Some((ctx, messages, replies)),
+                    Err(err) => fail(replies, &err),
+                }
             }
+            // The gathered group is prepared on a helper thread while the staged one commits here.
+            let to_commit = staged.take();
+            staged = std::thread::scope(|scope| {
+                let preparing = gathered_group
+                    .map(|(ctx, messages, replies)| (scope.spawn(move || ctx.prepare(messages)), replies));
+                if let Some((prepared, replies)) = to_commit {
+                    commit(&mut engine, prepared, replies);
+                }
+                preparing.map(|(handle, replies)| (handle.join().expect("preparing messages does not panic"), replies))
+            });
+        }
+        if let Some((prepared, replies)) = staged.take() {
+            commit(&mut engine, prepared, replies);
         }
         info!("writer stopped: queue drained");
     })?;
     Ok((tx, handle))
+}
+
+/// The stream context, taken from the engine when there is none.
+fn context_of<'a>(engine: &Engine, context: &'a mut Option<StreamContext>) -> Result<&'a StreamContext, String> {
+    if context.is_none() {
+        *context = Some(engine.stream_context().map_err(|err| err.to_string())?);
+    }
+    Ok(context.as_ref().expect("just set"))
+}
+
+/// Answers every job of a group with the store's failure.
+fn fail(replies: Replies, err: &str) {
+    error!(error = %err, "a group of messages could not be prepared");
+    for (reply, _) in replies {
+        let _ = reply.send(Err(err.to_owned()));
+    }
 }
 
 /// Rereads the inlet ids from the store into the shared set and returns a copy.
@@ -116,18 +176,11 @@ fn reload_inlets(engine: &Engine, inlets: &Inlets) -> HashSet<String> {
     }
 }
 
-/// Commits one group and answers each of its jobs.
-fn commit(engine: &mut Engine, group: &mut Vec<(Vec<StreamMessage>, oneshot::Sender<Outcomes>)>) {
-    let sizes: Vec<usize> = group.iter().map(|(m, _)| m.len()).collect();
-    let total: usize = sizes.iter().sum();
-    let mut all = Vec::with_capacity(total);
-    let mut replies = Vec::with_capacity(group.len());
-    for (messages, reply) in group.drain(..) {
-        all.extend(messages);
-        replies.push(reply);
-    }
+/// Commits one prepared group and answers each of its jobs.
+fn commit(engine: &mut Engine, prepared: PreparedMessages, replies: Replies) {
+    let total = prepared.len();
     let started = std::time::Instant::now();
-    match engine.ingest_messages(all) {
+    match engine.commit_prepared(prepared) {
         Ok(outcomes) => {
             debug!(
                 jobs = replies.len(),
@@ -136,14 +189,14 @@ fn commit(engine: &mut Engine, group: &mut Vec<(Vec<StreamMessage>, oneshot::Sen
                 "group committed"
             );
             let mut outcomes = outcomes.into_iter();
-            for (reply, size) in replies.into_iter().zip(sizes) {
+            for (reply, size) in replies {
                 // A request whose client went away has dropped its receiver; its messages are stored anyway.
                 let _ = reply.send(Ok(outcomes.by_ref().take(size).collect()));
             }
         }
         Err(err) => {
             error!(error = %err, messages = total, "group commit failed");
-            for reply in replies {
+            for (reply, _) in replies {
                 let _ = reply.send(Err(err.to_string()));
             }
         }
