@@ -484,13 +484,14 @@ impl Session {
         let mut pending = tokio::task::JoinSet::new();
         let mut offset = 0u64;
         loop {
-            let mut chunk = vec![0u8; CHUNK];
-            let n = read_full(&mut file, &mut chunk)
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let n = (&mut file)
+                .take(CHUNK as u64)
+                .read_to_end(&mut chunk)
                 .map_err(|e| Failure::permanent(format!("cannot read the staged file {}: {e}", local.display())))?;
             if n == 0 {
                 break;
             }
-            chunk.truncate(n);
             if pending.len() >= IN_FLIGHT {
                 wrote(pending.join_next().await, temp)?;
             }
@@ -566,20 +567,6 @@ async fn sign_in(ssh: &mut client::Handle<HostKeyCheck>, config: &SftpConfig) ->
             .map_err(refused)?
     };
     Ok(result.success())
-}
-
-/// Reads until `buf` is full or the file ends; the number of bytes read.
-fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]
