@@ -73,7 +73,7 @@ impl Engine {
         let mut events = Vec::new();
         let mut rejected = Vec::new();
         for row in rows {
-            match row.and_then(|(line, record)| self.prepare_event(&namespaces, source, line, record, true)) {
+            match row.and_then(|(line, record)| self.prepare_event(&namespaces, source, line, record)) {
                 Ok(event) => events.push(event),
                 Err(row) => rejected.push(row),
             }
@@ -81,22 +81,18 @@ impl Engine {
         self.commit_events(dataset, source, read, &events, rejected)
     }
 
-    /// Checks one event record (`line` within `source`): valid against the "B2B Activity" schema (unless
-    /// `validate` is false: the caller did), with an `_id`, linked to a person; the event to append, or the
-    /// rejected row saying why.
+    /// Checks one event record (`line` within `source`): valid against the "B2B Activity" schema, with an
+    /// `_id`, linked to a person; the event to append, or the rejected row saying why.
     pub(crate) fn prepare_event(
         &self,
         namespaces: &crate::ingest::Namespaces,
         source: &str,
         line: u64,
         record: Record,
-        validate: bool,
     ) -> std::result::Result<NewEvent, RowError> {
-        if validate {
-            let errors = rapport_schema::validate::validate(self.schemas.activity(), &record);
-            if let Some(first) = errors.first() {
-                return Err(event_error(source, line, RowErrorCode::Invalid, &first.path, first.to_string()));
-            }
+        let errors = rapport_schema::validate::validate(self.schemas.activity(), &record);
+        if let Some(first) = errors.first() {
+            return Err(event_error(source, line, RowErrorCode::Invalid, &first.path, first.to_string()));
         }
         event_of(namespaces, source, line, record)
     }

@@ -322,6 +322,14 @@ impl PreparedMessages {
     }
 }
 
+/// Where a message with a valid header goes: its schema (index in the context), its group and the dataset's
+/// class.
+struct Target {
+    schema: usize,
+    group: usize,
+    entity: EntityKind,
+}
+
 /// What preparing one message gave: its group, and its fragment, event or refusal.
 enum Prepared {
     /// Refused before any dataset was found: nothing to keep.
@@ -341,12 +349,12 @@ impl StreamContext {
     /// ingestion does, and encodes the valid ones for the store; on every core when there are many.
     pub fn prepare(&self, messages: Vec<StreamMessage>) -> PreparedMessages {
         let count = messages.len();
-        // Groups are numbered in order of first appearance, before the parallel part.
+        // Headers are checked and groups numbered in order of first appearance, before the parallel part.
         let mut groups: Vec<Group> = Vec::new();
-        let mut jobs: Vec<(Option<usize>, StreamMessage)> = Vec::with_capacity(count);
+        let mut jobs: Vec<(std::result::Result<Target, MessageOutcome>, StreamMessage)> = Vec::with_capacity(count);
         for message in messages {
-            let group = self.dataset_of(&message).ok().map(|(_, dataset)| {
-                match groups.iter().position(|g| g.dataset.id == dataset.id && g.inlet == message.inlet) {
+            let target = self.dataset_of(&message).map(|(schema, dataset)| {
+                let group = match groups.iter().position(|g| g.dataset.id == dataset.id && g.inlet == message.inlet) {
                     Some(i) => i,
                     None => {
                         groups.push(Group {
@@ -359,12 +367,15 @@ impl StreamContext {
                         });
                         groups.len() - 1
                     }
-                }
+                };
+                Target { schema, group, entity: dataset.entity }
             });
-            jobs.push((group, message));
+            jobs.push((target, message));
         }
-        let prepared =
-            crate::par::par_map_owned(jobs, PARALLEL_MESSAGES, |(group, message)| self.prepare_one(group, message));
+        let prepared = crate::par::par_map_owned(jobs, PARALLEL_MESSAGES, |(target, message)| match target {
+            Ok(target) => self.prepare_one(target, message),
+            Err(outcome) => Prepared::Refused(outcome),
+        });
         let mut outcomes: Vec<Option<MessageOutcome>> = vec![None; count];
         for (position, prepared) in prepared.into_iter().enumerate() {
             match prepared {
@@ -427,13 +438,10 @@ impl StreamContext {
         Ok((schema_index, dataset))
     }
 
-    /// Prepares one message of group `group` (none when its header was refused).
-    fn prepare_one(&self, group: Option<usize>, message: StreamMessage) -> Prepared {
-        let (schema, dataset) = match self.dataset_of(&message) {
-            Ok((schema, dataset)) => (&self.schemas[schema], dataset),
-            Err(outcome) => return Prepared::Refused(outcome),
-        };
-        let group = group.expect("a message whose dataset is known has a group");
+    /// Prepares one message whose header named `target`.
+    fn prepare_one(&self, target: Target, message: StreamMessage) -> Prepared {
+        let Target { schema, group, entity } = target;
+        let schema = &self.schemas[schema];
         let fallback_time = message.created_at_ms.unwrap_or(message.received_at_ms);
         // Validated here (one error per field for the answer); the fragment is built without validating again.
         let invalid = rapport_schema::validate::validate(schema, &message.record);
@@ -456,7 +464,7 @@ impl StreamContext {
                 .collect();
             return Prepared::In(group, Body::Rejected(MessageOutcome::Rejected { errors, batch_id: None }, row));
         }
-        if dataset.entity == EntityKind::Activity {
+        if entity == EntityKind::Activity {
             return Prepared::In(
                 group,
                 match crate::events::event_of(&self.namespaces, &message.id, 1, message.record) {
@@ -471,7 +479,7 @@ impl StreamContext {
                 if new.updated_at.is_empty() {
                     new.updated_at = rfc3339_ms(fallback_time);
                 }
-                let keys = crate::changes::direct_keys(dataset.entity, &new.record);
+                let keys = crate::changes::direct_keys(entity, &new.record);
                 match EncodedFragment::encode(&new) {
                     Ok(encoded) => Body::Fragment(encoded, keys),
                     Err(err) => {
