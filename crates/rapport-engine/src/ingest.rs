@@ -356,21 +356,16 @@ fn read_encoded(
                 return;
             }
             let item = match fragment(schema, namespaces, shown, mapped) {
-                Ok(f) => match serde_json::to_string(&f.record) {
-                    Ok(record) => Ok((
-                        EncodedFragment {
-                            primary: f.primary,
-                            identities: f.identities,
-                            updated_at: f.updated_at,
-                            record,
-                        },
-                        crate::changes::direct_keys(table.entity, &f.record),
-                    )),
-                    Err(e) => {
-                        failed = Some(Error::Internal(format!("serializing a record: {e}")));
-                        return;
+                Ok(f) => {
+                    let keys = crate::changes::direct_keys(table.entity, &f.record);
+                    match EncodedFragment::encode_owned(table.entity, f) {
+                        Ok(encoded) => Ok((encoded, keys)),
+                        Err(e) => {
+                            failed = Some(Error::Internal(format!("serializing a record: {e}")));
+                            return;
+                        }
                     }
-                },
+                }
                 Err(row) => Err(row),
             };
             items.push(item);

@@ -317,7 +317,7 @@ impl crate::Engine {
         let entity = batch.entity;
         let encoded = batch.fragments.iter().map(|fragment| {
             let keys = crate::changes::direct_keys(entity, &fragment.record);
-            Ok((rapport_store::EncodedFragment::encode(fragment)?, keys))
+            Ok((rapport_store::EncodedFragment::encode(entity, fragment)?, keys))
         });
         self.commit_fragments(batch, encoded)
     }

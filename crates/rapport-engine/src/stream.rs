@@ -480,7 +480,7 @@ impl StreamContext {
                     new.updated_at = rfc3339_ms(fallback_time);
                 }
                 let keys = crate::changes::direct_keys(entity, &new.record);
-                match EncodedFragment::encode(&new) {
+                match EncodedFragment::encode_owned(entity, new) {
                     Ok(encoded) => Body::Fragment(encoded, keys),
                     Err(err) => {
                         let row = RowError {

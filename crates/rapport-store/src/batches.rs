@@ -117,7 +117,7 @@ impl Store {
             writer.set_checkpoint(checkpoint.clone());
         }
         for fragment in &batch.fragments {
-            writer.put_fragment(&crate::EncodedFragment::encode(fragment)?)?;
+            writer.put_fragment(&crate::EncodedFragment::encode(batch.entity, fragment)?)?;
         }
         for row in &batch.rejected {
             writer.reject(row)?;

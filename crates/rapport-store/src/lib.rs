@@ -126,6 +126,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The file name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "rapport.db";
 
+/// The page size of a new database (see [`Store::open`]).
+const PAGE_SIZE: i64 = 8_192;
+
 /// What a returned commit guarantees (the store opens with [`Durability::Full`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -613,6 +616,32 @@ CREATE TABLE activation_file_state (
     PRIMARY KEY (flow, audience)
 );
 "#,
+    // The relationship keys of a fragment (`profiles::fragment_links`) in two columns written with it, instead
+    // of seven expression indexes that parsed the JSON of every record stored. Only text keys are copied, as
+    // only text ever matched a lookup.
+    r#"
+ALTER TABLE fragments ADD COLUMN link TEXT;
+ALTER TABLE fragments ADD COLUMN link2 TEXT;
+UPDATE fragments SET link = CASE WHEN json_type(record, '$.accountKey.sourceKey') = 'text'
+    THEN json_extract(record, '$.accountKey.sourceKey') END WHERE entity IN ('opportunity', 'account_person');
+UPDATE fragments SET link = CASE WHEN json_type(record, '$.personComponents[0].sourceAccountKey.sourceKey') = 'text'
+    THEN json_extract(record, '$.personComponents[0].sourceAccountKey.sourceKey') END WHERE entity = 'person';
+UPDATE fragments SET link = CASE WHEN json_type(record, '$.opportunityKey.sourceKey') = 'text'
+    THEN json_extract(record, '$.opportunityKey.sourceKey') END WHERE entity = 'opportunity_person';
+UPDATE fragments SET link = CASE WHEN json_type(record, '$.accountParentKey.sourceKey') = 'text'
+    THEN json_extract(record, '$.accountParentKey.sourceKey') END WHERE entity = 'account';
+UPDATE fragments SET link2 = CASE WHEN json_type(record, '$.personKey.sourceKey') = 'text'
+    THEN json_extract(record, '$.personKey.sourceKey') END WHERE entity IN ('opportunity_person', 'account_person');
+DROP INDEX fragments_opportunity_person_person;
+DROP INDEX fragments_account_person_person;
+DROP INDEX fragments_opportunity_account;
+DROP INDEX fragments_person_account;
+DROP INDEX fragments_opportunity_person_opportunity;
+DROP INDEX fragments_account_person_account;
+DROP INDEX fragments_account_parent;
+CREATE INDEX fragments_link ON fragments(entity, link) WHERE link IS NOT NULL;
+CREATE INDEX fragments_link2 ON fragments(entity, link2) WHERE link2 IS NOT NULL;
+"#,
 ];
 
 impl Store {
@@ -621,9 +650,12 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|source| Error::DataDir { path: dir.to_owned(), source })?;
         let conn = Connection::open(dir.join(DATABASE_FILE))?;
-        // 16 KiB pages hold about a dozen fragment records each (4 KiB held three): fewer page splits and log
-        // frames per batch. Takes effect when the database is created; an existing one keeps its page size.
-        conn.pragma_update(None, "page_size", 16_384)?;
+        // A commit writes every page it dirtied to the log, whole. A streamed group inserts into random leaves of
+        // the identity index (about one page per message), so the page is the unit of its write amplification:
+        // 8 KiB pages log half of what 16 KiB ones did per message, and a bulk batch (which dirties every leaf
+        // once) is as fast as with 16 KiB; 4 KiB pages slow it down (docs/benchmarks.md, "8 KiB pages"). Takes
+        // effect when the database is created; an existing one keeps its page size.
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: in WAL mode every commit syncs the log, so a committed batch (and an acknowledged streamed
         // message) survives a power loss, not only a crash of the process. Batches are large, so the cost is

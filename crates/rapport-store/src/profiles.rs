@@ -101,39 +101,83 @@ impl Reference {
         }
     }
 
-    /// The query; the entity literal and the expression must read as in the partial index for SQLite to use it.
+    /// Every reference.
+    pub const ALL: [Reference; 7] = [
+        Reference::OpportunityAccount,
+        Reference::PersonAccount,
+        Reference::AccountPersonAccount,
+        Reference::AccountPersonPerson,
+        Reference::OpportunityPersonOpportunity,
+        Reference::OpportunityPersonPerson,
+        Reference::AccountParent,
+    ];
+
+    /// Where the key is in the record: its top-level field, then a JSON pointer below it.
+    fn path(self) -> (&'static str, &'static str) {
+        match self {
+            Reference::OpportunityAccount | Reference::AccountPersonAccount => ("accountKey", "/sourceKey"),
+            Reference::PersonAccount => ("personComponents", "/0/sourceAccountKey/sourceKey"),
+            Reference::AccountPersonPerson | Reference::OpportunityPersonPerson => ("personKey", "/sourceKey"),
+            Reference::OpportunityPersonOpportunity => ("opportunityKey", "/sourceKey"),
+            Reference::AccountParent => ("accountParentKey", "/sourceKey"),
+        }
+    }
+
+    /// Which of a fragment's two link columns holds the key (see [`fragment_links`]).
+    fn slot(self) -> usize {
+        match self {
+            Reference::AccountPersonPerson | Reference::OpportunityPersonPerson => 1,
+            _ => 0,
+        }
+    }
+
+    /// The query; it names the entity and its column as the partial indexes `fragments_link` and
+    /// `fragments_link2` do, so that SQLite uses them.
     fn sql(self) -> &'static str {
         match self {
             Reference::OpportunityAccount => {
-                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'opportunity'
-                 AND json_extract(record, '$.accountKey.sourceKey') = ?1 ORDER BY id"
+                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'opportunity' AND link = ?1
+                 ORDER BY id"
             }
             Reference::PersonAccount => {
-                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'person'
-                 AND json_extract(record, '$.personComponents[0].sourceAccountKey.sourceKey') = ?1 ORDER BY id"
+                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'person' AND link = ?1
+                 ORDER BY id"
             }
             Reference::AccountPersonAccount => {
-                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'account_person'
-                 AND json_extract(record, '$.accountKey.sourceKey') = ?1 ORDER BY id"
+                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'account_person' AND link = ?1
+                 ORDER BY id"
             }
             Reference::AccountPersonPerson => {
                 "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'account_person'
-                 AND json_extract(record, '$.personKey.sourceKey') = ?1 ORDER BY id"
+                 AND link2 = ?1 ORDER BY id"
             }
             Reference::OpportunityPersonOpportunity => {
                 "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'opportunity_person'
-                 AND json_extract(record, '$.opportunityKey.sourceKey') = ?1 ORDER BY id"
+                 AND link = ?1 ORDER BY id"
             }
             Reference::OpportunityPersonPerson => {
                 "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'opportunity_person'
-                 AND json_extract(record, '$.personKey.sourceKey') = ?1 ORDER BY id"
+                 AND link2 = ?1 ORDER BY id"
             }
             Reference::AccountParent => {
-                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'account'
-                 AND json_extract(record, '$.accountParentKey.sourceKey') = ?1 ORDER BY id"
+                "SELECT primary_ns, primary_value, record FROM fragments WHERE entity = 'account' AND link = ?1
+                 ORDER BY id"
             }
         }
     }
+}
+
+/// The relationship keys a record of class `entity` holds at the [`Reference`] paths of its class, by link
+/// column: what the `link` and `link2` columns of its fragment store, so that reverse lookups need no JSON.
+/// Only a string counts as a key (as a key compared with text never equalled a number before).
+pub fn fragment_links(entity: EntityKind, record: &Record) -> [Option<String>; 2] {
+    let mut links = [None, None];
+    for reference in Reference::ALL.into_iter().filter(|r| r.from() == entity) {
+        let (field, pointer) = reference.path();
+        links[reference.slot()] =
+            record.get(field).and_then(|v| v.pointer(pointer)).and_then(|v| v.as_str()).map(str::to_owned);
+    }
+    links
 }
 
 /// The fragments (primary identity, record) that hold `key` at `reference`'s path, in ingestion order.
@@ -210,15 +254,13 @@ impl Store {
     /// The records of the `relation` fragments whose `personKey.sourceKey` is `person_key`, by fragment id
     /// (an indexed lookup).
     pub fn person_relations(&self, relation: PersonRelation, person_key: &str) -> Result<Vec<(i64, Record)>> {
-        // The entity literal must appear as written in the partial index's WHERE clause for SQLite to use it.
+        // Read through the index `fragments_link2` (entity, link2).
         let sql = match relation {
             PersonRelation::OpportunityPerson => {
-                "SELECT id, record FROM fragments WHERE entity = 'opportunity_person'
-                 AND json_extract(record, '$.personKey.sourceKey') = ?1 ORDER BY id"
+                "SELECT id, record FROM fragments WHERE entity = 'opportunity_person' AND link2 = ?1 ORDER BY id"
             }
             PersonRelation::AccountPerson => {
-                "SELECT id, record FROM fragments WHERE entity = 'account_person'
-                 AND json_extract(record, '$.personKey.sourceKey') = ?1 ORDER BY id"
+                "SELECT id, record FROM fragments WHERE entity = 'account_person' AND link2 = ?1 ORDER BY id"
             }
         };
         let mut stmt = self.conn.prepare_cached(sql)?;
@@ -383,5 +425,124 @@ impl Store {
             });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(value: serde_json::Value) -> Record {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn fragment_links_take_the_text_keys_of_the_class_paths() {
+        let key = |k: &str| json!({"sourceID": "x", "sourceKey": k});
+        let person = record(json!({
+            "personKey": key("p1@o.Salesforce"),
+            "personComponents": [{"sourceAccountKey": key("a1@o.Salesforce")}, {"sourceAccountKey": key("a2@o.Salesforce")}],
+        }));
+        assert_eq!(fragment_links(EntityKind::Person, &person), [Some("a1@o.Salesforce".to_owned()), None]);
+        let relation = record(json!({"accountKey": key("a1@o.Salesforce"), "personKey": key("p1@o.Salesforce")}));
+        assert_eq!(
+            fragment_links(EntityKind::AccountPerson, &relation),
+            [Some("a1@o.Salesforce".to_owned()), Some("p1@o.Salesforce".to_owned())]
+        );
+        let role = record(json!({"opportunityKey": key("o1@o.Salesforce"), "personKey": key("p1@o.Salesforce")}));
+        assert_eq!(
+            fragment_links(EntityKind::OpportunityPerson, &role),
+            [Some("o1@o.Salesforce".to_owned()), Some("p1@o.Salesforce".to_owned())]
+        );
+        // An account's own key is not a link; its parent's is. A number or a missing key is no key.
+        let account = record(json!({"accountKey": key("a1@o.Salesforce"), "accountParentKey": {"sourceKey": 7}}));
+        assert_eq!(fragment_links(EntityKind::Account, &account), [None, None]);
+        let child = record(json!({"accountParentKey": key("a0@o.Salesforce")}));
+        assert_eq!(fragment_links(EntityKind::Account, &child), [Some("a0@o.Salesforce".to_owned()), None]);
+        assert_eq!(fragment_links(EntityKind::Opportunity, &record(json!({}))), [None, None]);
+        // A class with no reference path has no links, whatever its record holds.
+        assert_eq!(fragment_links(EntityKind::Campaign, &relation), [None, None]);
+    }
+
+    /// A store written before the link columns: its fragments get their links from the migration, and the
+    /// lookups find them through the new indexes.
+    #[test]
+    fn the_migration_fills_the_link_columns_of_stored_fragments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::DATABASE_FILE);
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            let before = crate::MIGRATIONS.len() - 1;
+            for migration in &crate::MIGRATIONS[..before] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", before as i64).unwrap();
+            conn.execute_batch(
+                r#"INSERT INTO schemas (name, entity, definition) VALUES ('s', 'person', '{}');
+                INSERT INTO datasets (id, name, entity, schema_name) VALUES (1, 'd', 'person', 's');
+                INSERT INTO batches (id, dataset_id, source, files, state, rows_read, rows_ingested, rows_rejected, created_at)
+                    VALUES (1, 1, 't', '[]', 'success', 0, 0, 0, '');"#,
+            )
+            .unwrap();
+            let rows = [
+                ("person", "p1", r#"{"personComponents":[{"sourceAccountKey":{"sourceKey":"a1"}}]}"#),
+                ("person", "p2", r#"{"personComponents":[{"sourceAccountKey":{"sourceKey":5}}]}"#),
+                ("account_person", "r1", r#"{"accountKey":{"sourceKey":"a1"},"personKey":{"sourceKey":"p1"}}"#),
+                ("opportunity_person", "c1", r#"{"opportunityKey":{"sourceKey":"o1"},"personKey":{"sourceKey":"p1"}}"#),
+                ("opportunity", "o1", r#"{"accountKey":{"sourceKey":"a1"}}"#),
+                ("account", "a2", r#"{"accountParentKey":{"sourceKey":"a1"}}"#),
+            ];
+            for (entity, key, record) in rows {
+                conn.execute(
+                    "INSERT INTO fragments (dataset_id, entity, primary_ns, primary_value, batch_id, updated_at, record)
+                     VALUES (1, ?1, 'ns', ?2, 1, '', ?3)",
+                    params![entity, key, record],
+                )
+                .unwrap();
+            }
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let links: Vec<(String, Option<String>, Option<String>)> = store
+            .conn
+            .prepare("SELECT primary_value, link, link2 FROM fragments ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            links,
+            vec![
+                ("p1".to_owned(), some("a1"), None),
+                ("p2".to_owned(), None, None),
+                ("r1".to_owned(), some("a1"), some("p1")),
+                ("c1".to_owned(), some("o1"), some("p1")),
+                ("o1".to_owned(), some("a1"), None),
+                ("a2".to_owned(), some("a1"), None),
+            ]
+        );
+        let found = |reference: Reference, key: &str| -> Vec<String> {
+            store.referencing(reference, key).unwrap().into_iter().map(|(identity, _)| identity.value).collect()
+        };
+        assert_eq!(found(Reference::PersonAccount, "a1"), ["p1"]);
+        assert_eq!(found(Reference::PersonAccount, "5"), Vec::<String>::new());
+        assert_eq!(found(Reference::AccountPersonAccount, "a1"), ["r1"]);
+        assert_eq!(found(Reference::AccountPersonPerson, "p1"), ["r1"]);
+        assert_eq!(found(Reference::OpportunityPersonOpportunity, "o1"), ["c1"]);
+        assert_eq!(found(Reference::OpportunityPersonPerson, "p1"), ["c1"]);
+        assert_eq!(found(Reference::OpportunityAccount, "a1"), ["o1"]);
+        assert_eq!(found(Reference::AccountParent, "a1"), ["a2"]);
+        let plan: String = store
+            .conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT primary_ns, primary_value, record FROM fragments
+                 WHERE entity = 'account_person' AND link2 = 'p1' ORDER BY id",
+                [],
+                |row| row.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("fragments_link2"), "{plan}");
     }
 }

@@ -23,16 +23,30 @@ pub struct EncodedFragment {
     pub updated_at: String,
     /// The XDM record as JSON text.
     pub record: String,
+    /// The relationship keys the record holds, by link column ([`crate::profiles::fragment_links`]).
+    pub links: [Option<String>; 2],
 }
 
 impl EncodedFragment {
-    /// Serializes a fragment's record.
-    pub fn encode(fragment: &crate::NewFragment) -> Result<Self> {
+    /// Serializes a fragment of class `entity`, taking its relationship keys.
+    pub fn encode(entity: EntityKind, fragment: &crate::NewFragment) -> Result<Self> {
         Ok(Self {
             primary: fragment.primary.clone(),
             identities: fragment.identities.clone(),
             updated_at: fragment.updated_at.clone(),
             record: serde_json::to_string(&fragment.record)?,
+            links: crate::profiles::fragment_links(entity, &fragment.record),
+        })
+    }
+
+    /// [`EncodedFragment::encode`] of a fragment no longer needed (its identities are moved, not copied).
+    pub fn encode_owned(entity: EntityKind, fragment: crate::NewFragment) -> Result<Self> {
+        Ok(Self {
+            record: serde_json::to_string(&fragment.record)?,
+            links: crate::profiles::fragment_links(entity, &fragment.record),
+            primary: fragment.primary,
+            identities: fragment.identities,
+            updated_at: fragment.updated_at,
         })
     }
 }
@@ -272,8 +286,8 @@ impl<'a> BatchWriter<'a> {
             .tx
             .prepare_cached(
                 "INSERT INTO fragments
-                    (dataset_id, entity, primary_ns, primary_value, batch_id, updated_at, record, identities)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                    (dataset_id, entity, primary_ns, primary_value, batch_id, updated_at, record, identities, link, link2)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (dataset_id, primary_ns, primary_value) DO NOTHING",
             )?
             .execute(params![
@@ -284,7 +298,9 @@ impl<'a> BatchWriter<'a> {
                 self.batch_id,
                 fragment.updated_at,
                 fragment.record,
-                identities
+                identities,
+                fragment.links[0],
+                fragment.links[1]
             ])?;
         let write = if inserted == 1 {
             FragmentWrite::Inserted(self.tx.last_insert_rowid())
@@ -307,9 +323,19 @@ impl<'a> BatchWriter<'a> {
             self.keep_prior_record(id)?;
             self.tx
                 .prepare_cached(
-                    "UPDATE fragments SET batch_id = ?2, updated_at = ?3, record = ?4, identities = ?5 WHERE id = ?1",
+                    "UPDATE fragments SET batch_id = ?2, updated_at = ?3, record = ?4, identities = ?5, link = ?6,
+                        link2 = ?7
+                     WHERE id = ?1",
                 )?
-                .execute(params![id, self.batch_id, fragment.updated_at, fragment.record, identities])?;
+                .execute(params![
+                    id,
+                    self.batch_id,
+                    fragment.updated_at,
+                    fragment.record,
+                    identities,
+                    fragment.links[0],
+                    fragment.links[1]
+                ])?;
             FragmentWrite::Replaced(id)
         };
         self.ingested += 1;
@@ -677,6 +703,7 @@ mod tests {
             identities: vec![Identity::new("b2b_person", key), Identity::new("Email", email)],
             updated_at: String::new(),
             record: format!(r#"{{"workEmail":{{"address":"{email}"}}}}"#),
+            links: [None, None],
         }
     }
 
