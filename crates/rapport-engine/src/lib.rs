@@ -74,7 +74,7 @@ pub use rapport_profile::MergePolicy;
 pub use rapport_store::Error as StoreError;
 pub use rapport_store::{
     AudienceRecord, BatchFilter, BatchInfo, BatchState, ChangeEvent, ChangeKind, DatasetRecord, Durability, EntityRef,
-    ErrorThreshold, Every, FlowDefinition, FlowSource, InletRecord, RunState, StoredFlow,
+    ErrorThreshold, Every, FlowDefinition, FlowSource, InletRecord, LogSync, RunState, StoredFlow,
 };
 pub use schemas::FieldGroupChange;
 pub use stream::{MessageError, MessageErrorCode, MessageOutcome, PreparedMessages, StreamContext, StreamMessage};

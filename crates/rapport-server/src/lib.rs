@@ -133,7 +133,7 @@ impl Server {
         let inlets = Arc::new(RwLock::new(known));
         let data_dir = engine.store().dir().to_owned();
         let auth = Authenticator::open(&data_dir)?;
-        let (sender, thread) = writer::spawn(engine, inlets.clone())?;
+        let (sender, thread) = writer::spawn(engine, inlets.clone(), options.durability)?;
         // Time windows: a tick asks the writer (which owns the resident audiences) to refresh them.
         let ticker = options.time_refresh.map(|every| {
             let sender = sender.clone();

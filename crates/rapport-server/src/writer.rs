@@ -8,6 +8,11 @@
 //! means stored. While it commits, new requests queue up and form the next group: the busier the inlet, the
 //! bigger the groups, with no timer.
 //!
+//! Under durability `full` a group commits without waiting for the disk, and its replies wait on the syncer
+//! thread, which syncs the log ([`LogSync`]) and only then answers them; meanwhile the writer commits the next
+//! group. One sync covers every group committed before it, so syncing overlaps committing instead of
+//! following it, and an acknowledgement still means on the disk.
+//!
 //! API calls (`Job::Call`) run on the same thread, between groups, so every write goes through this one
 //! engine.
 //!
@@ -17,7 +22,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
-use rapport_engine::{Engine, MessageOutcome, PreparedMessages, StreamContext, StreamMessage};
+use rapport_engine::{Durability, Engine, LogSync, MessageOutcome, PreparedMessages, StreamContext, StreamMessage};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info};
 
@@ -49,16 +54,64 @@ pub(crate) type Inlets = Arc<RwLock<HashSet<String>>>;
 /// Jobs of a group: their messages, then each job's reply and message count.
 type Replies = Vec<(oneshot::Sender<Outcomes>, usize)>;
 
+/// Answers of committed groups whose log is not synced yet, in commit order.
+type Unsynced = Vec<(oneshot::Sender<Outcomes>, Outcomes)>;
+
+/// How the jobs of a committed group are answered.
+enum Acks {
+    /// At once: the commit waited for the disk, or the durability asked for does not wait for it.
+    Direct,
+    /// By the syncer thread, once the log is on the disk (durability `full`).
+    Synced(std::sync::mpsc::Sender<Unsynced>),
+}
+
+/// Starts the syncer thread: it takes every answer waiting, syncs the log once, then sends them. It ends when
+/// the writer drops its sender, after answering everything sent.
+fn spawn_syncer(log: LogSync) -> std::io::Result<(std::sync::mpsc::Sender<Unsynced>, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = std::sync::mpsc::channel::<Unsynced>();
+    let handle = std::thread::Builder::new().name("rapport-sync".to_owned()).spawn(move || {
+        while let Ok(mut waiting) = rx.recv() {
+            while let Ok(more) = rx.try_recv() {
+                waiting.extend(more);
+            }
+            let synced = log.sync();
+            if let Err(err) = &synced {
+                error!(error = %err, jobs = waiting.len(), "syncing the log failed; the jobs are answered with the error");
+            }
+            for (reply, outcomes) in waiting {
+                let answer = match &synced {
+                    Ok(()) => outcomes,
+                    Err(err) => Err(format!("the messages were written but may not be durable: {err}")),
+                };
+                // A request whose client went away has dropped its receiver; its messages are stored anyway.
+                let _ = reply.send(answer);
+            }
+        }
+    })?;
+    Ok((tx, handle))
+}
+
 /// Starts the writer thread. It ends when every sender is dropped and the queue is drained.
 ///
 /// Committing and preparing overlap: while the engine commits one group, a helper thread checks, validates
 /// and encodes the next one ([`StreamContext::prepare`]) with a snapshot of the schemas, datasets and
 /// namespaces, taken again after every API call (which may change them).
+///
+/// `durability` is what an acknowledgement guarantees; the engine's commits outside streamed groups (API calls)
+/// keep it as set.
 pub(crate) fn spawn(
     mut engine: Engine,
     inlets: Inlets,
+    durability: Durability,
 ) -> std::io::Result<(mpsc::Sender<Job>, std::thread::JoinHandle<()>)> {
     let (tx, mut rx) = mpsc::channel::<Job>(QUEUE_JOBS);
+    let (acks, syncer) = match durability {
+        Durability::Full => {
+            let (sender, handle) = spawn_syncer(engine.store().log_sync())?;
+            (Acks::Synced(sender), Some(handle))
+        }
+        Durability::Normal => (Acks::Direct, None),
+    };
     let handle = std::thread::Builder::new().name("rapport-writer".to_owned()).spawn(move || {
         let mut context: Option<StreamContext> = None;
         // The group prepared and not yet committed, and the group being gathered.
@@ -95,12 +148,12 @@ pub(crate) fn spawn(
                     Job::Call(call) => {
                         // Messages queued before the call commit first: the call sees them, in order.
                         if let Some((prepared, replies)) = staged.take() {
-                            commit(&mut engine, prepared, replies);
+                            commit(&mut engine, prepared, replies, &acks);
                         }
                         if !gathered.1.is_empty() {
                             let (messages, replies) = std::mem::take(&mut gathered);
                             match context_of(&engine, &mut context) {
-                                Ok(ctx) => commit(&mut engine, ctx.prepare(messages), replies),
+                                Ok(ctx) => commit(&mut engine, ctx.prepare(messages), replies, &acks),
                                 Err(err) => fail(replies, &err),
                             }
                         }
@@ -130,13 +183,19 @@ pub(crate) fn spawn(
                 let preparing = gathered_group
                     .map(|(ctx, messages, replies)| (scope.spawn(move || ctx.prepare(messages)), replies));
                 if let Some((prepared, replies)) = to_commit {
-                    commit(&mut engine, prepared, replies);
+                    commit(&mut engine, prepared, replies, &acks);
                 }
                 preparing.map(|(handle, replies)| (handle.join().expect("preparing messages does not panic"), replies))
             });
         }
         if let Some((prepared, replies)) = staged.take() {
-            commit(&mut engine, prepared, replies);
+            commit(&mut engine, prepared, replies, &acks);
+        }
+        drop(acks);
+        if let Some(syncer) = syncer {
+            if syncer.join().is_err() {
+                error!("the syncer thread panicked");
+            }
         }
         info!("writer stopped: queue drained");
     })?;
@@ -176,11 +235,19 @@ fn reload_inlets(engine: &Engine, inlets: &Inlets) -> HashSet<String> {
     }
 }
 
-/// Commits one prepared group and answers each of its jobs.
-fn commit(engine: &mut Engine, prepared: PreparedMessages, replies: Replies) {
+/// Commits one prepared group and answers each of its jobs, through the syncer when there is one.
+fn commit(engine: &mut Engine, prepared: PreparedMessages, replies: Replies, acks: &Acks) {
     let total = prepared.len();
     let started = std::time::Instant::now();
-    match engine.commit_prepared(prepared) {
+    let committed = match acks {
+        Acks::Direct => engine.commit_prepared(prepared),
+        // The commit does not wait for the disk; the syncer does, before answering.
+        Acks::Synced(_) => engine.set_durability(Durability::Normal).and_then(|()| {
+            let committed = engine.commit_prepared(prepared);
+            engine.set_durability(Durability::Full).and(committed)
+        }),
+    };
+    match committed {
         Ok(outcomes) => {
             debug!(
                 jobs = replies.len(),
@@ -189,9 +256,23 @@ fn commit(engine: &mut Engine, prepared: PreparedMessages, replies: Replies) {
                 "group committed"
             );
             let mut outcomes = outcomes.into_iter();
-            for (reply, size) in replies {
-                // A request whose client went away has dropped its receiver; its messages are stored anyway.
-                let _ = reply.send(Ok(outcomes.by_ref().take(size).collect()));
+            let answers: Unsynced =
+                replies.into_iter().map(|(reply, size)| (reply, Ok(outcomes.by_ref().take(size).collect()))).collect();
+            match acks {
+                Acks::Direct => {
+                    for (reply, answer) in answers {
+                        // A request whose client went away has dropped its receiver; its messages are stored anyway.
+                        let _ = reply.send(answer);
+                    }
+                }
+                Acks::Synced(syncer) => {
+                    if let Err(std::sync::mpsc::SendError(answers)) = syncer.send(answers) {
+                        error!("the syncer thread is gone; the group's jobs are answered with an error");
+                        for (reply, _) in answers {
+                            let _ = reply.send(Err("the log could not be synced".to_owned()));
+                        }
+                    }
+                }
             }
         }
         Err(err) => {

@@ -26,13 +26,18 @@ struct Running {
 
 /// A server on a fresh data directory with the B2B schemas, dataset `web.person` (B2B Person) and one inlet.
 async fn start() -> Running {
+    start_with(Durability::Normal).await
+}
+
+/// [`start`] with acknowledgements that guarantee `durability`.
+async fn start_with(durability: Durability) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut engine = Engine::open(dir.path()).unwrap();
     engine.generate_b2b_schemas().unwrap();
     engine.create_dataset("web.person", PERSON).unwrap();
     let inlet = engine.create_inlet("web").unwrap().id;
     let token = engine.create_token("test", Role::Engineer).unwrap().token;
-    let options = ServeOptions { durability: Durability::Normal, ..ServeOptions::default() };
+    let options = ServeOptions { durability, ..ServeOptions::default() };
     let server = Server::bind(engine, "127.0.0.1:0".parse().unwrap(), options).unwrap();
     let addr = server.local_addr().unwrap().to_string();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -150,6 +155,59 @@ async fn a_batch_answers_207_per_message_and_keeps_the_valid_ones() {
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0].file, format!("{batch_id}:1"));
     assert_eq!(rejected[0].field.as_deref(), Some("workEmail.address"));
+}
+
+/// Under durability `full` the answers come from the syncer thread once the log is synced, while the writer
+/// goes on committing: concurrent requests each get every message's status, every acknowledged message is
+/// stored when its answer arrives, and stopping the server answers everything before it returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_full_durability_every_request_is_answered_after_its_commit_and_none_is_lost() {
+    let server = std::sync::Arc::new(start_with(Durability::Full).await);
+    let mut requests = Vec::new();
+    for r in 0..8 {
+        let server = server.clone();
+        requests.push(tokio::spawn(async move {
+            let messages: Vec<Value> = (0..25)
+                .map(|m| {
+                    // The last message of every other request is invalid.
+                    let email =
+                        if r % 2 == 0 && m == 24 { "not-an-email".to_owned() } else { format!("r{r}m{m}@example.com") };
+                    envelope(PERSON, "web.person", person(&format!("r{r}m{m}@web"), &email, "Any"))
+                })
+                .collect();
+            let (status, answer) = server
+                .post_json(&format!("/collection/batch/{}", server.inlet), &json!({ "messages": messages }))
+                .await;
+            assert_eq!(status, 207, "{answer}");
+            let statuses: Vec<u64> = answer["responses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["statusCode"].as_u64().unwrap_or(200))
+                .collect();
+            // Acknowledged means committed: another connection sees this request's valid messages now.
+            let reader = Engine::open(server.dir.path()).unwrap();
+            let stored: std::collections::HashSet<String> =
+                reader.store().fragments(EntityKind::Person).unwrap().into_iter().map(|f| f.primary.value).collect();
+            assert_eq!(statuses.len(), 25);
+            for (m, status) in statuses.into_iter().enumerate() {
+                let valid = !(r % 2 == 0 && m == 24);
+                assert_eq!(status, if valid { 200 } else { 400 }, "request {r}, message {m}");
+                assert_eq!(stored.contains(&format!("r{r}m{m}@web")), valid, "request {r}, message {m}");
+            }
+        }));
+    }
+    for request in requests {
+        request.await.unwrap();
+    }
+    let server = std::sync::Arc::into_inner(server).unwrap();
+    let dir = server.stop().await;
+    let keys = fragment_keys(dir.path());
+    assert_eq!(keys.len(), 8 * 25 - 4);
+    let engine = Engine::open(dir.path()).unwrap();
+    let batches = engine.store().batches().unwrap();
+    assert_eq!(batches.iter().map(|b| b.rows_read).sum::<u64>(), 200);
+    assert_eq!(batches.iter().map(|b| b.rows_rejected).sum::<u64>(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

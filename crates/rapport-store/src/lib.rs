@@ -93,6 +93,14 @@ pub enum Error {
         /// The client's error.
         source: postgres::Error,
     },
+    /// Syncing the write-ahead log failed: the commits it was to make durable may not be.
+    #[error("cannot sync the log {path}: {source}")]
+    Sync {
+        /// The log file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// A PostgreSQL source cannot be read as asked (a missing column, no key, an unsupported column type).
     #[error("{0}")]
     PgSource(String),
@@ -140,6 +148,31 @@ pub enum Durability {
     /// survives a power loss.
     #[default]
     Full,
+}
+
+/// Makes commits durable that returned under [`Durability::Normal`]. One sync of the write-ahead log covers
+/// every commit written to it before the sync began, so a caller may start the next transaction at once and
+/// sync on another thread (a group commit), telling anyone that their data is stored only once
+/// [`LogSync::sync`] has returned.
+///
+/// Why that suffices: a commit under `NORMAL` has written its frames to the log file when it returns; syncing
+/// the file (any descriptor of it) puts them on the disk. The log only starts over once a checkpoint has copied
+/// all of it into the database file and synced that, so frames it overwrites are durable there already.
+#[derive(Debug, Clone)]
+pub struct LogSync {
+    wal: PathBuf,
+}
+
+impl LogSync {
+    /// Syncs the log file's data to the disk.
+    pub fn sync(&self) -> Result<()> {
+        match std::fs::File::open(&self.wal) {
+            Ok(file) => file.sync_data().map_err(|source| Error::Sync { path: self.wal.clone(), source }),
+            // No log: SQLite removes it only after copying every commit into the database file, which it syncs.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(Error::Sync { path: self.wal.clone(), source }),
+        }
+    }
 }
 
 /// An open store.
@@ -684,6 +717,11 @@ impl Store {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// What makes commits made under [`Durability::Normal`] durable (see [`LogSync`]).
+    pub fn log_sync(&self) -> LogSync {
+        LogSync { wal: self.dir.join(format!("{DATABASE_FILE}-wal")) }
     }
 
     /// Sets how hard a commit waits for the disk (SQLite's `synchronous` pragma on this connection).

@@ -707,6 +707,23 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_log_sync_syncs_the_log_of_commits_that_did_not_and_a_removed_log_is_nothing_to_sync() {
+        let (dir, mut store) = store();
+        store.set_durability(crate::Durability::Normal).unwrap();
+        profiles(&mut store, 3);
+        let log = store.log_sync();
+        assert_eq!(log.wal, dir.path().join("rapport.db-wal"));
+        assert!(log.wal.exists());
+        log.sync().unwrap();
+        // Closing the last connection copies the log into the database and removes it.
+        drop(store);
+        assert!(!log.wal.exists());
+        log.sync().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.fragments(EntityKind::Person).unwrap().len(), 3);
+    }
+
     /// Writes `n` one-fragment profiles p0..pn with emails e0..en.
     fn profiles(store: &mut Store, n: usize) {
         let mut writer =
