@@ -59,7 +59,7 @@ type Unsynced = Vec<(oneshot::Sender<Outcomes>, Outcomes)>;
 
 /// How the jobs of a committed group are answered.
 enum Acks {
-    /// At once: the commit waited for the disk, or the durability asked for does not wait for it.
+    /// At once, when the commit returns (durability `normal`, which does not wait for the disk).
     Direct,
     /// By the syncer thread, once the log is on the disk (durability `full`).
     Synced(std::sync::mpsc::Sender<Unsynced>),
