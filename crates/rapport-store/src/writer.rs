@@ -30,23 +30,24 @@ pub struct EncodedFragment {
 impl EncodedFragment {
     /// Serializes a fragment of class `entity`, taking its relationship keys.
     pub fn encode(entity: EntityKind, fragment: &crate::NewFragment) -> Result<Self> {
-        Ok(Self {
-            primary: fragment.primary.clone(),
-            identities: fragment.identities.clone(),
-            updated_at: fragment.updated_at.clone(),
-            record: serde_json::to_string(&fragment.record)?,
-            links: crate::profiles::fragment_links(entity, &fragment.record),
-        })
+        let head = (fragment.primary.clone(), fragment.identities.clone(), fragment.updated_at.clone());
+        Self::with_head(entity, &fragment.record, head)
     }
 
     /// [`EncodedFragment::encode`] of a fragment no longer needed (its identities are moved, not copied).
     pub fn encode_owned(entity: EntityKind, fragment: crate::NewFragment) -> Result<Self> {
+        Self::with_head(entity, &fragment.record, (fragment.primary, fragment.identities, fragment.updated_at))
+    }
+
+    /// The record serialized and its links taken, beside its primary identity, identities and update time.
+    fn with_head(entity: EntityKind, record: &Record, head: (Identity, Vec<Identity>, String)) -> Result<Self> {
+        let (primary, identities, updated_at) = head;
         Ok(Self {
-            record: serde_json::to_string(&fragment.record)?,
-            links: crate::profiles::fragment_links(entity, &fragment.record),
-            primary: fragment.primary,
-            identities: fragment.identities,
-            updated_at: fragment.updated_at,
+            primary,
+            identities,
+            updated_at,
+            record: serde_json::to_string(record)?,
+            links: crate::profiles::fragment_links(entity, record),
         })
     }
 }
