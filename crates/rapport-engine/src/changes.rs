@@ -20,7 +20,9 @@
 //! one); a path covers everything under it. `related` lists the entities whose derived view changed with it,
 //! found through the relationship keys that `rapport_profile::links` resolves (before and after the change).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use rapport_model::{EntityKind, Identity, Record};
 use rapport_store::{BatchWriter, Cause, ChangeEvent, ChangeKind, EntityRef, ProfileMembers, ProfileRow, Reference};
@@ -58,7 +60,7 @@ pub(crate) fn record_deleted(writer: &mut BatchWriter<'_>, gone: &[ProfileRow]) 
     let entity = writer.entity();
     let mut lookups = Lookups::default();
     for row in gone {
-        let related = related(writer, entity, &[Side::of_row(entity, row)], &HashMap::new(), &mut lookups)?;
+        let related = related(writer, entity, &[Side::of_row(entity, row)], &FreshIds::new(&[]), &mut lookups)?;
         writer.append_change(&event(
             writer.cause(),
             entity,
@@ -71,6 +73,27 @@ pub(crate) fn record_deleted(writer: &mut BatchWriter<'_>, gone: &[ProfileRow]) 
         ))?;
     }
     Ok(())
+}
+
+/// The profile ids of a transaction's new profiles by identity, indexed on first use: only a class whose
+/// records point at the same class (an account's parent) ever asks.
+struct FreshIds<'a> {
+    new: &'a [NewProfile],
+    by_identity: std::cell::OnceCell<FxHashMap<&'a Identity, i64>>,
+}
+
+impl<'a> FreshIds<'a> {
+    fn new(new: &'a [NewProfile]) -> Self {
+        FreshIds { new, by_identity: std::cell::OnceCell::new() }
+    }
+
+    /// The new profile holding `identity`.
+    fn get(&self, identity: &Identity) -> Option<i64> {
+        let index = self
+            .by_identity
+            .get_or_init(|| self.new.iter().flat_map(|p| p.identities.iter().map(move |i| (i, p.id))).collect());
+        index.get(identity).copied()
+    }
 }
 
 /// What happens to one new profile, decided from fragment membership alone (no records).
@@ -109,11 +132,11 @@ pub(crate) fn record(writer: &mut BatchWriter<'_>, before: Before, new: Vec<NewP
     }
     let entity = writer.entity();
     let old = before.old;
-    let old_of_fragment: HashMap<i64, i64> =
+    let old_of_fragment: FxHashMap<i64, i64> =
         old.iter().flat_map(|(id, fragments)| fragments.iter().map(move |&f| (f, *id))).collect();
-    let new_of_fragment: HashMap<i64, i64> =
+    let new_of_fragment: FxHashMap<i64, i64> =
         new.iter().flat_map(|p| p.fragments.iter().map(move |&f| (f, p.id))).collect();
-    let successors: HashMap<i64, usize> = old
+    let successors: FxHashMap<i64, usize> = old
         .iter()
         .map(|(id, fragments)| {
             let next: BTreeSet<i64> = fragments.iter().filter_map(|f| new_of_fragment.get(f).copied()).collect();
@@ -123,9 +146,8 @@ pub(crate) fn record(writer: &mut BatchWriter<'_>, before: Before, new: Vec<NewP
     drop(new_of_fragment);
     // Same-class references resolve against the profiles just written: their identity index rows are
     // written at commit.
-    let fresh_ids: HashMap<&Identity, i64> =
-        new.iter().flat_map(|p| p.identities.iter().map(move |i| (i, p.id))).collect();
-    let new_ids: HashSet<i64> = new.iter().map(|p| p.id).collect();
+    let fresh_ids = FreshIds::new(&new);
+    let new_ids: FxHashSet<i64> = new.iter().map(|p| p.id).collect();
     let mut lookups = Lookups::default();
 
     let gone: Vec<i64> = old.iter().map(|(id, _)| *id).filter(|id| !new_ids.contains(id)).collect();
@@ -324,7 +346,7 @@ impl<'a> Side<'a> {
 #[derive(Default)]
 struct Lookups {
     has_fragments: HashMap<EntityKind, bool>,
-    profiles: HashMap<(EntityKind, Identity), Option<i64>>,
+    profiles: FxHashMap<(EntityKind, Identity), Option<i64>>,
 }
 
 /// Above this many cached profile lookups the cache starts again, so that memory stays bounded.
@@ -455,14 +477,14 @@ fn related(
     writer: &BatchWriter<'_>,
     entity: EntityKind,
     sides: &[Side<'_>],
-    fresh_ids: &HashMap<&Identity, i64>,
+    fresh_ids: &FreshIds<'_>,
     lookups: &mut Lookups,
 ) -> Result<Vec<EntityRef>> {
     let own: BTreeSet<i64> = sides.iter().map(|s| s.id).collect();
     let mut by_profile: BTreeMap<(EntityKind, i64), Identity> = BTreeMap::new();
     let mut unresolved: BTreeSet<(EntityKind, Identity)> = BTreeSet::new();
     for (class, key) in related_keys(writer, entity, sides, lookups)? {
-        let id = if class == entity { fresh_ids.get(&key).copied() } else { None };
+        let id = if class == entity { fresh_ids.get(&key) } else { None };
         let id = match id {
             Some(id) => Some(id),
             None => lookups.profile_of(writer, class, &key)?,

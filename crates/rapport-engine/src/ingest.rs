@@ -394,7 +394,7 @@ fn write_chunks(
     observer: &dyn Observer,
 ) -> Result<Written> {
     let mut heads = Vec::new();
-    let mut keys = crate::profiles::FragmentKeys::new();
+    let mut keys = crate::profiles::FragmentKeys::default();
     let mut rejected = Vec::new();
     let mut waited = std::time::Duration::ZERO;
     loop {

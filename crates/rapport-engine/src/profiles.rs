@@ -8,7 +8,9 @@
 //! profiles with the resulting graphs, their mentions and linking decisions, and merges each graph's records.
 //! It runs inside the batch's transaction, so profiles, decisions and fragments commit together.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use rapport_model::EntityKind;
 use rapport_profile::{merge, FragmentView, MergePolicy};
@@ -66,12 +68,12 @@ pub(crate) fn apply_fragments(
     fresh: Vec<FragmentHead>,
     policy: &MergePolicy,
 ) -> Result<ProfileDelta> {
-    apply_with_keys(writer, fresh, Vec::new(), &FragmentKeys::new(), policy)
+    apply_with_keys(writer, fresh, Vec::new(), &FragmentKeys::default(), policy)
 }
 
 /// The relationship keys of fragments just written, by fragment id (`changes::direct_keys` of their records),
 /// taken while their records were in hand.
-pub(crate) type FragmentKeys = HashMap<i64, Vec<crate::changes::Link>>;
+pub(crate) type FragmentKeys = FxHashMap<i64, Vec<crate::changes::Link>>;
 
 /// [`apply_fragments`] for fragments whose relationship keys were taken while their records were in hand:
 /// the change events of the profiles they create are then worked out without reading them back.
@@ -92,7 +94,7 @@ pub(crate) fn apply_fragments_around(
     around: Vec<rapport_model::Identity>,
     policy: &MergePolicy,
 ) -> Result<ProfileDelta> {
-    apply_with_keys(writer, fresh, around, &FragmentKeys::new(), policy)
+    apply_with_keys(writer, fresh, around, &FragmentKeys::default(), policy)
 }
 
 /// [`apply_fragments_around`], with the relationship keys of fresh fragments when they are in hand.
@@ -210,15 +212,19 @@ fn closure(
     fresh: Vec<FragmentHead>,
     around: Vec<rapport_model::Identity>,
 ) -> Result<(Vec<FragmentHead>, Vec<ProfileMembers>)> {
+    if around.is_empty() && !writer.has_profiles()? {
+        // The class's first load: no stored profile can own or mention anything.
+        return Ok((fresh, Vec::new()));
+    }
     let mentions_exist = writer.has_mentions()?;
     let mut frontier: Vec<&rapport_model::Identity> =
         fresh.iter().flat_map(|h| h.identities.iter()).chain(around.iter()).collect();
     frontier.sort_unstable();
     frontier.dedup();
     let mut frontier: Vec<rapport_model::Identity> = frontier.into_iter().cloned().collect();
-    let mut seen: HashSet<rapport_model::Identity> =
-        if mentions_exist { frontier.iter().cloned().collect() } else { HashSet::new() };
-    let mut known: HashSet<i64> = fresh.iter().map(|h| h.id).collect();
+    let mut seen: FxHashSet<rapport_model::Identity> =
+        if mentions_exist { frontier.iter().cloned().collect() } else { FxHashSet::default() };
+    let mut known: FxHashSet<i64> = fresh.iter().map(|h| h.id).collect();
     let mut touched: BTreeSet<i64> = BTreeSet::new();
     let mut heads = fresh;
     let mut old = Vec::new();
@@ -345,7 +351,7 @@ impl crate::Engine {
             writer.set_checkpoint(checkpoint.clone());
         }
         let mut heads = Vec::with_capacity(fragments.len());
-        let mut keys = FragmentKeys::with_capacity(fragments.len());
+        let mut keys = FragmentKeys::with_capacity_and_hasher(fragments.len(), Default::default());
         for fragment in fragments {
             let (fragment, links) = fragment?;
             let stored = heads.len();

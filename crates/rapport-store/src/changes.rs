@@ -220,30 +220,97 @@ impl BatchWriter<'_> {
         crate::profiles::referencing(self.tx(), reference, key)
     }
 
-    /// Appends an event to the change feed (its `seq` and `at` are assigned here).
+    /// Appends an event to the change feed (its `seq` and `at` are assigned here). Events are inserted many
+    /// rows to a statement, in the order appended, and all of them before the transaction commits.
     pub fn append_change(&mut self, event: &ChangeEvent) -> Result<()> {
         let cause = self.cause();
-        self.tx()
-            .prepare_cached(
-                "INSERT INTO change_events
-                    (cause, batch_id, entity, profile_id, primary_ns, primary_value, kind, paths, previous, related, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?
-            .execute(params![
-                cause.name(),
-                cause.batch_id(),
-                event.entity.name(),
-                event.profile_id,
-                event.primary.namespace.as_str(),
-                event.primary.value,
-                event.kind.name(),
-                serde_json::to_string(&event.paths)?,
-                serde_json::to_string(&event.previous)?,
-                encode_refs(&event.related)?,
-                now(),
-            ])?;
+        self.events.push(EventRow {
+            cause: cause.name(),
+            batch_id: cause.batch_id(),
+            entity: event.entity.name(),
+            profile_id: event.profile_id,
+            primary: event.primary.clone(),
+            kind: event.kind.name(),
+            paths: serde_json::to_string(&event.paths)?,
+            previous: serde_json::to_string(&event.previous)?,
+            related: encode_refs(&event.related)?,
+        });
+        if self.events.len() >= EVENTS_PER_STATEMENT {
+            self.flush_changes()?;
+        }
         Ok(())
     }
+
+    /// Inserts the events appended since the last flush: a full statement's worth at a time, then one by one (so
+    /// that only two statements are ever compiled and cached).
+    pub(crate) fn flush_changes(&mut self) -> Result<()> {
+        static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let at = now();
+        let full = FULL.get_or_init(|| insert_events(EVENTS_PER_STATEMENT));
+        let one = ONE.get_or_init(|| insert_events(1));
+        crate::writer::insert_rows(self.tx(), &self.events, EVENTS_PER_STATEMENT, (full, one), |stmt, chunk| {
+            bind_events(stmt, &at, chunk)
+        })?;
+        self.events.clear();
+        Ok(())
+    }
+}
+
+/// Binds `events` (and their shared `at`) to a statement of [`insert_events`] for as many rows.
+fn bind_events(stmt: &mut rusqlite::CachedStatement<'_>, at: &str, events: &[EventRow]) -> Result<()> {
+    stmt.raw_bind_parameter(1, at)?;
+    for (row, event) in events.iter().enumerate() {
+        let first = 2 + EVENT_PARAMS * row;
+        stmt.raw_bind_parameter(first, event.cause)?;
+        stmt.raw_bind_parameter(first + 1, event.batch_id)?;
+        stmt.raw_bind_parameter(first + 2, event.entity)?;
+        stmt.raw_bind_parameter(first + 3, event.profile_id)?;
+        stmt.raw_bind_parameter(first + 4, event.primary.namespace.as_str())?;
+        stmt.raw_bind_parameter(first + 5, &event.primary.value)?;
+        stmt.raw_bind_parameter(first + 6, event.kind)?;
+        stmt.raw_bind_parameter(first + 7, &event.paths)?;
+        stmt.raw_bind_parameter(first + 8, &event.previous)?;
+        stmt.raw_bind_parameter(first + 9, &event.related)?;
+    }
+    Ok(())
+}
+
+/// A change event waiting to be inserted, its columns encoded.
+pub(crate) struct EventRow {
+    cause: &'static str,
+    batch_id: Option<i64>,
+    entity: &'static str,
+    profile_id: i64,
+    primary: Identity,
+    kind: &'static str,
+    paths: String,
+    previous: String,
+    related: String,
+}
+
+/// Events inserted by one statement (each binds [`EVENT_PARAMS`] parameters; SQLite allows 32,766).
+const EVENTS_PER_STATEMENT: usize = 128;
+
+/// Parameters an event binds besides the shared `at` (parameter 1).
+const EVENT_PARAMS: usize = 10;
+
+/// The `INSERT` of `rows` events: `at` is parameter 1, then each event's columns.
+fn insert_events(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO change_events
+            (cause, batch_id, entity, profile_id, primary_ns, primary_value, kind, paths, previous, related, at)
+         VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        let first = 2 + EVENT_PARAMS * row;
+        let columns: Vec<String> = (first..first + EVENT_PARAMS).map(|n| format!("?{n}")).collect();
+        sql.push_str(&format!("({}, ?1)", columns.join(", ")));
+    }
+    sql
 }
 
 /// Runs `stmt` (parameters: entity, profile id; columns: primary namespace and value, identities, fragments,

@@ -139,6 +139,8 @@ pub struct BatchWriter<'a> {
     cause: crate::changes::Cause,
     /// The profile ids written, in order (not kept for a rebuild), for the change feed.
     written: Vec<i64>,
+    /// Change events appended and not yet inserted (nothing in the transaction reads the feed before commit).
+    pub(crate) events: Vec<crate::changes::EventRow>,
 }
 
 impl Store {
@@ -260,6 +262,7 @@ impl<'a> BatchWriter<'a> {
             nudge,
             cause: crate::changes::Cause::Batch(batch_id),
             written: Vec::new(),
+            events: Vec::new(),
         })
     }
 
@@ -568,6 +571,16 @@ impl<'a> BatchWriter<'a> {
             .is_some())
     }
 
+    /// True when the store holds some profile of the class, as this transaction sees it.
+    pub fn has_profiles(&self) -> Result<bool> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM profiles WHERE entity = ?1 LIMIT 1")?
+            .query_row([self.entity.name()], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
     /// True when some profile of the class has mentions (identities outside its graph).
     pub fn has_mentions(&self) -> Result<bool> {
         Ok(self
@@ -628,15 +641,9 @@ impl<'a> BatchWriter<'a> {
     /// Writes the identity index, marks the batch `success` with its counts, and commits everything.
     pub fn commit(mut self, rows_read: u64) -> Result<Option<BatchSummary>> {
         let started = std::time::Instant::now();
+        self.flush_changes()?;
         self.identity_rows.sort_unstable();
-        {
-            let mut stmt = self.tx.prepare_cached(
-                "INSERT OR REPLACE INTO profile_identities (entity, ns, value, profile_id) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for (ns, value, id) in &self.identity_rows {
-                stmt.execute(params![self.entity.name(), ns, value, id])?;
-            }
-        }
+        write_identity_index(&self.tx, self.entity, &self.identity_rows)?;
         let summary = if self.batch_id == 0 {
             None
         } else {
@@ -669,6 +676,69 @@ impl<'a> BatchWriter<'a> {
         self.nudge.send();
         Ok(summary)
     }
+}
+
+/// Identity index rows written by one statement: a statement's own work (starting, binding, stepping to the
+/// insert) then counts once for many small rows.
+const INDEX_ROWS_PER_STATEMENT: usize = 128;
+
+/// The `INSERT OR REPLACE` of `rows` index rows: the class is parameter 1, then namespace, value and profile id
+/// of each row.
+fn identity_index_insert(rows: usize) -> String {
+    let mut sql = String::from("INSERT OR REPLACE INTO profile_identities (entity, ns, value, profile_id) VALUES ");
+    for row in 0..rows {
+        let first = 2 + 3 * row;
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!("(?1, ?{}, ?{}, ?{})", first, first + 1, first + 2));
+    }
+    sql
+}
+
+/// Writes identity index rows (namespace, value, profile id) of class `entity`, in the order given (a later row
+/// for the same identity replaces an earlier one): a full statement's worth at a time, then one by one (so that
+/// only two statements are ever compiled and cached).
+fn write_identity_index(
+    tx: &rusqlite::Transaction<'_>,
+    entity: EntityKind,
+    rows: &[(String, String, i64)],
+) -> Result<()> {
+    static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let full = FULL.get_or_init(|| identity_index_insert(INDEX_ROWS_PER_STATEMENT));
+    let one = ONE.get_or_init(|| identity_index_insert(1));
+    insert_rows(tx, rows, INDEX_ROWS_PER_STATEMENT, (full, one), |stmt, chunk| {
+        stmt.raw_bind_parameter(1, entity.name())?;
+        for (row, (ns, value, id)) in chunk.iter().enumerate() {
+            let first = 2 + 3 * row;
+            stmt.raw_bind_parameter(first, ns)?;
+            stmt.raw_bind_parameter(first + 1, value)?;
+            stmt.raw_bind_parameter(first + 2, id)?;
+        }
+        Ok(())
+    })
+}
+
+/// Inserts `rows` with multi-row statements: `statements.0` (for `per_statement` rows) as long as that many are
+/// left, then `statements.1` (one row) for each row left, so that only two statements are ever compiled and
+/// cached. `bind` binds a statement's rows.
+pub(crate) fn insert_rows<T>(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[T],
+    per_statement: usize,
+    statements: (&str, &str),
+    mut bind: impl FnMut(&mut rusqlite::CachedStatement<'_>, &[T]) -> Result<()>,
+) -> Result<()> {
+    let full = rows.len() - rows.len() % per_statement;
+    let (chunks, rest) = rows.split_at(full);
+    let runs = chunks.chunks(per_statement).map(|chunk| (statements.0, chunk));
+    for (sql, chunk) in runs.chain(rest.chunks(1).map(|row| (statements.1, row))) {
+        let mut stmt = tx.prepare_cached(sql)?;
+        bind(&mut stmt, chunk)?;
+        stmt.raw_execute()?;
+    }
+    Ok(())
 }
 
 /// Every fragment head of an entity class, in id order.
@@ -794,5 +864,74 @@ mod tests {
         assert_eq!(profile.record["workEmail"]["address"], "e0");
         assert_eq!(profile.fragments, vec![1]);
         assert_eq!(profile.identities, vec![Identity::new("Email", "e0"), Identity::new("b2b_person", "p0")]);
+    }
+
+    #[test]
+    fn an_identity_index_of_several_full_statements_and_a_remainder_holds_every_row() {
+        // 300 profiles of two identities each: 600 index rows, four statements of 128 and 88 single rows.
+        let (_dir, mut store) = store();
+        profiles(&mut store, 300);
+        let rows: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM profile_identities WHERE entity = 'person'", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, 600);
+        for i in [0, 63, 64, 127, 128, 255, 256, 299] {
+            for identity in [Identity::new("b2b_person", format!("p{i}")), Identity::new("Email", format!("e{i}"))] {
+                let profile = store.profile_by_identity(EntityKind::Person, &identity).unwrap().unwrap();
+                assert_eq!(profile.id, i as i64, "{identity:?}");
+            }
+        }
+    }
+
+    fn event(profile_id: i64) -> crate::ChangeEvent {
+        let related = (profile_id % 3 == 0)
+            .then(|| crate::EntityRef {
+                entity: EntityKind::Account,
+                key: Identity::new("b2b_account", format!("a{profile_id}")),
+                profile_id: Some(profile_id + 1000),
+            })
+            .into_iter()
+            .collect();
+        crate::ChangeEvent {
+            seq: 0,
+            cause: crate::Cause::Batch(0),
+            entity: EntityKind::Person,
+            profile_id,
+            primary: Identity::new("b2b_person", format!("p{profile_id}")),
+            kind: if profile_id % 2 == 0 { crate::ChangeKind::Created } else { crate::ChangeKind::Updated },
+            paths: if profile_id % 2 == 0 { vec![] } else { vec!["workEmail.address".to_owned()] },
+            previous: vec![],
+            related,
+            at: String::new(),
+        }
+    }
+
+    #[test]
+    fn change_events_appended_in_many_statements_commit_in_order_and_vanish_with_a_rollback() {
+        let (_dir, mut store) = store();
+        let mut writer = store.batch_writer("salesforce.contact", EntityKind::Person, "test", vec![]).unwrap();
+        let batch = writer.batch_id();
+        for id in 0..300 {
+            writer.append_change(&event(id)).unwrap();
+        }
+        writer.commit(0).unwrap();
+        let stored = store.changes_since(0, 1000).unwrap();
+        assert_eq!(stored.len(), 300);
+        for (i, got) in stored.iter().enumerate() {
+            let mut want = event(i as i64);
+            want.cause = crate::Cause::Batch(batch);
+            want.seq = i as i64 + 1;
+            want.at = got.at.clone();
+            assert_eq!(got, &want);
+            assert!(!got.at.is_empty());
+        }
+        // Appended (two full statements' worth and more), then dropped without a commit: nothing stays.
+        let mut writer = store.batch_writer("salesforce.contact", EntityKind::Person, "test", vec![]).unwrap();
+        for id in 0..300 {
+            writer.append_change(&event(id)).unwrap();
+        }
+        drop(writer);
+        assert_eq!(store.changes_since(300, 1000).unwrap(), vec![]);
     }
 }
