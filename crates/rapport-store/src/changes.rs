@@ -220,8 +220,9 @@ impl BatchWriter<'_> {
         crate::profiles::referencing(self.tx(), reference, key)
     }
 
-    /// Appends an event to the change feed (its `seq` and `at` are assigned here). Events are inserted many
-    /// rows to a statement, in the order appended, and all of them before the transaction commits.
+    /// Appends an event to the change feed (its `seq` and `at` are assigned here). Events are inserted in the
+    /// order appended, in bulk (many rows to a statement) once enough are waiting, and all of them before the
+    /// transaction commits.
     pub fn append_change(&mut self, event: &ChangeEvent) -> Result<()> {
         let cause = self.cause();
         self.events.push(EventRow {
@@ -235,7 +236,7 @@ impl BatchWriter<'_> {
             previous: serde_json::to_string(&event.previous)?,
             related: encode_refs(&event.related)?,
         });
-        if self.events.len() >= EVENTS_PER_STATEMENT {
+        if self.events.len() >= crate::writer::MULTI_ROW_MIN {
             self.flush_changes()?;
         }
         Ok(())
