@@ -242,8 +242,8 @@ impl BatchWriter<'_> {
         Ok(())
     }
 
-    /// Inserts the events appended since the last flush: a full statement's worth at a time, then one by one (so
-    /// that only two statements are ever compiled and cached).
+    /// Inserts the events appended since the last flush, in order, with [`crate::writer::insert_rows`] (many
+    /// rows to a statement only when there are many).
     pub(crate) fn flush_changes(&mut self) -> Result<()> {
         static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
