@@ -114,7 +114,10 @@ fn apply_with_keys(
         let (namespaces, overrides) = writer.linking_rules()?;
         crate::identity::linking_rules(&namespaces, &overrides)
     };
-    let (mut heads, old) = closure(writer, fresh, around)?;
+    // Taken before the old profiles go, so that a fresh id never repeats one of theirs that a graph reuses; 0
+    // when the class has no profile yet.
+    let mut next = writer.next_profile_id()?;
+    let (mut heads, old) = closure(writer, fresh, around, next > 0)?;
     let closed = started.elapsed();
     let touched: Vec<i64> = old.iter().map(|p| p.id).collect::<BTreeSet<_>>().into_iter().collect();
     // A key twice in one batch writes its fragment twice: the later write is what is stored, so it must win.
@@ -129,8 +132,6 @@ fn apply_with_keys(
         &rules,
     );
     let stitched = started.elapsed();
-    // Taken before the old profiles go, so that a fresh id never repeats one of theirs that a graph reuses.
-    let mut next = writer.next_profile_id()?;
     let before = crate::changes::capture(writer, &old)?;
     writer.delete_profiles(&old)?;
     delta.replaced = old.len() as u64;
@@ -200,7 +201,7 @@ fn apply_with_keys(
 }
 
 /// The fragments to re-stitch with `fresh`, and the stored profiles they replace; `around` are more identities
-/// to start the search from.
+/// to start the search from; `stored` is false when the class has no profile yet.
 ///
 /// With the linking rules a fragment can carry an identity its profile's graph does not hold (its link was cut
 /// or evicted), and that fragment still counts in the other graph's decisions (which record is newest, when an
@@ -211,8 +212,9 @@ fn closure(
     writer: &BatchWriter<'_>,
     fresh: Vec<FragmentHead>,
     around: Vec<rapport_model::Identity>,
+    stored: bool,
 ) -> Result<(Vec<FragmentHead>, Vec<ProfileMembers>)> {
-    if around.is_empty() && !writer.has_profiles()? {
+    if around.is_empty() && !stored {
         // The class's first load: no stored profile can own or mention anything.
         return Ok((fresh, Vec::new()));
     }

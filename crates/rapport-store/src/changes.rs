@@ -245,20 +245,22 @@ impl BatchWriter<'_> {
     /// Inserts the events appended since the last flush, in order, with [`crate::writer::insert_rows`] (many
     /// rows to a statement only when there are many).
     pub(crate) fn flush_changes(&mut self) -> Result<()> {
-        static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         let at = now();
-        let full = FULL.get_or_init(|| insert_events(EVENTS_PER_STATEMENT));
-        let one = ONE.get_or_init(|| insert_events(1));
-        crate::writer::insert_rows(self.tx(), &self.events, EVENTS_PER_STATEMENT, (full, one), |stmt, chunk| {
-            bind_events(stmt, &at, chunk)
-        })?;
+        let head = "INSERT INTO change_events
+            (at, cause, batch_id, entity, profile_id, primary_ns, primary_value, kind, paths, previous, related)";
+        crate::writer::insert_rows(
+            self.tx(),
+            &self.events,
+            EVENTS_PER_STATEMENT,
+            (head, EVENT_PARAMS),
+            |stmt, chunk| bind_events(stmt, &at, chunk),
+        )?;
         self.events.clear();
         Ok(())
     }
 }
 
-/// Binds `events` (and their shared `at`) to a statement of [`insert_events`] for as many rows.
+/// Binds `events` and their shared `at` (parameter 1) to an insert of as many rows.
 fn bind_events(stmt: &mut rusqlite::CachedStatement<'_>, at: &str, events: &[EventRow]) -> Result<()> {
     stmt.raw_bind_parameter(1, at)?;
     for (row, event) in events.iter().enumerate() {
@@ -295,24 +297,6 @@ const EVENTS_PER_STATEMENT: usize = 128;
 
 /// Parameters an event binds besides the shared `at` (parameter 1).
 const EVENT_PARAMS: usize = 10;
-
-/// The `INSERT` of `rows` events: `at` is parameter 1, then each event's columns.
-fn insert_events(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO change_events
-            (cause, batch_id, entity, profile_id, primary_ns, primary_value, kind, paths, previous, related, at)
-         VALUES ",
-    );
-    for row in 0..rows {
-        if row > 0 {
-            sql.push(',');
-        }
-        let first = 2 + EVENT_PARAMS * row;
-        let columns: Vec<String> = (first..first + EVENT_PARAMS).map(|n| format!("?{n}")).collect();
-        sql.push_str(&format!("({}, ?1)", columns.join(", ")));
-    }
-    sql
-}
 
 /// Runs `stmt` (parameters: entity, profile id; columns: primary namespace and value, identities, fragments,
 /// record) for each id.

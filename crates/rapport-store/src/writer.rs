@@ -571,16 +571,6 @@ impl<'a> BatchWriter<'a> {
             .is_some())
     }
 
-    /// True when the store holds some profile of the class, as this transaction sees it.
-    pub fn has_profiles(&self) -> Result<bool> {
-        Ok(self
-            .tx
-            .prepare_cached("SELECT 1 FROM profiles WHERE entity = ?1 LIMIT 1")?
-            .query_row([self.entity.name()], |_| Ok(()))
-            .optional()?
-            .is_some())
-    }
-
     /// True when some profile of the class has mentions (identities outside its graph).
     pub fn has_mentions(&self) -> Result<bool> {
         Ok(self
@@ -682,33 +672,15 @@ impl<'a> BatchWriter<'a> {
 /// insert) then counts once for many small rows.
 const INDEX_ROWS_PER_STATEMENT: usize = 128;
 
-/// The `INSERT OR REPLACE` of `rows` index rows: the class is parameter 1, then namespace, value and profile id
-/// of each row.
-fn identity_index_insert(rows: usize) -> String {
-    let mut sql = String::from("INSERT OR REPLACE INTO profile_identities (entity, ns, value, profile_id) VALUES ");
-    for row in 0..rows {
-        let first = 2 + 3 * row;
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!("(?1, ?{}, ?{}, ?{})", first, first + 1, first + 2));
-    }
-    sql
-}
-
 /// Writes identity index rows (namespace, value, profile id) of class `entity`, in the order given (a later row
-/// for the same identity replaces an earlier one): a full statement's worth at a time, then one by one (so that
-/// only two statements are ever compiled and cached).
+/// for the same identity replaces an earlier one).
 fn write_identity_index(
     tx: &rusqlite::Transaction<'_>,
     entity: EntityKind,
     rows: &[(String, String, i64)],
 ) -> Result<()> {
-    static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let full = FULL.get_or_init(|| identity_index_insert(INDEX_ROWS_PER_STATEMENT));
-    let one = ONE.get_or_init(|| identity_index_insert(1));
-    insert_rows(tx, rows, INDEX_ROWS_PER_STATEMENT, (full, one), |stmt, chunk| {
+    let head = "INSERT OR REPLACE INTO profile_identities (entity, ns, value, profile_id)";
+    insert_rows(tx, rows, INDEX_ROWS_PER_STATEMENT, (head, 3), |stmt, chunk| {
         stmt.raw_bind_parameter(1, entity.name())?;
         for (row, (ns, value, id)) in chunk.iter().enumerate() {
             let first = 2 + 3 * row;
@@ -726,25 +698,57 @@ fn write_identity_index(
 /// with 128 rows per statement); a bulk load appends its sorted rows to few pages and gains.
 pub(crate) const MULTI_ROW_MIN: usize = 8192;
 
-/// Inserts `rows`: when there are at least [`MULTI_ROW_MIN`], with multi-row statements, `statements.0` (for
-/// `per_statement` rows) as long as that many are left; then `statements.1` (one row) for each row left. Only
-/// two statements are ever compiled and cached. `bind` binds a statement's rows.
+/// Inserts `rows` with `head` (`INSERT INTO t (shared, own...)`): parameter 1 is shared by every row and each
+/// row binds `statement.1` parameters of its own after it (row `r` from `2 + r * statement.1`), which `bind`
+/// binds for a statement's rows. With at least [`MULTI_ROW_MIN`] rows, `per_statement` rows go to a statement
+/// as long as that many are left; the rest go one to a statement. Only those two statements are compiled.
 pub(crate) fn insert_rows<T>(
     tx: &rusqlite::Transaction<'_>,
     rows: &[T],
     per_statement: usize,
-    statements: (&str, &str),
+    statement: (&str, usize),
     mut bind: impl FnMut(&mut rusqlite::CachedStatement<'_>, &[T]) -> Result<()>,
 ) -> Result<()> {
+    let (head, own) = statement;
     let full = if rows.len() < MULTI_ROW_MIN { 0 } else { rows.len() - rows.len() % per_statement };
     let (chunks, rest) = rows.split_at(full);
-    let runs = chunks.chunks(per_statement).map(|chunk| (statements.0, chunk));
-    for (sql, chunk) in runs.chain(rest.chunks(1).map(|row| (statements.1, row))) {
+    let mut run = |sql: &str, chunk: &[T]| -> Result<()> {
         let mut stmt = tx.prepare_cached(sql)?;
         bind(&mut stmt, chunk)?;
         stmt.raw_execute()?;
+        Ok(())
+    };
+    if !chunks.is_empty() {
+        let sql = values(head, own, per_statement);
+        for chunk in chunks.chunks(per_statement) {
+            run(&sql, chunk)?;
+        }
+    }
+    if !rest.is_empty() {
+        let sql = values(head, own, 1);
+        for row in rest.chunks(1) {
+            run(&sql, row)?;
+        }
     }
     Ok(())
+}
+
+/// `head VALUES (?1, ?2, ...), (?1, ...)`: `rows` rows of the shared parameter 1 and `own` numbered
+/// parameters each.
+fn values(head: &str, own: usize, rows: usize) -> String {
+    let mut sql = format!("{head} VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?1");
+        let first = 2 + own * row;
+        for n in first..first + own {
+            sql.push_str(&format!(", ?{n}"));
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 /// Every fragment head of an entity class, in id order.
