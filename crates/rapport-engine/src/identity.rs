@@ -75,10 +75,11 @@ fn unpair((ns, value): &(String, String)) -> Identity {
     Identity::new(ns.as_str(), value.as_str())
 }
 
-/// A graph's decisions as stored JSON; `None` when it has none (one record with one identity).
+/// A graph's decisions as stored JSON; `None` when there is nothing to store: the graph has no decision (one
+/// record with one identity), or they are [implied](implied_decisions) by its profile.
 pub(crate) fn encode_decisions(graph: &GraphRef<'_, '_>, heads: &[FragmentHead]) -> Result<Option<String>> {
     let decisions = graph.decisions();
-    if decisions.is_empty() {
+    if decisions.is_empty() || implied(graph, &decisions, heads) {
         return Ok(None);
     }
     let stored: Vec<StoredDecision> = decisions
@@ -104,6 +105,50 @@ pub(crate) fn encode_decisions(graph: &GraphRef<'_, '_>, heads: &[FragmentHead])
         })
         .collect();
     Ok(Some(serde_json::to_string(&stored).map_err(|e| crate::Error::Internal(format!("encoding decisions: {e}")))?))
+}
+
+/// True when `decisions` (of `graph`) are those [`implied_decisions`] rebuilds: the graph is one record whose
+/// primary identity was linked with each of its other identities, and nothing was cut, evicted or left over.
+/// Most profiles of a load are such (one record of one system), and not storing their decisions saves a row
+/// of about 200 bytes a profile.
+fn implied(graph: &GraphRef<'_, '_>, decisions: &[rapport_identity::Decision<'_>], heads: &[FragmentHead]) -> bool {
+    let [only] = graph.records() else { return false };
+    let primary = &heads[*only as usize].primary;
+    let mut linked: Vec<&Identity> = Vec::with_capacity(decisions.len());
+    for d in decisions {
+        if !matches!(d.outcome, Outcome::Linked) || d.from != primary {
+            return false;
+        }
+        linked.push(d.to);
+    }
+    linked.sort_unstable();
+    // `identities()` is sorted.
+    graph.identities().filter(|i| *i != primary).eq(linked)
+}
+
+/// The decisions of a stored profile that has none stored: from its one fragment, a link of its primary
+/// identity with each of its other identities (see [`implied`]). `None` for a profile of several fragments
+/// (whose decisions are always stored) or an unknown one.
+fn implied_decisions(store: &rapport_store::Store, entity: EntityKind, id: i64) -> Result<Option<Vec<StoredDecision>>> {
+    let Some(members) = store.profile_members(entity, id)? else { return Ok(None) };
+    let [fragment] = members.fragments[..] else { return Ok(None) };
+    let Some(primary) = store.profile_primary(entity, id)? else { return Ok(None) };
+    Ok(Some(
+        members
+            .identities
+            .iter()
+            .filter(|i| **i != primary)
+            .map(|to| StoredDecision {
+                fragment,
+                from: pair(&primary),
+                to: pair(to),
+                rule: LinkRule::Record,
+                kept: None,
+                refused: None,
+                evicted: None,
+            })
+            .collect(),
+    ))
 }
 
 /// A record behind a decision.
@@ -181,10 +226,15 @@ impl Engine {
         }
         let mut decisions: Vec<StoredDecision> = Vec::new();
         for id in profile_id.into_iter().chain(others.iter().copied().filter(|o| Some(*o) != profile_id)) {
-            let Some(stored) = store.profile_decisions(entity, id)? else { continue };
-            let list: Vec<StoredDecision> = serde_json::from_str(&stored.decisions)
-                .map_err(|e| crate::Error::Internal(format!("stored decisions of profile {id}: {e}")))?;
             let own = Some(id) == profile_id;
+            let list: Vec<StoredDecision> = match store.profile_decisions(entity, id)? {
+                Some(stored) => serde_json::from_str(&stored.decisions)
+                    .map_err(|e| crate::Error::Internal(format!("stored decisions of profile {id}: {e}")))?,
+                // Only the profile's own links can be implied: a profile whose record was refused a link has its
+                // decisions stored.
+                None if own => implied_decisions(store, entity, id)?.unwrap_or_default(),
+                None => continue,
+            };
             decisions.extend(list.into_iter().filter(|d| own || concerned.contains(&&unpair(&d.to))));
         }
         // Group by link and outcome; records by fragment id.

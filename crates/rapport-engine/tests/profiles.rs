@@ -348,3 +348,50 @@ fn a_rule_override_rebuilds_graphs_under_the_new_rule() {
     let unknown = engine.set_linking_rule("NoSuchNs", rapport_identity::NamespaceRule { unique: true, priority: 1 });
     assert!(unknown.unwrap_err().to_string().contains("unknown namespace `NoSuchNs`"));
 }
+
+/// A profile of one record all of whose links were made stores no decisions: `explain` rebuilds them from
+/// the profile (the record's primary identity linked with each other identity). Once a second record joins the
+/// graph, the decisions are stored and name both records.
+#[test]
+fn a_single_record_profile_is_explained_without_stored_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = Engine::open(&dir.path().join("data")).unwrap();
+    engine.generate_b2b_schemas().unwrap();
+    let (p, q) = (Identity::new("b2b_person", "p"), Identity::new("b2b_person", "q"));
+    let batch = person_batch("crm", &[(p.clone(), vec![p.clone(), email("b@x.com"), email("a@x.com")], "t1")]);
+    engine.commit_batch(&batch).unwrap();
+    let id = engine.store().profile_owning(EntityKind::Person, &p).unwrap().expect("a profile");
+    assert_eq!(engine.store().profile_decisions(EntityKind::Person, id).unwrap(), None);
+    let explained = engine.explain_identity(EntityKind::Person, &email("b@x.com")).unwrap();
+    assert_eq!(explained.profile_id, Some(id));
+    let links: Vec<(Identity, Identity, Vec<i64>)> = explained
+        .links
+        .iter()
+        .map(|l| (l.from.clone(), l.to.clone(), l.records.iter().map(|r| r.fragment).collect()))
+        .collect();
+    assert_eq!(links, vec![(p.clone(), email("a@x.com"), vec![1]), (p.clone(), email("b@x.com"), vec![1])]);
+    assert!(explained.links.iter().all(|l| l.rule == rapport_engine::LinkRule::Record));
+    assert_eq!(explained.links[0].records[0].dataset, "crm");
+    assert!(explained.refused.is_empty());
+
+    // A second record sharing an email: one graph of two records, its decisions stored.
+    engine.commit_batch(&person_batch("web", &[(q.clone(), vec![q.clone(), email("a@x.com")], "t2")])).unwrap();
+    let id = engine.store().profile_owning(EntityKind::Person, &q).unwrap().expect("a profile");
+    assert_eq!(engine.store().profile_owning(EntityKind::Person, &p).unwrap(), Some(id));
+    assert!(engine.store().profile_decisions(EntityKind::Person, id).unwrap().is_some());
+    let links: Vec<(Identity, Identity, Vec<i64>)> = engine
+        .explain_identity(EntityKind::Person, &p)
+        .unwrap()
+        .links
+        .iter()
+        .map(|l| (l.from.clone(), l.to.clone(), l.records.iter().map(|r| r.fragment).collect()))
+        .collect();
+    assert_eq!(
+        links,
+        vec![
+            (p.clone(), email("a@x.com"), vec![1]),
+            (p.clone(), email("b@x.com"), vec![1]),
+            (q.clone(), email("a@x.com"), vec![2]),
+        ]
+    );
+}

@@ -19,7 +19,8 @@ pub struct IdentityRuleRow {
     pub priority: u32,
 }
 
-/// The linking decisions stored with one profile.
+/// The linking decisions stored with one profile. A profile of one fragment all of whose links were made has
+/// none stored: they follow from the profile (see the engine's `identity` module).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileDecisions {
     /// The profile.
@@ -93,6 +94,17 @@ impl Store {
             .prepare_cached("SELECT batch_id, decisions FROM identity_decisions WHERE entity = ?1 AND profile_id = ?2")?
             .query_row(params![entity.name(), profile_id], |row| {
                 Ok(ProfileDecisions { profile_id, batch_id: row.get(0)?, decisions: row.get(1)? })
+            })
+            .optional()?)
+    }
+
+    /// A stored profile's primary identity.
+    pub fn profile_primary(&self, entity: EntityKind, profile_id: i64) -> Result<Option<Identity>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT primary_ns, primary_value FROM profiles WHERE entity = ?1 AND profile_id = ?2")?
+            .query_row(params![entity.name(), profile_id], |row| {
+                Ok(Identity::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?))
             })
             .optional()?)
     }
