@@ -132,15 +132,14 @@ fn implied(graph: &GraphRef<'_, '_>, decisions: &[rapport_identity::Decision<'_>
 fn implied_decisions(store: &rapport_store::Store, entity: EntityKind, id: i64) -> Result<Option<Vec<StoredDecision>>> {
     let Some(members) = store.profile_members(entity, id)? else { return Ok(None) };
     let [fragment] = members.fragments[..] else { return Ok(None) };
-    let Some(primary) = store.profile_primary(entity, id)? else { return Ok(None) };
     Ok(Some(
         members
             .identities
             .iter()
-            .filter(|i| **i != primary)
+            .filter(|i| **i != members.primary)
             .map(|to| StoredDecision {
                 fragment,
-                from: pair(&primary),
+                from: pair(&members.primary),
                 to: pair(to),
                 rule: LinkRule::Record,
                 kept: None,

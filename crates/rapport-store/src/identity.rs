@@ -98,27 +98,13 @@ impl Store {
             .optional()?)
     }
 
-    /// A stored profile's primary identity.
-    pub fn profile_primary(&self, entity: EntityKind, profile_id: i64) -> Result<Option<Identity>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT primary_ns, primary_value FROM profiles WHERE entity = ?1 AND profile_id = ?2")?
-            .query_row(params![entity.name(), profile_id], |row| {
-                Ok(Identity::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })
-            .optional()?)
-    }
-
-    /// A stored profile's graph identities and fragment ids.
+    /// A stored profile's primary identity, graph identities and fragment ids.
     pub fn profile_members(&self, entity: EntityKind, profile_id: i64) -> Result<Option<crate::ProfileMembers>> {
-        let row: Option<(String, String)> = self
+        let row = self
             .conn
-            .prepare_cached("SELECT identities, fragments FROM profiles WHERE entity = ?1 AND profile_id = ?2")?
-            .query_row(params![entity.name(), profile_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .prepare_cached(crate::writer::PROFILE_MEMBERS)?
+            .query_row(params![entity.name(), profile_id], crate::writer::MembersRow::read)
             .optional()?;
-        let Some((identities, fragments)) = row else { return Ok(None) };
-        let mut identities = crate::writer::decode_identities(&identities)?;
-        identities.sort();
-        Ok(Some(crate::ProfileMembers { id: profile_id, identities, fragments: serde_json::from_str(&fragments)? }))
+        row.map(|row| row.decode(profile_id)).transpose()
     }
 }

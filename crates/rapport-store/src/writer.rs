@@ -83,10 +83,47 @@ pub struct FragmentHead {
 pub struct ProfileMembers {
     /// The profile id (stable until the profile is merged into another or split).
     pub id: i64,
+    /// Its primary identity: that of its earliest fragment.
+    pub primary: Identity,
     /// Its identities, sorted.
     pub identities: Vec<Identity>,
     /// Its fragments' ids, ascending.
     pub fragments: Vec<i64>,
+}
+
+/// The query behind [`ProfileMembers`], by entity and profile id.
+pub(crate) const PROFILE_MEMBERS: &str =
+    "SELECT primary_ns, primary_value, identities, fragments FROM profiles WHERE entity = ?1 AND profile_id = ?2";
+
+/// A row of [`PROFILE_MEMBERS`], before decoding.
+pub(crate) struct MembersRow {
+    primary: Identity,
+    identities: String,
+    fragments: String,
+}
+
+impl MembersRow {
+    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            primary: Identity::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?),
+            identities: row.get(2)?,
+            fragments: row.get(3)?,
+        })
+    }
+
+    pub(crate) fn decode(self, id: i64) -> Result<ProfileMembers> {
+        Ok(ProfileMembers {
+            id,
+            primary: self.primary,
+            identities: {
+                // Stored sorted; sorting a sorted list only checks it.
+                let mut identities = decode_identities(&self.identities)?;
+                identities.sort();
+                identities
+            },
+            fragments: serde_json::from_str(&self.fragments)?,
+        })
+    }
 }
 
 /// A profile to store.
@@ -415,18 +452,11 @@ impl<'a> BatchWriter<'a> {
 
     /// The identities and fragments of stored profiles.
     pub fn profile_members(&self, ids: &[i64]) -> Result<Vec<ProfileMembers>> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT identities, fragments FROM profiles WHERE entity = ?1 AND profile_id = ?2")?;
+        let mut stmt = self.tx.prepare_cached(PROFILE_MEMBERS)?;
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
-            let (identities, fragments): (String, String) =
-                stmt.query_row(params![self.entity.name(), id], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            out.push(ProfileMembers {
-                id,
-                identities: decode_identities(&identities)?,
-                fragments: serde_json::from_str(&fragments)?,
-            });
+            let row = stmt.query_row(params![self.entity.name(), id], MembersRow::read)?;
+            out.push(row.decode(id)?);
         }
         Ok(out)
     }
