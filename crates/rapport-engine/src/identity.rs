@@ -76,10 +76,15 @@ fn unpair((ns, value): &(String, String)) -> Identity {
 }
 
 /// A graph's decisions as stored JSON; `None` when there is nothing to store: the graph has no decision (one
-/// record with one identity), or they are [implied](implied_decisions) by its profile.
+/// record with one identity), or it is [one linked record](GraphRef::is_one_linked_record), whose decisions
+/// [`implied_decisions`] rebuilds from its profile. Most profiles of a load are such (one record of one
+/// system), and not storing their decisions saves a row of about 200 bytes a profile.
 pub(crate) fn encode_decisions(graph: &GraphRef<'_, '_>, heads: &[FragmentHead]) -> Result<Option<String>> {
+    if graph.is_one_linked_record() {
+        return Ok(None);
+    }
     let decisions = graph.decisions();
-    if decisions.is_empty() || implied(graph, &decisions, heads) {
+    if decisions.is_empty() {
         return Ok(None);
     }
     let stored: Vec<StoredDecision> = decisions
@@ -107,27 +112,8 @@ pub(crate) fn encode_decisions(graph: &GraphRef<'_, '_>, heads: &[FragmentHead])
     Ok(Some(serde_json::to_string(&stored).map_err(|e| crate::Error::Internal(format!("encoding decisions: {e}")))?))
 }
 
-/// True when `decisions` (of `graph`) are those [`implied_decisions`] rebuilds: the graph is one record whose
-/// primary identity was linked with each of its other identities, and nothing was cut, evicted or left over.
-/// Most profiles of a load are such (one record of one system), and not storing their decisions saves a row
-/// of about 200 bytes a profile.
-fn implied(graph: &GraphRef<'_, '_>, decisions: &[rapport_identity::Decision<'_>], heads: &[FragmentHead]) -> bool {
-    let [only] = graph.records() else { return false };
-    let primary = &heads[*only as usize].primary;
-    let mut linked: Vec<&Identity> = Vec::with_capacity(decisions.len());
-    for d in decisions {
-        if !matches!(d.outcome, Outcome::Linked) || d.from != primary {
-            return false;
-        }
-        linked.push(d.to);
-    }
-    linked.sort_unstable();
-    // `identities()` is sorted.
-    graph.identities().filter(|i| *i != primary).eq(linked)
-}
-
 /// The decisions of a stored profile that has none stored: from its one fragment, a link of its primary
-/// identity with each of its other identities (see [`implied`]). `None` for a profile of several fragments
+/// identity with each of its other identities (see [`encode_decisions`]). `None` for a profile of several fragments
 /// (whose decisions are always stored) or an unknown one.
 fn implied_decisions(store: &rapport_store::Store, entity: EntityKind, id: i64) -> Result<Option<Vec<StoredDecision>>> {
     let Some(members) = store.profile_members(entity, id)? else { return Ok(None) };

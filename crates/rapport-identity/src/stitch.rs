@@ -328,6 +328,21 @@ impl<'s, 'a> GraphRef<'s, 'a> {
         out
     }
 
+    /// True when the graph is one record whose primary identity was linked with each of its other
+    /// identities: every decision of [`GraphRef::decisions`] would be [`Outcome::Linked`], from that primary, one
+    /// for each other identity of the graph. Answers without building the decisions (most graphs of a load
+    /// are such, and a caller that stores decisions can leave theirs implied).
+    pub fn is_one_linked_record(&self) -> bool {
+        let s = self.stitching;
+        let &[record] = self.records() else { return false };
+        let links = s.link_start[record as usize] as usize..s.link_start[record as usize + 1] as usize;
+        let all_linked = links.clone().all(|i| matches!(s.fate.get(i), None | Some(Fate::Linked)));
+        let over_limit = s.over_limit.binary_search_by_key(&record, |(r, _)| *r).is_ok();
+        // Links are distinct and never the primary, so a graph of exactly these has one identity more.
+        let identities = (s.identity_start[self.number + 1] - s.identity_start[self.number]) as usize;
+        all_linked && !over_limit && identities == links.len() + 1
+    }
+
     /// Every decision about the links of its records: by record, then in the record's order.
     pub fn decisions(&self) -> Vec<Decision<'a>> {
         let s = self.stitching;

@@ -266,3 +266,45 @@ fn an_override_makes_email_unique() {
     );
     assert_eq!(result.graph(0).mentions(), vec![&id("Email", "a")]);
 }
+
+/// A graph is "one linked record" only when it has one record and every identity of that record (within the
+/// limit) was linked with its primary: then its decisions are all `record` links from the primary.
+#[test]
+fn only_a_single_record_graph_with_every_link_made_is_one_linked_record() {
+    let one = |rules: &LinkingRules, records: &[Rec]| -> Vec<bool> {
+        run(records, rules).graphs().map(|g| g.is_one_linked_record()).collect()
+    };
+    // Two records sharing an email (graph 0), one with two identities, one with only its primary; repeated
+    // identities in a record count once.
+    let records = [
+        rec("t", &[id("b2b_person", "1"), id("Email", "a")]),
+        rec("t", &[id("b2b_person", "2"), id("Email", "b"), id("Phone", "+1"), id("Email", "b")]),
+        rec("t", &[id("b2b_person", "3"), id("Email", "a")]),
+        rec("t", &[id("b2b_person", "4"), id("b2b_person", "4")]),
+    ];
+    assert_eq!(one(&rules(), &records), vec![false, true, true]);
+
+    // A unique-namespace cut inside the record.
+    let records = [rec("t", &[id("b2b_person", "k"), id("Email", "e"), id("CRMID", "b"), id("CRMID", "a")])];
+    assert_eq!(one(&rules(), &records), vec![false]);
+
+    // A record refused a link by an older record's graph: the newer record made all its links, the older was cut.
+    let records = [rec("1", &[id("CRMID", "a"), id("Email", "x")]), rec("2", &[id("CRMID", "b"), id("Email", "x")])];
+    assert_eq!(one(&rules(), &records), vec![false, true]);
+
+    // Identities over the per-record limit.
+    let mut identities = vec![id("b2b_person", "p")];
+    identities.extend((0..24).map(|i| id("Email", &format!("e{i:02}"))));
+    assert_eq!(one(&rules(), &[rec("t", &identities)]), vec![false]);
+    identities.truncate(20);
+    assert_eq!(one(&rules(), &[rec("t", &identities)]), vec![true]);
+
+    // Evictions: each record keeps its email but loses its cookie.
+    let mut capped = rules();
+    capped.max_per_graph = 4;
+    let records = [
+        rec("2", &[id("b2b_person", "p"), id("Email", "e1"), id("ECID", "c")]),
+        rec("3", &[id("b2b_person", "q"), id("Email", "e2"), id("ECID", "c")]),
+    ];
+    assert_eq!(one(&capped, &records), vec![false, false]);
+}
