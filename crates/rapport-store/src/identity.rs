@@ -100,11 +100,6 @@ impl Store {
 
     /// A stored profile's primary identity, graph identities and fragment ids.
     pub fn profile_members(&self, entity: EntityKind, profile_id: i64) -> Result<Option<crate::ProfileMembers>> {
-        let row = self
-            .conn
-            .prepare_cached(crate::writer::PROFILE_MEMBERS)?
-            .query_row(params![entity.name(), profile_id], crate::writer::MembersRow::read)
-            .optional()?;
-        row.map(|row| row.decode(profile_id)).transpose()
+        crate::writer::read_profile_members(&self.conn, entity, profile_id)
     }
 }

@@ -91,39 +91,28 @@ pub struct ProfileMembers {
     pub fragments: Vec<i64>,
 }
 
-/// The query behind [`ProfileMembers`], by entity and profile id.
-pub(crate) const PROFILE_MEMBERS: &str =
-    "SELECT primary_ns, primary_value, identities, fragments FROM profiles WHERE entity = ?1 AND profile_id = ?2";
-
-/// A row of [`PROFILE_MEMBERS`], before decoding.
-pub(crate) struct MembersRow {
-    primary: Identity,
-    identities: String,
-    fragments: String,
-}
-
-impl MembersRow {
-    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            primary: Identity::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?),
-            identities: row.get(2)?,
-            fragments: row.get(3)?,
-        })
-    }
-
-    pub(crate) fn decode(self, id: i64) -> Result<ProfileMembers> {
-        Ok(ProfileMembers {
-            id,
-            primary: self.primary,
-            identities: {
-                // Stored sorted; sorting a sorted list only checks it.
-                let mut identities = decode_identities(&self.identities)?;
-                identities.sort();
-                identities
-            },
-            fragments: serde_json::from_str(&self.fragments)?,
-        })
-    }
+/// One stored profile's members, by entity and profile id; `None` when there is no such profile. Shared by the
+/// store's readers and the batch writer's transaction (a transaction is a connection).
+pub(crate) fn read_profile_members(
+    conn: &rusqlite::Connection,
+    entity: EntityKind,
+    id: i64,
+) -> Result<Option<ProfileMembers>> {
+    let row: Option<(String, String, String, String)> = conn
+        .prepare_cached(
+            "SELECT primary_ns, primary_value, identities, fragments FROM profiles WHERE entity = ?1 AND profile_id = ?2",
+        )?
+        .query_row(params![entity.name(), id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+        .optional()?;
+    let Some((ns, value, identities, fragments)) = row else { return Ok(None) };
+    let mut identities = decode_identities(&identities)?;
+    identities.sort();
+    Ok(Some(ProfileMembers {
+        id,
+        primary: Identity::new(ns, value),
+        identities,
+        fragments: serde_json::from_str(&fragments)?,
+    }))
 }
 
 /// A profile to store.
@@ -452,13 +441,12 @@ impl<'a> BatchWriter<'a> {
 
     /// The identities and fragments of stored profiles.
     pub fn profile_members(&self, ids: &[i64]) -> Result<Vec<ProfileMembers>> {
-        let mut stmt = self.tx.prepare_cached(PROFILE_MEMBERS)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for &id in ids {
-            let row = stmt.query_row(params![self.entity.name(), id], MembersRow::read)?;
-            out.push(row.decode(id)?);
-        }
-        Ok(out)
+        ids.iter()
+            .map(|&id| {
+                read_profile_members(&self.tx, self.entity, id)?
+                    .ok_or(crate::Error::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+            })
+            .collect()
     }
 
     /// The identities the given profiles' fragments carry outside their graphs.
