@@ -75,10 +75,10 @@ fn unpair((ns, value): &(String, String)) -> Identity {
     Identity::new(ns.as_str(), value.as_str())
 }
 
-/// A graph's decisions as stored JSON; `None` when there is nothing to store: the graph has no decision (one
-/// record with one identity), or it is [one linked record](GraphRef::is_one_linked_record), whose decisions
-/// [`implied_decisions`] rebuilds from its profile. Most profiles of a load are such (one record of one
-/// system), and not storing their decisions saves a row of about 200 bytes a profile.
+/// A graph's decisions as stored JSON; `None` when there is nothing to store: the graph is [one linked
+/// record](GraphRef::is_one_linked_record), whose decisions [`implied_decisions`] rebuilds from its profile, or
+/// it has no decision (records sharing only their primary identity). Most profiles of a load are one linked
+/// record (one record of one system), and not storing their decisions saves a row of about 200 bytes a profile.
 pub(crate) fn encode_decisions(graph: &GraphRef<'_, '_>, heads: &[FragmentHead]) -> Result<Option<String>> {
     if graph.is_one_linked_record() {
         return Ok(None);
@@ -113,8 +113,8 @@ pub(crate) fn encode_decisions(graph: &GraphRef<'_, '_>, heads: &[FragmentHead])
 }
 
 /// The decisions of a stored profile that has none stored: from its one fragment, a link of its primary
-/// identity with each of its other identities (see [`encode_decisions`]). `None` for a profile of several fragments
-/// (whose decisions are always stored) or an unknown one.
+/// identity with each of its other identities (see [`encode_decisions`]). `None` for a profile of several
+/// fragments (whose decisions are always stored) or an unknown one.
 fn implied_decisions(store: &rapport_store::Store, entity: EntityKind, id: i64) -> Result<Option<Vec<StoredDecision>>> {
     let Some(members) = store.profile_members(entity, id)? else { return Ok(None) };
     let [fragment] = members.fragments[..] else { return Ok(None) };

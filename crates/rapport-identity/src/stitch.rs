@@ -338,9 +338,13 @@ impl<'s, 'a> GraphRef<'s, 'a> {
         let links = s.link_start[record as usize] as usize..s.link_start[record as usize + 1] as usize;
         let all_linked = links.clone().all(|i| matches!(s.fate.get(i), None | Some(Fate::Linked)));
         let over_limit = s.over_limit.binary_search_by_key(&record, |(r, _)| *r).is_ok();
-        // Links are distinct and never the primary, so a graph of exactly these has one identity more.
-        let identities = (s.identity_start[self.number + 1] - s.identity_start[self.number]) as usize;
-        all_linked && !over_limit && identities == links.len() + 1
+        // Only links join identities, so a graph of one record whose links all hold is its primary and its
+        // links (distinct, never the primary) and nothing else.
+        debug_assert!(
+            !all_linked
+                || (s.identity_start[self.number + 1] - s.identity_start[self.number]) as usize == links.len() + 1
+        );
+        all_linked && !over_limit
     }
 
     /// Every decision about the links of its records: by record, then in the record's order.
