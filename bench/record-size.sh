@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # How small could a stored fragment be? Measures, on the records of a data directory, per-record compression
-# with and without a trained dictionary (the input of the design question in docs/benchmarks.md, "What a
-# million-row load writes").
+# with and without a trained dictionary (docs/benchmarks.md, "What a load writes, and how small a stored record
+# could be").
 #
 #   bench/record-size.sh DATA_DIR [ENTITY]
 #
-# Takes 5,000 records of ENTITY (default person) to train a 64 KiB zstd dictionary and 2,000 others to measure
-# (each compressed on its own, as a stored row would be), then prints zstd's own benchmark lines: bytes before
-# and after, compression and decompression speed on one core. Needs python3 and the zstd command.
+# Needs 12,000 records of ENTITY (default person): every other one of the first 10,000 trains a 64 KiB zstd
+# dictionary, and the next 2,000 are measured, each compressed on its own as a stored row would be. Prints
+# zstd's own benchmark lines: bytes before and after, compression and decompression speed on one core. Needs
+# python3 and the zstd command.
 set -euo pipefail
 data_dir=${1:?usage: bench/record-size.sh DATA_DIR [ENTITY]}
 entity=${2:-person}
@@ -20,8 +21,8 @@ import os, sqlite3, sys
 db, entity, work = sys.argv[1:]
 conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
 rows = [r[0] for r in conn.execute("SELECT record FROM fragments WHERE entity = ? ORDER BY id", (entity,))]
-if len(rows) < 7000:
-    sys.exit(f"record-size: {len(rows)} {entity} records; 7,000 are needed")
+if len(rows) < 12000:
+    sys.exit(f"record-size: {len(rows)} {entity} records; 12,000 are needed")
 # Every other record of the first 10,000 trains, the next 2,000 after them are measured: no overlap.
 train, test = rows[0:10000:2], rows[10000:12000]
 for name, part in (("train", train), ("test", test)):
