@@ -233,14 +233,39 @@ pub(crate) fn valid_fragment(
     Ok(NewFragment { primary, identities, updated_at: updated_at(&mapped.record), record: mapped.record })
 }
 
-/// The source modification time of a record, used by timestamp-ordered merging.
-fn updated_at(record: &rapport_model::Record) -> String {
-    record
+/// The source modification time of a record, which decides whether a record replaces the stored one of its key
+/// and orders fragments in timestamp-ordered merging. Those decisions compare it as text, so it is kept as the
+/// instant in one fixed-width UTC form, to the millisecond (`2024-05-01T08:00:00.500Z` for
+/// `2024-05-01T10:00:00.5+02:00`): sources write offsets and fractions as they like. Empty when the record has
+/// none (older than any dated one).
+pub(crate) fn updated_at(record: &rapport_model::Record) -> String {
+    let raw = record
         .get("extSourceSystemAudit")
         .and_then(|audit| audit.get("lastUpdatedDate"))
         .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_owned()
+        .unwrap_or_default();
+    utc_millis(raw).unwrap_or_else(|| raw.to_owned())
+}
+
+/// An RFC 3339 date-time as `YYYY-MM-DDTHH:MM:SS.sssZ` in UTC, or `None` when it is not one (validation refuses
+/// such values before this is asked).
+fn utc_millis(raw: &str) -> Option<String> {
+    let instant = chrono::DateTime::parse_from_rfc3339(raw).ok()?;
+    // The connectors already write this form: most records need no formatting.
+    let b = raw.as_bytes();
+    let written = b.len() == 24
+        && b.iter().enumerate().all(|(at, c)| match at {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            23 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+    if written {
+        return Some(raw.to_owned());
+    }
+    Some(instant.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
 }
 
 /// Records handed from the reading thread to the writing one.
@@ -687,4 +712,51 @@ fn connector_table(dataset: &str) -> Result<&'static SourceTable> {
             connector_datasets().join(", ")
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(updated: &str) -> rapport_model::Record {
+        let value = serde_json::json!({"extSourceSystemAudit": {"lastUpdatedDate": updated}});
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn modification_times_are_kept_as_utc_instants_to_the_millisecond() {
+        let cases = [
+            ("2024-01-01T00:00:00.000Z", "2024-01-01T00:00:00.000Z"),
+            ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00.000Z"),
+            ("2024-01-01T01:00:00+02:00", "2023-12-31T23:00:00.000Z"),
+            ("2024-05-01T10:00:00.5+00:00", "2024-05-01T10:00:00.500Z"),
+            ("2024-05-01T10:00:00.123456-05:30", "2024-05-01T15:30:00.123Z"),
+            ("2024-05-01t10:00:00.250z", "2024-05-01T10:00:00.250Z"),
+        ];
+        for (raw, kept) in cases {
+            assert_eq!(updated_at(&record(raw)), kept, "{raw}");
+        }
+        assert_eq!(updated_at(&rapport_model::Record::new()), "", "no date: older than any dated record");
+    }
+
+    #[test]
+    fn kept_modification_times_compare_as_text_in_the_order_of_their_instants() {
+        // In time order, each written differently from its neighbours.
+        let times = [
+            "2023-12-31T23:30:00-02:00",
+            "2024-01-01T01:00:00.5Z",
+            "2024-01-01T01:00:00.500001Z",
+            "2024-01-01T03:00:01+02:00",
+        ];
+        let kept: Vec<String> = times.iter().map(|t| updated_at(&record(t))).collect();
+        assert_eq!(
+            kept,
+            [
+                "2024-01-01T01:30:00.000Z",
+                "2024-01-01T01:00:00.500Z",
+                "2024-01-01T01:00:00.500Z",
+                "2024-01-01T01:00:01.000Z"
+            ]
+        );
+    }
 }

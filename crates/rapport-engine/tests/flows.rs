@@ -330,3 +330,46 @@ fn issue_4_a_postgres_flow_loads_a_large_table_in_pages_of_50000_rows() {
     let again = engine.run_flow("pg", &Quiet).unwrap();
     assert!(again.files.is_empty());
 }
+
+#[test]
+fn issue_4_the_newer_record_wins_however_its_modification_time_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let dated = MAPPING.replace(
+        r#"{"sourceType": "ATTRIBUTE", "source": "email", "destination": "workEmail.address"}"#,
+        r#"{"sourceType": "ATTRIBUTE", "source": "email", "destination": "workEmail.address"},
+    {"sourceType": "ATTRIBUTE", "source": "updated", "destination": "extSourceSystemAudit.lastUpdatedDate"}"#,
+    );
+    assert_ne!(dated, MAPPING);
+    std::fs::write(dir.path().join("people.json"), dated).unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    engine.create_flow(file_flow(dir.path(), "web", "in", "ndjson")).unwrap();
+    let row =
+        |id: &str, email: &str, updated: &str| format!(r#"{{"id":"{id}","email":"{email}","updated":"{updated}"}}"#);
+    let files = [
+        // 00:00Z, and 00:00:00.5Z.
+        [row("p1", "first@x.com", "2024-01-01T00:00:00Z"), row("p2", "first@x.com", "2024-05-01T00:00:00.500Z")],
+        // An hour older (23:00Z the day before), and half a second older: both written later, both lose.
+        [row("p1", "older@x.com", "2024-01-01T01:00:00+02:00"), row("p2", "older@x.com", "2024-05-01T00:00:00Z")],
+        // An hour newer (01:00Z) written with an offset that reads as earlier text, and 1 ms newer.
+        [
+            row("p1", "newer@x.com", "2024-01-01T03:00:00+02:00"),
+            row("p2", "newer@x.com", "2024-05-01T02:00:00.501+02:00"),
+        ],
+    ];
+    let mut wanted = Vec::new();
+    for (at, rows) in files.iter().enumerate() {
+        std::fs::write(input.join(format!("{at}.ndjson")), rows.join("\n")).unwrap();
+        let run = engine.run_flow("web", &Quiet).unwrap();
+        assert_eq!((run.run.state, run.run.rows_ingested), (RunState::Success, 2), "file {at}");
+        wanted = match at {
+            0 | 1 => vec![pair("p1", "first@x.com"), pair("p2", "first@x.com")],
+            _ => vec![pair("p1", "newer@x.com"), pair("p2", "newer@x.com")],
+        };
+        assert_eq!(people(&engine), wanted, "after file {at}");
+    }
+    let kept: Vec<String> =
+        engine.store().fragments(EntityKind::Person).unwrap().into_iter().map(|f| f.updated_at).collect();
+    assert_eq!(kept, ["2024-01-01T01:00:00.000Z", "2024-05-01T00:00:00.501Z"], "{wanted:?}");
+}

@@ -126,6 +126,16 @@ pub enum Error {
     /// A stored value cannot be read back: the database was altered outside Rapport.
     #[error("internal: corrupt stored value: {0}")]
     Corrupt(String),
+    /// Records of one class were to go into a dataset bound to another.
+    #[error("dataset `{dataset}` holds {holds} records; {given} records cannot go into it (choose another dataset)")]
+    DatasetEntity {
+        /// The dataset.
+        dataset: String,
+        /// The class it is bound to.
+        holds: String,
+        /// The class of the records offered.
+        given: String,
+    },
 }
 
 /// Result with this crate's [`Error`].
@@ -206,8 +216,10 @@ impl Checkpointer {
             .spawn(move || {
                 while nudges.recv().is_ok() {
                     // PASSIVE never blocks writers or readers; what it cannot copy now, the next nudge does.
-                    if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                        tracing::warn!(error = %err, "checkpoint failed; the log keeps the data and the next one retries");
+                    let frames = |row: &rusqlite::Row<'_>| Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?));
+                    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], frames) {
+                        Ok((logged, copied)) => tracing::debug!(logged, copied, "checkpoint: log frames, frames copied"),
+                        Err(err) => tracing::warn!(error = %err, "checkpoint failed; the log keeps the data and the next one retries"),
                     }
                 }
             })
@@ -677,6 +689,15 @@ DROP INDEX fragments_account_person_account;
 DROP INDEX fragments_account_parent;
 CREATE INDEX fragments_link ON fragments(entity, link) WHERE link IS NOT NULL;
 CREATE INDEX fragments_link2 ON fragments(entity, link2) WHERE link2 IS NOT NULL;
+"#,
+    // A fragment's modification time is compared as text (which record of a key wins, merge order), so it is
+    // kept as the UTC instant to the millisecond (`rapport_engine::ingest::updated_at`); earlier versions kept
+    // it as the source wrote it, offsets and all. SQLite reads the RFC 3339 forms sources write (it rounds
+    // beyond the millisecond where new writes truncate) and answers NULL for what it cannot read, left as is.
+    r#"
+UPDATE fragments SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', updated_at)
+WHERE updated_at <> '' AND strftime('%Y-%m-%dT%H:%M:%fZ', updated_at) IS NOT NULL
+    AND updated_at <> strftime('%Y-%m-%dT%H:%M:%fZ', updated_at);
 "#,
 ];
 

@@ -473,7 +473,7 @@ mod tests {
         let path = dir.path().join(crate::DATABASE_FILE);
         {
             let conn = rusqlite::Connection::open(&path).unwrap();
-            let before = crate::MIGRATIONS.len() - 1;
+            let before = crate::MIGRATIONS.iter().position(|m| m.contains("ADD COLUMN link TEXT")).unwrap();
             for migration in &crate::MIGRATIONS[..before] {
                 conn.execute_batch(migration).unwrap();
             }
@@ -544,5 +544,61 @@ mod tests {
             )
             .unwrap();
         assert!(plan.contains("fragments_link2"), "{plan}");
+    }
+
+    #[test]
+    fn the_migration_keeps_stored_modification_times_as_utc_instants() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = rusqlite::Connection::open(dir.path().join(crate::DATABASE_FILE)).unwrap();
+            let before = crate::MIGRATIONS.iter().position(|m| m.contains("SET updated_at = strftime")).unwrap();
+            for migration in &crate::MIGRATIONS[..before] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", before as i64).unwrap();
+            conn.execute_batch(
+                r#"INSERT INTO schemas (name, entity, definition) VALUES ('s', 'person', '{}');
+                INSERT INTO datasets (id, name, entity, schema_name) VALUES (1, 'd', 'person', 's');
+                INSERT INTO batches (id, dataset_id, source, files, state, rows_read, rows_ingested, rows_rejected, created_at)
+                    VALUES (1, 1, 't', '[]', 'success', 0, 0, 0, '');"#,
+            )
+            .unwrap();
+            let times = [
+                "2024-01-01T00:00:00.000Z",
+                "2024-01-01T01:00:00+02:00",
+                "2024-05-01T10:00:00.5Z",
+                "2024-05-01T10:00:00.123456-05:30",
+                "",
+                "not a time",
+            ];
+            for (at, time) in times.iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO fragments (dataset_id, entity, primary_ns, primary_value, batch_id, updated_at, record)
+                     VALUES (1, 'person', 'ns', ?1, 1, ?2, '{}')",
+                    params![format!("p{at}"), time],
+                )
+                .unwrap();
+            }
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let kept: Vec<String> = store
+            .conn
+            .prepare("SELECT updated_at FROM fragments ORDER BY id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            kept,
+            [
+                "2024-01-01T00:00:00.000Z",
+                "2023-12-31T23:00:00.000Z",
+                "2024-05-01T10:00:00.500Z",
+                "2024-05-01T15:30:00.123Z",
+                "",
+                "not a time"
+            ]
+        );
     }
 }
