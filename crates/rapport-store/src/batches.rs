@@ -85,11 +85,16 @@ pub struct StoredFragment {
 }
 
 impl Store {
-    /// The id of the dataset, creating it for `entity` (with that entity's registered schema) if needed.
+    /// The id of the dataset, creating it for `entity` (with that entity's registered schema) if needed. A
+    /// dataset bound to another class is refused: its records would be read as that class.
     pub(crate) fn ensure_dataset(tx: &rusqlite::Transaction<'_>, name: &str, entity: EntityKind) -> Result<i64> {
-        if let Some(id) =
-            tx.query_row("SELECT id FROM datasets WHERE name = ?1", [name], |row| row.get(0)).optional()?
-        {
+        let found: Option<(i64, String)> = tx
+            .query_row("SELECT id, entity FROM datasets WHERE name = ?1", [name], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        if let Some((id, holds)) = found {
+            if holds != entity.name() {
+                return Err(Error::DatasetEntity { dataset: name.to_owned(), holds, given: entity.name().to_owned() });
+            }
             return Ok(id);
         }
         let schema: String = tx
@@ -302,6 +307,30 @@ mod tests {
             .unwrap();
         let fragments = store.fragments(EntityKind::Person).unwrap();
         assert_eq!(fragments[0].record["extendedWorkDetails"]["jobTitle"], "new");
+    }
+
+    #[test]
+    fn a_dataset_takes_only_records_of_the_class_it_was_created_for() {
+        let (_dir, mut store) = store();
+        store.write_batch(&batch(vec![fragment("a@o.Salesforce", "a@x.com", "", "x")], vec![])).unwrap();
+        let mut accounts = batch(vec![], vec![]);
+        accounts.entity = EntityKind::Account;
+        let err = store.write_batch(&accounts).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "dataset `salesforce.contact` holds person records; account records cannot go into it (choose another dataset)"
+        );
+        let start = crate::BatchStart {
+            dataset: "salesforce.contact".into(),
+            entity: EntityKind::Account,
+            source: "load".into(),
+            files: vec!["accounts.csv".into()],
+            input_bytes: 0,
+            error_threshold: Default::default(),
+            flow_run: None,
+        };
+        assert!(matches!(store.begin_batch(&start), Err(Error::DatasetEntity { .. })));
+        assert_eq!(store.batches().unwrap().len(), 1, "no batch was started for the refused records");
     }
 
     #[test]

@@ -148,7 +148,9 @@ impl From<rapport_engine::Error> for ApiError {
         let message = err.to_string();
         match err {
             E::Store(S::NotFound { .. }) | E::NotFound(_) => ApiError::not_found(message),
-            E::Store(S::AlreadyExists { .. } | S::FlowBusy { .. } | S::NotLoading(_)) => ApiError::conflict(message),
+            E::Store(S::AlreadyExists { .. } | S::FlowBusy { .. } | S::NotLoading(_) | S::DatasetEntity { .. }) => {
+                ApiError::conflict(message)
+            }
             E::Store(S::PgSource(_) | S::Postgres { .. }) => {
                 ApiError::new(StatusCode::BAD_GATEWAY, "source_unavailable", message)
             }
