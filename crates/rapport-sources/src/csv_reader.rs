@@ -2,7 +2,8 @@
 //!
 //! A row that cannot be read (wrong field count, invalid UTF-8) is reported at its 1-based line and reading
 //! goes on with the next row; only a failure to open or read the file, or a missing header, stops the file.
-//! A UTF-8 byte-order mark (Excel and Dynamics exports start with one) is skipped.
+//! A UTF-8 byte-order mark (Excel and Dynamics exports start with one) is skipped. Lines are counted in the file
+//! as written, whatever its line ends (the parser's own count lags one line behind on `\r\n`).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -10,6 +11,7 @@ use std::path::Path;
 
 use csv::{ErrorKind, StringRecord};
 
+use crate::readers::decode::{Decoder, Decoding};
 use crate::Error;
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -24,7 +26,7 @@ pub(crate) enum Row {
 
 /// An open CSV export with its header read.
 pub(crate) struct CsvFile {
-    reader: csv::Reader<BufReader<File>>,
+    reader: csv::Reader<Decoder<BufReader<File>>>,
     bom_len: u64,
     headers: Vec<String>,
     file: String,
@@ -43,7 +45,8 @@ impl CsvFile {
         } else {
             0
         };
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(buffered);
+        let decoder = Decoder::new(buffered, Decoding::Utf8, bom_len);
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(decoder);
         let headers = match reader.headers() {
             Ok(headers) => headers.iter().map(str::to_owned).collect::<Vec<_>>(),
             Err(err) => {
@@ -69,17 +72,23 @@ impl CsvFile {
         match self.reader.read_record(record) {
             Ok(false) => Ok(None),
             Ok(true) => {
-                let line = record.position().map_or_else(|| self.reader.position().line(), |pos| pos.line());
+                let line = self.line(record.position());
                 Ok(Some(Row::Read { line }))
             }
             Err(err) => {
-                let line = err.position().map_or_else(|| self.reader.position().line(), |pos| pos.line());
+                let line = self.line(err.position());
                 match err.into_kind() {
                     ErrorKind::Io(source) => Err(Error::Read { file: self.file.clone(), source }),
                     other => Ok(Some(Row::Unparsable { line, message: describe(&other) })),
                 }
             }
         }
+    }
+
+    /// The physical line where the record the parser placed at `position` starts.
+    fn line(&mut self, position: Option<&csv::Position>) -> u64 {
+        let Some(position) = position else { return self.reader.position().line() };
+        self.reader.get_mut().locate(position.byte()).map_or(position.line(), |(line, _)| line)
     }
 
     /// Bytes consumed so far, byte-order mark included.

@@ -17,7 +17,7 @@
 //!   describes.
 
 mod csv;
-mod decode;
+pub(crate) mod decode;
 mod json;
 mod parquet;
 
