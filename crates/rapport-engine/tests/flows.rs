@@ -222,8 +222,10 @@ const PEOPLE: &str = "CREATE TABLE {s}.people (id text PRIMARY KEY, email text, 
         ('p2', 'b@x.com', '2024-03-01 10:00:02+00'),
         ('p3', 'c@x.com', '2024-03-01 10:00:02+00');";
 
-fn mark(modified: &str, key: &str) -> Option<PgCheckpoint> {
-    Some(PgCheckpoint { modified: modified.to_owned(), key: vec![key.to_owned()] })
+/// The mark after a pull whose last row is `key` at `modified`, having read the keys `at_mark` at that time.
+fn mark(modified: &str, key: &str, at_mark: &[&str]) -> Option<PgCheckpoint> {
+    let at_mark = Some(at_mark.iter().map(|k| vec![(*k).to_owned()]).collect());
+    Some(PgCheckpoint { modified: modified.to_owned(), key: vec![key.to_owned()], at_mark })
 }
 
 #[test]
@@ -239,7 +241,7 @@ fn issue_4_a_postgres_flow_loads_only_rows_changed_since_its_mark() {
     assert_eq!(first.run.state, RunState::Success);
     assert_eq!((first.run.batches.len(), first.run.rows_read, first.run.rows_ingested), (1, 3, 3));
     // p2 and p3 share a time: the key orders them, and the mark is the last row's.
-    assert_eq!(engine.store().flow_pg_checkpoint("pg").unwrap(), mark("2024-03-01 10:00:02+00", "p3"));
+    assert_eq!(engine.store().flow_pg_checkpoint("pg").unwrap(), mark("2024-03-01 10:00:02+00", "p3", &["p2", "p3"]));
     assert_eq!(people(&engine), [pair("p1", "a@x.com"), pair("p2", "b@x.com"), pair("p3", "c@x.com")]);
 
     db.run(
@@ -249,7 +251,7 @@ fn issue_4_a_postgres_flow_loads_only_rows_changed_since_its_mark() {
     let second = engine.run_flow("pg", &Quiet).unwrap();
     assert_eq!(second.run.state, RunState::Success);
     assert_eq!((second.run.batches.len(), second.run.rows_read, second.run.rows_ingested), (1, 2, 2));
-    assert_eq!(engine.store().flow_pg_checkpoint("pg").unwrap(), mark("2024-03-02 09:00:00+00", "p2"));
+    assert_eq!(engine.store().flow_pg_checkpoint("pg").unwrap(), mark("2024-03-02 09:00:00+00", "p2", &["p2"]));
     assert_eq!(
         people(&engine),
         [pair("p1", "a@x.com"), pair("p2", "b2@x.com"), pair("p3", "c@x.com"), pair("p4", "d@x.com")]
@@ -262,6 +264,13 @@ fn issue_4_a_postgres_flow_loads_only_rows_changed_since_its_mark() {
     let runs: Vec<(RunState, usize, u64)> =
         engine.store().flow_runs("pg").unwrap().iter().map(|r| (r.state, r.batches.len(), r.rows_ingested)).collect();
     assert_eq!(runs, [(RunState::Success, 1, 3), (RunState::Success, 1, 2), (RunState::Success, 0, 0)]);
+
+    // A row written after the run with the mark's very time and a smaller key is read by the next run.
+    db.run("INSERT INTO {s}.people VALUES ('p0', 'z@x.com', '2024-03-02 09:00:00+00');");
+    let fourth = engine.run_flow("pg", &Quiet).unwrap();
+    assert_eq!((fourth.run.state, fourth.run.rows_read, fourth.run.rows_ingested), (RunState::Success, 1, 1));
+    assert_eq!(engine.store().flow_pg_checkpoint("pg").unwrap(), mark("2024-03-02 09:00:00+00", "p0", &["p2", "p0"]));
+    assert_eq!(people(&engine)[0], pair("p0", "z@x.com"));
 }
 
 #[test]
@@ -273,7 +282,7 @@ fn issue_4_a_failed_postgres_batch_leaves_the_mark_where_it_was() {
     let table = format!("{}.people", db.schema);
     engine.create_flow(with_mapping(pg_flow("pg", "RAPPORT_TEST_PG", &table), dir.path())).unwrap();
     engine.run_flow("pg", &Quiet).unwrap();
-    let before = mark("2024-03-01 10:00:02+00", "p3");
+    let before = mark("2024-03-01 10:00:02+00", "p3", &["p2", "p3"]);
     assert_eq!(engine.store().flow_pg_checkpoint("pg").unwrap(), before);
 
     // One new row, with a blank id: 1 of 1 rejected, over the 5 % threshold.
@@ -305,7 +314,7 @@ fn issue_4_a_postgres_query_flow_orders_by_the_key_it_names() {
     engine.create_flow(flow).unwrap();
     let first = engine.run_flow("q", &Quiet).unwrap();
     assert_eq!((first.run.state, first.run.rows_read, first.run.rows_ingested), (RunState::Success, 2, 2));
-    assert_eq!(engine.store().flow_pg_checkpoint("q").unwrap(), mark("2024-03-01 10:00:02+00", "p3"));
+    assert_eq!(engine.store().flow_pg_checkpoint("q").unwrap(), mark("2024-03-01 10:00:02+00", "p3", &["p2", "p3"]));
     assert_eq!(people(&engine), [pair("p2", "b@x.com"), pair("p3", "c@x.com")]);
 }
 
@@ -326,7 +335,7 @@ fn issue_4_a_postgres_flow_loads_a_large_table_in_pages_of_50000_rows() {
     let pages: Vec<(u64, u64)> = run.files.iter().map(|f| (f.rows_read, f.rows_ingested)).collect();
     assert_eq!(pages, [(50_000, 50_000), (1, 1)]);
     // The last row is p50001, 50,001 seconds (13:53:21) after midnight.
-    assert_eq!(engine.store().flow_pg_checkpoint("pg").unwrap(), mark("2024-01-01 13:53:21+00", "p50001"));
+    assert_eq!(engine.store().flow_pg_checkpoint("pg").unwrap(), mark("2024-01-01 13:53:21+00", "p50001", &["p50001"]));
     let again = engine.run_flow("pg", &Quiet).unwrap();
     assert!(again.files.is_empty());
 }

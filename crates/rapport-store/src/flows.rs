@@ -322,11 +322,18 @@ pub(crate) fn write_checkpoint(tx: &rusqlite::Transaction<'_>, cp: &FlowCheckpoi
         FlowCheckpoint::File(cp) => cp,
         FlowCheckpoint::Postgres(cp) => {
             tx.execute(
-                "INSERT INTO flow_pg_checkpoints (flow, modified, key, batch_id, committed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO flow_pg_checkpoints (flow, modified, key, at_mark, batch_id, committed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (flow) DO UPDATE SET modified = excluded.modified, key = excluded.key,
-                    batch_id = excluded.batch_id, committed_at = excluded.committed_at",
-                params![cp.flow, cp.mark.modified, serde_json::to_string(&cp.mark.key)?, batch_id, now()],
+                    at_mark = excluded.at_mark, batch_id = excluded.batch_id, committed_at = excluded.committed_at",
+                params![
+                    cp.flow,
+                    cp.mark.modified,
+                    serde_json::to_string(&cp.mark.key)?,
+                    cp.mark.at_mark.as_ref().map(serde_json::to_string).transpose()?,
+                    batch_id,
+                    now()
+                ],
             )?;
             return Ok(());
         }
@@ -533,14 +540,20 @@ impl Store {
 
     /// The high-water mark of a PostgreSQL flow, if a batch of it committed.
     pub fn flow_pg_checkpoint(&self, flow: &str) -> Result<Option<crate::pg_source::PgCheckpoint>> {
-        let row: Option<(String, String)> = self
+        let row: Option<(String, String, Option<String>)> = self
             .conn
-            .query_row("SELECT modified, key FROM flow_pg_checkpoints WHERE flow = ?1", [flow], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+            .query_row("SELECT modified, key, at_mark FROM flow_pg_checkpoints WHERE flow = ?1", [flow], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()?;
-        row.map(|(modified, key)| Ok(crate::pg_source::PgCheckpoint { modified, key: serde_json::from_str(&key)? }))
-            .transpose()
+        row.map(|(modified, key, at_mark)| {
+            Ok(crate::pg_source::PgCheckpoint {
+                modified,
+                key: serde_json::from_str(&key)?,
+                at_mark: at_mark.as_deref().map(serde_json::from_str).transpose()?,
+            })
+        })
+        .transpose()
     }
 
     /// Records a new modification time for a checkpointed file whose content (size and SHA-256) did not change,

@@ -699,6 +699,11 @@ UPDATE fragments SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', updated_at)
 WHERE updated_at <> '' AND strftime('%Y-%m-%dT%H:%M:%fZ', updated_at) IS NOT NULL
     AND updated_at <> strftime('%Y-%m-%dT%H:%M:%fZ', updated_at);
 "#,
+    // The keys a PostgreSQL flow read at its mark's modification time (JSON, NULL when too many or unknown), so
+    // that a row written later with that very time is read by the next run (`pg_source::PgCheckpoint::at_mark`).
+    r#"
+ALTER TABLE flow_pg_checkpoints ADD COLUMN at_mark TEXT;
+"#,
 ];
 
 impl Store {

@@ -768,6 +768,7 @@ mod tests {
         let mark = |modified: &str, key: &str| crate::pg_source::PgCheckpoint {
             modified: modified.into(),
             key: vec![key.into()],
+            at_mark: Some(vec![vec![key.into()]]),
         };
         let with_mark = |id: i64, modified: &str, key: &str| NewBatch {
             checkpoint: Some(crate::PgFlowCheckpoint { flow: "pg".into(), mark: mark(modified, key) }.into()),

@@ -2,9 +2,13 @@
 //!
 //! [`PgSource::pull`] reads a table or a query. With an [`Incremental`] setting it reads only rows changed
 //! since a [`PgCheckpoint`], ordered by the modification column and then by key columns, and returns the
-//! checkpoint of the last row read. The high-water mark is the tuple (modification time, key): the next pull
-//! asks for `(modified, key...) > (last modified, last key...)`, so rows sharing a modification time are
-//! neither lost nor read twice, even when a `limit` cuts a page between them.
+//! checkpoint of the last row read. The high-water mark is the last modification time read, with the keys of
+//! every row read at that time ([`PgCheckpoint::at_mark`]): the next pull asks for rows modified later, or at
+//! that time with a key not read yet. So rows sharing a modification time are neither lost nor read twice, even
+//! when a `limit` cuts a page between them, and a row written later with the mark's very time (whatever its
+//! key) is read by the next run. Past [`MAX_AT_MARK`] rows at one time, the mark keeps only the last key and
+//! the next pull asks for `(modified, key...) > (last modified, last key...)`: a row written later at that
+//! time with a smaller key is then missed.
 //!
 //! The checkpoint holds PostgreSQL's own text form of the values (`modified::text`), cast back to the
 //! column's type in the next query, so it round-trips exactly whatever the type (timestamptz, bigint,
@@ -132,14 +136,21 @@ pub struct Incremental {
 }
 
 /// The high-water mark of an incremental pull: the last row's modification time and key, in PostgreSQL's
-/// text form.
+/// text form, and the keys of every row read at that time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PgCheckpoint {
     /// The modification column's value, as `::text` prints it.
     pub modified: String,
     /// The key columns' values, as `::text` prints them.
     pub key: Vec<String>,
+    /// The keys of all rows read so far whose modification time is `modified`, in the order read; `None` when
+    /// there were more than [`MAX_AT_MARK`] (or the mark was taken before these were kept).
+    #[serde(default)]
+    pub at_mark: Option<Vec<Vec<String>>>,
 }
+
+/// The most keys a checkpoint keeps of the rows read at its modification time (see the module docs).
+pub const MAX_AT_MARK: usize = 1_000;
 
 /// One row read from PostgreSQL.
 #[derive(Debug, Clone, PartialEq)]
@@ -263,15 +274,37 @@ impl PgSource {
                     key.join(", ")
                 )));
             }
+            let cast = |index: usize, ty: &Type| {
+                format!("CAST(${index}::text AS {}.{})", quote(ty.schema()), quote(ty.name()))
+            };
             params.push(since.modified.clone());
-            params.extend(since.key.iter().cloned());
-            let casts = types
-                .iter()
-                .enumerate()
-                .map(|(index, ty)| format!("CAST(${}::text AS {}.{})", index + 1, quote(ty.schema()), quote(ty.name())))
-                .collect::<Vec<_>>()
-                .join(", ");
-            sql.push_str(&format!(" AND ({tuple}) > ({casts})"));
+            match since.at_mark.as_deref() {
+                Some(seen) if seen.iter().all(|k| k.len() == key.len()) => {
+                    // Later, or at the mark's time and not read yet.
+                    let mark = cast(1, &types[0]);
+                    let keys = key.iter().map(|name| format!("s.{}", quote(name))).collect::<Vec<_>>().join(", ");
+                    let mut sql_filter = format!(" AND (s.{modified} > {mark} OR (s.{modified} = {mark}");
+                    if !seen.is_empty() {
+                        let mut rows = Vec::with_capacity(seen.len());
+                        for values in seen {
+                            let at = params.len();
+                            params.extend(values.iter().cloned());
+                            let casts: Vec<String> =
+                                types[1..].iter().enumerate().map(|(index, ty)| cast(at + index + 1, ty)).collect();
+                            rows.push(format!("({})", casts.join(", ")));
+                        }
+                        sql_filter.push_str(&format!(" AND ({keys}) NOT IN (VALUES {})", rows.join(", ")));
+                    }
+                    sql_filter.push_str("))");
+                    sql.push_str(&sql_filter);
+                }
+                _ => {
+                    params.extend(since.key.iter().cloned());
+                    let casts =
+                        types.iter().enumerate().map(|(index, ty)| cast(index + 1, ty)).collect::<Vec<_>>().join(", ");
+                    sql.push_str(&format!(" AND ({tuple}) > ({casts})"));
+                }
+            }
         }
         sql.push_str(&format!(" ORDER BY {tuple}{limit_clause}"));
         debug!(sql = %sql, "incremental pull");
@@ -284,7 +317,23 @@ impl PgSource {
             Some((_, texts)) => {
                 let mut texts = texts.clone();
                 let modified = texts.remove(0);
-                Some(PgCheckpoint { modified, key: texts })
+                // The keys read at the last time: this page's, after the earlier pages' when they share it.
+                let mut at: Vec<Vec<String>> = rows
+                    .iter()
+                    .rev()
+                    .take_while(|(_, row)| row[0] == modified)
+                    .map(|(_, row)| row[1..].to_vec())
+                    .collect();
+                at.reverse();
+                let at_mark = match since {
+                    Some(since) if since.modified == modified => since.at_mark.clone().map(|mut seen| {
+                        seen.extend(at);
+                        seen
+                    }),
+                    _ => Some(at),
+                }
+                .filter(|seen| seen.len() <= MAX_AT_MARK);
+                Some(PgCheckpoint { modified, key: texts, at_mark })
             }
             None => since.cloned(),
         };

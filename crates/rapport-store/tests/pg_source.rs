@@ -55,8 +55,13 @@ fn ids(batch: &PgBatch) -> Vec<i64> {
     batch.rows.iter().map(|row| row.fields["id"].as_i64().unwrap()).collect()
 }
 
-fn checkpoint(modified: &str, key: &[&str]) -> PgCheckpoint {
-    PgCheckpoint { modified: modified.to_owned(), key: key.iter().map(|k| (*k).to_owned()).collect() }
+/// A checkpoint on a one-column key: the last key, and the keys read at `modified`.
+fn checkpoint(modified: &str, key: &[&str], at_mark: &[&str]) -> PgCheckpoint {
+    PgCheckpoint {
+        modified: modified.to_owned(),
+        key: key.iter().map(|k| (*k).to_owned()).collect(),
+        at_mark: Some(at_mark.iter().map(|k| vec![(*k).to_owned()]).collect()),
+    }
 }
 
 #[test]
@@ -134,20 +139,20 @@ fn incremental_pulls_neither_lose_nor_repeat_rows_sharing_a_modification_time() 
     // Pages of two cut between the three rows of 2024-01-02.
     let first = source.pull(&table, Some(&incremental), None, Some(2)).unwrap();
     assert_eq!(ids(&first), [1, 2]);
-    assert_eq!(first.checkpoint, Some(checkpoint("2024-01-02 00:00:00+00", &["2"])));
+    assert_eq!(first.checkpoint, Some(checkpoint("2024-01-02 00:00:00+00", &["2"], &["2"])));
     assert_eq!(first.null_modified, 1);
     assert_eq!(first.rows[1].number, 2);
     assert_eq!(first.rows[1].fields["updated_at"], json!("2024-01-02T00:00:00Z"));
 
     let second = source.pull(&table, Some(&incremental), first.checkpoint.as_ref(), Some(2)).unwrap();
     assert_eq!(ids(&second), [3, 4]);
-    assert_eq!(second.checkpoint, Some(checkpoint("2024-01-02 00:00:00+00", &["4"])));
+    assert_eq!(second.checkpoint, Some(checkpoint("2024-01-02 00:00:00+00", &["4"], &["2", "3", "4"])));
     assert_eq!(second.null_modified, 0);
 
     let third = source.pull(&table, Some(&incremental), second.checkpoint.as_ref(), Some(2)).unwrap();
     assert_eq!(ids(&third), [5]);
     let caught_up = third.checkpoint.clone();
-    assert_eq!(caught_up, Some(checkpoint("2024-01-03 00:00:00+00", &["5"])));
+    assert_eq!(caught_up, Some(checkpoint("2024-01-03 00:00:00+00", &["5"], &["5"])));
 
     let nothing = source.pull(&table, Some(&incremental), caught_up.as_ref(), Some(2)).unwrap();
     assert_eq!(ids(&nothing), Vec::<i64>::new());
@@ -161,7 +166,44 @@ fn incremental_pulls_neither_lose_nor_repeat_rows_sharing_a_modification_time() 
     let changes = source.pull(&table, Some(&incremental), caught_up.as_ref(), None).unwrap();
     assert_eq!(ids(&changes), [8, 2]);
     assert_eq!(changes.rows[1].fields["name"], json!("b2"));
-    assert_eq!(changes.checkpoint, Some(checkpoint("2024-01-04 00:00:00+00", &["2"])));
+    assert_eq!(changes.checkpoint, Some(checkpoint("2024-01-04 00:00:00+00", &["2"], &["2"])));
+
+    // Rows written later with the mark's very time and smaller keys (a new row, an update) are read next.
+    db.run(
+        "INSERT INTO {s}.contacts VALUES (0, 'z', '2024-01-04 00:00:00+00');
+         UPDATE {s}.contacts SET name = 'a2', updated_at = '2024-01-04 00:00:00+00' WHERE id = 1;",
+    );
+    let late = source.pull(&table, Some(&incremental), changes.checkpoint.as_ref(), None).unwrap();
+    assert_eq!(ids(&late), [0, 1]);
+    assert_eq!(late.checkpoint, Some(checkpoint("2024-01-04 00:00:00+00", &["1"], &["2", "0", "1"])));
+    let again = source.pull(&table, Some(&incremental), late.checkpoint.as_ref(), None).unwrap();
+    assert_eq!(ids(&again), Vec::<i64>::new(), "nothing is read twice");
+}
+
+#[test]
+fn past_the_bound_of_keys_at_one_time_the_mark_falls_back_to_the_last_key() {
+    let Some(mut db) = Scratch::new("bound") else { return };
+    let rows = rapport_store::pg_source::MAX_AT_MARK + 1;
+    db.run(&format!(
+        "CREATE TABLE {{s}}.contacts (id int PRIMARY KEY, name text, updated_at timestamptz);
+         INSERT INTO {{s}}.contacts SELECT g, 'n', '2024-01-01 00:00:00+00' FROM generate_series(10, {}) AS g;",
+        rows + 9
+    ));
+    let table = db.table("contacts");
+    let incremental = Incremental { modified: "updated_at".into(), key: vec![] };
+    let mut source = db.source();
+    let all = source.pull(&table, Some(&incremental), None, None).unwrap();
+    assert_eq!(all.rows.len(), rows);
+    let last = (rows + 9).to_string();
+    let mark = PgCheckpoint { modified: "2024-01-01 00:00:00+00".into(), key: vec![last.clone()], at_mark: None };
+    assert_eq!(all.checkpoint, Some(mark));
+    // At the same time: a larger key is read, a smaller one is not (the documented limit).
+    db.run(&format!(
+        "INSERT INTO {{s}}.contacts VALUES (1, 'small', '2024-01-01 00:00:00+00'), ({}, 'large', '2024-01-01 00:00:00+00');",
+        rows + 10
+    ));
+    let next = source.pull(&table, Some(&incremental), all.checkpoint.as_ref(), None).unwrap();
+    assert_eq!(ids(&next), [rows as i64 + 10]);
 }
 
 #[test]
@@ -187,7 +229,7 @@ fn a_query_source_is_pulled_by_its_named_key() {
             json!({"contact_id": 2, "name": "BOB", "version": 10})
         ]
     );
-    assert_eq!(batch.checkpoint, Some(checkpoint("10", &["2"])));
+    assert_eq!(batch.checkpoint, Some(checkpoint("10", &["2"], &["1", "2"])));
     assert_eq!(batch.null_modified, 1);
 
     let unkeyed = Incremental { modified: "version".into(), key: vec![] };
