@@ -357,8 +357,8 @@ impl Engine {
     }
 
     /// Records an input that could not be opened as a failed batch (`input_unreadable`) of `dataset`, so that
-    /// a flow run goes on with its other inputs and the failure shows in the batch list.
-    pub(crate) fn unreadable_batch(
+    /// a flow run or a load goes on with its other inputs and the failure shows in the batch list.
+    pub fn unreadable_batch(
         &mut self,
         dataset: &str,
         mapping: &MappingSet,

@@ -250,7 +250,7 @@ fn run_due(engine: &mut Engine, json: bool, observer: &dyn Observer) -> Result<(
         match outcome {
             Ok(report) => {
                 if let Err(err) = run_outcome(&report) {
-                    failures.push(format!("{name}: {err:#}"));
+                    failures.push(format!("{name}: {}", crate::describe(&err)));
                 }
                 if !json {
                     print_run(&report);

@@ -1,7 +1,7 @@
 //! The `rapport` binary: parses the command line, installs logging, and calls the engine.
 //!
-//! Errors are printed as their whole chain (`{:#}`) and exit with status 1; PQL errors show the offending
-//! text with a caret under the span.
+//! Errors are printed as their whole chain (`describe`: causes `: `-separated, none repeated) and exit with
+//! status 1; PQL errors show the offending text with a caret under the span.
 
 mod activation;
 mod bench;
@@ -46,11 +46,27 @@ fn main() -> ExitCode {
             match err.downcast_ref::<rapport_engine::Error>() {
                 // A PQL diagnostic renders itself, with the offending text and a caret.
                 Some(rapport_engine::Error::Segment(segment)) => eprint!("{}", segment.render()),
-                _ => eprintln!("error: {err:#}"),
+                _ => eprintln!("error: {}", describe(&err)),
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error with its causes, `: `-separated like `{:#}`, but without a cause whose text the message before it
+/// already ends with (errors that show their source in their own message, as `cannot open F: CAUSE` does).
+pub(crate) fn describe(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 /// `println!` panics when stdout is a closed pipe (`rapport audience members x | head`); end quietly then,
@@ -747,5 +763,19 @@ fn audience(cli: &Cli, command: &AudienceCommand) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        let err = anyhow::Error::new(rapport_sources::Error::Open { file: "x.csv".into(), source: io() });
+        assert_eq!(describe(&err), "cannot open x.csv: No such file or directory (os error 2)");
+        let err = anyhow::Error::new(io()).context("reading x.csv");
+        assert_eq!(describe(&err), "reading x.csv: No such file or directory (os error 2)");
     }
 }

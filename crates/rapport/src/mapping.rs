@@ -347,33 +347,58 @@ pub fn load(
         error_threshold: args.error_threshold,
         ..rapport_engine::RowsOptions::default()
     };
+    // Every file is tried and reported: one that cannot be opened is a failed batch (`input_unreadable`), one
+    // the mapping does not fit is reported with its error, and neither stops the files after it.
     let mut files = Vec::with_capacity(args.files.len());
+    let mut errors: Vec<FileError> = Vec::new();
     for file in &args.files {
-        let mut reader = open_input(file, args.format.as_ref())?;
         let shown = file.display().to_string();
         let input_bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
         let options = rapport_engine::RowsOptions { input_bytes, ..options.clone() };
-        let report = engine
-            .ingest_rows(&args.dataset, &set, reader.as_mut(), &shown, &options, observer)
-            .with_context(|| format!("loading {shown} with {}", args.mapping.display()))?;
-        files.push(report);
+        let loaded = match open_input(file, args.format.as_ref()) {
+            Ok(mut reader) => engine.ingest_rows(&args.dataset, &set, reader.as_mut(), &shown, &options, observer),
+            Err(err) => engine.unreadable_batch(&args.dataset, &set, &shown, &options, crate::describe(&err)),
+        };
+        match loaded {
+            Ok(report) => files.push(report),
+            Err(err) => {
+                let context = format!("loading {shown} with {}", args.mapping.display());
+                errors
+                    .push(FileError { file: shown, error: crate::describe(&anyhow::Error::new(err).context(context)) });
+            }
+        }
     }
     let profiles = engine.profile_summary()?;
-    let failed = crate::failed_batches(&files);
+    let failed = crate::failed_batches(&files).and_then(|()| match errors.len() {
+        0 => Ok(()),
+        n => anyhow::bail!("{n} of {} files could not be loaded: {}", args.files.len(), errors[0].error),
+    });
     if args.json {
         #[derive(serde::Serialize)]
         struct Out<'a> {
             files: &'a [rapport_engine::FileReport],
+            #[serde(skip_serializing_if = "<[FileError]>::is_empty")]
+            errors: &'a [FileError],
             profiles: &'a rapport_engine::UnifyReport,
         }
-        crate::print_json(&Out { files: &files, profiles: &profiles })?;
+        crate::print_json(&Out { files: &files, errors: &errors, profiles: &profiles })?;
         return failed;
     }
     crate::print_file_reports(&files);
+    for error in &errors {
+        println!("not loaded  {}: {}", error.file, error.error);
+    }
     for e in &profiles.entities {
         println!("{:<22} {:>9} profiles from {:>9} fragments", e.entity.name(), e.profiles, e.fragments);
     }
     failed
+}
+
+/// A file `load` could not load as a batch (the mapping does not fit it, or the store refused it).
+#[derive(Debug, serde::Serialize)]
+struct FileError {
+    file: String,
+    error: String,
 }
 
 /// Opens an input file with the generic readers: its format from `format` or from its extension.

@@ -156,3 +156,55 @@ fn issue_4_load_names_a_mapping_that_does_not_fit_the_file() {
     assert!(stderr.contains(&format!("loading {} with {}", csv.display(), mapping.display())), "{stderr}");
     assert!(stderr.contains("reads `email`, which the input does not have"), "{stderr}");
 }
+
+#[test]
+fn issue_4_load_tries_every_file_and_reports_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok_json(&data, &["schema", "generate-b2b", "--json"]);
+    let mapping = tmp.path().join("people.json");
+    std::fs::write(&mapping, MAPPING).unwrap();
+    let file = |name: &str, text: &str| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let a = file("a.csv", "id,email,first\np1,a@x.com,Ann\n");
+    let empty = file("empty.csv", "");
+    let missing = tmp.path().join("missing.csv").display().to_string();
+    let unfit = file("unfit.csv", "id,mail,first\np9,z@x.com,Zed\n");
+    let c = file("c.csv", "id,email,first\np3,c@x.com,Cy\n");
+    let mut args = vec!["load", &a, &empty, &missing, &unfit, &c];
+    args.extend(["--mapping", mapping.to_str().unwrap(), "--dataset", "d", "--crm-org-id", "s", "--json"]);
+    let out = rapport(&data, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files: Vec<(String, String, u64, Option<String>)> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let name = Path::new(f["file"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned();
+            let reason = f["reason"]["code"].as_str().map(str::to_owned);
+            (name, f["state"].as_str().unwrap().to_owned(), f["rows_ingested"].as_u64().unwrap(), reason)
+        })
+        .collect();
+    let failed = |name: &str| (name.to_owned(), "failed".to_owned(), 0, Some("input_unreadable".to_owned()));
+    assert_eq!(
+        files,
+        [
+            ("a.csv".to_owned(), "success".to_owned(), 1, None),
+            failed("empty.csv"),
+            failed("missing.csv"),
+            ("c.csv".to_owned(), "success".to_owned(), 1, None),
+        ]
+    );
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["file"], json!(unfit));
+    assert!(
+        errors[0]["error"].as_str().unwrap().contains("reads `email`, which the input does not have"),
+        "{errors:?}"
+    );
+    assert_eq!(people(&data, "d"), [triple("p1", "a@x.com", "Ann"), triple("p3", "c@x.com", "Cy")]);
+}
