@@ -11,7 +11,7 @@ use std::path::Path;
 
 use csv::{ErrorKind, StringRecord};
 
-use crate::readers::decode::{Decoder, Decoding};
+use crate::readers::decode::{CsvSyntax, Decoder, Decoding};
 use crate::Error;
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -45,7 +45,8 @@ impl CsvFile {
         } else {
             0
         };
-        let decoder = Decoder::new(buffered, Decoding::Utf8, bom_len);
+        let syntax = CsvSyntax { delimiter: b',', quote: b'"', escape: None };
+        let decoder = Decoder::new(buffered, Decoding::Utf8, bom_len).with_csv(syntax);
         let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(decoder);
         let headers = match reader.headers() {
             Ok(headers) => headers.iter().map(str::to_owned).collect::<Vec<_>>(),
@@ -70,7 +71,10 @@ impl CsvFile {
     /// Reads the next row into `record`; `None` at the end of the file.
     pub(crate) fn next_row(&mut self, record: &mut StringRecord) -> Result<Option<Row>, Error> {
         match self.reader.read_record(record) {
-            Ok(false) => Ok(None),
+            Ok(false) => match self.reader.get_ref().unclosed_quote() {
+                Some((line, offset)) => Err(Error::UnclosedQuote { file: self.file.clone(), line, offset }),
+                None => Ok(None),
+            },
             Ok(true) => {
                 let line = self.line(record.position());
                 Ok(Some(Row::Read { line }))

@@ -65,6 +65,20 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A quoted field opens and never closes: the CSV parser read the rest of the file as its value.
+    #[error(
+        "{file}:{line}{}: a quoted field opens here and is never closed, so the rest of the file would be read as \
+         one value; nothing is loaded (close the quote, or double it as \"\" if it is text)",
+        offset.map(|o| format!(" (byte {o})")).unwrap_or_default()
+    )]
+    UnclosedQuote {
+        /// The file's display name.
+        file: String,
+        /// The line of the opening quote.
+        line: u64,
+        /// The file offset of the opening quote, when known.
+        offset: Option<u64>,
+    },
     /// The file is empty: there is no header row.
     #[error("{file} has no header row (the file is empty)")]
     NoHeader {

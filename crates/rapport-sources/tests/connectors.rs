@@ -1131,3 +1131,21 @@ fn header_only_files_read_no_rows() {
     let batch = load(SourceSystem::Salesforce, "Campaign.csv", "\"Id\",\"Name\"\n");
     assert_eq!((batch.rows_read, batch.records.len(), batch.rejected.len()), (0, 0, 0));
 }
+
+#[test]
+fn a_quote_never_closed_fails_the_whole_file() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("Contact.csv");
+    let csv = "Id,Email,LastModifiedDate\n0035g00000Good1,a@x.example,2024-03-05T14:22:11.000Z\n\
+               0035g00000Bad01,\"b@x.example,2024-03-05T14:22:11.000Z\n0035g00000Good2,c@x.example,2024-03-05T14:22:11.000Z\n";
+    fs::write(&path, csv).expect("the test file is written");
+    let table = recognise(SourceSystem::Salesforce, &path).expect("a Salesforce table");
+    let err = read_file(&table, &path, "Contact.csv", &ReadOptions { instance_id: SF_ORG.into() }, &mut |_| {})
+        .expect_err("the file does not read");
+    let offset = csv.find("\"b@").expect("the quote");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("Contact.csv:3 (byte {offset}): a quoted field opens here and is never closed")),
+        "{err}"
+    );
+}

@@ -15,7 +15,7 @@ use csv::{ByteRecord, ErrorKind};
 use rapport_model::RowError;
 use serde_json::{Map, Value};
 
-use super::decode::{Decoder, Decoding};
+use super::decode::{CsvSyntax, Decoder, Decoding};
 use super::{row_error, CsvOptions, Encoding};
 use crate::{Error, RowReader, SourceRow};
 
@@ -58,7 +58,8 @@ impl CsvReader {
             Encoding::Windows1252 => (Decoding::Windows1252, 0),
         };
         buffered.consume(bom);
-        let decoder = Decoder::new(buffered, decoding, bom as u64);
+        let syntax = CsvSyntax { delimiter: options.delimiter, quote: options.quote, escape: options.escape };
+        let decoder = Decoder::new(buffered, decoding, bom as u64).with_csv(syntax);
         let reader = csv::ReaderBuilder::new()
             .delimiter(options.delimiter)
             .quote(options.quote)
@@ -190,7 +191,12 @@ impl RowReader for CsvReader {
         let mut record = std::mem::take(&mut self.record);
         let result = self.reader.read_byte_record(&mut record);
         let row = match result {
-            Ok(false) => None,
+            Ok(false) => {
+                if let Some((line, offset)) = self.reader.get_ref().unclosed_quote() {
+                    return Err(Error::UnclosedQuote { file: self.file.clone(), line, offset });
+                }
+                None
+            }
             Ok(true) => Some(self.row(&record)),
             Err(err) => {
                 let (line, offset) = self.locate(err.position());

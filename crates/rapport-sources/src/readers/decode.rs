@@ -48,6 +48,68 @@ struct LineStart {
     first: Option<u8>,
 }
 
+/// The quoting of a CSV file, to follow where its quoted fields open and close.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CsvSyntax {
+    /// The field delimiter.
+    pub(crate) delimiter: u8,
+    /// The quote character.
+    pub(crate) quote: u8,
+    /// The escape character inside quoted fields, if any.
+    pub(crate) escape: Option<u8>,
+}
+
+/// Where a CSV parser is in its quoting, stepped byte by byte as `csv_core` reads with the same syntax (a quote
+/// opens a field only at its start; inside one, a doubled quote or an escaped byte is text; line ends end a
+/// record only outside quotes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    /// At the start of a field.
+    FieldStart,
+    /// In a field that did not open with a quote (quotes in it are text).
+    Unquoted,
+    /// In a quoted field.
+    Quoted,
+    /// In a quoted field, just after its escape character.
+    Escaped,
+    /// In a quoted field, just after a quote: it closed the field unless another quote follows.
+    QuoteInQuoted,
+}
+
+/// A quoted field being followed: the syntax, the state, and where the open field's quote is (line, decoded
+/// offset).
+#[derive(Debug, Clone, Copy)]
+struct QuoteTracker {
+    syntax: CsvSyntax,
+    state: Quoting,
+    opened: (u64, u64),
+}
+
+impl QuoteTracker {
+    /// Steps over decoded bytes `out`, starting at decoded offset `base` on line `line`.
+    fn step(&mut self, out: &[u8], base: u64, mut line: u64) {
+        let CsvSyntax { delimiter, quote, escape } = self.syntax;
+        for (index, &byte) in out.iter().enumerate() {
+            self.state = match self.state {
+                Quoting::Quoted if Some(byte) == escape => Quoting::Escaped,
+                Quoting::Quoted if byte == quote => Quoting::QuoteInQuoted,
+                Quoting::Quoted => Quoting::Quoted,
+                Quoting::Escaped => Quoting::Quoted,
+                Quoting::QuoteInQuoted if byte == quote => Quoting::Quoted,
+                Quoting::FieldStart if byte == quote => {
+                    self.opened = (line, base + index as u64);
+                    Quoting::Quoted
+                }
+                _ if byte == delimiter || byte == b'\n' || byte == b'\r' => Quoting::FieldStart,
+                _ => Quoting::Unquoted,
+            };
+            if byte == b'\n' {
+                line += 1;
+            }
+        }
+    }
+}
+
 /// A `Read` adapter that decodes to UTF-8 and remembers where lines start.
 pub(crate) struct Decoder<R> {
     inner: R,
@@ -68,6 +130,8 @@ pub(crate) struct Decoder<R> {
     /// Number of the line being produced.
     line: u64,
     starts: VecDeque<LineStart>,
+    /// The quoting followed, for a CSV file ([`Decoder::with_csv`]).
+    quotes: Option<QuoteTracker>,
 }
 
 impl<R: BufRead> Decoder<R> {
@@ -87,7 +151,27 @@ impl<R: BufRead> Decoder<R> {
             high_surrogate: None,
             line: 1,
             starts,
+            quotes: None,
         }
+    }
+
+    /// Follows the quoting of the CSV it decodes, so that [`Decoder::unclosed_quote`] can tell a quoted field
+    /// that never closes.
+    pub(crate) fn with_csv(mut self, syntax: CsvSyntax) -> Self {
+        self.quotes = Some(QuoteTracker { syntax, state: Quoting::FieldStart, opened: (0, 0) });
+        self
+    }
+
+    /// At the end of the input: where the quoted field that is still open started (its line, and its file
+    /// offset when the file is UTF-8), if one is. The parser then took everything after its quote, line ends
+    /// included, as one value.
+    pub(crate) fn unclosed_quote(&self) -> Option<(u64, Option<u64>)> {
+        let tracker = self.quotes.as_ref()?;
+        if !matches!(tracker.state, Quoting::Quoted | Quoting::Escaped) {
+            return None;
+        }
+        let (line, decoded) = tracker.opened;
+        Some((line, (self.decoding == Decoding::Utf8).then_some(self.skipped + decoded)))
     }
 
     /// File bytes consumed so far, including read-ahead.
@@ -112,6 +196,9 @@ impl<R: BufRead> Decoder<R> {
     /// index of a `\n` in `out`, the file offset just after it.
     fn note_lines(&mut self, out: &[u8], mut file_after: impl FnMut(usize) -> u64) {
         let base = self.produced;
+        if let Some(tracker) = self.quotes.as_mut() {
+            tracker.step(out, base, self.line);
+        }
         if let Some(last) = self.starts.back_mut() {
             if last.first.is_none() && !out.is_empty() {
                 last.first = Some(out[0]);

@@ -250,6 +250,64 @@ fn csv_short_row_is_rejected_and_the_rest_loads() {
 }
 
 #[test]
+fn csv_a_quote_never_closed_fails_the_file_naming_where_it_opens() {
+    // Row 50 (line 51) opens a quote that never closes: the parser would read lines 51-101 as one value.
+    let mut text = String::from("id,name,email\n");
+    for i in 1..=100 {
+        match i {
+            50 => text.push_str("50,\"Bad,u50@x.com\n"),
+            _ => text.push_str(&format!("{i},N{i},u{i}@x.com\n")),
+        }
+    }
+    let offset = text.find("\"Bad").unwrap();
+    let (_dir, path) = write(text.as_bytes(), "unclosed.csv");
+    let mut reader = open(&path, "unclosed.csv", &csv(CsvOptions::default())).unwrap();
+    let mut rows = 0;
+    let err = loop {
+        match reader.next_row() {
+            Ok(Some(_)) => rows += 1,
+            Ok(None) => panic!("the file read to its end without an error"),
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(rows, 50, "49 rows, then the row that swallowed the rest");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "unclosed.csv:51 (byte {offset}): a quoted field opens here and is never closed, so the rest of the file \
+             would be read as one value; nothing is loaded (close the quote, or double it as \"\" if it is text)"
+        )
+    );
+    // In UTF-16 the line is named; file offsets of decoded text are not followed.
+    let utf16: Vec<u8> =
+        [0xFF, 0xFE].into_iter().chain("id,n\n1,\"a\n2,b\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    let (_dir, path) = write(&utf16, "wide.csv");
+    let mut reader = open(&path, "wide.csv", &csv(CsvOptions::default())).unwrap();
+    let err = std::iter::from_fn(|| match reader.next_row() {
+        Ok(Some(_)) => Some(None),
+        Ok(None) => None,
+        Err(err) => Some(Some(err)),
+    })
+    .flatten()
+    .next()
+    .unwrap();
+    assert!(err.to_string().starts_with("wide.csv:2: a quoted field opens here"), "{err}");
+    // Closed quotes are not mistaken for open ones: quotes inside unquoted text, a doubled quote, an escaped
+    // one, a quoted last field over two lines, a last line without its line end.
+    let fine: [(&str, CsvOptions); 5] = [
+        ("id,height\n1,5'11\"\n2,6'0\"\n", CsvOptions::default()),
+        ("id,note\n1,\"a\"\"b\"", CsvOptions::default()),
+        ("id,note\n1,\"a \\\" b\"\n", CsvOptions { escape: Some(b'\\'), ..CsvOptions::default() }),
+        ("id,note\n1,\"a\r\nb\"\r\n", CsvOptions::default()),
+        ("id;note\n1;\"a;b\"x\n", CsvOptions { delimiter: b';', ..CsvOptions::default() }),
+    ];
+    for (text, options) in fine {
+        let (_, rows) = read_all(text.as_bytes(), "fine.csv", &csv(options));
+        assert!(!rows.is_empty() && rows.iter().all(Result::is_ok), "{text:?}: {rows:?}");
+    }
+}
+
+#[test]
 fn csv_header_problems_stop_the_file() {
     let (_dir, path) = write(b"id,email,id\n1,a,2\n", "dup.csv");
     let err = open(&path, "dup.csv", &csv(CsvOptions::default())).err().unwrap();
