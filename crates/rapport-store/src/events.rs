@@ -71,10 +71,13 @@ fn append(
 
 impl BatchWriter<'_> {
     /// Appends `events` to `dataset` in this batch's transaction; returns the positions of the events that
-    /// were new (the others repeat an `_id` the dataset holds).
+    /// were new (the others repeat an `_id` the dataset holds). Every event counts as ingested by the batch,
+    /// a repeated one too: the source did deliver it, as a fragment superseded by a newer one counts.
     pub fn append_events(&mut self, dataset: &str, events: &[NewEvent]) -> Result<Vec<usize>> {
         let batch = self.batch_id();
-        append(self.tx(), dataset, (batch > 0).then_some(batch), events)
+        let appended = append(self.tx(), dataset, (batch > 0).then_some(batch), events)?;
+        self.ingested += events.len() as u64;
+        Ok(appended)
     }
 
     /// The person profile holding `identity`, as this transaction sees it: its id and primary identity.

@@ -155,7 +155,7 @@ pub struct BatchWriter<'a> {
     batch_id: i64,
     source: String,
     files: Vec<String>,
-    ingested: u64,
+    pub(crate) ingested: u64,
     rejected: u64,
     /// Identity index rows to insert at commit, sorted first so that a bulk load appends to the index.
     identity_rows: Vec<(String, String, i64)>,

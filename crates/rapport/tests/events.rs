@@ -90,6 +90,22 @@ fn issue_6_events_load_rejects_exact_rows_dedupes_and_audiences_follow() {
     let again = ok_json(&data, &["events", "load", file.to_str().unwrap(), "--dataset", "web.events", "--json"]);
     assert_eq!((again[0]["appended"].as_u64(), again[0]["duplicates"].as_u64()), (Some(0), Some(4)));
     assert_eq!(members(&data, "pricing"), vec!["b2b_person:C1@org.Salesforce".to_owned()]);
+    // Both batches count the four valid events as ingested, repeated ones too, and the two bad lines rejected.
+    let batches = ok_json(&data, &["batch", "list", "--json"]);
+    let counts: Vec<(u64, u64, u64)> = batches
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["dataset"] == "web.events")
+        .map(|b| {
+            (
+                b["rows_read"].as_u64().unwrap(),
+                b["rows_ingested"].as_u64().unwrap(),
+                b["rows_rejected"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(counts, [(6, 4, 2), (6, 4, 2)]);
 
     // C9 arrives with a second pricing view: it joins (its earlier event counts).
     std::fs::write(
