@@ -253,7 +253,12 @@ impl Engine {
                 }
             };
             let kept_sample = (out.sample.len() < sample).then(|| record.clone());
-            match fragment(schema, &namespaces, display_name, MappedRecord { line: row.line, record }) {
+            match fragment(
+                schema,
+                &namespaces,
+                display_name,
+                MappedRecord { line: row.line, offset: row.offset, record },
+            ) {
                 Ok(fragment) => {
                     out.valid += 1;
                     if let Some(record) = kept_sample {

@@ -192,11 +192,13 @@ pub(crate) fn fragment(
 ) -> std::result::Result<NewFragment, RowError> {
     let errors = rapport_schema::validate::validate(schema, &mapped.record);
     if let Some(first) = errors.first() {
-        let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        // The first error's path is the row's field; the others name theirs.
+        let rest = errors[1..].iter().map(|e| format!("; {e}")).collect::<String>();
+        let message = format!("{} ({}){rest}", first.message, first.rule.name());
         return Err(RowError {
             file: file.to_owned(),
             line: mapped.line,
-            offset: None,
+            offset: mapped.offset,
             field: Some(first.path.clone()),
             code: RowErrorCode::Invalid,
             message,
@@ -224,7 +226,7 @@ pub(crate) fn valid_fragment(
         return Err(RowError {
             file: file.to_owned(),
             line: mapped.line,
-            offset: None,
+            offset: mapped.offset,
             field: Some(schema.primary().path.to_string()),
             code: RowErrorCode::MissingId,
             message: "the primary identity is empty".to_owned(),

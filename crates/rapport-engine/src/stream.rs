@@ -473,7 +473,7 @@ impl StreamContext {
                 },
             );
         }
-        let mapped = MappedRecord { line: 1, record: message.record };
+        let mapped = MappedRecord { line: 1, offset: None, record: message.record };
         let body = match valid_fragment(schema, &self.namespaces, &message.id, mapped) {
             Ok(mut new) => {
                 if new.updated_at.is_empty() {

@@ -39,13 +39,18 @@ fn engine() -> (tempfile::TempDir, Engine) {
     (dir, engine)
 }
 
-/// The three bad rows of the fixture, as they must be kept.
+/// The three bad rows of the fixture, as they must be kept: their lines, and where those lines start in the
+/// file (the bytes of the lines before them).
 fn fixture_errors(file: &str) -> Vec<RowError> {
+    let bytes = std::fs::read(fixture()).unwrap();
+    let start = |line: usize| {
+        Some(bytes.split_inclusive(|b| *b == b'\n').take(line - 1).map(<[u8]>::len).sum::<usize>() as u64)
+    };
     vec![
         RowError {
             file: file.to_owned(),
             line: 4,
-            offset: None,
+            offset: start(4),
             field: Some("Id".into()),
             code: RowErrorCode::MissingId,
             message: "the record id is empty, so the record has no primary identity".into(),
@@ -53,7 +58,7 @@ fn fixture_errors(file: &str) -> Vec<RowError> {
         RowError {
             file: file.to_owned(),
             line: 9,
-            offset: None,
+            offset: start(9),
             field: Some("LastModifiedDate".into()),
             code: RowErrorCode::BadDate,
             message: "\"31/12/2023\" is not a Salesforce date-time (expected YYYY-MM-DDTHH:MM:SS.sssZ)".into(),
@@ -61,7 +66,7 @@ fn fixture_errors(file: &str) -> Vec<RowError> {
         RowError {
             file: file.to_owned(),
             line: 15,
-            offset: None,
+            offset: start(15),
             field: None,
             code: RowErrorCode::Unparsable,
             message: "the row has 2 fields but the header has 5".into(),

@@ -498,6 +498,8 @@ impl fmt::Display for RowError {
 pub struct MappedRecord {
     /// The input file line of the source row.
     pub line: u64,
+    /// The file offset of the source row's first byte, when the reader knows it.
+    pub offset: Option<u64>,
     /// The XDM record.
     pub record: Record,
 }

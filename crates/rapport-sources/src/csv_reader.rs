@@ -18,10 +18,10 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// One read attempt.
 pub(crate) enum Row {
-    /// A row was read into the caller's record; `line` is where it starts.
-    Read { line: u64 },
+    /// A row was read into the caller's record; it starts on `line`, at file byte `offset`.
+    Read { line: u64, offset: Option<u64> },
     /// A row was skipped because it is not valid CSV.
-    Unparsable { line: u64, message: String },
+    Unparsable { line: u64, offset: Option<u64>, message: String },
 }
 
 /// An open CSV export with its header read.
@@ -76,23 +76,26 @@ impl CsvFile {
                 None => Ok(None),
             },
             Ok(true) => {
-                let line = self.line(record.position());
-                Ok(Some(Row::Read { line }))
+                let (line, offset) = self.locate(record.position());
+                Ok(Some(Row::Read { line, offset }))
             }
             Err(err) => {
-                let line = self.line(err.position());
+                let (line, offset) = self.locate(err.position());
                 match err.into_kind() {
                     ErrorKind::Io(source) => Err(Error::Read { file: self.file.clone(), source }),
-                    other => Ok(Some(Row::Unparsable { line, message: describe(&other) })),
+                    other => Ok(Some(Row::Unparsable { line, offset, message: describe(&other) })),
                 }
             }
         }
     }
 
-    /// The physical line where the record the parser placed at `position` starts.
-    fn line(&mut self, position: Option<&csv::Position>) -> u64 {
-        let Some(position) = position else { return self.reader.position().line() };
-        self.reader.get_mut().locate(position.byte()).map_or(position.line(), |(line, _)| line)
+    /// The physical line and file offset where the record the parser placed at `position` starts.
+    fn locate(&mut self, position: Option<&csv::Position>) -> (u64, Option<u64>) {
+        let Some(position) = position else { return (self.reader.position().line(), None) };
+        match self.reader.get_mut().locate(position.byte()) {
+            Some((line, offset)) => (line, Some(offset)),
+            None => (position.line(), None),
+        }
     }
 
     /// Bytes consumed so far, byte-order mark included.

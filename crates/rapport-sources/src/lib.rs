@@ -318,10 +318,10 @@ pub fn read_file_each(
         rejected: Vec::new(),
         unmapped_columns: plan.unmapped().to_vec(),
     };
-    let reject = |line, field: Option<&String>, code, message| RowError {
+    let reject = |line, offset, field: Option<&String>, code, message| RowError {
         file: display_name.to_owned(),
         line,
-        offset: None,
+        offset,
         field: field.cloned(),
         code,
         message,
@@ -333,17 +333,17 @@ pub fn read_file_each(
     while let Some(row) = csv.next_row(&mut record)? {
         batch.rows_read += 1;
         match row {
-            csv_reader::Row::Unparsable { line, message } => {
-                batch.rejected.push(reject(line, None, RowErrorCode::Unparsable, message));
+            csv_reader::Row::Unparsable { line, offset, message } => {
+                batch.rejected.push(reject(line, offset, None, RowErrorCode::Unparsable, message));
             }
-            csv_reader::Row::Read { line } => match plan.map_row(instance, |index| record.get(index)) {
+            csv_reader::Row::Read { line, offset } => match plan.map_row(instance, |index| record.get(index)) {
                 Ok(mapped) => {
                     mapped_rows += 1;
-                    each(MappedRecord { line, record: mapped });
+                    each(MappedRecord { line, offset, record: mapped });
                 }
                 Err(fault) => {
                     let column = csv.headers().get(fault.index);
-                    batch.rejected.push(reject(line, column, fault.fault.code, fault.fault.message));
+                    batch.rejected.push(reject(line, offset, column, fault.fault.code, fault.fault.message));
                 }
             },
         }

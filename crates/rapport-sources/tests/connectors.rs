@@ -336,7 +336,11 @@ fn salesforce_rejects_bad_rows_precisely_and_keeps_loading() {
     );
     assert_eq!(
         bad_date.to_string(),
-        r#"contact.csv:4: LastModifiedDate: "2024-02-30T10:00:00.000Z" is not a Salesforce date-time (expected YYYY-MM-DDTHH:MM:SS.sssZ) (bad_date)"#
+        format!(
+            "contact.csv:4 (byte {}): LastModifiedDate: \"2024-02-30T10:00:00.000Z\" is not a Salesforce date-time \
+             (expected YYYY-MM-DDTHH:MM:SS.sssZ) (bad_date)",
+            csv.find("\"0035g00000BadDt").unwrap()
+        )
     );
     assert_eq!(batch.rejected[2].message, r#""maybe" is not a Salesforce boolean (expected true, false, 1 or 0)"#);
     assert_eq!(batch.rejected[3].message, "the row has 3 fields but the header has 6");

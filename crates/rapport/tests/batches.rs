@@ -33,14 +33,17 @@ fn issue_4_over_the_threshold_ingest_exits_1_and_batch_show_lists_the_exact_erro
     assert_eq!(report["ingest"]["files"][0]["reason"]["code"], "threshold_exceeded");
 
     let show = ok_json(&data, &["batch", "show", "1", "--errors", "--json"]);
+    // Where lines 4, 9 and 15 start in the file: the bytes of the lines before them.
+    let bytes = std::fs::read(&file).unwrap();
+    let start = |line: usize| bytes.split_inclusive(|b| *b == b'\n').take(line - 1).map(<[u8]>::len).sum::<usize>();
     assert_eq!(
         show["errors"],
         json!([
-            {"file": shown, "line": 4, "field": "Id", "code": "missing_id",
+            {"file": shown, "line": 4, "offset": start(4), "field": "Id", "code": "missing_id",
              "message": "the record id is empty, so the record has no primary identity"},
-            {"file": shown, "line": 9, "field": "LastModifiedDate", "code": "bad_date",
+            {"file": shown, "line": 9, "offset": start(9), "field": "LastModifiedDate", "code": "bad_date",
              "message": "\"31/12/2023\" is not a Salesforce date-time (expected YYYY-MM-DDTHH:MM:SS.sssZ)"},
-            {"file": shown, "line": 15, "field": null, "code": "unparsable",
+            {"file": shown, "line": 15, "offset": start(15), "field": null, "code": "unparsable",
              "message": "the row has 2 fields but the header has 5"},
         ])
     );
@@ -59,7 +62,10 @@ fn issue_4_over_the_threshold_ingest_exits_1_and_batch_show_lists_the_exact_erro
     assert_eq!(codes, [("INGEST-1212-400", 3), ("INGEST-1401-400", 2), ("INGEST-1555-400", 1)]);
     let text = run(&data, &["batch", "show", "1", "--errors"]);
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains(&format!("{shown}:9: LastModifiedDate: \"31/12/2023\" is not a Salesforce")), "{text}");
+    assert!(
+        text.contains(&format!("{shown}:9 (byte {}): LastModifiedDate: \"31/12/2023\" is not a Salesforce", start(9))),
+        "{text}"
+    );
     assert!(text.contains("reason     threshold_exceeded: 3 of 20 rows rejected (15.00%)"), "{text}");
 
     // Exactly at the threshold the batch succeeds; the status count and the filters agree.

@@ -208,3 +208,25 @@ fn issue_4_load_tries_every_file_and_reports_each() {
     );
     assert_eq!(people(&data, "d"), [triple("p1", "a@x.com", "Ann"), triple("p3", "c@x.com", "Cy")]);
 }
+
+#[test]
+fn issue_4_a_row_refused_by_the_schema_names_its_line_byte_and_field_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok_json(&data, &["schema", "generate-b2b", "--json"]);
+    let mapping = tmp.path().join("people.json");
+    std::fs::write(&mapping, MAPPING).unwrap();
+    let text = "id,email,first\r\np1,a@x.com,Ann\r\np2,not an email,Bob\r\n";
+    let csv = tmp.path().join("people.csv");
+    std::fs::write(&csv, text).unwrap();
+    let args = ["load", csv.to_str().unwrap(), "--mapping", mapping.to_str().unwrap(), "--dataset", "d"];
+    let report = ok_json(&data, &[&args[..], &["--crm-org-id", "s", "--error-threshold", "50", "--json"]].concat());
+    let rejected = &report["files"][0]["rejected"];
+    assert_eq!(rejected.as_array().unwrap().len(), 1, "{rejected}");
+    let row = &rejected[0];
+    assert_eq!((row["line"].as_u64(), row["offset"].as_u64()), (Some(3), Some(text.find("p2").unwrap() as u64)));
+    assert_eq!((row["field"].as_str(), row["code"].as_str()), (Some("workEmail.address"), Some("invalid")));
+    let message = row["message"].as_str().unwrap();
+    assert!(!message.contains("workEmail.address"), "the field is named once, in `field`: {message}");
+    assert!(message.contains("not an email"), "{message}");
+}
