@@ -217,7 +217,18 @@ impl Engine {
                 *from = absolute_location(from)?;
                 *mapping = absolute_path(mapping)?;
             }
-            FlowSource::Postgres { mapping, .. } => *mapping = absolute_path(mapping)?,
+            FlowSource::Postgres { mapping, query, key, .. } => {
+                // A table's key defaults to its primary key; a query has none to default to.
+                let relation = rapport_store::pg_source::PgRelation::parse(query);
+                if matches!(relation, rapport_store::pg_source::PgRelation::Query(_)) && key.is_empty() {
+                    return Err(Error::Flow(
+                        "a query source must name its key columns (--key id[,…]): they order rows that share a \
+                         modification time"
+                            .to_owned(),
+                    ));
+                }
+                *mapping = absolute_path(mapping)?;
+            }
         }
         self.store.create_flow(&definition)?;
         self.store.flow(&definition.name)?.ok_or_else(|| Error::Internal("a created flow is missing".to_owned()))

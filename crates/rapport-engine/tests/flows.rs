@@ -301,6 +301,18 @@ fn issue_4_a_failed_postgres_batch_leaves_the_mark_where_it_was() {
 }
 
 #[test]
+fn issue_4_a_postgres_query_flow_without_a_key_is_refused_when_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let flow = with_mapping(pg_flow("q", "RAPPORT_TEST_PG", "SELECT id, email, updated_at FROM people"), dir.path());
+    let err = engine.create_flow(flow).unwrap_err();
+    assert!(err.to_string().contains("a query source must name its key columns (--key id[,…])"), "{err}");
+    assert!(engine.store().flows().unwrap().is_empty());
+    // A table's key is its primary key: no `--key` needed.
+    engine.create_flow(with_mapping(pg_flow("t", "RAPPORT_TEST_PG", "people"), dir.path())).unwrap();
+}
+
+#[test]
 fn issue_4_a_postgres_query_flow_orders_by_the_key_it_names() {
     let Some(mut db) = Scratch::new("query") else { return };
     db.run(PEOPLE);
