@@ -113,7 +113,8 @@ pub(crate) fn spawn(
         Durability::Normal => (Acks::Direct, None),
     };
     let handle = std::thread::Builder::new().name("rapport-writer".to_owned()).spawn(move || {
-        let mut context: Option<StreamContext> = None;
+        // The snapshot, with the store's data version it was taken at.
+        let mut context: Option<(StreamContext, i64)> = None;
         // The group prepared and not yet committed, and the group being gathered.
         let mut staged: Option<(PreparedMessages, Replies)> = None;
         let mut gathered: (Vec<StreamMessage>, Replies) = (Vec::new(), Vec::new());
@@ -202,12 +203,14 @@ pub(crate) fn spawn(
     Ok((tx, handle))
 }
 
-/// The stream context, taken from the engine when there is none.
-fn context_of<'a>(engine: &Engine, context: &'a mut Option<StreamContext>) -> Result<&'a StreamContext, String> {
-    if context.is_none() {
-        *context = Some(engine.stream_context().map_err(|err| err.to_string())?);
+/// The stream context, taken again from the engine when there is none or another process committed since it
+/// was taken (a dataset or schema created by a command while the server runs is then found at once).
+fn context_of<'a>(engine: &Engine, context: &'a mut Option<(StreamContext, i64)>) -> Result<&'a StreamContext, String> {
+    let version = engine.store().data_version().map_err(|err| err.to_string())?;
+    if context.as_ref().is_none_or(|(_, taken)| *taken != version) {
+        *context = Some((engine.stream_context().map_err(|err| err.to_string())?, version));
     }
-    Ok(context.as_ref().expect("just set"))
+    Ok(&context.as_ref().expect("just set").0)
 }
 
 /// Answers every job of a group with the store's failure.

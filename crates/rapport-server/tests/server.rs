@@ -313,6 +313,20 @@ async fn an_unknown_inlet_is_404_until_it_is_created() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_created_by_another_process_while_the_server_runs_is_found_at_once() {
+    let server = start().await;
+    let message = envelope(PERSON, "cli.person", person("p9@web", "nine@example.com", "Nine"));
+    let path = format!("/collection/{}", server.inlet);
+    let (status, answer) = server.post_json(&path, &message).await;
+    assert_eq!((status, answer["error"]["details"][0]["code"].clone()), (400, json!("unknown_dataset")), "{answer}");
+    Engine::open(server.dir.path()).unwrap().create_dataset("cli.person", PERSON).unwrap();
+    let (status, answer) = server.post_json(&path, &message).await;
+    assert_eq!(status, 200, "{answer}");
+    let dir = server.stop().await;
+    assert_eq!(fragment_keys(dir.path()), ["p9@web"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_connection_keeps_alive_across_requests_and_updates_replace_the_fragment() {
     let server = start().await;
     let mut conn = HttpConnection::connect(&server.addr).await.unwrap().with_bearer(server.token.clone());

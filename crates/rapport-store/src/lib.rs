@@ -746,6 +746,13 @@ impl Store {
         Nudge(self.checkpointer.nudge.clone())
     }
 
+    /// A number that changes whenever another connection (another process, such as a command run while
+    /// `rapport serve` is up) commits to the database; this connection's own commits leave it alone (SQLite's
+    /// `PRAGMA data_version`).
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self.conn.pragma_query_value(None, "data_version", |row| row.get(0))?)
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
