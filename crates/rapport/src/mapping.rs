@@ -30,11 +30,15 @@ pub enum MappingCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Proposes a mapping for a CSV file from its header: the built-in template when the file is a known CRM
+    /// Proposes a mapping for a file from its columns: the built-in template when the file is a known CRM
     /// export, else column-to-field matches with their confidence. Unmapped columns are listed.
     Propose {
-        /// The CSV file (only its header is read).
+        /// The file (a CSV's header is read; JSON and NDJSON keys from its first rows; Parquet's schema).
         file: PathBuf,
+        /// The file's format, as `load --format` takes it (e.g. `csv:delimiter=semicolon,encoding=latin1`); by
+        /// default its extension tells.
+        #[arg(long)]
+        format: Option<FileFormat>,
         /// The entity the rows become: person, account, opportunity, ...
         #[arg(long)]
         entity: EntityKind,
@@ -45,13 +49,17 @@ pub enum MappingCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Maps a CSV file with a mapping file and shows a sample of records, the rejected rows, unmapped columns
-    /// and uncovered identity fields. Writes nothing (needs `rapport schema generate-b2b` first).
+    /// Maps a file with a mapping file and shows a sample of records, the rejected rows, unmapped columns and
+    /// uncovered identity fields. Writes nothing (needs `rapport schema generate-b2b` first).
     DryRun {
         /// The mapping file.
         mapping: PathBuf,
-        /// The CSV file.
+        /// The file to map.
         file: PathBuf,
+        /// The file's format, as `load --format` takes it (e.g. `csv:delimiter=semicolon,encoding=latin1`); by
+        /// default its extension tells.
+        #[arg(long)]
+        format: Option<FileFormat>,
         /// Value of `${CRM_ORG_ID}`.
         #[arg(long)]
         crm_org_id: Option<String>,
@@ -88,8 +96,8 @@ pub fn run(cli: &Cli, command: &MappingCommand) -> Result<()> {
             let set = rapport_sources::templates::template(found);
             save_or_print(&set, out.as_deref(), *json)
         }
-        MappingCommand::Propose { file, entity, out, json } => {
-            let columns = input_columns(file, None)?;
+        MappingCommand::Propose { file, format, entity, out, json } => {
+            let columns = input_columns(file, format.as_ref())?;
             let schemas = rapport_schema::b2b::generate_b2b();
             let schema = schemas.for_entity(*entity).context("no standard schema for the entity")?;
             let targets = rapport_engine::generic::target_fields(schema);
@@ -119,9 +127,19 @@ pub fn run(cli: &Cli, command: &MappingCommand) -> Result<()> {
             }
             Ok(())
         }
-        MappingCommand::DryRun { mapping, file, crm_org_id, munchkin_id, crm_type, skip_missing, sample, json } => {
+        MappingCommand::DryRun {
+            mapping,
+            file,
+            format,
+            crm_org_id,
+            munchkin_id,
+            crm_type,
+            skip_missing,
+            sample,
+            json,
+        } => {
             let set = MappingSet::load(mapping)?;
-            let mut reader = open_input(file, None)?;
+            let mut reader = open_input(file, format.as_ref())?;
             let options = CompileOptions {
                 placeholders: Placeholders {
                     crm_org_id: crm_org_id.clone(),

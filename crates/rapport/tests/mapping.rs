@@ -42,6 +42,41 @@ fn issue_4_propose_prints_one_line_per_mapping_and_the_unmapped_columns() {
 }
 
 #[test]
+fn issue_4_propose_and_dry_run_read_the_formats_load_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(rapport(&data, &["schema", "generate-b2b"]));
+    // Semicolons and Latin-1 (`é` is the single byte 0xE9).
+    let csv = tmp.path().join("people.csv");
+    std::fs::write(&csv, b"id;Email;First Name\np1;a@x.com;Ren\xE9e\n".as_slice()).unwrap();
+    let format = "csv:delimiter=semicolon,encoding=latin1";
+    let file = csv.to_str().unwrap();
+    let proposal: Value = serde_json::from_str(&ok(rapport(
+        &data,
+        &["mapping", "propose", file, "--entity", "person", "--format", format, "--json"],
+    )))
+    .unwrap();
+    let sources: Vec<&str> =
+        proposal["mappingSet"]["mappings"].as_array().unwrap().iter().filter_map(|m| m["source"].as_str()).collect();
+    assert_eq!(sources, ["id", "Email", "First Name"], "{proposal}");
+    assert_eq!(proposal["proposal"]["unmapped_fields"], json!([]));
+
+    let mapping = tmp.path().join("m.json");
+    std::fs::write(
+        &mapping,
+        r#"{"entity": "person", "mappings": [
+            {"sourceType": "EXPRESSION", "source": "concat(id, \"@s.Web\")", "destination": "b2b.personKey.sourceKey"},
+            {"sourceType": "ATTRIBUTE", "source": "First Name", "destination": "person.name.firstName"}]}"#,
+    )
+    .unwrap();
+    let args = ["mapping", "dry-run", mapping.to_str().unwrap(), file, "--format", format, "--json"];
+    let run: Value = serde_json::from_str(&ok(rapport(&data, &args))).unwrap();
+    assert_eq!((run["rows_read"].as_u64(), run["rows_valid"].as_u64()), (Some(1), Some(1)), "{run}");
+    assert_eq!(run["sample"][0][1]["person"]["name"]["firstName"], json!("Renée"));
+    assert_eq!(run["unmapped_fields"], json!(["Email"]));
+}
+
+#[test]
 fn issue_4_a_saved_template_is_edited_and_reused_in_a_dry_run_that_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
