@@ -195,6 +195,16 @@ struct Mapped {
     rejected: Vec<RowError>,
     sample: Vec<(u64, Record)>,
     valid: u64,
+    /// Fields no mapping reads beyond those the compiled mapping lists: keys first seen after its columns were
+    /// taken, and unread keys inside object columns ([`CompiledMapping::unmapped_in`]).
+    unmapped: std::collections::BTreeSet<String>,
+}
+
+impl Mapped {
+    /// Every field no mapping reads: the compiled mapping's list, then the ones found while reading.
+    fn unmapped_fields(&self, compiled: &CompiledMapping) -> Vec<String> {
+        compiled.unmapped_fields().iter().cloned().chain(self.unmapped.iter().cloned()).collect()
+    }
 }
 
 impl Engine {
@@ -232,8 +242,14 @@ impl Engine {
     ) -> Result<Mapped> {
         let namespaces: Namespaces =
             self.store.namespaces()?.into_iter().map(|ns| (ns.code.as_str().to_owned(), ns)).collect();
-        let mut out =
-            Mapped { rows_read: 0, fragments: Vec::new(), rejected: Vec::new(), sample: Vec::new(), valid: 0 };
+        let mut out = Mapped {
+            rows_read: 0,
+            fragments: Vec::new(),
+            rejected: Vec::new(),
+            sample: Vec::new(),
+            valid: 0,
+            unmapped: Default::default(),
+        };
         observer.start(display_name, 0);
         let mut since_progress = 0;
         while let Some(row) = reader.next_row()? {
@@ -245,6 +261,7 @@ impl Engine {
                     continue;
                 }
             };
+            compiled.unmapped_in(&row.fields, &mut out.unmapped);
             let record = match compiled.map_row(&row, display_name) {
                 Ok(record) => record,
                 Err(error) => {
@@ -325,6 +342,7 @@ impl Engine {
         };
         report.rows_read = mapped.rows_read;
         report.rows_rejected = mapped.rejected.len() as u64;
+        report.unmapped_columns = mapped.unmapped_fields(&compiled);
         if options.error_threshold.is_exceeded(report.rows_rejected, mapped.rows_read) {
             let failure = crate::ingest::over_threshold(mapped.rows_read, mapped.rejected, options.error_threshold);
             report.reason = Some(failure.reason.clone());
@@ -435,6 +453,7 @@ impl Engine {
             .map(|s| format!("mapping {} (→ {}): no field `{}`", s.index, s.mapping.destination, s.field))
             .collect();
         let mapped = self.map_all(&schema, &compiled, reader, display_name, false, sample, &crate::Quiet)?;
+        let unmapped_fields = mapped.unmapped_fields(&compiled);
         Ok(DryRun {
             entity,
             mapping: mapping.clone(),
@@ -442,7 +461,7 @@ impl Engine {
             rows_valid: mapped.valid,
             sample: mapped.sample,
             rejected: mapped.rejected,
-            unmapped_fields: compiled.unmapped_fields().to_vec(),
+            unmapped_fields,
             skipped_mappings,
             target_fields_not_covered: not_covered,
         })

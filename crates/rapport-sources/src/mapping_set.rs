@@ -25,7 +25,7 @@
 //!   `sourceID` copied by another);
 //! - destinations under `personComponents.` fill the array's single element (one element per source).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -320,8 +320,23 @@ impl MappingSet {
                 used.extend(reads.iter().map(String::as_str));
             }
         }
-        let unmapped_fields = columns.iter().filter(|c| !used.contains(&c.as_str())).cloned().collect();
-        Ok(CompiledMapping { entity: self.entity, required, steps, skipped, unmapped_fields })
+        let unmapped_fields: Vec<String> = columns.iter().filter(|c| !used.contains(&c.as_str())).cloned().collect();
+        // What each column is read as: whole, or only at some paths inside it (`address.city`).
+        let mut reads: HashMap<String, Vec<Vec<String>>> = HashMap::new();
+        for name in &required {
+            reads.entry(name.clone()).or_default().push(Vec::new());
+        }
+        for step in &steps {
+            if let Source::Expression { expression, .. } = &step.source {
+                for reference in expression.fields() {
+                    if let Some((column, inside)) = reference.path.split_first() {
+                        reads.entry(column.clone()).or_default().push(inside.to_vec());
+                    }
+                }
+            }
+        }
+        let known = columns.iter().cloned().collect();
+        Ok(CompiledMapping { entity: self.entity, required, steps, skipped, unmapped_fields, reads, known })
     }
 }
 
@@ -395,6 +410,10 @@ pub struct CompiledMapping {
     steps: Vec<Step>,
     skipped: Vec<SkippedMapping>,
     unmapped_fields: Vec<String>,
+    /// Per column read, the paths read inside it (an empty path: the whole column).
+    reads: HashMap<String, Vec<Vec<String>>>,
+    /// The input's columns when the mapping was compiled.
+    known: HashSet<String>,
 }
 
 impl fmt::Debug for CompiledMapping {
@@ -417,6 +436,24 @@ impl CompiledMapping {
     /// Input columns no mapping reads, in input order: custom fields the user may want to map.
     pub fn unmapped_fields(&self) -> &[String] {
         &self.unmapped_fields
+    }
+
+    /// Fields of `fields` (a row) that no mapping reads and that [`CompiledMapping::unmapped_fields`] does not
+    /// list, added to `out` as dotted paths: keys first seen after the columns were taken (JSON inputs bind to
+    /// the keys of their first rows), and keys inside an object column of which the mapping reads only some
+    /// paths (`address.zip` when it reads `address.city`).
+    pub fn unmapped_in(&self, fields: &Map<String, Value>, out: &mut BTreeSet<String>) {
+        for (key, value) in fields {
+            match self.reads.get(key) {
+                None if !self.known.contains(key) => {
+                    if !out.contains(key) {
+                        out.insert(key.clone());
+                    }
+                }
+                None => {}
+                Some(paths) => unread_inside(key, value, paths, out),
+            }
+        }
     }
 
     /// Mappings left out because the input lacks a field ([`MissingFields::Skip`] only).
@@ -517,3 +554,23 @@ fn write(record: &mut Record, segments: &[String], value: Value) {
 
 #[cfg(test)]
 mod tests;
+
+/// Adds to `out` the leaves of `value` (at dotted path `at`) that none of `paths` (paths inside it) reads.
+fn unread_inside(at: &str, value: &Value, paths: &[Vec<String>], out: &mut BTreeSet<String>) {
+    if paths.iter().any(Vec::is_empty) {
+        return;
+    }
+    let Value::Object(object) = value else { return };
+    for (key, inner) in object {
+        let deeper: Vec<Vec<String>> =
+            paths.iter().filter(|p| p.first() == Some(key)).map(|p| p[1..].to_vec()).collect();
+        let path = format!("{at}.{key}");
+        if deeper.is_empty() {
+            if !out.contains(&path) {
+                out.insert(path);
+            }
+        } else {
+            unread_inside(&path, inner, &deeper, out);
+        }
+    }
+}

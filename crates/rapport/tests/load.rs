@@ -230,3 +230,36 @@ fn issue_4_a_row_refused_by_the_schema_names_its_line_byte_and_field_once() {
     assert!(!message.contains("workEmail.address"), "the field is named once, in `field`: {message}");
     assert!(message.contains("not an email"), "{message}");
 }
+
+#[test]
+fn issue_4_fields_inside_objects_and_keys_first_seen_late_are_listed_as_unmapped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok_json(&data, &["schema", "generate-b2b", "--json"]);
+    let mapping = tmp.path().join("nested.json");
+    std::fs::write(
+        &mapping,
+        r#"{"entity": "person", "required": ["id"], "mappings": [
+            {"sourceType": "EXPRESSION", "source": "concat(id, \"@s.Web\")", "destination": "b2b.personKey.sourceKey"},
+            {"sourceType": "ATTRIBUTE", "source": "address.city", "destination": "workAddress.city"}]}"#,
+    )
+    .unwrap();
+    // 1,200 rows; only row 1,100 (past the 1,000 rows read ahead) has `Favourite_Colour__c`.
+    let mut text = String::new();
+    for i in 1..=1200 {
+        let extra = if i == 1100 { r#","Favourite_Colour__c":"blue""# } else { "" };
+        text.push_str(&format!(
+            r#"{{"id":"{i}","address":{{"city":"Paris","zip":"75001","custom__c":"x"}},"name":"A"{extra}}}"#
+        ));
+        text.push('\n');
+    }
+    let file = tmp.path().join("people.ndjson");
+    std::fs::write(&file, text).unwrap();
+    let want = json!(["name", "Favourite_Colour__c", "address.custom__c", "address.zip"]);
+    let path = file.to_str().unwrap();
+    let run = ok_json(&data, &["mapping", "dry-run", mapping.to_str().unwrap(), path, "--json"]);
+    assert_eq!(run["unmapped_fields"], want);
+    let report = ok_json(&data, &["load", path, "--mapping", mapping.to_str().unwrap(), "--dataset", "d", "--json"]);
+    assert_eq!(report["files"][0]["unmapped_columns"], want);
+    assert_eq!(report["files"][0]["rows_ingested"], 1200);
+}
