@@ -445,10 +445,8 @@ impl CompiledMapping {
     pub fn unmapped_in(&self, fields: &Map<String, Value>, out: &mut BTreeSet<String>) {
         for (key, value) in fields {
             match self.reads.get(key) {
-                None if !self.known.contains(key) => {
-                    if !out.contains(key) {
-                        out.insert(key.clone());
-                    }
+                None if !self.known.contains(key) && !out.contains(key) => {
+                    out.insert(key.clone());
                 }
                 None => {}
                 Some(paths) => unread_inside(key, value, paths, out),
@@ -566,9 +564,7 @@ fn unread_inside(at: &str, value: &Value, paths: &[Vec<String>], out: &mut BTree
             paths.iter().filter(|p| p.first() == Some(key)).map(|p| p[1..].to_vec()).collect();
         let path = format!("{at}.{key}");
         if deeper.is_empty() {
-            if !out.contains(&path) {
-                out.insert(path);
-            }
+            out.insert(path);
         } else {
             unread_inside(&path, inner, &deeper, out);
         }
