@@ -158,6 +158,8 @@ fn issue_4_flow_commands_create_run_list_and_show_history() {
             "postgres",
             "--query",
             "SELECT * FROM people",
+            "--key",
+            "id",
             "--modified-column",
             "updated_at",
             "--dataset",
