@@ -465,6 +465,25 @@ mod tests {
         assert_eq!(fragment_links(EntityKind::Campaign, &relation), [None, None]);
     }
 
+    /// A database at `path` as the release before the migration holding `marker` left it, with one person
+    /// schema, dataset (id 1) and batch (id 1) for fragments to point at.
+    fn database_before(path: &std::path::Path, marker: &str) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let before = crate::MIGRATIONS.iter().position(|m| m.contains(marker)).unwrap();
+        for migration in &crate::MIGRATIONS[..before] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before as i64).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO schemas (name, entity, definition) VALUES ('s', 'person', '{}');
+            INSERT INTO datasets (id, name, entity, schema_name) VALUES (1, 'd', 'person', 's');
+            INSERT INTO batches (id, dataset_id, source, files, state, rows_read, rows_ingested, rows_rejected, created_at)
+                VALUES (1, 1, 't', '[]', 'success', 0, 0, 0, '');"#,
+        )
+        .unwrap();
+        conn
+    }
+
     /// A store written before the link columns: its fragments get their links from the migration, and the
     /// lookups find them through the new indexes.
     #[test]
@@ -472,19 +491,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(crate::DATABASE_FILE);
         {
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            let before = crate::MIGRATIONS.iter().position(|m| m.contains("ADD COLUMN link TEXT")).unwrap();
-            for migration in &crate::MIGRATIONS[..before] {
-                conn.execute_batch(migration).unwrap();
-            }
-            conn.pragma_update(None, "user_version", before as i64).unwrap();
-            conn.execute_batch(
-                r#"INSERT INTO schemas (name, entity, definition) VALUES ('s', 'person', '{}');
-                INSERT INTO datasets (id, name, entity, schema_name) VALUES (1, 'd', 'person', 's');
-                INSERT INTO batches (id, dataset_id, source, files, state, rows_read, rows_ingested, rows_rejected, created_at)
-                    VALUES (1, 1, 't', '[]', 'success', 0, 0, 0, '');"#,
-            )
-            .unwrap();
+            let conn = database_before(&path, "ADD COLUMN link TEXT");
             let rows = [
                 ("person", "p1", r#"{"personComponents":[{"sourceAccountKey":{"sourceKey":"a1"}}]}"#),
                 ("person", "p2", r#"{"personComponents":[{"sourceAccountKey":{"sourceKey":5}}]}"#),
@@ -550,19 +557,7 @@ mod tests {
     fn the_migration_keeps_stored_modification_times_as_utc_instants() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let conn = rusqlite::Connection::open(dir.path().join(crate::DATABASE_FILE)).unwrap();
-            let before = crate::MIGRATIONS.iter().position(|m| m.contains("SET updated_at = strftime")).unwrap();
-            for migration in &crate::MIGRATIONS[..before] {
-                conn.execute_batch(migration).unwrap();
-            }
-            conn.pragma_update(None, "user_version", before as i64).unwrap();
-            conn.execute_batch(
-                r#"INSERT INTO schemas (name, entity, definition) VALUES ('s', 'person', '{}');
-                INSERT INTO datasets (id, name, entity, schema_name) VALUES (1, 'd', 'person', 's');
-                INSERT INTO batches (id, dataset_id, source, files, state, rows_read, rows_ingested, rows_rejected, created_at)
-                    VALUES (1, 1, 't', '[]', 'success', 0, 0, 0, '');"#,
-            )
-            .unwrap();
+            let conn = database_before(&dir.path().join(crate::DATABASE_FILE), "SET updated_at = strftime");
             let times = [
                 "2024-01-01T00:00:00.000Z",
                 "2024-01-01T01:00:00+02:00",

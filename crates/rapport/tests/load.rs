@@ -5,7 +5,7 @@
 #[path = "support/cli.rs"]
 mod cli;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cli::{ok_json, run as rapport};
 use rapport_model::EntityKind;
@@ -48,17 +48,24 @@ fn people(data: &Path, dataset: &str) -> Vec<(String, String, String)> {
     out
 }
 
+/// A temporary folder with a data directory holding the B2B schemas, and `mapping` saved as a mapping file:
+/// (folder, data directory, mapping file).
+fn setup(mapping: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok_json(&data, &["schema", "generate-b2b", "--json"]);
+    let file = tmp.path().join("mapping.json");
+    std::fs::write(&file, mapping).unwrap();
+    (tmp, data, file)
+}
+
 fn triple(id: &str, email: &str, first: &str) -> (String, String, String) {
     (id.to_owned(), email.to_owned(), first.to_owned())
 }
 
 #[test]
 fn issue_4_load_a_semicolon_latin1_csv_and_an_ndjson_file_with_one_bad_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    ok_json(&data, &["schema", "generate-b2b", "--json"]);
-    let mapping = tmp.path().join("people.json");
-    std::fs::write(&mapping, MAPPING).unwrap();
+    let (tmp, data, mapping) = setup(MAPPING);
 
     // Latin-1: 0xEB is `ë`, which UTF-8 writes as two bytes.
     let csv = tmp.path().join("people.txt");
@@ -140,11 +147,7 @@ fn issue_4_load_a_semicolon_latin1_csv_and_an_ndjson_file_with_one_bad_line() {
 
 #[test]
 fn issue_4_load_names_a_mapping_that_does_not_fit_the_file() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    ok_json(&data, &["schema", "generate-b2b", "--json"]);
-    let mapping = tmp.path().join("people.json");
-    std::fs::write(&mapping, MAPPING).unwrap();
+    let (tmp, data, mapping) = setup(MAPPING);
     let csv = tmp.path().join("people.csv");
     std::fs::write(&csv, "id,mail,first\np1,a@x.com,Ann\n").unwrap();
     let out = rapport(
@@ -159,11 +162,7 @@ fn issue_4_load_names_a_mapping_that_does_not_fit_the_file() {
 
 #[test]
 fn issue_4_load_tries_every_file_and_reports_each() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    ok_json(&data, &["schema", "generate-b2b", "--json"]);
-    let mapping = tmp.path().join("people.json");
-    std::fs::write(&mapping, MAPPING).unwrap();
+    let (tmp, data, mapping) = setup(MAPPING);
     let file = |name: &str, text: &str| {
         let path = tmp.path().join(name);
         std::fs::write(&path, text).unwrap();
@@ -211,11 +210,7 @@ fn issue_4_load_tries_every_file_and_reports_each() {
 
 #[test]
 fn issue_4_a_row_refused_by_the_schema_names_its_line_byte_and_field_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    ok_json(&data, &["schema", "generate-b2b", "--json"]);
-    let mapping = tmp.path().join("people.json");
-    std::fs::write(&mapping, MAPPING).unwrap();
+    let (tmp, data, mapping) = setup(MAPPING);
     let text = "id,email,first\r\np1,a@x.com,Ann\r\np2,not an email,Bob\r\n";
     let csv = tmp.path().join("people.csv");
     std::fs::write(&csv, text).unwrap();
@@ -233,17 +228,11 @@ fn issue_4_a_row_refused_by_the_schema_names_its_line_byte_and_field_once() {
 
 #[test]
 fn issue_4_fields_inside_objects_and_keys_first_seen_late_are_listed_as_unmapped() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    ok_json(&data, &["schema", "generate-b2b", "--json"]);
-    let mapping = tmp.path().join("nested.json");
-    std::fs::write(
-        &mapping,
+    let (tmp, data, mapping) = setup(
         r#"{"entity": "person", "required": ["id"], "mappings": [
             {"sourceType": "EXPRESSION", "source": "concat(id, \"@s.Web\")", "destination": "b2b.personKey.sourceKey"},
             {"sourceType": "ATTRIBUTE", "source": "address.city", "destination": "workAddress.city"}]}"#,
-    )
-    .unwrap();
+    );
     // 1,200 rows; only row 1,100 (past the 1,000 rows read ahead) has `Favourite_Colour__c`.
     let mut text = String::new();
     for i in 1..=1200 {
