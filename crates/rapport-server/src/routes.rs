@@ -168,7 +168,8 @@ async fn parse(body: Bytes) -> Result<Value, Response> {
         serde_json::from_slice::<Value>(&body)
     };
     result.map_err(|err| {
-        let offset = byte_offset(&body, err.line(), err.column());
+        // Input that ends too early is at fault where it ends; serde_json's column there is the last byte's.
+        let offset = if err.is_eof() { body.len() } else { byte_offset(&body, err.line(), err.column()) };
         problem(
             StatusCode::BAD_REQUEST,
             "malformed_json",

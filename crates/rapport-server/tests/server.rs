@@ -273,6 +273,13 @@ async fn malformed_json_is_a_400_naming_line_column_and_byte_offset() {
     assert_eq!(answer["error"]["details"], json!([{"line": 2, "column": 14, "offset": 28}]));
     assert_eq!(body[28], b'}');
     assert!(answer["error"]["message"].as_str().unwrap().contains("line 2 column 14"), "{answer}");
+    // Cut off: the fault is where the 10 bytes end, on line 1 as on any other.
+    for (body, line, end) in [(&b"{\"header\":"[..], 1, 10), (&b"{\"messages\": [\n  {\"header\":"[..], 2, 27)] {
+        assert_eq!(body.len(), end);
+        let response = server.post(&format!("/collection/batch/{}", server.inlet), body).await;
+        let details = &response.json().unwrap()["error"]["details"][0];
+        assert_eq!((details["line"].as_u64(), details["offset"].as_u64()), (Some(line), Some(end as u64)), "{details}");
+    }
     server.stop().await;
 }
 
