@@ -25,7 +25,7 @@
 //!   `sourceID` copied by another);
 //! - destinations under `personComponents.` fill the array's single element (one element per source).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
 
@@ -321,22 +321,26 @@ impl MappingSet {
             }
         }
         let unmapped_fields: Vec<String> = columns.iter().filter(|c| !used.contains(&c.as_str())).cloned().collect();
-        // What each column is read as: whole, or only at some paths inside it (`address.city`).
-        let mut reads: HashMap<String, Vec<Vec<String>>> = HashMap::new();
+        // How each field is read: the input's columns (unread unless a mapping reads them), then what the
+        // mappings read, whole or only at some paths inside (`address.city`).
+        let mut uses: HashMap<String, ColumnUse> =
+            columns.iter().map(|c| (c.clone(), ColumnUse::Inside(Vec::new()))).collect();
         for name in &required {
-            reads.entry(name.clone()).or_default().push(Vec::new());
+            uses.insert(name.clone(), ColumnUse::Whole);
         }
         for step in &steps {
             if let Source::Expression { expression, .. } = &step.source {
                 for reference in expression.fields() {
-                    if let Some((column, inside)) = reference.path.split_first() {
-                        reads.entry(column.clone()).or_default().push(inside.to_vec());
+                    let Some((column, inside)) = reference.path.split_first() else { continue };
+                    let entry = uses.entry(column.clone()).or_insert(ColumnUse::Inside(Vec::new()));
+                    match entry {
+                        ColumnUse::Inside(paths) if !inside.is_empty() => paths.push(inside.to_vec()),
+                        _ => *entry = ColumnUse::Whole,
                     }
                 }
             }
         }
-        let known = columns.iter().cloned().collect();
-        Ok(CompiledMapping { entity: self.entity, required, steps, skipped, unmapped_fields, reads, known })
+        Ok(CompiledMapping { entity: self.entity, required, steps, skipped, unmapped_fields, uses })
     }
 }
 
@@ -410,10 +414,17 @@ pub struct CompiledMapping {
     steps: Vec<Step>,
     skipped: Vec<SkippedMapping>,
     unmapped_fields: Vec<String>,
-    /// Per column read, the paths read inside it (an empty path: the whole column).
-    reads: HashMap<String, Vec<Vec<String>>>,
-    /// The input's columns when the mapping was compiled.
-    known: HashSet<String>,
+    /// How each field the input had when the mapping was compiled, or a mapping reads, is read.
+    uses: HashMap<String, ColumnUse>,
+}
+
+/// How a mapping reads one input field.
+#[derive(Debug)]
+enum ColumnUse {
+    /// As a whole value.
+    Whole,
+    /// Only at these paths inside it (none: not at all, listed in the compiled mapping's unmapped fields).
+    Inside(Vec<Vec<String>>),
 }
 
 impl fmt::Debug for CompiledMapping {
@@ -444,12 +455,15 @@ impl CompiledMapping {
     /// paths (`address.zip` when it reads `address.city`).
     pub fn unmapped_in(&self, fields: &Map<String, Value>, out: &mut BTreeSet<String>) {
         for (key, value) in fields {
-            match self.reads.get(key) {
-                None if !self.known.contains(key) && !out.contains(key) => {
+            match self.uses.get(key) {
+                None if !out.contains(key) => {
                     out.insert(key.clone());
                 }
-                None => {}
-                Some(paths) => unread_inside(key, value, paths, out),
+                Some(ColumnUse::Inside(paths)) if !paths.is_empty() => {
+                    let paths: Vec<&[String]> = paths.iter().map(Vec::as_slice).collect();
+                    unread_inside(key, value, &paths, out);
+                }
+                _ => {}
             }
         }
     }
@@ -553,20 +567,22 @@ fn write(record: &mut Record, segments: &[String], value: Value) {
 #[cfg(test)]
 mod tests;
 
-/// Adds to `out` the leaves of `value` (at dotted path `at`) that none of `paths` (paths inside it) reads.
-fn unread_inside(at: &str, value: &Value, paths: &[Vec<String>], out: &mut BTreeSet<String>) {
-    if paths.iter().any(Vec::is_empty) {
+/// Adds to `out` the leaves of `value` (at dotted path `at`) that none of `paths` (paths inside it) reads; an
+/// empty path reads all of it.
+fn unread_inside(at: &str, value: &Value, paths: &[&[String]], out: &mut BTreeSet<String>) {
+    if paths.iter().any(|p| p.is_empty()) {
         return;
     }
     let Value::Object(object) = value else { return };
     for (key, inner) in object {
-        let deeper: Vec<Vec<String>> =
-            paths.iter().filter(|p| p.first() == Some(key)).map(|p| p[1..].to_vec()).collect();
-        let path = format!("{at}.{key}");
+        let deeper: Vec<&[String]> = paths.iter().filter(|p| &p[0] == key).map(|p| &p[1..]).collect();
         if deeper.is_empty() {
-            out.insert(path);
+            let path = format!("{at}.{key}");
+            if !out.contains(&path) {
+                out.insert(path);
+            }
         } else {
-            unread_inside(&path, inner, &deeper, out);
+            unread_inside(&format!("{at}.{key}"), inner, &deeper, out);
         }
     }
 }

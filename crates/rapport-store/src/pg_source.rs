@@ -259,7 +259,9 @@ impl PgSource {
             };
             types.push(column.type_().clone());
         }
-        let tuple = order.iter().map(|name| format!("s.{}", quote(name))).collect::<Vec<_>>().join(", ");
+        let list =
+            |names: &[&str]| names.iter().map(|name| format!("s.{}", quote(name))).collect::<Vec<_>>().join(", ");
+        let tuple = list(&order);
         let texts = order.iter().map(|name| format!("s.{}::text", quote(name))).collect::<Vec<_>>().join(", ");
         let modified = quote(&incremental.modified);
         let mut sql = format!("SELECT s.*, {texts} FROM {from} AS s WHERE s.{modified} IS NOT NULL");
@@ -279,24 +281,22 @@ impl PgSource {
             };
             params.push(since.modified.clone());
             match since.at_mark.as_deref() {
-                Some(seen) if seen.iter().all(|k| k.len() == key.len()) => {
+                Some(seen) if !seen.is_empty() && seen.iter().all(|k| k.len() == key.len()) => {
                     // Later, or at the mark's time and not read yet.
                     let mark = cast(1, &types[0]);
-                    let keys = key.iter().map(|name| format!("s.{}", quote(name))).collect::<Vec<_>>().join(", ");
-                    let mut sql_filter = format!(" AND (s.{modified} > {mark} OR (s.{modified} = {mark}");
-                    if !seen.is_empty() {
-                        let mut rows = Vec::with_capacity(seen.len());
-                        for values in seen {
-                            let at = params.len();
-                            params.extend(values.iter().cloned());
-                            let casts: Vec<String> =
-                                types[1..].iter().enumerate().map(|(index, ty)| cast(at + index + 1, ty)).collect();
-                            rows.push(format!("({})", casts.join(", ")));
-                        }
-                        sql_filter.push_str(&format!(" AND ({keys}) NOT IN (VALUES {})", rows.join(", ")));
+                    let keys = list(&order[1..]);
+                    let mut read = Vec::with_capacity(seen.len());
+                    for values in seen {
+                        let at = params.len();
+                        params.extend(values.iter().cloned());
+                        let casts: Vec<String> =
+                            types[1..].iter().enumerate().map(|(index, ty)| cast(at + index + 1, ty)).collect();
+                        read.push(format!("({})", casts.join(", ")));
                     }
-                    sql_filter.push_str("))");
-                    sql.push_str(&sql_filter);
+                    sql.push_str(&format!(
+                        " AND (s.{modified} > {mark} OR (s.{modified} = {mark} AND ({keys}) NOT IN (VALUES {})))",
+                        read.join(", ")
+                    ));
                 }
                 _ => {
                     params.extend(since.key.iter().cloned());

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
@@ -14,6 +14,14 @@ fn rapport(data_dir: &Path, args: &[&str]) -> Output {
 fn ok(output: Output) -> String {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// A temporary folder with a data directory `data` in it holding the B2B schemas.
+fn with_schemas() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(rapport(&data, &["schema", "generate-b2b"]));
+    (tmp, data)
 }
 
 #[test]
@@ -43,9 +51,7 @@ fn issue_4_propose_prints_one_line_per_mapping_and_the_unmapped_columns() {
 
 #[test]
 fn issue_4_propose_and_dry_run_read_the_formats_load_reads() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    ok(rapport(&data, &["schema", "generate-b2b"]));
+    let (tmp, data) = with_schemas();
     // Semicolons and Latin-1 (`é` is the single byte 0xE9).
     let csv = tmp.path().join("people.csv");
     std::fs::write(&csv, b"id;Email;First Name\np1;a@x.com;Ren\xE9e\n".as_slice()).unwrap();
@@ -78,9 +84,7 @@ fn issue_4_propose_and_dry_run_read_the_formats_load_reads() {
 
 #[test]
 fn issue_4_a_saved_template_is_edited_and_reused_in_a_dry_run_that_writes_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    ok(rapport(&data, &["schema", "generate-b2b"]));
+    let (tmp, data) = with_schemas();
     let file = tmp.path().join("contact.json");
     let saved = ok(rapport(&data, &["mapping", "show", "salesforce", "Contact", "--out", file.to_str().unwrap()]));
     assert_eq!(saved.trim(), format!("saved 51 mappings to {}", file.display()));
