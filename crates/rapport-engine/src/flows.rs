@@ -413,8 +413,15 @@ impl Engine {
                 flow_run: Some(run),
                 checkpoint: Some(checkpoint.into()),
             };
+            // A file that cannot be opened, or whose fields the mapping does not fit, is a failed batch of its
+            // own (`input_unreadable`, retried by the next run): the files after it still load.
             let file = match rapport_sources::readers::open(&path, &shown, &format) {
-                Ok(mut reader) => self.ingest_rows(dataset, set, reader.as_mut(), &shown, &options, observer)?,
+                Ok(mut reader) => match self.ingest_rows(dataset, set, reader.as_mut(), &shown, &options, observer) {
+                    Err(Error::Mapping(message)) => {
+                        self.unreadable_batch(dataset, set, &shown, &options, format!("{shown}: {message}"))?
+                    }
+                    loaded => loaded?,
+                },
                 Err(err) => self.unreadable_batch(dataset, set, &shown, &options, err.to_string())?,
             };
             report.files.push(file);

@@ -92,6 +92,12 @@ impl<'a> Peeked<'a> {
         }
         Self { inner, ahead, failed }
     }
+
+    /// Whether the input has no header and held no record at all (an NDJSON file of blank lines, `[]`, or one
+    /// whose reading failed before its first record): there are no fields to bind a mapping to.
+    fn holds_nothing(&self) -> bool {
+        self.ahead.is_empty() && self.inner.columns().is_empty()
+    }
 }
 
 impl RowReader for Peeked<'_> {
@@ -189,6 +195,7 @@ fn check_destinations(schema: &Schema, compiled: &CompiledMapping, set: &Mapping
 }
 
 /// The mapped, validated and rejected rows of one input.
+#[derive(Default)]
 struct Mapped {
     rows_read: u64,
     fragments: Vec<rapport_store::NewFragment>,
@@ -202,8 +209,9 @@ struct Mapped {
 
 impl Mapped {
     /// Every field no mapping reads: the compiled mapping's list, then the ones found while reading.
-    fn unmapped_fields(&self, compiled: &CompiledMapping) -> Vec<String> {
-        compiled.unmapped_fields().iter().cloned().chain(self.unmapped.iter().cloned()).collect()
+    fn unmapped_fields(&self, compiled: Option<&CompiledMapping>) -> Vec<String> {
+        let listed = compiled.map_or(&[][..], CompiledMapping::unmapped_fields);
+        listed.iter().cloned().chain(self.unmapped.iter().cloned()).collect()
     }
 }
 
@@ -318,7 +326,13 @@ impl Engine {
         let schema = self.registered_entity_schema(entity)?;
         let mut reader = Peeked::new(reader);
         let reader = &mut reader;
-        let compiled = self.compile_mapping(&schema, mapping, reader, &options.compile)?;
+        // An input without header or record is an empty batch (or a failed one, when reading it failed): no
+        // mapping is bound, as there are no fields to bind it to.
+        let compiled = if reader.holds_nothing() {
+            None
+        } else {
+            Some(self.compile_mapping(&schema, mapping, reader, &options.compile)?)
+        };
         let name = mapping.name.clone().unwrap_or_else(|| "mapping".to_owned());
         let loading = self.store.begin_batch(&BatchStart {
             dataset: dataset.to_owned(),
@@ -330,8 +344,13 @@ impl Engine {
             flow_run: options.flow_run,
         })?;
         let mut report = FileReport::loading(display_name, name.clone(), entity, dataset, loading.id());
-        report.unmapped_columns = compiled.unmapped_fields().to_vec();
-        let mapped = match self.map_all(&schema, &compiled, reader, display_name, true, 0, observer) {
+        report.unmapped_columns = compiled.as_ref().map(|c| c.unmapped_fields().to_vec()).unwrap_or_default();
+        let mapped = match &compiled {
+            Some(compiled) => self.map_all(&schema, compiled, reader, display_name, true, 0, observer),
+            // Replays the read error, if reading failed before the first record.
+            None => reader.next_row().map(|_| Mapped::default()).map_err(Error::from),
+        };
+        let mapped = match mapped {
             Ok(mapped) => mapped,
             Err(err) => {
                 let reason = FailureReason { code: FailureCode::InputUnreadable, message: err.to_string() };
@@ -342,7 +361,7 @@ impl Engine {
         };
         report.rows_read = mapped.rows_read;
         report.rows_rejected = mapped.rejected.len() as u64;
-        report.unmapped_columns = mapped.unmapped_fields(&compiled);
+        report.unmapped_columns = mapped.unmapped_fields(compiled.as_ref());
         if options.error_threshold.is_exceeded(report.rows_rejected, mapped.rows_read) {
             let failure = crate::ingest::over_threshold(mapped.rows_read, mapped.rejected, options.error_threshold);
             report.reason = Some(failure.reason.clone());
@@ -436,6 +455,10 @@ impl Engine {
         let schema = self.registered_entity_schema(entity)?;
         let mut reader = Peeked::new(reader);
         let reader = &mut reader;
+        if reader.holds_nothing() {
+            reader.next_row()?;
+            return Err(Error::Mapping(format!("{display_name} holds no record: there are no fields to map")));
+        }
         let compiled = self.compile_mapping(&schema, mapping, reader, options)?;
         let destinations = compiled.destinations();
         let mut not_covered: Vec<String> = Vec::new();
@@ -453,7 +476,7 @@ impl Engine {
             .map(|s| format!("mapping {} (→ {}): no field `{}`", s.index, s.mapping.destination, s.field))
             .collect();
         let mapped = self.map_all(&schema, &compiled, reader, display_name, false, sample, &crate::Quiet)?;
-        let unmapped_fields = mapped.unmapped_fields(&compiled);
+        let unmapped_fields = mapped.unmapped_fields(Some(&compiled));
         Ok(DryRun {
             entity,
             mapping: mapping.clone(),

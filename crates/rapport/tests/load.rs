@@ -209,6 +209,53 @@ fn issue_4_load_tries_every_file_and_reports_each() {
 }
 
 #[test]
+fn issue_4_an_empty_ndjson_file_fails_as_empty_and_an_empty_json_array_is_an_empty_batch() {
+    let (tmp, data, mapping) = setup(MAPPING);
+    let file = |name: &str, text: &str| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let empty = file("empty.ndjson", "");
+    let blank = file("blank.ndjson", "\n  \r\n\n");
+    let none = file("none.json", " [ ] \n");
+    let good = file("good.ndjson", "\n{\"id\":\"p1\",\"email\":\"A@x.com\",\"first\":\"Ann\"}\n");
+    let mut args = vec!["load", &empty, &blank, &none, &good];
+    args.extend(["--mapping", mapping.to_str().unwrap(), "--dataset", "d", "--crm-org-id", "s", "--json"]);
+    let out = rapport(&data, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report.get("errors"), None, "no file is refused by the mapping: {report}");
+    let files: Vec<(String, u64, u64, Option<String>)> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let reason = f["reason"]["message"].as_str().map(str::to_owned);
+            (
+                f["state"].as_str().unwrap().to_owned(),
+                f["rows_read"].as_u64().unwrap(),
+                f["rows_ingested"].as_u64().unwrap(),
+                reason,
+            )
+        })
+        .collect();
+    let is_empty = |name: &str| {
+        ("failed".to_owned(), 0, 0, Some(format!("cannot read {}: the file is empty", tmp.path().join(name).display())))
+    };
+    assert_eq!(
+        files,
+        [
+            is_empty("empty.ndjson"),
+            is_empty("blank.ndjson"),
+            ("success".to_owned(), 0, 0, None),
+            ("success".to_owned(), 1, 1, None),
+        ]
+    );
+    assert_eq!(people(&data, "d"), [triple("p1", "a@x.com", "Ann")]);
+}
+
+#[test]
 fn issue_4_a_row_refused_by_the_schema_names_its_line_byte_and_field_once() {
     let (tmp, data, mapping) = setup(MAPPING);
     let text = "id,email,first\r\np1,a@x.com,Ann\r\np2,not an email,Bob\r\n";

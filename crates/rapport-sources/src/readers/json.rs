@@ -110,12 +110,22 @@ pub(crate) struct NdJsonReader {
     offset: u64,
     buffer: Vec<u8>,
     columns: Columns,
+    /// Whether a line other than a blank one was read.
+    held_a_line: bool,
 }
 
 impl NdJsonReader {
     pub(crate) fn open(path: &Path, file: &str) -> crate::Result<Self> {
         let (input, offset) = open_skipping_bom(path, file)?;
-        Ok(Self { input, file: file.to_owned(), line: 1, offset, buffer: Vec::new(), columns: Columns::default() })
+        Ok(Self {
+            input,
+            file: file.to_owned(),
+            line: 1,
+            offset,
+            buffer: Vec::new(),
+            columns: Columns::default(),
+            held_a_line: false,
+        })
     }
 }
 
@@ -132,6 +142,11 @@ impl RowReader for NdJsonReader {
                 .read_until(b'\n', &mut self.buffer)
                 .map_err(|source| Error::Read { file: self.file.clone(), source })?;
             if read == 0 {
+                // As an empty JSON or CSV file is: nothing in it says it is NDJSON at all.
+                if !self.held_a_line {
+                    self.held_a_line = true;
+                    return Err(Error::BadFile { file: self.file.clone(), reason: "the file is empty".to_owned() });
+                }
                 return Ok(None);
             }
             let (line, offset) = (self.line, self.offset);
@@ -140,6 +155,7 @@ impl RowReader for NdJsonReader {
             if self.buffer.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
+            self.held_a_line = true;
             let text = self.buffer.strip_suffix(b"\n").unwrap_or(&self.buffer);
             let text = text.strip_suffix(b"\r").unwrap_or(text);
             let row = self.columns.object_row(
