@@ -246,7 +246,7 @@ impl Engine {
         display_name: &str,
         keep: bool,
         sample: usize,
-        observer: &dyn Observer,
+        (observer, input_bytes): (&dyn Observer, u64),
     ) -> Result<Mapped> {
         let namespaces: Namespaces =
             self.store.namespaces()?.into_iter().map(|ns| (ns.code.as_str().to_owned(), ns)).collect();
@@ -258,7 +258,7 @@ impl Engine {
             valid: 0,
             unmapped: Default::default(),
         };
-        observer.start(display_name, 0);
+        observer.start(display_name, input_bytes);
         let mut since_progress = 0;
         while let Some(row) = reader.next_row()? {
             out.rows_read += 1;
@@ -346,7 +346,9 @@ impl Engine {
         let mut report = FileReport::loading(display_name, name.clone(), entity, dataset, loading.id());
         report.unmapped_columns = compiled.as_ref().map(|c| c.unmapped_fields().to_vec()).unwrap_or_default();
         let mapped = match &compiled {
-            Some(compiled) => self.map_all(&schema, compiled, reader, display_name, true, 0, observer),
+            Some(compiled) => {
+                self.map_all(&schema, compiled, reader, display_name, true, 0, (observer, options.input_bytes))
+            }
             // Replays the read error, if reading failed before the first record.
             None => reader.next_row().map(|_| Mapped::default()).map_err(Error::from),
         };
@@ -475,7 +477,7 @@ impl Engine {
             .iter()
             .map(|s| format!("mapping {} (→ {}): no field `{}`", s.index, s.mapping.destination, s.field))
             .collect();
-        let mapped = self.map_all(&schema, &compiled, reader, display_name, false, sample, &crate::Quiet)?;
+        let mapped = self.map_all(&schema, &compiled, reader, display_name, false, sample, (&crate::Quiet, 0))?;
         let unmapped_fields = mapped.unmapped_fields(Some(&compiled));
         Ok(DryRun {
             entity,
@@ -607,6 +609,27 @@ mod tests {
         assert_eq!(run.target_fields_not_covered, ["extSourceSystemAudit.externalKey.sourceKey"]);
         assert!(engine.store().batches().unwrap().is_empty(), "a dry run writes no batch");
         assert!(engine.store().fragment_counts().unwrap().iter().all(|(_, n)| *n == 0));
+    }
+
+    /// Records what an observer is told.
+    #[derive(Default)]
+    struct Recorded(std::sync::Mutex<Vec<(String, u64)>>);
+
+    impl Observer for Recorded {
+        fn start(&self, label: &str, total: u64) {
+            self.0.lock().unwrap().push((label.to_owned(), total));
+        }
+        fn progress(&self, _: u64) {}
+        fn finish(&self) {}
+    }
+
+    #[test]
+    fn the_progress_of_a_load_is_told_the_size_of_its_input() {
+        let (_dir, mut engine) = engine();
+        let options = RowsOptions { compile: options(), input_bytes: 4321, ..RowsOptions::default() };
+        let observer = Recorded::default();
+        engine.ingest_rows("people", &mapping(), &mut reader(), "people.csv", &options, &observer).unwrap();
+        assert_eq!(*observer.0.lock().unwrap(), [("people.csv".to_owned(), 4321)]);
     }
 
     #[test]
