@@ -219,7 +219,7 @@ pub fn propose_for_file(file: &Path, entity: EntityKind, columns: &[String], tar
 
 /// The template of a known table as a proposal: every mapping the input's columns allow, confidence 1.
 pub fn propose_template(table: &SourceTable, columns: &[String]) -> Proposal {
-    let set = templates::template(table);
+    let mut set = templates::template(table);
     // The proposal keeps its placeholders (it is the file a user saves and edits); stand-in values only let the
     // compile step find which mappings the header allows.
     let stand_in = Some("instance".to_owned());
@@ -230,12 +230,17 @@ pub fn propose_template(table: &SourceTable, columns: &[String]) -> Proposal {
         Err(_) => Vec::new(),
     };
     let read: Vec<&str> = table.columns();
+    // The set to save holds what is proposed: the template's mappings of the columns this header has, so that
+    // the saved file loads this export as it is (the full template names every column the system may export).
+    let mut at = 0;
+    set.mappings.retain(|_| {
+        at += 1;
+        !skipped.contains(&at)
+    });
     let mappings = set
         .mappings
         .iter()
-        .enumerate()
-        .filter(|(at, _)| !skipped.contains(&(at + 1)))
-        .map(|(_, mapping)| ProposedMapping {
+        .map(|mapping| ProposedMapping {
             column: source_column(mapping),
             mapping: mapping.clone(),
             confidence: 1.0,
@@ -500,6 +505,12 @@ mod tests {
         assert!(proposal.mappings.iter().all(|p| p.reason == "template" && p.confidence == 1.0));
         assert!(proposal.mappings.iter().any(|p| p.mapping.destination == "person.name.firstName"));
         assert!(!proposal.mappings.iter().any(|p| p.mapping.destination == "person.name.lastName"));
+        // The set to save is what is proposed, and it compiles against this header as it is.
+        assert_eq!(proposal.set.mappings, proposal.mappings.iter().map(|p| p.mapping.clone()).collect::<Vec<_>>());
+        let table = known_table(Path::new("exports/Contact.csv"), &header).unwrap();
+        assert!(proposal.set.mappings.len() < templates::template(&table).mappings.len());
+        let placeholders = Placeholders { crm_org_id: Some("00D".into()), ..Placeholders::default() };
+        proposal.set.compile(&header, &CompileOptions { placeholders, ..CompileOptions::default() }).unwrap();
         let account_key = proposal.mappings.iter().find(|p| p.mapping.destination == "b2b.accountKey").unwrap();
         assert_eq!(account_key.column, "AccountId");
         let constant = proposal.mappings.iter().find(|p| p.mapping.destination == "b2b.personType").unwrap();
