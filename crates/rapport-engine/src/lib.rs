@@ -219,6 +219,13 @@ impl Engine {
         Ok(self.store.create_namespace(namespace)?)
     }
 
+    /// Reads the schemas again from the store: another process (a command run while `rapport serve` is up) may
+    /// have registered a class or added a field group since they were read.
+    pub fn reload_schemas(&mut self) -> Result<()> {
+        self.schemas = schemas::load(&self.store)?;
+        Ok(())
+    }
+
     /// Creates the standard B2B schemas, namespaces and relationships that do not exist yet.
     pub fn generate_b2b_schemas(&mut self) -> Result<RegistryChanges> {
         let changes =

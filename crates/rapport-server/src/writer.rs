@@ -153,7 +153,7 @@ pub(crate) fn spawn(
                         }
                         if !gathered.1.is_empty() {
                             let (messages, replies) = std::mem::take(&mut gathered);
-                            match context_of(&engine, &mut context) {
+                            match context_of(&mut engine, &mut context) {
                                 Ok(ctx) => commit(&mut engine, ctx.prepare(messages), replies, &acks),
                                 Err(err) => fail(replies, &err),
                             }
@@ -173,7 +173,7 @@ pub(crate) fn spawn(
             let (messages, replies) = std::mem::take(&mut gathered);
             let mut gathered_group = None;
             if !replies.is_empty() {
-                match context_of(&engine, &mut context) {
+                match context_of(&mut engine, &mut context) {
                     Ok(ctx) => gathered_group = Some((ctx, messages, replies)),
                     Err(err) => fail(replies, &err),
                 }
@@ -204,10 +204,16 @@ pub(crate) fn spawn(
 }
 
 /// The stream context, taken again from the engine when there is none or another process committed since it
-/// was taken (a dataset or schema created by a command while the server runs is then found at once).
-fn context_of<'a>(engine: &Engine, context: &'a mut Option<(StreamContext, i64)>) -> Result<&'a StreamContext, String> {
+/// was taken (a dataset or schema created by a command while the server runs is then found at once). The
+/// engine's schemas are read again with it: another process may have registered a class or added a field
+/// group.
+fn context_of<'a>(
+    engine: &mut Engine,
+    context: &'a mut Option<(StreamContext, i64)>,
+) -> Result<&'a StreamContext, String> {
     let version = engine.store().data_version().map_err(|err| err.to_string())?;
     if context.as_ref().is_none_or(|(_, taken)| *taken != version) {
+        engine.reload_schemas().map_err(|err| err.to_string())?;
         *context = Some((engine.stream_context().map_err(|err| err.to_string())?, version));
     }
     Ok(&context.as_ref().expect("just set").0)

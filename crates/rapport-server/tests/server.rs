@@ -334,6 +334,25 @@ async fn a_dataset_created_by_another_process_while_the_server_runs_is_found_at_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_class_registered_by_another_process_while_the_server_runs_is_found_at_once() {
+    let server = start().await;
+    // The activity class is registered with its first dataset, here by another process (`rapport dataset
+    // create --schema "B2B Activity"` while the server runs).
+    Engine::open(server.dir.path()).unwrap().create_dataset("web.events", "B2B Activity").unwrap();
+    let event = json!({"_id": "e1", "eventType": "web.webpagedetails.pageViews",
+                       "timestamp": "2026-12-01T10:00:00.000Z", "personKey": {"sourceKey": "p1@web"}});
+    let message = envelope("https://ns.adobe.com/rapport/schemas/b2b-activity", "web.events", event);
+    let path = format!("/collection/{}", server.inlet);
+    let (status, answer) = server.post_json(&path, &message).await;
+    assert_eq!(status, 200, "{answer}");
+    let dir = server.stop().await;
+    let batches = Engine::open(dir.path()).unwrap().store().batches().unwrap();
+    let events: Vec<(&str, u64)> =
+        batches.iter().filter(|b| b.dataset == "web.events").map(|b| (b.state.as_str(), b.rows_ingested)).collect();
+    assert_eq!(events, [("success", 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_connection_keeps_alive_across_requests_and_updates_replace_the_fragment() {
     let server = start().await;
     let mut conn = HttpConnection::connect(&server.addr).await.unwrap().with_bearer(server.token.clone());
