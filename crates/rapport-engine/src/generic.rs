@@ -231,8 +231,16 @@ impl Engine {
         reader: &dyn RowReader,
         options: &CompileOptions,
     ) -> Result<CompiledMapping> {
-        let compiled = mapping.compile(&reader.columns(), options).map_err(|e| Error::Mapping(e.to_string()))?;
-        check_destinations(schema, &compiled, mapping)?;
+        // Errors name the mapping file, when the set was read from one.
+        let named = |message: String| match &mapping.origin {
+            Some(file) => Error::Mapping(format!("{file}: {message}")),
+            None => Error::Mapping(message),
+        };
+        let compiled = mapping.compile(&reader.columns(), options).map_err(|e| named(e.to_string()))?;
+        check_destinations(schema, &compiled, mapping).map_err(|e| match e {
+            Error::Mapping(message) => named(message),
+            other => other,
+        })?;
         Ok(compiled)
     }
 
@@ -549,6 +557,7 @@ mod tests {
             entity: EntityKind::Person,
             schema: None,
             name: Some("people".into()),
+            origin: None,
             required: vec!["id".into()],
             mappings: vec![
                 Mapping::constant("Salesforce", "b2b.personKey.sourceType"),

@@ -357,6 +357,7 @@ pub fn propose(entity: EntityKind, columns: &[String], targets: &[TargetField]) 
         name: None,
         required: Vec::new(),
         mappings: mappings.iter().map(|p| p.mapping.clone()).collect(),
+        origin: None,
     };
     Proposal { entity, template: None, mappings, unmapped_fields, set }
 }

@@ -114,6 +114,9 @@ pub struct MappingSet {
     pub required: Vec<String>,
     /// The mappings, applied in order.
     pub mappings: Vec<Mapping>,
+    /// The file the set was loaded from, to name in errors (not part of the file).
+    #[serde(skip)]
+    pub origin: Option<String>,
 }
 
 /// A mapping set that cannot be read or compiled.
@@ -137,7 +140,7 @@ pub enum MappingError {
         message: String,
     },
     /// An expression does not parse (or names a placeholder that has no value).
-    #[error("mapping {index} (→ {destination}): {}", error.render(text))]
+    #[error("mapping {index} (→ {destination}):\n{}", indent(&error.render(text)))]
     Expression {
         /// The 1-based mapping entry.
         index: usize,
@@ -180,6 +183,11 @@ pub enum MappingError {
     },
 }
 
+/// `text` with each line indented by four spaces, to stand apart under the line that names it.
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("    {line}")).collect::<Vec<_>>().join("\n")
+}
+
 fn hint(suggestion: &Option<String>) -> String {
     suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
 }
@@ -207,7 +215,12 @@ pub struct CompileOptions {
 impl MappingSet {
     /// Reads a mapping set from JSON text; `file` names it in errors.
     pub fn from_json(text: &str, file: &str) -> Result<Self, MappingError> {
-        serde_json::from_str(text).map_err(|e| MappingError::Format { file: file.to_owned(), message: e.to_string() })
+        // Editors on Windows may save the file with a byte order mark, which JSON does not allow.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut set: Self = serde_json::from_str(text)
+            .map_err(|e| MappingError::Format { file: file.to_owned(), message: e.to_string() })?;
+        set.origin = Some(file.to_owned());
+        Ok(set)
     }
 
     /// The mapping set as pretty-printed JSON.

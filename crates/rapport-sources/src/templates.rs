@@ -131,6 +131,7 @@ pub fn template(table: &SourceTable) -> MappingSet {
         name: Some(table.to_string()),
         required: vec![table.id_column.to_owned()],
         mappings,
+        origin: None,
     }
 }
 

@@ -103,7 +103,10 @@ fn issue_4_a_saved_template_is_edited_and_reused_in_a_dry_run_that_writes_nothin
     assert!(!refused.status.success());
     assert_eq!(
         String::from_utf8_lossy(&refused.stderr).trim(),
-        "error: mapping 9 (→ b2b.accountKey.sourceID) reads `AccountId`, which the input does not have"
+        format!(
+            "error: {}: mapping 9 (→ b2b.accountKey.sourceID) reads `AccountId`, which the input does not have",
+            file.display()
+        )
     );
 
     let mut args = args.to_vec();

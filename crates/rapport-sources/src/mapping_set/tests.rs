@@ -49,12 +49,20 @@ fn mapping_files_round_trip() {
             description: Some("normalized".into()),
         }
     );
+    // The file a set came from is remembered for errors, not written.
+    assert_eq!(set.origin.as_deref(), Some("contacts.json"));
+    assert!(!set.to_json().contains("contacts.json"));
     let again = MappingSet::from_json(&set.to_json(), "again.json").unwrap();
-    assert_eq!(again, set);
+    assert_eq!(MappingSet { origin: set.origin.clone(), ..again }, set);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.json");
     set.save(&path).unwrap();
-    assert_eq!(MappingSet::load(&path).unwrap(), set);
+    let loaded = MappingSet::load(&path).unwrap();
+    assert_eq!(loaded.origin, Some(path.display().to_string()));
+    assert_eq!(MappingSet { origin: set.origin.clone(), ..loaded }, set);
+    // A byte order mark, as some Windows editors write, is no error.
+    let with_bom = MappingSet::from_json(&format!("\u{feff}{}", set.to_json()), "contacts.json").unwrap();
+    assert_eq!(with_bom, set);
 }
 
 #[test]
@@ -119,6 +127,18 @@ fn compile_errors_name_the_entry_and_suggest_a_column() {
     let err = bad.compile(&columns(&["id", "E_Mail", "address", "score", "tags"]), &options()).unwrap_err();
     let MappingError::Expression { index, error, .. } = &err else { panic!("{err}") };
     assert_eq!((*index, error.span.start, error.span.end), (6, 16, 16));
+    // The expression stands on its own line, so the caret falls under the fault.
+    assert_eq!(
+        err.to_string(),
+        "mapping 6 (→ b2b.personScore):\n    to_integer(score\n                    ^ expected `,` or `)`, found the end of the expression"
+    );
+    let mut bad = set.clone();
+    bad.mappings[5].source = "concat(\n  score,\n  ,score)".into();
+    let err = bad.compile(&columns(&["id", "E_Mail", "address", "score", "tags"]), &options()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "mapping 6 (→ b2b.personScore):\n    line 3:   ,score)\n              ^ expected a value, found `,`"
+    );
 
     let mut bad = set.clone();
     bad.mappings[0].destination = "b2b..personType".into();

@@ -121,6 +121,30 @@ impl Func {
         FUNCTIONS.iter().find(|(_, f, ..)| *f == self).map_or("?", |(name, ..)| *name)
     }
 
+    /// Refuses literal arguments no row could make work (a malformed date pattern, a date default that is
+    /// no date) when the expression is parsed, rather than rejecting every row.
+    pub(crate) fn check_literals(self, args: &[Expr]) -> Result<(), ParseError> {
+        let literal = |index: usize| match args.get(index) {
+            Some(Expr::Lit { value: Value::String(text), span }) => Some((text.as_str(), *span)),
+            _ => None,
+        };
+        if !matches!(self, Func::Date | Func::Format) {
+            return Ok(());
+        }
+        let mut pattern = None;
+        if let Some((text, span)) = literal(1) {
+            let compiled = DatePattern::compile(text)
+                .map_err(|message| ParseError::new(span, format!("{}: argument 2: {message}", self.name())))?;
+            pattern = Some(compiled);
+        }
+        if let (Func::Date, Some((text, span))) = (self, literal(2)) {
+            if instant(text).is_none() && pattern.as_ref().and_then(|p| p.parse(text)).is_none() {
+                return Err(ParseError::new(span, format!("date: argument 3: {}", default_not_a_date(text))));
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn check_arity(self, count: usize, span: Span) -> Result<(), ParseError> {
         let (_, _, min, max) = FUNCTIONS.iter().find(|(_, f, ..)| *f == self).copied().unwrap_or(("?", self, 0, None));
         let ok = count >= min && max.is_none_or(|max| count <= max);
@@ -630,25 +654,42 @@ const DEFAULT_DATE_PATTERNS: [&str; 10] = [
 
 /// `date(text[, pattern[, default]])` → RFC 3339 UTC with milliseconds.
 fn date(func: Func, args: &[Value]) -> Result<Value, EvalError> {
-    let default = args.get(2).cloned();
-    let Some(input) = string_arg(func, 0, &args[0])? else { return Ok(default.unwrap_or(Value::Null)) };
-    let parsed = match args.get(1) {
-        Some(pattern) => {
-            let pattern = string_arg(func, 1, pattern)?.unwrap_or_default();
-            with_pattern(&pattern, |compiled| compiled.parse(&input))
-                .map_err(|message| EvalError::new(func.name(), Some(2), RowErrorCode::Invalid, message))?
-                .ok_or_else(|| format!("{input:?} does not match the date pattern {pattern:?}"))
-        }
-        None => DEFAULT_DATE_PATTERNS
-            .iter()
-            .find_map(|pattern| with_pattern(pattern, |compiled| compiled.parse(&input)).ok().flatten())
-            .ok_or_else(|| format!("{input:?} is not a date in any of the standard formats")),
+    let pattern = match args.get(1) {
+        Some(pattern) => Some(string_arg(func, 1, pattern)?.unwrap_or_default()),
+        None => None,
     };
-    match (parsed, default) {
-        (Ok(instant), _) => Ok(Value::String(instant.to_rfc3339_opts(SecondsFormat::Millis, true))),
-        (Err(_), Some(default)) => Ok(default),
-        (Err(message), None) => Err(EvalError::new(func.name(), Some(1), RowErrorCode::BadDate, message)),
+    let parse = |input: &str| match &pattern {
+        Some(pattern) => with_pattern(pattern, |compiled| compiled.parse(input))
+            .map_err(|message| EvalError::new(func.name(), Some(2), RowErrorCode::Invalid, message)),
+        None => Ok(DEFAULT_DATE_PATTERNS
+            .iter()
+            .find_map(|pattern| with_pattern(pattern, |compiled| compiled.parse(input)).ok().flatten())),
+    };
+    let render = |instant: DateTime<Utc>| Value::String(instant.to_rfc3339_opts(SecondsFormat::Millis, true));
+    if let Some(input) = string_arg(func, 0, &args[0])? {
+        if let Some(instant) = parse(&input)? {
+            return Ok(render(instant));
+        }
+        if args.len() < 3 {
+            let message = match &pattern {
+                Some(pattern) => format!("{input:?} does not match the date pattern {pattern:?}"),
+                None => format!("{input:?} is not a date in any of the standard formats"),
+            };
+            return Err(EvalError::new(func.name(), Some(1), RowErrorCode::BadDate, message));
+        }
     }
+    // No date (or none given): the default, itself a date, comes out in the same form.
+    let Some(default) = args.get(2) else { return Ok(Value::Null) };
+    let Some(text) = string_arg(func, 2, default)? else { return Ok(Value::Null) };
+    match instant(&text).map(|t| Ok(Some(t))).unwrap_or_else(|| parse(&text)) {
+        Ok(Some(instant)) => Ok(render(instant)),
+        Ok(None) => Err(EvalError::new(func.name(), Some(3), RowErrorCode::BadDate, default_not_a_date(&text))),
+        Err(error) => Err(error),
+    }
+}
+
+fn default_not_a_date(text: &str) -> String {
+    format!("the default {text:?} is not a date (RFC 3339, YYYY-MM-DD or the pattern's form)")
 }
 
 /// An RFC 3339 date-time or a `YYYY-MM-DD` date (midnight UTC).

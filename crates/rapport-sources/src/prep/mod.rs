@@ -64,11 +64,21 @@ impl ParseError {
         Self { span, message: message.into() }
     }
 
-    /// The expression with a caret line under the fault, for terminals.
+    /// The expression with a caret line under the fault, for terminals. Of an expression written
+    /// over several lines, only the line holding the fault is shown, after its line number.
     pub fn render(&self, text: &str) -> String {
-        let start = text[..self.span.start.min(text.len())].chars().count();
-        let width = text.get(self.span.start..self.span.end).map_or(1, |s| s.chars().count().max(1));
-        format!("{text}\n{}{} {}", " ".repeat(start), "^".repeat(width), self.message)
+        let at = self.span.start.min(text.len());
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        let line = &text[line_start..line_end];
+        let (prefix, line) = match text.contains('\n') {
+            true => (format!("line {}: ", text[..line_start].matches('\n').count() + 1), line),
+            false => (String::new(), line),
+        };
+        let column = prefix.chars().count() + text[line_start..at].chars().count();
+        let end = self.span.end.clamp(at, line_end);
+        let width = text[at..end].chars().count().max(1);
+        format!("{prefix}{line}\n{}{} {}", " ".repeat(column), "^".repeat(width), self.message)
     }
 }
 

@@ -21,6 +21,17 @@ pub(crate) fn parse(text: &str) -> Result<Expr, ParseError> {
     Ok(expr)
 }
 
+/// `op` over `operands` in order, as a tree of depth log2 of their number.
+fn balanced(op: BinOp, mut operands: Vec<Expr>) -> Expr {
+    if operands.len() == 1 {
+        return operands.pop().expect("one operand");
+    }
+    let rhs = operands.split_off(operands.len() / 2);
+    let (lhs, rhs) = (balanced(op, operands), balanced(op, rhs));
+    let span = lhs.span().to(rhs.span());
+    Expr::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), span }
+}
+
 /// Deeper nesting than this is refused rather than risking the stack (no real mapping comes close).
 const MAX_DEPTH: usize = 128;
 
@@ -58,19 +69,36 @@ impl Parser {
         }
     }
 
+    /// A chain of operators of one precedence level. A chain of `&&` or of `||` becomes a balanced tree
+    /// (they are associative, and evaluation still goes left to right), so long generated lists stay
+    /// shallow; any other chain nests one level per operator and counts against [`MAX_DEPTH`].
     fn binary(
         &mut self,
         next: fn(&mut Self) -> Result<Expr, ParseError>,
         ops: &[(Tok, BinOp)],
     ) -> Result<Expr, ParseError> {
-        let mut lhs = next(self)?;
+        let mut operands = vec![next(self)?];
+        let mut operators: Vec<(BinOp, Span)> = Vec::new();
         loop {
-            let (tok, _) = self.peek();
-            let Some(op) = ops.iter().find(|(t, _)| t == tok).map(|(_, op)| *op) else { return Ok(lhs) };
+            let (tok, span) = self.peek();
+            let Some(op) = ops.iter().find(|(t, _)| t == tok).map(|(_, op)| *op) else { break };
+            if !matches!(op, BinOp::And | BinOp::Or) && self.depth + operators.len() >= MAX_DEPTH {
+                return Err(ParseError::new(span, format!("the expression nests deeper than {MAX_DEPTH} levels")));
+            }
             self.bump();
-            let rhs = next(self)?;
-            let span = lhs.span().to(rhs.span());
-            lhs = Expr::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), span };
+            operators.push((op, span));
+            operands.push(next(self)?);
+        }
+        match operators.first() {
+            Some((op @ (BinOp::And | BinOp::Or), _)) => Ok(balanced(*op, operands)),
+            _ => {
+                let mut operands = operands.into_iter();
+                let first = operands.next().expect("a chain has a first operand");
+                Ok(operators.into_iter().zip(operands).fold(first, |lhs, ((op, _), rhs)| {
+                    let span = lhs.span().to(rhs.span());
+                    Expr::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), span }
+                }))
+            }
         }
     }
 
@@ -132,7 +160,15 @@ impl Parser {
     /// A primary followed by any number of `.method(args)`.
     fn postfix(&mut self) -> Result<Expr, ParseError> {
         let mut expr = self.primary()?;
+        let mut calls = 0;
         while *self.peek().0 == Tok::Dot {
+            calls += 1;
+            if self.depth + calls > MAX_DEPTH {
+                return Err(ParseError::new(
+                    self.peek().1,
+                    format!("the expression nests deeper than {MAX_DEPTH} levels"),
+                ));
+            }
             self.bump();
             let (tok, name_span) = self.bump();
             let Tok::Ident(name) = tok else {
@@ -149,6 +185,7 @@ impl Parser {
             let func = Func::resolve(&name, name_span)?;
             let span = args[0].span().to(end);
             func.check_arity(args.len(), name_span)?;
+            func.check_literals(&args)?;
             expr = Expr::Call { func, args, span, name_span };
         }
         Ok(expr)
@@ -200,6 +237,7 @@ impl Parser {
                 let mut args = Vec::new();
                 let end = self.arguments(&mut args)?;
                 func.check_arity(args.len(), span)?;
+                func.check_literals(&args)?;
                 Ok(Expr::Call { func, args, span: span.to(end), name_span: span })
             }
             Tok::Ident(name) | Tok::Escaped(name) => {

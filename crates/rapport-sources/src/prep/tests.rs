@@ -159,14 +159,39 @@ fn dates() {
         json!("2024-03-05T14:22:11.000Z")
     );
     assert_eq!(eval(r#"date("2024-03-05")"#), json!("2024-03-05T00:00:00.000Z"), "default formats");
-    assert_eq!(eval(r#"date("junk", "yyyy-MM-dd", "1970-01-01T00:00:00Z")"#), json!("1970-01-01T00:00:00Z"));
+    // The default is a date too, and comes out in the same form as a parsed one.
+    assert_eq!(eval(r#"date("junk", "yyyy-MM-dd", "1970-01-01T00:00:00Z")"#), json!("1970-01-01T00:00:00.000Z"));
+    assert_eq!(eval(r#"date("junk", "MM/dd/yyyy", "12/31/1999")"#), json!("1999-12-31T00:00:00.000Z"));
+    assert_eq!(eval(r#"date(null, "MM/dd/yyyy", "2000-01-02")"#), json!("2000-01-02T00:00:00.000Z"));
+    assert_eq!(eval(r#"date("junk", "MM/dd/yyyy", null)"#), Value::Null);
+    let err = eval_err(r#"date("junk", "MM/dd/yyyy", d)"#, json!({"d": "soon"}));
+    assert_eq!((err.argument, err.code), (Some(3), RowErrorCode::BadDate));
+    assert_eq!(err.message, r#"the default "soon" is not a date (RFC 3339, YYYY-MM-DD or the pattern's form)"#);
     assert_eq!(eval(r#"date(null, "yyyy-MM-dd")"#), Value::Null);
     assert_eq!(eval(r#"format(date("3/5/2024 2:22 PM", "M/d/yyyy h:mm a"), "yyyy-MM-dd")"#), json!("2024-03-05"));
     let err = eval_err(r#"date(d, "yyyy-MM-dd")"#, json!({"d": "2024-02-30"}));
     assert_eq!((err.function, err.argument, err.code), ("date", Some(1), RowErrorCode::BadDate));
     assert_eq!(err.message, r#""2024-02-30" does not match the date pattern "yyyy-MM-dd""#);
-    let err = eval_err(r#"date(d, "yyyy-QQ")"#, json!({"d": "x"}));
+    // A pattern read from a field can only be checked on each row; a literal one is checked once, at parse.
+    let err = eval_err(r#"date(d, p)"#, json!({"d": "x", "p": "yyyy-QQ"}));
     assert_eq!((err.argument, err.message.as_str()), (Some(2), "the pattern letter `Q` is not supported"));
+    assert_eq!(
+        parse_err(r#"date(d, "yyyy-QQ")"#),
+        (8, 17, "date: argument 2: the pattern letter `Q` is not supported".to_owned())
+    );
+    assert_eq!(
+        parse_err(r#"d.format("yyyy-MM-DD")"#),
+        (9, 21, "format: argument 2: the pattern letter `D` is not supported".to_owned())
+    );
+    assert_eq!(
+        parse_err(r#"date(d, "MM/dd/yyyy", "never")"#),
+        (
+            22,
+            29,
+            r#"date: argument 3: the default "never" is not a date (RFC 3339, YYYY-MM-DD or the pattern's form)"#
+                .to_owned()
+        )
+    );
 }
 
 #[test]
@@ -218,6 +243,18 @@ fn deep_nesting_is_refused_not_overflowed() {
     assert_eq!(err.message, "the expression nests deeper than 128 levels");
     let nots = format!("{}true", "!".repeat(10_000));
     assert_eq!(Expression::parse(&nots).unwrap_err().message, "the expression nests deeper than 128 levels");
+    // A long chain of one associative operator is a shallow tree: it parses, evaluates and drops.
+    let ors = vec!["a == 3"; 20_000].join(" || ") + " || a == 7";
+    let expr = Expression::parse(&ors).unwrap();
+    assert_eq!(expr.eval(&row(json!({"a": 7}))).unwrap(), json!(true));
+    assert_eq!(expr.eval(&row(json!({"a": 5}))).unwrap(), json!(false));
+    let ands = vec!["true"; 20_000].join(" && ") + " && false";
+    assert_eq!(Expression::parse(&ands).unwrap().eval(&Map::new()).unwrap(), json!(false));
+    // Other chains nest one level per operator, and method chains one per call.
+    let compares = vec!["1"; 20_000].join(" == ");
+    assert_eq!(Expression::parse(&compares).unwrap_err().message, "the expression nests deeper than 128 levels");
+    let calls = format!("a{}", ".equals(a)".repeat(20_000));
+    assert_eq!(Expression::parse(&calls).unwrap_err().message, "the expression nests deeper than 128 levels");
     let fine = format!("{}1{}", "(".repeat(100), ")".repeat(100));
     assert_eq!(Expression::parse(&fine).unwrap().eval(&Map::new()).unwrap(), json!(1));
     let err = DatePattern::compile(&"[y]".repeat(13)).unwrap_err();
