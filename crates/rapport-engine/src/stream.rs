@@ -210,7 +210,15 @@ impl StreamMessage {
                 let created_at = match header.get("createdAt") {
                     None | Some(Value::Null) => None,
                     Some(value) => match value.as_i64() {
-                        Some(ms) => Some(ms),
+                        Some(ms) if (FIRST_INSTANT_MS..=LAST_INSTANT_MS).contains(&ms) => Some(ms),
+                        Some(_) => {
+                            errors.push(error(
+                                MessageErrorCode::Invalid,
+                                "header.createdAt",
+                                "`header.createdAt` must fall in the years 0000 to 9999 (milliseconds since the Unix epoch)",
+                            ));
+                            None
+                        }
                         None => {
                             errors.push(error(
                                 MessageErrorCode::WrongType,
@@ -270,6 +278,10 @@ impl StreamMessage {
 }
 
 /// Milliseconds since the Unix epoch as RFC 3339 with milliseconds (the form of `lastUpdatedDate`).
+/// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z, the instants a four-digit year can write.
+const FIRST_INSTANT_MS: i64 = -62_167_219_200_000;
+const LAST_INSTANT_MS: i64 = 253_402_300_799_999;
+
 fn rfc3339_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
@@ -655,6 +667,30 @@ mod tests {
         assert_eq!(message.created_at_ms, Some(1_700_000_000_123));
         assert_eq!(message.record["workEmail"]["address"], "a@b.co");
         assert_eq!(rfc3339_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(rfc3339_ms(FIRST_INSTANT_MS), "0000-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(LAST_INSTANT_MS), "9999-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn a_created_at_a_four_digit_year_cannot_write_is_refused() {
+        let id = schema_id("B2B Person");
+        for (created_at, ok) in [(253_402_300_799_999_i64, true), (253_402_300_800_000, false), (i64::MAX, false)] {
+            let envelope = json!({
+                "header": {"schemaRef": {"id": id}, "datasetId": "web.person", "createdAt": created_at},
+                "body": {"xdmEntity": {}}
+            });
+            match StreamMessage::from_envelope(envelope, "in", "x:0".into(), 5) {
+                Ok(message) => assert!(ok, "{created_at} was taken as {:?}", message.created_at_ms),
+                Err(errors) => {
+                    assert!(!ok, "{created_at}: {errors:?}");
+                    assert_eq!(errors.len(), 1);
+                    assert_eq!(
+                        (errors[0].code, errors[0].path.as_deref()),
+                        (MessageErrorCode::Invalid, Some("header.createdAt"))
+                    );
+                }
+            }
+        }
     }
 
     #[test]

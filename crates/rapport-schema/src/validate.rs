@@ -176,8 +176,17 @@ impl<'s> Checker<'s> {
                 }
             }
             (FieldType::DateTime, Value::String(s)) => {
-                if chrono::DateTime::parse_from_rfc3339(s).is_err() {
-                    self.fail(steps, ValidationRule::Format, format!("\"{s}\" is not an RFC 3339 date-time"));
+                use chrono::Datelike;
+                match chrono::DateTime::parse_from_rfc3339(s) {
+                    Err(_) => self.fail(steps, ValidationRule::Format, format!("\"{s}\" is not an RFC 3339 date-time")),
+                    // Instants are stored and compared in UTC with a four-digit year: an offset must not carry
+                    // one past 9999 (or before 0000).
+                    Ok(t) if !(0..=9999).contains(&t.to_utc().year()) => self.fail(
+                        steps,
+                        ValidationRule::Format,
+                        format!("\"{s}\" is outside the years 0000 to 9999 in UTC"),
+                    ),
+                    Ok(_) => {}
                 }
             }
             (FieldType::Number, Value::Number(n)) => self.range(def, n.as_f64(), steps),
@@ -391,6 +400,26 @@ mod tests {
             "the primary identity first, then fields in path order"
         );
         assert!(errors[3].message.contains("did you mean `extendedWorkDetails.departments`"), "{}", errors[3].message);
+    }
+
+    #[test]
+    fn a_date_time_an_offset_carries_past_year_9999_is_refused() {
+        let at = |time: &str| {
+            let record = json!({
+                "b2b": {"personKey": {"sourceKey": "k"}},
+                "extSourceSystemAudit": {"lastUpdatedDate": time}
+            });
+            validate(&person(), record.as_object().unwrap()).into_iter().map(|e| e.message).collect::<Vec<_>>()
+        };
+        assert_eq!(at("9999-12-31T23:59:59.999Z"), Vec::<String>::new());
+        assert_eq!(
+            at("9999-12-31T23:30:00-01:00"),
+            vec!["\"9999-12-31T23:30:00-01:00\" is outside the years 0000 to 9999 in UTC"]
+        );
+        assert_eq!(
+            at("0000-01-01T00:30:00+01:00"),
+            vec!["\"0000-01-01T00:30:00+01:00\" is outside the years 0000 to 9999 in UTC"]
+        );
     }
 
     #[test]
