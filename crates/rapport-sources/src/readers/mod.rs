@@ -42,8 +42,10 @@ pub enum FileFormat {
     NdJson,
     /// Apache Parquet. Values become JSON: integers and floats as numbers (NaN and infinities as the
     /// strings `"NaN"`, `"Infinity"`, `"-Infinity"`), decimals as exact decimal strings, dates as
-    /// `YYYY-MM-DD`, timestamps as RFC 3339 UTC text, times as `HH:MM:SS.fff`, binary as lowercase hex,
-    /// lists as arrays, structs as objects, maps as objects (string keys) or arrays of `{key, value}`.
+    /// `YYYY-MM-DD`, timestamps as RFC 3339 UTC text with their unit's digits (`2024-03-05T10:11:12.123Z`,
+    /// `.123456Z`, `.123456789Z`; a timestamp not adjusted to UTC is read as UTC, as text without an offset is),
+    /// times as `HH:MM:SS.fff` (`.ffffff` or `.fffffffff` when finer), binary as lowercase hex, lists as
+    /// arrays, structs as objects, maps as objects (string keys) or arrays of `{key, value}`.
     /// Compressions read: uncompressed, Snappy, zstd and gzip (not LZ4 or Brotli).
     Parquet,
 }

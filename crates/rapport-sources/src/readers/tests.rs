@@ -556,6 +556,149 @@ mod parquet_files {
         }
     }
 
+    /// Dates, times and timestamps of every unit, UTC-adjusted or not, at the top level and inside a list, a
+    /// struct and a map.
+    const TIMES: &str = "
+        message times {
+            REQUIRED INT64 ts_ms_utc (TIMESTAMP(MILLIS, true));
+            REQUIRED INT64 ts_ms_local (TIMESTAMP(MILLIS, false));
+            REQUIRED INT64 ts_us_utc (TIMESTAMP(MICROS, true));
+            REQUIRED INT64 ts_us_local (TIMESTAMP(MICROS, false));
+            REQUIRED INT64 ts_ns_utc (TIMESTAMP(NANOS, true));
+            REQUIRED INT64 ts_ns_local (TIMESTAMP(NANOS, false));
+            REQUIRED INT32 t_ms (TIME(MILLIS, true));
+            REQUIRED INT64 t_us (TIME(MICROS, false));
+            REQUIRED INT64 t_ns (TIME(NANOS, true));
+            REQUIRED INT32 day (DATE);
+            OPTIONAL GROUP events (LIST) {
+                REPEATED GROUP list {
+                    OPTIONAL INT64 element (TIMESTAMP(NANOS, true));
+                }
+            }
+            OPTIONAL GROUP visit {
+                OPTIONAL INT64 at (TIME(NANOS, false));
+            }
+            OPTIONAL GROUP seen (MAP) {
+                REPEATED GROUP key_value {
+                    REQUIRED BYTE_ARRAY key (UTF8);
+                    OPTIONAL INT64 value (TIMESTAMP(NANOS, false));
+                }
+            }
+        }";
+
+    #[test]
+    fn parquet_timestamps_and_times_of_every_unit_become_text() {
+        // 2024-03-05T10:11:12Z is 1_709_633_472 s after the epoch; 10:11:12 is 36_672 s after midnight;
+        // 2024-03-05 is 19_787 days after 1970-01-01. Row 2 holds -1 of each timestamp unit (the instant just
+        // before the epoch) and the edges of the day.
+        let (ms, us, ns) = (1_709_633_472_123_i64, 1_709_633_472_123_456_i64, 1_709_633_472_123_456_789_i64);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("times.parquet");
+        let schema = Arc::new(parse_message_type(TIMES).unwrap());
+        let props = Arc::new(WriterProperties::builder().build());
+        let mut writer = SerializedFileWriter::new(File::create(&path).unwrap(), schema, props).unwrap();
+        let mut group = writer.next_row_group().unwrap();
+        for values in [[ms, -1], [ms, -1], [us, -1], [us, -1], [ns, -1], [ns, -1]] {
+            let mut column = group.next_column().unwrap().unwrap();
+            column.typed::<Int64Type>().write_batch(&values, None, None).unwrap();
+            column.close().unwrap();
+        }
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int32Type>().write_batch(&[36_672_123, 0], None, None).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int64Type>().write_batch(&[36_672_123_456, 1], None, None).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int64Type>().write_batch(&[36_672_123_456_789, 86_399_999_999_999], None, None).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int32Type>().write_batch(&[19_787, 0], None, None).unwrap();
+        column.close().unwrap();
+        // events: [ns, null]; null.
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int64Type>().write_batch(&[ns], Some(&[3, 2, 0]), Some(&[0, 1, 0])).unwrap();
+        column.close().unwrap();
+        // visit.at: 10:11:12.123456789; exactly one millisecond after midnight.
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int64Type>().write_batch(&[36_672_123_456_789, 1_000_000], Some(&[2, 2]), None).unwrap();
+        column.close().unwrap();
+        // seen: {"first": ns}; {}.
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<ByteArrayType>().write_batch(&[ByteArray::from("first")], Some(&[2, 1]), Some(&[0, 0])).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int64Type>().write_batch(&[ns], Some(&[3, 1]), Some(&[0, 0])).unwrap();
+        column.close().unwrap();
+        group.close().unwrap();
+        writer.close().unwrap();
+
+        let mut reader = open(&path, "times.parquet", &FileFormat::Parquet).unwrap();
+        let mut rows = Vec::new();
+        while let Some(row) = reader.next_row().unwrap() {
+            rows.push(Value::Object(row.unwrap().fields));
+        }
+        assert_eq!(
+            rows,
+            [
+                json!({
+                    "ts_ms_utc": "2024-03-05T10:11:12.123Z", "ts_ms_local": "2024-03-05T10:11:12.123Z",
+                    "ts_us_utc": "2024-03-05T10:11:12.123456Z", "ts_us_local": "2024-03-05T10:11:12.123456Z",
+                    "ts_ns_utc": "2024-03-05T10:11:12.123456789Z", "ts_ns_local": "2024-03-05T10:11:12.123456789Z",
+                    "t_ms": "10:11:12.123", "t_us": "10:11:12.123456", "t_ns": "10:11:12.123456789",
+                    "day": "2024-03-05", "events": ["2024-03-05T10:11:12.123456789Z", null],
+                    "visit": {"at": "10:11:12.123456789"}, "seen": {"first": "2024-03-05T10:11:12.123456789Z"}
+                }),
+                json!({
+                    "ts_ms_utc": "1969-12-31T23:59:59.999Z", "ts_ms_local": "1969-12-31T23:59:59.999Z",
+                    "ts_us_utc": "1969-12-31T23:59:59.999999Z", "ts_us_local": "1969-12-31T23:59:59.999999Z",
+                    "ts_ns_utc": "1969-12-31T23:59:59.999999999Z", "ts_ns_local": "1969-12-31T23:59:59.999999999Z",
+                    "t_ms": "00:00:00.000", "t_us": "00:00:00.000001", "t_ns": "23:59:59.999999999",
+                    "day": "1970-01-01", "events": null, "visit": {"at": "00:00:00.001"}, "seen": {}
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn parquet_nanoseconds_in_legacy_lists_and_bare_repeated_fields_become_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("legacy.parquet");
+        let schema = parse_message_type(
+            "message legacy {
+                OPTIONAL GROUP stamps (LIST) {
+                    REPEATED INT64 element (TIMESTAMP(NANOS, true));
+                }
+                REPEATED INT64 times (TIME(NANOS, true));
+            }",
+        )
+        .unwrap();
+        let props = Arc::new(WriterProperties::builder().build());
+        let mut writer = SerializedFileWriter::new(File::create(&path).unwrap(), Arc::new(schema), props).unwrap();
+        let mut group = writer.next_row_group().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int64Type>().write_batch(&[1, -1], Some(&[2, 2]), Some(&[0, 1])).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int64Type>().write_batch(&[1, 2_000], Some(&[1, 1]), Some(&[0, 1])).unwrap();
+        column.close().unwrap();
+        group.close().unwrap();
+        writer.close().unwrap();
+
+        let mut reader = open(&path, "legacy.parquet", &FileFormat::Parquet).unwrap();
+        let row = reader.next_row().unwrap().unwrap().unwrap();
+        // The record API reads a legacy two-level list as a list holding one list, whatever its element type;
+        // that shape is its own (not this reader's) and left as is here.
+        assert_eq!(
+            Value::Object(row.fields),
+            json!({
+                "stamps": [["1970-01-01T00:00:00.000000001Z", "1969-12-31T23:59:59.999999999Z"]],
+                "times": ["00:00:00.000000001", "00:00:00.000002"]
+            })
+        );
+        assert!(reader.next_row().unwrap().is_none());
+    }
+
     #[test]
     fn a_file_that_is_not_parquet_is_refused_with_its_name() {
         let (_dir, path) = write(b"id,name\n1,a\n", "fake.parquet");
