@@ -5,6 +5,10 @@
 //! is rejected alone and the rest still load. A file holding one object is one row. NDJSON is read line by
 //! line; blank lines are skipped. Both skip a UTF-8 byte-order mark. Elements and lines that are valid
 //! JSON but not objects are rejected.
+//!
+//! Damage to the array itself, between elements (a missing `,`, or anything but whitespace after the closing
+//! `]`), is no rejected row: no record is at fault, and the file is not JSON. Reading fails there with
+//! [`Error::BadFile`](crate::Error::BadFile) naming the line, column and byte offset, after the rows before it.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -400,11 +404,11 @@ impl RowReader for JsonArrayReader {
                             "the file ends before the array's closing `]`".to_owned(),
                         ))))
                     }
-                    Some(other) => {
-                        // A missing comma: report it, then read on from here as the next element.
-                        self.state = State::First;
-                        let message = format!("expected `,` or `]` after an element, found `{}`", char::from(other));
-                        Ok(Some(Err(row_error(&self.file, line, Some(offset), None, message))))
+                    Some(_) => {
+                        // A missing comma: where one element ends and the next begins is a guess.
+                        self.state = State::Done;
+                        let found = self.shown_next()?;
+                        Err(self.broken(format!("expected `,` or `]` after an array element, found `{found}`")))
                     }
                 }
             }
@@ -420,16 +424,31 @@ impl JsonArrayReader {
     /// After the closing `]`: only whitespace may follow.
     fn after_array(&mut self) -> crate::Result<Option<Result<SourceRow, RowError>>> {
         self.skip_whitespace()?;
-        let (line, offset) = (self.line, self.offset);
         if self.peek()?.is_some() {
-            return Ok(Some(Err(row_error(
-                &self.file,
-                line,
-                Some(offset),
-                None,
-                "content after the array's closing `]` is ignored".to_owned(),
-            ))));
+            let found = self.shown_next()?;
+            return Err(self.broken(format!("`{found}` after the array's closing `]` (only whitespace may follow it)")));
         }
         Ok(None)
+    }
+
+    /// The array's structure is broken at the current position: the file error saying where and how.
+    fn broken(&self, what: String) -> Error {
+        Error::BadFile {
+            file: self.file.clone(),
+            reason: format!("line {} column {} (byte {}): {what}", self.line, self.column, self.offset),
+        }
+    }
+
+    /// The character at the current position, for a message: control characters escaped, `�` for bytes that are
+    /// not UTF-8.
+    fn shown_next(&mut self) -> crate::Result<String> {
+        let buffer = self.input.fill_buf().map_err(|source| Error::Read { file: self.file.clone(), source })?;
+        let start = &buffer[..buffer.len().min(4)];
+        let valid = match std::str::from_utf8(start) {
+            Ok(text) => text,
+            // A character cut by the end of the buffer or the file reads as not UTF-8: good enough for a message.
+            Err(err) => std::str::from_utf8(&start[..err.valid_up_to()]).unwrap_or_default(),
+        };
+        Ok(valid.chars().next().unwrap_or(char::REPLACEMENT_CHARACTER).escape_debug().to_string())
     }
 }

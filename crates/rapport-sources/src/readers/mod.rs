@@ -11,7 +11,8 @@
 //! - CSV ([`CsvOptions`]): any ASCII delimiter, quote and escape character, with or without a header row;
 //!   encodings UTF-8, UTF-16 LE/BE, ISO-8859-1 and Windows-1252, with byte-order-mark detection. Invalid
 //!   bytes reject their row (code `unparsable`), never replaced silently.
-//! - JSON: a top-level array of objects, streamed element by element, or a single object.
+//! - JSON: a top-level array of objects, streamed element by element, or a single object. The array broken
+//!   between elements (a missing `,`, anything but whitespace after its `]`) fails the file there.
 //! - NDJSON: one object per line; blank lines are skipped.
 //! - Parquet: rows through the `parquet` crate's record API, converted to JSON as [`FileFormat::Parquet`]
 //!   describes.

@@ -379,6 +379,123 @@ fn json_array_cut_short_reports_the_unfinished_element() {
     );
 }
 
+/// Reads `bytes` as JSON until the reader fails: the rows before the failure, and the failure.
+fn read_until_error(bytes: &[u8], name: &str) -> (Read, crate::Error) {
+    let (_dir, path) = write(bytes, name);
+    let mut reader = open(&path, name, &FileFormat::Json).unwrap();
+    let mut rows = Vec::new();
+    loop {
+        match reader.next_row() {
+            Ok(Some(Ok(SourceRow { line, offset, fields }))) => rows.push(Ok((line, offset, Value::Object(fields)))),
+            Ok(Some(Err(RowError { line, offset, field, code, message, .. }))) => {
+                rows.push(Err((line, offset, field, code, message)))
+            }
+            Ok(None) => panic!("{name} read to its end without an error: {rows:?}"),
+            Err(err) => {
+                // The failure ends the file.
+                assert!(matches!(reader.next_row(), Ok(None)), "{name}: rows after the failure");
+                return (rows, err);
+            }
+        }
+    }
+}
+
+fn bad_file_reason(err: crate::Error, name: &str) -> String {
+    match err {
+        crate::Error::BadFile { file, reason } => {
+            assert_eq!(file, name);
+            reason
+        }
+        other => panic!("expected BadFile, got {other:?}"),
+    }
+}
+
+#[test]
+fn json_content_after_the_array_fails_the_file_at_its_byte() {
+    // `[` 0, the element 1-7, `]` 8, a space 9, `g` 10.
+    let (rows, err) = read_until_error(b"[{\"a\":1}] garbage", "trailing.json");
+    assert_eq!(rows, [ok(1, 1, json!({"a": 1}))]);
+    assert_eq!(
+        err.to_string(),
+        "cannot read trailing.json: line 1 column 11 (byte 10): `g` after the array's closing `]` (only whitespace \
+         may follow it)"
+    );
+    assert_eq!(
+        bad_file_reason(err, "trailing.json"),
+        "line 1 column 11 (byte 10): `g` after the array's closing `]` (only whitespace may follow it)"
+    );
+    // The byte-order mark counts in offsets, not in columns; lines after the array count.
+    let (rows, err) = read_until_error(b"\xef\xbb\xbf[\n  {\"a\": 1}\n]\n  x\n", "bom.json");
+    assert_eq!(rows, [ok(2, 7, json!({"a": 1}))]);
+    assert_eq!(
+        bad_file_reason(err, "bom.json"),
+        "line 4 column 3 (byte 20): `x` after the array's closing `]` (only whitespace may follow it)"
+    );
+    // An empty array followed by a second one; a character that is not ASCII is shown whole, and bytes that are
+    // not UTF-8 as `�`.
+    let (rows, err) = read_until_error(b"[] []", "two.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        bad_file_reason(err, "two.json"),
+        "line 1 column 4 (byte 3): `[` after the array's closing `]` (only whitespace may follow it)"
+    );
+    let (_, err) = read_until_error("[]\n\u{e9}t\u{e9}".as_bytes(), "accent.json");
+    assert_eq!(
+        bad_file_reason(err, "accent.json"),
+        "line 2 column 1 (byte 3): `\u{e9}` after the array's closing `]` (only whitespace may follow it)"
+    );
+    let (_, err) = read_until_error(b"[]\xff", "binary.json");
+    assert_eq!(
+        bad_file_reason(err, "binary.json"),
+        "line 1 column 3 (byte 2): `\u{fffd}` after the array's closing `]` (only whitespace may follow it)"
+    );
+    // Whitespace alone after the array is fine.
+    let (_, rows) = read_all(b"[{\"a\": 1}]\n\r\n\t \n", "fine.json", &FileFormat::Json);
+    assert_eq!(rows, [ok(1, 1, json!({"a": 1}))]);
+}
+
+#[test]
+fn json_elements_without_a_comma_between_them_fail_the_file_at_its_byte() {
+    // `[` 0, the first element 1-7, a space 8, the second element from 9.
+    let (rows, err) = read_until_error(b"[{\"a\":1} {\"a\":2}]", "nocomma.json");
+    assert_eq!(rows, [ok(1, 1, json!({"a": 1}))]);
+    assert_eq!(
+        err.to_string(),
+        "cannot read nocomma.json: line 1 column 10 (byte 9): expected `,` or `]` after an array element, found `{`"
+    );
+    assert_eq!(
+        bad_file_reason(err, "nocomma.json"),
+        "line 1 column 10 (byte 9): expected `,` or `]` after an array element, found `{`"
+    );
+    // On a later line, after a rejected element: the rows before the damage come first, as they are.
+    let bytes = b"[\n{\"a\": 1},\n42,\n{\"a\": 3}\n{\"a\": 4}\n]";
+    let (rows, err) = read_until_error(bytes, "lines.json");
+    assert_eq!(
+        rows,
+        [
+            ok(2, 2, json!({"a": 1})),
+            Err((
+                3,
+                Some(12),
+                None,
+                RowErrorCode::Unparsable,
+                "the array element is a JSON number, not an object".to_owned()
+            )),
+            ok(4, 16, json!({"a": 3})),
+        ]
+    );
+    assert_eq!(
+        bad_file_reason(err, "lines.json"),
+        "line 5 column 1 (byte 25): expected `,` or `]` after an array element, found `{`"
+    );
+    // A stray closing brace.
+    let (_, err) = read_until_error(b"[{\"a\":1}}]", "brace.json");
+    assert_eq!(
+        bad_file_reason(err, "brace.json"),
+        "line 1 column 9 (byte 8): expected `,` or `]` after an array element, found `}`"
+    );
+}
+
 #[test]
 fn ndjson_broken_line_is_rejected_and_following_lines_still_read() {
     let bytes = b"{\"id\":1}\n\n{\"id\":2,\"n\":[1,2]}\n{\"id\":3,\n\"str\"\n  \r\n{\"id\":6}";
