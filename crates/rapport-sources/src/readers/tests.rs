@@ -496,6 +496,61 @@ fn json_elements_without_a_comma_between_them_fail_the_file_at_its_byte() {
     );
 }
 
+fn duplicate(line: u64, offset: u64, path: &str, at: &str) -> Result<Good, Bad> {
+    Err((
+        line,
+        Some(offset),
+        Some(path.to_owned()),
+        RowErrorCode::Unparsable,
+        format!("key `{path}` appears twice (the second time at {at})"),
+    ))
+}
+
+#[test]
+fn json_duplicate_keys_reject_their_row_naming_the_key_path() {
+    // The second `id` opens at byte 9, column 10; the next element starts at byte 17.
+    let (columns, rows) = read_all(br#"[{"id":1,"id":2},{"ok":true}]"#, "dup.json", &FileFormat::Json);
+    assert_eq!(rows, [duplicate(1, 1, "id", "line 1 column 10"), ok(1, 17, json!({"ok": true}))]);
+    assert_eq!(columns, ["ok"], "a rejected row's keys are not columns");
+    // Nested, over several lines: the element starts on line 2 at byte 4; the second `city` on line 4.
+    let bytes = b"[\n  {\"id\": 1,\n   \"address\": {\"city\": \"Paris\",\n               \"city\": \"Lyon\"}}\n]\n";
+    let (_, rows) = read_all(bytes, "nested.json", &FileFormat::Json);
+    assert_eq!(rows, [duplicate(2, 4, "address.city", "line 4 column 16")]);
+    // One object as the whole file.
+    let (_, rows) = read_all(br#"{"a":1,"a":2}"#, "one.json", &FileFormat::Json);
+    assert_eq!(rows, [duplicate(1, 0, "a", "line 1 column 8")]);
+}
+
+#[test]
+fn ndjson_duplicate_keys_reject_their_line_naming_the_key_path() {
+    let lines: [&[u8]; 7] = [
+        br#"{"a":1,"a":2}"#,
+        br#"{"a":1,"A":2,"b":{"a":1},"c":[{"a":1},{"a":2}]}"#,
+        br#"{"x":{"y":1,"y":2}}"#,
+        br#"{"l":[{"k":1},{"k":1,"k":2}]}"#,
+        br#"{"a":1,"\u0061":2}"#,
+        br#"{"a\"b":1,"a\"b":2}"#,
+        br#"{"a":1, "b":2,  "a" : 3}"#,
+    ];
+    let bytes = lines.join(&b'\n');
+    let (columns, rows) = read_all(&bytes, "dup.ndjson", &FileFormat::NdJson);
+    assert_eq!(
+        rows,
+        [
+            duplicate(1, 0, "a", "column 8"),
+            ok(2, 14, json!({"a": 1, "A": 2, "b": {"a": 1}, "c": [{"a": 1}, {"a": 2}]})),
+            duplicate(3, 62, "x.y", "column 13"),
+            duplicate(4, 82, "l.1.k", "column 22"),
+            // The same key escaped: a key is compared as it reads, not as it is written.
+            duplicate(5, 112, "a", "column 8"),
+            duplicate(6, 131, "a\"b", "column 11"),
+            duplicate(7, 151, "a", "column 17"),
+        ]
+    );
+    // Keys are noted in the order an object holds them (sorted).
+    assert_eq!(columns, ["A", "a", "b", "c"]);
+}
+
 #[test]
 fn ndjson_broken_line_is_rejected_and_following_lines_still_read() {
     let bytes = b"{\"id\":1}\n\n{\"id\":2,\"n\":[1,2]}\n{\"id\":3,\n\"str\"\n  \r\n{\"id\":6}";
