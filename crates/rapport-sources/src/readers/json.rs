@@ -4,15 +4,25 @@
 //! each element ends (tracking strings and nesting), and only that element is parsed, so one broken element
 //! is rejected alone and the rest still load. A file holding one object is one row. NDJSON is read line by
 //! line; blank lines are skipped. Both skip a UTF-8 byte-order mark. Elements and lines that are valid
-//! JSON but not objects are rejected.
+//! JSON but not objects are rejected, and so are objects holding a key twice (serde_json would keep the last
+//! value silently): the row error names the key's path (`address.city`, `items.0.id`) and where it appears
+//! again. Values are parsed by [`Strict`], serde_json's own parser with a visitor that notices the duplicate
+//! as it inserts the key (no set of keys is built).
+//!
+//! Damage to the array itself, between elements (a missing `,`, or anything but whitespace after the closing
+//! `]`), is no rejected row: no record is at fault, and the file is not JSON. Reading fails there with
+//! [`Error::BadFile`](crate::Error::BadFile) naming the line, column and byte offset, after the rows before it.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use rapport_model::RowError;
-use serde_json::Value;
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
+use serde_json::{Map, Number, Value};
 
 use super::row_error;
 use crate::{Error, RowReader, SourceRow};
@@ -38,17 +48,17 @@ impl Columns {
     }
 }
 
-/// What a JSON value is, for messages.
 impl Columns {
     /// Turns one parsed JSON value read at `line`/`offset` into a row (noting its fields), or into the row error
-    /// saying what `holder` (e.g. "the line holds") held instead of an object, or where the JSON broke.
+    /// saying what `holder` (e.g. "the line holds") held instead of an object, or where the JSON broke;
+    /// `position` places a 1-based line and column of the parsed text in the file, for messages.
     fn object_row(
         &mut self,
         file: &str,
         (line, offset): (u64, u64),
-        parsed: Result<Value, serde_json::Error>,
+        parsed: Result<Value, ParseError>,
         holder: &str,
-        position: impl FnOnce(&serde_json::Error) -> String,
+        position: impl FnOnce(usize, usize) -> String,
     ) -> Result<SourceRow, rapport_model::RowError> {
         match parsed {
             Ok(Value::Object(fields)) => {
@@ -62,17 +72,171 @@ impl Columns {
                 None,
                 format!("{holder} a JSON {}, not an object", kind(&other)),
             )),
-            Err(err) => Err(row_error(
+            Err(ParseError::Invalid(err)) => Err(row_error(
                 file,
                 line,
                 Some(offset),
                 None,
-                format!("invalid JSON at {}: {}", position(&err), bare_message(&err)),
+                format!("invalid JSON at {}: {}", position(err.line(), err.column()), bare_message(&err)),
             )),
+            Err(ParseError::Duplicate { path, line: at_line, column: at_column }) => {
+                let message =
+                    format!("key `{path}` appears twice (the second time at {})", position(at_line, at_column));
+                Err(row_error(file, line, Some(offset), Some(path), message))
+            }
         }
     }
 }
 
+/// Why a JSON text is not a value.
+#[derive(Debug)]
+enum ParseError {
+    /// It is not JSON.
+    Invalid(serde_json::Error),
+    /// An object holds a key twice: the key's path (object keys and array indices, joined by `.`) and the 1-based
+    /// line and column in the text where the key opens the second time.
+    Duplicate { path: String, line: usize, column: usize },
+}
+
+/// Parses `text` as `serde_json::from_slice::<Value>` does, except that an object holding a key twice fails.
+fn parse(text: &[u8]) -> Result<Value, ParseError> {
+    let mut duplicate = Vec::new();
+    let mut deserializer = serde_json::Deserializer::from_slice(text);
+    let parsed = Strict { duplicate: &mut duplicate }
+        .deserialize(&mut deserializer)
+        .and_then(|value| deserializer.end().map(|()| value));
+    match parsed {
+        Ok(value) => Ok(value),
+        Err(err) if duplicate.is_empty() => Err(ParseError::Invalid(err)),
+        Err(err) => {
+            duplicate.reverse();
+            let (line, column) = key_start(text, &err).unwrap_or((err.line(), err.column()));
+            Err(ParseError::Duplicate { path: duplicate.join("."), line, column })
+        }
+    }
+}
+
+/// Where the key serde_json stopped just after opens: its 1-based line and column in `text`.
+fn key_start(text: &[u8], err: &serde_json::Error) -> Option<(usize, usize)> {
+    // serde_json places the error at the byte after the key (skipping whitespace): back over it, the `:` if
+    // already read and whitespace, to the key's closing quote, then to the opening quote, the first one before
+    // it not escaped by an odd run of backslashes.
+    let line_start = if err.line() <= 1 {
+        0
+    } else {
+        text.iter().enumerate().filter(|(_, byte)| **byte == b'\n').nth(err.line() - 2)?.0 + 1
+    };
+    let after = (line_start + err.column()).min(text.len());
+    let closing = text[..after].iter().rposition(|byte| !matches!(byte, b' ' | b'\t' | b'\r' | b'\n' | b':'))?;
+    if text[closing] != b'"' {
+        return None;
+    }
+    let mut end = closing;
+    let opening = loop {
+        let quote = text[..end].iter().rposition(|byte| *byte == b'"')?;
+        let backslashes = text[..quote].iter().rev().take_while(|byte| **byte == b'\\').count();
+        if backslashes % 2 == 0 {
+            break quote;
+        }
+        end = quote;
+    };
+    let line = 1 + text[..opening].iter().filter(|byte| **byte == b'\n').count();
+    let column = opening - text[..opening].iter().rposition(|byte| *byte == b'\n').map_or(0, |newline| newline + 1) + 1;
+    Some((line, column))
+}
+
+/// A JSON value read as serde_json's `Value` reads itself, except that an object holding a key twice is an
+/// error; `duplicate` then holds the key's path, innermost first (each enclosing object or array adds its key
+/// or index on the way out). Nothing is allocated for the check: the key is looked for where it is inserted.
+struct Strict<'p> {
+    duplicate: &'p mut Vec<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(value).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        loop {
+            match seq.next_element_seed(Strict { duplicate: &mut *self.duplicate }) {
+                Ok(Some(value)) => values.push(value),
+                Ok(None) => return Ok(Value::Array(values)),
+                Err(err) => {
+                    if !self.duplicate.is_empty() {
+                        self.duplicate.push(values.len().to_string());
+                    }
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match object.entry(key) {
+                Entry::Occupied(entry) => {
+                    self.duplicate.push(entry.key().clone());
+                    return Err(A::Error::custom("duplicate key"));
+                }
+                Entry::Vacant(entry) => match map.next_value_seed(Strict { duplicate: &mut *self.duplicate }) {
+                    Ok(value) => {
+                        entry.insert(value);
+                    }
+                    Err(err) => {
+                        if !self.duplicate.is_empty() {
+                            self.duplicate.push(entry.key().clone());
+                        }
+                        return Err(err);
+                    }
+                },
+            }
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// What a JSON value is, for messages.
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -158,13 +322,10 @@ impl RowReader for NdJsonReader {
             self.held_a_line = true;
             let text = self.buffer.strip_suffix(b"\n").unwrap_or(&self.buffer);
             let text = text.strip_suffix(b"\r").unwrap_or(text);
-            let row = self.columns.object_row(
-                &self.file,
-                (line, offset),
-                serde_json::from_slice::<Value>(text),
-                "the line holds",
-                |err| format!("column {}", err.column()),
-            );
+            let row =
+                self.columns.object_row(&self.file, (line, offset), parse(text), "the line holds", |_, column| {
+                    format!("column {column}")
+                });
             return Ok(Some(row));
         }
     }
@@ -228,9 +389,9 @@ impl JsonArrayReader {
                 let row = this.columns.object_row(
                     &this.file,
                     (line, offset),
-                    serde_json::from_slice::<Value>(&text),
+                    parse(&text),
                     "the file holds",
-                    |err| format!("line {} column {}", err.line(), err.column()),
+                    |line, column| format!("line {line} column {column}"),
                 );
                 this.single = Some(row);
                 this.state = State::Done;
@@ -343,12 +504,12 @@ impl JsonArrayReader {
         Ok(self.columns.object_row(
             file,
             (line, offset),
-            serde_json::from_slice::<Value>(&self.element),
+            parse(&self.element),
             "the array element is",
-            |err| {
+            |in_line, in_column| {
                 // Place the error in the file: serde_json counts from the element's start.
-                let at_line = line + err.line() as u64 - 1;
-                let at_column = if err.line() <= 1 { column + err.column() as u64 - 1 } else { err.column() as u64 };
+                let at_line = line + in_line as u64 - 1;
+                let at_column = if in_line <= 1 { column + in_column as u64 - 1 } else { in_column as u64 };
                 format!("line {at_line} column {at_column}")
             },
         ))
@@ -400,11 +561,11 @@ impl RowReader for JsonArrayReader {
                             "the file ends before the array's closing `]`".to_owned(),
                         ))))
                     }
-                    Some(other) => {
-                        // A missing comma: report it, then read on from here as the next element.
-                        self.state = State::First;
-                        let message = format!("expected `,` or `]` after an element, found `{}`", char::from(other));
-                        Ok(Some(Err(row_error(&self.file, line, Some(offset), None, message))))
+                    Some(_) => {
+                        // A missing comma: where one element ends and the next begins is a guess.
+                        self.state = State::Done;
+                        let found = self.shown_next()?;
+                        Err(self.broken(format!("expected `,` or `]` after an array element, found `{found}`")))
                     }
                 }
             }
@@ -420,16 +581,73 @@ impl JsonArrayReader {
     /// After the closing `]`: only whitespace may follow.
     fn after_array(&mut self) -> crate::Result<Option<Result<SourceRow, RowError>>> {
         self.skip_whitespace()?;
-        let (line, offset) = (self.line, self.offset);
         if self.peek()?.is_some() {
-            return Ok(Some(Err(row_error(
-                &self.file,
-                line,
-                Some(offset),
-                None,
-                "content after the array's closing `]` is ignored".to_owned(),
-            ))));
+            let found = self.shown_next()?;
+            return Err(self.broken(format!("`{found}` after the array's closing `]` (only whitespace may follow it)")));
         }
         Ok(None)
+    }
+
+    /// The array's structure is broken at the current position: the file error saying where and how.
+    fn broken(&self, what: String) -> Error {
+        Error::BadFile {
+            file: self.file.clone(),
+            reason: format!("line {} column {} (byte {}): {what}", self.line, self.column, self.offset),
+        }
+    }
+
+    /// The character at the current position, for a message: control characters escaped, `�` for bytes that are
+    /// not UTF-8.
+    fn shown_next(&mut self) -> crate::Result<String> {
+        let buffer = self.input.fill_buf().map_err(|source| Error::Read { file: self.file.clone(), source })?;
+        let start = &buffer[..buffer.len().min(4)];
+        let valid = match std::str::from_utf8(start) {
+            Ok(text) => text,
+            // A character cut by the end of the buffer or the file reads as not UTF-8: good enough for a message.
+            Err(err) => std::str::from_utf8(&start[..err.valid_up_to()]).unwrap_or_default(),
+        };
+        Ok(valid.chars().next().unwrap_or(char::REPLACEMENT_CHARACTER).escape_debug().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn strict_parsing_reads_what_serde_json_reads() {
+        // Numbers at the edges of each kind, escapes, nesting, empty containers, keys differing by case only:
+        // the same values, and the same errors with the same positions.
+        let texts: [&[u8]; 6] = [
+            br#"{"u": 18446744073709551615, "i": -9223372036854775808, "f": 0.1, "e": 1e308, "z": -0.0}"#,
+            br#"{"s": "\ud83d\ude00 \"q\" \\ \n", "n": null, "t": true, "a": [[], {}, [1, [2, {"x": []}]]]}"#,
+            br#" {"a": 1, "A": 2} "#,
+            br#"{"a": tru}"#,
+            br#"{"a": 1} x"#,
+            b"{\"a\":\n 1,\n \"b\" 2}",
+        ];
+        for text in texts {
+            let expected = serde_json::from_slice::<Value>(text).map_err(|err| err.to_string());
+            let parsed = parse(text).map_err(|err| match err {
+                ParseError::Invalid(err) => err.to_string(),
+                ParseError::Duplicate { path, .. } => panic!("duplicate `{path}` in {text:?}"),
+            });
+            assert_eq!(parsed, expected, "{}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
+    fn duplicates_name_their_path_and_where_the_key_opens_again() {
+        let duplicate = |text: &[u8]| match parse(text) {
+            Err(ParseError::Duplicate { path, line, column }) => (path, line, column),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(duplicate(br#"[[{"a":1,"a":1}]]"#), ("0.0.a".to_owned(), 1, 10));
+        // Whitespace and a line end between the key and its colon; the first duplicate found is the one named.
+        assert_eq!(duplicate(b"{\"o\": {\"k\": 1,\n  \"k\"\n  : 2, \"k\": 3}, \"o\": 0}"), ("o.k".to_owned(), 2, 3));
+        // A key ending in an escaped backslash, then one holding an escaped quote.
+        assert_eq!(duplicate(br#"{"a\\":1,"a\\":2}"#), ("a\\".to_owned(), 1, 10));
+        assert_eq!(duplicate(br#"{"\"":1,"\"":2}"#), ("\"".to_owned(), 1, 9));
     }
 }

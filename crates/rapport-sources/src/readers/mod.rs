@@ -11,7 +11,8 @@
 //! - CSV ([`CsvOptions`]): any ASCII delimiter, quote and escape character, with or without a header row;
 //!   encodings UTF-8, UTF-16 LE/BE, ISO-8859-1 and Windows-1252, with byte-order-mark detection. Invalid
 //!   bytes reject their row (code `unparsable`), never replaced silently.
-//! - JSON: a top-level array of objects, streamed element by element, or a single object.
+//! - JSON: a top-level array of objects, streamed element by element, or a single object. The array broken
+//!   between elements (a missing `,`, anything but whitespace after its `]`) fails the file there.
 //! - NDJSON: one object per line; blank lines are skipped.
 //! - Parquet: rows through the `parquet` crate's record API, converted to JSON as [`FileFormat::Parquet`]
 //!   describes.
@@ -42,8 +43,10 @@ pub enum FileFormat {
     NdJson,
     /// Apache Parquet. Values become JSON: integers and floats as numbers (NaN and infinities as the
     /// strings `"NaN"`, `"Infinity"`, `"-Infinity"`), decimals as exact decimal strings, dates as
-    /// `YYYY-MM-DD`, timestamps as RFC 3339 UTC text, times as `HH:MM:SS.fff`, binary as lowercase hex,
-    /// lists as arrays, structs as objects, maps as objects (string keys) or arrays of `{key, value}`.
+    /// `YYYY-MM-DD`, timestamps as RFC 3339 UTC text with their unit's digits (`2024-03-05T10:11:12.123Z`,
+    /// `.123456Z`, `.123456789Z`; a timestamp not adjusted to UTC is read as UTC, as text without an offset is),
+    /// times as `HH:MM:SS.fff` (`.ffffff` or `.fffffffff` when finer), binary as lowercase hex, lists as
+    /// arrays, structs as objects, maps as objects (string keys) or arrays of `{key, value}`.
     /// Compressions read: uncompressed, Snappy, zstd and gzip (not LZ4 or Brotli).
     Parquet,
 }

@@ -4,15 +4,22 @@
 //! [`FileFormat::Parquet`](super::FileFormat::Parquet) for how values convert. Rows are numbered from 1 and
 //! carry no byte offset (Parquet is columnar: a row has no single place in the file). Progress advances a row
 //! group at a time, by the group's compressed size.
+//!
+//! The record API converts dates, and millisecond and microsecond times and timestamps, itself; nanosecond
+//! ones (`TIME(NANOS, ..)`, `TIMESTAMP(NANOS, ..)`) it leaves as bare integers. When a file has such columns,
+//! each record is converted alongside the schema so that they become text like the others.
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat};
+use parquet::basic::{ConvertedType, LogicalType, Repetition, TimeUnit};
 use parquet::data_type::Decimal;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::reader::RowIter;
 use parquet::record::{Field, Row};
+use parquet::schema::types::Type;
 use rapport_model::RowError;
 use serde_json::{Map, Number, Value};
 
@@ -24,6 +31,8 @@ pub(crate) struct ParquetReader {
     rows: RowIter<'static>,
     file: String,
     columns: Vec<String>,
+    /// The schema, when it has nanosecond times or timestamps (which records hold as bare integers).
+    nanos_schema: Option<Arc<Type>>,
     /// Rows read so far.
     read: u64,
     /// For each row group: the row count at its end and the compressed bytes up to its end.
@@ -40,8 +49,9 @@ impl ParquetReader {
             reason: format!("not a readable Parquet file: {err}"),
         })?;
         let metadata = reader.metadata();
-        let columns =
-            metadata.file_metadata().schema().get_fields().iter().map(|field| field.name().to_owned()).collect();
+        let schema = metadata.file_metadata().schema_descr().root_schema_ptr();
+        let columns = schema.get_fields().iter().map(|field| field.name().to_owned()).collect();
+        let nanos_schema = has_nanos(&schema).then_some(schema);
         let mut groups = Vec::with_capacity(metadata.num_row_groups());
         let (mut rows, mut bytes) = (0u64, 0u64);
         for group in metadata.row_groups() {
@@ -50,7 +60,7 @@ impl ParquetReader {
             groups.push((rows, bytes));
         }
         let rows = RowIter::from_file_into(Box::new(reader));
-        Ok(Self { rows, file: file.to_owned(), columns, read: 0, groups, groups_done: 0 })
+        Ok(Self { rows, file: file.to_owned(), columns, nanos_schema, read: 0, groups, groups_done: 0 })
     }
 }
 
@@ -70,7 +80,7 @@ impl RowReader for ParquetReader {
             reason: format!("record {} cannot be decoded: {err}", self.read),
         })?;
         Ok(Some(
-            row_to_map(&row)
+            row_to_map(&row, self.nanos_schema.as_deref().map(Type::get_fields))
                 .map(|fields| SourceRow { line: self.read, offset: None, fields })
                 .map_err(|(field, message)| row_error(&self.file, self.read, None, Some(field), message)),
         ))
@@ -84,13 +94,92 @@ impl RowReader for ParquetReader {
 /// A value that cannot be converted: (field path, message).
 type Fault = (String, String);
 
-fn row_to_map(row: &Row) -> Result<Map<String, Value>, Fault> {
+/// The schema node a value was read from, followed only when the file has nanosecond columns (`None`: the value
+/// converts without it).
+type Node<'a> = Option<&'a Type>;
+
+/// A group's fields as a map; `fields` are the schema nodes of its fields, when followed.
+fn row_to_map(row: &Row, fields: Option<&[Arc<Type>]>) -> Result<Map<String, Value>, Fault> {
     let mut map = Map::new();
-    for (name, field) in row.get_column_iter() {
-        let value = to_json(field).map_err(|(path, message)| (join(name, &path), message))?;
+    for (index, (name, field)) in row.get_column_iter().enumerate() {
+        // A row holds the group's fields in schema order.
+        let node = fields.and_then(|fields| fields.get(index)).map(Arc::as_ref).filter(|node| node.name() == name);
+        let value = to_json(field, node).map_err(|(path, message)| (join(name, &path), message))?;
         map.insert(name.clone(), value);
     }
     Ok(map)
+}
+
+/// A time or timestamp in nanoseconds, which the record API leaves as a bare `i64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nanos {
+    Time,
+    Timestamp,
+}
+
+fn nanos(node: &Type) -> Option<Nanos> {
+    if !node.is_primitive() {
+        return None;
+    }
+    match node.get_basic_info().logical_type_ref()? {
+        LogicalType::Time { unit: TimeUnit::NANOS, .. } => Some(Nanos::Time),
+        LogicalType::Timestamp { unit: TimeUnit::NANOS, .. } => Some(Nanos::Timestamp),
+        _ => None,
+    }
+}
+
+/// Whether a nanosecond time or timestamp is anywhere in `node`.
+fn has_nanos(node: &Type) -> bool {
+    if node.is_group() {
+        node.get_fields().iter().any(|field| has_nanos(field))
+    } else {
+        nanos(node).is_some()
+    }
+}
+
+/// The schema node of a list's elements, as the record API assembles lists: a `LIST` group's repeated child is
+/// the element itself in the legacy two-level forms, else it wraps the element; a `MAP` group without values is
+/// a list of its keys; any other repeated field is a list of itself.
+fn list_element(node: &Type) -> Node<'_> {
+    let basic = node.get_basic_info();
+    if matches!(basic.converted_type(), ConvertedType::MAP | ConvertedType::MAP_KEY_VALUE) {
+        return map_entry(node).0;
+    }
+    if !is_list(node) {
+        return Some(node);
+    }
+    let repeated = node.get_fields().first()?;
+    let nested_list = is_list(repeated)
+        || repeated.is_group()
+            && matches!(repeated.get_fields(), [only] if only.get_basic_info().has_repetition()
+                && only.get_basic_info().repetition() == Repetition::REPEATED);
+    let legacy = !nested_list
+        && (repeated.is_primitive()
+            || repeated.get_fields().len() > 1
+            || repeated.name() == "array"
+            || repeated.name().ends_with("_tuple"));
+    if legacy {
+        Some(repeated)
+    } else if repeated.is_group() {
+        repeated.get_fields().first().map(Arc::as_ref)
+    } else {
+        None
+    }
+}
+
+/// Whether `node` is a group annotated `LIST`.
+fn is_list(node: &Type) -> bool {
+    let basic = node.get_basic_info();
+    node.is_group()
+        && (matches!(basic.logical_type_ref(), Some(LogicalType::List))
+            || basic.converted_type() == ConvertedType::LIST)
+}
+
+/// The schema nodes of a map's keys and values (a `MAP` group holds a repeated group of key and value).
+fn map_entry(node: &Type) -> (Node<'_>, Node<'_>) {
+    let entry = node.is_group().then(|| node.get_fields().first()).flatten().filter(|entry| entry.is_group());
+    let field = |index: usize| entry.and_then(|entry| entry.get_fields().get(index)).map(Arc::as_ref);
+    (field(0), field(1))
 }
 
 fn join(parent: &str, child: &str) -> String {
@@ -110,8 +199,9 @@ fn float(value: f64) -> Value {
     }
 }
 
-/// Converts one value; on failure the error's path is relative to this value (empty: the value itself).
-fn to_json(field: &Field) -> Result<Value, Fault> {
+/// Converts one value read from `node`; on failure the error's path is relative to this value (empty: the value
+/// itself).
+fn to_json(field: &Field, node: Node<'_>) -> Result<Value, Fault> {
     let bad = |message: String| (String::new(), message);
     Ok(match field {
         Field::Null => Value::Null,
@@ -119,7 +209,11 @@ fn to_json(field: &Field) -> Result<Value, Fault> {
         Field::Byte(value) => Value::from(*value),
         Field::Short(value) => Value::from(*value),
         Field::Int(value) => Value::from(*value),
-        Field::Long(value) => Value::from(*value),
+        Field::Long(value) => match node.and_then(nanos) {
+            Some(Nanos::Timestamp) => Value::String(timestamp_nanos(*value)),
+            Some(Nanos::Time) => Value::String(time_nanos(*value).map_err(bad)?),
+            None => Value::from(*value),
+        },
         Field::UByte(value) => Value::from(*value),
         Field::UShort(value) => Value::from(*value),
         Field::UInt(value) => Value::from(*value),
@@ -139,8 +233,10 @@ fn to_json(field: &Field) -> Result<Value, Fault> {
                 .ok_or_else(|| bad(format!("date {days} days from 1970-01-01 is out of range")))?;
             Value::String(date.format("%Y-%m-%d").to_string())
         }
-        Field::TimeMillis(millis) => Value::String(time(i64::from(*millis) * 1_000).map_err(bad)?),
-        Field::TimeMicros(micros) => Value::String(time(*micros).map_err(bad)?),
+        Field::TimeMillis(millis) => Value::String(
+            time_nanos(i64::from(*millis) * 1_000_000).map_err(|_| bad(format!("time {millis} ms is out of range")))?,
+        ),
+        Field::TimeMicros(micros) => Value::String(time_micros(*micros).map_err(bad)?),
         Field::TimestampMillis(millis) => {
             let at = DateTime::from_timestamp_millis(*millis)
                 .ok_or_else(|| bad(format!("timestamp {millis} ms is out of range")))?;
@@ -151,21 +247,26 @@ fn to_json(field: &Field) -> Result<Value, Fault> {
                 .ok_or_else(|| bad(format!("timestamp {micros} µs is out of range")))?;
             Value::String(at.to_rfc3339_opts(SecondsFormat::Micros, true))
         }
-        Field::Group(row) => Value::Object(row_to_map(row)?),
+        Field::Group(row) => Value::Object(row_to_map(row, node.filter(|node| node.is_group()).map(Type::get_fields))?),
         Field::ListInternal(list) => {
+            let element_node = node.and_then(list_element);
             let mut values = Vec::with_capacity(list.len());
             for (index, element) in list.elements().iter().enumerate() {
-                values.push(to_json(element).map_err(|(path, message)| (join(&index.to_string(), &path), message))?);
+                values.push(
+                    to_json(element, element_node)
+                        .map_err(|(path, message)| (join(&index.to_string(), &path), message))?,
+                );
             }
             Value::Array(values)
         }
         Field::MapInternal(map) => {
+            let (key_node, value_node) = node.map_or((None, None), map_entry);
             let string_keys = map.entries().iter().all(|(key, _)| matches!(key, Field::Str(_)));
             if string_keys {
                 let mut object = Map::new();
                 for (key, value) in map.entries() {
                     let Field::Str(key) = key else { continue };
-                    let value = to_json(value).map_err(|(path, message)| (join(key, &path), message))?;
+                    let value = to_json(value, value_node).map_err(|(path, message)| (join(key, &path), message))?;
                     object.insert(key.clone(), value);
                 }
                 Value::Object(object)
@@ -174,8 +275,8 @@ fn to_json(field: &Field) -> Result<Value, Fault> {
                 for (index, (key, value)) in map.entries().iter().enumerate() {
                     let at = |(path, message): Fault| (join(&index.to_string(), &path), message);
                     let mut pair = Map::new();
-                    pair.insert("key".to_owned(), to_json(key).map_err(at)?);
-                    pair.insert("value".to_owned(), to_json(value).map_err(at)?);
+                    pair.insert("key".to_owned(), to_json(key, key_node).map_err(at)?);
+                    pair.insert("value".to_owned(), to_json(value, value_node).map_err(at)?);
                     pairs.push(Value::Object(pair));
                 }
                 Value::Array(pairs)
@@ -184,15 +285,33 @@ fn to_json(field: &Field) -> Result<Value, Fault> {
     })
 }
 
-/// `HH:MM:SS.ffffff` (trailing zero groups trimmed to milliseconds) from microseconds since midnight.
-fn time(micros: i64) -> Result<String, String> {
-    let seconds =
-        u32::try_from(micros.div_euclid(1_000_000)).map_err(|_| format!("time {micros} µs is out of range"))?;
-    let nanos =
-        u32::try_from(micros.rem_euclid(1_000_000) * 1_000).map_err(|_| format!("time {micros} µs is out of range"))?;
-    let time = NaiveTime::from_num_seconds_from_midnight_opt(seconds, nanos)
-        .ok_or_else(|| format!("time {micros} µs is out of range"))?;
-    Ok(if nanos % 1_000_000 == 0 { time.format("%H:%M:%S%.3f") } else { time.format("%H:%M:%S%.6f") }.to_string())
+/// RFC 3339 UTC text with nanoseconds from nanoseconds since the epoch (every `i64` is in range: 1677 to 2262).
+fn timestamp_nanos(nanos: i64) -> String {
+    DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// `HH:MM:SS.fff`, `.ffffff` or `.fffffffff` (trailing zero groups trimmed to milliseconds) from microseconds
+/// since midnight.
+fn time_micros(micros: i64) -> Result<String, String> {
+    let nanos = micros.checked_mul(1_000).ok_or_else(|| format!("time {micros} µs is out of range"))?;
+    time_nanos(nanos).map_err(|_| format!("time {micros} µs is out of range"))
+}
+
+/// `HH:MM:SS.fff`, `.ffffff` or `.fffffffff` (trailing zero groups trimmed to milliseconds) from nanoseconds
+/// since midnight.
+fn time_nanos(nanos: i64) -> Result<String, String> {
+    let out_of_range = || format!("time {nanos} ns is out of range");
+    let seconds = u32::try_from(nanos.div_euclid(1_000_000_000)).map_err(|_| out_of_range())?;
+    let fraction = u32::try_from(nanos.rem_euclid(1_000_000_000)).map_err(|_| out_of_range())?;
+    let time = NaiveTime::from_num_seconds_from_midnight_opt(seconds, fraction).ok_or_else(out_of_range)?;
+    let format = if fraction % 1_000_000 == 0 {
+        "%H:%M:%S%.3f"
+    } else if fraction % 1_000 == 0 {
+        "%H:%M:%S%.6f"
+    } else {
+        "%H:%M:%S%.9f"
+    };
+    Ok(time.format(format).to_string())
 }
 
 /// The exact decimal text of a Parquet decimal (big-endian two's complement unscaled value and a scale).
@@ -236,9 +355,22 @@ mod tests {
     }
 
     #[test]
-    fn times_print_milliseconds_or_microseconds() {
-        assert_eq!(time(3_723_004_000).as_deref(), Ok("01:02:03.004"));
-        assert_eq!(time(3_723_004_005).as_deref(), Ok("01:02:03.004005"));
-        assert!(time(-1).is_err());
+    fn times_print_milliseconds_microseconds_or_nanoseconds() {
+        assert_eq!(time_micros(3_723_004_000).as_deref(), Ok("01:02:03.004"));
+        assert_eq!(time_micros(3_723_004_005).as_deref(), Ok("01:02:03.004005"));
+        assert_eq!(time_micros(-1), Err("time -1 µs is out of range".to_owned()));
+        assert_eq!(time_micros(i64::MAX), Err(format!("time {} µs is out of range", i64::MAX)));
+        assert_eq!(time_nanos(3_723_004_005_006).as_deref(), Ok("01:02:03.004005006"));
+        assert_eq!(time_nanos(3_723_004_005_000).as_deref(), Ok("01:02:03.004005"));
+        assert_eq!(time_nanos(0).as_deref(), Ok("00:00:00.000"));
+        // Midnight at the end of the day is not a time of day (a leap second is not representable either).
+        assert_eq!(time_nanos(86_400_000_000_000), Err("time 86400000000000 ns is out of range".to_owned()));
+    }
+
+    #[test]
+    fn nanosecond_timestamps_print_nine_digits() {
+        assert_eq!(timestamp_nanos(1_709_633_472_123_456_789), "2024-03-05T10:11:12.123456789Z");
+        assert_eq!(timestamp_nanos(-1), "1969-12-31T23:59:59.999999999Z");
+        assert_eq!(timestamp_nanos(i64::MIN), "1677-09-21T00:12:43.145224192Z");
     }
 }
