@@ -5,6 +5,7 @@
 //! A UTF-8 byte-order mark (Excel and Dynamics exports start with one) is skipped. Lines are counted in the file
 //! as written, whatever its line ends (the parser's own count lags one line behind on `\r\n`).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -59,6 +60,27 @@ impl CsvFile {
         };
         if headers.iter().all(|name| name.trim().is_empty()) {
             return Err(Error::NoHeader { file: file.to_owned() });
+        }
+        // Connectors find their columns by name, trimmed and in any case: two columns of one name leave it
+        // unknown which holds the value (the generic reader refuses them too).
+        let mut seen: HashMap<String, usize> = HashMap::with_capacity(headers.len());
+        for (index, name) in headers.iter().enumerate() {
+            let key = name.trim().to_lowercase();
+            if key.is_empty() {
+                continue;
+            }
+            if let Some(previous) = seen.insert(key, index) {
+                let reason = match headers[previous] == *name {
+                    true => format!("column `{name}` appears twice (columns {} and {})", previous + 1, index + 1),
+                    false => format!(
+                        "columns {} `{}` and {} `{name}` are one name to a connector, which ignores case",
+                        previous + 1,
+                        headers[previous],
+                        index + 1
+                    ),
+                };
+                return Err(Error::BadHeader { file: file.to_owned(), reason });
+            }
         }
         Ok(Self { reader, bom_len, headers, file: file.to_owned() })
     }

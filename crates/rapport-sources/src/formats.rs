@@ -16,9 +16,14 @@
 //! Output: dates as `YYYY-MM-DD`, date-times as RFC 3339 UTC with milliseconds (`2024-03-05T14:22:11.000Z`),
 //! numbers as JSON numbers (integers stay integers), booleans as JSON booleans.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Utc};
+use std::sync::OnceLock;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Utc};
 use rapport_model::{RowErrorCode, SourceSystem};
 use serde_json::Number;
+
+use crate::prep::DatePattern;
+use crate::templates::datetime_pattern;
 
 /// A value that cannot be mapped: the row is rejected with this code and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,26 +124,19 @@ pub(crate) fn integer(raw: &str) -> Result<i64, Fault> {
     }
 }
 
+/// Reads a date-time with the pattern the system's mapping template uses (`templates::datetime_pattern`), so that
+/// a connector load and a dry run of its template accept and produce the same values.
 fn parse_datetime(system: SourceSystem, text: &str) -> Option<DateTime<Utc>> {
+    static PATTERNS: OnceLock<[DatePattern; 2]> = OnceLock::new();
+    let [iso, dynamics] = PATTERNS.get_or_init(|| {
+        [SourceSystem::Salesforce, SourceSystem::Dynamics].map(|system| {
+            DatePattern::compile(datetime_pattern(system)).expect("the template date patterns compile (unit-tested)")
+        })
+    });
     match system {
-        SourceSystem::Salesforce | SourceSystem::Marketo => iso_datetime(text),
-        SourceSystem::Dynamics => us_datetime(text).or_else(|| iso_datetime(text)).or_else(|| {
-            // Dynamics stores date-times in UTC; an ISO value without an offset is UTC.
-            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|naive| naive.and_utc())
-        }),
+        SourceSystem::Salesforce | SourceSystem::Marketo => iso.parse(text),
+        SourceSystem::Dynamics => dynamics.parse(text),
     }
-}
-
-fn iso_datetime(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
-        .ok()
-        .map(|instant| instant.with_timezone(&Utc))
-}
-
-fn us_datetime(text: &str) -> Option<DateTime<Utc>> {
-    const FORMATS: [&str; 4] = ["%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M"];
-    FORMATS.iter().find_map(|format| NaiveDateTime::parse_from_str(text, format).ok()).map(|naive| naive.and_utc())
 }
 
 fn parse_date(system: SourceSystem, text: &str) -> Option<NaiveDate> {
@@ -175,6 +173,11 @@ mod tests {
             r#""2024-02-30T10:00:00.000Z" is not a Salesforce date-time (expected YYYY-MM-DDTHH:MM:SS.sssZ)"#
         );
         assert!(datetime(SF, "3/5/2024 2:22:11 PM").is_err());
+        // Shapes RFC 3339 parsers let through but the template's pattern does not (a dry run of the template
+        // and a load through the connector must agree).
+        for raw in ["2024-03-05 14:22:11Z", "2024-03-05t14:22:11z", "2024-03-05T23:59:60Z"] {
+            assert!(datetime(SF, raw).is_err(), "{raw}");
+        }
         assert!(datetime(SF, "2024-03-05T14:22:11").is_err(), "a zone is required");
     }
 

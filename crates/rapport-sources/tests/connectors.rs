@@ -1099,6 +1099,19 @@ fn whole_file_errors_name_the_file_and_column() {
     let err = read_error(SourceSystem::Marketo, "staticlistmembers.csv", Some("id,staticListID\n1,2\n"));
     assert!(matches!(err, Error::MissingColumn { column: "staticListMemberID", .. }), "{err:?}");
 
+    // Two columns of one name: which holds the value is unknown (the generic CSV reader refuses them too).
+    let err = read_error(SourceSystem::Salesforce, "Contact.csv", Some("Id,Email,Email\n003A,a@x.com,b@x.com\n"));
+    assert!(matches!(err, Error::BadHeader { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the header row of Contact.csv cannot be read: column `Email` appears twice (columns 2 and 3)"
+    );
+    let err = read_error(SourceSystem::Salesforce, "Contact.csv", Some("Id,Email, EMAIL\n003A,a@x.com,b@x.com\n"));
+    assert_eq!(
+        err.to_string(),
+        "the header row of Contact.csv cannot be read: columns 2 `Email` and 3 ` EMAIL` are one name to a connector, which ignores case"
+    );
+
     let err = read_error(SourceSystem::Dynamics, "accounts.csv", Some(""));
     assert!(matches!(err, Error::NoHeader { .. }), "{err:?}");
     assert_eq!(err.to_string(), "accounts.csv has no header row (the file is empty)");
