@@ -425,8 +425,12 @@ fn call(func: Func, mut args: Vec<Value>) -> Result<Value, EvalError> {
                     (len - count, count)
                 }
             };
-            if start < 0 || count < 0 {
-                return Err(err(2, RowErrorCode::Invalid, "a start or length is negative".into()));
+            if start < 0 {
+                return Err(err(2, RowErrorCode::Invalid, format!("the start {start} is negative")));
+            }
+            if count < 0 {
+                let argument = if func == Func::Substr { 3 } else { 2 };
+                return Err(err(argument, RowErrorCode::Invalid, format!("the length {count} is negative")));
             }
             Value::String(chars.iter().skip(start as usize).take(count as usize).collect())
         }

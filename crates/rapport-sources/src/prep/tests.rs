@@ -76,6 +76,12 @@ fn string_functions() {
     assert_eq!(eval(r#"ltrim(" x ")"#), json!("x "));
     assert_eq!(eval(r#"substr("This is a substring test", 7, 8)"#), json!(" a subst"));
     assert_eq!(eval(r#"substr("héllo", 1, 100)"#), json!("éllo"), "characters, not bytes");
+    let err = eval_err(r#"substr("hello", 1, -2)"#, json!({}));
+    assert_eq!((err.argument, err.message.as_str()), (Some(3), "the length -2 is negative"));
+    let err = eval_err(r#"substr("hello", -1)"#, json!({}));
+    assert_eq!((err.argument, err.message.as_str()), (Some(2), "the start -1 is negative"));
+    let err = eval_err(r#"left("hello", -1)"#, json!({}));
+    assert_eq!((err.argument, err.message.as_str()), (Some(2), "the length -1 is negative"));
     assert_eq!(eval(r#"left("abcde", 2)"#), json!("ab"));
     assert_eq!(eval(r#"right("abcde", 2)"#), json!("de"));
     assert_eq!(eval(r#"replacestr("a-b-c", "-", "+")"#), json!("a+b+c"));
