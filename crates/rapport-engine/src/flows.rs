@@ -362,7 +362,7 @@ impl Engine {
         let context = self.file_context(instance, definition.error_threshold)?;
         for (path, table) in &inputs {
             let Some(checkpoint) = self.changed_file(&definition.name, path, &mut report.skipped)? else { continue };
-            let job = FileJob { path, table, checkpoint: Some(checkpoint), flow_run: Some(run), display: None };
+            let job = FileJob { path, table, checkpoint, flow_run: Some(run), display: None };
             report.files.push(self.ingest_file(&job, &context, observer)?);
         }
         Ok(())
@@ -371,21 +371,40 @@ impl Engine {
     /// Compares a listed file with its checkpoint: `None` (and the file added to `skipped`) when it holds,
     /// else the checkpoint to commit with the file's batch. Same size and time: skipped unread; same size and
     /// SHA-256: skipped, the stored time updated.
-    fn changed_file(&mut self, flow: &str, path: &Path, skipped: &mut Vec<String>) -> Result<Option<FileCheckpoint>> {
+    ///
+    /// A file that cannot be read (gone since it was listed, or failing its reads) is `Some(None)`: it is loaded
+    /// without a checkpoint, so its load fails as a batch of its own and the next run tries it again, while the
+    /// files after it still load.
+    fn changed_file(
+        &mut self,
+        flow: &str,
+        path: &Path,
+        skipped: &mut Vec<String>,
+    ) -> Result<Option<Option<FileCheckpoint>>> {
         let shown = path.display().to_string();
-        let (size, mtime_ns) = stat(path)?;
+        let unreadable = |err: Error| match err {
+            Error::Input { .. } => Ok(Some(None)),
+            other => Err(other),
+        };
+        let (size, mtime_ns) = match stat(path) {
+            Ok(found) => found,
+            Err(err) => return unreadable(err),
+        };
         let stored = self.store.flow_checkpoint(flow, &shown)?;
         if stored.as_ref().is_some_and(|s| s.checkpoint.size == size && s.checkpoint.mtime_ns == mtime_ns) {
             skipped.push(shown);
             return Ok(None);
         }
-        let sha256 = sha256_file(path)?;
+        let sha256 = match sha256_file(path) {
+            Ok(sha256) => sha256,
+            Err(err) => return unreadable(err),
+        };
         if stored.as_ref().is_some_and(|s| s.checkpoint.size == size && s.checkpoint.sha256 == sha256) {
             self.store.touch_checkpoint(flow, &shown, mtime_ns)?;
             skipped.push(shown);
             return Ok(None);
         }
-        Ok(Some(FileCheckpoint { flow: flow.to_owned(), path: shown, size, mtime_ns, sha256 }))
+        Ok(Some(Some(FileCheckpoint { flow: flow.to_owned(), path: shown, size, mtime_ns, sha256 })))
     }
 
     /// Loads the new or changed files of a file flow, each as one batch through the mapping set.
@@ -405,13 +424,13 @@ impl Engine {
             format.parse().map_err(|e| Error::Flow(format!("flow `{}`: format `{format}`: {e}", definition.name)))?;
         for path in list_location(from)? {
             let Some(checkpoint) = self.changed_file(&definition.name, &path, &mut report.skipped)? else { continue };
-            let shown = checkpoint.path.clone();
+            let shown = path.display().to_string();
             let options = RowsOptions {
                 compile: CompileOptions::default(),
                 error_threshold: definition.error_threshold,
-                input_bytes: checkpoint.size,
+                input_bytes: checkpoint.as_ref().map_or(0, |c| c.size),
                 flow_run: Some(run),
-                checkpoint: Some(checkpoint.into()),
+                checkpoint: checkpoint.map(Into::into),
             };
             // A file that cannot be opened, or whose fields the mapping does not fit, is a failed batch of its
             // own (`input_unreadable`, retried by the next run): the files after it still load.

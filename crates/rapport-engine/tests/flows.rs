@@ -157,6 +157,39 @@ fn issue_4_a_file_the_mapping_does_not_fit_is_a_failed_batch_and_the_files_after
     assert_eq!(people(&engine), [pair("p1", "a@x.com"), pair("p2", "b@x.com"), pair("p3", "c@x.com")]);
 }
 
+/// A file of the folder that fails its reads (here a link to `/proc/self/mem`, which any read at offset 0 fails
+/// with EIO even for root) is a failed batch of its own: the run goes on to the files after it.
+#[cfg(target_os = "linux")]
+#[test]
+fn issue_4_a_file_that_fails_its_reads_is_a_failed_batch_and_the_files_after_it_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("a.csv"), "id,email\np1,a@x.com\n").unwrap();
+    std::os::unix::fs::symlink("/proc/self/mem", input.join("b.csv")).unwrap();
+    std::fs::write(input.join("c.csv"), "id,email\np3,c@x.com\n").unwrap();
+    engine.create_flow(file_flow(dir.path(), "web", "in/*.csv", "csv")).unwrap();
+
+    let run = engine.run_flow("web", &Quiet).unwrap();
+    assert_eq!(run.run.state, RunState::Failed);
+    assert_eq!(file_names(&run.run.files), ["a.csv", "b.csv", "c.csv"]);
+    let states: Vec<BatchState> = run.files.iter().map(|f| f.state).collect();
+    assert_eq!(states, [BatchState::Success, BatchState::Failed, BatchState::Success]);
+    let reason = run.files[1].reason.as_ref().unwrap();
+    assert_eq!(reason.code, FailureCode::InputUnreadable);
+    assert!(reason.message.contains("b.csv"), "{reason:?}");
+    assert_eq!(people(&engine), [pair("p1", "a@x.com"), pair("p3", "c@x.com")]);
+
+    // It keeps no checkpoint: replaced by a readable file, the next run loads it, and only it.
+    std::fs::remove_file(input.join("b.csv")).unwrap();
+    std::fs::write(input.join("b.csv"), "id,email\np2,b@x.com\n").unwrap();
+    let second = engine.run_flow("web", &Quiet).unwrap();
+    assert_eq!(second.run.state, RunState::Success);
+    assert_eq!(file_names(&second.run.files), ["b.csv"]);
+    assert_eq!(people(&engine), [pair("p1", "a@x.com"), pair("p2", "b@x.com"), pair("p3", "c@x.com")]);
+}
+
 #[test]
 fn issue_4_a_flow_names_its_missing_mapping_file_and_a_mismatched_entity() {
     let dir = tempfile::tempdir().unwrap();
