@@ -1107,23 +1107,36 @@ impl Resident {
                 }
                 (None, Some((primary, identities, text))) => {
                     let record = project(projection, &text)?;
-                    // A placeholder holding one of its identities gives way (its slot empties).
-                    for identity in identities.iter().chain([&primary]) {
-                        if let Some(p) = set.find(identity).filter(|&p| !real[p as usize]) {
-                            set.profiles[p as usize] = Profile {
-                                primary: Identity::new("", ""),
-                                identities: Vec::new(),
-                                record: Record::new(),
-                            };
-                            patch.changes.push(Change { entity: class, id: p });
-                            reread.insert((class, p));
+                    let profile = Profile { primary, identities, record };
+                    // A profile no record names, of identities no profile holds, is linked on its own (with
+                    // placeholders for the accounts and opportunities it names); else the graph is linked again.
+                    let appended = if relink { Err(profile) } else { self.graph.append(class, profile) };
+                    let n = match appended {
+                        Ok(n) => n,
+                        Err(profile) => {
+                            let set = self.graph.sets.entry(class).or_default();
+                            let real = self.real.entry(class).or_default();
+                            // A placeholder holding one of its identities gives way (its slot empties).
+                            for identity in profile.identities.iter().chain([&profile.primary]) {
+                                if let Some(p) = set.find(identity).filter(|&p| !real[p as usize]) {
+                                    set.profiles[p as usize] = Profile {
+                                        primary: Identity::new("", ""),
+                                        identities: Vec::new(),
+                                        record: Record::new(),
+                                    };
+                                    patch.changes.push(Change { entity: class, id: p });
+                                    reread.insert((class, p));
+                                }
+                            }
+                            set.profiles.push(profile);
+                            relink = true;
+                            set.profiles.len() as u32 - 1
                         }
-                    }
-                    let n = set.profiles.len() as u32;
-                    set.profiles.push(Profile { primary, identities, record });
+                    };
+                    let real = self.real.entry(class).or_default();
+                    real.resize(n as usize, false);
                     real.push(true);
-                    numbers.insert(id, n);
-                    relink = true;
+                    self.numbers.entry(class).or_default().insert(id, n);
                     reread.insert((class, n));
                     n
                 }
@@ -1150,11 +1163,11 @@ impl Resident {
             let events = std::mem::take(&mut self.graph.events);
             self.graph = ProfileGraph::link(sets);
             self.graph.events = events;
-            // Placeholders the relink added for keys nobody holds: not stored profiles.
-            for (class, set) in &self.graph.sets {
-                let real = self.real.entry(*class).or_default();
-                real.resize(set.len(), false);
-            }
+        }
+        // Placeholders the relink or an append added for keys nobody holds: not stored profiles.
+        for (class, set) in &self.graph.sets {
+            let real = self.real.entry(*class).or_default();
+            real.resize(set.len(), false);
         }
         Ok(patch)
     }

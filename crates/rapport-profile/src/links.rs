@@ -2,7 +2,7 @@
 //! `account`, `parentAccount`), resolved from the standard B2B relationships (B2B-DOMAIN a.3) into adjacency
 //! lists of profile numbers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rapport_model::{EntityKind, FieldPath, Identity, Record};
 use serde::Serialize;
@@ -44,6 +44,21 @@ impl ProfileSet {
         }
         let stored = profiles.len();
         Self { profiles, index, stored }
+    }
+
+    /// Appends a profile and indexes its identities; `None` (the profile handed back) when a profile of the set
+    /// holds one of them already.
+    fn push(&mut self, profile: Profile) -> Result<u32, Profile> {
+        if profile.identities.iter().chain([&profile.primary]).any(|identity| self.index.contains_key(identity)) {
+            return Err(profile);
+        }
+        let number = u32::try_from(self.profiles.len()).expect("fewer than 2^32 profiles");
+        for identity in profile.identities.iter().chain([&profile.primary]) {
+            self.index.insert(identity.clone(), number);
+        }
+        self.profiles.push(profile);
+        self.stored = self.profiles.len();
+        Ok(number)
     }
 
     /// The number of stored (non-placeholder) profiles; placeholders follow them.
@@ -100,6 +115,10 @@ pub struct ProfileGraph {
     pub navigations: Vec<Navigation>,
     /// The experience events of the persons (`xEvent`), by person profile number.
     pub events: crate::events::EventLog,
+    /// Every relationship key some record holds (the trimmed values at [`LINK_PATHS`], whatever their
+    /// namespace): a profile none of whose identities is among them is named by no record, which is what lets
+    /// [`ProfileGraph::append`] link a new profile without resolving the whole graph again.
+    referenced: HashSet<String>,
 }
 
 /// The fields each class's records must keep for [`ProfileGraph::link`] to resolve relationships.
@@ -349,6 +368,16 @@ fn add_placeholders(sets: &mut BTreeMap<EntityKind, ProfileSet>) {
     }
 }
 
+/// The trimmed, non-empty relationship keys a record of `class` holds (at [`LINK_PATHS`]).
+fn link_keys(class: EntityKind, record: &Record) -> impl Iterator<Item = &str> + '_ {
+    LINK_PATHS
+        .iter()
+        .filter(move |(c, _)| *c == class)
+        .flat_map(move |(_, p)| path(p).values(record))
+        .filter_map(|value| value.as_str().map(str::trim))
+        .filter(|key| !key.is_empty())
+}
+
 fn adjacency(len: usize, pairs: impl IntoIterator<Item = (u32, u32)>) -> Vec<Vec<u32>> {
     let mut out = vec![Vec::new(); len];
     for (from, to) in pairs {
@@ -371,7 +400,13 @@ impl ProfileGraph {
     pub fn link(mut sets: BTreeMap<EntityKind, ProfileSet>) -> Self {
         use EntityKind as E;
         add_placeholders(&mut sets);
-        let mut graph = Self { sets, navigations: Vec::new(), events: Default::default() };
+        let referenced = sets
+            .iter()
+            .flat_map(|(class, set)| set.profiles.iter().map(move |profile| (*class, profile)))
+            .flat_map(|(class, profile)| link_keys(class, &profile.record))
+            .map(str::to_owned)
+            .collect();
+        let mut graph = Self { sets, navigations: Vec::new(), events: Default::default(), referenced };
         let len = |e: EntityKind| graph.sets.get(&e).map_or(0, ProfileSet::len);
         let (persons, accounts, opportunities) = (len(E::Person), len(E::Account), len(E::Opportunity));
 
@@ -430,6 +465,92 @@ impl ProfileGraph {
         graph
     }
 
+    /// Adds a new profile of `class` and links it, without resolving the whole graph again: the graph is then
+    /// what [`ProfileGraph::link`] of every profile would give (placeholders numbered as they arise). That holds
+    /// when no record names the profile by one of its identities and no profile of its class holds one of them;
+    /// otherwise the profile is handed back and the caller links the whole graph.
+    ///
+    /// The work is that of the profile's own keys: its references are resolved, placeholders added for accounts
+    /// and opportunities it names that have no profile, and it is added to the lists of the profiles it names
+    /// (an account's `people` for a person's account key, a relation record's two ends for `opportunities`).
+    pub fn append(&mut self, class: EntityKind, profile: Profile) -> Result<u32, Profile> {
+        let named = profile.identities.iter().chain([&profile.primary]).any(|i| self.referenced.contains(&i.value));
+        let held = self.sets.get(&class).is_some_and(|set| {
+            profile.identities.iter().chain([&profile.primary]).any(|identity| set.find(identity).is_some())
+        });
+        if named || held {
+            return Err(profile);
+        }
+        // Accounts and opportunities it names without a profile get placeholders, each a new empty source row.
+        for &(source, paths, ns, target) in PLACEHOLDER_REFERENCES.iter().filter(|(source, ..)| *source == class) {
+            debug_assert_eq!(source, class);
+            let mut missing = std::collections::BTreeSet::new();
+            for value in paths.iter().flat_map(|p| path(p).values(&profile.record)) {
+                let Some(key) = value.as_str().map(str::trim).filter(|k| !k.is_empty()) else { continue };
+                let identity = Identity::new(ns, key);
+                if self.sets.get(&target).and_then(|t| t.find(&identity)).is_none() {
+                    missing.insert(identity);
+                }
+            }
+            for identity in missing {
+                self.sets.entry(target).or_default().add_placeholder(identity);
+                for navigation in self.navigations.iter_mut().filter(|n| n.from == target) {
+                    navigation.targets.push(Vec::new());
+                }
+            }
+        }
+        self.referenced.extend(link_keys(class, &profile.record).map(str::to_owned));
+        let number = self.sets.entry(class).or_default().push(profile)?;
+        let mut added: Vec<(usize, u32, u32)> = Vec::new();
+        {
+            let record = &self.sets[&class].profiles[number as usize].record;
+            let find = |to: EntityKind, path_text: &str, ns: &str| -> Vec<u32> {
+                let Some(set) = self.sets.get(&to) else { return Vec::new() };
+                path(path_text)
+                    .values(record)
+                    .into_iter()
+                    .filter_map(|value| value.as_str())
+                    .filter_map(|key| set.find(&Identity::new(ns, key.trim())))
+                    .collect()
+            };
+            for (at, navigation) in self.navigations.iter().enumerate() {
+                for hop in navigation_hops(navigation.from, navigation.name) {
+                    match *hop {
+                        // Its own keys name targets.
+                        KeyHop::Forward { path, ns } if navigation.from == class => {
+                            added.extend(find(navigation.to, path, ns).into_iter().map(|t| (at, number, t)));
+                        }
+                        // Its keys name sources, which now reach it.
+                        KeyHop::Backward { path, ns } if navigation.to == class => {
+                            added.extend(find(navigation.from, path, ns).into_iter().map(|s| (at, s, number)));
+                        }
+                        // A relation record: each source it names reaches each target it names.
+                        KeyHop::Through { relation, source_path, source_ns, target_path, target_ns }
+                            if relation == class =>
+                        {
+                            let targets = find(navigation.to, target_path, target_ns);
+                            for source in find(navigation.from, source_path, source_ns) {
+                                added.extend(targets.iter().map(|&t| (at, source, t)));
+                            }
+                        }
+                        // Anything else would need a record naming the new profile, and none does.
+                        _ => {}
+                    }
+                }
+            }
+        }
+        for navigation in self.navigations.iter_mut().filter(|n| n.from == class) {
+            navigation.targets.push(Vec::new());
+        }
+        for (at, source, target) in added {
+            let list = &mut self.navigations[at].targets[source as usize];
+            if let Err(position) = list.binary_search(&target) {
+                list.insert(position, target);
+            }
+        }
+        Ok(number)
+    }
+
     /// The navigation `name` from class `from`.
     pub fn navigation(&self, from: EntityKind, name: &str) -> Option<&Navigation> {
         self.navigations.iter().find(|n| n.from == from && n.name == name)
@@ -446,6 +567,7 @@ impl ProfileGraph {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::collections::BTreeSet;
 
     fn profile(primary: (&str, &str), record: serde_json::Value) -> Profile {
         let primary = Identity::new(primary.0, primary.1);
@@ -520,5 +642,132 @@ mod tests {
                 navigation.name
             );
         }
+    }
+
+    type Pair = (EntityKind, &'static str, Identity, Identity);
+
+    /// Every navigation as pairs of identities (placeholders are numbered differently by `append` and `link`,
+    /// so numbers are not compared), with every class's profiles.
+    fn shape(graph: &ProfileGraph) -> (BTreeSet<Pair>, BTreeSet<(EntityKind, Identity)>) {
+        let primary = |class: EntityKind, n: u32| graph.set(class).profiles[n as usize].primary.clone();
+        let mut pairs = BTreeSet::new();
+        for navigation in &graph.navigations {
+            assert_eq!(navigation.targets.len(), graph.set(navigation.from).len(), "{}", navigation.name);
+            for (source, targets) in navigation.targets.iter().enumerate() {
+                assert!(targets.windows(2).all(|w| w[0] < w[1]), "sorted and distinct");
+                for &target in targets {
+                    pairs.insert((
+                        navigation.from,
+                        navigation.name,
+                        primary(navigation.from, source as u32),
+                        primary(navigation.to, target),
+                    ));
+                }
+            }
+        }
+        let profiles = graph
+            .sets
+            .iter()
+            .flat_map(|(class, set)| set.profiles.iter().map(move |p| (*class, p.primary.clone())))
+            .collect();
+        (pairs, profiles)
+    }
+
+    /// `append` of each new profile gives what `link` of all of them gives, over a random stream of persons,
+    /// accounts, opportunities and relation records whose keys often name profiles that have not arrived.
+    #[test]
+    fn append_links_a_new_profile_as_linking_everything_would() {
+        use EntityKind as E;
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut all: Vec<(EntityKind, Profile)> = Vec::new();
+        let link_all = |all: &[(EntityKind, Profile)]| {
+            let mut by_class: BTreeMap<EntityKind, Vec<Profile>> = BTreeMap::new();
+            for (class, profile) in all {
+                by_class.entry(*class).or_default().push(profile.clone());
+            }
+            ProfileGraph::link(by_class.into_iter().map(|(c, p)| (c, ProfileSet::new(p))).collect())
+        };
+        let mut graph = ProfileGraph::link(BTreeMap::new());
+        let (mut appended, mut refused) = (0, 0);
+        for step in 0..600 {
+            // Keys from small pools, so that they collide; now and then padded, as CRM exports write them.
+            let own = next(60);
+            let mut key = |prefix: &str| {
+                let key = format!("{prefix}{}", next(40));
+                if next(5) == 0 {
+                    format!(" {key} ")
+                } else {
+                    key
+                }
+            };
+            let (class, primary, record) = match step % 9 {
+                0 | 1 => (
+                    E::Person,
+                    Identity::new("b2b_person", format!("p{step}")),
+                    json!({"personComponents": [
+                    {"sourceAccountKey": {"sourceKey": key("a")}}, {"sourceAccountKey": {"sourceKey": key("a")}}]}),
+                ),
+                2 => (
+                    E::Account,
+                    Identity::new("b2b_account", format!("a{own}")),
+                    json!({"accountParentKey": {"sourceKey": key("a")}}),
+                ),
+                3 => (
+                    E::Opportunity,
+                    Identity::new("b2b_opportunity", format!("o{own}")),
+                    json!({"accountKey": {"sourceKey": key("a")}}),
+                ),
+                4 => (
+                    E::OpportunityPerson,
+                    Identity::new("b2b_opportunity_person", format!("r{step}")),
+                    json!({"personKey": {"sourceKey": key("p")}, "opportunityKey": {"sourceKey": key("o")}}),
+                ),
+                5 => (
+                    E::AccountPerson,
+                    Identity::new("b2b_account_person", format!("r{step}")),
+                    json!({"personKey": {"sourceKey": key("p")}, "accountKey": {"sourceKey": key("a")}}),
+                ),
+                6 => (
+                    E::CampaignMember,
+                    Identity::new("b2b_campaign_member", format!("r{step}")),
+                    json!({"personKey": {"sourceKey": key("p")}, "campaignKey": {"sourceKey": key("c")}}),
+                ),
+                7 => (E::Campaign, Identity::new("b2b_campaign", format!("c{own}")), json!({})),
+                _ => (
+                    E::MarketingListMember,
+                    Identity::new("b2b_marketing_list_member", format!("r{step}")),
+                    json!({"personKey": {"sourceKey": key("p")}, "marketingListKey": {"sourceKey": key("l")}}),
+                ),
+            };
+            // Persons take their own number as key (`p{step}`), so relation records name arrived persons too.
+            let primary = match class {
+                E::Person => Identity::new("b2b_person", format!("p{}", step % 40)),
+                _ => primary,
+            };
+            if all.iter().any(|(c, p)| *c == class && p.primary == primary) {
+                continue; // one profile per identity, as merging guarantees
+            }
+            let profile =
+                Profile { identities: vec![primary.clone()], primary, record: record.as_object().unwrap().clone() };
+            all.push((class, profile.clone()));
+            match graph.append(class, profile) {
+                Ok(_) => {
+                    appended += 1;
+                    assert_eq!(shape(&graph), shape(&link_all(&all)), "step {step}: {class} appended");
+                }
+                Err(_) => {
+                    refused += 1;
+                    graph = link_all(&all);
+                }
+            }
+        }
+        // Both ways were taken often enough to mean something.
+        assert!(appended >= 100 && refused >= 20, "appended {appended}, refused {refused}");
     }
 }
