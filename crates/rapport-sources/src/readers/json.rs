@@ -309,7 +309,11 @@ impl RowReader for NdJsonReader {
                 // As an empty JSON or CSV file is: nothing in it says it is NDJSON at all.
                 if !self.held_a_line {
                     self.held_a_line = true;
-                    return Err(Error::BadFile { file: self.file.clone(), reason: "the file is empty".to_owned() });
+                    return Err(Error::BadFile {
+                        file: self.file.clone(),
+                        offset: None,
+                        reason: "the file is empty".to_owned(),
+                    });
                 }
                 return Ok(None);
             }
@@ -396,10 +400,17 @@ impl JsonArrayReader {
                 this.single = Some(row);
                 this.state = State::Done;
             }
-            None => return Err(Error::BadFile { file: file.to_owned(), reason: "the file is empty".to_owned() }),
+            None => {
+                return Err(Error::BadFile {
+                    file: file.to_owned(),
+                    offset: None,
+                    reason: "the file is empty".to_owned(),
+                })
+            }
             Some(other) => {
                 return Err(Error::BadFile {
                     file: file.to_owned(),
+                    offset: Some(this.offset),
                     reason: format!(
                         "a JSON file must hold an array of objects or one object, but it starts with `{}`",
                         char::from(other).escape_default()
@@ -592,6 +603,7 @@ impl JsonArrayReader {
     fn broken(&self, what: String) -> Error {
         Error::BadFile {
             file: self.file.clone(),
+            offset: Some(self.offset),
             reason: format!("line {} column {} (byte {}): {what}", self.line, self.column, self.offset),
         }
     }

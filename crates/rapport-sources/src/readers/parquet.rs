@@ -46,6 +46,7 @@ impl ParquetReader {
         let handle = File::open(path).map_err(|source| Error::Open { file: file.to_owned(), source })?;
         let reader = SerializedFileReader::new(handle).map_err(|err| Error::BadFile {
             file: file.to_owned(),
+            offset: None,
             reason: format!("not a readable Parquet file: {err}"),
         })?;
         let metadata = reader.metadata();
@@ -77,6 +78,7 @@ impl RowReader for ParquetReader {
         }
         let row = next.map_err(|err| Error::BadFile {
             file: self.file.clone(),
+            offset: None,
             reason: format!("record {} cannot be decoded: {err}", self.read),
         })?;
         Ok(Some(

@@ -400,14 +400,40 @@ fn read_until_error(bytes: &[u8], name: &str) -> (Read, crate::Error) {
     }
 }
 
+/// The reason of a `BadFile` error for `name`, checking that its `offset` field is the byte the reason names (or
+/// none when the reason names no byte).
 fn bad_file_reason(err: crate::Error, name: &str) -> String {
     match err {
-        crate::Error::BadFile { file, reason } => {
+        crate::Error::BadFile { file, offset, reason } => {
             assert_eq!(file, name);
+            let named = reason.split_once("(byte ").map(|(_, rest)| rest.split_once(')').unwrap().0.parse().unwrap());
+            assert_eq!(offset, named, "{reason}");
             reason
         }
         other => panic!("expected BadFile, got {other:?}"),
     }
+}
+
+#[test]
+fn bad_file_errors_carry_the_byte_offset_as_a_field() {
+    // `[` 0, the element 1-7, a space 8, the second element at 9; the message is unchanged.
+    let (_, err) = read_until_error(b"[{\"a\":1} {\"a\":2}]", "nocomma.json");
+    assert!(matches!(err, crate::Error::BadFile { offset: Some(9), .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "cannot read nocomma.json: line 1 column 10 (byte 9): expected `,` or `]` after an array element, found `{`"
+    );
+    // After a byte-order mark and two lines: `x` is at byte 3 + 17.
+    let (_, err) = read_until_error(b"\xef\xbb\xbf[\n  {\"a\": 1}\n]\n  x\n", "bom.json");
+    assert!(matches!(err, crate::Error::BadFile { offset: Some(20), .. }), "{err:?}");
+    // A JSON file starting with something else is refused where that starts, after whitespace.
+    let (_dir, path) = write(b" \n 42", "number.json");
+    let err = open(&path, "number.json", &FileFormat::Json).err().unwrap();
+    assert!(matches!(err, crate::Error::BadFile { offset: Some(3), .. }), "{err:?}");
+    // No place in the file: an empty file.
+    let (_dir, path) = write(b"", "empty.json");
+    let err = open(&path, "empty.json", &FileFormat::Json).err().unwrap();
+    assert!(matches!(err, crate::Error::BadFile { offset: None, .. }), "{err:?}");
 }
 
 #[test]
