@@ -9,9 +9,12 @@
 //! again. Values are parsed by [`Strict`], serde_json's own parser with a visitor that notices the duplicate
 //! as it inserts the key (no set of keys is built).
 //!
-//! Damage to the array itself, between elements (a missing `,`, or anything but whitespace after the closing
-//! `]`), is no rejected row: no record is at fault, and the file is not JSON. Reading fails there with
-//! [`Error::BadFile`](crate::Error::BadFile) naming the line, column and byte offset, after the rows before it.
+//! Damage to the array itself is no rejected row: no record is at fault, and the file is not JSON. Between
+//! elements (a missing `,`, an empty element as in `[,`, `,,` or the trailing `,]`, anything but whitespace
+//! after the closing `]`) and when the file ends before the array does (before its `]`, or inside an element,
+//! as an upload cut short does), reading fails with [`Error::BadFile`](crate::Error::BadFile) naming the line,
+//! column and byte offset (of the element, when the file ends inside one), after the rows before it. An NDJSON
+//! line is a record: a line cut short is a rejected row like any other broken line.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -346,7 +349,7 @@ enum State {
     First,
     /// After an element: a `,` or `]` comes next.
     AfterElement,
-    /// Done (after `]`, the single object, or a fatal structural error).
+    /// Done (after `]`, the single object, or a structural error that failed the file).
     Done,
 }
 
@@ -496,19 +499,33 @@ impl JsonArrayReader {
         }
     }
 
-    /// Reads and parses the element starting at the current position.
-    fn element_row(&mut self) -> crate::Result<Result<SourceRow, RowError>> {
+    /// Reads and parses the element starting at the current position, the first of the array or one after a `,`
+    /// (`after_comma`). Where the element should start, the end of the file, a `,` or a `]` is no element: the
+    /// array is broken there, and so it is when the file ends inside the element (it fails where the element
+    /// starts).
+    fn element_row(&mut self, after_comma: bool) -> crate::Result<Result<SourceRow, RowError>> {
+        let missing = match self.peek()? {
+            None => Some("the file ends before the array's closing `]`".to_owned()),
+            Some(b',') if after_comma => Some("expected an array element after `,`, found `,`".to_owned()),
+            Some(b',') => Some("expected an array element or `]`, found `,`".to_owned()),
+            Some(b']') => Some(
+                "expected an array element after `,`, found `]` (JSON allows no `,` before the closing `]`)".to_owned(),
+            ),
+            Some(_) => None,
+        };
+        if let Some(what) = missing {
+            self.state = State::Done;
+            return Err(self.broken(what));
+        }
         let (line, column, offset) = (self.line, self.column, self.offset);
         let complete = self.scan_element()?;
         if !complete {
             self.state = State::Done;
-            return Ok(Err(row_error(
-                &self.file,
-                line,
-                Some(offset),
-                None,
-                "the file ends inside this element (an unterminated string or a missing `}` or `]`)".to_owned(),
-            )));
+            return Err(self.broken_at(
+                (line, column, offset),
+                "the file ends inside the array element starting here (an unterminated string or a missing `}` or \
+                 `]`)",
+            ));
         }
         self.state = State::AfterElement;
         let file = &self.file;
@@ -545,17 +562,16 @@ impl RowReader for JsonArrayReader {
                     self.state = State::Done;
                     self.after_array()
                 } else {
-                    self.element_row().map(Some)
+                    self.element_row(false).map(Some)
                 }
             }
             State::AfterElement => {
                 self.skip_whitespace()?;
-                let (line, offset) = (self.line, self.offset);
                 match self.peek()? {
                     Some(b',') => {
                         self.bump()?;
                         self.skip_whitespace()?;
-                        self.element_row().map(Some)
+                        self.element_row(true).map(Some)
                     }
                     Some(b']') => {
                         self.bump()?;
@@ -564,13 +580,7 @@ impl RowReader for JsonArrayReader {
                     }
                     None => {
                         self.state = State::Done;
-                        Ok(Some(Err(row_error(
-                            &self.file,
-                            line,
-                            Some(offset),
-                            None,
-                            "the file ends before the array's closing `]`".to_owned(),
-                        ))))
+                        Err(self.broken("the file ends before the array's closing `]`".to_owned()))
                     }
                     Some(_) => {
                         // A missing comma: where one element ends and the next begins is a guess.
@@ -601,10 +611,15 @@ impl JsonArrayReader {
 
     /// The array's structure is broken at the current position: the file error saying where and how.
     fn broken(&self, what: String) -> Error {
+        self.broken_at((self.line, self.column, self.offset), &what)
+    }
+
+    /// The array's structure is broken at `line`, `column` and `offset`: the file error saying where and how.
+    fn broken_at(&self, (line, column, offset): (u64, u64, u64), what: &str) -> Error {
         Error::BadFile {
             file: self.file.clone(),
-            offset: Some(self.offset),
-            reason: format!("line {} column {} (byte {}): {what}", self.line, self.column, self.offset),
+            offset: Some(offset),
+            reason: format!("line {line} column {column} (byte {offset}): {what}"),
         }
     }
 

@@ -361,24 +361,6 @@ fn json_single_object_and_bad_top_level() {
     );
 }
 
-#[test]
-fn json_array_cut_short_reports_the_unfinished_element() {
-    let (_, rows) = read_all(b"[{\"id\": 1}, {\"id\": \"2", "cut.json", &FileFormat::Json);
-    assert_eq!(
-        rows,
-        [
-            ok(1, 1, json!({"id": 1})),
-            Err((
-                1,
-                Some(12),
-                None,
-                RowErrorCode::Unparsable,
-                "the file ends inside this element (an unterminated string or a missing `}` or `]`)".to_owned()
-            )),
-        ]
-    );
-}
-
 /// Reads `bytes` as JSON until the reader fails: the rows before the failure, and the failure.
 fn read_until_error(bytes: &[u8], name: &str) -> (Read, crate::Error) {
     let (_dir, path) = write(bytes, name);
@@ -519,6 +501,128 @@ fn json_elements_without_a_comma_between_them_fail_the_file_at_its_byte() {
     assert_eq!(
         bad_file_reason(err, "brace.json"),
         "line 1 column 9 (byte 8): expected `,` or `]` after an array element, found `}`"
+    );
+}
+
+#[test]
+fn json_array_cut_short_fails_the_file_where_the_cut_element_starts() {
+    // `[` 0, the first element 1-9, `,` 10, a space 11, the cut element from 12.
+    let (rows, err) = read_until_error(b"[{\"id\": 1}, {\"id\": \"2", "cut.json");
+    assert_eq!(rows, [ok(1, 1, json!({"id": 1}))]);
+    assert_eq!(
+        err.to_string(),
+        "cannot read cut.json: line 1 column 13 (byte 12): the file ends inside the array element starting here \
+         (an unterminated string or a missing `}` or `]`)"
+    );
+    // Cut inside a nested array, on the next line: the element starts on line 2 at byte 4.
+    let (rows, err) = read_until_error(b"[\n  {\"a\": {\"b\": [1,\n2", "nested.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        bad_file_reason(err, "nested.json"),
+        "line 2 column 3 (byte 4): the file ends inside the array element starting here (an unterminated string \
+         or a missing `}` or `]`)"
+    );
+}
+
+#[test]
+fn json_array_without_its_closing_bracket_fails_the_file_at_the_end() {
+    // After an element and a line end: the end is byte 9, line 2 column 1.
+    let (rows, err) = read_until_error(b"[{\"a\":1}\n", "open.json");
+    assert_eq!(rows, [ok(1, 1, json!({"a": 1}))]);
+    assert_eq!(
+        err.to_string(),
+        "cannot read open.json: line 2 column 1 (byte 9): the file ends before the array's closing `]`"
+    );
+    // Right after `[` (the byte-order mark counts in the offset, not in the column).
+    let (rows, err) = read_until_error(b"\xef\xbb\xbf[", "bracket.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        bad_file_reason(err, "bracket.json"),
+        "line 1 column 2 (byte 4): the file ends before the array's closing `]`"
+    );
+    // After a `,` and whitespace: the element 1-7, `,` 8, spaces 9-10.
+    let (rows, err) = read_until_error(b"[{\"a\":1},  ", "comma.json");
+    assert_eq!(rows, [ok(1, 1, json!({"a": 1}))]);
+    assert_eq!(
+        bad_file_reason(err, "comma.json"),
+        "line 1 column 12 (byte 11): the file ends before the array's closing `]`"
+    );
+    // After a last element that is no object: it is rejected as it is, then the file fails.
+    let (rows, err) = read_until_error(b"[{\"a\":1}, 42", "number.json");
+    assert_eq!(
+        rows,
+        [
+            ok(1, 1, json!({"a": 1})),
+            Err((
+                1,
+                Some(10),
+                None,
+                RowErrorCode::Unparsable,
+                "the array element is a JSON number, not an object".to_owned()
+            )),
+        ]
+    );
+    assert_eq!(
+        bad_file_reason(err, "number.json"),
+        "line 1 column 13 (byte 12): the file ends before the array's closing `]`"
+    );
+}
+
+#[test]
+fn json_empty_array_elements_and_a_trailing_comma_fail_the_file_at_their_byte() {
+    // `[` 0, `,` 1.
+    let (rows, err) = read_until_error(b"[,{\"a\":1}]", "leading.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        err.to_string(),
+        "cannot read leading.json: line 1 column 2 (byte 1): expected an array element or `]`, found `,`"
+    );
+    let (rows, err) = read_until_error(b"[ , ]", "alone.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        bad_file_reason(err, "alone.json"),
+        "line 1 column 3 (byte 2): expected an array element or `]`, found `,`"
+    );
+    // Two commas: the element 1-7, `,` 8, `,` 9.
+    let (rows, err) = read_until_error(b"[{\"a\":1},,{\"a\":2}]", "double.json");
+    assert_eq!(rows, [ok(1, 1, json!({"a": 1}))]);
+    assert_eq!(
+        bad_file_reason(err, "double.json"),
+        "line 1 column 10 (byte 9): expected an array element after `,`, found `,`"
+    );
+    // A trailing comma is not JSON: the element 4-11 on line 2, `,` 12, a line end 13, `]` 14 on line 3.
+    let (rows, err) = read_until_error(b"[\n  {\"a\": 1},\n]\n", "trailing-comma.json");
+    assert_eq!(rows, [ok(2, 4, json!({"a": 1}))]);
+    assert_eq!(
+        bad_file_reason(err, "trailing-comma.json"),
+        "line 3 column 1 (byte 14): expected an array element after `,`, found `]` (JSON allows no `,` before the \
+         closing `]`)"
+    );
+}
+
+#[test]
+fn ndjson_cut_short_last_line_is_a_rejected_row_named_by_its_line() {
+    // Each line is a record: a last line cut in its string is that record at fault, and the lines before load.
+    let (_, rows) = read_all(b"{\"id\":1}\n{\"id\":2}\n{\"id\":3,\"n\":\"ab", "cut.ndjson", &FileFormat::NdJson);
+    assert_eq!(
+        rows,
+        [
+            ok(1, 0, json!({"id": 1})),
+            ok(2, 9, json!({"id": 2})),
+            Err((
+                3,
+                Some(18),
+                None,
+                RowErrorCode::Unparsable,
+                "invalid JSON at column 15: EOF while parsing a string".to_owned()
+            )),
+        ]
+    );
+    let Err((line, offset, field, code, message)) = rows[2].clone() else { panic!("expected an error") };
+    let error = RowError { file: "cut.ndjson".into(), line, offset, field, code, message };
+    assert_eq!(
+        error.to_string(),
+        "cut.ndjson:3 (byte 18): invalid JSON at column 15: EOF while parsing a string (unparsable)"
     );
 }
 
