@@ -239,6 +239,15 @@ impl<'de> Visitor<'de> for Strict<'_> {
     }
 }
 
+/// `line L column C` in the file for the 1-based `in_line` and `in_column` serde_json gives in a text that starts
+/// in the file at `start` (its 1-based line and column): columns on the text's first line count from `start`.
+fn in_file(start: (u64, u64), in_line: usize, in_column: usize) -> String {
+    let (line, column) = start;
+    let at_line = line + in_line as u64 - 1;
+    let at_column = if in_line <= 1 { column + in_column as u64 - 1 } else { in_column as u64 };
+    format!("line {at_line} column {at_column}")
+}
+
 /// What a JSON value is, for messages.
 fn kind(value: &Value) -> &'static str {
     match value {
@@ -389,7 +398,7 @@ impl JsonArrayReader {
             }
             Some(b'{') => {
                 // One object is one row: read it whole.
-                let (line, offset) = (this.line, this.offset);
+                let (line, column, offset) = (this.line, this.column, this.offset);
                 let mut text = Vec::new();
                 this.input.read_to_end(&mut text).map_err(|source| Error::Read { file: this.file.clone(), source })?;
                 this.offset += text.len() as u64;
@@ -398,7 +407,7 @@ impl JsonArrayReader {
                     (line, offset),
                     parse(&text),
                     "the file holds",
-                    |line, column| format!("line {line} column {column}"),
+                    |in_line, in_column| in_file((line, column), in_line, in_column),
                 );
                 this.single = Some(row);
                 this.state = State::Done;
@@ -534,12 +543,7 @@ impl JsonArrayReader {
             (line, offset),
             parse(&self.element),
             "the array element is",
-            |in_line, in_column| {
-                // Place the error in the file: serde_json counts from the element's start.
-                let at_line = line + in_line as u64 - 1;
-                let at_column = if in_line <= 1 { column + in_column as u64 - 1 } else { in_column as u64 };
-                format!("line {at_line} column {at_column}")
-            },
+            |in_line, in_column| in_file((line, column), in_line, in_column),
         ))
     }
 }

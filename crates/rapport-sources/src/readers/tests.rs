@@ -505,6 +505,51 @@ fn json_elements_without_a_comma_between_them_fail_the_file_at_its_byte() {
 }
 
 #[test]
+fn json_single_object_errors_are_placed_in_the_file() {
+    // A blank line and two spaces before the object: `{` is on line 2 at column 3 (byte 6 after the byte-order
+    // mark); `}`, where `tru` is found wanting, at column 12.
+    let (_, rows) = read_all(b"\xef\xbb\xbf\n  {\"a\": tru}", "after-lines.json", &FileFormat::Json);
+    assert_eq!(
+        rows,
+        [Err((
+            2,
+            Some(6),
+            None,
+            RowErrorCode::Unparsable,
+            "invalid JSON at line 2 column 12: expected ident".to_owned()
+        ))]
+    );
+    // On the first line, after the byte-order mark (which counts in offsets, not in columns) and a space: `{` at
+    // column 2, byte 4; `}` at column 11.
+    let (_, rows) = read_all(b"\xef\xbb\xbf {\"a\": tru}", "bom.json", &FileFormat::Json);
+    assert_eq!(
+        rows,
+        [Err((
+            1,
+            Some(4),
+            None,
+            RowErrorCode::Unparsable,
+            "invalid JSON at line 1 column 11: expected ident".to_owned()
+        ))]
+    );
+    // The object spans lines 3 to 5; the fault is on its third line, where columns count from the line start.
+    let (_, rows) = read_all(b"\n\n {\"a\":\n  1,\n \"b\": x}", "lines.json", &FileFormat::Json);
+    assert_eq!(
+        rows,
+        [Err((
+            3,
+            Some(3),
+            None,
+            RowErrorCode::Unparsable,
+            "invalid JSON at line 5 column 7: expected value".to_owned()
+        ))]
+    );
+    // A key held twice: the second `a` opens on line 2 at column 10.
+    let (_, rows) = read_all(b"\n  {\"a\":1,\"a\":2}", "dup.json", &FileFormat::Json);
+    assert_eq!(rows, [duplicate(2, 3, "a", "line 2 column 10")]);
+}
+
+#[test]
 fn json_array_cut_short_fails_the_file_where_the_cut_element_starts() {
     // `[` 0, the first element 1-9, `,` 10, a space 11, the cut element from 12.
     let (rows, err) = read_until_error(b"[{\"id\": 1}, {\"id\": \"2", "cut.json");
