@@ -113,12 +113,17 @@ pub enum Error {
         /// What is wrong with the options.
         reason: String,
     },
-    /// The file is not in the format it is read as: not Parquet, a JSON file holding neither an array nor an
-    /// object, a Parquet page that cannot be decoded.
+    /// The file is not in the format it is read as, so none of it is loaded: not Parquet, a Parquet page that
+    /// cannot be decoded, a JSON file holding neither an array nor an object, or a JSON array whose structure is
+    /// broken (a missing `,`, an empty element or a trailing `,`, text after the closing `]`, the file ending
+    /// before the array does). Rows read before the fault came first, as they are; a load fails the batch whole.
     #[error("cannot read {file}: {reason}")]
     BadFile {
         /// The file's display name.
         file: String,
+        /// The file offset where the fault is, when it has one place; `reason` names it too, as
+        /// `line L column C (byte O): ...`.
+        offset: Option<u64>,
         /// What is wrong, and where.
         reason: String,
     },

@@ -128,7 +128,7 @@ impl CsvReader {
             Ok(false) => Ok(Vec::new()),
             Err(err) => match err.into_kind() {
                 ErrorKind::Io(source) => Err(Error::Read { file: self.file.clone(), source }),
-                other => Err(Error::BadFile { file: self.file.clone(), reason: format!("{other:?}") }),
+                other => Err(Error::BadFile { file: self.file.clone(), offset: None, reason: format!("{other:?}") }),
             },
         }
     }

@@ -9,9 +9,12 @@
 //! again. Values are parsed by [`Strict`], serde_json's own parser with a visitor that notices the duplicate
 //! as it inserts the key (no set of keys is built).
 //!
-//! Damage to the array itself, between elements (a missing `,`, or anything but whitespace after the closing
-//! `]`), is no rejected row: no record is at fault, and the file is not JSON. Reading fails there with
-//! [`Error::BadFile`](crate::Error::BadFile) naming the line, column and byte offset, after the rows before it.
+//! Damage to the array itself is no rejected row: no record is at fault, and the file is not JSON. Between
+//! elements (a missing `,`, an empty element as in `[,`, `,,` or the trailing `,]`, anything but whitespace
+//! after the closing `]`) and when the file ends before the array does (before its `]`, or inside an element,
+//! as an upload cut short does), reading fails with [`Error::BadFile`](crate::Error::BadFile) naming the line,
+//! column and byte offset (of the element, when the file ends inside one), after the rows before it. An NDJSON
+//! line is a record: a line cut short is a rejected row like any other broken line.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -236,6 +239,15 @@ impl<'de> Visitor<'de> for Strict<'_> {
     }
 }
 
+/// `line L column C` in the file for the 1-based `in_line` and `in_column` serde_json gives in a text that starts
+/// in the file at `start` (its 1-based line and column): columns on the text's first line count from `start`.
+fn in_file(start: (u64, u64), in_line: usize, in_column: usize) -> String {
+    let (line, column) = start;
+    let at_line = line + in_line as u64 - 1;
+    let at_column = if in_line <= 1 { column + in_column as u64 - 1 } else { in_column as u64 };
+    format!("line {at_line} column {at_column}")
+}
+
 /// What a JSON value is, for messages.
 fn kind(value: &Value) -> &'static str {
     match value {
@@ -309,7 +321,11 @@ impl RowReader for NdJsonReader {
                 // As an empty JSON or CSV file is: nothing in it says it is NDJSON at all.
                 if !self.held_a_line {
                     self.held_a_line = true;
-                    return Err(Error::BadFile { file: self.file.clone(), reason: "the file is empty".to_owned() });
+                    return Err(Error::BadFile {
+                        file: self.file.clone(),
+                        offset: None,
+                        reason: "the file is empty".to_owned(),
+                    });
                 }
                 return Ok(None);
             }
@@ -342,7 +358,7 @@ enum State {
     First,
     /// After an element: a `,` or `]` comes next.
     AfterElement,
-    /// Done (after `]`, the single object, or a fatal structural error).
+    /// Done (after `]`, the single object, or a structural error that failed the file).
     Done,
 }
 
@@ -382,7 +398,7 @@ impl JsonArrayReader {
             }
             Some(b'{') => {
                 // One object is one row: read it whole.
-                let (line, offset) = (this.line, this.offset);
+                let (line, column, offset) = (this.line, this.column, this.offset);
                 let mut text = Vec::new();
                 this.input.read_to_end(&mut text).map_err(|source| Error::Read { file: this.file.clone(), source })?;
                 this.offset += text.len() as u64;
@@ -391,15 +407,22 @@ impl JsonArrayReader {
                     (line, offset),
                     parse(&text),
                     "the file holds",
-                    |line, column| format!("line {line} column {column}"),
+                    |in_line, in_column| in_file((line, column), in_line, in_column),
                 );
                 this.single = Some(row);
                 this.state = State::Done;
             }
-            None => return Err(Error::BadFile { file: file.to_owned(), reason: "the file is empty".to_owned() }),
+            None => {
+                return Err(Error::BadFile {
+                    file: file.to_owned(),
+                    offset: None,
+                    reason: "the file is empty".to_owned(),
+                })
+            }
             Some(other) => {
                 return Err(Error::BadFile {
                     file: file.to_owned(),
+                    offset: Some(this.offset),
                     reason: format!(
                         "a JSON file must hold an array of objects or one object, but it starts with `{}`",
                         char::from(other).escape_default()
@@ -485,19 +508,33 @@ impl JsonArrayReader {
         }
     }
 
-    /// Reads and parses the element starting at the current position.
-    fn element_row(&mut self) -> crate::Result<Result<SourceRow, RowError>> {
+    /// Reads and parses the element starting at the current position, the first of the array or one after a `,`
+    /// (`after_comma`). Where the element should start, the end of the file, a `,` or a `]` is no element: the
+    /// array is broken there, and so it is when the file ends inside the element (it fails where the element
+    /// starts).
+    fn element_row(&mut self, after_comma: bool) -> crate::Result<Result<SourceRow, RowError>> {
+        let missing = match self.peek()? {
+            None => Some("the file ends before the array's closing `]`".to_owned()),
+            Some(b',') if after_comma => Some("expected an array element after `,`, found `,`".to_owned()),
+            Some(b',') => Some("expected an array element or `]`, found `,`".to_owned()),
+            Some(b']') => Some(
+                "expected an array element after `,`, found `]` (JSON allows no `,` before the closing `]`)".to_owned(),
+            ),
+            Some(_) => None,
+        };
+        if let Some(what) = missing {
+            self.state = State::Done;
+            return Err(self.broken(what));
+        }
         let (line, column, offset) = (self.line, self.column, self.offset);
         let complete = self.scan_element()?;
         if !complete {
             self.state = State::Done;
-            return Ok(Err(row_error(
-                &self.file,
-                line,
-                Some(offset),
-                None,
-                "the file ends inside this element (an unterminated string or a missing `}` or `]`)".to_owned(),
-            )));
+            return Err(self.broken_at(
+                (line, column, offset),
+                "the file ends inside the array element starting here (an unterminated string or a missing `}` or \
+                 `]`)",
+            ));
         }
         self.state = State::AfterElement;
         let file = &self.file;
@@ -506,12 +543,7 @@ impl JsonArrayReader {
             (line, offset),
             parse(&self.element),
             "the array element is",
-            |in_line, in_column| {
-                // Place the error in the file: serde_json counts from the element's start.
-                let at_line = line + in_line as u64 - 1;
-                let at_column = if in_line <= 1 { column + in_column as u64 - 1 } else { in_column as u64 };
-                format!("line {at_line} column {at_column}")
-            },
+            |in_line, in_column| in_file((line, column), in_line, in_column),
         ))
     }
 }
@@ -534,17 +566,16 @@ impl RowReader for JsonArrayReader {
                     self.state = State::Done;
                     self.after_array()
                 } else {
-                    self.element_row().map(Some)
+                    self.element_row(false).map(Some)
                 }
             }
             State::AfterElement => {
                 self.skip_whitespace()?;
-                let (line, offset) = (self.line, self.offset);
                 match self.peek()? {
                     Some(b',') => {
                         self.bump()?;
                         self.skip_whitespace()?;
-                        self.element_row().map(Some)
+                        self.element_row(true).map(Some)
                     }
                     Some(b']') => {
                         self.bump()?;
@@ -553,13 +584,7 @@ impl RowReader for JsonArrayReader {
                     }
                     None => {
                         self.state = State::Done;
-                        Ok(Some(Err(row_error(
-                            &self.file,
-                            line,
-                            Some(offset),
-                            None,
-                            "the file ends before the array's closing `]`".to_owned(),
-                        ))))
+                        Err(self.broken("the file ends before the array's closing `]`".to_owned()))
                     }
                     Some(_) => {
                         // A missing comma: where one element ends and the next begins is a guess.
@@ -590,9 +615,15 @@ impl JsonArrayReader {
 
     /// The array's structure is broken at the current position: the file error saying where and how.
     fn broken(&self, what: String) -> Error {
+        self.broken_at((self.line, self.column, self.offset), &what)
+    }
+
+    /// The array's structure is broken at `line`, `column` and `offset`: the file error saying where and how.
+    fn broken_at(&self, (line, column, offset): (u64, u64, u64), what: &str) -> Error {
         Error::BadFile {
             file: self.file.clone(),
-            reason: format!("line {} column {} (byte {}): {what}", self.line, self.column, self.offset),
+            offset: Some(offset),
+            reason: format!("line {line} column {column} (byte {offset}): {what}"),
         }
     }
 

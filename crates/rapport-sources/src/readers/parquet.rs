@@ -8,13 +8,18 @@
 //! The record API converts dates, and millisecond and microsecond times and timestamps, itself; nanosecond
 //! ones (`TIME(NANOS, ..)`, `TIMESTAMP(NANOS, ..)`) it leaves as bare integers. When a file has such columns,
 //! each record is converted alongside the schema so that they become text like the others.
+//!
+//! The record API panics on some columns instead of failing: it does not convert `INTERVAL` (an
+//! `unimplemented!` as soon as a value is read) and asserts on the shape of `LIST` and `MAP` groups and on
+//! groups without fields. A file holding such a column is refused when it is opened, from its schema, naming the
+//! column's path and what it is ([`readable`]); nothing is read from it.
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat};
-use parquet::basic::{ConvertedType, LogicalType, Repetition, TimeUnit};
+use parquet::basic::{ConvertedType, LogicalType, Repetition, TimeUnit, Type as PhysicalType};
 use parquet::data_type::Decimal;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::reader::RowIter;
@@ -46,10 +51,18 @@ impl ParquetReader {
         let handle = File::open(path).map_err(|source| Error::Open { file: file.to_owned(), source })?;
         let reader = SerializedFileReader::new(handle).map_err(|err| Error::BadFile {
             file: file.to_owned(),
+            offset: None,
             reason: format!("not a readable Parquet file: {err}"),
         })?;
         let metadata = reader.metadata();
         let schema = metadata.file_metadata().schema_descr().root_schema_ptr();
+        if let Some((column, what)) = schema.get_fields().iter().find_map(|field| readable(field, "").err()) {
+            return Err(Error::BadFile {
+                file: file.to_owned(),
+                offset: None,
+                reason: format!("column `{column}` {what}; nothing is loaded"),
+            });
+        }
         let columns = schema.get_fields().iter().map(|field| field.name().to_owned()).collect();
         let nanos_schema = has_nanos(&schema).then_some(schema);
         let mut groups = Vec::with_capacity(metadata.num_row_groups());
@@ -77,6 +90,7 @@ impl RowReader for ParquetReader {
         }
         let row = next.map_err(|err| Error::BadFile {
             file: self.file.clone(),
+            offset: None,
             reason: format!("record {} cannot be decoded: {err}", self.read),
         })?;
         Ok(Some(
@@ -137,6 +151,153 @@ fn has_nanos(node: &Type) -> bool {
     }
 }
 
+/// Checks that the record API can read the field `node` of a group at `parent` (its path, empty at the top),
+/// following the schema as the record API builds its readers (`TreeBuilder::reader_tree` in the parquet crate)
+/// and converts values (`Field::convert_*`): else the first column at fault, by its path, and what it is. Those
+/// would panic, at the first row (a list or map of the wrong shape, a group without fields) or at the first value
+/// (a primitive annotation the record API does not convert: INTERVAL, the only one the crate's schema checks let
+/// through).
+fn readable(node: &Type, parent: &str) -> Result<(), Fault> {
+    let path = if parent.is_empty() { node.name().to_owned() } else { join(parent, node.name()) };
+    if node.is_primitive() {
+        return if converts(node) {
+            Ok(())
+        } else {
+            Err((path, format!("is {}, which the Parquet record reader cannot convert", describe(node))))
+        };
+    }
+    let repeated = |field: &Type| {
+        field.get_basic_info().has_repetition() && field.get_basic_info().repetition() == Repetition::REPEATED
+    };
+    let fields = node.get_fields();
+    match node.get_basic_info().converted_type() {
+        ConvertedType::LIST => {
+            let [repeated_field] = fields else {
+                return Err((
+                    path,
+                    format!("is a LIST group holding {} fields (a list holds one repeated field)", fields.len()),
+                ));
+            };
+            if !repeated(repeated_field) {
+                let basic = repeated_field.get_basic_info();
+                let repetition =
+                    if basic.has_repetition() { basic.repetition().to_string() } else { "unset".to_owned() };
+                return Err((
+                    path,
+                    format!(
+                        "is a LIST group whose field `{}` is {repetition} (a list holds one repeated field)",
+                        repeated_field.name()
+                    ),
+                ));
+            }
+            if legacy_element(repeated_field) {
+                return readable(repeated_field, &path);
+            }
+            let wrapper = join(&path, repeated_field.name());
+            match repeated_field.get_fields().first() {
+                Some(element) => readable(element, &wrapper),
+                None => Err((wrapper, "is a group with no fields".to_owned())),
+            }
+        }
+        ConvertedType::MAP | ConvertedType::MAP_KEY_VALUE => {
+            let [entry] = fields else {
+                return Err((
+                    path,
+                    format!(
+                        "is a MAP group holding {} fields (a map holds one repeated group of key and value)",
+                        fields.len()
+                    ),
+                ));
+            };
+            if entry.is_primitive() || !repeated(entry) {
+                return Err((
+                    path,
+                    format!(
+                        "is a MAP group whose field `{}` is no repeated group (a map holds one repeated group of key \
+                         and value)",
+                        entry.name()
+                    ),
+                ));
+            }
+            let entry_path = join(&path, entry.name());
+            match entry.get_fields() {
+                [key, ..] if key.is_group() => Err((
+                    join(&entry_path, key.name()),
+                    "is a map key that is a group (map keys are primitive)".to_owned(),
+                )),
+                [key] => readable(key, &entry_path),
+                [key, value] => readable(key, &entry_path).and_then(|()| readable(value, &entry_path)),
+                others => Err((
+                    entry_path,
+                    format!(
+                        "is a map entry holding {} fields (a map entry holds a key and at most a value)",
+                        others.len()
+                    ),
+                )),
+            }
+        }
+        _ if fields.is_empty() => Err((path, "is a group with no fields".to_owned())),
+        _ => fields.iter().try_for_each(|field| readable(field, &path)),
+    }
+}
+
+/// Whether the record API converts the values of the primitive `node` (`Field::convert_*` in the parquet crate,
+/// which panics on any other annotation).
+fn converts(node: &Type) -> bool {
+    use ConvertedType as C;
+    let converted = node.get_basic_info().converted_type();
+    match node.get_physical_type() {
+        PhysicalType::BOOLEAN | PhysicalType::INT96 | PhysicalType::FLOAT | PhysicalType::DOUBLE => true,
+        PhysicalType::INT32 => matches!(
+            converted,
+            C::NONE
+                | C::INT_8
+                | C::INT_16
+                | C::INT_32
+                | C::UINT_8
+                | C::UINT_16
+                | C::UINT_32
+                | C::DATE
+                | C::TIME_MILLIS
+                | C::DECIMAL
+        ),
+        PhysicalType::INT64 => matches!(
+            converted,
+            C::NONE | C::INT_64 | C::UINT_64 | C::TIME_MICROS | C::TIMESTAMP_MILLIS | C::TIMESTAMP_MICROS | C::DECIMAL
+        ),
+        PhysicalType::BYTE_ARRAY => matches!(converted, C::NONE | C::UTF8 | C::ENUM | C::JSON | C::BSON | C::DECIMAL),
+        PhysicalType::FIXED_LEN_BYTE_ARRAY => matches!(converted, C::NONE | C::DECIMAL),
+    }
+}
+
+/// A primitive's type for messages: its annotation, then its physical type (`INTERVAL (FIXED_LEN_BYTE_ARRAY(12))`).
+fn describe(node: &Type) -> String {
+    let physical = match node {
+        Type::PrimitiveType { physical_type: PhysicalType::FIXED_LEN_BYTE_ARRAY, type_length, .. } => {
+            format!("FIXED_LEN_BYTE_ARRAY({type_length})")
+        }
+        _ => node.get_physical_type().to_string(),
+    };
+    match node.get_basic_info().converted_type() {
+        ConvertedType::NONE => physical,
+        converted => format!("{converted} ({physical})"),
+    }
+}
+
+/// Whether the repeated field of a `LIST` group is the element itself, in the legacy two-level forms, as the
+/// record API decides it (`Reader::is_element_type`); else it wraps the element.
+fn legacy_element(repeated: &Type) -> bool {
+    let nested_list = is_list(repeated)
+        || repeated.is_group()
+            && matches!(repeated.get_fields(), [only] if only.get_basic_info().has_repetition()
+                && only.get_basic_info().repetition() == Repetition::REPEATED);
+    !nested_list
+        && (repeated.is_primitive()
+            || repeated.get_fields().len() > 1
+            || repeated.name() == "array"
+            || repeated.name().ends_with("_tuple"))
+}
+
 /// The schema node of a list's elements, as the record API assembles lists: a `LIST` group's repeated child is
 /// the element itself in the legacy two-level forms, else it wraps the element; a `MAP` group without values is
 /// a list of its keys; any other repeated field is a list of itself.
@@ -149,16 +310,7 @@ fn list_element(node: &Type) -> Node<'_> {
         return Some(node);
     }
     let repeated = node.get_fields().first()?;
-    let nested_list = is_list(repeated)
-        || repeated.is_group()
-            && matches!(repeated.get_fields(), [only] if only.get_basic_info().has_repetition()
-                && only.get_basic_info().repetition() == Repetition::REPEATED);
-    let legacy = !nested_list
-        && (repeated.is_primitive()
-            || repeated.get_fields().len() > 1
-            || repeated.name() == "array"
-            || repeated.name().ends_with("_tuple"));
-    if legacy {
+    if legacy_element(repeated) {
         Some(repeated)
     } else if repeated.is_group() {
         repeated.get_fields().first().map(Arc::as_ref)

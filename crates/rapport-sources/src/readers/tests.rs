@@ -361,24 +361,6 @@ fn json_single_object_and_bad_top_level() {
     );
 }
 
-#[test]
-fn json_array_cut_short_reports_the_unfinished_element() {
-    let (_, rows) = read_all(b"[{\"id\": 1}, {\"id\": \"2", "cut.json", &FileFormat::Json);
-    assert_eq!(
-        rows,
-        [
-            ok(1, 1, json!({"id": 1})),
-            Err((
-                1,
-                Some(12),
-                None,
-                RowErrorCode::Unparsable,
-                "the file ends inside this element (an unterminated string or a missing `}` or `]`)".to_owned()
-            )),
-        ]
-    );
-}
-
 /// Reads `bytes` as JSON until the reader fails: the rows before the failure, and the failure.
 fn read_until_error(bytes: &[u8], name: &str) -> (Read, crate::Error) {
     let (_dir, path) = write(bytes, name);
@@ -400,14 +382,40 @@ fn read_until_error(bytes: &[u8], name: &str) -> (Read, crate::Error) {
     }
 }
 
+/// The reason of a `BadFile` error for `name`, checking that its `offset` field is the byte the reason names (or
+/// none when the reason names no byte).
 fn bad_file_reason(err: crate::Error, name: &str) -> String {
     match err {
-        crate::Error::BadFile { file, reason } => {
+        crate::Error::BadFile { file, offset, reason } => {
             assert_eq!(file, name);
+            let named = reason.split_once("(byte ").map(|(_, rest)| rest.split_once(')').unwrap().0.parse().unwrap());
+            assert_eq!(offset, named, "{reason}");
             reason
         }
         other => panic!("expected BadFile, got {other:?}"),
     }
+}
+
+#[test]
+fn bad_file_errors_carry_the_byte_offset_as_a_field() {
+    // `[` 0, the element 1-7, a space 8, the second element at 9; the message is unchanged.
+    let (_, err) = read_until_error(b"[{\"a\":1} {\"a\":2}]", "nocomma.json");
+    assert!(matches!(err, crate::Error::BadFile { offset: Some(9), .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "cannot read nocomma.json: line 1 column 10 (byte 9): expected `,` or `]` after an array element, found `{`"
+    );
+    // After a byte-order mark and two lines: `x` is at byte 3 + 17.
+    let (_, err) = read_until_error(b"\xef\xbb\xbf[\n  {\"a\": 1}\n]\n  x\n", "bom.json");
+    assert!(matches!(err, crate::Error::BadFile { offset: Some(20), .. }), "{err:?}");
+    // A JSON file starting with something else is refused where that starts, after whitespace.
+    let (_dir, path) = write(b" \n 42", "number.json");
+    let err = open(&path, "number.json", &FileFormat::Json).err().unwrap();
+    assert!(matches!(err, crate::Error::BadFile { offset: Some(3), .. }), "{err:?}");
+    // No place in the file: an empty file.
+    let (_dir, path) = write(b"", "empty.json");
+    let err = open(&path, "empty.json", &FileFormat::Json).err().unwrap();
+    assert!(matches!(err, crate::Error::BadFile { offset: None, .. }), "{err:?}");
 }
 
 #[test]
@@ -493,6 +501,173 @@ fn json_elements_without_a_comma_between_them_fail_the_file_at_its_byte() {
     assert_eq!(
         bad_file_reason(err, "brace.json"),
         "line 1 column 9 (byte 8): expected `,` or `]` after an array element, found `}`"
+    );
+}
+
+#[test]
+fn json_single_object_errors_are_placed_in_the_file() {
+    // A blank line and two spaces before the object: `{` is on line 2 at column 3 (byte 6 after the byte-order
+    // mark); `}`, where `tru` is found wanting, at column 12.
+    let (_, rows) = read_all(b"\xef\xbb\xbf\n  {\"a\": tru}", "after-lines.json", &FileFormat::Json);
+    assert_eq!(
+        rows,
+        [Err((
+            2,
+            Some(6),
+            None,
+            RowErrorCode::Unparsable,
+            "invalid JSON at line 2 column 12: expected ident".to_owned()
+        ))]
+    );
+    // On the first line, after the byte-order mark (which counts in offsets, not in columns) and a space: `{` at
+    // column 2, byte 4; `}` at column 11.
+    let (_, rows) = read_all(b"\xef\xbb\xbf {\"a\": tru}", "bom.json", &FileFormat::Json);
+    assert_eq!(
+        rows,
+        [Err((
+            1,
+            Some(4),
+            None,
+            RowErrorCode::Unparsable,
+            "invalid JSON at line 1 column 11: expected ident".to_owned()
+        ))]
+    );
+    // The object spans lines 3 to 5; the fault is on its third line, where columns count from the line start.
+    let (_, rows) = read_all(b"\n\n {\"a\":\n  1,\n \"b\": x}", "lines.json", &FileFormat::Json);
+    assert_eq!(
+        rows,
+        [Err((
+            3,
+            Some(3),
+            None,
+            RowErrorCode::Unparsable,
+            "invalid JSON at line 5 column 7: expected value".to_owned()
+        ))]
+    );
+    // A key held twice: the second `a` opens on line 2 at column 10.
+    let (_, rows) = read_all(b"\n  {\"a\":1,\"a\":2}", "dup.json", &FileFormat::Json);
+    assert_eq!(rows, [duplicate(2, 3, "a", "line 2 column 10")]);
+}
+
+#[test]
+fn json_array_cut_short_fails_the_file_where_the_cut_element_starts() {
+    // `[` 0, the first element 1-9, `,` 10, a space 11, the cut element from 12.
+    let (rows, err) = read_until_error(b"[{\"id\": 1}, {\"id\": \"2", "cut.json");
+    assert_eq!(rows, [ok(1, 1, json!({"id": 1}))]);
+    assert_eq!(
+        err.to_string(),
+        "cannot read cut.json: line 1 column 13 (byte 12): the file ends inside the array element starting here \
+         (an unterminated string or a missing `}` or `]`)"
+    );
+    // Cut inside a nested array, on the next line: the element starts on line 2 at byte 4.
+    let (rows, err) = read_until_error(b"[\n  {\"a\": {\"b\": [1,\n2", "nested.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        bad_file_reason(err, "nested.json"),
+        "line 2 column 3 (byte 4): the file ends inside the array element starting here (an unterminated string \
+         or a missing `}` or `]`)"
+    );
+}
+
+#[test]
+fn json_array_without_its_closing_bracket_fails_the_file_at_the_end() {
+    // After an element and a line end: the end is byte 9, line 2 column 1.
+    let (rows, err) = read_until_error(b"[{\"a\":1}\n", "open.json");
+    assert_eq!(rows, [ok(1, 1, json!({"a": 1}))]);
+    assert_eq!(
+        err.to_string(),
+        "cannot read open.json: line 2 column 1 (byte 9): the file ends before the array's closing `]`"
+    );
+    // Right after `[` (the byte-order mark counts in the offset, not in the column).
+    let (rows, err) = read_until_error(b"\xef\xbb\xbf[", "bracket.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        bad_file_reason(err, "bracket.json"),
+        "line 1 column 2 (byte 4): the file ends before the array's closing `]`"
+    );
+    // After a `,` and whitespace: the element 1-7, `,` 8, spaces 9-10.
+    let (rows, err) = read_until_error(b"[{\"a\":1},  ", "comma.json");
+    assert_eq!(rows, [ok(1, 1, json!({"a": 1}))]);
+    assert_eq!(
+        bad_file_reason(err, "comma.json"),
+        "line 1 column 12 (byte 11): the file ends before the array's closing `]`"
+    );
+    // After a last element that is no object: it is rejected as it is, then the file fails.
+    let (rows, err) = read_until_error(b"[{\"a\":1}, 42", "number.json");
+    assert_eq!(
+        rows,
+        [
+            ok(1, 1, json!({"a": 1})),
+            Err((
+                1,
+                Some(10),
+                None,
+                RowErrorCode::Unparsable,
+                "the array element is a JSON number, not an object".to_owned()
+            )),
+        ]
+    );
+    assert_eq!(
+        bad_file_reason(err, "number.json"),
+        "line 1 column 13 (byte 12): the file ends before the array's closing `]`"
+    );
+}
+
+#[test]
+fn json_empty_array_elements_and_a_trailing_comma_fail_the_file_at_their_byte() {
+    // `[` 0, `,` 1.
+    let (rows, err) = read_until_error(b"[,{\"a\":1}]", "leading.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        err.to_string(),
+        "cannot read leading.json: line 1 column 2 (byte 1): expected an array element or `]`, found `,`"
+    );
+    let (rows, err) = read_until_error(b"[ , ]", "alone.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        bad_file_reason(err, "alone.json"),
+        "line 1 column 3 (byte 2): expected an array element or `]`, found `,`"
+    );
+    // Two commas: the element 1-7, `,` 8, `,` 9.
+    let (rows, err) = read_until_error(b"[{\"a\":1},,{\"a\":2}]", "double.json");
+    assert_eq!(rows, [ok(1, 1, json!({"a": 1}))]);
+    assert_eq!(
+        bad_file_reason(err, "double.json"),
+        "line 1 column 10 (byte 9): expected an array element after `,`, found `,`"
+    );
+    // A trailing comma is not JSON: the element 4-11 on line 2, `,` 12, a line end 13, `]` 14 on line 3.
+    let (rows, err) = read_until_error(b"[\n  {\"a\": 1},\n]\n", "trailing-comma.json");
+    assert_eq!(rows, [ok(2, 4, json!({"a": 1}))]);
+    assert_eq!(
+        bad_file_reason(err, "trailing-comma.json"),
+        "line 3 column 1 (byte 14): expected an array element after `,`, found `]` (JSON allows no `,` before the \
+         closing `]`)"
+    );
+}
+
+#[test]
+fn ndjson_cut_short_last_line_is_a_rejected_row_named_by_its_line() {
+    // Each line is a record: a last line cut in its string is that record at fault, and the lines before load.
+    let (_, rows) = read_all(b"{\"id\":1}\n{\"id\":2}\n{\"id\":3,\"n\":\"ab", "cut.ndjson", &FileFormat::NdJson);
+    assert_eq!(
+        rows,
+        [
+            ok(1, 0, json!({"id": 1})),
+            ok(2, 9, json!({"id": 2})),
+            Err((
+                3,
+                Some(18),
+                None,
+                RowErrorCode::Unparsable,
+                "invalid JSON at column 15: EOF while parsing a string".to_owned()
+            )),
+        ]
+    );
+    let Err((line, offset, field, code, message)) = rows[2].clone() else { panic!("expected an error") };
+    let error = RowError { file: "cut.ndjson".into(), line, offset, field, code, message };
+    assert_eq!(
+        error.to_string(),
+        "cut.ndjson:3 (byte 18): invalid JSON at column 15: EOF while parsing a string (unparsable)"
     );
 }
 
@@ -593,10 +768,13 @@ mod parquet_files {
     use std::sync::Arc;
 
     use ::parquet::basic::{Compression, GzipLevel, ZstdLevel};
-    use ::parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
+    use ::parquet::data_type::{
+        BoolType, ByteArray, ByteArrayType, DoubleType, FixedLenByteArray, FixedLenByteArrayType, Int32Type, Int64Type,
+    };
     use ::parquet::file::properties::WriterProperties;
     use ::parquet::file::writer::SerializedFileWriter;
     use ::parquet::schema::parser::parse_message_type;
+    use ::parquet::schema::types::SchemaDescriptor;
 
     use super::*;
 
@@ -869,6 +1047,142 @@ mod parquet_files {
             })
         );
         assert!(reader.next_row().unwrap().is_none());
+    }
+
+    /// Writes a file of `schema` holding one row: leaf column k gets definition level `levels[k]` (and repetition
+    /// level 0 when it is repeated), and a value (1, "x", or bytes 01) when that level is the column's maximum.
+    fn write_one_row(path: &Path, schema: &str, levels: &[i16]) {
+        let schema = Arc::new(parse_message_type(schema).unwrap());
+        let columns = SchemaDescriptor::new(schema.clone());
+        let props = Arc::new(WriterProperties::builder().build());
+        let mut writer = SerializedFileWriter::new(File::create(path).unwrap(), schema, props).unwrap();
+        let mut group = writer.next_row_group().unwrap();
+        for (descr, level) in columns.columns().iter().zip(levels) {
+            let level = *level;
+            let mut column = group.next_column().unwrap().unwrap();
+            let (def, rep) = (Some(&[level][..]), (descr.max_rep_level() > 0).then_some(&[0][..]));
+            let full = level == descr.max_def_level();
+            match descr.physical_type() {
+                ::parquet::basic::Type::INT32 => {
+                    column.typed::<Int32Type>().write_batch(if full { &[1] } else { &[] }, def, rep).unwrap();
+                }
+                ::parquet::basic::Type::INT64 => {
+                    column.typed::<Int64Type>().write_batch(if full { &[1] } else { &[] }, def, rep).unwrap();
+                }
+                ::parquet::basic::Type::BYTE_ARRAY => {
+                    let value = [ByteArray::from("x")];
+                    column.typed::<ByteArrayType>().write_batch(if full { &value } else { &[] }, def, rep).unwrap();
+                }
+                ::parquet::basic::Type::FIXED_LEN_BYTE_ARRAY => {
+                    let length = usize::try_from(descr.type_length()).unwrap();
+                    let value = [FixedLenByteArray::from(vec![1u8; length])];
+                    column
+                        .typed::<FixedLenByteArrayType>()
+                        .write_batch(if full { &value } else { &[] }, def, rep)
+                        .unwrap();
+                }
+                other => panic!("no test value for {other}"),
+            }
+            column.close().unwrap();
+        }
+        assert!(group.next_column().unwrap().is_none(), "a level for each column");
+        group.close().unwrap();
+        writer.close().unwrap();
+    }
+
+    #[test]
+    fn parquet_columns_the_record_reader_cannot_read_refuse_the_file_naming_the_column() {
+        // Each of these made the parquet crate's record reader panic (an `unimplemented!` conversion for
+        // INTERVAL, assertions on the shape of LIST and MAP groups, an empty group): the file is refused when it is
+        // opened, naming the first such column by its path in the schema, and nothing is read.
+        let cases: [(&str, &[i16], &str); 8] = [
+            (
+                "message m { REQUIRED INT64 id; OPTIONAL FIXED_LEN_BYTE_ARRAY (12) span (INTERVAL); }",
+                &[0, 1],
+                "column `span` is INTERVAL (FIXED_LEN_BYTE_ARRAY(12)), which the Parquet record reader cannot convert",
+            ),
+            (
+                "message m {
+                    OPTIONAL GROUP visits (LIST) {
+                        REPEATED GROUP list {
+                            OPTIONAL GROUP element { OPTIONAL BYTE_ARRAY page (UTF8); OPTIONAL FIXED_LEN_BYTE_ARRAY (12) stay (INTERVAL); }
+                        }
+                    }
+                }",
+                &[4, 4],
+                "column `visits.list.element.stay` is INTERVAL (FIXED_LEN_BYTE_ARRAY(12)), which the Parquet record \
+                 reader cannot convert",
+            ),
+            (
+                "message m { OPTIONAL GROUP tags (LIST) { REPEATED INT32 a; REPEATED INT32 b; } }",
+                &[2, 2],
+                "column `tags` is a LIST group holding 2 fields (a list holds one repeated field)",
+            ),
+            (
+                "message m { OPTIONAL GROUP tags (LIST) { OPTIONAL INT32 element; } }",
+                &[2],
+                "column `tags` is a LIST group whose field `element` is OPTIONAL (a list holds one repeated field)",
+            ),
+            (
+                "message m { OPTIONAL GROUP seen (MAP) { REPEATED GROUP key_value { REQUIRED BYTE_ARRAY key (UTF8); \
+                 OPTIONAL INT32 value; OPTIONAL INT32 other; } } }",
+                &[2, 3, 3],
+                "column `seen.key_value` is a map entry holding 3 fields (a map entry holds a key and at most a value)",
+            ),
+            (
+                "message m { OPTIONAL GROUP seen (MAP) { REPEATED GROUP key_value { REQUIRED GROUP key { REQUIRED \
+                 INT32 x; } OPTIONAL INT32 value; } } }",
+                &[2, 3],
+                "column `seen.key_value.key` is a map key that is a group (map keys are primitive)",
+            ),
+            (
+                "message m { REQUIRED INT32 id; OPTIONAL GROUP extra { } }",
+                &[0],
+                "column `extra` is a group with no fields",
+            ),
+            (
+                "message m { REQUIRED INT32 id; OPTIONAL GROUP tags (LIST) { REPEATED GROUP list { } } }",
+                &[0],
+                "column `tags.list` is a group with no fields",
+            ),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (index, (schema, levels, reason)) in cases.into_iter().enumerate() {
+            let name = format!("case{index}.parquet");
+            let path = dir.path().join(&name);
+            write_one_row(&path, schema, levels);
+            let err = open(&path, &name, &FileFormat::Parquet).err().unwrap();
+            assert_eq!(err.to_string(), format!("cannot read {name}: {reason}; nothing is loaded"), "{schema}");
+            assert!(matches!(err, crate::Error::BadFile { offset: None, .. }), "{schema}");
+        }
+    }
+
+    #[test]
+    fn parquet_annotations_the_record_reader_converts_are_read() {
+        // Annotations the record reader converts, besides those of the tests above, each holding a value: none is
+        // refused. The half-precision 01 01 is 257 × 2^-24 (subnormal); a map without values reads as its keys.
+        let schema = "message m {
+            REQUIRED INT32 i8 (INT_8); REQUIRED INT32 u16 (UINT_16); REQUIRED INT32 u32 (UINT_32);
+            REQUIRED INT32 t (TIME_MILLIS); REQUIRED INT64 u64 (UINT_64); REQUIRED INT64 tu (TIME_MICROS);
+            REQUIRED INT64 d64 (DECIMAL(10, 1)); REQUIRED BYTE_ARRAY e (ENUM); REQUIRED BYTE_ARRAY j (JSON);
+            REQUIRED BYTE_ARRAY b (BSON); REQUIRED BYTE_ARRAY db (DECIMAL(5, 2));
+            REQUIRED FIXED_LEN_BYTE_ARRAY (4) df (DECIMAL(8, 3)); REQUIRED FIXED_LEN_BYTE_ARRAY (16) u (UUID);
+            REQUIRED FIXED_LEN_BYTE_ARRAY (2) h (FLOAT16); REQUIRED FIXED_LEN_BYTE_ARRAY (3) raw;
+            REQUIRED GROUP keys (MAP) { REPEATED GROUP key_value { REQUIRED INT32 key; } }
+        }";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("annotated.parquet");
+        write_one_row(&path, schema, &[0; 15].into_iter().chain([1]).collect::<Vec<_>>());
+        let mut reader = open(&path, "annotated.parquet", &FileFormat::Parquet).unwrap();
+        let row = reader.next_row().unwrap().unwrap().unwrap();
+        assert_eq!(
+            Value::Object(row.fields),
+            json!({
+                "i8": 1, "u16": 1, "u32": 1, "t": "00:00:00.001", "u64": 1, "tu": "00:00:00.000001", "d64": "0.1",
+                "e": "x", "j": "x", "b": "78", "db": "1.20", "df": "16843.009",
+                "u": "01010101010101010101010101010101", "h": 257.0 / 16_777_216.0, "raw": "010101", "keys": [1]
+            })
+        );
     }
 
     #[test]
