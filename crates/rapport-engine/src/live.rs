@@ -1117,8 +1117,10 @@ impl Resident {
                             let set = self.graph.sets.entry(class).or_default();
                             let real = self.real.entry(class).or_default();
                             // A placeholder holding one of its identities gives way (its slot empties).
+                            // (Rows past `real` are placeholders an append of this patch added.)
                             for identity in profile.identities.iter().chain([&profile.primary]) {
-                                if let Some(p) = set.find(identity).filter(|&p| !real[p as usize]) {
+                                let placeholder = |p: &u32| !real.get(*p as usize).copied().unwrap_or(false);
+                                if let Some(p) = set.find(identity).filter(placeholder) {
                                     set.profiles[p as usize] = Profile {
                                         primary: Identity::new("", ""),
                                         identities: Vec::new(),

@@ -261,16 +261,24 @@ impl Loader {
     }
 
     fn send(&mut self, entity: EntityKind, records: Vec<Value>) {
+        self.send_mixed(records.into_iter().map(|record| (entity, record)).collect());
+    }
+
+    /// Streams records of any classes in one call (one commit, one change-feed page for the live consumer).
+    fn send_mixed(&mut self, records: Vec<(EntityKind, Value)>) {
         if records.is_empty() {
             return;
         }
-        let schema = self.engine.schemas().for_entity(entity).unwrap().name.clone();
-        if self.datasets.insert(entity) {
-            self.engine.create_dataset(entity.name(), &schema).unwrap();
+        for (entity, _) in &records {
+            let schema = self.engine.schemas().for_entity(*entity).unwrap().name.clone();
+            if self.datasets.insert(*entity) {
+                self.engine.create_dataset(entity.name(), &schema).unwrap();
+            }
         }
         let messages: Vec<StreamMessage> = records
             .into_iter()
-            .map(|record| {
+            .map(|(entity, record)| {
+                let schema = self.engine.schemas().for_entity(entity).unwrap().name.clone();
                 self.sent += 1;
                 StreamMessage {
                     inlet: self.inlet.clone(),
@@ -284,7 +292,7 @@ impl Loader {
             })
             .collect();
         for outcome in self.engine.ingest_messages(messages).unwrap() {
-            assert!(matches!(outcome, MessageOutcome::Accepted { .. }), "{entity}: {outcome:?}");
+            assert!(matches!(outcome, MessageOutcome::Accepted { .. }), "{outcome:?}");
         }
     }
 
@@ -1442,6 +1450,58 @@ fn issue_6_live_closing_an_opportunity_takes_its_account_people_out_and_reopenin
     // A full recompute agrees: nothing to change.
     let full = loader.engine.evaluate_audience("sales-open").unwrap().change;
     assert_eq!((full.size, full.entered, full.exited), (3, 0, 0));
+}
+
+/// In resident mode a new profile nobody names is linked alone; one that a record of the same commit named
+/// first (an account streamed with its new people) relinks the graph, as does an account naming itself.
+#[test]
+fn issue_6_live_a_person_streamed_with_its_new_account_enters_in_resident_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut loader = Loader::new(dir.path());
+    let account = |k: &str, parent: Option<&str>| Account {
+        key: k.to_owned(),
+        name: "Acme",
+        country: None,
+        industry: "Retail",
+        revenue: None,
+        parent: parent.map(str::to_owned),
+    };
+    let w = World {
+        accounts: vec![account("a0", None)],
+        opportunities: vec![opportunity("o0", "a0", false)],
+        persons: vec![person("p0", &["Sales"], &["a0"])],
+        ..World::default()
+    };
+    loader.load(&w);
+    loader.engine.create_audience("sales-open", SALES_OPEN).unwrap();
+    loader.engine.keep_audiences_resident().unwrap();
+    assert_eq!(stored_members(&loader.engine, "sales-open"), keys(&["p0"]));
+
+    // A new person of a0 (named by nobody, linked alone) enters.
+    loader.send(EntityKind::Person, vec![person_record(&person("p1", &["Sales"], &["a0"]))]);
+    assert_eq!(stored_members(&loader.engine, "sales-open"), keys(&["p0", "p1"]));
+
+    // One commit: a person of a new account, the account (which the person's key named first) and its open
+    // opportunity, and an account that is its own parent. The person enters.
+    use EntityKind as E;
+    loader.send_mixed(vec![
+        (E::Person, person_record(&person("p2", &["Sales"], &["a2"]))),
+        (E::Person, person_record(&person("p3", &["HR"], &["a2"]))),
+        (E::Account, account_record(&account("a2", None))),
+        (E::Opportunity, opportunity_record(&opportunity("o2", "a2", false))),
+        (E::Account, account_record(&account("a3", Some("a3")))),
+    ]);
+    assert_eq!(stored_members(&loader.engine, "sales-open"), keys(&["p0", "p1", "p2"]));
+
+    // An account naming itself as its parent, alone in its commit, then a Sales person of it with an opportunity.
+    loader.send(EntityKind::Account, vec![account_record(&account("a4", Some("a4")))]);
+    loader.send(EntityKind::Opportunity, vec![opportunity_record(&opportunity("o4", "a4", false))]);
+    loader.send(EntityKind::Person, vec![person_record(&person("p4", &["Sales"], &["a4"]))]);
+    assert_eq!(stored_members(&loader.engine, "sales-open"), keys(&["p0", "p1", "p2", "p4"]));
+
+    // A full recompute agrees: nothing to change.
+    let full = loader.engine.evaluate_audience("sales-open").unwrap().change;
+    assert_eq!((full.size, full.entered, full.exited), (4, 0, 0));
 }
 
 #[test]

@@ -46,7 +46,7 @@ impl ProfileSet {
         Self { profiles, index, stored }
     }
 
-    /// Appends a profile and indexes its identities; `None` (the profile handed back) when a profile of the set
+    /// Appends a profile and indexes its identities; `Err` (the profile handed back) when a profile of the set
     /// holds one of them already.
     fn push(&mut self, profile: Profile) -> Result<u32, Profile> {
         if profile.identities.iter().chain([&profile.primary]).any(|identity| self.index.contains_key(identity)) {
@@ -481,26 +481,31 @@ impl ProfileGraph {
         if named || held {
             return Err(profile);
         }
-        // Accounts and opportunities it names without a profile get placeholders, each a new empty source row.
-        for &(source, paths, ns, target) in PLACEHOLDER_REFERENCES.iter().filter(|(source, ..)| *source == class) {
-            debug_assert_eq!(source, class);
-            let mut missing = std::collections::BTreeSet::new();
+        // Accounts and opportunities it names without a profile get placeholders, each a new empty source row;
+        // not one it is itself (an account naming itself as its parent).
+        let own = |identity: &Identity| profile.identities.iter().chain([&profile.primary]).any(|i| i == identity);
+        let mut missing = std::collections::BTreeSet::new();
+        for &(_, paths, ns, target) in PLACEHOLDER_REFERENCES.iter().filter(|(source, ..)| *source == class) {
             for value in paths.iter().flat_map(|p| path(p).values(&profile.record)) {
                 let Some(key) = value.as_str().map(str::trim).filter(|k| !k.is_empty()) else { continue };
                 let identity = Identity::new(ns, key);
-                if self.sets.get(&target).and_then(|t| t.find(&identity)).is_none() {
-                    missing.insert(identity);
-                }
-            }
-            for identity in missing {
-                self.sets.entry(target).or_default().add_placeholder(identity);
-                for navigation in self.navigations.iter_mut().filter(|n| n.from == target) {
-                    navigation.targets.push(Vec::new());
+                if self.sets.get(&target).and_then(|t| t.find(&identity)).is_none()
+                    && !(target == class && own(&identity))
+                {
+                    missing.insert((target, identity));
                 }
             }
         }
+        // Nothing is changed before this point: a refusal above leaves the graph as it was.
+        for (target, identity) in missing {
+            self.sets.entry(target).or_default().add_placeholder(identity);
+            for navigation in self.navigations.iter_mut().filter(|n| n.from == target) {
+                navigation.targets.push(Vec::new());
+            }
+        }
         self.referenced.extend(link_keys(class, &profile.record).map(str::to_owned));
-        let number = self.sets.entry(class).or_default().push(profile)?;
+        let number =
+            self.sets.entry(class).or_default().push(profile).expect("no profile holds its identities (checked above)");
         let mut added: Vec<(usize, u32, u32)> = Vec::new();
         {
             let record = &self.sets[&class].profiles[number as usize].record;
@@ -756,6 +761,7 @@ mod tests {
             let profile =
                 Profile { identities: vec![primary.clone()], primary, record: record.as_object().unwrap().clone() };
             all.push((class, profile.clone()));
+            let before = shape(&graph);
             match graph.append(class, profile) {
                 Ok(_) => {
                     appended += 1;
@@ -763,6 +769,7 @@ mod tests {
                 }
                 Err(_) => {
                     refused += 1;
+                    assert_eq!(shape(&graph), before, "step {step}: a refused {class} left the graph as it was");
                     graph = link_all(&all);
                 }
             }
