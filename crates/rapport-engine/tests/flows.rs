@@ -128,14 +128,16 @@ fn issue_4_a_file_flow_records_an_unreadable_input_as_a_failed_batch_and_goes_on
     assert_eq!(engine.store().flow_checkpoint("pq", &run.run.files[0]).unwrap(), None);
 }
 
-#[test]
-fn issue_4_a_file_the_mapping_does_not_fit_is_a_failed_batch_and_the_files_after_it_load() {
+/// A folder of three files whose middle one `bad` makes unloadable: the run loads the other two and fails `b.csv`
+/// as a batch of its own (`input_unreadable`, its message checked by `reason_holds`); once `b.csv` is replaced by
+/// a good file, the next run loads it, and only it (the failed file kept no checkpoint).
+fn the_files_around_a_failed_one_load(bad: impl FnOnce(&std::path::Path), reason_holds: impl Fn(&str) -> bool) {
     let dir = tempfile::tempdir().unwrap();
     let mut engine = engine(dir.path());
     let input = dir.path().join("in");
     std::fs::create_dir_all(&input).unwrap();
     std::fs::write(input.join("a.csv"), "id,email\np1,a@x.com\n").unwrap();
-    std::fs::write(input.join("b.csv"), "id,mail\np2,b@x.com\n").unwrap();
+    bad(&input.join("b.csv"));
     std::fs::write(input.join("c.csv"), "id,email\np3,c@x.com\n").unwrap();
     engine.create_flow(file_flow(dir.path(), "web", "in/*.csv", "csv")).unwrap();
 
@@ -146,10 +148,10 @@ fn issue_4_a_file_the_mapping_does_not_fit_is_a_failed_batch_and_the_files_after
     assert_eq!(states, [BatchState::Success, BatchState::Failed, BatchState::Success]);
     let reason = run.files[1].reason.as_ref().unwrap();
     assert_eq!(reason.code, FailureCode::InputUnreadable);
-    assert!(reason.message.contains("b.csv") && reason.message.contains("reads `email`"), "{reason:?}");
+    assert!(reason.message.contains("b.csv") && reason_holds(&reason.message), "{reason:?}");
     assert_eq!(people(&engine), [pair("p1", "a@x.com"), pair("p3", "c@x.com")]);
 
-    // The unfit file keeps no checkpoint: once fixed, the next run loads it, and only it.
+    std::fs::remove_file(input.join("b.csv")).unwrap();
     std::fs::write(input.join("b.csv"), "id,email\np2,b@x.com\n").unwrap();
     let second = engine.run_flow("web", &Quiet).unwrap();
     assert_eq!(second.run.state, RunState::Success);
@@ -157,37 +159,23 @@ fn issue_4_a_file_the_mapping_does_not_fit_is_a_failed_batch_and_the_files_after
     assert_eq!(people(&engine), [pair("p1", "a@x.com"), pair("p2", "b@x.com"), pair("p3", "c@x.com")]);
 }
 
+#[test]
+fn issue_4_a_file_the_mapping_does_not_fit_is_a_failed_batch_and_the_files_after_it_load() {
+    the_files_around_a_failed_one_load(
+        |b| std::fs::write(b, "id,mail\np2,b@x.com\n").unwrap(),
+        |message| message.contains("reads `email`"),
+    );
+}
+
 /// A file of the folder that fails its reads (here a link to `/proc/self/mem`, which any read at offset 0 fails
 /// with EIO even for root) is a failed batch of its own: the run goes on to the files after it.
 #[cfg(target_os = "linux")]
 #[test]
 fn issue_4_a_file_that_fails_its_reads_is_a_failed_batch_and_the_files_after_it_load() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut engine = engine(dir.path());
-    let input = dir.path().join("in");
-    std::fs::create_dir_all(&input).unwrap();
-    std::fs::write(input.join("a.csv"), "id,email\np1,a@x.com\n").unwrap();
-    std::os::unix::fs::symlink("/proc/self/mem", input.join("b.csv")).unwrap();
-    std::fs::write(input.join("c.csv"), "id,email\np3,c@x.com\n").unwrap();
-    engine.create_flow(file_flow(dir.path(), "web", "in/*.csv", "csv")).unwrap();
-
-    let run = engine.run_flow("web", &Quiet).unwrap();
-    assert_eq!(run.run.state, RunState::Failed);
-    assert_eq!(file_names(&run.run.files), ["a.csv", "b.csv", "c.csv"]);
-    let states: Vec<BatchState> = run.files.iter().map(|f| f.state).collect();
-    assert_eq!(states, [BatchState::Success, BatchState::Failed, BatchState::Success]);
-    let reason = run.files[1].reason.as_ref().unwrap();
-    assert_eq!(reason.code, FailureCode::InputUnreadable);
-    assert!(reason.message.contains("b.csv"), "{reason:?}");
-    assert_eq!(people(&engine), [pair("p1", "a@x.com"), pair("p3", "c@x.com")]);
-
-    // It keeps no checkpoint: replaced by a readable file, the next run loads it, and only it.
-    std::fs::remove_file(input.join("b.csv")).unwrap();
-    std::fs::write(input.join("b.csv"), "id,email\np2,b@x.com\n").unwrap();
-    let second = engine.run_flow("web", &Quiet).unwrap();
-    assert_eq!(second.run.state, RunState::Success);
-    assert_eq!(file_names(&second.run.files), ["b.csv"]);
-    assert_eq!(people(&engine), [pair("p1", "a@x.com"), pair("p2", "b@x.com"), pair("p3", "c@x.com")]);
+    the_files_around_a_failed_one_load(
+        |b| std::os::unix::fs::symlink("/proc/self/mem", b).unwrap(),
+        |message| message.contains("Input/output error") || message.contains("os error 5"),
+    );
 }
 
 #[test]
