@@ -266,6 +266,7 @@ impl Engine {
             valid: 0,
             unmapped: Default::default(),
         };
+        let scalars = scalar_destinations(schema, compiled);
         observer.start(display_name, input_bytes);
         let mut since_progress = 0;
         while let Some(row) = reader.next_row()? {
@@ -278,13 +279,16 @@ impl Engine {
                 }
             };
             compiled.unmapped_in(&row.fields, &mut out.unmapped);
-            let record = match compiled.map_row(&row, display_name) {
+            let mut record = match compiled.map_row(&row, display_name) {
                 Ok(record) => record,
                 Err(error) => {
                     out.rejected.push(error);
                     continue;
                 }
             };
+            for (path, ty) in &scalars {
+                convert_at(&mut record, path.segments(), *ty);
+            }
             let kept_sample = (out.sample.len() < sample).then(|| record.clone());
             match fragment(
                 schema,
@@ -501,6 +505,81 @@ impl Engine {
     }
 }
 
+/// The destinations of a mapping whose schema type is text, a number or a boolean: the values mapped there are
+/// converted to that type where they read as it ([`convert_at`]).
+fn scalar_destinations(schema: &Schema, compiled: &CompiledMapping) -> Vec<(FieldPath, Scalar)> {
+    compiled
+        .destinations()
+        .into_iter()
+        .filter_map(|path| {
+            let ty = match schema.field(path)?.ty {
+                FieldType::String => Scalar::Text,
+                FieldType::Integer => Scalar::Integer,
+                FieldType::Number => Scalar::Number,
+                FieldType::Boolean => Scalar::Boolean,
+                _ => return None,
+            };
+            Some((path.clone(), ty))
+        })
+        .collect()
+}
+
+/// The schema types [`convert_at`] converts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scalar {
+    Text,
+    Integer,
+    Number,
+    Boolean,
+}
+
+/// Converts the value at `path` (through objects, and every element of an array on the way) to `ty`, as Data
+/// Prep converts a mapped attribute to its target's type: a number or boolean becomes text for a text field, and
+/// text that reads as a whole number, a number or `true`/`false` (any case) becomes one for such a field. A value
+/// that does not read as the type is left as it is, for validation to reject with its path.
+fn convert_at(value: &mut serde_json::Map<String, serde_json::Value>, path: &[String], ty: Scalar) {
+    use serde_json::Value;
+    fn walk(value: &mut Value, path: &[String], ty: Scalar) {
+        match (value, path.split_first()) {
+            (Value::Array(items), _) => items.iter_mut().for_each(|item| walk(item, path, ty)),
+            (Value::Object(object), Some((first, rest))) => {
+                if let Some(inner) = object.get_mut(first) {
+                    walk(inner, rest, ty);
+                }
+            }
+            (leaf, None) => {
+                let converted = match (ty, &*leaf) {
+                    (Scalar::Text, Value::Number(n)) => Some(Value::String(n.to_string())),
+                    (Scalar::Text, Value::Bool(b)) => Some(Value::String(b.to_string())),
+                    (Scalar::Integer, Value::String(s)) => s.trim().parse::<i64>().ok().map(Value::from),
+                    (Scalar::Number, Value::String(s)) => {
+                        let s = s.trim();
+                        s.parse::<i64>()
+                            .ok()
+                            .map(Value::from)
+                            .or_else(|| s.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number))
+                    }
+                    (Scalar::Boolean, Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                        "true" => Some(Value::Bool(true)),
+                        "false" => Some(Value::Bool(false)),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                if let Some(converted) = converted {
+                    *leaf = converted;
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some((first, rest)) = path.split_first() {
+        if let Some(inner) = value.get_mut(first) {
+            walk(inner, rest, ty);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,6 +662,41 @@ mod tests {
         let mut engine = Engine::open(dir.path()).expect("the store opens");
         engine.generate_b2b_schemas().expect("the schemas are created");
         (dir, engine)
+    }
+
+    /// An attribute mapped as it is comes out in its destination's type where it reads as one: CSV text into a
+    /// number or boolean field, a JSON number into a text field. What does not read as the type is still rejected.
+    #[test]
+    fn attributes_take_their_destination_type_where_they_read_as_it() {
+        let (_dir, engine) = engine();
+        let mut set = mapping();
+        set.mappings[6] = Mapping::attribute("score", "b2b.personScore");
+        set.mappings.push(Mapping::attribute("first", "isDeleted"));
+        set.mappings.push(Mapping::attribute("zip", "homeAddress.postalCode"));
+        let columns = ["id", "email", "first", "score", "zip"].map(String::from).to_vec();
+        let row = |line: u64, values: [Value; 5]| {
+            let fields = columns.iter().cloned().zip(values).collect();
+            Ok(SourceRow { line, offset: None, fields })
+        };
+        let rows = vec![
+            row(2, [json!("p1"), json!("a@x.com"), json!(" TRUE "), json!(" 12 "), json!(94105)]),
+            row(3, [json!("p2"), json!("b@x.com"), json!("false"), json!("12.5"), json!(2.5)]),
+            row(4, [json!("p3"), json!("c@x.com"), json!("yes"), json!("7"), json!(false)]),
+        ];
+        let mut reader = Rows { columns: columns.clone(), rows: rows.into_iter() };
+        let run = engine.dry_run(&set, &mut reader, "people.json", &options(), 3).unwrap();
+        let sample: Vec<Value> = run.sample.iter().map(|(_, r)| Value::Object(r.clone())).collect();
+        assert_eq!(sample.len(), 2, "{sample:?}");
+        assert_eq!(sample[0]["b2b"]["personScore"], json!(12));
+        assert_eq!(sample[0]["isDeleted"], json!(true));
+        assert_eq!(sample[0]["homeAddress"]["postalCode"], json!("94105"));
+        assert_eq!(sample[1]["b2b"]["personScore"], json!(12.5), "the score is a number field");
+        assert_eq!(sample[1]["isDeleted"], json!(false));
+        assert_eq!(sample[1]["homeAddress"]["postalCode"], json!("2.5"));
+        // "yes" is no boolean: rejected with its path, as before.
+        let rejected: Vec<(u64, String)> =
+            run.rejected.iter().map(|r| (r.line, r.field.clone().unwrap_or_default())).collect();
+        assert_eq!(rejected, [(4, "isDeleted".to_owned())]);
     }
 
     #[test]
