@@ -349,9 +349,7 @@ fn add_placeholders(sets: &mut BTreeMap<EntityKind, ProfileSet>) {
         if let Some(set) = sets.get(&source) {
             let target_set = sets.get(&target);
             for profile in &set.profiles {
-                for value in paths.iter().flat_map(|p| path(p).values(&profile.record)) {
-                    let Some(key) = value.as_str().map(str::trim).filter(|k| !k.is_empty()) else { continue };
-                    let identity = Identity::new(ns, key);
+                for identity in named_identities(paths, ns, &profile.record) {
                     if target_set.and_then(|t| t.find(&identity)).is_none() {
                         missing.insert(identity);
                     }
@@ -366,6 +364,15 @@ fn add_placeholders(sets: &mut BTreeMap<EntityKind, ProfileSet>) {
             target_set.add_placeholder(identity);
         }
     }
+}
+
+/// The identities (in namespace `ns`) that the trimmed, non-empty keys of `record` at `paths` name.
+fn named_identities<'a>(paths: &'a [&str], ns: &'a str, record: &'a Record) -> impl Iterator<Item = Identity> + 'a {
+    paths
+        .iter()
+        .flat_map(move |p| path(p).values(record))
+        .filter_map(|value| value.as_str().map(str::trim).filter(|k| !k.is_empty()))
+        .map(move |key| Identity::new(ns, key))
 }
 
 /// The trimmed, non-empty relationship keys a record of `class` holds (at [`LINK_PATHS`]).
@@ -486,9 +493,7 @@ impl ProfileGraph {
         let own = |identity: &Identity| profile.identities.iter().chain([&profile.primary]).any(|i| i == identity);
         let mut missing = std::collections::BTreeSet::new();
         for &(_, paths, ns, target) in PLACEHOLDER_REFERENCES.iter().filter(|(source, ..)| *source == class) {
-            for value in paths.iter().flat_map(|p| path(p).values(&profile.record)) {
-                let Some(key) = value.as_str().map(str::trim).filter(|k| !k.is_empty()) else { continue };
-                let identity = Identity::new(ns, key);
+            for identity in named_identities(paths, ns, &profile.record) {
                 if self.sets.get(&target).and_then(|t| t.find(&identity)).is_none()
                     && !(target == class && own(&identity))
                 {
