@@ -286,8 +286,8 @@ impl Engine {
                     continue;
                 }
             };
-            for (path, ty) in &scalars {
-                convert_at(&mut record, path.segments(), *ty);
+            for (path, conversion) in &scalars {
+                convert_at(&mut record, path.segments(), *conversion);
             }
             let kept_sample = (out.sample.len() < sample).then(|| record.clone());
             match fragment(
@@ -505,21 +505,27 @@ impl Engine {
     }
 }
 
-/// The destinations of a mapping whose schema type is text, a number or a boolean: the values mapped there are
-/// converted to that type where they read as it ([`convert_at`]).
-fn scalar_destinations(schema: &Schema, compiled: &CompiledMapping) -> Vec<(FieldPath, Scalar)> {
+/// The destinations of a mapping whose schema type is text, a number or a boolean, or a list of one of them: the
+/// values mapped there are converted to that type where they read as it ([`convert_at`]).
+fn scalar_destinations(schema: &Schema, compiled: &CompiledMapping) -> Vec<(FieldPath, Conversion)> {
+    fn scalar(ty: &FieldType) -> Option<Scalar> {
+        match ty {
+            FieldType::String => Some(Scalar::Text),
+            FieldType::Integer => Some(Scalar::Integer),
+            FieldType::Number => Some(Scalar::Number),
+            FieldType::Boolean => Some(Scalar::Boolean),
+            _ => None,
+        }
+    }
     compiled
         .destinations()
         .into_iter()
         .filter_map(|path| {
-            let ty = match schema.field(path)?.ty {
-                FieldType::String => Scalar::Text,
-                FieldType::Integer => Scalar::Integer,
-                FieldType::Number => Scalar::Number,
-                FieldType::Boolean => Scalar::Boolean,
-                _ => return None,
+            let conversion = match &schema.field(path)?.ty {
+                FieldType::Array(item) => Conversion { ty: scalar(item)?, list: true },
+                ty => Conversion { ty: scalar(ty)?, list: false },
             };
-            Some((path.clone(), ty))
+            Some((path.clone(), conversion))
         })
         .collect()
 }
@@ -533,41 +539,60 @@ enum Scalar {
     Boolean,
 }
 
-/// Converts the value at `path` (through objects, and every element of an array on the way) to `ty`, as Data
-/// Prep converts a mapped attribute to its target's type: a number or boolean becomes text for a text field, and
-/// text that reads as a whole number, a number or `true`/`false` (any case) becomes one for such a field. A value
-/// that does not read as the type is left as it is, for validation to reject with its path.
-fn convert_at(value: &mut serde_json::Map<String, serde_json::Value>, path: &[String], ty: Scalar) {
+/// What [`convert_at`] makes of the value at a destination: a `ty`, or with `list` a list of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Conversion {
+    ty: Scalar,
+    list: bool,
+}
+
+/// Converts the value at `path` (through objects, and every element of an array on the way) to its destination's
+/// type, as Data Prep converts a mapped attribute to its target's type: a number or boolean becomes text for a
+/// text field, and text that reads as a whole number, a number or `true`/`false` (any case) becomes one for such
+/// a field. For a list field, each element is converted, and a single value (a CSV cell) becomes a list of one,
+/// as `to_array(false, X)` would make it. A value that does not read as the type is left as it is, for
+/// validation to reject with its path.
+fn convert_at(value: &mut serde_json::Map<String, serde_json::Value>, path: &[String], conversion: Conversion) {
     use serde_json::Value;
-    fn walk(value: &mut Value, path: &[String], ty: Scalar) {
+    fn scalar(leaf: &Value, ty: Scalar) -> Option<Value> {
+        match (ty, leaf) {
+            (Scalar::Text, Value::Number(n)) => Some(Value::String(n.to_string())),
+            (Scalar::Text, Value::Bool(b)) => Some(Value::String(b.to_string())),
+            (Scalar::Integer, Value::String(s)) => s.trim().parse::<i64>().ok().map(Value::from),
+            (Scalar::Number, Value::String(s)) => {
+                let s = s.trim();
+                s.parse::<i64>()
+                    .ok()
+                    .map(Value::from)
+                    .or_else(|| s.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number))
+            }
+            (Scalar::Boolean, Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" => Some(Value::Bool(true)),
+                "false" => Some(Value::Bool(false)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    fn walk(value: &mut Value, path: &[String], conversion: Conversion) {
         match (value, path.split_first()) {
-            (Value::Array(items), _) => items.iter_mut().for_each(|item| walk(item, path, ty)),
+            // The destination's own list: its elements are converted, not wrapped again.
+            (Value::Array(items), None) => {
+                let element = Conversion { list: false, ..conversion };
+                items.iter_mut().for_each(|item| walk(item, path, element));
+            }
+            (Value::Array(items), Some(_)) => items.iter_mut().for_each(|item| walk(item, path, conversion)),
             (Value::Object(object), Some((first, rest))) => {
                 if let Some(inner) = object.get_mut(first) {
-                    walk(inner, rest, ty);
+                    walk(inner, rest, conversion);
                 }
             }
             (leaf, None) => {
-                let converted = match (ty, &*leaf) {
-                    (Scalar::Text, Value::Number(n)) => Some(Value::String(n.to_string())),
-                    (Scalar::Text, Value::Bool(b)) => Some(Value::String(b.to_string())),
-                    (Scalar::Integer, Value::String(s)) => s.trim().parse::<i64>().ok().map(Value::from),
-                    (Scalar::Number, Value::String(s)) => {
-                        let s = s.trim();
-                        s.parse::<i64>()
-                            .ok()
-                            .map(Value::from)
-                            .or_else(|| s.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number))
-                    }
-                    (Scalar::Boolean, Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-                        "true" => Some(Value::Bool(true)),
-                        "false" => Some(Value::Bool(false)),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                if let Some(converted) = converted {
+                if let Some(converted) = scalar(leaf, conversion.ty) {
                     *leaf = converted;
+                }
+                if conversion.list && matches!(leaf, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
+                    *leaf = Value::Array(vec![leaf.take()]);
                 }
             }
             _ => {}
@@ -575,7 +600,7 @@ fn convert_at(value: &mut serde_json::Map<String, serde_json::Value>, path: &[St
     }
     if let Some((first, rest)) = path.split_first() {
         if let Some(inner) = value.get_mut(first) {
-            walk(inner, rest, ty);
+            walk(inner, rest, conversion);
         }
     }
 }
@@ -697,6 +722,34 @@ mod tests {
         let rejected: Vec<(u64, String)> =
             run.rejected.iter().map(|r| (r.line, r.field.clone().unwrap_or_default())).collect();
         assert_eq!(rejected, [(4, "isDeleted".to_owned())]);
+    }
+
+    #[test]
+    fn a_single_value_mapped_to_a_list_field_becomes_a_list_of_one() {
+        let (_dir, engine) = engine();
+        let mut set = mapping();
+        set.mappings.push(Mapping::attribute("dept", "extendedWorkDetails.departments"));
+        let columns = ["id", "email", "first", "score", "dept"].map(String::from).to_vec();
+        let row = |line: u64, dept: Value| {
+            let values = [json!(format!("p{line}")), json!(format!("p{line}@x.com")), json!("Ann"), json!(1), dept];
+            Ok(SourceRow { line, offset: None, fields: columns.iter().cloned().zip(values).collect() })
+        };
+        let rows = vec![
+            row(2, json!("Sales")),
+            row(3, json!(["Ops", 7])),
+            row(4, json!(42)),
+            row(5, json!({"name": "Sales"})),
+        ];
+        let mut reader = Rows { columns: columns.clone(), rows: rows.into_iter() };
+        let run = engine.dry_run(&set, &mut reader, "people.json", &options(), 5).unwrap();
+        let departments: Vec<Value> =
+            run.sample.iter().map(|(_, r)| r["extendedWorkDetails"]["departments"].clone()).collect();
+        // A CSV cell becomes a list of one; a list keeps its elements, each converted to text; so does a number.
+        assert_eq!(departments, [json!(["Sales"]), json!(["Ops", "7"]), json!(["42"])]);
+        // An object is no list of text: rejected with its path.
+        let rejected: Vec<(u64, String)> =
+            run.rejected.iter().map(|r| (r.line, r.field.clone().unwrap_or_default())).collect();
+        assert_eq!(rejected, [(5, "extendedWorkDetails.departments".to_owned())]);
     }
 
     #[test]
