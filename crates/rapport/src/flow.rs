@@ -4,6 +4,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use rapport_engine::{Engine, ErrorThreshold, Every, FlowDefinition, FlowRunReport, FlowSource, Observer};
 use rapport_model::{EntityKind, SourceSystem};
+use rapport_sources::mapping_set::MappingSet;
+use rapport_sources::readers::FileFormat;
+use std::path::Path;
 
 use crate::cli::Cli;
 use crate::{open, print_file_reports, print_json};
@@ -71,13 +74,14 @@ pub struct CreateArgs {
     /// crm: the instance the files come from (CRM org id or Marketo munchkin id).
     #[arg(long)]
     pub instance: Option<String>,
-    /// file: the format of the files (csv, json, ndjson, parquet).
+    /// file: the format of the files (csv, tsv, json, ndjson, parquet, or e.g. `csv:delimiter=semicolon`); by
+    /// default the extension of the `--from` glob tells (`exports/*.csv`).
     #[arg(long)]
     pub format: Option<String>,
     /// file, postgres: the target dataset.
     #[arg(long)]
     pub dataset: Option<String>,
-    /// file, postgres: the entity class of the dataset (e.g. person, account).
+    /// file, postgres: the entity class of the dataset (e.g. person, account); by default the mapping set's.
     #[arg(long)]
     pub entity: Option<String>,
     /// file, postgres: the mapping-set file.
@@ -138,7 +142,16 @@ fn source(args: &CreateArgs) -> Result<FlowSource> {
     }
     let need =
         |value: &Option<String>, flag: &str| value.clone().with_context(|| format!("--kind {kind} needs {flag}"));
-    let entity = |value: &Option<String>| -> Result<EntityKind> { Ok(need(value, "--entity")?.parse()?) };
+    // The entity defaults to the one the mapping set maps into.
+    let entity = |value: &Option<String>| -> Result<EntityKind> {
+        match value {
+            Some(entity) => Ok(entity.parse()?),
+            None => {
+                let mapping = need(&args.mapping, "--mapping")?;
+                Ok(MappingSet::load(Path::new(&mapping)).with_context(|| format!("--mapping {mapping}"))?.entity)
+            }
+        }
+    };
     Ok(match args.kind {
         Kind::Crm => FlowSource::Crm {
             system: args.system.context("--kind crm needs --system (salesforce, dynamics or marketo)")?,
@@ -147,7 +160,10 @@ fn source(args: &CreateArgs) -> Result<FlowSource> {
         },
         Kind::File => FlowSource::File {
             from: need(&args.from, "--from")?,
-            format: need(&args.format, "--format")?,
+            format: match &args.format {
+                Some(format) => format.clone(),
+                None => format_of(&need(&args.from, "--from")?)?,
+            },
             dataset: need(&args.dataset, "--dataset")?,
             entity: entity(&args.entity)?,
             mapping: need(&args.mapping, "--mapping")?,
@@ -161,6 +177,24 @@ fn source(args: &CreateArgs) -> Result<FlowSource> {
             entity: entity(&args.entity)?,
             mapping: need(&args.mapping, "--mapping")?,
         },
+    })
+}
+
+/// The format a file flow's `--from` glob names by its extension (`exports/*.csv` → `csv`), as `rapport load`
+/// tells each file's format.
+fn format_of(from: &str) -> Result<String> {
+    let path = Path::new(from);
+    if path.extension().is_none() || FileFormat::detect(path).is_none() {
+        bail!(
+            "--kind file needs --format (csv, tsv, json, ndjson or parquet): `--from {from}` ends in no file \
+             extension that tells it"
+        );
+    }
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    Ok(match extension.as_str() {
+        "txt" => "tsv".to_owned(),
+        "jsonl" => "ndjson".to_owned(),
+        _ => extension,
     })
 }
 

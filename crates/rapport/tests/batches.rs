@@ -250,3 +250,44 @@ fn issue_5_record_batch_and_identity_delete_and_the_change_feed_from_the_command
         String::from_utf8_lossy(&nobody.stderr)
     );
 }
+
+#[test]
+fn issue_4_a_file_flow_takes_its_format_from_the_glob_and_its_entity_from_the_mapping() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let inbox = tmp.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("a.csv"), "id,email\np1,ann@x.com\np2,bob@x.com\n").unwrap();
+    let mapping = tmp.path().join("people.json");
+    let set = json!({"entity": "person", "mappings": [
+        {"sourceType": "EXPRESSION", "source": "concat(id, \"@acme.Custom\")", "destination": "b2b.personKey.sourceKey"},
+        {"sourceType": "ATTRIBUTE", "source": "email", "destination": "workEmail.address"}
+    ]});
+    std::fs::write(&mapping, set.to_string()).unwrap();
+    ok_json(&data, &["schema", "generate-b2b", "--json"]);
+    let glob = inbox.join("*.csv");
+    let (glob, mapping) = (glob.to_str().unwrap(), mapping.to_str().unwrap());
+    let args = ["flow", "create", "inbox", "--kind", "file", "--from", glob, "--dataset", "crm.people"];
+    let created = ok_json(&data, &[&args[..], &["--mapping", mapping, "--json"]].concat());
+    assert_eq!(
+        (created["source"]["format"].as_str(), created["source"]["entity"].as_str()),
+        (Some("csv"), Some("person"))
+    );
+    let first = ok_json(&data, &["flow", "run", "inbox", "--json"]);
+    assert_eq!((first["run"]["rows_read"].as_u64(), first["run"]["rows_ingested"].as_u64()), (Some(2), Some(2)));
+
+    // A folder names no format: the flag is asked for.
+    let folder = inbox.to_str().unwrap();
+    let args =
+        ["flow", "create", "f", "--kind", "file", "--from", folder, "--dataset", "crm.people", "--mapping", mapping];
+    let refused = run(&data, &args);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--kind file needs --format") && stderr.contains(folder), "{stderr}");
+    // A mapping file that cannot be read is named when the entity comes from it.
+    let missing = tmp.path().join("nope.json");
+    let args = ["flow", "create", "g", "--kind", "file", "--from", glob, "--dataset", "crm.people"];
+    let refused = run(&data, &[&args[..], &["--mapping", missing.to_str().unwrap()]].concat());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("nope.json"), "{stderr}");
+}
