@@ -345,7 +345,7 @@ impl Engine {
         } else {
             Some(self.compile_mapping(&schema, mapping, reader, &options.compile)?)
         };
-        let name = mapping.name.clone().unwrap_or_else(|| "mapping".to_owned());
+        let name = source_name(mapping);
         let loading = self.store.begin_batch(&BatchStart {
             dataset: dataset.to_owned(),
             entity,
@@ -422,7 +422,7 @@ impl Engine {
         options: &RowsOptions,
         message: String,
     ) -> Result<FileReport> {
-        let name = mapping.name.clone().unwrap_or_else(|| "mapping".to_owned());
+        let name = source_name(mapping);
         let loading = self.store.begin_batch(&BatchStart {
             dataset: dataset.to_owned(),
             entity: mapping.entity,
@@ -503,6 +503,16 @@ impl Engine {
             target_fields_not_covered: not_covered,
         })
     }
+}
+
+/// The name a batch's source gives its mapping set (`mapping:{name}`): the set's own name, else its file's name,
+/// else `mapping`.
+fn source_name(mapping: &MappingSet) -> String {
+    let file = || {
+        let origin = mapping.origin.as_deref()?;
+        Some(std::path::Path::new(origin).file_name()?.to_string_lossy().into_owned())
+    };
+    mapping.name.clone().or_else(file).unwrap_or_else(|| "mapping".to_owned())
 }
 
 /// The destinations of a mapping whose schema type is text, a number or a boolean, or a list of one of them: the

@@ -275,6 +275,9 @@ fn issue_4_a_file_flow_takes_its_format_from_the_glob_and_its_entity_from_the_ma
     );
     let first = ok_json(&data, &["flow", "run", "inbox", "--json"]);
     assert_eq!((first["run"]["rows_read"].as_u64(), first["run"]["rows_ingested"].as_u64()), (Some(2), Some(2)));
+    // A mapping set without a name is named in its batches by its file's name.
+    let batches = ok_json(&data, &["batch", "list", "--json"]);
+    assert_eq!(batches[0]["source"], "mapping:people.json", "{batches}");
 
     // A folder names no format: the flag is asked for.
     let folder = inbox.to_str().unwrap();
