@@ -12,8 +12,9 @@
 //!   encodings UTF-8, UTF-16 LE/BE, ISO-8859-1 and Windows-1252, with byte-order-mark detection. Invalid
 //!   bytes reject their row (code `unparsable`), never replaced silently.
 //! - JSON: a top-level array of objects, streamed element by element, or a single object. The array broken
-//!   (a missing `,`, an empty element or a trailing `,`, anything but whitespace after its `]`, the file ending
-//!   before the array does) fails the file there.
+//!   (a missing `,`, an empty element or a trailing `,`, a `}` where an element should start, anything but
+//!   whitespace after its `]`, the file ending before the array does) fails the file there, and so does a single
+//!   object the file ends inside of or that anything but whitespace follows.
 //! - NDJSON: one object per line; blank lines are skipped.
 //! - Parquet: rows through the `parquet` crate's record API, converted to JSON as [`FileFormat::Parquet`]
 //!   describes.
