@@ -1318,6 +1318,118 @@ mod parquet_files {
     }
 
     #[test]
+    fn parquet_text_that_is_not_utf8_rejects_its_row_naming_the_column() {
+        // Six rows; the value not UTF-8 is `name` in row 2 (`B ff b`: its byte 2), `address.city` in row 3
+        // (`N c3`: a sequence cut at byte 2), the second tag of row 4 (`fe`: byte 1) and the second map key of row 5
+        // (`ff`). Rows 1 and 6 load. The binary `raw` (no annotation) holds bytes that are no UTF-8 either, and is
+        // hex as ever.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("text.parquet");
+        let schema = Arc::new(
+            parse_message_type(
+                "message m {
+                    REQUIRED INT64 id;
+                    OPTIONAL BYTE_ARRAY name (UTF8);
+                    OPTIONAL GROUP address { OPTIONAL BYTE_ARRAY city (UTF8); }
+                    OPTIONAL GROUP tags (LIST) { REPEATED GROUP list { OPTIONAL BYTE_ARRAY element (UTF8); } }
+                    OPTIONAL BYTE_ARRAY raw;
+                    OPTIONAL GROUP seen (MAP) {
+                        REPEATED GROUP key_value { REQUIRED BYTE_ARRAY key (UTF8); OPTIONAL INT32 value; }
+                    }
+                }",
+            )
+            .unwrap(),
+        );
+        let props = Arc::new(WriterProperties::builder().build());
+        let mut writer = SerializedFileWriter::new(File::create(&path).unwrap(), schema, props).unwrap();
+        let mut group = writer.next_row_group().unwrap();
+        let bytes = |values: &[&[u8]]| values.iter().map(|value| ByteArray::from(value.to_vec())).collect::<Vec<_>>();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int64Type>().write_batch(&[1, 2, 3, 4, 5, 6], None, None).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        let names = bytes(&[b"Ana", b"B\xffb", b"Cy", b"Dee", b"Eve", b"Fay"]);
+        column.typed::<ByteArrayType>().write_batch(&names, Some(&[1; 6]), None).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        let cities = bytes(&[b"Paris", b"Lyon", b"N\xc3", b"Nice", b"Rome", b"Oslo"]);
+        column.typed::<ByteArrayType>().write_batch(&cities, Some(&[2; 6]), None).unwrap();
+        column.close().unwrap();
+        // tags: ["a"]; ["b"]; ["c"]; ["x", fe]; []; ["z"].
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<ByteArrayType>()
+            .write_batch(
+                &bytes(&[b"a", b"b", b"c", b"x", b"\xfe", b"z"]),
+                Some(&[3, 3, 3, 3, 3, 1, 3]),
+                Some(&[0, 0, 0, 0, 1, 0, 0]),
+            )
+            .unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<ByteArrayType>().write_batch(&bytes(&[b"\x01\xff"]), Some(&[1, 0, 0, 0, 0, 0]), None).unwrap();
+        column.close().unwrap();
+        // seen: {"k": 7} in row 1, {"ok": 1, ff: 2} in row 5, null in the others.
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<ByteArrayType>()
+            .write_batch(&bytes(&[b"k", b"ok", b"\xff"]), Some(&[2, 0, 0, 0, 2, 2, 0]), Some(&[0, 0, 0, 0, 0, 1, 0]))
+            .unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<Int32Type>()
+            .write_batch(&[7, 1, 2], Some(&[3, 0, 0, 0, 3, 3, 0]), Some(&[0, 0, 0, 0, 0, 1, 0]))
+            .unwrap();
+        column.close().unwrap();
+        group.close().unwrap();
+        writer.close().unwrap();
+
+        let mut reader = open(&path, "text.parquet", &FileFormat::Parquet).unwrap();
+        let mut rows = Vec::new();
+        while let Some(row) = reader.next_row().unwrap() {
+            rows.push(match row {
+                Ok(SourceRow { line, offset, fields }) => Ok((line, offset, Value::Object(fields))),
+                Err(RowError { file, line, offset, field, code, message }) => {
+                    assert_eq!(file, "text.parquet");
+                    Err((line, offset, field, code, message))
+                }
+            });
+        }
+        let not_utf8 = |line: u64, field: &str, message: &str| {
+            Err((line, None, Some(field.to_owned()), RowErrorCode::Unparsable, message.to_owned()))
+        };
+        assert_eq!(
+            rows,
+            [
+                Ok((
+                    1,
+                    None,
+                    json!({
+                        "id": 1, "name": "Ana", "address": {"city": "Paris"}, "tags": ["a"], "raw": "01ff",
+                        "seen": {"k": 7}
+                    })
+                )),
+                not_utf8(2, "name", "the value is not valid UTF-8 (invalid byte at position 2 of the value)"),
+                not_utf8(3, "address.city", "the value is not valid UTF-8 (invalid byte at position 2 of the value)"),
+                not_utf8(4, "tags.1", "the value is not valid UTF-8 (invalid byte at position 1 of the value)"),
+                not_utf8(
+                    5,
+                    "seen.1",
+                    "map key 2: the value is not valid UTF-8 (invalid byte at position 1 of the value)"
+                ),
+                Ok((
+                    6,
+                    None,
+                    json!({
+                        "id": 6, "name": "Fay", "address": {"city": "Oslo"}, "tags": ["z"], "raw": null, "seen": null
+                    })
+                )),
+            ]
+        );
+    }
+
+    #[test]
     fn a_file_that_is_not_parquet_is_refused_with_its_name() {
         let (_dir, path) = write(b"id,name\n1,a\n", "fake.parquet");
         let err = open(&path, "fake.parquet", &FileFormat::Parquet).err().unwrap();
