@@ -114,9 +114,11 @@ pub enum Error {
         reason: String,
     },
     /// The file is not in the format it is read as, so none of it is loaded: not Parquet, a Parquet page that
-    /// cannot be decoded, a JSON file holding neither an array nor an object, or a JSON array whose structure is
-    /// broken (a missing `,`, an empty element or a trailing `,`, text after the closing `]`, the file ending
-    /// before the array does). Rows read before the fault came first, as they are; a load fails the batch whole.
+    /// cannot be decoded, a JSON file holding neither an array nor an object, a JSON array whose structure is
+    /// broken (a missing `,`, an empty element or a trailing `,`, a `}` where an element should start, text after
+    /// the closing `]`, the file ending before the array does), a JSON file holding one object that the file ends
+    /// inside of or that text follows, or a CSV file without header whose first row the parser refuses. Rows read
+    /// before the fault came first, as they are; a load fails the batch whole.
     #[error("cannot read {file}: {reason}")]
     BadFile {
         /// The file's display name.

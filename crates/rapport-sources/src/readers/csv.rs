@@ -82,16 +82,20 @@ impl CsvReader {
     }
 
     fn header(&mut self) -> crate::Result<Vec<String>> {
-        let file = &self.file;
         let header = match self.reader.byte_headers() {
             Ok(header) => header.clone(),
             Err(err) => {
+                let at = self.locate(err.position());
                 return Err(match err.into_kind() {
-                    ErrorKind::Io(source) => Error::Read { file: file.clone(), source },
-                    other => Error::BadHeader { file: file.clone(), reason: format!("{other:?}") },
-                })
+                    ErrorKind::Io(source) => Error::Read { file: self.file.clone(), source },
+                    other => Error::BadHeader {
+                        file: self.file.clone(),
+                        reason: format!("{}: {}", place(at), describe(&other, self.count_from)),
+                    },
+                });
             }
         };
+        let file = &self.file;
         if header.iter().all(|name| name.iter().all(u8::is_ascii_whitespace)) {
             return Err(Error::NoHeader { file: file.clone() });
         }
@@ -126,10 +130,13 @@ impl CsvReader {
                 Ok(columns)
             }
             Ok(false) => Ok(Vec::new()),
-            Err(err) => match err.into_kind() {
-                ErrorKind::Io(source) => Err(Error::Read { file: self.file.clone(), source }),
-                other => Err(Error::BadFile { file: self.file.clone(), offset: None, reason: format!("{other:?}") }),
-            },
+            Err(err) => {
+                let at = self.locate(err.position());
+                Err(match err.into_kind() {
+                    ErrorKind::Io(source) => Error::Read { file: self.file.clone(), source },
+                    other => first_row_refused(&self.file, &other, self.count_from, at),
+                })
+            }
         }
     }
 
@@ -209,7 +216,13 @@ impl RowReader for CsvReader {
                         None,
                         format!("the row has {len} fields but {} has {expected_len}", self.count_from),
                     ))),
-                    other => Some(Err(row_error(&self.file, line, offset, None, format!("not valid CSV: {other:?}")))),
+                    other => Some(Err(row_error(
+                        &self.file,
+                        line,
+                        offset,
+                        None,
+                        format!("not valid CSV: {}", describe(&other, self.count_from)),
+                    ))),
                 }
             }
         };
@@ -219,5 +232,69 @@ impl RowReader for CsvReader {
 
     fn bytes_read(&self) -> u64 {
         self.reader.get_ref().bytes_read()
+    }
+}
+
+/// The file error for a CSV error other than an I/O error on the first row of a file without header, found at
+/// `at` (its line and file offset): a sentence saying where and what, with the offset as the error's field.
+fn first_row_refused(file: &str, kind: &ErrorKind, count_from: &str, at: (u64, Option<u64>)) -> Error {
+    Error::BadFile {
+        file: file.to_owned(),
+        offset: at.1,
+        reason: format!("{}: the first row cannot be read as CSV: {}", place(at), describe(kind, count_from)),
+    }
+}
+
+/// `line L (byte O)`, or `line L` when the parser gave the error no position (its offset is not known).
+fn place((line, offset): (u64, Option<u64>)) -> String {
+    match offset {
+        Some(offset) => format!("line {line} (byte {offset})"),
+        None => format!("line {line}"),
+    }
+}
+
+/// What a CSV error other than an I/O error means, as a sentence without its place; `count_from` is what sets the
+/// field count ("the header" or "the first row").
+fn describe(kind: &ErrorKind, count_from: &str) -> String {
+    match kind {
+        ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("the row has {len} fields but {count_from} has {expected_len}")
+        }
+        ErrorKind::Utf8 { err, .. } => format!("column {} is not valid UTF-8", err.field() + 1),
+        ErrorKind::Io(err) => format!("the file cannot be read ({err})"),
+        ErrorKind::Seek => "the CSV parser was moved before it read the first row".to_owned(),
+        ErrorKind::Serialize(message) => format!("a row cannot be written as CSV ({message})"),
+        ErrorKind::Deserialize { err, .. } => format!("a field cannot be converted ({err})"),
+        // The kind is non-exhaustive: one added by a later `csv` release is named as the crate spells it.
+        other => format!("the CSV parser failed ({other:?})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_first_row_the_parser_refuses_fails_the_file_with_a_sentence_naming_line_and_byte() {
+        // No file makes the parser fail on the first row of a file without header (byte records are not checked
+        // as UTF-8, and the first row sets the field count): the errors it could give are built here.
+        let unequal = ErrorKind::UnequalLengths { pos: None, expected_len: 3, len: 2 };
+        let err = first_row_refused("people.csv", &unequal, "the first row", (4, Some(37)));
+        assert!(matches!(err, Error::BadFile { offset: Some(37), .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "cannot read people.csv: line 4 (byte 37): the first row cannot be read as CSV: the row has 2 fields but \
+             the first row has 3"
+        );
+        let utf8 = csv::StringRecord::from_byte_record(ByteRecord::from(vec![&b"a"[..], b"b\xff"])).unwrap_err();
+        let kind = ErrorKind::Utf8 { pos: None, err: utf8.utf8_error().clone() };
+        let err = first_row_refused("wide.csv", &kind, "the first row", (1, None));
+        assert!(matches!(err, Error::BadFile { offset: None, .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "cannot read wide.csv: line 1: the first row cannot be read as CSV: column 2 is not valid UTF-8"
+        );
+        assert_eq!(describe(&ErrorKind::Seek, "the header"), "the CSV parser was moved before it read the first row");
     }
 }

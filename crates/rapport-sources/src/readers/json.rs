@@ -10,16 +10,18 @@
 //! as it inserts the key (no set of keys is built).
 //!
 //! Damage to the array itself is no rejected row: no record is at fault, and the file is not JSON. Between
-//! elements (a missing `,`, an empty element as in `[,`, `,,` or the trailing `,]`, anything but whitespace
-//! after the closing `]`) and when the file ends before the array does (before its `]`, or inside an element,
-//! as an upload cut short does), reading fails with [`Error::BadFile`](crate::Error::BadFile) naming the line,
-//! column and byte offset (of the element, when the file ends inside one), after the rows before it. An NDJSON
-//! line is a record: a line cut short is a rejected row like any other broken line.
+//! elements (a missing `,`, an empty element as in `[,`, `,,` or the trailing `,]`, a `}` where an element should
+//! start, anything but whitespace after the closing `]`) and when the file ends before the array does (before its
+//! `]`, or inside an element, as an upload cut short does), reading fails with
+//! [`Error::BadFile`](crate::Error::BadFile) naming the line, column and byte offset (of the element, when the
+//! file ends inside one), after the rows before it. A file holding one object fails the same way when it ends
+//! inside the object (at the object's `{`) or holds anything but whitespace after it; an error inside the object
+//! is a rejected row. An NDJSON line is a record: a line cut short is a rejected row like any other broken line.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use rapport_model::RowError;
@@ -371,8 +373,8 @@ pub(crate) struct JsonArrayReader {
     column: u64,
     offset: u64,
     state: State,
-    /// The single top-level object, when the file holds one.
-    single: Option<Result<SourceRow, RowError>>,
+    /// The single top-level object, when the file holds one: its row, or the file's failure.
+    single: Option<crate::Result<Result<SourceRow, RowError>>>,
     element: Vec<u8>,
     columns: Columns,
 }
@@ -397,19 +399,7 @@ impl JsonArrayReader {
                 this.bump()?;
             }
             Some(b'{') => {
-                // One object is one row: read it whole.
-                let (line, column, offset) = (this.line, this.column, this.offset);
-                let mut text = Vec::new();
-                this.input.read_to_end(&mut text).map_err(|source| Error::Read { file: this.file.clone(), source })?;
-                this.offset += text.len() as u64;
-                let row = this.columns.object_row(
-                    &this.file,
-                    (line, offset),
-                    parse(&text),
-                    "the file holds",
-                    |in_line, in_column| in_file((line, column), in_line, in_column),
-                );
-                this.single = Some(row);
+                this.single = Some(this.single_object()?);
                 this.state = State::Done;
             }
             None => {
@@ -431,6 +421,35 @@ impl JsonArrayReader {
             }
         }
         Ok(this)
+    }
+
+    /// Reads the file's single object, which starts at the current position: one object is one row, read whole.
+    /// Broken inside, it is a rejected row; the file ending before the object does, or anything but whitespace
+    /// after its closing `}`, is no rejected row but the file's failure, as for an array (returned here for
+    /// [`RowReader::next_row`] to give, as the failure of an array comes from it).
+    fn single_object(&mut self) -> crate::Result<crate::Result<Result<SourceRow, RowError>>> {
+        let (line, column, offset) = (self.line, self.column, self.offset);
+        if !self.scan_element()? {
+            return Ok(Err(self.broken_at(
+                (line, column, offset),
+                "the file ends inside the object starting here (an unterminated string or a missing `}` or `]`)",
+            )));
+        }
+        self.skip_whitespace()?;
+        if self.peek()?.is_some() {
+            let found = self.shown_next()?;
+            return Ok(Err(
+                self.broken(format!("`{found}` after the object's closing `}}` (only whitespace may follow it)"))
+            ));
+        }
+        let file = &self.file;
+        Ok(Ok(self.columns.object_row(
+            file,
+            (line, offset),
+            parse(&self.element),
+            "the file holds",
+            |in_line, in_column| in_file((line, column), in_line, in_column),
+        )))
     }
 
     fn peek(&mut self) -> crate::Result<Option<u8>> {
@@ -488,7 +507,8 @@ impl JsonArrayReader {
                 continue;
             }
             match byte {
-                b',' | b']' if depth == 0 => return Ok(true),
+                // A `}` closes nothing here: the element ends before it, and the caller finds it out of place.
+                b',' | b']' | b'}' if depth == 0 => return Ok(true),
                 b' ' | b'\t' | b'\r' | b'\n' if depth == 0 => return Ok(true),
                 _ => {}
             }
@@ -520,6 +540,8 @@ impl JsonArrayReader {
             Some(b']') => Some(
                 "expected an array element after `,`, found `]` (JSON allows no `,` before the closing `]`)".to_owned(),
             ),
+            Some(b'}') if after_comma => Some("expected an array element after `,`, found `}`".to_owned()),
+            Some(b'}') => Some("expected an array element or `]`, found `}`".to_owned()),
             Some(_) => None,
         };
         if let Some(what) = missing {
@@ -555,7 +577,7 @@ impl RowReader for JsonArrayReader {
 
     fn next_row(&mut self) -> crate::Result<Option<Result<SourceRow, RowError>>> {
         if let Some(single) = self.single.take() {
-            return Ok(Some(single));
+            return single.map(Some);
         }
         match self.state {
             State::Done => Ok(None),

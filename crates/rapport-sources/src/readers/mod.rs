@@ -12,8 +12,9 @@
 //!   encodings UTF-8, UTF-16 LE/BE, ISO-8859-1 and Windows-1252, with byte-order-mark detection. Invalid
 //!   bytes reject their row (code `unparsable`), never replaced silently.
 //! - JSON: a top-level array of objects, streamed element by element, or a single object. The array broken
-//!   (a missing `,`, an empty element or a trailing `,`, anything but whitespace after its `]`, the file ending
-//!   before the array does) fails the file there.
+//!   (a missing `,`, an empty element or a trailing `,`, a `}` where an element should start, anything but
+//!   whitespace after its `]`, the file ending before the array does) fails the file there, and so does a single
+//!   object the file ends inside of or that anything but whitespace follows.
 //! - NDJSON: one object per line; blank lines are skipped.
 //! - Parquet: rows through the `parquet` crate's record API, converted to JSON as [`FileFormat::Parquet`]
 //!   describes.
@@ -47,7 +48,8 @@ pub enum FileFormat {
     /// `YYYY-MM-DD`, timestamps as RFC 3339 UTC text with their unit's digits (`2024-03-05T10:11:12.123Z`,
     /// `.123456Z`, `.123456789Z`; a timestamp not adjusted to UTC is read as UTC, as text without an offset is),
     /// times as `HH:MM:SS.fff` (`.ffffff` or `.fffffffff` when finer), binary as lowercase hex, lists as
-    /// arrays, structs as objects, maps as objects (string keys) or arrays of `{key, value}`.
+    /// arrays, structs as objects, maps as objects (string keys) or arrays of `{key, value}`. A text value
+    /// (`UTF8`, `ENUM` or `JSON`) that is not UTF-8 rejects its row, naming the column's path; the other rows load.
     /// Compressions read: uncompressed, Snappy, zstd and gzip (not LZ4 or Brotli). A file holding a column that
     /// cannot be read (an `INTERVAL`, a `LIST` or `MAP` group not shaped as the format says, a group without
     /// fields) is refused when opened, naming the column's path.

@@ -9,6 +9,12 @@
 //! ones (`TIME(NANOS, ..)`, `TIMESTAMP(NANOS, ..)`) it leaves as bare integers. When a file has such columns,
 //! each record is converted alongside the schema so that they become text like the others.
 //!
+//! The record API fails the whole iteration on a text value (a `BYTE_ARRAY` annotated `UTF8`, `ENUM` or `JSON`)
+//! that is not UTF-8, and cannot go on after it: the failing column is left unread, out of step with the others.
+//! A file holding text columns is therefore read through [`TextAsBytes`], which describes those columns to the
+//! record API as plain `BYTE_ARRAY`: their values come as bytes, and [`to_json`] makes them text, following the
+//! schema, so that a value that is not UTF-8 rejects its row alone (naming the column) and the other rows load.
+//!
 //! The record API panics on some columns instead of failing: it does not convert `INTERVAL` (an
 //! `unimplemented!` as soon as a value is read) and asserts on the shape of `LIST` and `MAP` groups and on
 //! groups without fields. A file holding such a column is refused when it is opened, from its schema, naming the
@@ -20,11 +26,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat};
 use parquet::basic::{ConvertedType, LogicalType, Repetition, TimeUnit, Type as PhysicalType};
+use parquet::bloom_filter::Sbbf;
+use parquet::column::page::PageReader;
+use parquet::column::reader::ColumnReader;
 use parquet::data_type::Decimal;
-use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData, RowGroupMetaData};
+use parquet::file::reader::{FileReader, RowGroupReader, SerializedFileReader};
 use parquet::record::reader::RowIter;
 use parquet::record::{Field, Row};
-use parquet::schema::types::Type;
+use parquet::schema::types::{ColumnDescPtr, ColumnDescriptor, Type};
 use rapport_model::RowError;
 use serde_json::{Map, Number, Value};
 
@@ -36,8 +46,9 @@ pub(crate) struct ParquetReader {
     rows: RowIter<'static>,
     file: String,
     columns: Vec<String>,
-    /// The schema, when it has nanosecond times or timestamps (which records hold as bare integers).
-    nanos_schema: Option<Arc<Type>>,
+    /// The schema, when it has nanosecond times or timestamps (which records hold as bare integers) or text
+    /// columns (which they hold as bytes, see [`TextAsBytes`]).
+    schema: Option<Arc<Type>>,
     /// Rows read so far.
     read: u64,
     /// For each row group: the row count at its end and the compressed bytes up to its end.
@@ -64,7 +75,8 @@ impl ParquetReader {
             });
         }
         let columns = schema.get_fields().iter().map(|field| field.name().to_owned()).collect();
-        let nanos_schema = has_nanos(&schema).then_some(schema);
+        let text = has_leaf(&schema, &is_text);
+        let schema = (text || has_leaf(&schema, &|node| nanos(node).is_some())).then_some(schema);
         let mut groups = Vec::with_capacity(metadata.num_row_groups());
         let (mut rows, mut bytes) = (0u64, 0u64);
         for group in metadata.row_groups() {
@@ -72,8 +84,12 @@ impl ParquetReader {
             bytes += u64::try_from(group.compressed_size()).unwrap_or(0);
             groups.push((rows, bytes));
         }
-        let rows = RowIter::from_file_into(Box::new(reader));
-        Ok(Self { rows, file: file.to_owned(), columns, nanos_schema, read: 0, groups, groups_done: 0 })
+        let rows = if text {
+            RowIter::from_file_into(Box::new(TextAsBytes { inner: reader }))
+        } else {
+            RowIter::from_file_into(Box::new(reader))
+        };
+        Ok(Self { rows, file: file.to_owned(), columns, schema, read: 0, groups, groups_done: 0 })
     }
 }
 
@@ -94,7 +110,7 @@ impl RowReader for ParquetReader {
             reason: format!("record {} cannot be decoded: {err}", self.read),
         })?;
         Ok(Some(
-            row_to_map(&row, self.nanos_schema.as_deref().map(Type::get_fields))
+            row_to_map(&row, self.schema.as_deref().map(Type::get_fields))
                 .map(|fields| SourceRow { line: self.read, offset: None, fields })
                 .map_err(|(field, message)| row_error(&self.file, self.read, None, Some(field), message)),
         ))
@@ -142,13 +158,129 @@ fn nanos(node: &Type) -> Option<Nanos> {
     }
 }
 
-/// Whether a nanosecond time or timestamp is anywhere in `node`.
-fn has_nanos(node: &Type) -> bool {
+/// Whether a primitive anywhere in `node` is one `leaf` accepts.
+fn has_leaf(node: &Type, leaf: &dyn Fn(&Type) -> bool) -> bool {
     if node.is_group() {
-        node.get_fields().iter().any(|field| has_nanos(field))
+        node.get_fields().iter().any(|field| has_leaf(field, leaf))
     } else {
-        nanos(node).is_some()
+        leaf(node)
     }
+}
+
+/// Whether the record API reads the values of `node` as text (`Field::Str`, failing on bytes that are not UTF-8):
+/// a `BYTE_ARRAY` annotated `UTF8`, `ENUM` or `JSON` (`Field::convert_byte_array` in the parquet crate).
+fn is_text(node: &Type) -> bool {
+    node.is_primitive()
+        && node.get_physical_type() == PhysicalType::BYTE_ARRAY
+        && matches!(
+            node.get_basic_info().converted_type(),
+            ConvertedType::UTF8 | ConvertedType::ENUM | ConvertedType::JSON
+        )
+}
+
+/// The text of a value the record API would read as text: a string, or the bytes of a text column read through
+/// [`TextAsBytes`] (`node` says which); `None` for any other value. Bytes that are not UTF-8 give the message
+/// saying so.
+fn text(field: &Field, node: Node<'_>) -> Option<Result<String, String>> {
+    match field {
+        Field::Str(value) => Some(Ok(value.clone())),
+        Field::Bytes(value) if node.is_some_and(is_text) => Some(match std::str::from_utf8(value.data()) {
+            Ok(value) => Ok(value.to_owned()),
+            Err(err) => Err(format!(
+                "the value is not valid UTF-8 (invalid byte at position {} of the value)",
+                err.valid_up_to() + 1
+            )),
+        }),
+        _ => None,
+    }
+}
+
+/// A Parquet file whose text columns (see [`is_text`]) the record API is told are plain `BYTE_ARRAY`: their
+/// values come as `Field::Bytes`, converted by [`to_json`] with the real schema. Only the column descriptions the
+/// record API converts values by change (each row group's [`RowGroupMetaData`]); the schema it assembles
+/// records by, and the pages it decodes, are the file's.
+struct TextAsBytes {
+    inner: SerializedFileReader<File>,
+}
+
+impl FileReader for TextAsBytes {
+    fn metadata(&self) -> &ParquetMetaData {
+        self.inner.metadata()
+    }
+
+    fn num_row_groups(&self) -> usize {
+        self.inner.num_row_groups()
+    }
+
+    fn get_row_group(&self, i: usize) -> parquet::errors::Result<Box<dyn RowGroupReader + '_>> {
+        let inner = self.inner.get_row_group(i)?;
+        let original = inner.metadata();
+        let columns = original
+            .columns()
+            .iter()
+            .map(|column| ColumnChunkMetaData::builder(text_as_bytes(column.column_descr_ptr())?).build())
+            .collect::<parquet::errors::Result<Vec<_>>>()?;
+        let metadata = RowGroupMetaData::builder(original.schema_descr_ptr())
+            .set_num_rows(original.num_rows())
+            .set_total_byte_size(original.total_byte_size())
+            .set_column_metadata(columns)
+            .build()?;
+        Ok(Box::new(TextAsBytesGroup { inner, metadata }))
+    }
+
+    fn get_row_iter(&self, projection: Option<Type>) -> parquet::errors::Result<RowIter<'_>> {
+        RowIter::from_file(projection, self)
+    }
+}
+
+/// A row group of a [`TextAsBytes`] file: the file's own, described with text columns as plain `BYTE_ARRAY`.
+struct TextAsBytesGroup<'a> {
+    inner: Box<dyn RowGroupReader + 'a>,
+    metadata: RowGroupMetaData,
+}
+
+impl RowGroupReader for TextAsBytesGroup<'_> {
+    fn metadata(&self) -> &RowGroupMetaData {
+        &self.metadata
+    }
+
+    fn num_columns(&self) -> usize {
+        self.inner.num_columns()
+    }
+
+    fn get_column_page_reader(&self, i: usize) -> parquet::errors::Result<Box<dyn PageReader>> {
+        self.inner.get_column_page_reader(i)
+    }
+
+    fn get_column_reader(&self, i: usize) -> parquet::errors::Result<ColumnReader> {
+        self.inner.get_column_reader(i)
+    }
+
+    fn get_column_bloom_filter(&self, i: usize) -> Option<&Sbbf> {
+        self.inner.get_column_bloom_filter(i)
+    }
+
+    fn get_row_iter(&self, projection: Option<Type>) -> parquet::errors::Result<RowIter<'_>> {
+        RowIter::from_row_group(projection, self)
+    }
+}
+
+/// `column` as is, or, for a text column, as a plain `BYTE_ARRAY` of the same name, repetition, levels and path.
+fn text_as_bytes(column: ColumnDescPtr) -> parquet::errors::Result<ColumnDescPtr> {
+    let node = column.self_type();
+    if !is_text(node) {
+        return Ok(column);
+    }
+    let basic = node.get_basic_info();
+    let plain = Type::primitive_type_builder(basic.name(), PhysicalType::BYTE_ARRAY)
+        .with_repetition(basic.repetition())
+        .build()?;
+    Ok(Arc::new(ColumnDescriptor::new(
+        Arc::new(plain),
+        column.max_def_level(),
+        column.max_rep_level(),
+        column.path().clone(),
+    )))
 }
 
 /// Checks that the record API can read the field `node` of a group at `parent` (its path, empty at the top),
@@ -378,7 +510,11 @@ fn to_json(field: &Field, node: Node<'_>) -> Result<Value, Fault> {
                 .ok_or_else(|| bad(format!("the decimal is wider than 128 bits ({} bytes)", value.data().len())))?,
         ),
         Field::Str(value) => Value::String(value.clone()),
-        Field::Bytes(value) => Value::String(value.data().iter().map(|byte| format!("{byte:02x}")).collect()),
+        // The bytes of a text column read through `TextAsBytes` are text; other bytes are binary, shown as hex.
+        Field::Bytes(value) => match text(field, node) {
+            Some(text) => Value::String(text.map_err(bad)?),
+            None => Value::String(value.data().iter().map(|byte| format!("{byte:02x}")).collect()),
+        },
         Field::Date(days) => {
             let date = NaiveDate::from_ymd_opt(1970, 1, 1)
                 .and_then(|epoch| epoch.checked_add_signed(chrono::TimeDelta::days(i64::from(*days))))
@@ -413,13 +549,15 @@ fn to_json(field: &Field, node: Node<'_>) -> Result<Value, Fault> {
         }
         Field::MapInternal(map) => {
             let (key_node, value_node) = node.map_or((None, None), map_entry);
-            let string_keys = map.entries().iter().all(|(key, _)| matches!(key, Field::Str(_)));
+            let string_keys = map.entries().iter().all(|(key, _)| text(key, key_node).is_some());
             if string_keys {
                 let mut object = Map::new();
-                for (key, value) in map.entries() {
-                    let Field::Str(key) = key else { continue };
-                    let value = to_json(value, value_node).map_err(|(path, message)| (join(key, &path), message))?;
-                    object.insert(key.clone(), value);
+                for (index, (key, value)) in map.entries().iter().enumerate() {
+                    let Some(key) = text(key, key_node) else { continue };
+                    let key =
+                        key.map_err(|message| (index.to_string(), format!("map key {}: {message}", index + 1)))?;
+                    let value = to_json(value, value_node).map_err(|(path, message)| (join(&key, &path), message))?;
+                    object.insert(key, value);
                 }
                 Value::Object(object)
             } else {

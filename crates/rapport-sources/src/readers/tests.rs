@@ -550,6 +550,138 @@ fn json_single_object_errors_are_placed_in_the_file() {
 }
 
 #[test]
+fn json_single_object_cut_short_fails_the_file_where_the_object_starts() {
+    // The file ends after `"b": `: no row, the file fails at the `{` (byte 0).
+    let (rows, err) = read_until_error(b"{\"a\": 1, \"b\": ", "cut.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        err.to_string(),
+        "cannot read cut.json: line 1 column 1 (byte 0): the file ends inside the object starting here (an \
+         unterminated string or a missing `}` or `]`)"
+    );
+    // After a byte-order mark and a blank line, two spaces in: the `{` is on line 2 at column 3, byte 3 + 1 + 2;
+    // the file ends inside a string of a nested object.
+    let (rows, err) = read_until_error(b"\xef\xbb\xbf\n  {\"a\": {\"b\": \"x", "nested.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        bad_file_reason(err, "nested.json"),
+        "line 2 column 3 (byte 6): the file ends inside the object starting here (an unterminated string or a \
+         missing `}` or `]`)"
+    );
+    // A `}` inside a string closes nothing: the object at byte 0 is still open at the end.
+    let (_, err) = read_until_error(b"{\"a\": \"}\"", "string.json");
+    assert_eq!(
+        bad_file_reason(err, "string.json"),
+        "line 1 column 1 (byte 0): the file ends inside the object starting here (an unterminated string or a \
+         missing `}` or `]`)"
+    );
+}
+
+#[test]
+fn json_single_object_followed_by_text_fails_the_file_at_its_byte() {
+    // The object 0-6, a space 7, `x` 8.
+    let (rows, err) = read_until_error(b"{\"a\":1} x", "trailing.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        err.to_string(),
+        "cannot read trailing.json: line 1 column 9 (byte 8): `x` after the object's closing `}` (only whitespace \
+         may follow it)"
+    );
+    // A second object right after the first: `{` at byte 7.
+    let (rows, err) = read_until_error(b"{\"a\":1}{\"b\":2}", "two.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        bad_file_reason(err, "two.json"),
+        "line 1 column 8 (byte 7): `{` after the object's closing `}` (only whitespace may follow it)"
+    );
+    // NDJSON read as JSON: the second line's `{` is on line 2 at byte 8.
+    let (rows, err) = read_until_error(b"{\"a\":1}\n{\"b\":2}\n", "lines.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        bad_file_reason(err, "lines.json"),
+        "line 2 column 1 (byte 8): `{` after the object's closing `}` (only whitespace may follow it)"
+    );
+    // Whitespace alone after the object is fine, and the offset read reaches the end of the file (13 bytes).
+    let (_dir, path) = write(b" {\"a\":1}\n\r\n\t ", "fine.json");
+    let mut reader = open(&path, "fine.json", &FileFormat::Json).unwrap();
+    let row = reader.next_row().unwrap().unwrap().unwrap();
+    assert_eq!((row.line, row.offset, Value::Object(row.fields)), (1, Some(1), json!({"a": 1})));
+    assert!(reader.next_row().unwrap().is_none());
+    assert_eq!(reader.bytes_read(), 13);
+}
+
+#[test]
+fn json_array_with_a_closing_brace_where_an_element_starts_fails_the_file_at_its_byte() {
+    // `[` 0, `}` 1.
+    let (rows, err) = read_until_error(b"[}]", "brace.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        err.to_string(),
+        "cannot read brace.json: line 1 column 2 (byte 1): expected an array element or `]`, found `}`"
+    );
+    assert!(matches!(err, crate::Error::BadFile { offset: Some(1), .. }), "{err:?}");
+    // After a `,`: the element 1-7, `,` 8, a space 9, `}` 10.
+    let (rows, err) = read_until_error(b"[{\"a\":1}, }]", "after-comma.json");
+    assert_eq!(rows, [ok(1, 1, json!({"a": 1}))]);
+    assert_eq!(
+        bad_file_reason(err, "after-comma.json"),
+        "line 1 column 11 (byte 10): expected an array element after `,`, found `}`"
+    );
+    // Right after an element that is no object: the element `1` (byte 1) is rejected as it is, and `}` at byte 2
+    // is where the array breaks (it was read as part of the element, `1}`).
+    let (rows, err) = read_until_error(b"[1}]", "number.json");
+    assert_eq!(
+        rows,
+        [Err((
+            1,
+            Some(1),
+            None,
+            RowErrorCode::Unparsable,
+            "the array element is a JSON number, not an object".to_owned()
+        ))]
+    );
+    assert_eq!(
+        bad_file_reason(err, "number.json"),
+        "line 1 column 3 (byte 2): expected `,` or `]` after an array element, found `}`"
+    );
+}
+
+#[test]
+fn json_arrays_of_other_broken_shapes_fail_the_file_at_their_byte() {
+    // `[,]`: the `,` at byte 1.
+    let (rows, err) = read_until_error(b"[,]", "comma.json");
+    assert_eq!(rows, []);
+    assert_eq!(
+        bad_file_reason(err, "comma.json"),
+        "line 1 column 2 (byte 1): expected an array element or `]`, found `,`"
+    );
+    // `[1 2]`: the element `1` is rejected (no object), then the missing `,` before `2` (byte 3) fails the file.
+    let (rows, err) = read_until_error(b"[1 2]", "space.json");
+    assert_eq!(
+        rows,
+        [Err((
+            1,
+            Some(1),
+            None,
+            RowErrorCode::Unparsable,
+            "the array element is a JSON number, not an object".to_owned()
+        ))]
+    );
+    assert_eq!(
+        bad_file_reason(err, "space.json"),
+        "line 1 column 4 (byte 3): expected `,` or `]` after an array element, found `2`"
+    );
+    // `]` alone: neither an array nor an object, refused when opened at byte 0.
+    let (_dir, path) = write(b"]", "closer.json");
+    let err = open(&path, "closer.json", &FileFormat::Json).err().unwrap();
+    assert!(matches!(err, crate::Error::BadFile { offset: Some(0), .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "cannot read closer.json: a JSON file must hold an array of objects or one object, but it starts with `]`"
+    );
+}
+
+#[test]
 fn json_array_cut_short_fails_the_file_where_the_cut_element_starts() {
     // `[` 0, the first element 1-9, `,` 10, a space 11, the cut element from 12.
     let (rows, err) = read_until_error(b"[{\"id\": 1}, {\"id\": \"2", "cut.json");
@@ -1182,6 +1314,118 @@ mod parquet_files {
                 "e": "x", "j": "x", "b": "78", "db": "1.20", "df": "16843.009",
                 "u": "01010101010101010101010101010101", "h": 257.0 / 16_777_216.0, "raw": "010101", "keys": [1]
             })
+        );
+    }
+
+    #[test]
+    fn parquet_text_that_is_not_utf8_rejects_its_row_naming_the_column() {
+        // Six rows; the value not UTF-8 is `name` in row 2 (`B ff b`: its byte 2), `address.city` in row 3
+        // (`N c3`: a sequence cut at byte 2), the second tag of row 4 (`fe`: byte 1) and the second map key of row 5
+        // (`ff`). Rows 1 and 6 load. The binary `raw` (no annotation) holds bytes that are no UTF-8 either, and is
+        // hex as ever.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("text.parquet");
+        let schema = Arc::new(
+            parse_message_type(
+                "message m {
+                    REQUIRED INT64 id;
+                    OPTIONAL BYTE_ARRAY name (UTF8);
+                    OPTIONAL GROUP address { OPTIONAL BYTE_ARRAY city (UTF8); }
+                    OPTIONAL GROUP tags (LIST) { REPEATED GROUP list { OPTIONAL BYTE_ARRAY element (UTF8); } }
+                    OPTIONAL BYTE_ARRAY raw;
+                    OPTIONAL GROUP seen (MAP) {
+                        REPEATED GROUP key_value { REQUIRED BYTE_ARRAY key (UTF8); OPTIONAL INT32 value; }
+                    }
+                }",
+            )
+            .unwrap(),
+        );
+        let props = Arc::new(WriterProperties::builder().build());
+        let mut writer = SerializedFileWriter::new(File::create(&path).unwrap(), schema, props).unwrap();
+        let mut group = writer.next_row_group().unwrap();
+        let bytes = |values: &[&[u8]]| values.iter().map(|value| ByteArray::from(value.to_vec())).collect::<Vec<_>>();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<Int64Type>().write_batch(&[1, 2, 3, 4, 5, 6], None, None).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        let names = bytes(&[b"Ana", b"B\xffb", b"Cy", b"Dee", b"Eve", b"Fay"]);
+        column.typed::<ByteArrayType>().write_batch(&names, Some(&[1; 6]), None).unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        let cities = bytes(&[b"Paris", b"Lyon", b"N\xc3", b"Nice", b"Rome", b"Oslo"]);
+        column.typed::<ByteArrayType>().write_batch(&cities, Some(&[2; 6]), None).unwrap();
+        column.close().unwrap();
+        // tags: ["a"]; ["b"]; ["c"]; ["x", fe]; []; ["z"].
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<ByteArrayType>()
+            .write_batch(
+                &bytes(&[b"a", b"b", b"c", b"x", b"\xfe", b"z"]),
+                Some(&[3, 3, 3, 3, 3, 1, 3]),
+                Some(&[0, 0, 0, 0, 1, 0, 0]),
+            )
+            .unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column.typed::<ByteArrayType>().write_batch(&bytes(&[b"\x01\xff"]), Some(&[1, 0, 0, 0, 0, 0]), None).unwrap();
+        column.close().unwrap();
+        // seen: {"k": 7} in row 1, {"ok": 1, ff: 2} in row 5, null in the others.
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<ByteArrayType>()
+            .write_batch(&bytes(&[b"k", b"ok", b"\xff"]), Some(&[2, 0, 0, 0, 2, 2, 0]), Some(&[0, 0, 0, 0, 0, 1, 0]))
+            .unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<Int32Type>()
+            .write_batch(&[7, 1, 2], Some(&[3, 0, 0, 0, 3, 3, 0]), Some(&[0, 0, 0, 0, 0, 1, 0]))
+            .unwrap();
+        column.close().unwrap();
+        group.close().unwrap();
+        writer.close().unwrap();
+
+        let mut reader = open(&path, "text.parquet", &FileFormat::Parquet).unwrap();
+        let mut rows = Vec::new();
+        while let Some(row) = reader.next_row().unwrap() {
+            rows.push(match row {
+                Ok(SourceRow { line, offset, fields }) => Ok((line, offset, Value::Object(fields))),
+                Err(RowError { file, line, offset, field, code, message }) => {
+                    assert_eq!(file, "text.parquet");
+                    Err((line, offset, field, code, message))
+                }
+            });
+        }
+        let not_utf8 = |line: u64, field: &str, message: &str| {
+            Err((line, None, Some(field.to_owned()), RowErrorCode::Unparsable, message.to_owned()))
+        };
+        assert_eq!(
+            rows,
+            [
+                Ok((
+                    1,
+                    None,
+                    json!({
+                        "id": 1, "name": "Ana", "address": {"city": "Paris"}, "tags": ["a"], "raw": "01ff",
+                        "seen": {"k": 7}
+                    })
+                )),
+                not_utf8(2, "name", "the value is not valid UTF-8 (invalid byte at position 2 of the value)"),
+                not_utf8(3, "address.city", "the value is not valid UTF-8 (invalid byte at position 2 of the value)"),
+                not_utf8(4, "tags.1", "the value is not valid UTF-8 (invalid byte at position 1 of the value)"),
+                not_utf8(
+                    5,
+                    "seen.1",
+                    "map key 2: the value is not valid UTF-8 (invalid byte at position 1 of the value)"
+                ),
+                Ok((
+                    6,
+                    None,
+                    json!({
+                        "id": 6, "name": "Fay", "address": {"city": "Oslo"}, "tags": ["z"], "raw": null, "seen": null
+                    })
+                )),
+            ]
         );
     }
 
