@@ -126,13 +126,7 @@ impl CsvFile {
     }
 }
 
-/// A readable sentence for a CSV error.
+/// A readable sentence for a CSV error (the generic CSV reader's words, counting fields from the header).
 fn describe(kind: &ErrorKind) -> String {
-    match kind {
-        ErrorKind::UnequalLengths { expected_len, len, .. } => {
-            format!("the row has {len} fields but the header has {expected_len}")
-        }
-        ErrorKind::Utf8 { err, .. } => format!("field {} is not valid UTF-8", err.field() + 1),
-        other => format!("the row is not valid CSV: {other:?}"),
-    }
+    crate::readers::csv::describe(kind, "the header")
 }

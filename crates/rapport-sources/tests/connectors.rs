@@ -1138,7 +1138,7 @@ fn invalid_utf8_rows_are_rejected_and_reading_goes_on() {
     contents.extend_from_slice(b"\xE9\"\n\"001C\",\"Globex\"\n");
     let batch = load_bytes(SourceSystem::Salesforce, "Account.csv", &contents);
     assert_eq!(rejections(&batch), [(3, None, RowErrorCode::Unparsable)]);
-    assert_eq!(batch.rejected[0].message, "field 2 is not valid UTF-8");
+    assert_eq!(batch.rejected[0].message, "column 2 is not valid UTF-8");
     assert_eq!(batch.records.len(), 2);
     assert_eq!(batch.records[1].line, 4);
 }

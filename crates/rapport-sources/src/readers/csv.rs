@@ -255,7 +255,7 @@ fn place((line, offset): (u64, Option<u64>)) -> String {
 
 /// What a CSV error other than an I/O error means, as a sentence without its place; `count_from` is what sets the
 /// field count ("the header" or "the first row").
-fn describe(kind: &ErrorKind, count_from: &str) -> String {
+pub(crate) fn describe(kind: &ErrorKind, count_from: &str) -> String {
     match kind {
         ErrorKind::UnequalLengths { expected_len, len, .. } => {
             format!("the row has {len} fields but {count_from} has {expected_len}")

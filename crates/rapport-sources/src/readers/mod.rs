@@ -19,7 +19,7 @@
 //! - Parquet: rows through the `parquet` crate's record API, converted to JSON as [`FileFormat::Parquet`]
 //!   describes.
 
-mod csv;
+pub(crate) mod csv;
 pub(crate) mod decode;
 mod json;
 mod parquet;
