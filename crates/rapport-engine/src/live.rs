@@ -1111,6 +1111,19 @@ impl Resident {
                     // A profile no record names, of identities no profile holds, is linked on its own (with
                     // placeholders for the accounts and opportunities it names); else the graph is linked again.
                     let appended = if relink { Err(profile) } else { self.graph.append(class, profile) };
+                    // A profile records named before it arrived takes its placeholder's slot (an account after
+                    // its people), when only that placeholder holds its identities.
+                    let appended = match appended {
+                        Err(profile) if !relink => {
+                            let real = self.real.get(&class);
+                            let is_real = |n: u32| real.and_then(|r| r.get(n as usize)).copied().unwrap_or(false);
+                            match self.graph.set(class).find(&profile.primary).filter(|&n| !is_real(n)) {
+                                Some(slot) => self.graph.fill(class, slot, profile),
+                                None => Err(profile),
+                            }
+                        }
+                        other => other,
+                    };
                     let n = match appended {
                         Ok(n) => n,
                         Err(profile) => {
@@ -1136,8 +1149,10 @@ impl Resident {
                         }
                     };
                     let real = self.real.entry(class).or_default();
-                    real.resize(n as usize, false);
-                    real.push(true);
+                    if real.len() <= n as usize {
+                        real.resize(n as usize + 1, false);
+                    }
+                    real[n as usize] = true;
                     self.numbers.entry(class).or_default().insert(id, n);
                     reread.insert((class, n));
                     n

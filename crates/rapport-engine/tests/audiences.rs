@@ -1505,6 +1505,56 @@ fn issue_6_live_a_person_streamed_with_its_new_account_enters_in_resident_mode()
 }
 
 #[test]
+fn issue_6_live_accounts_arriving_after_the_records_that_name_them_are_followed_in_resident_mode() {
+    use EntityKind as E;
+    let dir = tempfile::tempdir().unwrap();
+    let mut loader = Loader::new(dir.path());
+    let account = |k: &str, revenue: Option<f64>, parent: Option<&str>| Account {
+        key: k.to_owned(),
+        name: "Acme",
+        country: None,
+        industry: "Retail",
+        revenue,
+        parent: parent.map(str::to_owned),
+    };
+    let w = World {
+        accounts: vec![account("a0", None, None)],
+        opportunities: vec![opportunity("o0", "a0", true)],
+        persons: vec![person("p0", &["Sales"], &["a0"])],
+        ..World::default()
+    };
+    loader.load(&w);
+    const BIG_PARENT: &str = "exists A from accounts where (exists P from A.parentAccount where \
+                              P.accountOrganization.annualRevenue.amount > 100000000)";
+    loader.engine.create_audience("sales-open", SALES_OPEN).unwrap();
+    loader.engine.create_audience("big-parent", BIG_PARENT).unwrap();
+    loader.engine.keep_audiences_resident().unwrap();
+    let members =
+        |loader: &Loader| (stored_members(&loader.engine, "sales-open"), stored_members(&loader.engine, "big-parent"));
+    assert_eq!(members(&loader), (keys(&[]), keys(&[])));
+
+    // People and an open opportunity name account a5 before it arrives; then a5 arrives naming parent a6, which
+    // has not arrived either; then a6 arrives, with a big revenue. Each commit alone.
+    loader.send(E::Person, vec![person_record(&person("p5", &["Sales"], &["a5"]))]);
+    loader.send(E::Person, vec![person_record(&person("p6", &["HR"], &["a5"]))]);
+    loader.send(E::Opportunity, vec![opportunity_record(&opportunity("o5", "a5", false))]);
+    loader.send(E::Account, vec![account_record(&account("a5", None, Some("a6")))]);
+    assert_eq!(members(&loader), (keys(&["p5"]), keys(&[])));
+    loader.send(E::Account, vec![account_record(&account("a6", Some(250_000_000.0), None))]);
+    assert_eq!(members(&loader), (keys(&["p5"]), keys(&["p5", "p6"])));
+    // The parent shrinks, and a0's opportunity opens: p0 enters one, p5 and p6 leave the other.
+    loader.send(E::Account, vec![account_record(&account("a6", Some(1_000.0), None))]);
+    loader.send(E::Opportunity, vec![opportunity_record(&opportunity("o0", "a0", false))]);
+    assert_eq!(members(&loader), (keys(&["p0", "p5"]), keys(&[])));
+
+    // A full recompute agrees: nothing to change.
+    for name in ["sales-open", "big-parent"] {
+        let full = loader.engine.evaluate_audience(name).unwrap().change;
+        assert_eq!((full.entered, full.exited), (0, 0), "{name}");
+    }
+}
+
+#[test]
 fn issue_6_live_checkpoint_is_never_ahead_of_the_memberships() {
     let dir = tempfile::tempdir().unwrap();
     let mut loader = Loader::new(dir.path());

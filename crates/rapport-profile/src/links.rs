@@ -61,6 +61,16 @@ impl ProfileSet {
         Ok(number)
     }
 
+    /// Puts `profile` in slot `slot` (a placeholder's) and indexes its identities there; the slot counts as
+    /// stored from now on.
+    fn fill(&mut self, slot: u32, profile: Profile) {
+        for identity in profile.identities.iter().chain([&profile.primary]) {
+            self.index.insert(identity.clone(), slot);
+        }
+        self.profiles[slot as usize] = profile;
+        self.stored = self.stored.max(slot as usize + 1);
+    }
+
     /// The number of stored (non-placeholder) profiles; placeholders follow them.
     pub fn stored(&self) -> usize {
         self.stored
@@ -488,8 +498,50 @@ impl ProfileGraph {
         if named || held {
             return Err(profile);
         }
-        // Accounts and opportunities it names without a profile get placeholders, each a new empty source row;
-        // not one it is itself (an account naming itself as its parent).
+        self.add_named_placeholders(class, &profile);
+        self.referenced.extend(link_keys(class, &profile.record).map(str::to_owned));
+        let number =
+            self.sets.entry(class).or_default().push(profile).expect("no profile holds its identities (checked above)");
+        for navigation in self.navigations.iter_mut().filter(|n| n.from == class) {
+            navigation.targets.push(Vec::new());
+        }
+        self.link_own_keys(class, number);
+        Ok(number)
+    }
+
+    /// Puts a new profile of `class` in the slot of the placeholder `slot` that records named it by before it
+    /// arrived, and links it, without resolving the whole graph again: the graph is then what
+    /// [`ProfileGraph::link`] of every profile would give, the profile numbered as its placeholder was. That holds
+    /// when the placeholder is the only profile of the class holding one of its identities and every identity of
+    /// it some record names is the placeholder's (so every reference to it already reaches the slot); otherwise
+    /// the profile is handed back and the caller links the whole graph.
+    ///
+    /// The work is that of the profile's own keys, as for [`ProfileGraph::append`]: an account arriving after
+    /// its people keeps their links and gains its parent's.
+    pub fn fill(&mut self, class: EntityKind, slot: u32, profile: Profile) -> Result<u32, Profile> {
+        let fits = self.sets.get(&class).is_some_and(|set| {
+            let own = || profile.identities.iter().chain([&profile.primary]);
+            own().any(|identity| set.find(identity) == Some(slot))
+                && own().all(|identity| match set.find(identity) {
+                    Some(holder) => holder == slot,
+                    None => !self.referenced.contains(&identity.value),
+                })
+        });
+        if !fits {
+            return Err(profile);
+        }
+        // Nothing is changed before this point: a refusal above leaves the graph as it was.
+        self.add_named_placeholders(class, &profile);
+        self.referenced.extend(link_keys(class, &profile.record).map(str::to_owned));
+        self.sets.entry(class).or_default().fill(slot, profile);
+        self.link_own_keys(class, slot);
+        Ok(slot)
+    }
+
+    /// Adds placeholders for the accounts and opportunities `profile` (of `class`, not yet in the graph) names
+    /// that have no profile, each a new empty source row; not one it is itself (an account naming itself as its
+    /// parent).
+    fn add_named_placeholders(&mut self, class: EntityKind, profile: &Profile) {
         let own = |identity: &Identity| profile.identities.iter().chain([&profile.primary]).any(|i| i == identity);
         let mut missing = std::collections::BTreeSet::new();
         for &(_, paths, ns, target) in PLACEHOLDER_REFERENCES.iter().filter(|(source, ..)| *source == class) {
@@ -501,16 +553,17 @@ impl ProfileGraph {
                 }
             }
         }
-        // Nothing is changed before this point: a refusal above leaves the graph as it was.
         for (target, identity) in missing {
             self.sets.entry(target).or_default().add_placeholder(identity);
             for navigation in self.navigations.iter_mut().filter(|n| n.from == target) {
                 navigation.targets.push(Vec::new());
             }
         }
-        self.referenced.extend(link_keys(class, &profile.record).map(str::to_owned));
-        let number =
-            self.sets.entry(class).or_default().push(profile).expect("no profile holds its identities (checked above)");
+    }
+
+    /// Adds the links that the keys of profile `number` of `class` make, which no record named before (its
+    /// row in each navigation from its class exists, empty or holding what other records gave it).
+    fn link_own_keys(&mut self, class: EntityKind, number: u32) {
         let mut added: Vec<(usize, u32, u32)> = Vec::new();
         {
             let record = &self.sets[&class].profiles[number as usize].record;
@@ -543,14 +596,11 @@ impl ProfileGraph {
                                 added.extend(targets.iter().map(|&t| (at, source, t)));
                             }
                         }
-                        // Anything else would need a record naming the new profile, and none does.
+                        // Anything else is a record naming this profile: linked when that record arrived.
                         _ => {}
                     }
                 }
             }
-        }
-        for navigation in self.navigations.iter_mut().filter(|n| n.from == class) {
-            navigation.targets.push(Vec::new());
         }
         for (at, source, target) in added {
             let list = &mut self.navigations[at].targets[source as usize];
@@ -558,7 +608,6 @@ impl ProfileGraph {
                 list.insert(position, target);
             }
         }
-        Ok(number)
     }
 
     /// The navigation `name` from class `from`.
@@ -683,10 +732,11 @@ mod tests {
         (pairs, profiles)
     }
 
-    /// `append` of each new profile gives what `link` of all of them gives, over a random stream of persons,
-    /// accounts, opportunities and relation records whose keys often name profiles that have not arrived.
+    /// `append` of each new profile, or `fill` of its placeholder when records named it first, gives what `link`
+    /// of all of them gives, over a random stream of persons, accounts, opportunities and relation records whose
+    /// keys often name profiles that have not arrived.
     #[test]
-    fn append_links_a_new_profile_as_linking_everything_would() {
+    fn append_and_fill_link_a_new_profile_as_linking_everything_would() {
         use EntityKind as E;
         let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = move |n: u64| {
@@ -704,7 +754,7 @@ mod tests {
             ProfileGraph::link(by_class.into_iter().map(|(c, p)| (c, ProfileSet::new(p))).collect())
         };
         let mut graph = ProfileGraph::link(BTreeMap::new());
-        let (mut appended, mut refused) = (0, 0);
+        let (mut appended, mut filled, mut refused) = (0, 0, 0);
         for step in 0..600 {
             // Keys from small pools, so that they collide; now and then padded, as CRM exports write them.
             let own = next(60);
@@ -767,19 +817,35 @@ mod tests {
                 Profile { identities: vec![primary.clone()], primary, record: record.as_object().unwrap().clone() };
             all.push((class, profile.clone()));
             let before = shape(&graph);
-            match graph.append(class, profile) {
-                Ok(_) => {
-                    appended += 1;
-                    assert_eq!(shape(&graph), shape(&link_all(&all)), "step {step}: {class} appended");
+            let Err(profile) = graph.append(class, profile) else {
+                appended += 1;
+                assert_eq!(shape(&graph), shape(&link_all(&all)), "step {step}: {class} appended");
+                continue;
+            };
+            assert_eq!(shape(&graph), before, "step {step}: a refused {class} left the graph as it was");
+            // A placeholder holding its primary identity: a profile of the class that has not arrived.
+            let arrived = |n: u32| {
+                let primary = &graph.set(class).profiles[n as usize].primary;
+                all[..all.len() - 1].iter().any(|(c, p)| *c == class && &p.primary == primary)
+            };
+            let slot = graph.set(class).find(&profile.primary).filter(|&n| !arrived(n));
+            match slot.map(|slot| graph.fill(class, slot, profile)) {
+                Some(Ok(n)) => {
+                    filled += 1;
+                    assert_eq!(Some(n), slot);
+                    assert_eq!(shape(&graph), shape(&link_all(&all)), "step {step}: {class} filled its placeholder");
                 }
-                Err(_) => {
+                Some(Err(_)) | None => {
                     refused += 1;
                     assert_eq!(shape(&graph), before, "step {step}: a refused {class} left the graph as it was");
                     graph = link_all(&all);
                 }
             }
         }
-        // Both ways were taken often enough to mean something.
-        assert!(appended >= 100 && refused >= 20, "appended {appended}, refused {refused}");
+        // Every way was taken often enough to mean something.
+        assert!(
+            appended >= 100 && filled >= 20 && refused >= 20,
+            "appended {appended}, filled {filled}, refused {refused}"
+        );
     }
 }
