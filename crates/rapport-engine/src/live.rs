@@ -1115,9 +1115,7 @@ impl Resident {
                     // its people), when only that placeholder holds its identities.
                     let appended = match appended {
                         Err(profile) if !relink => {
-                            let real = self.real.get(&class);
-                            let is_real = |n: u32| real.and_then(|r| r.get(n as usize)).copied().unwrap_or(false);
-                            match self.graph.set(class).find(&profile.primary).filter(|&n| !is_real(n)) {
+                            match self.graph.set(class).find(&profile.primary).filter(|&n| !self.is_real(class, n)) {
                                 Some(slot) => self.graph.fill(class, slot, profile),
                                 None => Err(profile),
                             }

@@ -183,19 +183,21 @@ fn source(args: &CreateArgs) -> Result<FlowSource> {
 /// The format a file flow's `--from` glob names by its extension (`exports/*.csv` → `csv`), as `rapport load`
 /// tells each file's format.
 fn format_of(from: &str) -> Result<String> {
-    let path = Path::new(from);
-    if path.extension().is_none() || FileFormat::detect(path).is_none() {
+    let Some(format) = FileFormat::detect(Path::new(from)) else {
         bail!(
             "--kind file needs --format (csv, tsv, json, ndjson or parquet): `--from {from}` ends in no file \
              extension that tells it"
         );
-    }
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
-    Ok(match extension.as_str() {
-        "txt" => "tsv".to_owned(),
-        "jsonl" => "ndjson".to_owned(),
-        _ => extension,
-    })
+    };
+    // The short name of what `detect` found (`*.txt` files are tab-separated: `tsv`).
+    let name = match format {
+        FileFormat::Csv(options) if options.delimiter == b'\t' => "tsv",
+        FileFormat::Csv(_) => "csv",
+        FileFormat::Json => "json",
+        FileFormat::NdJson => "ndjson",
+        FileFormat::Parquet => "parquet",
+    };
+    Ok(name.to_owned())
 }
 
 /// Runs `rapport flow …`.
