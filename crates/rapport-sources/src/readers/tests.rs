@@ -382,6 +382,12 @@ fn read_until_error(bytes: &[u8], name: &str) -> (Read, crate::Error) {
     }
 }
 
+/// Reads a JSON file until it fails as a whole: the rows read before, and the reason of the `BadFile`.
+fn read_until_bad_file(bytes: &[u8], name: &str) -> (Read, String) {
+    let (rows, err) = read_until_error(bytes, name);
+    (rows, bad_file_reason(err, name))
+}
+
 /// The reason of a `BadFile` error for `name`, checking that its `offset` field is the byte the reason names (or
 /// none when the reason names no byte).
 fn bad_file_reason(err: crate::Error, name: &str) -> String {
@@ -433,20 +439,14 @@ fn json_content_after_the_array_fails_the_file_at_its_byte() {
         "line 1 column 11 (byte 10): `g` after the array's closing `]` (only whitespace may follow it)"
     );
     // The byte-order mark counts in offsets, not in columns; lines after the array count.
-    let (rows, err) = read_until_error(b"\xef\xbb\xbf[\n  {\"a\": 1}\n]\n  x\n", "bom.json");
+    let (rows, reason) = read_until_bad_file(b"\xef\xbb\xbf[\n  {\"a\": 1}\n]\n  x\n", "bom.json");
     assert_eq!(rows, [ok(2, 7, json!({"a": 1}))]);
-    assert_eq!(
-        bad_file_reason(err, "bom.json"),
-        "line 4 column 3 (byte 20): `x` after the array's closing `]` (only whitespace may follow it)"
-    );
+    assert_eq!(reason, "line 4 column 3 (byte 20): `x` after the array's closing `]` (only whitespace may follow it)");
     // An empty array followed by a second one; a character that is not ASCII is shown whole, and bytes that are
     // not UTF-8 as `�`.
-    let (rows, err) = read_until_error(b"[] []", "two.json");
+    let (rows, reason) = read_until_bad_file(b"[] []", "two.json");
     assert_eq!(rows, []);
-    assert_eq!(
-        bad_file_reason(err, "two.json"),
-        "line 1 column 4 (byte 3): `[` after the array's closing `]` (only whitespace may follow it)"
-    );
+    assert_eq!(reason, "line 1 column 4 (byte 3): `[` after the array's closing `]` (only whitespace may follow it)");
     let (_, err) = read_until_error("[]\n\u{e9}t\u{e9}".as_bytes(), "accent.json");
     assert_eq!(
         bad_file_reason(err, "accent.json"),
@@ -588,19 +588,13 @@ fn json_single_object_followed_by_text_fails_the_file_at_its_byte() {
          may follow it)"
     );
     // A second object right after the first: `{` at byte 7.
-    let (rows, err) = read_until_error(b"{\"a\":1}{\"b\":2}", "two.json");
+    let (rows, reason) = read_until_bad_file(b"{\"a\":1}{\"b\":2}", "two.json");
     assert_eq!(rows, []);
-    assert_eq!(
-        bad_file_reason(err, "two.json"),
-        "line 1 column 8 (byte 7): `{` after the object's closing `}` (only whitespace may follow it)"
-    );
+    assert_eq!(reason, "line 1 column 8 (byte 7): `{` after the object's closing `}` (only whitespace may follow it)");
     // NDJSON read as JSON: the second line's `{` is on line 2 at byte 8.
-    let (rows, err) = read_until_error(b"{\"a\":1}\n{\"b\":2}\n", "lines.json");
+    let (rows, reason) = read_until_bad_file(b"{\"a\":1}\n{\"b\":2}\n", "lines.json");
     assert_eq!(rows, []);
-    assert_eq!(
-        bad_file_reason(err, "lines.json"),
-        "line 2 column 1 (byte 8): `{` after the object's closing `}` (only whitespace may follow it)"
-    );
+    assert_eq!(reason, "line 2 column 1 (byte 8): `{` after the object's closing `}` (only whitespace may follow it)");
     // Whitespace alone after the object is fine, and the offset read reaches the end of the file (13 bytes).
     let (_dir, path) = write(b" {\"a\":1}\n\r\n\t ", "fine.json");
     let mut reader = open(&path, "fine.json", &FileFormat::Json).unwrap();
@@ -621,12 +615,9 @@ fn json_array_with_a_closing_brace_where_an_element_starts_fails_the_file_at_its
     );
     assert!(matches!(err, crate::Error::BadFile { offset: Some(1), .. }), "{err:?}");
     // After a `,`: the element 1-7, `,` 8, a space 9, `}` 10.
-    let (rows, err) = read_until_error(b"[{\"a\":1}, }]", "after-comma.json");
+    let (rows, reason) = read_until_bad_file(b"[{\"a\":1}, }]", "after-comma.json");
     assert_eq!(rows, [ok(1, 1, json!({"a": 1}))]);
-    assert_eq!(
-        bad_file_reason(err, "after-comma.json"),
-        "line 1 column 11 (byte 10): expected an array element after `,`, found `}`"
-    );
+    assert_eq!(reason, "line 1 column 11 (byte 10): expected an array element after `,`, found `}`");
     // Right after an element that is no object: the element `1` (byte 1) is rejected as it is, and `}` at byte 2
     // is where the array breaks (it was read as part of the element, `1}`).
     let (rows, err) = read_until_error(b"[1}]", "number.json");
@@ -649,12 +640,9 @@ fn json_array_with_a_closing_brace_where_an_element_starts_fails_the_file_at_its
 #[test]
 fn json_arrays_of_other_broken_shapes_fail_the_file_at_their_byte() {
     // `[,]`: the `,` at byte 1.
-    let (rows, err) = read_until_error(b"[,]", "comma.json");
+    let (rows, reason) = read_until_bad_file(b"[,]", "comma.json");
     assert_eq!(rows, []);
-    assert_eq!(
-        bad_file_reason(err, "comma.json"),
-        "line 1 column 2 (byte 1): expected an array element or `]`, found `,`"
-    );
+    assert_eq!(reason, "line 1 column 2 (byte 1): expected an array element or `]`, found `,`");
     // `[1 2]`: the element `1` is rejected (no object), then the missing `,` before `2` (byte 3) fails the file.
     let (rows, err) = read_until_error(b"[1 2]", "space.json");
     assert_eq!(
@@ -711,19 +699,13 @@ fn json_array_without_its_closing_bracket_fails_the_file_at_the_end() {
         "cannot read open.json: line 2 column 1 (byte 9): the file ends before the array's closing `]`"
     );
     // Right after `[` (the byte-order mark counts in the offset, not in the column).
-    let (rows, err) = read_until_error(b"\xef\xbb\xbf[", "bracket.json");
+    let (rows, reason) = read_until_bad_file(b"\xef\xbb\xbf[", "bracket.json");
     assert_eq!(rows, []);
-    assert_eq!(
-        bad_file_reason(err, "bracket.json"),
-        "line 1 column 2 (byte 4): the file ends before the array's closing `]`"
-    );
+    assert_eq!(reason, "line 1 column 2 (byte 4): the file ends before the array's closing `]`");
     // After a `,` and whitespace: the element 1-7, `,` 8, spaces 9-10.
-    let (rows, err) = read_until_error(b"[{\"a\":1},  ", "comma.json");
+    let (rows, reason) = read_until_bad_file(b"[{\"a\":1},  ", "comma.json");
     assert_eq!(rows, [ok(1, 1, json!({"a": 1}))]);
-    assert_eq!(
-        bad_file_reason(err, "comma.json"),
-        "line 1 column 12 (byte 11): the file ends before the array's closing `]`"
-    );
+    assert_eq!(reason, "line 1 column 12 (byte 11): the file ends before the array's closing `]`");
     // After a last element that is no object: it is rejected as it is, then the file fails.
     let (rows, err) = read_until_error(b"[{\"a\":1}, 42", "number.json");
     assert_eq!(
@@ -754,19 +736,13 @@ fn json_empty_array_elements_and_a_trailing_comma_fail_the_file_at_their_byte() 
         err.to_string(),
         "cannot read leading.json: line 1 column 2 (byte 1): expected an array element or `]`, found `,`"
     );
-    let (rows, err) = read_until_error(b"[ , ]", "alone.json");
+    let (rows, reason) = read_until_bad_file(b"[ , ]", "alone.json");
     assert_eq!(rows, []);
-    assert_eq!(
-        bad_file_reason(err, "alone.json"),
-        "line 1 column 3 (byte 2): expected an array element or `]`, found `,`"
-    );
+    assert_eq!(reason, "line 1 column 3 (byte 2): expected an array element or `]`, found `,`");
     // Two commas: the element 1-7, `,` 8, `,` 9.
-    let (rows, err) = read_until_error(b"[{\"a\":1},,{\"a\":2}]", "double.json");
+    let (rows, reason) = read_until_bad_file(b"[{\"a\":1},,{\"a\":2}]", "double.json");
     assert_eq!(rows, [ok(1, 1, json!({"a": 1}))]);
-    assert_eq!(
-        bad_file_reason(err, "double.json"),
-        "line 1 column 10 (byte 9): expected an array element after `,`, found `,`"
-    );
+    assert_eq!(reason, "line 1 column 10 (byte 9): expected an array element after `,`, found `,`");
     // A trailing comma is not JSON: the element 4-11 on line 2, `,` 12, a line end 13, `]` 14 on line 3.
     let (rows, err) = read_until_error(b"[\n  {\"a\": 1},\n]\n", "trailing-comma.json");
     assert_eq!(rows, [ok(2, 4, json!({"a": 1}))]);
