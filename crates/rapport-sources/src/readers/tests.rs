@@ -805,6 +805,64 @@ fn json_duplicate_keys_reject_their_row_naming_the_key_path() {
 }
 
 #[test]
+fn json_integers_too_large_for_64_bits_reject_their_row_instead_of_losing_digits() {
+    let large = |line, offset, path: Option<&str>, message: &str| -> Result<Good, Bad> {
+        Err((line, Some(offset), path.map(str::to_owned), RowErrorCode::BadNumber, message.to_owned()))
+    };
+    let lines: [&[u8]; 5] = [
+        br#"{"id": 123456789012345678901234, "name": "a"}"#,
+        br#"{"id": "123456789012345678901234", "big": 18446744073709551615, "f": 1e20}"#,
+        br#"{"ids": [1, -9223372036854775809]}"#,
+        br#"{"id": 3}"#,
+        br#"99999999999999999999"#,
+    ];
+    let bytes = lines.join(&b'\n');
+    let (columns, rows) = read_all(&bytes, "big.ndjson", &FileFormat::NdJson);
+    assert_eq!(
+        rows,
+        [
+            large(
+                1,
+                0,
+                Some("id"),
+                "the integer 123456789012345678901234 at column 8 is too large for 64 bits and would lose digits as a \
+                 number; write it as a string"
+            ),
+            ok(2, 46, json!({"id": "123456789012345678901234", "big": 18446744073709551615_u64, "f": 1e20})),
+            large(
+                3,
+                121,
+                Some("ids.1"),
+                "the integer -9223372036854775809 at column 13 is too large for 64 bits and would lose digits as a \
+                 number; write it as a string"
+            ),
+            ok(4, 156, json!({"id": 3})),
+            large(
+                5,
+                166,
+                None,
+                "the integer 99999999999999999999 at column 1 is too large for 64 bits and would lose digits as a \
+                 number; write it as a string"
+            ),
+        ]
+    );
+    assert_eq!(columns, ["big", "f", "id"], "a rejected row's keys are not columns");
+    // In a JSON array, over lines: the element starts at byte 4 on line 2, the literal on line 3.
+    let bytes = b"[\n  {\"id\": 1,\n   \"n\": 100000000000000000000}\n]\n";
+    let (_, rows) = read_all(bytes, "big.json", &FileFormat::Json);
+    assert_eq!(
+        rows,
+        [large(
+            2,
+            4,
+            Some("n"),
+            "the integer 100000000000000000000 at line 3 column 9 is too large for 64 bits and would lose digits as a \
+             number; write it as a string"
+        )]
+    );
+}
+
+#[test]
 fn ndjson_duplicate_keys_reject_their_line_naming_the_key_path() {
     let lines: [&[u8]; 7] = [
         br#"{"a":1,"a":2}"#,
