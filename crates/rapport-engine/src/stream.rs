@@ -60,6 +60,11 @@ pub struct StreamMessage {
     pub received_at_ms: i64,
     /// When the producer created it (`header.createdAt`, epoch milliseconds), if given.
     pub created_at_ms: Option<i64>,
+    /// Faults of the record that its parsed form no longer shows, found by the inlet in the message's text: an
+    /// integer too large for 64 bits, which the JSON parser read as the nearest float, digits lost
+    /// ([`rapport_model::json::large_integers`]). The message is then rejected with them, like a record that
+    /// fails validation, and kept among the batch's rejected rows; paths are `body.xdmEntity.…`.
+    pub record_faults: Vec<MessageError>,
 }
 
 /// Why a message was refused.
@@ -269,9 +274,16 @@ impl StreamMessage {
             Err(e) => errors.push(e),
         }
         match (header_fields, record) {
-            (Some((Some(schema_ref), Some(dataset), created_at_ms)), Some(record)) if errors.is_empty() => {
-                Ok(Self { inlet: inlet.to_owned(), id, dataset, schema_ref, record, received_at_ms, created_at_ms })
-            }
+            (Some((Some(schema_ref), Some(dataset), created_at_ms)), Some(record)) if errors.is_empty() => Ok(Self {
+                inlet: inlet.to_owned(),
+                id,
+                dataset,
+                schema_ref,
+                record,
+                received_at_ms,
+                created_at_ms,
+                record_faults: Vec::new(),
+            }),
             _ => Err(errors),
         }
     }
@@ -455,6 +467,21 @@ impl StreamContext {
         let Target { schema, group, entity } = target;
         let schema = &self.schemas[schema];
         let fallback_time = message.created_at_ms.unwrap_or(message.received_at_ms);
+        if let Some(first) = message.record_faults.first() {
+            let row = RowError {
+                file: message.id.clone(),
+                line: 1,
+                offset: None,
+                field: first
+                    .path
+                    .as_deref()
+                    .map(|path| path.strip_prefix("body.xdmEntity.").unwrap_or(path).to_owned()),
+                code: RowErrorCode::BadNumber,
+                message: message.record_faults.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+            };
+            let outcome = MessageOutcome::Rejected { errors: message.record_faults, batch_id: None };
+            return Prepared::In(group, Body::Rejected(outcome, row));
+        }
         // Validated here (one error per field for the answer); the fragment is built without validating again.
         let invalid = rapport_schema::validate::validate(schema, &message.record);
         if let Some(first) = invalid.first() {
@@ -720,6 +747,7 @@ mod tests {
             record: record.as_object().unwrap().clone(),
             received_at_ms: 1_700_000_000_000,
             created_at_ms,
+            record_faults: Vec::new(),
         }
     }
 

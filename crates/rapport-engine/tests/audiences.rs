@@ -288,6 +288,7 @@ impl Loader {
                     record: record.as_object().unwrap().clone(),
                     received_at_ms: 1_700_000_000_000 + self.sent as i64,
                     created_at_ms: None,
+                    record_faults: Vec::new(),
                 }
             })
             .collect();
@@ -1930,6 +1931,7 @@ fn issue_4_streamed_experience_events_are_appended_once_rejected_precisely_and_f
             record: record.clone(),
             received_at_ms: t,
             created_at_ms: None,
+            record_faults: Vec::new(),
         })
         .collect();
     let outcomes = loader.engine.ingest_messages(messages).unwrap();

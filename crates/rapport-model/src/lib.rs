@@ -7,8 +7,11 @@
 //! - [`Identity`] and [`NamespaceCode`]: a fully qualified identity (namespace + normalized value).
 //! - [`SourceSystem`]: the CRM / marketing systems and how their source keys are built.
 //! - [`RowError`]: a rejected input row, naming the file, line, field and reason.
+//! - [`json::large_integers`]: the integers of a JSON text that 64 bits cannot hold (serde_json rounds them).
 //!
 //! This crate depends on nothing internal; it must never learn about storage, HTTP or evaluation.
+
+pub mod json;
 
 use std::fmt;
 use std::str::FromStr;

@@ -18,7 +18,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rapport_engine::{MessageError, MessageOutcome, Permission, StreamMessage};
+use rapport_engine::{MessageError, MessageErrorCode, MessageOutcome, Permission, StreamMessage};
+use rapport_model::json::{large_integers, LargeInteger};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -190,20 +191,49 @@ fn describe(errors: &[MessageError]) -> String {
     errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
+/// A request accepted by [`accept`]: its receive time, transaction id, parsed body, and the integers of the body
+/// too large for 64 bits, which the parse rounded (see [`with_large_integers`]).
+struct Accepted {
+    received: i64,
+    id: String,
+    value: Value,
+    large: Vec<LargeInteger>,
+}
+
 /// What both inlet routes do first: refuse an unreadable or oversized body and an unknown inlet, stamp the
 /// receive time and a transaction id, and parse the JSON.
-async fn accept(
-    state: &AppState,
-    inlet: &str,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(i64, String, Value), Response> {
+async fn accept(state: &AppState, inlet: &str, body: Result<Bytes, BytesRejection>) -> Result<Accepted, Response> {
     let body = body.map_err(body_rejection)?;
     if !state.knows_inlet(inlet).await {
         return Err(unknown_inlet(inlet));
     }
     let received = now_ms();
     let id = state.transaction_id(received);
-    Ok((received, id, parse(body).await?))
+    let value = parse(body.clone()).await?;
+    Ok(Accepted { received, id, value, large: large_integers(&body) })
+}
+
+/// `message` with the integers too large for 64 bits found in its record's text (`body.xdmEntity.…`; `large`
+/// gives each one's path inside the message) as its record faults: serde_json read them as the nearest float,
+/// digits lost, so the writer rejects the message and keeps it among the batch's rejected rows, as it does a
+/// record failing validation. Such integers elsewhere in the envelope are left to its own checks (a
+/// `header.createdAt` must be epoch milliseconds; the other fields are ignored).
+fn with_large_integers<'a>(
+    mut message: StreamMessage,
+    large: impl Iterator<Item = (&'a [String], &'a LargeInteger)>,
+) -> StreamMessage {
+    message.record_faults = large
+        .filter(|(path, _)| path.len() > 2 && path[0] == "body" && path[1] == "xdmEntity")
+        .map(|(path, large)| MessageError {
+            code: MessageErrorCode::Invalid,
+            message: format!(
+                "the integer {} is too large for 64 bits and would lose digits as a number; write it as a string",
+                large.literal
+            ),
+            path: Some(path.join(".")),
+        })
+        .collect();
+    message
 }
 
 /// Streams one message in Adobe's collection envelope (`{header: {schemaRef, datasetId, ...}, body:
@@ -228,13 +258,15 @@ async fn collect_one(
     if let Err(err) = caller.require(Permission::Data) {
         return err.into_response();
     }
-    let (received, xaction, value) = match accept(&state, &inlet, body).await {
+    let Accepted { received, id: xaction, value, large } = match accept(&state, &inlet, body).await {
         Ok(accepted) => accepted,
         Err(response) => return response,
     };
     let mut answer = json!({"inletId": inlet, "xactionId": xaction, "receivedTimeMs": received});
     let sync = |status: &str| json!({"status": status});
-    let errors = match StreamMessage::from_envelope(value, &inlet, xaction.clone(), received) {
+    let message = StreamMessage::from_envelope(value, &inlet, xaction.clone(), received)
+        .map(|message| with_large_integers(message, large.iter().map(|l| (l.path.as_slice(), l))));
+    let errors = match message {
         Err(errors) => errors,
         Ok(message) => match state.ingest(vec![message]).await {
             Ok(mut outcomes) => match outcomes.pop() {
@@ -293,7 +325,7 @@ async fn collect_batch(
     if let Err(err) = caller.require(Permission::Data) {
         return err.into_response();
     }
-    let (received, batch_id, value) = match accept(&state, &inlet, body).await {
+    let Accepted { received, id: batch_id, value, large } = match accept(&state, &inlet, body).await {
         Ok(accepted) => accepted,
         Err(response) => return response,
     };
@@ -320,9 +352,20 @@ async fn collect_batch(
     let mut responses: Vec<Option<Value>> = vec![None; count];
     let mut valid = Vec::with_capacity(count);
     let mut positions = Vec::with_capacity(count);
+    // The integers too large for 64 bits, by message (`messages.{i}.…`).
+    let mut large_in: std::collections::BTreeMap<usize, Vec<(&[String], &LargeInteger)>> = Default::default();
+    for l in &large {
+        if let [first, index, inside @ ..] = l.path.as_slice() {
+            if let (true, Ok(index)) = (first == "messages", index.parse::<usize>()) {
+                large_in.entry(index).or_default().push((inside, l));
+            }
+        }
+    }
     for (i, envelope) in messages.into_iter().enumerate() {
         let xaction = format!("{batch_id}:{i}");
-        match StreamMessage::from_envelope(envelope, &inlet, xaction.clone(), received) {
+        let message = StreamMessage::from_envelope(envelope, &inlet, xaction.clone(), received)
+            .map(|message| with_large_integers(message, large_in.remove(&i).unwrap_or_default().into_iter()));
+        match message {
             Ok(message) => {
                 valid.push(message);
                 positions.push(i);

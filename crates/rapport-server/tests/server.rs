@@ -157,6 +157,66 @@ async fn a_batch_answers_207_per_message_and_keeps_the_valid_ones() {
     assert_eq!(rejected[0].field.as_deref(), Some("workEmail.address"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_integer_too_large_for_64_bits_rejects_its_message_instead_of_storing_it_rounded() {
+    let server = start().await;
+    let scored = |key: &str, score: &str| {
+        let text = person(key, &format!("{}@example.com", &key[..2]), "Any").to_string();
+        text.replacen("{\"b2b\":{", &format!("{{\"b2b\":{{\"personScore\":{score},"), 1)
+    };
+    // Message 1's score is one above u64::MAX; message 2's fits, as does a float written with an exponent; the
+    // header of message 3 carries a large integer in a field the inlet ignores.
+    let envelope_text =
+        |entity: String| envelope(PERSON, "web.person", json!("ENTITY")).to_string().replacen("\"ENTITY\"", &entity, 1);
+    let third = envelope_text(person("p8@web", "p8@example.com", "Any").to_string()).replacen(
+        "\"header\":{",
+        "\"header\":{\"sequence\":123456789012345678901234,",
+        1,
+    );
+    let body = format!(
+        "{{\"messages\": [{}, {}, {}, {}]}}",
+        envelope_text(scored("p5@web", "12")),
+        envelope_text(scored("p6@web", "18446744073709551616")),
+        envelope_text(scored("p7@web", "18446744073709551615")),
+        third,
+    );
+    let response = server.post(&format!("/collection/batch/{}", server.inlet), body.as_bytes()).await;
+    assert_eq!(response.status, 207);
+    let answer = response.json().unwrap();
+    let batch_id = answer["batchId"].as_str().unwrap();
+    let statuses: Vec<u64> =
+        answer["responses"].as_array().unwrap().iter().map(|r| r["statusCode"].as_u64().unwrap_or(200)).collect();
+    assert_eq!(statuses, [200, 400, 200, 200], "{answer}");
+    assert_eq!(
+        answer["responses"][1]["errors"],
+        json!([{"code": "invalid", "path": "body.xdmEntity.b2b.personScore",
+                "message": "the integer 18446744073709551616 is too large for 64 bits and would lose digits as a number; \
+                            write it as a string"}])
+    );
+    // One message alone: 400, with the same error.
+    let one = envelope_text(scored("p9@web", "-100000000000000000000"));
+    let response = server.post(&format!("/collection/{}", server.inlet), one.as_bytes()).await;
+    assert_eq!(response.status, 400);
+    let answer = response.json().unwrap();
+    assert_eq!(answer["error"]["details"][0]["path"], "body.xdmEntity.b2b.personScore", "{answer}");
+    let dir = server.stop().await;
+    assert_eq!(fragment_keys(dir.path()), vec!["p5@web", "p7@web", "p8@web"]);
+    // The refused message is kept among its batch's rejected rows, with the field and the literal.
+    let engine = Engine::open(dir.path()).unwrap();
+    let batches = engine.store().batches().unwrap();
+    let first = batches.iter().find(|b| b.rows_read == 4).unwrap();
+    assert_eq!((first.rows_ingested, first.rows_rejected), (3, 1));
+    let rejected = engine.store().rejected_rows(first.id).unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].file, format!("{batch_id}:1"));
+    assert_eq!(rejected[0].field.as_deref(), Some("b2b.personScore"));
+    assert_eq!(rejected[0].code.name(), "bad_number");
+    assert!(rejected[0].message.contains("18446744073709551616"), "{}", rejected[0].message);
+    let stored = engine.store().fragments(EntityKind::Person).unwrap();
+    let p7 = stored.iter().find(|f| f.primary.value == "p7@web").unwrap();
+    assert_eq!(p7.record["b2b"]["personScore"], json!(18446744073709551615_u64));
+}
+
 /// Under durability `full` the answers come from the syncer thread once the log is synced, while the writer
 /// goes on committing: concurrent requests each get every message's status, every acknowledged message is
 /// stored when its answer arrives, and stopping the server answers everything before it returns.

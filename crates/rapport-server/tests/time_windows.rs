@@ -37,6 +37,7 @@ fn issue_6_serve_drops_a_member_whose_event_ages_out_of_its_window_without_new_d
             record: record.as_object().unwrap().clone(),
             received_at_ms: now_ms(),
             created_at_ms: None,
+            record_faults: Vec::new(),
         }])
         .unwrap();
     assert!(matches!(outcomes[0], MessageOutcome::Accepted { .. }));

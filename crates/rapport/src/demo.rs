@@ -330,6 +330,7 @@ fn stream_is_closed(
                 record: record.as_object().expect("an object").clone(),
                 received_at_ms: now,
                 created_at_ms: Some(now),
+                record_faults: Vec::new(),
             }
         })
         .collect();

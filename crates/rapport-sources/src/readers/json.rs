@@ -9,8 +9,9 @@
 //! again. Values are parsed by [`Strict`], serde_json's own parser with a visitor that notices the duplicate
 //! as it inserts the key (no set of keys is built). An integer too large for 64 bits (below -2^63 or above
 //! 2^64 - 1), which serde_json would round to the nearest float (`123456789012345678901234` becomes
-//! `1.2345678901234568e23`, digits lost), rejects its row the same way, naming its path and the literal; a
-//! number written with a fraction or an exponent (`1e20`, `2.5E30`) is a float and loads as one.
+//! `1.2345678901234568e23`, digits lost), rejects its row the same way, naming its path and the literal
+//! ([`rapport_model::json::large_integers`]); a number written with a fraction or an exponent (`1e20`) is a float
+//! and loads as one.
 //!
 //! Damage to the array itself is no rejected row: no record is at fault, and the file is not JSON. Between
 //! elements (a missing `,`, an empty element as in `[,`, `,,` or the trailing `,]`, a `}` where an element should
@@ -116,71 +117,37 @@ enum ParseError {
     /// An object holds a key twice: the key's path (object keys and array indices, joined by `.`) and the 1-based
     /// line and column in the text where the key opens the second time.
     Duplicate { path: String, line: usize, column: usize },
-    /// An integer literal outside what 64 bits hold (see the module documentation): its path, the literal, and
-    /// the 1-based line and column in the text where it starts.
+    /// An integer literal outside what 64 bits hold (see the module documentation): its path (keys and indices
+    /// joined by `.`), the literal, and the 1-based line and column in the text where it starts.
     LargeInteger { path: String, literal: String, line: usize, column: usize },
 }
 
 /// Parses `text` as `serde_json::from_slice::<Value>` does, except that an object holding a key twice fails,
-/// and so does an integer too large for 64 bits.
-///
-/// serde_json hands such an integer to the visitor as a float, as it does `1e20`: the visitor stops at every
-/// whole float beyond 2^63 in magnitude, and the text before the error position tells which it was. A float
-/// written as one is let through by parsing again with one more such value to pass (rare: only texts holding a
-/// run of 19 digits are checked at all).
+/// and so does an integer too large for 64 bits (the first one, when there are several).
 fn parse(text: &[u8]) -> Result<Value, ParseError> {
-    let mut run = 0;
-    let check_large = text.iter().any(|byte| {
-        run = if byte.is_ascii_digit() { run + 1 } else { 0 };
-        run >= 19
-    });
-    let mut pass = 0;
-    loop {
-        let mut fault = Fault { check_large, pass, ..Fault::default() };
-        let mut deserializer = serde_json::Deserializer::from_slice(text);
-        let parsed = Strict { fault: &mut fault }
-            .deserialize(&mut deserializer)
-            .and_then(|value| deserializer.end().map(|()| value));
-        let err = match parsed {
-            Ok(value) => return Ok(value),
-            Err(err) => err,
-        };
-        fault.path.reverse();
-        let path = fault.path.join(".");
-        match fault.kind {
-            None => return Err(ParseError::Invalid(err)),
-            Some(FaultKind::Duplicate) => {
-                let (line, column) = key_start(text, &err).unwrap_or((err.line(), err.column()));
-                return Err(ParseError::Duplicate { path, line, column });
+    let mut duplicate = Vec::new();
+    let mut deserializer = serde_json::Deserializer::from_slice(text);
+    let parsed = Strict { duplicate: &mut duplicate }
+        .deserialize(&mut deserializer)
+        .and_then(|value| deserializer.end().map(|()| value));
+    match parsed {
+        Ok(value) => match rapport_model::json::large_integers(text).into_iter().next() {
+            None => Ok(value),
+            Some(large) => {
+                let before = &text[..large.offset];
+                let line = 1 + before.iter().filter(|byte| **byte == b'\n').count();
+                let column =
+                    large.offset - before.iter().rposition(|byte| *byte == b'\n').map_or(0, |newline| newline + 1) + 1;
+                Err(ParseError::LargeInteger { path: large.path.join("."), literal: large.literal, line, column })
             }
-            Some(FaultKind::Large) => match integer_before(text, &err) {
-                Some((literal, line, column)) => return Err(ParseError::LargeInteger { path, literal, line, column }),
-                None => pass = fault.large_seen,
-            },
+        },
+        Err(err) if duplicate.is_empty() => Err(ParseError::Invalid(err)),
+        Err(err) => {
+            duplicate.reverse();
+            let (line, column) = key_start(text, &err).unwrap_or((err.line(), err.column()));
+            Err(ParseError::Duplicate { path: duplicate.join("."), line, column })
         }
     }
-}
-
-/// The number literal serde_json stopped just after, when it is an integer (digits and an optional minus sign):
-/// the literal and its 1-based line and column in `text`.
-fn integer_before(text: &[u8], err: &serde_json::Error) -> Option<(String, usize, usize)> {
-    let line_start = if err.line() <= 1 {
-        0
-    } else {
-        text.iter().enumerate().filter(|(_, byte)| **byte == b'\n').nth(err.line() - 2)?.0 + 1
-    };
-    let end = (line_start + err.column()).min(text.len());
-    let start = text[..end]
-        .iter()
-        .rposition(|byte| !matches!(byte, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-        .map_or(0, |before| before + 1);
-    let literal = &text[start..end];
-    let digits = literal.strip_prefix(b"-").unwrap_or(literal);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let column = start - line_start + 1;
-    Some((String::from_utf8_lossy(literal).into_owned(), err.line(), column))
 }
 
 /// Where the key serde_json stopped just after opens: its 1-based line and column in `text`.
@@ -213,36 +180,10 @@ fn key_start(text: &[u8], err: &serde_json::Error) -> Option<(usize, usize)> {
 }
 
 /// A JSON value read as serde_json's `Value` reads itself, except that an object holding a key twice is an
-/// error, and so is a whole float beyond 2^63 in magnitude when `fault.check_large` asks (see [`parse`]); `fault`
-/// then says which, with the path of the value at fault, innermost first (each enclosing object or array adds
-/// its key or index on the way out). Nothing is allocated for the check: the key is looked for where it is
-/// inserted.
+/// error; `duplicate` then holds the key's path, innermost first (each enclosing object or array adds its key
+/// or index on the way out). Nothing is allocated for the check: the key is looked for where it is inserted.
 struct Strict<'p> {
-    fault: &'p mut Fault,
-}
-
-/// What stopped [`Strict`], and how it checks large numbers.
-#[derive(Default)]
-struct Fault {
-    /// The fault found, if any (none: the text is not JSON).
-    kind: Option<FaultKind>,
-    /// The path of the value at fault, innermost first.
-    path: Vec<String>,
-    /// Whether whole floats beyond 2^63 in magnitude stop the parse.
-    check_large: bool,
-    /// How many of them to let through (floats written as floats, found by earlier attempts).
-    pass: usize,
-    /// How many of them were seen.
-    large_seen: usize,
-}
-
-/// Which fault stopped [`Strict`].
-#[derive(Debug, Clone, Copy)]
-enum FaultKind {
-    /// An object holds a key twice.
-    Duplicate,
-    /// A whole float beyond 2^63 in magnitude: an integer literal too large for 64 bits, or a float written so.
-    Large,
+    duplicate: &'p mut Vec<String>,
 }
 
 impl<'de> DeserializeSeed<'de> for Strict<'_> {
@@ -272,16 +213,7 @@ impl<'de> Visitor<'de> for Strict<'_> {
         Ok(Value::Number(value.into()))
     }
 
-    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Value, E> {
-        // 2^63: below -2^63 an integer no longer fits in i64, and from 2^63 on in u64 only up to 2^64 - 1, so every
-        // integer serde_json turns into a float is a whole float at least this large.
-        if self.fault.check_large && value.fract() == 0.0 && value.abs() >= 9_223_372_036_854_775_808.0 {
-            self.fault.large_seen += 1;
-            if self.fault.large_seen > self.fault.pass {
-                self.fault.kind = Some(FaultKind::Large);
-                return Err(E::custom("an integer too large for 64 bits"));
-            }
-        }
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
         Ok(Number::from_f64(value).map_or(Value::Null, Value::Number))
     }
 
@@ -300,12 +232,12 @@ impl<'de> Visitor<'de> for Strict<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         loop {
-            match seq.next_element_seed(Strict { fault: &mut *self.fault }) {
+            match seq.next_element_seed(Strict { duplicate: &mut *self.duplicate }) {
                 Ok(Some(value)) => values.push(value),
                 Ok(None) => return Ok(Value::Array(values)),
                 Err(err) => {
-                    if self.fault.kind.is_some() {
-                        self.fault.path.push(values.len().to_string());
+                    if !self.duplicate.is_empty() {
+                        self.duplicate.push(values.len().to_string());
                     }
                     return Err(err);
                 }
@@ -318,17 +250,16 @@ impl<'de> Visitor<'de> for Strict<'_> {
         while let Some(key) = map.next_key::<String>()? {
             match object.entry(key) {
                 Entry::Occupied(entry) => {
-                    self.fault.kind = Some(FaultKind::Duplicate);
-                    self.fault.path.push(entry.key().clone());
+                    self.duplicate.push(entry.key().clone());
                     return Err(A::Error::custom("duplicate key"));
                 }
-                Entry::Vacant(entry) => match map.next_value_seed(Strict { fault: &mut *self.fault }) {
+                Entry::Vacant(entry) => match map.next_value_seed(Strict { duplicate: &mut *self.duplicate }) {
                     Ok(value) => {
                         entry.insert(value);
                     }
                     Err(err) => {
-                        if self.fault.kind.is_some() {
-                            self.fault.path.push(entry.key().clone());
+                        if !self.duplicate.is_empty() {
+                            self.duplicate.push(entry.key().clone());
                         }
                         return Err(err);
                     }
