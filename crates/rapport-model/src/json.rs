@@ -27,12 +27,7 @@ enum Open {
 /// `u64` hold, in text order. A text without a run of 19 digits holds none and is answered after one pass over its
 /// bytes, without reading its structure.
 pub fn large_integers(text: &[u8]) -> Vec<LargeInteger> {
-    let mut run = 0;
-    let long_run = text.iter().any(|byte| {
-        run = if byte.is_ascii_digit() { run + 1 } else { 0 };
-        run >= 19
-    });
-    if !long_run {
+    if !has_digit_run(text, 19) {
         return Vec::new();
     }
     let mut found = Vec::new();
@@ -82,6 +77,26 @@ pub fn large_integers(text: &[u8]) -> Vec<LargeInteger> {
         i += 1;
     }
     found
+}
+
+/// Whether `text` holds `length` ASCII digits in a row. Such a run covers a multiple of `length`, so only the bytes
+/// there are looked at, and the run through a digit found there is measured both ways.
+fn has_digit_run(text: &[u8], length: usize) -> bool {
+    let mut at = length - 1;
+    while at < text.len() {
+        if text[at].is_ascii_digit() {
+            let before = text[..at].iter().rev().take_while(|byte| byte.is_ascii_digit()).count();
+            let after = text[at..].iter().take_while(|byte| byte.is_ascii_digit()).count();
+            if before + after >= length {
+                return true;
+            }
+            // Another run starts past this one's end: look at the first position checked from there.
+            at = (at + after + 1).next_multiple_of(length) - 1;
+        } else {
+            at += length;
+        }
+    }
+    false
 }
 
 /// The byte after the string whose opening quote is at `start`.
@@ -147,6 +162,35 @@ mod tests {
         assert_eq!(found(text), [at("0.a.1.k", "99999999999999999999", 31)]);
         // A top-level number.
         assert_eq!(found("-100000000000000000000"), [at("", "-100000000000000000000", 0)]);
+    }
+
+    #[test]
+    fn digit_runs_are_found_wherever_they_start() {
+        // One run of every length at every start.
+        for length in [1, 2, 3, 19] {
+            for size in 0..45 {
+                for start in 0..size {
+                    for run in 0..=(size - start) {
+                        let mut text = vec![b'x'; size];
+                        text[start..start + run].fill(b'7');
+                        assert_eq!(has_digit_run(&text, length), run >= length, "{length} {size} {start} {run}");
+                    }
+                }
+            }
+        }
+        // Two runs: the second is found after the first was measured.
+        let size = 24;
+        for length in [2, 3, 5] {
+            for (first, one) in (0..size).flat_map(|s| (0..=size - s).map(move |r| (s, r))) {
+                for (second, two) in (first + one + 1..size).flat_map(|s| (0..=size - s).map(move |r| (s, r))) {
+                    let mut text = vec![b'x'; size];
+                    text[first..first + one].fill(b'7');
+                    text[second..second + two].fill(b'7');
+                    let expected = one.max(two) >= length;
+                    assert_eq!(has_digit_run(&text, length), expected, "{length} {first}+{one} {second}+{two}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -723,10 +723,13 @@ impl Store {
         // message) survives a power loss, not only a crash of the process. Batches are large, so the cost is
         // one sync per batch.
         conn.pragma_update(None, "synchronous", "FULL")?;
-        // A bulk batch dirties many pages; a small cache spills them to the log mid-transaction and rewrites
-        // them later. 256 MiB keeps a million-row batch in memory until commit (the cache is a ceiling, not an
-        // allocation).
-        conn.pragma_update(None, "cache_size", -262_144)?;
+        // 64 MiB (a ceiling, not an allocation). A bulk batch outgrows any cache: a million contacts write 2.4 GB
+        // of pages, which spill to the log as the cache fills, each page once, so 256 MiB and 1 GiB loaded them no
+        // faster. A smaller cache is cheaper for many small commits: while the database is under 1 GiB, SQLite's
+        // B-tree balancing gives a page the number of the lock page (1 GiB / page size + 1) for a moment, and every
+        // commit then walks the whole page cache to drop pages past the end of the file (`pcache1TruncateUnsafe`,
+        // 5% of a streaming run's samples at 256 MiB). Measured in docs/benchmarks.md ("The page cache").
+        conn.pragma_update(None, "cache_size", -65_536)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // A batch or a streamed group runs dozens of distinct statements; with rusqlite's default of 16 cached
