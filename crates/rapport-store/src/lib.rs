@@ -59,6 +59,21 @@ pub use registry::RegistryChanges;
 pub use tokens::StoredToken;
 pub use writer::{BatchWriter, EncodedFragment, FragmentHead, FragmentWrite, ProfileMembers, ProfileWrite};
 
+/// `error`'s text followed by each of its causes' that is not already at its end, joined by `: `.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let part = inner.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -85,13 +100,15 @@ pub enum Error {
         /// Its name.
         name: String,
     },
-    /// PostgreSQL reported an error (connection, query, or a value that cannot be read).
-    #[error("{context}: {source}")]
+    /// PostgreSQL reported an error (connection, query, or a value that cannot be read). The message holds the
+    /// client's error with its causes (the client's own text is only its kind, such as "error deserializing
+    /// column 2", the reason being its cause), so the error has no source of its own.
+    #[error("{context}: {}", with_causes(error))]
     Postgres {
         /// What was being done.
         context: String,
         /// The client's error.
-        source: postgres::Error,
+        error: postgres::Error,
     },
     /// Syncing the write-ahead log failed: the commits it was to make durable may not be.
     #[error("cannot sync the log {path}: {source}")]

@@ -28,9 +28,12 @@
 //! strings `"NaN"`, `"Infinity"`, `"-Infinity"`); `numeric` as its exact decimal text, because an `f64`
 //! would silently round amounts and 20-digit ids; text types and enums as strings; `date` as `YYYY-MM-DD`;
 //! `timestamp` as `YYYY-MM-DDTHH:MM:SS[.ffffff]` without zone (it has none); `timestamptz` as RFC 3339 UTC;
-//! `json`/`jsonb` as JSON; `uuid` as its hyphenated text; one-dimensional arrays of these as arrays; domains
-//! as their base type. Other types are refused when the query is prepared, naming the column: cast them in a
-//! query source (`addr::text`).
+//! the special values of those three as PostgreSQL writes them, `"infinity"` and `"-infinity"` (a mapping that
+//! reads one as a date rejects that row only); `json`/`jsonb` as JSON; `uuid` as its hyphenated text;
+//! one-dimensional arrays of these as arrays; domains as their base type. Other types are refused when the query
+//! is prepared, naming the column: cast them in a query source (`addr::text`). A `json`/`jsonb` value holding an
+//! integer beyond 64 bits ([`rapport_model::json::large_integers`]; jsonb writes `1e20` as such an integer)
+//! fails the pull, naming the row, column, path and literal, instead of being read rounded: select it as text.
 
 use std::error::Error as StdError;
 
@@ -190,7 +193,7 @@ impl std::fmt::Debug for PgSource {
 
 fn pg(context: impl Into<String>) -> impl FnOnce(postgres::Error) -> Error {
     let context = context.into();
-    move |source| Error::Postgres { context, source }
+    move |error| Error::Postgres { context, error }
 }
 
 impl PgSource {
@@ -357,7 +360,7 @@ impl PgSource {
                     kind: "PostgreSQL table",
                     name: schema.as_ref().map_or_else(|| name.clone(), |schema| format!("{schema}.{name}")),
                 },
-                _ => Error::Postgres { context: format!("cannot read {}", relation.describe()), source },
+                _ => Error::Postgres { context: format!("cannot read {}", relation.describe()), error: source },
             }
         })
     }
@@ -372,22 +375,22 @@ impl PgSource {
     ) -> Result<Vec<(PgRow, Vec<String>)>> {
         let context = || format!("cannot read {}", relation.describe());
         let rows =
-            self.client.query(statement, params).map_err(|source| Error::Postgres { context: context(), source })?;
+            self.client.query(statement, params).map_err(|error| Error::Postgres { context: context(), error })?;
         let mut out = Vec::with_capacity(rows.len());
         for (index, row) in rows.iter().enumerate() {
             let mut fields = Map::new();
             for (column_index, column) in row.columns().iter().take(width).enumerate() {
-                let value: PgValue = row.try_get(column_index).map_err(|source| Error::Postgres {
+                let value: PgValue = row.try_get(column_index).map_err(|error| Error::Postgres {
                     context: format!("{}: row {}, column `{}`", context(), index + 1, column.name()),
-                    source,
+                    error,
                 })?;
                 fields.insert(column.name().to_owned(), value.0);
             }
             let mut texts = Vec::with_capacity(row.len() - width);
             for column_index in width..row.len() {
-                texts.push(row.try_get::<_, String>(column_index).map_err(|source| Error::Postgres {
+                texts.push(row.try_get::<_, String>(column_index).map_err(|error| Error::Postgres {
                     context: format!("{}: row {}", context(), index + 1),
-                    source,
+                    error,
                 })?);
             }
             out.push((PgRow { number: index as u64 + 1, fields }, texts));
@@ -427,6 +430,28 @@ impl PgSource {
 /// A PostgreSQL value as JSON.
 struct PgValue(Value);
 
+/// PostgreSQL's `infinity` or `-infinity` for a date (4 bytes) or timestamp (8 bytes) that holds one, as
+/// PostgreSQL writes it; chrono has no such value and would refuse the whole pull (`valid_to = 'infinity'` is
+/// common in warehouse tables). A mapping that reads it as a date rejects only its row.
+fn infinity(raw: &[u8]) -> Option<&'static str> {
+    let (top, bottom) = match raw.len() {
+        4 => {
+            let days = i32::from_be_bytes(raw.try_into().ok()?);
+            (days == i32::MAX, days == i32::MIN)
+        }
+        8 => {
+            let micros = i64::from_be_bytes(raw.try_into().ok()?);
+            (micros == i64::MAX, micros == i64::MIN)
+        }
+        _ => return None,
+    };
+    match (top, bottom) {
+        (true, _) => Some("infinity"),
+        (_, true) => Some("-infinity"),
+        _ => None,
+    }
+}
+
 fn float(value: f64) -> Value {
     match Number::from_f64(value) {
         Some(number) => Value::Number(number),
@@ -450,6 +475,11 @@ impl<'a> FromSql<'a> for PgValue {
         if let Kind::Enum(_) = ty.kind() {
             return Ok(PgValue(Value::String(std::str::from_utf8(raw)?.to_owned())));
         }
+        if matches!(*ty, Type::DATE | Type::TIMESTAMP | Type::TIMESTAMPTZ) {
+            if let Some(text) = infinity(raw) {
+                return Ok(PgValue(Value::String(text.to_owned())));
+            }
+        }
         let value = match *ty {
             Type::BOOL => Value::Bool(bool::from_sql(ty, raw)?),
             Type::INT2 => Value::from(i16::from_sql(ty, raw)?),
@@ -469,7 +499,20 @@ impl<'a> FromSql<'a> for PgValue {
             Type::TIMESTAMPTZ => {
                 Value::String(DateTime::<Utc>::from_sql(ty, raw)?.to_rfc3339_opts(SecondsFormat::AutoSi, true))
             }
-            Type::JSON | Type::JSONB => Value::from_sql(ty, raw)?,
+            Type::JSON | Type::JSONB => {
+                // jsonb comes as a version byte, then the text.
+                let text = if *ty == Type::JSONB { raw.get(1..).unwrap_or_default() } else { raw };
+                if let Some(large) = rapport_model::json::large_integers(text).into_iter().next() {
+                    return Err(format!(
+                        "the integer {} at `{}` is too large for 64 bits and would lose digits as a JSON number; \
+                         select it as text in a query (`col->>'key'`)",
+                        large.literal,
+                        large.path.join(".")
+                    )
+                    .into());
+                }
+                Value::from_sql(ty, raw)?
+            }
             Type::UUID => Value::String(uuid(raw)?),
             _ => return Err(format!("type {ty} is not read").into()),
         };

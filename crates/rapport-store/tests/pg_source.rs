@@ -107,6 +107,56 @@ fn column_types_become_json() {
 }
 
 #[test]
+fn infinite_dates_and_times_are_read_as_postgresql_writes_them() {
+    let Some(mut db) = Scratch::new("infinity") else { return };
+    db.run(
+        "CREATE TABLE {s}.spans (id int4 PRIMARY KEY, d date, ts timestamp, tz timestamptz);
+         INSERT INTO {s}.spans VALUES (1, 'infinity', 'infinity', 'infinity'),
+             (2, '-infinity', '-infinity', '-infinity'), (3, '2024-02-29', '2024-02-29 23:59:59', '2024-02-29 23:59:59Z');",
+    );
+    let batch = db.source().pull(&db.table("spans"), None, None, None).unwrap();
+    let mut rows: Vec<Value> = batch.rows.into_iter().map(|row| Value::Object(row.fields)).collect();
+    rows.sort_by_key(|row| row["id"].as_i64());
+    assert_eq!(
+        rows,
+        [
+            json!({"id": 1, "d": "infinity", "ts": "infinity", "tz": "infinity"}),
+            json!({"id": 2, "d": "-infinity", "ts": "-infinity", "tz": "-infinity"}),
+            json!({"id": 3, "d": "2024-02-29", "ts": "2024-02-29T23:59:59", "tz": "2024-02-29T23:59:59Z"}),
+        ]
+    );
+}
+
+#[test]
+fn a_json_integer_too_large_for_64_bits_is_refused_naming_row_column_and_path() {
+    let Some(mut db) = Scratch::new("bigjson") else { return };
+    db.run(
+        "CREATE TABLE {s}.docs (id int4 PRIMARY KEY, j json, jb jsonb);
+         INSERT INTO {s}.docs VALUES (1, '{\"n\": 18446744073709551615}', '{\"f\": 2.5e3}'),
+             (2, '{\"n\": 1}', '{\"a\": {\"ids\": [1, 123456789012345678901234]}}');",
+    );
+    let err = db.source().pull(&db.table("docs"), None, None, None).unwrap_err();
+    let text = err.to_string();
+    // Rows are numbered in the order the server returns them (no order is asked for): the second here.
+    assert!(text.contains("row 2, column `jb`"), "{text}");
+    assert!(
+        text.contains(
+            "the integer 123456789012345678901234 at `a.ids.1` is too large for 64 bits and would lose digits as a \
+             JSON number"
+        ),
+        "{text}"
+    );
+    // Without that value the rows are read: u64::MAX exactly (json keeps the text), and jsonb's own form of
+    // 2.5e3.
+    db.run("UPDATE {s}.docs SET jb = '{}' WHERE id = 2");
+    let batch = db.source().pull(&db.table("docs"), None, None, None).unwrap();
+    let mut rows: Vec<Value> = batch.rows.into_iter().map(|row| Value::Object(row.fields)).collect();
+    rows.sort_by_key(|row| row["id"].as_i64());
+    assert_eq!(rows[0]["j"], json!({"n": 18446744073709551615_u64}));
+    assert_eq!(rows[0]["jb"], json!({"f": 2500}));
+}
+
+#[test]
 fn unsupported_column_types_are_refused_naming_the_column() {
     let Some(mut db) = Scratch::new("unsupported") else { return };
     db.run("CREATE TABLE {s}.hosts (id int PRIMARY KEY, addr inet)");
