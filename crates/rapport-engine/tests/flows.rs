@@ -324,6 +324,23 @@ fn issue_4_a_postgres_flow_loads_only_rows_changed_since_its_mark() {
 }
 
 #[test]
+fn issue_4_an_infinite_date_in_a_postgres_row_does_not_stop_the_pull() {
+    let Some(mut db) = Scratch::new("infinity") else { return };
+    db.run(PEOPLE);
+    // A validity column as warehouse tables keep them, open-ended rows at 'infinity'; the mapping does not read it.
+    db.run(
+        "ALTER TABLE {s}.people ADD COLUMN valid_to date; UPDATE {s}.people SET valid_to = 'infinity' WHERE id = 'p2';",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let table = format!("{}.people", db.schema);
+    engine.create_flow(with_mapping(pg_flow("pg", "RAPPORT_TEST_PG", &table), dir.path())).unwrap();
+    let run = engine.run_flow("pg", &Quiet).unwrap();
+    assert_eq!((run.run.state, run.run.rows_read, run.run.rows_ingested), (RunState::Success, 3, 3));
+    assert_eq!(people(&engine), [pair("p1", "a@x.com"), pair("p2", "b@x.com"), pair("p3", "c@x.com")]);
+}
+
+#[test]
 fn issue_4_a_failed_postgres_batch_leaves_the_mark_where_it_was() {
     let Some(mut db) = Scratch::new("failed") else { return };
     db.run(PEOPLE);
