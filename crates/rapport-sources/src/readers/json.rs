@@ -134,10 +134,7 @@ fn parse(text: &[u8]) -> Result<Value, ParseError> {
         Ok(value) => match rapport_model::json::large_integers(text).into_iter().next() {
             None => Ok(value),
             Some(large) => {
-                let before = &text[..large.offset];
-                let line = 1 + before.iter().filter(|byte| **byte == b'\n').count();
-                let column =
-                    large.offset - before.iter().rposition(|byte| *byte == b'\n').map_or(0, |newline| newline + 1) + 1;
+                let (line, column) = line_column(text, large.offset);
                 Err(ParseError::LargeInteger { path: large.path.join("."), literal: large.literal, line, column })
             }
         },
@@ -174,9 +171,15 @@ fn key_start(text: &[u8], err: &serde_json::Error) -> Option<(usize, usize)> {
         }
         end = quote;
     };
-    let line = 1 + text[..opening].iter().filter(|byte| **byte == b'\n').count();
-    let column = opening - text[..opening].iter().rposition(|byte| *byte == b'\n').map_or(0, |newline| newline + 1) + 1;
-    Some((line, column))
+    Some(line_column(text, opening))
+}
+
+/// The 1-based line and column of byte `offset` in `text`.
+fn line_column(text: &[u8], offset: usize) -> (usize, usize) {
+    let before = &text[..offset];
+    let line = 1 + before.iter().filter(|byte| **byte == b'\n').count();
+    let column = offset - before.iter().rposition(|byte| *byte == b'\n').map_or(0, |newline| newline + 1) + 1;
+    (line, column)
 }
 
 /// A JSON value read as serde_json's `Value` reads itself, except that an object holding a key twice is an
