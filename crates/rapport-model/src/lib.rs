@@ -19,6 +19,22 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// An error's text followed by that of each of its causes not already at its end, joined by `: ` (a library's
+/// error often says only its kind, such as "error deserializing column 2", the reason being its cause).
+pub fn error_text(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let part = inner.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
 /// One XDM record: a JSON object whose keys are XDM field names without the `xdm:` prefix.
 pub type Record = Map<String, Value>;
 

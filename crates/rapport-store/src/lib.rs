@@ -59,21 +59,6 @@ pub use registry::RegistryChanges;
 pub use tokens::StoredToken;
 pub use writer::{BatchWriter, EncodedFragment, FragmentHead, FragmentWrite, ProfileMembers, ProfileWrite};
 
-/// `error`'s text followed by each of its causes' that is not already at its end, joined by `: `.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let part = inner.to_string();
-        if !text.ends_with(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        cause = inner.source();
-    }
-    text
-}
-
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -103,7 +88,7 @@ pub enum Error {
     /// PostgreSQL reported an error (connection, query, or a value that cannot be read). The message holds the
     /// client's error with its causes (the client's own text is only its kind, such as "error deserializing
     /// column 2", the reason being its cause), so the error has no source of its own.
-    #[error("{context}: {}", with_causes(error))]
+    #[error("{context}: {}", rapport_model::error_text(error))]
     Postgres {
         /// What was being done.
         context: String,

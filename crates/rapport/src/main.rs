@@ -56,17 +56,7 @@ fn main() -> ExitCode {
 /// An error with its causes, `: `-separated like `{:#}`, but without a cause whose text the message before it
 /// already ends with (errors that show their source in their own message, as `cannot open F: CAUSE` does).
 pub(crate) fn describe(err: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in err.chain() {
-        let part = cause.to_string();
-        if text.is_empty() {
-            text = part;
-        } else if !text.ends_with(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-    }
-    text
+    rapport_model::error_text(err.as_ref())
 }
 
 /// `println!` panics when stdout is a closed pipe (`rapport audience members x | head`); end quietly then,
