@@ -151,12 +151,13 @@ fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
     (line_start + column.saturating_sub(1)).min(bytes.len())
 }
 
-/// Parses a body as JSON, on a blocking thread when it is big; a syntax error becomes a 400 naming the line,
-/// column and byte offset.
-async fn parse(body: Bytes) -> Result<Value, Response> {
+/// Parses a body as JSON and finds its integers too large for 64 bits (which the parse rounds), on a blocking
+/// thread when it is big; a syntax error becomes a 400 naming the line, column and byte offset.
+async fn parse(body: Bytes) -> Result<(Value, Vec<LargeInteger>), Response> {
+    let read = |text: &[u8]| serde_json::from_slice::<Value>(text).map(|value| (value, large_integers(text)));
     let result = if body.len() > PARSE_INLINE_BYTES {
         let parsed = body.clone();
-        tokio::task::spawn_blocking(move || serde_json::from_slice::<Value>(&parsed)).await.map_err(|err| {
+        tokio::task::spawn_blocking(move || read(&parsed)).await.map_err(|err| {
             problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -166,7 +167,7 @@ async fn parse(body: Bytes) -> Result<Value, Response> {
             )
         })?
     } else {
-        serde_json::from_slice::<Value>(&body)
+        read(&body)
     };
     result.map_err(|err| {
         // Input that ends too early is at fault where it ends; serde_json's column there is the last byte's.
@@ -209,8 +210,8 @@ async fn accept(state: &AppState, inlet: &str, body: Result<Bytes, BytesRejectio
     }
     let received = now_ms();
     let id = state.transaction_id(received);
-    let value = parse(body.clone()).await?;
-    Ok(Accepted { received, id, value, large: large_integers(&body) })
+    let (value, large) = parse(body).await?;
+    Ok(Accepted { received, id, value, large })
 }
 
 /// `message` with the integers too large for 64 bits found in its record's text (`body.xdmEntity.…`; `large`
