@@ -434,20 +434,15 @@ struct PgValue(Value);
 /// PostgreSQL writes it; chrono has no such value and would refuse the whole pull (`valid_to = 'infinity'` is
 /// common in warehouse tables). A mapping that reads it as a date rejects only its row.
 fn infinity(raw: &[u8]) -> Option<&'static str> {
-    let (top, bottom) = match raw.len() {
-        4 => {
-            let days = i32::from_be_bytes(raw.try_into().ok()?);
-            (days == i32::MAX, days == i32::MIN)
-        }
-        8 => {
-            let micros = i64::from_be_bytes(raw.try_into().ok()?);
-            (micros == i64::MAX, micros == i64::MIN)
-        }
+    // The value with the largest and smallest its width holds, which PostgreSQL writes as the infinities.
+    let (value, top, bottom) = match raw.len() {
+        4 => (i64::from(i32::from_be_bytes(raw.try_into().ok()?)), i64::from(i32::MAX), i64::from(i32::MIN)),
+        8 => (i64::from_be_bytes(raw.try_into().ok()?), i64::MAX, i64::MIN),
         _ => return None,
     };
-    match (top, bottom) {
-        (true, _) => Some("infinity"),
-        (_, true) => Some("-infinity"),
+    match value {
+        v if v == top => Some("infinity"),
+        v if v == bottom => Some("-infinity"),
         _ => None,
     }
 }
