@@ -468,31 +468,18 @@ impl StreamContext {
         let schema = &self.schemas[schema];
         let fallback_time = message.created_at_ms.unwrap_or(message.received_at_ms);
         if let Some(first) = message.record_faults.first() {
-            let row = RowError {
-                file: message.id.clone(),
-                line: 1,
-                offset: None,
-                field: first
-                    .path
-                    .as_deref()
-                    .map(|path| path.strip_prefix("body.xdmEntity.").unwrap_or(path).to_owned()),
-                code: RowErrorCode::BadNumber,
-                message: message.record_faults.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
-            };
+            let field =
+                first.path.as_deref().map(|path| path.strip_prefix("body.xdmEntity.").unwrap_or(path).to_owned());
+            let text = message.record_faults.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            let row = message_row(&message.id, field, RowErrorCode::BadNumber, text);
             let outcome = MessageOutcome::Rejected { errors: message.record_faults, batch_id: None };
             return Prepared::In(group, Body::Rejected(outcome, row));
         }
         // Validated here (one error per field for the answer); the fragment is built without validating again.
         let invalid = rapport_schema::validate::validate(schema, &message.record);
         if let Some(first) = invalid.first() {
-            let row = RowError {
-                file: message.id.clone(),
-                line: 1,
-                offset: None,
-                field: Some(first.path.clone()),
-                code: RowErrorCode::Invalid,
-                message: invalid.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
-            };
+            let text = invalid.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            let row = message_row(&message.id, Some(first.path.clone()), RowErrorCode::Invalid, text);
             let errors = invalid
                 .into_iter()
                 .map(|e| MessageError {
@@ -522,14 +509,8 @@ impl StreamContext {
                 match EncodedFragment::encode_owned(entity, new) {
                     Ok(encoded) => Body::Fragment(encoded, keys),
                     Err(err) => {
-                        let row = RowError {
-                            file: message.id.clone(),
-                            line: 1,
-                            offset: None,
-                            field: None,
-                            code: RowErrorCode::Invalid,
-                            message: format!("the record cannot be serialized: {err}"),
-                        };
+                        let text = format!("the record cannot be serialized: {err}");
+                        let row = message_row(&message.id, None, RowErrorCode::Invalid, text);
                         Body::Rejected(rejected_row(&row), row)
                     }
                 }
@@ -538,6 +519,12 @@ impl StreamContext {
         };
         Prepared::In(group, body)
     }
+}
+
+/// The rejected row of the streamed message `id`: its transaction id stands for the file, its line is 1, and it
+/// has no byte offset.
+fn message_row(id: &str, field: Option<String>, code: RowErrorCode, message: String) -> RowError {
+    RowError { file: id.to_owned(), line: 1, offset: None, field, code, message }
 }
 
 /// The outcome of a message whose record was refused after validation: one `invalid` error at the row's field.
