@@ -31,16 +31,17 @@ pub struct RowsOptions {
     pub checkpoint: Option<FlowCheckpoint>,
 }
 
-/// Rows already in memory (a page of a PostgreSQL pull), read as a [`RowReader`].
+/// Rows already in memory (a page of a PostgreSQL pull, with the rows that could not be read), read as a
+/// [`RowReader`].
 #[derive(Debug)]
 pub struct MemoryRows {
     columns: Vec<String>,
-    rows: std::vec::IntoIter<SourceRow>,
+    rows: std::vec::IntoIter<std::result::Result<SourceRow, RowError>>,
 }
 
 impl MemoryRows {
     /// Reads `rows`, whose fields are named by `columns`.
-    pub fn new(columns: Vec<String>, rows: Vec<SourceRow>) -> Self {
+    pub fn new(columns: Vec<String>, rows: Vec<std::result::Result<SourceRow, RowError>>) -> Self {
         Self { columns, rows: rows.into_iter() }
     }
 }
@@ -51,7 +52,7 @@ impl RowReader for MemoryRows {
     }
 
     fn next_row(&mut self) -> rapport_sources::Result<Option<std::result::Result<SourceRow, RowError>>> {
-        Ok(self.rows.next().map(Ok))
+        Ok(self.rows.next())
     }
 
     fn bytes_read(&self) -> u64 {

@@ -341,6 +341,43 @@ fn issue_4_an_infinite_date_in_a_postgres_row_does_not_stop_the_pull() {
 }
 
 #[test]
+fn issue_4_a_postgres_value_that_cannot_be_read_rejects_its_row_only_when_the_mapping_reads_it() {
+    let Some(mut db) = Scratch::new("unreadable") else { return };
+    // The e-mail as jsonb (a JSON string), and an unmapped jsonb column; an integer beyond 64 bits cannot be
+    // read from either without losing digits.
+    db.run(
+        "CREATE TABLE {s}.people (id text PRIMARY KEY, email jsonb, extra jsonb, updated_at timestamptz);
+         INSERT INTO {s}.people VALUES
+             ('p1', '\"a@x.com\"', '{}', '2024-03-01 10:00:01+00'),
+             ('p2', '123456789012345678901234', '{}', '2024-03-01 10:00:02+00'),
+             ('p3', '\"c@x.com\"', '{\"n\": [1, 99999999999999999999]}', '2024-03-01 10:00:02+00');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let table = format!("{}.people", db.schema);
+    let mut flow = with_mapping(pg_flow("pg", "RAPPORT_TEST_PG", &table), dir.path());
+    flow.error_threshold = "50".parse().unwrap();
+    engine.create_flow(flow).unwrap();
+    let run = engine.run_flow("pg", &Quiet).unwrap();
+    assert_eq!((run.run.state, run.run.rows_read, run.run.rows_ingested), (RunState::Success, 3, 2));
+    let rejected: Vec<(u64, Option<&str>, &str, &str)> =
+        run.files[0].rejected.iter().map(|e| (e.line, e.field.as_deref(), e.code.name(), e.message.as_str())).collect();
+    assert_eq!(
+        rejected,
+        [(
+            2,
+            Some("email"),
+            "bad_number",
+            "the integer 123456789012345678901234 is too large for 64 bits and would lose digits as a JSON \
+             number; select it as text in a query (`col->>'key'`)"
+        )],
+        "row 2 of the pull; row 3's unreadable value is in a column the mapping does not read"
+    );
+    assert_eq!(people(&engine), [pair("p1", "a@x.com"), pair("p3", "c@x.com")]);
+    assert_eq!(engine.store().flow_pg_checkpoint("pg").unwrap(), mark("2024-03-01 10:00:02+00", "p3", &["p2", "p3"]));
+}
+
+#[test]
 fn issue_4_a_failed_postgres_batch_leaves_the_mark_where_it_was() {
     let Some(mut db) = Scratch::new("failed") else { return };
     db.run(PEOPLE);

@@ -31,15 +31,20 @@
 //! the special values of those three as PostgreSQL writes them, `"infinity"` and `"-infinity"` (a mapping that
 //! reads one as a date rejects that row only); `json`/`jsonb` as JSON; `uuid` as its hyphenated text;
 //! one-dimensional arrays of these as arrays; domains as their base type. Other types are refused when the query
-//! is prepared, naming the column: cast them in a query source (`addr::text`). A `json`/`jsonb` value holding an
-//! integer beyond 64 bits ([`rapport_model::json::large_integers`]; jsonb writes `1e20` as such an integer)
-//! fails the pull, naming the row, column, path and literal, instead of being read rounded: select it as text.
+//! is prepared, naming the column: cast them in a query source (`addr::text`).
+//!
+//! A value that cannot be read does not stop the pull: its row carries a [`PgFault`] naming the column, and the
+//! column's field is `null`. That is a `json`/`jsonb` value holding an integer beyond 64 bits
+//! ([`rapport_model::json::large_integers`]; jsonb writes `1e20` as such an integer), which would otherwise be
+//! read rounded (select it as text), or a date beyond chrono's range (years past 262142). The caller decides:
+//! a dataflow rejects the row when its mapping reads that column and loads it otherwise.
 
 use std::error::Error as StdError;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use postgres::types::{FromSql, Kind, Type};
 use postgres::{Client, NoTls, Statement};
+use rapport_model::RowErrorCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 use tracing::{debug, instrument};
@@ -160,8 +165,22 @@ pub const MAX_AT_MARK: usize = 1_000;
 pub struct PgRow {
     /// The 1-based row number within this pull.
     pub number: u64,
-    /// Column values by column name.
+    /// Column values by column name; a column in [`PgRow::faults`] is `null`.
     pub fields: Map<String, Value>,
+    /// The values that could not be read, in column order.
+    pub faults: Vec<PgFault>,
+}
+
+/// A value of a row that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgFault {
+    /// The column's name.
+    pub column: String,
+    /// What kind of value it is: `bad_date` for dates and times, `bad_number` for numbers and JSON (whose
+    /// numbers are the only JSON that can fail), `unparsable` otherwise.
+    pub code: RowErrorCode,
+    /// Why, with the value's path and literal where there are.
+    pub message: String,
 }
 
 /// What one pull read.
@@ -379,12 +398,22 @@ impl PgSource {
         let mut out = Vec::with_capacity(rows.len());
         for (index, row) in rows.iter().enumerate() {
             let mut fields = Map::new();
+            let mut faults = Vec::new();
             for (column_index, column) in row.columns().iter().take(width).enumerate() {
-                let value: PgValue = row.try_get(column_index).map_err(|error| Error::Postgres {
-                    context: format!("{}: row {}, column `{}`", context(), index + 1, column.name()),
-                    error,
-                })?;
-                fields.insert(column.name().to_owned(), value.0);
+                let value = match row.try_get::<_, PgValue>(column_index) {
+                    Ok(value) => value.0,
+                    Err(error) => {
+                        // The client's own text is only "error deserializing column N": the reason is its source.
+                        let message = error.source().map_or_else(|| error.to_string(), ToString::to_string);
+                        faults.push(PgFault {
+                            column: column.name().to_owned(),
+                            code: fault_code(column.type_()),
+                            message,
+                        });
+                        Value::Null
+                    }
+                };
+                fields.insert(column.name().to_owned(), value);
             }
             let mut texts = Vec::with_capacity(row.len() - width);
             for column_index in width..row.len() {
@@ -393,7 +422,7 @@ impl PgSource {
                     error,
                 })?);
             }
-            out.push((PgRow { number: index as u64 + 1, fields }, texts));
+            out.push((PgRow { number: index as u64 + 1, fields, faults }, texts));
         }
         Ok(out)
     }
@@ -424,6 +453,26 @@ impl PgSource {
             )));
         }
         Ok(key)
+    }
+}
+
+/// The kind of fault of a value of type `ty` that could not be read.
+fn fault_code(ty: &Type) -> RowErrorCode {
+    if let Kind::Array(member) | Kind::Domain(member) = ty.kind() {
+        return fault_code(member);
+    }
+    match *ty {
+        Type::DATE | Type::TIMESTAMP | Type::TIMESTAMPTZ => RowErrorCode::BadDate,
+        Type::INT2
+        | Type::INT4
+        | Type::INT8
+        | Type::OID
+        | Type::FLOAT4
+        | Type::FLOAT8
+        | Type::NUMERIC
+        | Type::JSON
+        | Type::JSONB => RowErrorCode::BadNumber,
+        _ => RowErrorCode::Unparsable,
     }
 }
 
@@ -498,11 +547,14 @@ impl<'a> FromSql<'a> for PgValue {
                 // jsonb comes as a version byte, then the text.
                 let text = if *ty == Type::JSONB { raw.get(1..).unwrap_or_default() } else { raw };
                 if let Some(large) = rapport_model::json::large_integers(text).into_iter().next() {
+                    let at = match large.path.is_empty() {
+                        true => String::new(),
+                        false => format!(" at `{}`", large.path.join(".")),
+                    };
                     return Err(format!(
-                        "the integer {} at `{}` is too large for 64 bits and would lose digits as a JSON number; \
-                         select it as text in a query (`col->>'key'`)",
+                        "the integer {}{at} is too large for 64 bits and would lose digits as a JSON number; select \
+                         it as text in a query (`col->>'key'`)",
                         large.literal,
-                        large.path.join(".")
                     )
                     .into());
                 }
