@@ -24,7 +24,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rapport_model::{EntityKind, RowError};
+use rapport_model::EntityKind;
 use rapport_sources::mapping_set::{CompileOptions, MappingSet};
 use rapport_sources::readers::FileFormat;
 use rapport_sources::SourceRow;
@@ -486,28 +486,10 @@ impl Engine {
                 Some(since) => format!("{} after ({}, {})", relation.describe(), since.modified, since.key.join(", ")),
                 None => relation.describe(),
             };
-            // A value that could not be read rejects its row only when the mapping reads its column.
-            let unread: Vec<String> = match page.rows.iter().any(|row| !row.faults.is_empty()) {
-                true => set
-                    .compile(&page.columns, &CompileOptions::default())
-                    .map(|compiled| compiled.unmapped_fields().to_vec())
-                    .unwrap_or_default(),
-                false => Vec::new(),
-            };
-            let rows: Vec<std::result::Result<SourceRow, RowError>> = page
+            let rows: Vec<SourceRow> = page
                 .rows
                 .into_iter()
-                .map(|row| match row.faults.into_iter().find(|fault| !unread.contains(&fault.column)) {
-                    Some(fault) => Err(RowError {
-                        file: shown.clone(),
-                        line: row.number,
-                        offset: None,
-                        field: Some(fault.column),
-                        code: fault.code,
-                        message: fault.message,
-                    }),
-                    None => Ok(SourceRow { line: row.number, offset: None, fields: row.fields }),
-                })
+                .map(|row| SourceRow { line: row.number, offset: None, fields: row.fields, faults: row.faults })
                 .collect();
             let options = RowsOptions {
                 compile: CompileOptions::default(),

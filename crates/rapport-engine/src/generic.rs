@@ -31,17 +31,16 @@ pub struct RowsOptions {
     pub checkpoint: Option<FlowCheckpoint>,
 }
 
-/// Rows already in memory (a page of a PostgreSQL pull, with the rows that could not be read), read as a
-/// [`RowReader`].
+/// Rows already in memory (a page of a PostgreSQL pull), read as a [`RowReader`].
 #[derive(Debug)]
 pub struct MemoryRows {
     columns: Vec<String>,
-    rows: std::vec::IntoIter<std::result::Result<SourceRow, RowError>>,
+    rows: std::vec::IntoIter<SourceRow>,
 }
 
 impl MemoryRows {
     /// Reads `rows`, whose fields are named by `columns`.
-    pub fn new(columns: Vec<String>, rows: Vec<std::result::Result<SourceRow, RowError>>) -> Self {
+    pub fn new(columns: Vec<String>, rows: Vec<SourceRow>) -> Self {
         Self { columns, rows: rows.into_iter() }
     }
 }
@@ -52,7 +51,7 @@ impl RowReader for MemoryRows {
     }
 
     fn next_row(&mut self) -> rapport_sources::Result<Option<std::result::Result<SourceRow, RowError>>> {
-        Ok(self.rows.next())
+        Ok(self.rows.next().map(Ok))
     }
 
     fn bytes_read(&self) -> u64 {
@@ -647,7 +646,7 @@ mod tests {
         let columns = ["id", "email", "first", "score", "Fax"].map(String::from).to_vec();
         let row = |line: u64, values: [&str; 5]| {
             let fields = columns.iter().zip(values).map(|(c, v)| (c.clone(), Value::from(v))).collect();
-            Ok(SourceRow { line, offset: None, fields })
+            Ok(SourceRow { line, offset: None, fields, faults: Vec::new() })
         };
         let rows = vec![
             row(2, ["p1", "ada@example.com", "Ada", "12", "f"]),
@@ -712,7 +711,7 @@ mod tests {
         let columns = ["id", "email", "first", "score", "zip"].map(String::from).to_vec();
         let row = |line: u64, values: [Value; 5]| {
             let fields = columns.iter().cloned().zip(values).collect();
-            Ok(SourceRow { line, offset: None, fields })
+            Ok(SourceRow { line, offset: None, fields, faults: Vec::new() })
         };
         let rows = vec![
             row(2, [json!("p1"), json!("a@x.com"), json!(" TRUE "), json!(" 12 "), json!(94105)]),
@@ -743,7 +742,12 @@ mod tests {
         let columns = ["id", "email", "first", "score", "dept"].map(String::from).to_vec();
         let row = |line: u64, dept: Value| {
             let values = [json!(format!("p{line}")), json!(format!("p{line}@x.com")), json!("Ann"), json!(1), dept];
-            Ok(SourceRow { line, offset: None, fields: columns.iter().cloned().zip(values).collect() })
+            Ok(SourceRow {
+                line,
+                offset: None,
+                fields: columns.iter().cloned().zip(values).collect(),
+                faults: Vec::new(),
+            })
         };
         let rows = vec![
             row(2, json!("Sales")),

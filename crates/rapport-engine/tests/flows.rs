@@ -76,6 +76,41 @@ fn file_names(paths: &[String]) -> Vec<String> {
 }
 
 #[test]
+fn issue_4_a_json_integer_too_large_for_64_bits_rejects_its_row_only_when_the_mapping_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(dir.path());
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    // The mapping reads `id` and `email`: p1's oversized integer is in a field it does not read, p2's is its
+    // e-mail.
+    std::fs::write(
+        input.join("a.ndjson"),
+        "{\"id\":\"p1\",\"email\":\"a@x.com\",\"extra\":{\"n\":[1,123456789012345678901234]}}\n\
+         {\"id\":\"p2\",\"email\":99999999999999999999}\n\
+         {\"id\":\"p3\",\"email\":\"c@x.com\"}\n",
+    )
+    .unwrap();
+    let mut flow = file_flow(dir.path(), "web", "in/*.ndjson", "ndjson");
+    flow.error_threshold = "50".parse().unwrap();
+    engine.create_flow(flow).unwrap();
+    let run = engine.run_flow("web", &Quiet).unwrap();
+    assert_eq!((run.run.state, run.run.rows_read, run.run.rows_ingested), (RunState::Success, 3, 2));
+    let rejected: Vec<(u64, Option<&str>, &str, &str)> =
+        run.files[0].rejected.iter().map(|e| (e.line, e.field.as_deref(), e.code.name(), e.message.as_str())).collect();
+    assert_eq!(
+        rejected,
+        [(
+            2,
+            Some("email"),
+            "bad_number",
+            "the integer 99999999999999999999 at column 20 is too large for 64 bits and would lose digits as a \
+             number; write it as a string"
+        )]
+    );
+    assert_eq!(people(&engine), [pair("p1", "a@x.com"), pair("p3", "c@x.com")]);
+}
+
+#[test]
 fn issue_4_a_file_flow_picks_up_only_the_new_file_on_its_second_run() {
     let dir = tempfile::tempdir().unwrap();
     let mut engine = engine(dir.path());

@@ -479,6 +479,19 @@ impl RowErrorCode {
     }
 }
 
+/// A value of an input row that could not be read as written: a JSON integer beyond 64 bits, which would be read
+/// rounded, or a PostgreSQL date past the calendar's range. The row is read without it (the value is `null` or
+/// not to be trusted); a mapping that reads it rejects the row with this fault, and one that does not loads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowFault {
+    /// Where the value is: the field, then keys and array indices inside it (`["extra", "ids", "1"]`).
+    pub path: Vec<String>,
+    /// The kind of fault, as a rejected row would carry it.
+    pub code: RowErrorCode,
+    /// Why, with the value's literal and where it is written when known.
+    pub message: String,
+}
+
 /// A rejected input row: where it is and why it was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowError {

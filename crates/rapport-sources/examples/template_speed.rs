@@ -36,7 +36,7 @@ fn main() {
     for record in reader.records() {
         let Ok(record) = record else { continue };
         let fields = headers.iter().zip(record.iter()).map(|(h, v)| (h.clone(), v.into())).collect();
-        let row = SourceRow { line: record.position().unwrap().line(), offset: None, fields };
+        let row = SourceRow { line: record.position().unwrap().line(), offset: None, fields, faults: Vec::new() };
         match compiled.map_row(&row, "f") {
             Ok(r) => out.push((row.line, r)),
             Err(e) => bad.push((e.line, e.code)),

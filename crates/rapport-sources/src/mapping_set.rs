@@ -481,6 +481,19 @@ impl CompiledMapping {
         }
     }
 
+    /// Whether a mapping reads the value at `path` (a field, then keys and indices inside it), or a value
+    /// inside it or holding it.
+    pub fn reads(&self, path: &[String]) -> bool {
+        let Some((field, inside)) = path.split_first() else { return false };
+        match self.uses.get(field) {
+            Some(ColumnUse::Whole) => true,
+            Some(ColumnUse::Inside(paths)) => {
+                paths.iter().any(|read| read.starts_with(inside) || inside.starts_with(read))
+            }
+            None => false,
+        }
+    }
+
     /// Mappings left out because the input lacks a field ([`MissingFields::Skip`] only).
     pub fn skipped(&self) -> &[SkippedMapping] {
         &self.skipped
@@ -507,6 +520,9 @@ impl CompiledMapping {
             code,
             message,
         };
+        if let Some(fault) = row.faults.iter().find(|fault| self.reads(&fault.path)) {
+            return Err(reject(fault.path.join("."), fault.code, fault.message.clone()));
+        }
         for field in &self.required {
             let blank = match row.fields.get(field) {
                 None | Some(Value::Null) => true,

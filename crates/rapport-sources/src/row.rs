@@ -2,7 +2,7 @@
 //! was read. CSV, JSON, NDJSON and Parquet files and PostgreSQL query results all become [`SourceRow`]s, read
 //! through a [`RowReader`]; mapping sets turn them into XDM records.
 
-use rapport_model::RowError;
+use rapport_model::{RowError, RowFault};
 use serde_json::{Map, Value};
 
 /// One input row, before mapping.
@@ -16,6 +16,9 @@ pub struct SourceRow {
     /// Field values by source field name. CSV cells are strings (an empty cell is an empty string); JSON keeps
     /// its types, nested objects and arrays; Parquet and PostgreSQL values become their JSON equivalents.
     pub fields: Map<String, Value>,
+    /// Values of the row that could not be read as written. A mapping that reads one rejects the row
+    /// ([`crate::mapping_set::CompiledMapping::map_row`]); otherwise the row loads.
+    pub faults: Vec<RowFault>,
 }
 
 /// A stream of [`SourceRow`]s from one input.

@@ -128,7 +128,7 @@ fn same_through_the_template(
         for (name, cell) in headers.iter().zip(cells) {
             fields.insert(name.clone(), Value::String(cell));
         }
-        match compiled.map_row(&SourceRow { line, offset: None, fields }, "test") {
+        match compiled.map_row(&SourceRow { line, offset: None, fields, faults: Vec::new() }, "test") {
             Ok(record) => records.push((line, Value::Object(record))),
             Err(error) => rejected.push((line, error.code)),
         }

@@ -33,18 +33,18 @@
 //! one-dimensional arrays of these as arrays; domains as their base type. Other types are refused when the query
 //! is prepared, naming the column: cast them in a query source (`addr::text`).
 //!
-//! A value that cannot be read does not stop the pull: its row carries a [`PgFault`] naming the column, and the
+//! A value that cannot be read does not stop the pull: its row carries a [`RowFault`] naming the column, and the
 //! column's field is `null`. That is a `json`/`jsonb` value holding an integer beyond 64 bits
 //! ([`rapport_model::json::large_integers`]; jsonb writes `1e20` as such an integer), which would otherwise be
-//! read rounded (select it as text), or a date beyond chrono's range (years past 262142). The caller decides:
-//! a dataflow rejects the row when its mapping reads that column and loads it otherwise.
+//! read rounded (select it as text), or a date beyond chrono's range (years past 262142). A mapping that reads
+//! that column rejects the row; one that does not loads it.
 
 use std::error::Error as StdError;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use postgres::types::{FromSql, Kind, Type};
 use postgres::{Client, NoTls, Statement};
-use rapport_model::RowErrorCode;
+use rapport_model::{RowErrorCode, RowFault};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 use tracing::{debug, instrument};
@@ -167,20 +167,10 @@ pub struct PgRow {
     pub number: u64,
     /// Column values by column name; a column in [`PgRow::faults`] is `null`.
     pub fields: Map<String, Value>,
-    /// The values that could not be read, in column order.
-    pub faults: Vec<PgFault>,
-}
-
-/// A value of a row that could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PgFault {
-    /// The column's name.
-    pub column: String,
-    /// What kind of value it is: `bad_date` for dates and times, `bad_number` for numbers and JSON (whose
-    /// numbers are the only JSON that can fail), `unparsable` otherwise.
-    pub code: RowErrorCode,
-    /// Why, with the value's path and literal where there are.
-    pub message: String,
+    /// The values that could not be read, in column order: each names its column, with the kind of value
+    /// (`bad_date` for dates and times, `bad_number` for numbers and JSON, whose numbers are the only JSON that
+    /// can fail, `unparsable` otherwise) and why.
+    pub faults: Vec<RowFault>,
 }
 
 /// What one pull read.
@@ -405,11 +395,8 @@ impl PgSource {
                     Err(error) => {
                         // The client's own text is only "error deserializing column N": the reason is its source.
                         let message = error.source().map_or_else(|| error.to_string(), ToString::to_string);
-                        faults.push(PgFault {
-                            column: column.name().to_owned(),
-                            code: fault_code(column.type_()),
-                            message,
-                        });
+                        let path = vec![column.name().to_owned()];
+                        faults.push(RowFault { path, code: fault_code(column.type_()), message });
                         Value::Null
                     }
                 };

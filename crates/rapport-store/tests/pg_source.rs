@@ -127,6 +127,9 @@ fn infinite_dates_and_times_are_read_as_postgresql_writes_them() {
     );
 }
 
+/// A fault of a value: (path, code, message).
+type Fault<'a> = (String, &'a str, String);
+
 #[test]
 fn a_value_that_cannot_be_read_is_a_fault_of_its_row_and_the_other_rows_are_read() {
     let Some(mut db) = Scratch::new("bigjson") else { return };
@@ -138,11 +141,11 @@ fn a_value_that_cannot_be_read_is_a_fault_of_its_row_and_the_other_rows_are_read
              (3, '[-9223372036854775809]', NULL, NULL, '{2024-01-01, 290000-01-01}');",
     );
     let batch = db.source().pull(&db.table("docs"), None, None, None).unwrap();
-    let mut rows: Vec<(Value, Vec<(String, &str, String)>)> = batch
+    let mut rows: Vec<(Value, Vec<Fault>)> = batch
         .rows
         .into_iter()
         .map(|row| {
-            let faults = row.faults.into_iter().map(|f| (f.column, f.code.name(), f.message)).collect();
+            let faults = row.faults.into_iter().map(|f| (f.path.join("."), f.code.name(), f.message)).collect();
             (Value::Object(row.fields), faults)
         })
         .collect();

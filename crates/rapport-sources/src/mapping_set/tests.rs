@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used)]
 
+use rapport_model::RowFault;
 use serde_json::json;
 
 use super::*;
@@ -9,7 +10,7 @@ fn columns(names: &[&str]) -> Vec<String> {
 }
 
 fn row(line: u64, fields: Value) -> SourceRow {
-    SourceRow { line, offset: None, fields: fields.as_object().cloned().unwrap() }
+    SourceRow { line, offset: None, fields: fields.as_object().cloned().unwrap(), faults: Vec::new() }
 }
 
 fn options() -> CompileOptions {
@@ -165,4 +166,40 @@ fn columns_bind_case_insensitively_and_templates_skip_absent_ones() {
     assert_eq!(record["workEmail"], json!({"address": "a@b.c"}));
     assert_eq!(record["b2b"]["personKey"]["sourceKey"], json!("9@org1.Salesforce"));
     assert_eq!(compiled.destinations().len(), 5);
+}
+
+#[test]
+fn a_value_that_could_not_be_read_rejects_its_row_only_where_a_mapping_reads_it() {
+    let set = MappingSet::from_json(FILE, "contacts.json").unwrap();
+    let compiled = set.compile(&columns(&["id", "E_Mail", "address", "score", "tags", "extra"]), &options()).unwrap();
+    let fault = |path: &str| RowFault {
+        path: path.split('.').map(str::to_owned).collect(),
+        code: RowErrorCode::BadNumber,
+        message: format!("the integer at {path} is too large"),
+    };
+    let faulty = |paths: &[&str]| SourceRow {
+        faults: paths.iter().map(|path| fault(path)).collect(),
+        ..row(4, json!({"id": "c1", "E_Mail": "a@x.com", "address": {"city": null, "zip": null}, "extra": null}))
+    };
+    // Not read: a field no mapping reads, a key beside the one read, a key inside a field no mapping reads.
+    for paths in [&["extra"][..], &["address.zip"], &["extra.ids.1", "address.zip.0"]] {
+        let record = compiled.map_row(&faulty(paths), "f.json").unwrap();
+        assert_eq!(record["workEmail"]["address"], json!("a@x.com"), "{paths:?}");
+    }
+    // Read: the key a mapping reads, a value inside it, the object holding it, a field read whole, the
+    // required one. The first read fault is the one named.
+    for (paths, named) in [
+        (&["extra", "address.city"][..], "address.city"),
+        (&["address.city.0"], "address.city.0"),
+        (&["address"], "address"),
+        (&["score"], "score"),
+        (&["id", "score"], "id"),
+    ] {
+        let err = compiled.map_row(&faulty(paths), "f.json").unwrap_err();
+        assert_eq!(
+            (err.line, err.field.as_deref(), err.code, err.message.as_str()),
+            (4, Some(named), RowErrorCode::BadNumber, format!("the integer at {named} is too large").as_str()),
+            "{paths:?}"
+        );
+    }
 }

@@ -182,7 +182,7 @@ impl CsvReader {
                 }
             }
         }
-        Ok(SourceRow { line, offset, fields })
+        Ok(SourceRow { line, offset, fields, faults: Vec::new() })
     }
 }
 

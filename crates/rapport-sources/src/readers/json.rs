@@ -9,9 +9,9 @@
 //! again. Values are parsed by [`Strict`], serde_json's own parser with a visitor that notices the duplicate
 //! as it inserts the key (no set of keys is built). An integer too large for 64 bits (below -2^63 or above
 //! 2^64 - 1), which serde_json would round to the nearest float (`123456789012345678901234` becomes
-//! `1.2345678901234568e23`, digits lost), rejects its row the same way, naming its path and the literal
-//! ([`rapport_model::json::large_integers`]); a number written with a fraction or an exponent (`1e20`) is a float
-//! and loads as one.
+//! `1.2345678901234568e23`, digits lost), is read as null and noted as a [`RowFault`] naming its path and the
+//! literal ([`rapport_model::json::large_integers`]): a mapping that reads it rejects the row as `bad_number`, one
+//! that does not loads it. A number written with a fraction or an exponent (`1e20`) is a float and loads as one.
 //!
 //! Damage to the array itself is no rejected row: no record is at fault, and the file is not JSON. Between
 //! elements (a missing `,`, an empty element as in `[,`, `,,` or the trailing `,]`, a `}` where an element should
@@ -28,7 +28,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use rapport_model::RowError;
+use rapport_model::{RowError, RowErrorCode, RowFault};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
@@ -65,16 +65,30 @@ impl Columns {
         &mut self,
         file: &str,
         (line, offset): (u64, u64),
-        parsed: Result<Value, ParseError>,
+        parsed: Result<Parsed, ParseError>,
         holder: &str,
-        position: impl FnOnce(usize, usize) -> String,
+        position: impl Fn(usize, usize) -> String,
     ) -> Result<SourceRow, rapport_model::RowError> {
         match parsed {
-            Ok(Value::Object(fields)) => {
+            Ok(Parsed { value: Value::Object(mut fields), large }) => {
+                // A too-large integer is read as null, and noted: a mapping that reads it rejects the row.
+                let faults = large
+                    .into_iter()
+                    .map(|large| {
+                        clear(&mut fields, &large.path);
+                        let message = format!(
+                            "the integer {} at {} is too large for 64 bits and would lose digits as a number; write \
+                             it as a string",
+                            large.literal,
+                            position(large.line, large.column)
+                        );
+                        RowFault { path: large.path, code: RowErrorCode::BadNumber, message }
+                    })
+                    .collect();
                 self.note(&fields);
-                Ok(SourceRow { line, offset: Some(offset), fields })
+                Ok(SourceRow { line, offset: Some(offset), fields, faults })
             }
-            Ok(other) => Err(row_error(
+            Ok(Parsed { value: other, .. }) => Err(row_error(
                 file,
                 line,
                 Some(offset),
@@ -93,19 +107,23 @@ impl Columns {
                     format!("key `{path}` appears twice (the second time at {})", position(at_line, at_column));
                 Err(row_error(file, line, Some(offset), Some(path), message))
             }
-            Err(ParseError::LargeInteger { path, literal, line: at_line, column: at_column }) => {
-                let message = format!(
-                    "the integer {literal} at {} is too large for 64 bits and would lose digits as a number; \
-                     write it as a string",
-                    position(at_line, at_column)
-                );
-                let field = (!path.is_empty()).then_some(path);
-                Err(rapport_model::RowError {
-                    code: rapport_model::RowErrorCode::BadNumber,
-                    ..row_error(file, line, Some(offset), field, message)
-                })
-            }
         }
+    }
+}
+
+/// Sets the value at `path` (keys and array indices) inside `fields` to null.
+fn clear(fields: &mut Map<String, Value>, path: &[String]) {
+    let Some((key, inside)) = path.split_first() else { return };
+    let mut slot = fields.get_mut(key);
+    for step in inside {
+        slot = match slot {
+            Some(Value::Object(object)) => object.get_mut(step),
+            Some(Value::Array(items)) => step.parse::<usize>().ok().and_then(|index| items.get_mut(index)),
+            _ => None,
+        };
+    }
+    if let Some(value) = slot {
+        *value = Value::Null;
     }
 }
 
@@ -117,27 +135,45 @@ enum ParseError {
     /// An object holds a key twice: the key's path (object keys and array indices, joined by `.`) and the 1-based
     /// line and column in the text where the key opens the second time.
     Duplicate { path: String, line: usize, column: usize },
-    /// An integer literal outside what 64 bits hold (see the module documentation): its path (keys and indices
-    /// joined by `.`), the literal, and the 1-based line and column in the text where it starts.
-    LargeInteger { path: String, literal: String, line: usize, column: usize },
+}
+
+/// A parsed JSON text, and the integer literals in it too large for 64 bits (see the module documentation),
+/// which the value holds rounded to floats.
+#[derive(Debug, PartialEq)]
+struct Parsed {
+    value: Value,
+    large: Vec<Large>,
+}
+
+/// An integer literal too large for 64 bits: its path (keys and indices), the literal, and the 1-based line and
+/// column in the text where it starts.
+#[derive(Debug, PartialEq)]
+struct Large {
+    path: Vec<String>,
+    literal: String,
+    line: usize,
+    column: usize,
 }
 
 /// Parses `text` as `serde_json::from_slice::<Value>` does, except that an object holding a key twice fails,
-/// and so does an integer too large for 64 bits (the first one, when there are several).
-fn parse(text: &[u8]) -> Result<Value, ParseError> {
+/// and that integers too large for 64 bits are listed.
+fn parse(text: &[u8]) -> Result<Parsed, ParseError> {
     let mut duplicate = Vec::new();
     let mut deserializer = serde_json::Deserializer::from_slice(text);
     let parsed = Strict { duplicate: &mut duplicate }
         .deserialize(&mut deserializer)
         .and_then(|value| deserializer.end().map(|()| value));
     match parsed {
-        Ok(value) => match rapport_model::json::large_integers(text).into_iter().next() {
-            None => Ok(value),
-            Some(large) => {
-                let (line, column) = line_column(text, large.offset);
-                Err(ParseError::LargeInteger { path: large.path.join("."), literal: large.literal, line, column })
-            }
-        },
+        Ok(value) => {
+            let large = rapport_model::json::large_integers(text)
+                .into_iter()
+                .map(|large| {
+                    let (line, column) = line_column(text, large.offset);
+                    Large { path: large.path, literal: large.literal, line, column }
+                })
+                .collect();
+            Ok(Parsed { value, large })
+        }
         Err(err) if duplicate.is_empty() => Err(ParseError::Invalid(err)),
         Err(err) => {
             duplicate.reverse();
@@ -714,11 +750,15 @@ mod tests {
         ];
         for text in texts {
             let expected = serde_json::from_slice::<Value>(text).map_err(|err| err.to_string());
-            let parsed = parse(text).map_err(|err| match err {
-                ParseError::Invalid(err) => err.to_string(),
-                ParseError::Duplicate { path, .. } => panic!("duplicate `{path}` in {text:?}"),
-                ParseError::LargeInteger { path, .. } => panic!("large integer at `{path}` in {text:?}"),
-            });
+            let parsed = parse(text)
+                .map(|parsed| {
+                    assert_eq!(parsed.large, [], "{text:?}");
+                    parsed.value
+                })
+                .map_err(|err| match err {
+                    ParseError::Invalid(err) => err.to_string(),
+                    ParseError::Duplicate { path, .. } => panic!("duplicate `{path}` in {text:?}"),
+                });
             assert_eq!(parsed, expected, "{}", String::from_utf8_lossy(text));
         }
     }
@@ -726,10 +766,15 @@ mod tests {
     #[test]
     fn integers_too_large_for_64_bits_name_their_path_and_floats_written_as_floats_pass() {
         let large = |text: &[u8]| match parse(text) {
-            Err(ParseError::LargeInteger { path, literal, line, column }) => (path, literal, line, column),
+            Ok(Parsed { mut large, .. }) if large.len() == 1 => large.remove(0),
             other => panic!("{other:?}"),
         };
-        let at = |path: &str, literal: &str, line, column| (path.to_owned(), literal.to_owned(), line, column);
+        let at = |path: &str, literal: &str, line, column| Large {
+            path: path.split('.').map(str::to_owned).collect(),
+            literal: literal.to_owned(),
+            line,
+            column,
+        };
         assert_eq!(large(br#"{"id": 123456789012345678901234}"#), at("id", "123456789012345678901234", 1, 8));
         // One above u64::MAX, in an array; one below i64::MIN, on the second line.
         assert_eq!(large(br#"{"a": [1, 18446744073709551616]}"#), at("a.1", "18446744073709551616", 1, 11));
@@ -744,7 +789,7 @@ mod tests {
             br#"[12345678901234567890123e0, 0.1234567890123456789012]"#,
         ];
         for text in texts {
-            assert_eq!(parse(text).unwrap(), serde_json::from_slice::<Value>(text).unwrap());
+            assert_eq!(parse(text).unwrap(), Parsed { value: serde_json::from_slice(text).unwrap(), large: vec![] });
         }
     }
 

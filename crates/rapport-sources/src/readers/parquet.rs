@@ -111,7 +111,7 @@ impl RowReader for ParquetReader {
         })?;
         Ok(Some(
             row_to_map(&row, self.schema.as_deref().map(Type::get_fields))
-                .map(|fields| SourceRow { line: self.read, offset: None, fields })
+                .map(|fields| SourceRow { line: self.read, offset: None, fields, faults: Vec::new() })
                 .map_err(|(field, message)| row_error(&self.file, self.read, None, Some(field), message)),
         ))
     }

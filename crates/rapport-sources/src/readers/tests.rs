@@ -87,7 +87,10 @@ fn read_all(bytes: &[u8], name: &str, format: &FileFormat) -> (Vec<String>, Read
     let mut rows = Vec::new();
     while let Some(row) = reader.next_row().unwrap() {
         rows.push(match row {
-            Ok(SourceRow { line, offset, fields }) => Ok((line, offset, Value::Object(fields))),
+            Ok(SourceRow { line, offset, fields, faults }) => {
+                assert_eq!(faults, [], "{name}:{line}");
+                Ok((line, offset, Value::Object(fields)))
+            }
             Err(RowError { file, line, offset, field, code, message }) => {
                 assert_eq!(file, name);
                 Err((line, offset, field, code, message))
@@ -368,7 +371,10 @@ fn read_until_error(bytes: &[u8], name: &str) -> (Read, crate::Error) {
     let mut rows = Vec::new();
     loop {
         match reader.next_row() {
-            Ok(Some(Ok(SourceRow { line, offset, fields }))) => rows.push(Ok((line, offset, Value::Object(fields)))),
+            Ok(Some(Ok(SourceRow { line, offset, fields, faults }))) => {
+                assert_eq!(faults, [], "{name}:{line}");
+                rows.push(Ok((line, offset, Value::Object(fields))))
+            }
             Ok(Some(Err(RowError { line, offset, field, code, message, .. }))) => {
                 rows.push(Err((line, offset, field, code, message)))
             }
@@ -804,61 +810,82 @@ fn json_duplicate_keys_reject_their_row_naming_the_key_path() {
     assert_eq!(rows, [duplicate(1, 0, "a", "line 1 column 8")]);
 }
 
+/// Every row of a JSON or NDJSON file with the faults of its values: (line, offset, fields, faults as (path,
+/// message)), or the row error's (line, offset, message).
+type WithFaults = Result<(u64, Option<u64>, Value, Vec<(String, String)>), (u64, Option<u64>, String)>;
+
+fn read_with_faults(bytes: &[u8], name: &str, format: &FileFormat) -> (Vec<String>, Vec<WithFaults>) {
+    let (_dir, path) = write(bytes, name);
+    let mut reader = open(&path, name, format).unwrap();
+    let mut rows = Vec::new();
+    while let Some(row) = reader.next_row().unwrap() {
+        rows.push(match row {
+            Ok(SourceRow { line, offset, fields, faults }) => {
+                let faults = faults
+                    .into_iter()
+                    .map(|fault| {
+                        assert_eq!(fault.code, RowErrorCode::BadNumber);
+                        (fault.path.join("."), fault.message)
+                    })
+                    .collect();
+                Ok((line, offset, Value::Object(fields), faults))
+            }
+            Err(error) => Err((error.line, error.offset, error.message)),
+        });
+    }
+    (reader.columns(), rows)
+}
+
 #[test]
-fn json_integers_too_large_for_64_bits_reject_their_row_instead_of_losing_digits() {
-    let large = |line, offset, path: Option<&str>, message: &str| -> Result<Good, Bad> {
-        Err((line, Some(offset), path.map(str::to_owned), RowErrorCode::BadNumber, message.to_owned()))
+fn json_integers_too_large_for_64_bits_are_read_as_null_and_named_as_faults_of_their_row() {
+    let too_large = |literal: &str, at: &str| {
+        format!("the integer {literal} at {at} is too large for 64 bits and would lose digits as a number; write it as a string")
     };
+    let fault = |path: &str, literal: &str, at: &str| (path.to_owned(), too_large(literal, at));
     let lines: [&[u8]; 5] = [
         br#"{"id": 123456789012345678901234, "name": "a"}"#,
         br#"{"id": "123456789012345678901234", "big": 18446744073709551615, "f": 1e20}"#,
-        br#"{"ids": [1, -9223372036854775809]}"#,
+        br#"{"ids": [1, -9223372036854775809], "o": {"n": 99999999999999999999, "m": 2}}"#,
         br#"{"id": 3}"#,
         br#"99999999999999999999"#,
     ];
     let bytes = lines.join(&b'\n');
-    let (columns, rows) = read_all(&bytes, "big.ndjson", &FileFormat::NdJson);
+    let (columns, rows) = read_with_faults(&bytes, "big.ndjson", &FileFormat::NdJson);
     assert_eq!(
         rows,
         [
-            large(
+            Ok((
                 1,
-                0,
-                Some("id"),
-                "the integer 123456789012345678901234 at column 8 is too large for 64 bits and would lose digits as a \
-                 number; write it as a string"
-            ),
-            ok(2, 46, json!({"id": "123456789012345678901234", "big": 18446744073709551615_u64, "f": 1e20})),
-            large(
+                Some(0),
+                json!({"id": null, "name": "a"}),
+                vec![fault("id", "123456789012345678901234", "column 8")]
+            )),
+            Ok((
+                2,
+                Some(46),
+                json!({"id": "123456789012345678901234", "big": 18446744073709551615_u64, "f": 1e20}),
+                vec![]
+            )),
+            Ok((
                 3,
-                121,
-                Some("ids.1"),
-                "the integer -9223372036854775809 at column 13 is too large for 64 bits and would lose digits as a \
-                 number; write it as a string"
-            ),
-            ok(4, 156, json!({"id": 3})),
-            large(
-                5,
-                166,
-                None,
-                "the integer 99999999999999999999 at column 1 is too large for 64 bits and would lose digits as a \
-                 number; write it as a string"
-            ),
+                Some(121),
+                json!({"ids": [1, null], "o": {"n": null, "m": 2}}),
+                vec![
+                    fault("ids.1", "-9223372036854775809", "column 13"),
+                    fault("o.n", "99999999999999999999", "column 47"),
+                ]
+            )),
+            Ok((4, Some(198), json!({"id": 3}), vec![])),
+            Err((5, Some(208), "the line holds a JSON number, not an object".to_owned())),
         ]
     );
-    assert_eq!(columns, ["big", "f", "id"], "a rejected row's keys are not columns");
+    assert_eq!(columns, ["id", "name", "big", "f", "ids", "o"], "in first-seen order, the faulted rows' keys too");
     // In a JSON array, over lines: the element starts at byte 4 on line 2, the literal on line 3.
     let bytes = b"[\n  {\"id\": 1,\n   \"n\": 100000000000000000000}\n]\n";
-    let (_, rows) = read_all(bytes, "big.json", &FileFormat::Json);
+    let (_, rows) = read_with_faults(bytes, "big.json", &FileFormat::Json);
     assert_eq!(
         rows,
-        [large(
-            2,
-            4,
-            Some("n"),
-            "the integer 100000000000000000000 at line 3 column 9 is too large for 64 bits and would lose digits as a \
-             number; write it as a string"
-        )]
+        [Ok((2, Some(4), json!({"id": 1, "n": null}), vec![fault("n", "100000000000000000000", "line 3 column 9")]))]
     );
 }
 
@@ -1423,7 +1450,7 @@ mod parquet_files {
         let mut rows = Vec::new();
         while let Some(row) = reader.next_row().unwrap() {
             rows.push(match row {
-                Ok(SourceRow { line, offset, fields }) => Ok((line, offset, Value::Object(fields))),
+                Ok(SourceRow { line, offset, fields, .. }) => Ok((line, offset, Value::Object(fields))),
                 Err(RowError { file, line, offset, field, code, message }) => {
                     assert_eq!(file, "text.parquet");
                     Err((line, offset, field, code, message))
