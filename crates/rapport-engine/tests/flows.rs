@@ -75,6 +75,18 @@ fn file_names(paths: &[String]) -> Vec<String> {
     paths.iter().map(|p| Path::new(p).file_name().unwrap().to_string_lossy().into_owned()).collect()
 }
 
+/// Creates `flow` with a 50 % error threshold and runs it once, expecting 3 rows read and 2 loaded; the one
+/// rejected row as (line, field, code, message).
+fn run_rejecting_one(engine: &mut Engine, mut flow: FlowDefinition) -> (u64, Option<String>, &'static str, String) {
+    flow.error_threshold = "50".parse().unwrap();
+    let name = flow.name.clone();
+    engine.create_flow(flow).unwrap();
+    let run = engine.run_flow(&name, &Quiet).unwrap();
+    assert_eq!((run.run.state, run.run.rows_read, run.run.rows_ingested), (RunState::Success, 3, 2));
+    let [rejected] = &run.files[0].rejected[..] else { panic!("{:?}", run.files[0].rejected) };
+    (rejected.line, rejected.field.clone(), rejected.code.name(), rejected.message.clone())
+}
+
 #[test]
 fn issue_4_a_json_integer_too_large_for_64_bits_rejects_its_row_only_when_the_mapping_reads_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,22 +102,17 @@ fn issue_4_a_json_integer_too_large_for_64_bits_rejects_its_row_only_when_the_ma
          {\"id\":\"p3\",\"email\":\"c@x.com\"}\n",
     )
     .unwrap();
-    let mut flow = file_flow(dir.path(), "web", "in/*.ndjson", "ndjson");
-    flow.error_threshold = "50".parse().unwrap();
-    engine.create_flow(flow).unwrap();
-    let run = engine.run_flow("web", &Quiet).unwrap();
-    assert_eq!((run.run.state, run.run.rows_read, run.run.rows_ingested), (RunState::Success, 3, 2));
-    let rejected: Vec<(u64, Option<&str>, &str, &str)> =
-        run.files[0].rejected.iter().map(|e| (e.line, e.field.as_deref(), e.code.name(), e.message.as_str())).collect();
+    let rejected = run_rejecting_one(&mut engine, file_flow(dir.path(), "web", "in/*.ndjson", "ndjson"));
     assert_eq!(
         rejected,
-        [(
+        (
             2,
-            Some("email"),
+            Some("email".to_owned()),
             "bad_number",
             "the integer 99999999999999999999 at column 20 is too large for 64 bits and would lose digits as a \
              number; write it as a string"
-        )]
+                .to_owned()
+        )
     );
     assert_eq!(people(&engine), [pair("p1", "a@x.com"), pair("p3", "c@x.com")]);
 }
@@ -390,22 +397,17 @@ fn issue_4_a_postgres_value_that_cannot_be_read_rejects_its_row_only_when_the_ma
     let dir = tempfile::tempdir().unwrap();
     let mut engine = engine(dir.path());
     let table = format!("{}.people", db.schema);
-    let mut flow = with_mapping(pg_flow("pg", "RAPPORT_TEST_PG", &table), dir.path());
-    flow.error_threshold = "50".parse().unwrap();
-    engine.create_flow(flow).unwrap();
-    let run = engine.run_flow("pg", &Quiet).unwrap();
-    assert_eq!((run.run.state, run.run.rows_read, run.run.rows_ingested), (RunState::Success, 3, 2));
-    let rejected: Vec<(u64, Option<&str>, &str, &str)> =
-        run.files[0].rejected.iter().map(|e| (e.line, e.field.as_deref(), e.code.name(), e.message.as_str())).collect();
+    let rejected = run_rejecting_one(&mut engine, with_mapping(pg_flow("pg", "RAPPORT_TEST_PG", &table), dir.path()));
     assert_eq!(
         rejected,
-        [(
+        (
             2,
-            Some("email"),
+            Some("email".to_owned()),
             "bad_number",
             "the integer 123456789012345678901234 is too large for 64 bits and would lose digits as a JSON \
              number; select it as text in a query (`col->>'key'`)"
-        )],
+                .to_owned()
+        ),
         "row 2 of the pull; row 3's unreadable value is in a column the mapping does not read"
     );
     assert_eq!(people(&engine), [pair("p1", "a@x.com"), pair("p3", "c@x.com")]);

@@ -443,24 +443,36 @@ impl PgSource {
     }
 }
 
-/// The kind of fault of a value of type `ty` that could not be read.
+/// The scalar types read, each with the kind of fault of a value of it that cannot be read: `bad_date` for dates
+/// and times, `bad_number` for numbers and JSON (whose numbers are the only JSON that can fail).
+const READ_TYPES: [(Type, RowErrorCode); 19] = [
+    (Type::BOOL, RowErrorCode::Unparsable),
+    (Type::INT2, RowErrorCode::BadNumber),
+    (Type::INT4, RowErrorCode::BadNumber),
+    (Type::INT8, RowErrorCode::BadNumber),
+    (Type::OID, RowErrorCode::BadNumber),
+    (Type::FLOAT4, RowErrorCode::BadNumber),
+    (Type::FLOAT8, RowErrorCode::BadNumber),
+    (Type::NUMERIC, RowErrorCode::BadNumber),
+    (Type::TEXT, RowErrorCode::Unparsable),
+    (Type::VARCHAR, RowErrorCode::Unparsable),
+    (Type::BPCHAR, RowErrorCode::Unparsable),
+    (Type::NAME, RowErrorCode::Unparsable),
+    (Type::UNKNOWN, RowErrorCode::Unparsable),
+    (Type::DATE, RowErrorCode::BadDate),
+    (Type::TIMESTAMP, RowErrorCode::BadDate),
+    (Type::TIMESTAMPTZ, RowErrorCode::BadDate),
+    (Type::JSON, RowErrorCode::BadNumber),
+    (Type::JSONB, RowErrorCode::BadNumber),
+    (Type::UUID, RowErrorCode::Unparsable),
+];
+
+/// The kind of fault of a value of type `ty` that could not be read (an array's or a domain's: its member's).
 fn fault_code(ty: &Type) -> RowErrorCode {
     if let Kind::Array(member) | Kind::Domain(member) = ty.kind() {
         return fault_code(member);
     }
-    match *ty {
-        Type::DATE | Type::TIMESTAMP | Type::TIMESTAMPTZ => RowErrorCode::BadDate,
-        Type::INT2
-        | Type::INT4
-        | Type::INT8
-        | Type::OID
-        | Type::FLOAT4
-        | Type::FLOAT8
-        | Type::NUMERIC
-        | Type::JSON
-        | Type::JSONB => RowErrorCode::BadNumber,
-        _ => RowErrorCode::Unparsable,
-    }
+    READ_TYPES.iter().find(|(read, _)| read == ty).map_or(RowErrorCode::Unparsable, |(_, code)| *code)
 }
 
 /// A PostgreSQL value as JSON.
@@ -562,28 +574,7 @@ impl<'a> FromSql<'a> for PgValue {
             Kind::Array(member) => PgValue::accepts(member),
             Kind::Domain(base) => PgValue::accepts(base),
             Kind::Enum(_) => true,
-            _ => matches!(
-                *ty,
-                Type::BOOL
-                    | Type::INT2
-                    | Type::INT4
-                    | Type::INT8
-                    | Type::OID
-                    | Type::FLOAT4
-                    | Type::FLOAT8
-                    | Type::NUMERIC
-                    | Type::TEXT
-                    | Type::VARCHAR
-                    | Type::BPCHAR
-                    | Type::NAME
-                    | Type::UNKNOWN
-                    | Type::DATE
-                    | Type::TIMESTAMP
-                    | Type::TIMESTAMPTZ
-                    | Type::JSON
-                    | Type::JSONB
-                    | Type::UUID
-            ),
+            _ => READ_TYPES.iter().any(|(read, _)| read == ty),
         }
     }
 }

@@ -81,11 +81,21 @@ type Bad = (u64, Option<u64>, Option<String>, RowErrorCode, String);
 /// Every row of a file, in order.
 type Read = Vec<Result<Good, Bad>>;
 
-fn read_all(bytes: &[u8], name: &str, format: &FileFormat) -> (Vec<String>, Read) {
+/// Every row of a file as read, and the columns known at the end.
+fn read_rows(bytes: &[u8], name: &str, format: &FileFormat) -> (Vec<String>, Vec<Result<SourceRow, RowError>>) {
     let (_dir, path) = write(bytes, name);
     let mut reader = open(&path, name, format).unwrap();
     let mut rows = Vec::new();
     while let Some(row) = reader.next_row().unwrap() {
+        rows.push(row);
+    }
+    (reader.columns(), rows)
+}
+
+fn read_all(bytes: &[u8], name: &str, format: &FileFormat) -> (Vec<String>, Read) {
+    let (columns, read) = read_rows(bytes, name, format);
+    let mut rows = Vec::new();
+    for row in read {
         rows.push(match row {
             Ok(SourceRow { line, offset, fields, faults }) => {
                 assert_eq!(faults, [], "{name}:{line}");
@@ -97,7 +107,7 @@ fn read_all(bytes: &[u8], name: &str, format: &FileFormat) -> (Vec<String>, Read
             }
         });
     }
-    (reader.columns(), rows)
+    (columns, rows)
 }
 
 fn csv(options: CsvOptions) -> FileFormat {
@@ -815,10 +825,9 @@ fn json_duplicate_keys_reject_their_row_naming_the_key_path() {
 type WithFaults = Result<(u64, Option<u64>, Value, Vec<(String, String)>), (u64, Option<u64>, String)>;
 
 fn read_with_faults(bytes: &[u8], name: &str, format: &FileFormat) -> (Vec<String>, Vec<WithFaults>) {
-    let (_dir, path) = write(bytes, name);
-    let mut reader = open(&path, name, format).unwrap();
+    let (columns, read) = read_rows(bytes, name, format);
     let mut rows = Vec::new();
-    while let Some(row) = reader.next_row().unwrap() {
+    for row in read {
         rows.push(match row {
             Ok(SourceRow { line, offset, fields, faults }) => {
                 let faults = faults
@@ -833,7 +842,7 @@ fn read_with_faults(bytes: &[u8], name: &str, format: &FileFormat) -> (Vec<Strin
             Err(error) => Err((error.line, error.offset, error.message)),
         });
     }
-    (reader.columns(), rows)
+    (columns, rows)
 }
 
 #[test]
