@@ -6,7 +6,10 @@
 //! (the one exception is a JSON file holding a single object, which is one row).
 //!
 //! Rows that cannot be read become `Err(RowError)` naming the file, the physical line where the row starts,
-//! its byte offset in the file and, when one is at fault, the column; reading goes on with the next row.
+//! its byte offset in the file and, when one is at fault, the column; reading goes on with the next row. A
+//! value that is read but cannot be kept as written (a JSON integer beyond 64 bits, a Parquet value that cannot
+//! be converted) is null in its row and noted in [`SourceRow::faults`](crate::SourceRow::faults): a mapping that
+//! reads it rejects the row, one that does not loads it.
 //!
 //! - CSV ([`CsvOptions`]): any ASCII delimiter, quote and escape character, with or without a header row;
 //!   encodings UTF-8, UTF-16 LE/BE, ISO-8859-1 and Windows-1252, with byte-order-mark detection. Invalid
@@ -49,7 +52,8 @@ pub enum FileFormat {
     /// `.123456Z`, `.123456789Z`; a timestamp not adjusted to UTC is read as UTC, as text without an offset is),
     /// times as `HH:MM:SS.fff` (`.ffffff` or `.fffffffff` when finer), binary as lowercase hex, lists as
     /// arrays, structs as objects, maps as objects (string keys) or arrays of `{key, value}`. A text value
-    /// (`UTF8`, `ENUM` or `JSON`) that is not UTF-8 rejects its row, naming the column's path; the other rows load.
+    /// (`UTF8`, `ENUM` or `JSON`) that is not UTF-8, or any value that cannot be converted, is read as null and
+    /// noted as a fault of its row naming its path: a mapping that reads it rejects the row; the other rows load.
     /// Compressions read: uncompressed, Snappy, zstd and gzip (not LZ4 or Brotli). A file holding a column that
     /// cannot be read (an `INTERVAL`, a `LIST` or `MAP` group not shaped as the format says, a group without
     /// fields) is refused when opened, naming the column's path.

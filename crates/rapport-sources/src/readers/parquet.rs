@@ -13,7 +13,12 @@
 //! that is not UTF-8, and cannot go on after it: the failing column is left unread, out of step with the others.
 //! A file holding text columns is therefore read through [`TextAsBytes`], which describes those columns to the
 //! record API as plain `BYTE_ARRAY`: their values come as bytes, and [`to_json`] makes them text, following the
-//! schema, so that a value that is not UTF-8 rejects its row alone (naming the column) and the other rows load.
+//! schema, so that a value that is not UTF-8 is read alone as null and the other values and rows load.
+//!
+//! A value that cannot be converted (text that is not UTF-8, a date, time or timestamp out of range, a decimal
+//! wider than 128 bits) is read as null and noted as a fault of its row, with its path (`address.city`,
+//! `tags.1`, a map's entry by its index): a mapping that reads it rejects the row as `unparsable`
+//! ([`crate::mapping_set::CompiledMapping::map_row`]), one that does not loads it.
 //!
 //! The record API panics on some columns instead of failing: it does not convert `INTERVAL` (an
 //! `unimplemented!` as soon as a value is read) and asserts on the shape of `LIST` and `MAP` groups and on
@@ -35,10 +40,9 @@ use parquet::file::reader::{FileReader, RowGroupReader, SerializedFileReader};
 use parquet::record::reader::RowIter;
 use parquet::record::{Field, Row};
 use parquet::schema::types::{ColumnDescPtr, ColumnDescriptor, Type};
-use rapport_model::RowError;
+use rapport_model::{RowError, RowErrorCode, RowFault};
 use serde_json::{Map, Number, Value};
 
-use super::row_error;
 use crate::{Error, RowReader, SourceRow};
 
 /// An open Parquet file.
@@ -109,11 +113,13 @@ impl RowReader for ParquetReader {
             offset: None,
             reason: format!("record {} cannot be decoded: {err}", self.read),
         })?;
-        Ok(Some(
-            row_to_map(&row, self.schema.as_deref().map(Type::get_fields))
-                .map(|fields| SourceRow { line: self.read, offset: None, fields, faults: Vec::new() })
-                .map_err(|(field, message)| row_error(&self.file, self.read, None, Some(field), message)),
-        ))
+        let mut faults = Vec::new();
+        let fields = row_to_map(&row, self.schema.as_deref().map(Type::get_fields), &mut faults);
+        let faults = faults
+            .into_iter()
+            .map(|(path, message)| RowFault { path, code: RowErrorCode::Unparsable, message })
+            .collect();
+        Ok(Some(Ok(SourceRow { line: self.read, offset: None, fields, faults })))
     }
 
     fn bytes_read(&self) -> u64 {
@@ -128,16 +134,31 @@ type Fault = (String, String);
 /// converts without it).
 type Node<'a> = Option<&'a Type>;
 
-/// A group's fields as a map; `fields` are the schema nodes of its fields, when followed.
-fn row_to_map(row: &Row, fields: Option<&[Arc<Type>]>) -> Result<Map<String, Value>, Fault> {
+/// A value that cannot be converted: (its path from the value being converted, message). The value is read as
+/// null; the row's mapping decides whether that rejects the row ([`RowFault`]).
+type ValueFault = (Vec<String>, String);
+
+/// Runs `convert` on a value at `step` inside the one being converted, placing the faults it adds under `step`.
+fn inside<T>(faults: &mut Vec<ValueFault>, step: &str, convert: impl FnOnce(&mut Vec<ValueFault>) -> T) -> T {
+    let start = faults.len();
+    let out = convert(faults);
+    for (path, _) in &mut faults[start..] {
+        path.insert(0, step.to_owned());
+    }
+    out
+}
+
+/// A group's fields as a map; `fields` are the schema nodes of its fields, when followed. Values that cannot
+/// be converted are null, and added to `faults`.
+fn row_to_map(row: &Row, fields: Option<&[Arc<Type>]>, faults: &mut Vec<ValueFault>) -> Map<String, Value> {
     let mut map = Map::new();
     for (index, (name, field)) in row.get_column_iter().enumerate() {
         // A row holds the group's fields in schema order.
         let node = fields.and_then(|fields| fields.get(index)).map(Arc::as_ref).filter(|node| node.name() == name);
-        let value = to_json(field, node).map_err(|(path, message)| (join(name, &path), message))?;
+        let value = inside(faults, name, |faults| to_json(field, node, faults));
         map.insert(name.clone(), value);
     }
-    Ok(map)
+    map
 }
 
 /// A time or timestamp in nanoseconds, which the record API leaves as a bare `i64`.
@@ -483,10 +504,63 @@ fn float(value: f64) -> Value {
     }
 }
 
-/// Converts one value read from `node`; on failure the error's path is relative to this value (empty: the value
-/// itself).
-fn to_json(field: &Field, node: Node<'_>) -> Result<Value, Fault> {
-    let bad = |message: String| (String::new(), message);
+/// Converts one value read from `node`; a value inside it that cannot be converted is null, and added to
+/// `faults` with its path relative to this value (empty: the value itself).
+fn to_json(field: &Field, node: Node<'_>, faults: &mut Vec<ValueFault>) -> Value {
+    match field {
+        Field::Group(row) => {
+            Value::Object(row_to_map(row, node.filter(|node| node.is_group()).map(Type::get_fields), faults))
+        }
+        Field::ListInternal(list) => {
+            let element_node = node.and_then(list_element);
+            let mut values = Vec::with_capacity(list.len());
+            for (index, element) in list.elements().iter().enumerate() {
+                values.push(inside(faults, &index.to_string(), |faults| to_json(element, element_node, faults)));
+            }
+            Value::Array(values)
+        }
+        Field::MapInternal(map) => {
+            let (key_node, value_node) = node.map_or((None, None), map_entry);
+            let string_keys = map.entries().iter().all(|(key, _)| text(key, key_node).is_some());
+            if string_keys {
+                let mut object = Map::new();
+                for (index, (key, value)) in map.entries().iter().enumerate() {
+                    // An entry whose key is not text is left out.
+                    match text(key, key_node) {
+                        Some(Ok(key)) => {
+                            let value = inside(faults, &key, |faults| to_json(value, value_node, faults));
+                            object.insert(key, value);
+                        }
+                        Some(Err(message)) => {
+                            faults.push((vec![index.to_string()], format!("map key {}: {message}", index + 1)))
+                        }
+                        None => {}
+                    }
+                }
+                Value::Object(object)
+            } else {
+                let mut pairs = Vec::with_capacity(map.len());
+                for (index, (key, value)) in map.entries().iter().enumerate() {
+                    let pair = inside(faults, &index.to_string(), |faults| {
+                        let mut pair = Map::new();
+                        pair.insert("key".to_owned(), to_json(key, key_node, faults));
+                        pair.insert("value".to_owned(), to_json(value, value_node, faults));
+                        pair
+                    });
+                    pairs.push(Value::Object(pair));
+                }
+                Value::Array(pairs)
+            }
+        }
+        _ => scalar(field, node).unwrap_or_else(|message| {
+            faults.push((Vec::new(), message));
+            Value::Null
+        }),
+    }
+}
+
+/// Converts one value that is neither a group, a list nor a map; the message says why it cannot be.
+fn scalar(field: &Field, node: Node<'_>) -> Result<Value, String> {
     Ok(match field {
         Field::Null => Value::Null,
         Field::Bool(value) => Value::Bool(*value),
@@ -495,7 +569,7 @@ fn to_json(field: &Field, node: Node<'_>) -> Result<Value, Fault> {
         Field::Int(value) => Value::from(*value),
         Field::Long(value) => match node.and_then(nanos) {
             Some(Nanos::Timestamp) => Value::String(timestamp_nanos(*value)),
-            Some(Nanos::Time) => Value::String(time_nanos(*value).map_err(bad)?),
+            Some(Nanos::Time) => Value::String(time_nanos(*value)?),
             None => Value::from(*value),
         },
         Field::UByte(value) => Value::from(*value),
@@ -507,70 +581,36 @@ fn to_json(field: &Field, node: Node<'_>) -> Result<Value, Fault> {
         Field::Double(value) => float(*value),
         Field::Decimal(value) => Value::String(
             decimal(value)
-                .ok_or_else(|| bad(format!("the decimal is wider than 128 bits ({} bytes)", value.data().len())))?,
+                .ok_or_else(|| format!("the decimal is wider than 128 bits ({} bytes)", value.data().len()))?,
         ),
         Field::Str(value) => Value::String(value.clone()),
         // The bytes of a text column read through `TextAsBytes` are text; other bytes are binary, shown as hex.
         Field::Bytes(value) => match text(field, node) {
-            Some(text) => Value::String(text.map_err(bad)?),
+            Some(text) => Value::String(text?),
             None => Value::String(value.data().iter().map(|byte| format!("{byte:02x}")).collect()),
         },
         Field::Date(days) => {
             let date = NaiveDate::from_ymd_opt(1970, 1, 1)
                 .and_then(|epoch| epoch.checked_add_signed(chrono::TimeDelta::days(i64::from(*days))))
-                .ok_or_else(|| bad(format!("date {days} days from 1970-01-01 is out of range")))?;
+                .ok_or_else(|| format!("date {days} days from 1970-01-01 is out of range"))?;
             Value::String(date.format("%Y-%m-%d").to_string())
         }
         Field::TimeMillis(millis) => Value::String(
-            time_nanos(i64::from(*millis) * 1_000_000).map_err(|_| bad(format!("time {millis} ms is out of range")))?,
+            time_nanos(i64::from(*millis) * 1_000_000).map_err(|_| format!("time {millis} ms is out of range"))?,
         ),
-        Field::TimeMicros(micros) => Value::String(time_micros(*micros).map_err(bad)?),
+        Field::TimeMicros(micros) => Value::String(time_micros(*micros)?),
         Field::TimestampMillis(millis) => {
             let at = DateTime::from_timestamp_millis(*millis)
-                .ok_or_else(|| bad(format!("timestamp {millis} ms is out of range")))?;
+                .ok_or_else(|| format!("timestamp {millis} ms is out of range"))?;
             Value::String(at.to_rfc3339_opts(SecondsFormat::Millis, true))
         }
         Field::TimestampMicros(micros) => {
             let at = DateTime::from_timestamp_micros(*micros)
-                .ok_or_else(|| bad(format!("timestamp {micros} µs is out of range")))?;
+                .ok_or_else(|| format!("timestamp {micros} µs is out of range"))?;
             Value::String(at.to_rfc3339_opts(SecondsFormat::Micros, true))
         }
-        Field::Group(row) => Value::Object(row_to_map(row, node.filter(|node| node.is_group()).map(Type::get_fields))?),
-        Field::ListInternal(list) => {
-            let element_node = node.and_then(list_element);
-            let mut values = Vec::with_capacity(list.len());
-            for (index, element) in list.elements().iter().enumerate() {
-                values.push(
-                    to_json(element, element_node)
-                        .map_err(|(path, message)| (join(&index.to_string(), &path), message))?,
-                );
-            }
-            Value::Array(values)
-        }
-        Field::MapInternal(map) => {
-            let (key_node, value_node) = node.map_or((None, None), map_entry);
-            let string_keys = map.entries().iter().all(|(key, _)| text(key, key_node).is_some());
-            if string_keys {
-                let mut object = Map::new();
-                for (index, (key, value)) in map.entries().iter().enumerate() {
-                    let Some(key) = text(key, key_node) else { continue };
-                    let key =
-                        key.map_err(|message| (index.to_string(), format!("map key {}: {message}", index + 1)))?;
-                    let value = to_json(value, value_node).map_err(|(path, message)| (join(&key, &path), message))?;
-                    object.insert(key, value);
-                }
-                Value::Object(object)
-            } else {
-                let mut pairs = Vec::with_capacity(map.len());
-                for (index, (key, value)) in map.entries().iter().enumerate() {
-                    let at = |(path, message): Fault| (join(&index.to_string(), &path), message);
-                    let mut pair = Map::new();
-                    pair.insert("key".to_owned(), to_json(key, key_node).map_err(at)?);
-                    pair.insert("value".to_owned(), to_json(value, value_node).map_err(at)?);
-                    pairs.push(Value::Object(pair));
-                }
-                Value::Array(pairs)
-            }
+        Field::Group(_) | Field::ListInternal(_) | Field::MapInternal(_) => {
+            return Err("a nested value is converted by to_json".to_owned())
         }
     })
 }

@@ -824,7 +824,12 @@ fn json_duplicate_keys_reject_their_row_naming_the_key_path() {
 /// message)), or the row error's (line, offset, message).
 type WithFaults = Result<(u64, Option<u64>, Value, Vec<(String, String)>), (u64, Option<u64>, String)>;
 
-fn read_with_faults(bytes: &[u8], name: &str, format: &FileFormat) -> (Vec<String>, Vec<WithFaults>) {
+fn read_with_faults(
+    bytes: &[u8],
+    name: &str,
+    format: &FileFormat,
+    code: RowErrorCode,
+) -> (Vec<String>, Vec<WithFaults>) {
     let (columns, read) = read_rows(bytes, name, format);
     let mut rows = Vec::new();
     for row in read {
@@ -833,7 +838,7 @@ fn read_with_faults(bytes: &[u8], name: &str, format: &FileFormat) -> (Vec<Strin
                 let faults = faults
                     .into_iter()
                     .map(|fault| {
-                        assert_eq!(fault.code, RowErrorCode::BadNumber);
+                        assert_eq!(fault.code, code);
                         (fault.path.join("."), fault.message)
                     })
                     .collect();
@@ -859,7 +864,7 @@ fn json_integers_too_large_for_64_bits_are_read_as_null_and_named_as_faults_of_t
         br#"99999999999999999999"#,
     ];
     let bytes = lines.join(&b'\n');
-    let (columns, rows) = read_with_faults(&bytes, "big.ndjson", &FileFormat::NdJson);
+    let (columns, rows) = read_with_faults(&bytes, "big.ndjson", &FileFormat::NdJson, RowErrorCode::BadNumber);
     assert_eq!(
         rows,
         [
@@ -891,7 +896,7 @@ fn json_integers_too_large_for_64_bits_are_read_as_null_and_named_as_faults_of_t
     assert_eq!(columns, ["id", "name", "big", "f", "ids", "o"], "in first-seen order, the faulted rows' keys too");
     // In a JSON array, over lines: the element starts at byte 4 on line 2, the literal on line 3.
     let bytes = b"[\n  {\"id\": 1,\n   \"n\": 100000000000000000000}\n]\n";
-    let (_, rows) = read_with_faults(bytes, "big.json", &FileFormat::Json);
+    let (_, rows) = read_with_faults(bytes, "big.json", &FileFormat::Json, RowErrorCode::BadNumber);
     assert_eq!(
         rows,
         [Ok((2, Some(4), json!({"id": 1, "n": null}), vec![fault("n", "100000000000000000000", "line 3 column 9")]))]
@@ -1455,19 +1460,13 @@ mod parquet_files {
         group.close().unwrap();
         writer.close().unwrap();
 
-        let mut reader = open(&path, "text.parquet", &FileFormat::Parquet).unwrap();
-        let mut rows = Vec::new();
-        while let Some(row) = reader.next_row().unwrap() {
-            rows.push(match row {
-                Ok(SourceRow { line, offset, fields, .. }) => Ok((line, offset, Value::Object(fields))),
-                Err(RowError { file, line, offset, field, code, message }) => {
-                    assert_eq!(file, "text.parquet");
-                    Err((line, offset, field, code, message))
-                }
-            });
-        }
-        let not_utf8 = |line: u64, field: &str, message: &str| {
-            Err((line, None, Some(field.to_owned()), RowErrorCode::Unparsable, message.to_owned()))
+        let bytes = std::fs::read(&path).unwrap();
+        let (_, rows) = read_with_faults(&bytes, "text.parquet", &FileFormat::Parquet, RowErrorCode::Unparsable);
+        let not_utf8 = |path: &str, position: u8| {
+            (
+                path.to_owned(),
+                format!("the value is not valid UTF-8 (invalid byte at position {position} of the value)"),
+            )
         };
         assert_eq!(
             rows,
@@ -1478,22 +1477,43 @@ mod parquet_files {
                     json!({
                         "id": 1, "name": "Ana", "address": {"city": "Paris"}, "tags": ["a"], "raw": "01ff",
                         "seen": {"k": 7}
-                    })
+                    }),
+                    vec![]
                 )),
-                not_utf8(2, "name", "the value is not valid UTF-8 (invalid byte at position 2 of the value)"),
-                not_utf8(3, "address.city", "the value is not valid UTF-8 (invalid byte at position 2 of the value)"),
-                not_utf8(4, "tags.1", "the value is not valid UTF-8 (invalid byte at position 1 of the value)"),
-                not_utf8(
+                Ok((
+                    2,
+                    None,
+                    json!({"id": 2, "name": null, "address": {"city": "Lyon"}, "tags": ["b"], "raw": null, "seen": null}),
+                    vec![not_utf8("name", 2)]
+                )),
+                Ok((
+                    3,
+                    None,
+                    json!({"id": 3, "name": "Cy", "address": {"city": null}, "tags": ["c"], "raw": null, "seen": null}),
+                    vec![not_utf8("address.city", 2)]
+                )),
+                Ok((
+                    4,
+                    None,
+                    json!({"id": 4, "name": "Dee", "address": {"city": "Nice"}, "tags": ["x", null], "raw": null,
+                           "seen": null}),
+                    vec![not_utf8("tags.1", 1)]
+                )),
+                Ok((
                     5,
-                    "seen.1",
-                    "map key 2: the value is not valid UTF-8 (invalid byte at position 1 of the value)"
-                ),
+                    None,
+                    json!({"id": 5, "name": "Eve", "address": {"city": "Rome"}, "tags": [], "raw": null,
+                           "seen": {"ok": 1}}),
+                    vec![(
+                        "seen.1".to_owned(),
+                        "map key 2: the value is not valid UTF-8 (invalid byte at position 1 of the value)".to_owned()
+                    )]
+                )),
                 Ok((
                     6,
                     None,
-                    json!({
-                        "id": 6, "name": "Fay", "address": {"city": "Oslo"}, "tags": ["z"], "raw": null, "seen": null
-                    })
+                    json!({"id": 6, "name": "Fay", "address": {"city": "Oslo"}, "tags": ["z"], "raw": null, "seen": null}),
+                    vec![]
                 )),
             ]
         );
