@@ -1393,7 +1393,7 @@ mod parquet_files {
     }
 
     #[test]
-    fn parquet_text_that_is_not_utf8_rejects_its_row_naming_the_column() {
+    fn parquet_text_that_is_not_utf8_is_read_as_null_and_named_as_a_fault_of_its_row() {
         // Six rows; the value not UTF-8 is `name` in row 2 (`B ff b`: its byte 2), `address.city` in row 3
         // (`N c3`: a sequence cut at byte 2), the second tag of row 4 (`fe`: byte 1) and the second map key of row 5
         // (`ff`). Rows 1 and 6 load. The binary `raw` (no annotation) holds bytes that are no UTF-8 either, and is
