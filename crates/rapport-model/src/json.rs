@@ -79,6 +79,23 @@ pub fn large_integers(text: &[u8]) -> Vec<LargeInteger> {
     found
 }
 
+/// Sets the value at `path` (object keys and array indices, as in [`LargeInteger::path`]) inside `value` to null;
+/// an empty path nulls `value` itself, and a path that leads nowhere changes nothing.
+pub fn set_null(value: &mut serde_json::Value, path: &[String]) {
+    use serde_json::Value;
+    let mut slot = Some(value);
+    for step in path {
+        slot = match slot {
+            Some(Value::Object(object)) => object.get_mut(step),
+            Some(Value::Array(items)) => step.parse::<usize>().ok().and_then(|index| items.get_mut(index)),
+            _ => None,
+        };
+    }
+    if let Some(value) = slot {
+        *value = Value::Null;
+    }
+}
+
 /// Whether `text` holds `length` ASCII digits in a row. Such a run covers a multiple of `length`, so only the bytes
 /// there are looked at, and the run through a digit found there is measured both ways.
 fn has_digit_run(text: &[u8], length: usize) -> bool {
@@ -204,5 +221,24 @@ mod tests {
         for text in texts {
             assert_eq!(found(text), [], "{text}");
         }
+    }
+
+    #[test]
+    fn set_null_nulls_the_value_at_a_path_and_nothing_else() {
+        let path = |text: &str| text.split('.').filter(|step| !step.is_empty()).map(str::to_owned).collect::<Vec<_>>();
+        let start = serde_json::json!({"a": {"ids": [1, 2]}, "b": 3});
+        let mut value = start.clone();
+        set_null(&mut value, &path("a.ids.1"));
+        assert_eq!(value, serde_json::json!({"a": {"ids": [1, null]}, "b": 3}));
+        set_null(&mut value, &path("a"));
+        assert_eq!(value, serde_json::json!({"a": null, "b": 3}));
+        // Paths that lead nowhere: a missing key, an index past the end, a step into a number.
+        let mut value = start.clone();
+        for nowhere in ["c", "a.ids.2", "a.ids.x", "b.0"] {
+            set_null(&mut value, &path(nowhere));
+        }
+        assert_eq!(value, start);
+        set_null(&mut value, &[]);
+        assert_eq!(value, serde_json::Value::Null);
     }
 }

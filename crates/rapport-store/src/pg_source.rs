@@ -33,11 +33,12 @@
 //! one-dimensional arrays of these as arrays; domains as their base type. Other types are refused when the query
 //! is prepared, naming the column: cast them in a query source (`addr::text`).
 //!
-//! A value that cannot be read does not stop the pull: its row carries a [`RowFault`] naming the column, and the
-//! column's field is `null`. That is a `json`/`jsonb` value holding an integer beyond 64 bits
-//! ([`rapport_model::json::large_integers`]; jsonb writes `1e20` as such an integer), which would otherwise be
-//! read rounded (select it as text), or a date beyond chrono's range (years past 262142). A mapping that reads
-//! that column rejects the row; one that does not loads it.
+//! A value that cannot be read does not stop the pull: it is read as `null`, and its row carries a [`RowFault`]
+//! naming where it is, as a JSON file's row does: the column, then an array member's index, then the keys and
+//! indices inside a `json`/`jsonb` value (`extra.ids.1`). That is an integer beyond 64 bits inside a
+//! `json`/`jsonb` value ([`rapport_model::json::large_integers`]; jsonb writes `1e20` as such an integer), which
+//! would otherwise be read rounded (select it as text), or a date beyond chrono's range (years past 262142). A
+//! mapping that reads that value (or what holds it) rejects the row; one that does not loads it.
 
 use std::error::Error as StdError;
 
@@ -391,7 +392,13 @@ impl PgSource {
             let mut faults = Vec::new();
             for (column_index, column) in row.columns().iter().take(width).enumerate() {
                 let value = match row.try_get::<_, PgValue>(column_index) {
-                    Ok(value) => value.0,
+                    Ok(PgValue { value, faults: inside }) => {
+                        for (path, message) in inside {
+                            let path = std::iter::once(column.name().to_owned()).chain(path).collect();
+                            faults.push(RowFault { path, code: fault_code(column.type_()), message });
+                        }
+                        value
+                    }
                     Err(error) => {
                         // The client's own text is only "error deserializing column N": the reason is its source.
                         let message = error.source().map_or_else(|| error.to_string(), ToString::to_string);
@@ -475,8 +482,18 @@ fn fault_code(ty: &Type) -> RowErrorCode {
     READ_TYPES.iter().find(|(read, _)| read == ty).map_or(RowErrorCode::Unparsable, |(_, code)| *code)
 }
 
-/// A PostgreSQL value as JSON.
-struct PgValue(Value);
+/// A PostgreSQL value as JSON, and what inside it could not be read, each read as null: its path inside the
+/// value (array indices, then keys inside a json value; empty for the value itself) and why.
+struct PgValue {
+    value: Value,
+    faults: Vec<(Vec<String>, String)>,
+}
+
+impl PgValue {
+    fn read(value: Value) -> Self {
+        PgValue { value, faults: Vec::new() }
+    }
+}
 
 /// PostgreSQL's `infinity` or `-infinity` for a date (4 bytes) or timestamp (8 bytes) that holds one, as
 /// PostgreSQL writes it; chrono has no such value and would refuse the whole pull (`valid_to = 'infinity'` is
@@ -507,66 +524,15 @@ fn float(value: f64) -> Value {
 type BoxError = Box<dyn StdError + Sync + Send>;
 
 impl<'a> FromSql<'a> for PgValue {
+    /// Never fails on a value it cannot convert: that value is null and its fault, so that the rest of the row
+    /// (and of an array) is read, and only a mapping that reads it rejects the row.
     fn from_sql(ty: &Type, raw: &'a [u8]) -> std::result::Result<Self, BoxError> {
-        if let Kind::Domain(base) = ty.kind() {
-            return PgValue::from_sql(base, raw);
-        }
-        if let Kind::Array(_) = ty.kind() {
-            let values = Vec::<PgValue>::from_sql(ty, raw)?;
-            return Ok(PgValue(Value::Array(values.into_iter().map(|value| value.0).collect())));
-        }
-        if let Kind::Enum(_) = ty.kind() {
-            return Ok(PgValue(Value::String(std::str::from_utf8(raw)?.to_owned())));
-        }
-        if matches!(*ty, Type::DATE | Type::TIMESTAMP | Type::TIMESTAMPTZ) {
-            if let Some(text) = infinity(raw) {
-                return Ok(PgValue(Value::String(text.to_owned())));
-            }
-        }
-        let value = match *ty {
-            Type::BOOL => Value::Bool(bool::from_sql(ty, raw)?),
-            Type::INT2 => Value::from(i16::from_sql(ty, raw)?),
-            Type::INT4 => Value::from(i32::from_sql(ty, raw)?),
-            Type::INT8 => Value::from(i64::from_sql(ty, raw)?),
-            Type::OID => Value::from(u32::from_sql(ty, raw)?),
-            Type::FLOAT4 => float(f64::from(f32::from_sql(ty, raw)?)),
-            Type::FLOAT8 => float(f64::from_sql(ty, raw)?),
-            Type::NUMERIC => Value::String(numeric(raw)?),
-            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
-                Value::String(String::from_sql(ty, raw)?)
-            }
-            Type::DATE => Value::String(NaiveDate::from_sql(ty, raw)?.format("%Y-%m-%d").to_string()),
-            Type::TIMESTAMP => {
-                Value::String(NaiveDateTime::from_sql(ty, raw)?.format("%Y-%m-%dT%H:%M:%S%.f").to_string())
-            }
-            Type::TIMESTAMPTZ => {
-                Value::String(DateTime::<Utc>::from_sql(ty, raw)?.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-            }
-            Type::JSON | Type::JSONB => {
-                // jsonb comes as a version byte, then the text.
-                let text = if *ty == Type::JSONB { raw.get(1..).unwrap_or_default() } else { raw };
-                if let Some(large) = rapport_model::json::large_integers(text).into_iter().next() {
-                    let at = match large.path.is_empty() {
-                        true => String::new(),
-                        false => format!(" at `{}`", large.path.join(".")),
-                    };
-                    return Err(format!(
-                        "the integer {}{at} is too large for 64 bits and would lose digits as a JSON number; select \
-                         it as text in a query (`col->>'key'`)",
-                        large.literal,
-                    )
-                    .into());
-                }
-                Value::from_sql(ty, raw)?
-            }
-            Type::UUID => Value::String(uuid(raw)?),
-            _ => return Err(format!("type {ty} is not read").into()),
-        };
-        Ok(PgValue(value))
+        Ok(convert(ty, raw)
+            .unwrap_or_else(|error| PgValue { value: Value::Null, faults: vec![(Vec::new(), error.to_string())] }))
     }
 
     fn from_sql_null(_: &Type) -> std::result::Result<Self, BoxError> {
-        Ok(PgValue(Value::Null))
+        Ok(PgValue::read(Value::Null))
     }
 
     fn accepts(ty: &Type) -> bool {
@@ -577,6 +543,75 @@ impl<'a> FromSql<'a> for PgValue {
             _ => READ_TYPES.iter().any(|(read, _)| read == ty),
         }
     }
+}
+
+/// `raw`, of type `ty`, as JSON ([`PgValue`]), or why it cannot be read.
+fn convert(ty: &Type, raw: &[u8]) -> std::result::Result<PgValue, BoxError> {
+    if let Kind::Domain(base) = ty.kind() {
+        return convert(base, raw);
+    }
+    if let Kind::Array(_) = ty.kind() {
+        // Each member's faults, placed by its index.
+        let mut faults = Vec::new();
+        let mut values = Vec::new();
+        for (index, member) in Vec::<PgValue>::from_sql(ty, raw)?.into_iter().enumerate() {
+            faults.extend(
+                member
+                    .faults
+                    .into_iter()
+                    .map(|(path, message)| (std::iter::once(index.to_string()).chain(path).collect(), message)),
+            );
+            values.push(member.value);
+        }
+        return Ok(PgValue { value: Value::Array(values), faults });
+    }
+    if let Kind::Enum(_) = ty.kind() {
+        return Ok(PgValue::read(Value::String(std::str::from_utf8(raw)?.to_owned())));
+    }
+    if matches!(*ty, Type::DATE | Type::TIMESTAMP | Type::TIMESTAMPTZ) {
+        if let Some(text) = infinity(raw) {
+            return Ok(PgValue::read(Value::String(text.to_owned())));
+        }
+    }
+    let value = match *ty {
+        Type::BOOL => Value::Bool(bool::from_sql(ty, raw)?),
+        Type::INT2 => Value::from(i16::from_sql(ty, raw)?),
+        Type::INT4 => Value::from(i32::from_sql(ty, raw)?),
+        Type::INT8 => Value::from(i64::from_sql(ty, raw)?),
+        Type::OID => Value::from(u32::from_sql(ty, raw)?),
+        Type::FLOAT4 => float(f64::from(f32::from_sql(ty, raw)?)),
+        Type::FLOAT8 => float(f64::from_sql(ty, raw)?),
+        Type::NUMERIC => Value::String(numeric(raw)?),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+            Value::String(String::from_sql(ty, raw)?)
+        }
+        Type::DATE => Value::String(NaiveDate::from_sql(ty, raw)?.format("%Y-%m-%d").to_string()),
+        Type::TIMESTAMP => Value::String(NaiveDateTime::from_sql(ty, raw)?.format("%Y-%m-%dT%H:%M:%S%.f").to_string()),
+        Type::TIMESTAMPTZ => {
+            Value::String(DateTime::<Utc>::from_sql(ty, raw)?.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        }
+        Type::JSON | Type::JSONB => {
+            // jsonb comes as a version byte, then the text.
+            let text = if *ty == Type::JSONB { raw.get(1..).unwrap_or_default() } else { raw };
+            let mut value = Value::from_sql(ty, raw)?;
+            let faults = rapport_model::json::large_integers(text)
+                .into_iter()
+                .map(|large| {
+                    rapport_model::json::set_null(&mut value, &large.path);
+                    let message = format!(
+                        "the integer {} is too large for 64 bits and would lose digits as a JSON number; select it \
+                         as text in a query (`col->>'key'`)",
+                        large.literal,
+                    );
+                    (large.path, message)
+                })
+                .collect();
+            return Ok(PgValue { value, faults });
+        }
+        Type::UUID => Value::String(uuid(raw)?),
+        _ => return Err(format!("type {ty} is not read").into()),
+    };
+    Ok(PgValue::read(value))
 }
 
 fn uuid(raw: &[u8]) -> std::result::Result<String, BoxError> {

@@ -113,17 +113,10 @@ impl Columns {
 
 /// Sets the value at `path` (keys and array indices) inside `fields` to null.
 fn clear(fields: &mut Map<String, Value>, path: &[String]) {
-    let Some((key, inside)) = path.split_first() else { return };
-    let mut slot = fields.get_mut(key);
-    for step in inside {
-        slot = match slot {
-            Some(Value::Object(object)) => object.get_mut(step),
-            Some(Value::Array(items)) => step.parse::<usize>().ok().and_then(|index| items.get_mut(index)),
-            _ => None,
-        };
-    }
-    if let Some(value) = slot {
-        *value = Value::Null;
+    if let Some((key, inside)) = path.split_first() {
+        if let Some(value) = fields.get_mut(key) {
+            rapport_model::json::set_null(value, inside);
+        }
     }
 }
 
