@@ -13,7 +13,9 @@
 //!
 //! Names are normalized before comparing: camelCase is split, `_`, `-`, `.` and spaces separate words, case is
 //! ignored. Each field is proposed for one column at most (the best-scored column wins). Columns left without
-//! a proposal are listed, never dropped silently: they are the custom fields a user maps by hand.
+//! a proposal are listed, never dropped silently: they are the custom fields a user maps by hand. A Salesforce
+//! custom field (`Score__c`, or `Region__pc` on a person account) is custom by definition, because no standard
+//! field held it: it is matched by a whole path only (rule 1), never by synonym, name or similarity.
 
 use std::path::Path;
 
@@ -133,6 +135,23 @@ const SYNONYMS: &[(&str, &str)] = &[
     ("status", "b2b.personStatus"),
     ("score", "b2b.personScore"),
     ("leadscore", "b2b.personScore"),
+    // When the source system last changed or created the record, as CRM and marketing exports name it
+    // (Salesforce, Dynamics, HubSpot, Pipedrive, Rails and SQL habits): merge policies order fragments by it.
+    ("lastmodifieddate", "extSourceSystemAudit.lastUpdatedDate"),
+    ("lastmodified", "extSourceSystemAudit.lastUpdatedDate"),
+    ("modifieddate", "extSourceSystemAudit.lastUpdatedDate"),
+    ("modifiedon", "extSourceSystemAudit.lastUpdatedDate"),
+    ("modifiedat", "extSourceSystemAudit.lastUpdatedDate"),
+    ("systemmodstamp", "extSourceSystemAudit.lastUpdatedDate"),
+    ("updatedat", "extSourceSystemAudit.lastUpdatedDate"),
+    ("updatedon", "extSourceSystemAudit.lastUpdatedDate"),
+    ("updatetime", "extSourceSystemAudit.lastUpdatedDate"),
+    ("lastupdated", "extSourceSystemAudit.lastUpdatedDate"),
+    ("createddate", "extSourceSystemAudit.createdDate"),
+    ("createdon", "extSourceSystemAudit.createdDate"),
+    ("createdat", "extSourceSystemAudit.createdDate"),
+    ("createdate", "extSourceSystemAudit.createdDate"),
+    ("addtime", "extSourceSystemAudit.createdDate"),
     // Accounts.
     ("company", "accountName"),
     ("companyname", "accountName"),
@@ -277,6 +296,7 @@ pub fn propose(entity: EntityKind, columns: &[String], targets: &[TargetField]) 
         if name.is_empty() {
             continue;
         }
+        let custom = salesforce_custom(column);
         let leaf_matches: Vec<usize> = targets
             .iter()
             .enumerate()
@@ -297,6 +317,8 @@ pub fn propose(entity: EntityKind, columns: &[String], targets: &[TargetField]) 
             let synonym = SYNONYMS.iter().any(|(word, dest)| *word == name && target.path.to_string() == *dest);
             let (score, reason) = if path == name {
                 (1.0, "path")
+            } else if custom {
+                continue;
             } else if synonym {
                 (0.95, "synonym")
             } else if leaf == name {
@@ -360,6 +382,13 @@ pub fn propose(entity: EntityKind, columns: &[String], targets: &[TargetField]) 
         origin: None,
     };
     Proposal { entity, template: None, mappings, unmapped_fields, set }
+}
+
+/// Whether `column` is a Salesforce custom field's API name: `Score__c`, `Region__pc` (a person account's
+/// custom field on its contact side).
+fn salesforce_custom(column: &str) -> bool {
+    let lower = column.trim().to_ascii_lowercase();
+    ["__c", "__pc"].iter().any(|suffix| lower.strip_suffix(suffix).is_some_and(|stem| !stem.is_empty()))
 }
 
 /// The mapping of `column` to `target`, converting to the field's type.
@@ -480,6 +509,34 @@ mod tests {
         assert_eq!(proposal.unmapped_fields, ["Updated", "Favourite Colour", "Shoe Size"]);
         assert_eq!(proposal.set.mappings.len(), 13);
         assert!(proposal.set.mappings.iter().all(|m| !m.destination.starts_with("personComponents")));
+    }
+
+    #[test]
+    fn audit_times_are_synonyms_and_salesforce_custom_fields_are_left_to_the_user() {
+        let mut targets = person_targets();
+        targets.push(target("extSourceSystemAudit.createdDate", TargetKind::DateTime));
+        let header = columns(&["Modified On", "created_at", "Birthdate__c", "Mobile_Phone__pc", "Email", "__c"]);
+        let proposal = propose(EntityKind::Person, &header, &targets);
+        let got: Vec<(&str, &str, &str, f64, &str)> = proposal
+            .mappings
+            .iter()
+            .map(|p| {
+                (p.column.as_str(), p.mapping.destination.as_str(), p.mapping.source.as_str(), p.confidence, p.reason)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("Modified On", "extSourceSystemAudit.lastUpdatedDate", "date(${Modified On})", 0.95, "synonym"),
+                ("created_at", "extSourceSystemAudit.createdDate", "date(created_at)", 0.95, "synonym"),
+                ("Email", "workEmail.address", "Email", 0.95, "synonym"),
+                // `__c` alone is no custom field's name: nothing in it matches anything either.
+            ]
+        );
+        // Both custom fields resemble a standard one (birthDate, mobilePhone) and stay the user's to map.
+        assert_eq!(proposal.unmapped_fields, ["Birthdate__c", "Mobile_Phone__pc", "__c"]);
+        assert!(["Score__c", " lead_score__C ", "Region__pc"].into_iter().all(salesforce_custom));
+        assert!(!["__c", "Topic__cx", "Score_c", "Score"].into_iter().any(salesforce_custom));
     }
 
     #[test]
