@@ -521,20 +521,21 @@ fn to_json(field: &Field, node: Node<'_>, faults: &mut Vec<ValueFault>) -> Value
         }
         Field::MapInternal(map) => {
             let (key_node, value_node) = node.map_or((None, None), map_entry);
-            let string_keys = map.entries().iter().all(|(key, _)| text(key, key_node).is_some());
-            if string_keys {
+            // Text keys make an object; each key is decoded once, here.
+            let keys: Option<Vec<Result<String, String>>> =
+                map.entries().iter().map(|(key, _)| text(key, key_node)).collect();
+            if let Some(keys) = keys {
                 let mut object = Map::new();
-                for (index, (key, value)) in map.entries().iter().enumerate() {
-                    // An entry whose key is not text is left out.
-                    match text(key, key_node) {
-                        Some(Ok(key)) => {
+                for (index, (key, (_, value))) in keys.into_iter().zip(map.entries()).enumerate() {
+                    match key {
+                        Ok(key) => {
                             let value = inside(faults, &key, |faults| to_json(value, value_node, faults));
                             object.insert(key, value);
                         }
-                        Some(Err(message)) => {
+                        // A key that is not UTF-8 is named, and its entry left out.
+                        Err(message) => {
                             faults.push((vec![index.to_string()], format!("map key {}: {message}", index + 1)))
                         }
-                        None => {}
                     }
                 }
                 Value::Object(object)
