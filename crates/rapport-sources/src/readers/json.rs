@@ -28,6 +28,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use rapport_model::json::LargeInteger;
 use rapport_model::{RowError, RowErrorCode, RowFault};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::map::Entry;
@@ -74,13 +75,13 @@ impl Columns {
                 // A too-large integer is read as null, and noted: a mapping that reads it rejects the row.
                 let faults = large
                     .into_iter()
-                    .map(|large| {
+                    .map(|(large, (line, column))| {
                         clear(&mut fields, &large.path);
                         let message = format!(
                             "the integer {} at {} is too large for 64 bits and would lose digits as a number; write \
                              it as a string",
                             large.literal,
-                            position(large.line, large.column)
+                            position(line, column)
                         );
                         RowFault { path: large.path, code: RowErrorCode::BadNumber, message }
                     })
@@ -131,21 +132,11 @@ enum ParseError {
 }
 
 /// A parsed JSON text, and the integer literals in it too large for 64 bits (see the module documentation),
-/// which the value holds rounded to floats.
+/// which the value holds rounded to floats, each with the 1-based line and column in the text where it starts.
 #[derive(Debug, PartialEq)]
 struct Parsed {
     value: Value,
-    large: Vec<Large>,
-}
-
-/// An integer literal too large for 64 bits: its path (keys and indices), the literal, and the 1-based line and
-/// column in the text where it starts.
-#[derive(Debug, PartialEq)]
-struct Large {
-    path: Vec<String>,
-    literal: String,
-    line: usize,
-    column: usize,
+    large: Vec<(LargeInteger, (usize, usize))>,
 }
 
 /// Parses `text` as `serde_json::from_slice::<Value>` does, except that an object holding a key twice fails,
@@ -161,8 +152,8 @@ fn parse(text: &[u8]) -> Result<Parsed, ParseError> {
             let large = rapport_model::json::large_integers(text)
                 .into_iter()
                 .map(|large| {
-                    let (line, column) = line_column(text, large.offset);
-                    Large { path: large.path, literal: large.literal, line, column }
+                    let position = line_column(text, large.offset);
+                    (large, position)
                 })
                 .collect();
             Ok(Parsed { value, large })
@@ -762,19 +753,17 @@ mod tests {
             Ok(Parsed { mut large, .. }) if large.len() == 1 => large.remove(0),
             other => panic!("{other:?}"),
         };
-        let at = |path: &str, literal: &str, line, column| Large {
-            path: path.split('.').map(str::to_owned).collect(),
-            literal: literal.to_owned(),
-            line,
-            column,
+        let at = |path: &str, literal: &str, offset, line, column| {
+            let path = path.split('.').map(str::to_owned).collect();
+            (LargeInteger { path, literal: literal.to_owned(), offset }, (line, column))
         };
-        assert_eq!(large(br#"{"id": 123456789012345678901234}"#), at("id", "123456789012345678901234", 1, 8));
+        assert_eq!(large(br#"{"id": 123456789012345678901234}"#), at("id", "123456789012345678901234", 7, 1, 8));
         // One above u64::MAX, in an array; one below i64::MIN, on the second line.
-        assert_eq!(large(br#"{"a": [1, 18446744073709551616]}"#), at("a.1", "18446744073709551616", 1, 11));
-        assert_eq!(large(b"{\"n\":\n -9223372036854775809}"), at("n", "-9223372036854775809", 2, 2));
+        assert_eq!(large(br#"{"a": [1, 18446744073709551616]}"#), at("a.1", "18446744073709551616", 10, 1, 11));
+        assert_eq!(large(b"{\"n\":\n -9223372036854775809}"), at("n", "-9223372036854775809", 7, 2, 2));
         // Floats written with an exponent or a fraction pass; the integer after them is still found.
         let text = br#"{"f": 1e20, "g": 12345678901234567890.0, "k": {"id": 99999999999999999999}}"#;
-        assert_eq!(large(text), at("k.id", "99999999999999999999", 1, 54));
+        assert_eq!(large(text), at("k.id", "99999999999999999999", 53, 1, 54));
         // At the edges of the 64-bit ranges, as floats, and as digits in strings: read as serde_json reads them.
         let texts: [&[u8]; 3] = [
             br#"{"u": 18446744073709551615, "i": -9223372036854775808, "s": "123456789012345678901234"}"#,
