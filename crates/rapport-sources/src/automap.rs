@@ -74,6 +74,8 @@ pub struct Proposal {
     pub entity: EntityKind,
     /// The built-in table used, when the input is a known CRM export (`Salesforce Contact`).
     pub template: Option<String>,
+    /// How the input was recognised as that table: `file name` or `header` (see [`table_by_header`]).
+    pub recognised_by: Option<&'static str>,
     /// The proposals, in column order (template mappings in template order).
     pub mappings: Vec<ProposedMapping>,
     /// Input columns with no proposal, in input order.
@@ -230,9 +232,43 @@ pub fn known_table(file: &Path, columns: &[String]) -> Option<SourceTable> {
 /// Proposes a mapping for an input file: its template when it is a known CRM table, else a column-by-column
 /// proposal against `targets` for `entity`.
 pub fn propose_for_file(file: &Path, entity: EntityKind, columns: &[String], targets: &[TargetField]) -> Proposal {
-    match known_table(file, columns) {
-        Some(table) => propose_template(&table, columns),
+    if let Some(table) = known_table(file, columns) {
+        return Proposal { recognised_by: Some("file name"), ..propose_template(&table, columns) };
+    }
+    match table_by_header(entity, columns) {
+        Some(table) => Proposal { recognised_by: Some("header"), ..propose_template(&table, columns) },
         None => propose(entity, columns, targets),
+    }
+}
+
+/// The built-in table of `entity` an input is by its header alone, whatever its file name (a Data Loader
+/// `extract.csv`, a renamed export): the table whose id column the header has and whose template reads the
+/// most of the header's columns, when that is at least three columns besides the id, at least half of the
+/// header, and strictly more than any other table reads (a header that fits a Salesforce contact and a lead
+/// equally is neither). Names compare without case, as the templates bind columns.
+pub fn table_by_header(entity: EntityKind, columns: &[String]) -> Option<SourceTable> {
+    let lower: Vec<String> = columns.iter().map(|c| c.trim().to_lowercase()).collect();
+    let mut scored: Vec<(usize, SourceTable)> =
+        [SourceSystem::Salesforce, SourceSystem::Dynamics, SourceSystem::Marketo]
+            .into_iter()
+            .flat_map(|system| crate::tables(system).iter().copied())
+            .filter(|table| table.entity == entity && lower.contains(&table.id_column().to_lowercase()))
+            .map(|table| {
+                let mut read: Vec<String> = table.columns().iter().map(|c| c.to_lowercase()).collect();
+                read.push(table.id_column().to_lowercase());
+                read.sort();
+                read.dedup();
+                (lower.iter().filter(|column| read.contains(column)).count(), table)
+            })
+            .collect();
+    scored.sort_by_key(|(count, _)| std::cmp::Reverse(*count));
+    match scored.as_slice() {
+        [(best, table), rest @ ..]
+            if *best >= 4 && best * 2 >= lower.len() && rest.first().is_none_or(|(next, _)| next < best) =>
+        {
+            Some(*table)
+        }
+        _ => None,
     }
 }
 
@@ -269,7 +305,14 @@ pub fn propose_template(table: &SourceTable, columns: &[String]) -> Proposal {
     let mut used: Vec<String> = read.iter().map(|c| c.to_lowercase()).collect();
     used.push(table.id_column().to_lowercase());
     let unmapped_fields = columns.iter().filter(|c| !used.contains(&c.trim().to_lowercase())).cloned().collect();
-    Proposal { entity: table.entity, template: Some(table.to_string()), mappings, unmapped_fields, set }
+    Proposal {
+        entity: table.entity,
+        template: Some(table.to_string()),
+        recognised_by: None,
+        mappings,
+        unmapped_fields,
+        set,
+    }
 }
 
 /// The input field a mapping reads first (empty for constants).
@@ -381,7 +424,7 @@ pub fn propose(entity: EntityKind, columns: &[String], targets: &[TargetField]) 
         mappings: mappings.iter().map(|p| p.mapping.clone()).collect(),
         origin: None,
     };
-    Proposal { entity, template: None, mappings, unmapped_fields, set }
+    Proposal { entity, template: None, recognised_by: None, mappings, unmapped_fields, set }
 }
 
 /// Whether `column` is a Salesforce custom field's API name: `Score__c`, `Region__pc` (a person account's
@@ -581,5 +624,41 @@ mod tests {
         );
         // Without the id column it is not the CRM table.
         assert_eq!(known_table(Path::new("contact.csv"), &columns(&["email"])), None);
+    }
+
+    #[test]
+    fn an_export_under_another_name_is_recognised_by_its_header_when_one_table_fits_best() {
+        let name = |proposal: &Proposal| (proposal.template.clone(), proposal.recognised_by);
+        // A Data Loader extract: upper-case names, a file name that says nothing.
+        let header = columns(&["ID", "ACCOUNTID", "FIRSTNAME", "LASTNAME", "EMAIL", "DEPARTMENT", "SCORE__C"]);
+        let proposal = propose_for_file(Path::new("extract.csv"), EntityKind::Person, &header, &person_targets());
+        assert_eq!(name(&proposal), (Some("Salesforce Contact".to_owned()), Some("header")));
+        assert_eq!(proposal.unmapped_fields, ["SCORE__C"]);
+        // The template's own column names, which bind to the header without case.
+        let account_key = proposal.mappings.iter().find(|p| p.mapping.destination == "b2b.accountKey").unwrap();
+        assert_eq!(account_key.column, "AccountId");
+        let placeholders = Placeholders { crm_org_id: Some("00D".into()), ..Placeholders::default() };
+        proposal.set.compile(&header, &CompileOptions { placeholders, ..CompileOptions::default() }).unwrap();
+        // By file name, it says so.
+        let by_name = propose_for_file(Path::new("Contact.csv"), EntityKind::Person, &header, &person_targets());
+        assert_eq!(name(&by_name), (Some("Salesforce Contact".to_owned()), Some("file name")));
+        // A Dynamics contact.
+        let header = columns(&["contactid", "firstname", "lastname", "emailaddress1", "jobtitle", "modifiedon"]);
+        assert_eq!(
+            table_by_header(EntityKind::Person, &header).map(|t| t.to_string()).as_deref(),
+            Some("Dynamics contacts")
+        );
+        // Not recognised: what a contact and a lead (and a Marketo person) share alone; the table of another
+        // entity; a header of which the table reads less than half; no id column.
+        let shared = columns(&["Id", "FirstName", "LastName", "Email"]);
+        assert_eq!(table_by_header(EntityKind::Person, &shared), None);
+        let contact = columns(&["Id", "AccountId", "FirstName", "LastName", "Email"]);
+        assert_eq!(table_by_header(EntityKind::Account, &contact), None);
+        let mostly_other = columns(&["Id", "AccountId", "FirstName", "LastName", "a", "b", "c", "d", "e"]);
+        assert_eq!(table_by_header(EntityKind::Person, &mostly_other), None);
+        assert_eq!(table_by_header(EntityKind::Person, &contact[1..]), None);
+        let proposal = propose_for_file(Path::new("extract.csv"), EntityKind::Person, &shared, &person_targets());
+        assert_eq!(name(&proposal), (None, None));
+        assert_eq!(proposal.mappings.len(), 3, "Email, FirstName and LastName by synonym; Id is no field");
     }
 }

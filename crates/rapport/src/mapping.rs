@@ -296,7 +296,10 @@ fn save_or_print(set: &MappingSet, out: Option<&Path>, json: bool) -> Result<()>
 
 fn print_proposal(file: &Path, proposal: &Proposal) {
     match &proposal.template {
-        Some(template) => println!("{}: the {template} export table → {}", file.display(), proposal.entity),
+        Some(template) => {
+            let how = proposal.recognised_by.map(|how| format!(" (recognised by its {how})")).unwrap_or_default();
+            println!("{}: the {template} export table{how} → {}", file.display(), proposal.entity)
+        }
         None => println!("{}: {} proposed mappings → {}", file.display(), proposal.mappings.len(), proposal.entity),
     }
     for proposed in &proposal.mappings {

@@ -50,6 +50,29 @@ fn issue_4_propose_prints_one_line_per_mapping_and_the_unmapped_columns() {
 }
 
 #[test]
+fn issue_4_a_crm_export_under_another_file_name_is_recognised_by_its_header() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("extract.csv");
+    std::fs::write(&csv, "ID,ACCOUNTID,FIRSTNAME,LASTNAME,EMAIL,SCORE__C\n003A,001A,Ann,Lee,a@x.com,3\n").unwrap();
+    let out = ok(rapport(tmp.path(), &["mapping", "propose", csv.to_str().unwrap(), "--entity", "person"]));
+    let first = out.lines().next().unwrap();
+    assert_eq!(
+        first,
+        format!("{}: the Salesforce Contact export table (recognised by its header) → person", csv.display())
+    );
+    assert_eq!(out.lines().last(), Some("unmapped columns (1): SCORE__C"));
+    let json: Value = serde_json::from_str(&ok(rapport(
+        tmp.path(),
+        &["mapping", "propose", csv.to_str().unwrap(), "--entity", "person", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(
+        (&json["proposal"]["template"], &json["proposal"]["recognised_by"]),
+        (&json!("Salesforce Contact"), &json!("header"))
+    );
+}
+
+#[test]
 fn issue_4_propose_and_dry_run_read_the_formats_load_reads() {
     let (tmp, data) = with_schemas();
     // Semicolons and Latin-1 (`é` is the single byte 0xE9).
