@@ -95,7 +95,10 @@ pub enum Error {
     #[error(transparent)]
     Destination(#[from] rapport_destinations::Error),
     /// An input path was not recognised as an export table of the system.
-    #[error("{path}: not a known {system} export file (expected one of: {expected})")]
+    #[error(
+        "{path}: not a known {system} export file: neither its name (expected one of: {expected}) nor its header \
+         (an id column, and more columns of one table than of any other) tells its table"
+    )]
     UnknownFile {
         /// The path.
         path: String,

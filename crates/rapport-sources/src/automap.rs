@@ -242,25 +242,31 @@ pub fn propose_for_file(file: &Path, entity: EntityKind, columns: &[String], tar
 }
 
 /// The built-in table of `entity` an input is by its header alone, whatever its file name (a Data Loader
-/// `extract.csv`, a renamed export): the table whose id column the header has and whose template reads the
-/// most of the header's columns, when that is at least three columns besides the id, at least half of the
+/// `extract.csv`, a renamed export): see [`best_by_header`], among the tables of every system.
+pub fn table_by_header(entity: EntityKind, columns: &[String]) -> Option<SourceTable> {
+    let tables = [SourceSystem::Salesforce, SourceSystem::Dynamics, SourceSystem::Marketo]
+        .into_iter()
+        .flat_map(|system| crate::tables(system).iter().copied())
+        .filter(|table| table.entity == entity);
+    best_by_header(tables, columns)
+}
+
+/// Of `tables`, the one a header fits best: the table whose id column the header has and whose template reads
+/// the most of the header's columns, when that is at least three columns besides the id, at least half of the
 /// header, and strictly more than any other table reads (a header that fits a Salesforce contact and a lead
 /// equally is neither). Names compare without case, as the templates bind columns.
-pub fn table_by_header(entity: EntityKind, columns: &[String]) -> Option<SourceTable> {
+pub fn best_by_header(tables: impl Iterator<Item = SourceTable>, columns: &[String]) -> Option<SourceTable> {
     let lower: Vec<String> = columns.iter().map(|c| c.trim().to_lowercase()).collect();
-    let mut scored: Vec<(usize, SourceTable)> =
-        [SourceSystem::Salesforce, SourceSystem::Dynamics, SourceSystem::Marketo]
-            .into_iter()
-            .flat_map(|system| crate::tables(system).iter().copied())
-            .filter(|table| table.entity == entity && lower.contains(&table.id_column().to_lowercase()))
-            .map(|table| {
-                let mut read: Vec<String> = table.columns().iter().map(|c| c.to_lowercase()).collect();
-                read.push(table.id_column().to_lowercase());
-                read.sort();
-                read.dedup();
-                (lower.iter().filter(|column| read.contains(column)).count(), table)
-            })
-            .collect();
+    let mut scored: Vec<(usize, SourceTable)> = tables
+        .filter(|table| lower.contains(&table.id_column().to_lowercase()))
+        .map(|table| {
+            let mut read: Vec<String> = table.columns().iter().map(|c| c.to_lowercase()).collect();
+            read.push(table.id_column().to_lowercase());
+            read.sort();
+            read.dedup();
+            (lower.iter().filter(|column| read.contains(column)).count(), table)
+        })
+        .collect();
     scored.sort_by_key(|(count, _)| std::cmp::Reverse(*count));
     match scored.as_slice() {
         [(best, table), rest @ ..]

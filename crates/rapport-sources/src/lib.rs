@@ -247,6 +247,16 @@ pub fn recognise(system: SourceSystem, path: &Path) -> Option<SourceTable> {
     tables(system).iter().find(|table| table.file_stems.contains(&stem.as_str())).copied()
 }
 
+/// The export table of `system` a CSV file named on its own is: by its name ([`recognise`]), else by its
+/// header, the one table the header fits best ([`automap::best_by_header`]), for a file that may be called
+/// anything (a Data Loader `extract.csv`). `None` when neither tells (or the file cannot be read).
+pub fn recognise_file(system: SourceSystem, path: &Path) -> Option<SourceTable> {
+    recognise(system, path).or_else(|| {
+        let csv = csv_reader::CsvFile::open(path, &path.display().to_string()).ok()?;
+        automap::best_by_header(tables(system).iter().copied(), csv.headers())
+    })
+}
+
 /// How to read a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadOptions {

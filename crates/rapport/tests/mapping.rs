@@ -195,3 +195,46 @@ fn issue_4_ingest_dry_run_writes_nothing_and_predicts_the_ingest_counts() {
     assert_eq!(predicted.len(), 4, "Account, Contact, Opportunity, OpportunityContactRole");
     assert_eq!(predicted, ingested);
 }
+
+#[test]
+fn issue_4_an_export_file_named_on_its_own_is_ingested_as_the_table_its_header_tells() {
+    let (tmp, data) = with_schemas();
+    // A Data Loader extract of contacts: upper-case names, quoted, a file name that says nothing.
+    let extract = tmp.path().join("extract.csv");
+    std::fs::write(
+        &extract,
+        "\"ID\",\"ACCOUNTID\",\"FIRSTNAME\",\"LASTNAME\",\"EMAIL\",\"LASTMODIFIEDDATE\"\n\
+         \"003A\",\"001A\",\"Ann\",\"Lee\",\"ann@x.com\",\"2024-03-01T10:00:00.000Z\"\n\
+         \"003B\",\"\",\"Bob\",\"Ray\",\"bob@x.com\",\"2024-03-01T10:00:00.000Z\"\n",
+    )
+    .unwrap();
+    let extract = extract.to_str().unwrap();
+    let out: Value =
+        serde_json::from_str(&ok(rapport(&data, &["ingest", "salesforce", extract, "--instance", "00D9", "--json"])))
+            .unwrap();
+    let file = &out["ingest"]["files"][0];
+    assert_eq!(
+        (&file["table"], &file["rows_ingested"], &file["rows_rejected"]),
+        (&json!("Salesforce Contact"), &json!(2), &json!(0)),
+        "{out}"
+    );
+    let profile = ok(rapport(&data, &["profile", "get", "Email", "ann@x.com", "--json"]));
+    assert!(profile.contains("001A@00D9.Salesforce"), "the account key of the contact template: {profile}");
+
+    // A header a contact and a lead fit equally tells no table; the file is refused, naming both ways.
+    let ambiguous = tmp.path().join("people.csv");
+    std::fs::write(&ambiguous, "Id,FirstName,LastName,Email\n003C,Cy,Oh,cy@x.com\n").unwrap();
+    let refused = rapport(&data, &["ingest", "salesforce", ambiguous.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(
+        stderr
+            .contains("people.csv: not a known salesforce export file: neither its name (expected one of: account.csv"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .contains("nor its header (an id column, and more columns of one table than of any other) tells its table"),
+        "{stderr}"
+    );
+}
