@@ -485,6 +485,17 @@ mod tests {
         ]
     }
 
+    /// Each proposed mapping as (column, destination, source, confidence, reason).
+    fn rows(proposal: &Proposal) -> Vec<(&str, &str, &str, f64, &str)> {
+        proposal
+            .mappings
+            .iter()
+            .map(|p| {
+                (p.column.as_str(), p.mapping.destination.as_str(), p.mapping.source.as_str(), p.confidence, p.reason)
+            })
+            .collect()
+    }
+
     fn columns(names: &[&str]) -> Vec<String> {
         names.iter().map(|n| (*n).to_owned()).collect()
     }
@@ -518,15 +529,8 @@ mod tests {
             "Shoe Size",
         ]);
         let proposal = propose(EntityKind::Person, &header, &person_targets());
-        let got: Vec<(&str, &str, &str, f64, &str)> = proposal
-            .mappings
-            .iter()
-            .map(|p| {
-                (p.column.as_str(), p.mapping.destination.as_str(), p.mapping.source.as_str(), p.confidence, p.reason)
-            })
-            .collect();
         assert_eq!(
-            got,
+            rows(&proposal),
             vec![
                 ("Email", "workEmail.address", "Email", 0.95, "synonym"),
                 ("First Name", "person.name.firstName", "First Name", 0.95, "synonym"),
@@ -566,15 +570,8 @@ mod tests {
         targets.push(target("extSourceSystemAudit.createdDate", TargetKind::DateTime));
         let header = columns(&["Modified On", "created_at", "Birthdate__c", "Mobile_Phone__pc", "Email", "__c"]);
         let proposal = propose(EntityKind::Person, &header, &targets);
-        let got: Vec<(&str, &str, &str, f64, &str)> = proposal
-            .mappings
-            .iter()
-            .map(|p| {
-                (p.column.as_str(), p.mapping.destination.as_str(), p.mapping.source.as_str(), p.confidence, p.reason)
-            })
-            .collect();
         assert_eq!(
-            got,
+            rows(&proposal),
             vec![
                 ("Modified On", "extSourceSystemAudit.lastUpdatedDate", "date(${Modified On})", 0.95, "synonym"),
                 ("created_at", "extSourceSystemAudit.createdDate", "date(created_at)", 0.95, "synonym"),
