@@ -151,7 +151,7 @@ fn resolve_inputs(system: SourceSystem, paths: &[PathBuf]) -> Result<Inputs> {
         } else {
             // A file named on its own may be called anything (a Data Loader `extract.csv`): its header then
             // tells its table, when one table fits it best. A folder's files are recognised by name only.
-            let table = rapport_sources::recognise_file(system, path).ok_or_else(|| Error::UnknownFile {
+            let table = rapport_sources::recognise_file(system, path)?.ok_or_else(|| Error::UnknownFile {
                 path: shown.clone(),
                 system,
                 expected: expected(),

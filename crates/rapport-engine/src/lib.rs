@@ -97,7 +97,7 @@ pub enum Error {
     /// An input path was not recognised as an export table of the system.
     #[error(
         "{path}: not a known {system} export file: neither its name (expected one of: {expected}) nor its header \
-         (an id column, and more columns of one table than of any other) tells its table"
+         tells one of its tables (docs/mapping.md, \"Auto-mapping\")"
     )]
     UnknownFile {
         /// The path.

@@ -1,8 +1,8 @@
 //! Auto-mapping: proposes a mapping set for an input from its column names.
 //!
-//! A known CRM export table (recognised by file name, and confirmed by its id column being in the header) gets
-//! its built-in template. Any other input is matched column by column against the target schema's fields,
-//! best evidence first:
+//! A known CRM export table (recognised by file name, and confirmed by its id column being in the header, or
+//! under any name by its header alone: [`table_by_header`]) gets its built-in template. Any other input is
+//! matched column by column against the target schema's fields, best evidence first:
 //!
 //! 1. the column names a whole field path (`workEmail.address`, `work_email_address`): confidence 1.0;
 //! 2. a synonym (`email` → `workEmail.address`, `phone` → `workPhone.number`, `company` → `b2b.companyName`,
@@ -74,7 +74,7 @@ pub struct Proposal {
     pub entity: EntityKind,
     /// The built-in table used, when the input is a known CRM export (`Salesforce Contact`).
     pub template: Option<String>,
-    /// How the input was recognised as that table: `file name` or `header` (see [`table_by_header`]).
+    /// How the input was recognised as that table: `file name` or `header` ([`table_by_header`]).
     pub recognised_by: Option<&'static str>,
     /// The proposals, in column order (template mappings in template order).
     pub mappings: Vec<ProposedMapping>,
@@ -229,48 +229,58 @@ pub fn known_table(file: &Path, columns: &[String]) -> Option<SourceTable> {
         .max_by_key(|table| table.columns().iter().filter(|c| lower.contains(&c.to_lowercase())).count())
 }
 
-/// Proposes a mapping for an input file: its template when it is a known CRM table, else a column-by-column
-/// proposal against `targets` for `entity`.
+/// Proposes a mapping for an input file: its template when it is a known CRM table (by its file name, else by
+/// its header alone when that tells a table of `entity`: [`table_by_header`]), else a column-by-column proposal
+/// against `targets` for `entity`.
 pub fn propose_for_file(file: &Path, entity: EntityKind, columns: &[String], targets: &[TargetField]) -> Proposal {
     if let Some(table) = known_table(file, columns) {
         return Proposal { recognised_by: Some("file name"), ..propose_template(&table, columns) };
     }
-    match table_by_header(entity, columns) {
+    match table_by_header(columns).filter(|table| table.entity == entity) {
         Some(table) => Proposal { recognised_by: Some("header"), ..propose_template(&table, columns) },
         None => propose(entity, columns, targets),
     }
 }
 
-/// The built-in table of `entity` an input is by its header alone, whatever its file name (a Data Loader
-/// `extract.csv`, a renamed export): see [`best_by_header`], among the tables of every system.
-pub fn table_by_header(entity: EntityKind, columns: &[String]) -> Option<SourceTable> {
-    let tables = [SourceSystem::Salesforce, SourceSystem::Dynamics, SourceSystem::Marketo]
-        .into_iter()
-        .flat_map(|system| crate::tables(system).iter().copied())
-        .filter(|table| table.entity == entity);
-    best_by_header(tables, columns)
-}
-
-/// Of `tables`, the one a header fits best: the table whose id column the header has and whose template reads
-/// the most of the header's columns, when that is at least three columns besides the id, at least half of the
-/// header, and strictly more than any other table reads (a header that fits a Salesforce contact and a lead
-/// equally is neither). Names compare without case, as the templates bind columns.
-pub fn best_by_header(tables: impl Iterator<Item = SourceTable>, columns: &[String]) -> Option<SourceTable> {
-    let lower: Vec<String> = columns.iter().map(|c| c.trim().to_lowercase()).collect();
-    let mut scored: Vec<(usize, SourceTable)> = tables
-        .filter(|table| lower.contains(&table.id_column().to_lowercase()))
-        .map(|table| {
-            let mut read: Vec<String> = table.columns().iter().map(|c| c.to_lowercase()).collect();
-            read.push(table.id_column().to_lowercase());
-            read.sort();
-            read.dedup();
-            (lower.iter().filter(|column| read.contains(column)).count(), table)
-        })
-        .collect();
-    scored.sort_by_key(|(count, _)| std::cmp::Reverse(*count));
+/// The built-in table, of any system, an input is by its header alone, whatever its file name (a Data Loader
+/// `extract.csv`, a renamed export). Names compare without case, as the templates bind columns, and a
+/// Salesforce custom field (`__c`, `__pc`) is left out of the count. A table is a candidate when the header has
+/// its id column; its score is the number of other header columns its template reads that not every table of
+/// its system reads (`CreatedDate`, `LastModifiedDate` and the like tell no table from another). The best
+/// candidate is the input's table when it scores at least 3, strictly more than any other table of any system
+/// (a header that a Salesforce contact, a lead and a Marketo person fit equally is none of them; a Salesforce
+/// contact is no Marketo person), and its template reads at least half of the header.
+pub fn table_by_header(columns: &[String]) -> Option<SourceTable> {
+    let header: Vec<String> =
+        columns.iter().map(|c| c.trim().to_lowercase()).filter(|c| !salesforce_custom(c)).collect();
+    let mut scored: Vec<(usize, usize, SourceTable)> = Vec::new();
+    for system in [SourceSystem::Salesforce, SourceSystem::Dynamics, SourceSystem::Marketo] {
+        let tables = crate::tables(system);
+        let reads: Vec<Vec<String>> = tables
+            .iter()
+            .map(|table| {
+                let mut read: Vec<String> = table.columns().iter().map(|c| c.to_lowercase()).collect();
+                read.push(table.id_column().to_lowercase());
+                read.sort();
+                read.dedup();
+                read
+            })
+            .collect();
+        let common = |column: &String| reads.iter().all(|read| read.contains(column));
+        for (table, read) in tables.iter().zip(&reads) {
+            let id = table.id_column().to_lowercase();
+            if !header.contains(&id) {
+                continue;
+            }
+            let known: Vec<&String> = header.iter().filter(|column| read.contains(column)).collect();
+            let telling = known.iter().filter(|column| ***column != id && !common(column)).count();
+            scored.push((telling, known.len(), *table));
+        }
+    }
+    scored.sort_by_key(|(telling, ..)| std::cmp::Reverse(*telling));
     match scored.as_slice() {
-        [(best, table), rest @ ..]
-            if *best >= 4 && best * 2 >= lower.len() && rest.first().is_none_or(|(next, _)| next < best) =>
+        [(best, known, table), rest @ ..]
+            if *best >= 3 && known * 2 >= header.len() && rest.first().is_none_or(|(next, ..)| next < best) =>
         {
             Some(*table)
         }
@@ -632,7 +642,8 @@ mod tests {
     #[test]
     fn an_export_under_another_name_is_recognised_by_its_header_when_one_table_fits_best() {
         let name = |proposal: &Proposal| (proposal.template.clone(), proposal.recognised_by);
-        // A Data Loader extract: upper-case names, a file name that says nothing.
+        let told = |header: &[&str]| table_by_header(&columns(header)).map(|t| t.to_string());
+        // A Data Loader extract: upper-case names, a file name that says nothing, a custom field (not counted).
         let header = columns(&["ID", "ACCOUNTID", "FIRSTNAME", "LASTNAME", "EMAIL", "DEPARTMENT", "SCORE__C"]);
         let proposal = propose_for_file(Path::new("extract.csv"), EntityKind::Person, &header, &person_targets());
         assert_eq!(name(&proposal), (Some("Salesforce Contact".to_owned()), Some("header")));
@@ -642,26 +653,29 @@ mod tests {
         assert_eq!(account_key.column, "AccountId");
         let placeholders = Placeholders { crm_org_id: Some("00D".into()), ..Placeholders::default() };
         proposal.set.compile(&header, &CompileOptions { placeholders, ..CompileOptions::default() }).unwrap();
-        // By file name, it says so.
+        // By file name, it says so; asked for accounts, the header tells no account table.
         let by_name = propose_for_file(Path::new("Contact.csv"), EntityKind::Person, &header, &person_targets());
         assert_eq!(name(&by_name), (Some("Salesforce Contact".to_owned()), Some("file name")));
-        // A Dynamics contact.
-        let header = columns(&["contactid", "firstname", "lastname", "emailaddress1", "jobtitle", "modifiedon"]);
-        assert_eq!(
-            table_by_header(EntityKind::Person, &header).map(|t| t.to_string()).as_deref(),
-            Some("Dynamics contacts")
-        );
-        // Not recognised: what a contact and a lead (and a Marketo person) share alone; the table of another
-        // entity; a header of which the table reads less than half; no id column.
-        let shared = columns(&["Id", "FirstName", "LastName", "Email"]);
-        assert_eq!(table_by_header(EntityKind::Person, &shared), None);
-        let contact = columns(&["Id", "AccountId", "FirstName", "LastName", "Email"]);
-        assert_eq!(table_by_header(EntityKind::Account, &contact), None);
-        let mostly_other = columns(&["Id", "AccountId", "FirstName", "LastName", "a", "b", "c", "d", "e"]);
-        assert_eq!(table_by_header(EntityKind::Person, &mostly_other), None);
-        assert_eq!(table_by_header(EntityKind::Person, &contact[1..]), None);
-        let proposal = propose_for_file(Path::new("extract.csv"), EntityKind::Person, &shared, &person_targets());
-        assert_eq!(name(&proposal), (None, None));
-        assert_eq!(proposal.mappings.len(), 3, "Email, FirstName and LastName by synonym; Id is no field");
+        let accounts = propose_for_file(Path::new("extract.csv"), EntityKind::Account, &header, &[]);
+        assert_eq!(name(&accounts), (None, None));
+        // Twenty custom fields do not hide a contact.
+        let mut many = header.clone();
+        many.extend((0..20).map(|i| format!("Custom_{i}__c")));
+        assert_eq!(table_by_header(&many).map(|t| t.to_string()).as_deref(), Some("Salesforce Contact"));
+        // A Dynamics contact; its audit time is every Dynamics table's, and does not count.
+        let dynamics = ["contactid", "firstname", "lastname", "emailaddress1", "jobtitle", "modifiedon"];
+        assert_eq!(told(&dynamics).as_deref(), Some("Dynamics contacts"));
+        // A Salesforce contact, though Marketo's lead reads most of its columns too (names compare without case).
+        let contact = ["Id", "AccountId", "FirstName", "LastName", "Salutation", "Email", "Phone", "MobilePhone"];
+        assert_eq!(told(&contact).as_deref(), Some("Salesforce Contact"));
+        // Not recognised:
+        // - what a Salesforce contact, a lead and a Marketo person share alone;
+        assert_eq!(told(&["Id", "FirstName", "LastName", "Email"]), None);
+        // - a case extract: beside the id and audit times every Salesforce table has, two columns of a relation;
+        assert_eq!(told(&["Id", "AccountId", "ContactId", "Subject", "CreatedDate", "LastModifiedDate"]), None);
+        // - a header of which the best table reads less than half;
+        assert_eq!(told(&["Id", "AccountId", "FirstName", "LastName", "a", "b", "c", "d", "e"]), None);
+        // - a contact without its id column.
+        assert_eq!(told(&["AccountId", "FirstName", "LastName", "Email", "Department"]), None);
     }
 }

@@ -248,13 +248,15 @@ pub fn recognise(system: SourceSystem, path: &Path) -> Option<SourceTable> {
 }
 
 /// The export table of `system` a CSV file named on its own is: by its name ([`recognise`]), else by its
-/// header, the one table the header fits best ([`automap::best_by_header`]), for a file that may be called
-/// anything (a Data Loader `extract.csv`). `None` when neither tells (or the file cannot be read).
-pub fn recognise_file(system: SourceSystem, path: &Path) -> Option<SourceTable> {
-    recognise(system, path).or_else(|| {
-        let csv = csv_reader::CsvFile::open(path, &path.display().to_string()).ok()?;
-        automap::best_by_header(tables(system).iter().copied(), csv.headers())
-    })
+/// header, for a file that may be called anything (a Data Loader `extract.csv`), when the table the header
+/// tells ([`automap::table_by_header`]) is one of `system`'s. `Ok(None)` when neither tells; an error when the
+/// header cannot be read (naming the file and why).
+pub fn recognise_file(system: SourceSystem, path: &Path) -> Result<Option<SourceTable>> {
+    if let Some(table) = recognise(system, path) {
+        return Ok(Some(table));
+    }
+    let csv = csv_reader::CsvFile::open(path, &path.display().to_string())?;
+    Ok(automap::table_by_header(csv.headers()).filter(|table| table.system == system))
 }
 
 /// How to read a file.

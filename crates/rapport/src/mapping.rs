@@ -195,7 +195,7 @@ pub fn ingest_dry_run(engine: &rapport_engine::Engine, args: &crate::cli::Ingest
                 entries.into_iter().filter_map(|p| rapport_sources::recognise(args.system, &p).map(|t| (p, t))),
             );
         } else {
-            let table = rapport_sources::recognise_file(args.system, path).with_context(|| {
+            let table = rapport_sources::recognise_file(args.system, path)?.with_context(|| {
                 format!("{}: not a known {} export file (by its name or its header)", path.display(), args.system)
             })?;
             files.push((path.clone(), table));

@@ -232,9 +232,10 @@ fn issue_4_an_export_file_named_on_its_own_is_ingested_as_the_table_its_header_t
             .contains("people.csv: not a known salesforce export file: neither its name (expected one of: account.csv"),
         "{stderr}"
     );
-    assert!(
-        stderr
-            .contains("nor its header (an id column, and more columns of one table than of any other) tells its table"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("nor its header tells one of its tables (docs/mapping.md, \"Auto-mapping\")"), "{stderr}");
+    // The Salesforce extract is no Marketo export, though Marketo's lead table reads most of its columns.
+    let refused = rapport(&data, &["ingest", "marketo", extract]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(stderr.contains("extract.csv: not a known marketo export file"), "{stderr}");
 }
