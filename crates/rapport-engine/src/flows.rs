@@ -349,7 +349,7 @@ impl Engine {
     ) -> Result<()> {
         let mut inputs = Vec::new();
         for path in list_location(from)? {
-            match rapport_sources::recognise(system, &path) {
+            match rapport_sources::recognise_listed(system, &path) {
                 Some(table) => inputs.push((path, table)),
                 None => report.not_recognised.push(path.display().to_string()),
             }

@@ -143,14 +143,15 @@ fn resolve_inputs(system: SourceSystem, paths: &[PathBuf]) -> Result<Inputs> {
                 .collect();
             entries.sort();
             for entry in entries {
-                match rapport_sources::recognise(system, &entry) {
+                match rapport_sources::recognise_listed(system, &entry) {
                     Some(table) => inputs.push((entry, table)),
                     None => skipped.push(entry.display().to_string()),
                 }
             }
         } else {
-            // A file named on its own may be called anything (a Data Loader `extract.csv`): its header then
-            // tells its table, when one table fits it best. A folder's files are recognised by name only.
+            // A file may be called anything (a Data Loader `extract.csv`): its header then tells its table,
+            // when one table fits it best. Named on its own, a file neither tells is an error; in a folder, it is
+            // skipped.
             let table = rapport_sources::recognise_file(system, path)?.ok_or_else(|| Error::UnknownFile {
                 path: shown.clone(),
                 system,

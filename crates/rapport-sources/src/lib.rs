@@ -259,6 +259,17 @@ pub fn recognise_file(system: SourceSystem, path: &Path) -> Result<Option<Source
     Ok(automap::table_by_header(csv.headers()).filter(|table| table.system == system))
 }
 
+/// The export table of `system` a file found in a folder (or by a flow's glob) is: like [`recognise_file`], for
+/// `.csv` files only, and a file whose header cannot be read is not one (it is skipped, not an error: a folder
+/// may hold other files).
+pub fn recognise_listed(system: SourceSystem, path: &Path) -> Option<SourceTable> {
+    let csv = path.extension().and_then(|extension| extension.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if !csv {
+        return None;
+    }
+    recognise_file(system, path).ok().flatten()
+}
+
 /// How to read a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadOptions {

@@ -246,7 +246,7 @@ pub enum NamespaceCommand {
 pub struct IngestArgs {
     /// The source system: salesforce, dynamics or marketo.
     pub system: rapport_model::SourceSystem,
-    /// Export files, or folders holding them (recognised by file name; a file given alone, else by its header).
+    /// Export files, or folders holding them (recognised by file name, else by header).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// The instance the files come from (CRM org id or Marketo munchkin id); part of every source key.

@@ -192,7 +192,7 @@ pub fn ingest_dry_run(engine: &rapport_engine::Engine, args: &crate::cli::Ingest
                 .collect();
             entries.sort();
             files.extend(
-                entries.into_iter().filter_map(|p| rapport_sources::recognise(args.system, &p).map(|t| (p, t))),
+                entries.into_iter().filter_map(|p| rapport_sources::recognise_listed(args.system, &p).map(|t| (p, t))),
             );
         } else {
             let table = rapport_sources::recognise_file(args.system, path)?.with_context(|| {

@@ -233,6 +233,31 @@ fn issue_4_an_export_file_named_on_its_own_is_ingested_as_the_table_its_header_t
         "{stderr}"
     );
     assert!(stderr.contains("nor its header tells one of its tables (docs/mapping.md, \"Auto-mapping\")"), "{stderr}");
+    // In a folder, a file whose name tells nothing is read by its header too; other files are skipped.
+    let folder = tmp.path().join("exports");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(
+        folder.join("Active Contacts 2024-03.csv"),
+        "ID,ACCOUNTID,FIRSTNAME,LASTNAME,EMAIL\n003D,001A,Di,Ng,di@x.com\n",
+    )
+    .unwrap();
+    std::fs::write(folder.join("notes.csv"), "Id,Note\n1,call back\n").unwrap();
+    std::fs::write(folder.join("README.txt"), "ID,ACCOUNTID,FIRSTNAME,LASTNAME,EMAIL\n").unwrap();
+    let out: Value = serde_json::from_str(&ok(rapport(
+        &data,
+        &["ingest", "salesforce", folder.to_str().unwrap(), "--instance", "00D9", "--json"],
+    )))
+    .unwrap();
+    let files: Vec<(&str, &str, u64)> = out["ingest"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["file"].as_str().unwrap(), f["table"].as_str().unwrap(), f["rows_ingested"].as_u64().unwrap()))
+        .collect();
+    let shown = |name: &str| folder.join(name).display().to_string();
+    assert_eq!(files, [(shown("Active Contacts 2024-03.csv").as_str(), "Salesforce Contact", 1)]);
+    assert_eq!(out["ingest"]["skipped"], json!([shown("README.txt"), shown("notes.csv")]));
+
     // The Salesforce extract is no Marketo export, though Marketo's lead table reads most of its columns.
     let refused = rapport(&data, &["ingest", "marketo", extract]);
     assert!(!refused.status.success());
