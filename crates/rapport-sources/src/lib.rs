@@ -239,8 +239,7 @@ pub fn tables(system: SourceSystem) -> &'static [SourceTable] {
 /// Which table of `system` a file holds, by its name: `Account.csv`, `contact.CSV`, ... (case-insensitive;
 /// the extension must be `.csv`). See each system's module for the names.
 pub fn recognise(system: SourceSystem, path: &Path) -> Option<SourceTable> {
-    let extension = path.extension()?.to_str()?;
-    if !extension.eq_ignore_ascii_case("csv") {
+    if !is_csv(path) {
         return None;
     }
     let stem = path.file_stem()?.to_str()?.to_lowercase();
@@ -263,11 +262,15 @@ pub fn recognise_file(system: SourceSystem, path: &Path) -> Result<Option<Source
 /// `.csv` files only, and a file whose header cannot be read is not one (it is skipped, not an error: a folder
 /// may hold other files).
 pub fn recognise_listed(system: SourceSystem, path: &Path) -> Option<SourceTable> {
-    let csv = path.extension().and_then(|extension| extension.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    if !csv {
+    if !is_csv(path) {
         return None;
     }
     recognise_file(system, path).ok().flatten()
+}
+
+/// Whether `path` ends in `.csv`, in any case.
+fn is_csv(path: &Path) -> bool {
+    path.extension().and_then(|extension| extension.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv"))
 }
 
 /// How to read a file.
